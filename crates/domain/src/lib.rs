@@ -1,0 +1,27 @@
+//! The organizations service's domain: pure rules and types.
+//!
+//! No I/O, no async runtime, no clock and no randomness: `now` and random bytes are
+//! passed in, so every rule here is a plain function that another binary can reuse and
+//! that tests in milliseconds. Errors are language-free codes; texts live in the HTTP
+//! adapter.
+
+pub mod email;
+pub mod ids;
+pub mod invitation;
+pub mod mail;
+pub mod optout;
+pub mod organization;
+pub mod pagination;
+pub mod permissions;
+pub mod role;
+pub mod secret;
+pub mod time;
+pub mod user;
+pub mod validation;
+
+pub use email::EmailAddress;
+pub use ids::{InvitationId, OrganizationId, OutboxMessageId, UserId, Version};
+pub use permissions::{Access, Action, Actor, authorize};
+pub use role::Role;
+pub use time::{Duration, Timestamp};
+pub use validation::{ErrorCode, FieldErrors, Input, ValidationErrors};

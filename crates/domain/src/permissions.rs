@@ -1,0 +1,242 @@
+//! Who may do what to which organization (CONTRACT §4, "Who sees what").
+//!
+//! Visibility comes first, so that nobody learns which other organizations exist
+//! (→ 404); then the role (→ 403).
+
+use crate::ids::{OrganizationId, UserId};
+use crate::organization::TreeNode;
+use crate::role::Role;
+
+/// The authenticated user on whose behalf a use case runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor {
+    /// The user.
+    pub user_id: UserId,
+    /// The user's role.
+    pub role: Role,
+    /// The user's organization (U) and its parent.
+    pub organization: TreeNode,
+}
+
+impl Actor {
+    /// The id of the actor's organization.
+    #[must_use]
+    pub fn organization_id(&self) -> OrganizationId {
+        self.organization.id
+    }
+
+    /// U and U's children are visible; nothing else is.
+    #[must_use]
+    pub fn can_see(&self, target: TreeNode) -> bool {
+        target.id == self.organization.id || target.parent == Some(self.organization.id)
+    }
+}
+
+/// Something an actor may try to do to an organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Get it, list it, list its children.
+    View,
+    /// `PUT`/`PATCH` it.
+    Modify,
+    /// Create a child of it (the target is U).
+    CreateChild,
+    /// Delete (archive) it: only a child of U.
+    DeleteChild,
+    /// Invite into it; list, resend and revoke its invitations.
+    ManageInvitations,
+    /// List and record its opt-outs.
+    ManageOptOuts,
+    /// List its members.
+    ListMembers,
+    /// Change a member's role, remove a member.
+    ManageMembers,
+}
+
+/// The answer of the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Access {
+    /// Go ahead.
+    Allowed,
+    /// The target is not visible to the actor (→ 404).
+    NotVisible,
+    /// Visible, but not for this role (→ 403).
+    Forbidden,
+}
+
+use Role::{Administrators, Collaborators, Managers, Users};
+
+/// The role table of CONTRACT §4: the roles allowed each action on a visible organization.
+#[must_use]
+pub const fn allowed_roles(action: Action) -> &'static [Role] {
+    match action {
+        Action::View => &[Administrators, Managers, Users, Collaborators],
+        Action::ManageOptOuts | Action::ListMembers => &[Administrators, Managers],
+        Action::Modify
+        | Action::CreateChild
+        | Action::DeleteChild
+        | Action::ManageInvitations
+        | Action::ManageMembers => &[Administrators],
+    }
+}
+
+/// Decides whether `actor` may do `action` to `target`.
+pub fn authorize(actor: &Actor, action: Action, target: TreeNode) -> Access {
+    if !actor.can_see(target) {
+        return Access::NotVisible;
+    }
+    if !allowed_roles(action).contains(&actor.role) {
+        return Access::Forbidden;
+    }
+    // Only a child of U can be deleted; U itself answers 403 (CONTRACT §4, DELETE).
+    if action == Action::DeleteChild && target.id == actor.organization.id {
+        return Access::Forbidden;
+    }
+    Access::Allowed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROOT: OrganizationId = OrganizationId::new(1);
+    const CHILD: OrganizationId = OrganizationId::new(2);
+    const OTHER_ROOT: OrganizationId = OrganizationId::new(3);
+    const OTHER_CHILD: OrganizationId = OrganizationId::new(4);
+
+    fn node(id: OrganizationId, parent: Option<OrganizationId>) -> TreeNode {
+        TreeNode { id, parent }
+    }
+
+    fn actor_of_root(role: Role) -> Actor {
+        Actor {
+            user_id: UserId::new(10),
+            role,
+            organization: node(ROOT, None),
+        }
+    }
+
+    fn actor_of_child(role: Role) -> Actor {
+        Actor {
+            user_id: UserId::new(11),
+            role,
+            organization: node(CHILD, Some(ROOT)),
+        }
+    }
+
+    const ALL_ACTIONS: [Action; 8] = [
+        Action::View,
+        Action::Modify,
+        Action::CreateChild,
+        Action::DeleteChild,
+        Action::ManageInvitations,
+        Action::ManageOptOuts,
+        Action::ListMembers,
+        Action::ManageMembers,
+    ];
+
+    /// The table of CONTRACT §4, row by row, for a child of U.
+    fn expected(action: Action, role: Role) -> Access {
+        let yes = Access::Allowed;
+        let no = Access::Forbidden;
+        let row = match action {
+            Action::View => [yes, yes, yes, yes],
+            Action::Modify
+            | Action::CreateChild
+            | Action::DeleteChild
+            | Action::ManageInvitations
+            | Action::ManageMembers => [yes, no, no, no],
+            Action::ManageOptOuts | Action::ListMembers => [yes, yes, no, no],
+        };
+        let column = Role::ALL.iter().position(|r| *r == role).unwrap_or(0);
+        row[column]
+    }
+
+    #[test]
+    fn every_role_and_action_on_a_child_of_u_follows_the_contract_table() {
+        for role in Role::ALL {
+            for action in ALL_ACTIONS {
+                assert_eq!(
+                    authorize(&actor_of_root(role), action, node(CHILD, Some(ROOT))),
+                    expected(action, role),
+                    "{role} {action:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_role_and_action_on_u_follows_the_table_except_deleting_u() {
+        for role in Role::ALL {
+            for action in ALL_ACTIONS {
+                let want = if action == Action::DeleteChild {
+                    Access::Forbidden
+                } else {
+                    expected(action, role)
+                };
+                assert_eq!(
+                    authorize(&actor_of_root(role), action, node(ROOT, None)),
+                    want,
+                    "{role} {action:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn organizations_outside_u_and_its_children_are_not_visible_to_anyone() {
+        for role in Role::ALL {
+            for action in ALL_ACTIONS {
+                for target in [node(OTHER_ROOT, None), node(OTHER_CHILD, Some(OTHER_ROOT))] {
+                    assert_eq!(
+                        authorize(&actor_of_root(role), action, target),
+                        Access::NotVisible
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_member_of_a_child_cannot_see_its_parent_or_siblings() {
+        let sibling = node(OrganizationId::new(5), Some(ROOT));
+
+        for role in Role::ALL {
+            assert_eq!(
+                authorize(&actor_of_child(role), Action::View, node(ROOT, None)),
+                Access::NotVisible
+            );
+            assert_eq!(
+                authorize(&actor_of_child(role), Action::View, sibling),
+                Access::NotVisible
+            );
+            assert_eq!(
+                authorize(&actor_of_child(role), Action::View, node(CHILD, Some(ROOT))),
+                Access::Allowed
+            );
+        }
+    }
+
+    #[test]
+    fn an_administrator_of_a_child_may_modify_it_but_not_delete_it() {
+        let admin = actor_of_child(Role::Administrators);
+        let own = node(CHILD, Some(ROOT));
+
+        assert_eq!(authorize(&admin, Action::Modify, own), Access::Allowed);
+        assert_eq!(
+            authorize(&admin, Action::DeleteChild, own),
+            Access::Forbidden
+        );
+    }
+
+    #[test]
+    fn visibility_is_checked_before_the_role() {
+        let collaborator = actor_of_root(Role::Collaborators);
+
+        assert_eq!(
+            authorize(&collaborator, Action::Modify, node(OTHER_ROOT, None)),
+            Access::NotVisible
+        );
+    }
+}

@@ -1,0 +1,200 @@
+//! Users: the people who belong to an organization, their names and passwords.
+
+use crate::email::EmailAddress;
+use crate::ids::{OrganizationId, UserId};
+use crate::role::Role;
+use crate::time::Timestamp;
+use crate::validation::{ErrorCode, bounded_text};
+
+/// The longest first or last name (CONTRACT §5, accept).
+pub const PERSON_NAME_MAX_LENGTH: usize = 50;
+
+/// The shortest password (CONTRACT §5, accept).
+pub const PASSWORD_MIN_LENGTH: usize = 8;
+
+/// A first or last name: not blank, at most 50 characters, trimmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonName(String);
+
+impl PersonName {
+    /// Validates a name.
+    ///
+    /// # Errors
+    /// `Blank` or `MaxLength { max: 50 }`.
+    pub fn parse(value: &str) -> Result<Self, ErrorCode> {
+        bounded_text(value, PERSON_NAME_MAX_LENGTH).map(Self)
+    }
+
+    /// A name that may be empty, for users made by an operator.
+    #[must_use]
+    pub fn unnamed() -> Self {
+        Self(String::new())
+    }
+
+    /// The name.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A password as typed, at least 8 characters. Never stored: only its Argon2id hash is.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    /// Validates a new password (not trimmed: white space is part of a password).
+    ///
+    /// # Errors
+    /// `Blank` for an empty one, `MinLength { min: 8 }` for a short one.
+    pub fn parse(value: &str) -> Result<Self, ErrorCode> {
+        if value.is_empty() {
+            return Err(ErrorCode::Blank);
+        }
+        if value.chars().count() < PASSWORD_MIN_LENGTH {
+            return Err(ErrorCode::MinLength {
+                min: PASSWORD_MIN_LENGTH,
+            });
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    /// A password presented at login, checked against a hash only.
+    #[must_use]
+    pub fn presented(value: &str) -> Self {
+        Self(value.to_owned())
+    }
+
+    /// The password, for the hasher only.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// An Argon2id hash in PHC string format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    /// Wraps a PHC string.
+    #[must_use]
+    pub fn new(phc: String) -> Self {
+        Self(phc)
+    }
+
+    /// The PHC string.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A user as stored (without secrets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Its id.
+    pub id: UserId,
+    /// Its organization.
+    pub organization_id: OrganizationId,
+    /// Its e-mail identifier, unique across the service.
+    pub identifier: EmailAddress,
+    /// First name.
+    pub first_name: PersonName,
+    /// Last name.
+    pub last_name: PersonName,
+    /// Its role.
+    pub role: Role,
+    /// Inactive users cannot authenticate.
+    pub is_active: bool,
+    /// When it was made.
+    pub created_at: Timestamp,
+}
+
+impl User {
+    /// "First Last", or the identifier when the user has no name.
+    #[must_use]
+    pub fn display_name(&self) -> String {
+        let full = format!("{} {}", self.first_name.as_str(), self.last_name.as_str());
+        let full = full.trim();
+        if full.is_empty() {
+            self.identifier.to_string()
+        } else {
+            full.to_owned()
+        }
+    }
+}
+
+/// A user to be stored, with the hash of its first API key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    /// Its organization.
+    pub organization_id: OrganizationId,
+    /// Its identifier.
+    pub identifier: EmailAddress,
+    /// First name.
+    pub first_name: PersonName,
+    /// Last name.
+    pub last_name: PersonName,
+    /// Its role.
+    pub role: Role,
+    /// Its password hash, if it may log in with a password.
+    pub password_hash: Option<PasswordHash>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_person_name_of_50_characters_is_accepted_and_51_refused() {
+        assert!(PersonName::parse(&"a".repeat(50)).is_ok());
+        assert_eq!(
+            PersonName::parse(&"a".repeat(51)),
+            Err(ErrorCode::MaxLength { max: 50 })
+        );
+        assert_eq!(PersonName::parse("  "), Err(ErrorCode::Blank));
+    }
+
+    #[test]
+    fn a_password_of_7_characters_is_refused_and_8_accepted() {
+        assert_eq!(
+            Password::parse("1234567"),
+            Err(ErrorCode::MinLength { min: 8 })
+        );
+        assert!(Password::parse("12345678").is_ok());
+        assert_eq!(Password::parse(""), Err(ErrorCode::Blank));
+    }
+
+    #[test]
+    fn a_password_never_shows_in_debug_output() {
+        let password = Password::presented("hunter22");
+
+        assert!(!format!("{password:?}").contains("hunter22"));
+    }
+
+    #[test]
+    fn the_display_name_falls_back_to_the_identifier() {
+        let mut user = User {
+            id: UserId::new(1),
+            organization_id: OrganizationId::new(1),
+            identifier: EmailAddress::parse("ada@example.com").expect("valid"),
+            first_name: PersonName::unnamed(),
+            last_name: PersonName::unnamed(),
+            role: Role::Users,
+            is_active: true,
+            created_at: Timestamp::UNIX_EPOCH,
+        };
+
+        assert_eq!(user.display_name(), "ada@example.com");
+        user.first_name = PersonName::parse("Ada").expect("valid");
+        user.last_name = PersonName::parse("Lovelace").expect("valid");
+        assert_eq!(user.display_name(), "Ada Lovelace");
+    }
+}
