@@ -6,7 +6,7 @@ use crate::ids::{InvitationId, OrganizationId, UserId};
 use crate::role::Role;
 use crate::secret::{SecretToken, TokenHash};
 use crate::time::{Duration, Timestamp};
-use crate::user::{Password, PersonName};
+use crate::user::{MemberRef, Password, PersonName};
 use crate::validation::{ErrorCode, Input, ValidationErrors};
 
 /// The shortest `expires_in_days`.
@@ -84,7 +84,7 @@ pub struct Invitation {
     /// The role the user will have.
     pub role: Role,
     /// Who invited; `None` once that user was removed.
-    pub invited_by: Option<UserId>,
+    pub invited_by: Option<MemberRef>,
     /// When it was made.
     pub created_at: Timestamp,
     /// Until when it can be accepted (exclusive).
@@ -324,7 +324,10 @@ mod tests {
             organization_id: OrganizationId::new(1),
             identifier: EmailAddress::parse("new@example.com").expect("valid"),
             role: Role::Users,
-            invited_by: Some(UserId::new(1)),
+            invited_by: Some(MemberRef {
+                organization_id: OrganizationId::new(1),
+                user_id: UserId::new(1),
+            }),
             created_at: at(0),
             expires_at: at(100),
             accepted_at: None,

@@ -131,6 +131,26 @@ impl User {
     }
 }
 
+/// Where a user is: enough to build its member URL `/organizations/{org}/users/{id}/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MemberRef {
+    /// The user's organization.
+    pub organization_id: OrganizationId,
+    /// The user.
+    pub user_id: UserId,
+}
+
+impl User {
+    /// This user's place, for its member URL.
+    #[must_use]
+    pub fn member_ref(&self) -> MemberRef {
+        MemberRef {
+            organization_id: self.organization_id,
+            user_id: self.id,
+        }
+    }
+}
+
 /// A user to be stored, with the hash of its first API key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewUser {

@@ -1,0 +1,424 @@
+//! Driving ports: the use cases that the HTTP adapter and the command line call.
+//!
+//! Requests come in as domain inputs ([`Input`](domain::Input) per field, so that every
+//! problem of a request is reported together); results are domain values. One error
+//! type, [`UseCaseError`], crosses this boundary; adapters map it to their own terms
+//! (HTTP statuses, exit codes).
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+
+use domain::invitation::{AcceptRequest, Invitation, InviteRequest};
+use domain::optout::{OptOut, OptOutRecorded, OptOutRequest};
+use domain::organization::{Organization, SettingsInput, UpdateMode};
+use domain::pagination::{Page, PageRequest};
+use domain::secret::SecretToken;
+use domain::user::User;
+use domain::{
+    Actor, Duration, Input, InvitationId, OrganizationId, Role, Timestamp, ValidationErrors,
+    Version,
+};
+
+/// Why a request cannot be authenticated (→ 401).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No credentials were given.
+    Missing,
+    /// The credentials are unknown, expired, or their user or organization is gone.
+    Invalid,
+}
+
+/// What a conflict (→ 409) is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    /// The invitation was accepted already.
+    InvitationAccepted,
+    /// The invitation was revoked already.
+    InvitationRevoked,
+    /// Reviving the invitation would make two pending invitations for one address.
+    InvitationPendingElsewhere,
+}
+
+/// The one error type of the use cases.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UseCaseError {
+    /// Not authenticated.
+    #[error("not authenticated: {0:?}")]
+    Unauthenticated(AuthFailure),
+    /// Not visible to the actor, or does not exist (→ 404).
+    #[error("not found")]
+    NotFound,
+    /// Visible but not allowed for the actor's role (→ 403).
+    #[error("forbidden")]
+    Forbidden,
+    /// The request's values are wrong (→ 400), every problem together.
+    #[error("invalid request: {0:?}")]
+    Validation(ValidationErrors),
+    /// A page past the end of a list (→ 404 "Invalid page.").
+    #[error("invalid page")]
+    InvalidPage,
+    /// `If-Match` no longer matches (→ 412); nothing changed.
+    #[error("precondition failed")]
+    PreconditionFailed,
+    /// The request conflicts with the current state (→ 409).
+    #[error("conflict: {0:?}")]
+    Conflict(Conflict),
+    /// Too many attempts (→ 429): try again after this long.
+    #[error("rate limited")]
+    RateLimited {
+        /// How long to wait.
+        retry_after: Duration,
+    },
+    /// The database is unreachable (→ 503).
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// A bug or corrupt data (→ 500); the text is for logs only.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// A session token just issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedSession {
+    /// The token, shown once.
+    pub token: SecretToken,
+    /// When it stops working.
+    pub expires_at: Timestamp,
+}
+
+/// Authentication and the caller's own account.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait AuthUseCases: Send + Sync {
+    /// Who holds this bearer token (an API key or a session token).
+    ///
+    /// # Errors
+    /// `Unauthenticated(Invalid)` for an unknown or expired token, or one whose user or
+    /// organization is gone.
+    async fn authenticate(&self, token: &str) -> Result<Actor, UseCaseError>;
+
+    /// Exchanges an identifier and password for a session token.
+    ///
+    /// # Errors
+    /// `Validation` with the non-field `InvalidCredentials` for wrong credentials or an
+    /// inactive user; `Validation` on `identifier`/`password` when they are missing.
+    async fn login(
+        &self,
+        identifier: Input<String>,
+        password: Input<String>,
+    ) -> Result<IssuedSession, UseCaseError>;
+
+    /// The actor's own user.
+    ///
+    /// # Errors
+    /// `Unauthenticated(Invalid)` when the user is gone.
+    async fn me(&self, actor: &Actor) -> Result<User, UseCaseError>;
+
+    /// Replaces the actor's API key; the old one stops working at once.
+    ///
+    /// # Errors
+    /// Storage failures only.
+    async fn regenerate_api_key(&self, actor: &Actor) -> Result<SecretToken, UseCaseError>;
+}
+
+/// What the `parent` field of a request says, before it is looked up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParentLink {
+    /// Absent from the request.
+    Absent,
+    /// `null` or an empty string.
+    Blank,
+    /// A value that is no organization detail URL.
+    NoUrlMatch,
+    /// An organization detail URL.
+    Organization(OrganizationId),
+}
+
+/// The fields of a request that writes an organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganizationFields {
+    /// `name`.
+    pub name: Input<String>,
+    /// `contact_email`.
+    pub contact_email: Input<String>,
+    /// `parent`.
+    pub parent: ParentLink,
+    /// `settings`.
+    pub settings: Input<SettingsInput>,
+}
+
+/// Organizations as their users see them.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait OrganizationUseCases: Send + Sync {
+    /// One visible organization.
+    ///
+    /// # Errors
+    /// `NotFound` when it is not visible.
+    async fn get(&self, actor: &Actor, id: OrganizationId) -> Result<Organization, UseCaseError>;
+
+    /// The actor's organization first, then its children.
+    ///
+    /// # Errors
+    /// `InvalidPage` past the end.
+    async fn list(
+        &self,
+        actor: &Actor,
+        page: PageRequest,
+    ) -> Result<Page<Organization>, UseCaseError>;
+
+    /// The children of a visible organization (none for a child).
+    ///
+    /// # Errors
+    /// `NotFound` when it is not visible, `InvalidPage` past the end.
+    async fn children(
+        &self,
+        actor: &Actor,
+        id: OrganizationId,
+        page: PageRequest,
+    ) -> Result<Page<Organization>, UseCaseError>;
+
+    /// Creates a child of the actor's organization (CONTRACT §4 rules, in order).
+    ///
+    /// # Errors
+    /// `Forbidden` for a non-administrator; `Validation` with every field problem.
+    async fn create_child(
+        &self,
+        actor: &Actor,
+        fields: OrganizationFields,
+    ) -> Result<Organization, UseCaseError>;
+
+    /// `PUT` (`Replace`) or `PATCH` (`Partial`) a visible organization.
+    ///
+    /// # Errors
+    /// `NotFound`, `Forbidden`, `Validation`, `PreconditionFailed` when `if_match` is
+    /// given and no longer matches.
+    async fn update(
+        &self,
+        actor: &Actor,
+        id: OrganizationId,
+        mode: UpdateMode,
+        fields: OrganizationFields,
+        if_match: Option<Version>,
+    ) -> Result<Organization, UseCaseError>;
+
+    /// Archives a child of the actor's organization.
+    ///
+    /// # Errors
+    /// `NotFound`, `Forbidden` (also for the actor's own organization),
+    /// `PreconditionFailed`.
+    async fn archive(
+        &self,
+        actor: &Actor,
+        id: OrganizationId,
+        if_match: Option<Version>,
+    ) -> Result<(), UseCaseError>;
+}
+
+/// A user just made by accepting an invitation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedInvitation {
+    /// The new user.
+    pub user: User,
+    /// Its first API key, shown once.
+    pub api_key: SecretToken,
+}
+
+/// Invitations.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait InvitationUseCases: Send + Sync {
+    /// Invites an address into a visible organization and queues the e-mail.
+    ///
+    /// # Errors
+    /// `NotFound`, `Forbidden`, `Validation` (bad fields, identifier taken, already
+    /// invited).
+    async fn invite(
+        &self,
+        actor: &Actor,
+        organization: OrganizationId,
+        request: InviteRequest,
+    ) -> Result<Invitation, UseCaseError>;
+
+    /// An organization's invitations, newest first; `status` is the raw `?status=`.
+    ///
+    /// # Errors
+    /// `NotFound`, `Forbidden`, `Validation` on `status`, `InvalidPage`.
+    async fn list(
+        &self,
+        actor: &Actor,
+        organization: OrganizationId,
+        status: Option<String>,
+        page: PageRequest,
+    ) -> Result<Page<Invitation>, UseCaseError>;
+
+    /// Sends an invitation again with a fresh token and expiry.
+    ///
+    /// # Errors
+    /// `NotFound`, `Forbidden`, `Conflict` for an accepted or revoked invitation.
+    async fn resend(
+        &self,
+        actor: &Actor,
+        organization: OrganizationId,
+        invitation: InvitationId,
+    ) -> Result<Invitation, UseCaseError>;
+
+    /// Revokes an invitation.
+    ///
+    /// # Errors
+    /// `NotFound`, `Forbidden`, `Conflict` for an accepted or revoked invitation.
+    async fn revoke(
+        &self,
+        actor: &Actor,
+        organization: OrganizationId,
+        invitation: InvitationId,
+    ) -> Result<(), UseCaseError>;
+
+    /// Accepts an invitation: the user now exists (no authentication needed).
+    ///
+    /// # Errors
+    /// `Validation` with every field problem, or `token` `InvalidInvitation`.
+    async fn accept(&self, request: AcceptRequest) -> Result<AcceptedInvitation, UseCaseError>;
+}
+
+/// Opt-outs.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait OptOutUseCases: Send + Sync {
+    /// Records an opt-out (created or updated), queueing a notice when the
+    /// organization asks for one.
+    ///
+    /// # Errors
+    /// `NotFound`, `Forbidden`, `Validation`.
+    async fn record(
+        &self,
+        actor: &Actor,
+        organization: OrganizationId,
+        request: OptOutRequest,
+    ) -> Result<OptOutRecorded, UseCaseError>;
+
+    /// A page of opt-outs, newest first; `address` and `origin` are the raw filters.
+    ///
+    /// # Errors
+    /// `NotFound`, `Forbidden`, `Validation` on `origin`, `InvalidPage`.
+    async fn list(
+        &self,
+        actor: &Actor,
+        organization: OrganizationId,
+        address: Option<String>,
+        origin: Option<String>,
+        page: PageRequest,
+    ) -> Result<Page<OptOut>, UseCaseError>;
+
+    /// Every matching opt-out, streamed.
+    ///
+    /// # Errors
+    /// `NotFound`, `Forbidden`, `Validation` on `origin` before the stream starts;
+    /// storage failures inside the stream.
+    async fn export(
+        &self,
+        actor: &Actor,
+        organization: OrganizationId,
+        address: Option<String>,
+        origin: Option<String>,
+    ) -> Result<BoxStream<'static, Result<OptOut, UseCaseError>>, UseCaseError>;
+}
+
+/// An organization as an operator creates it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorOrganization {
+    /// Its name.
+    pub name: String,
+    /// Its contact address.
+    pub contact_email: String,
+    /// Its parent, for a child.
+    pub parent: Option<OrganizationId>,
+    /// The attach-files flag.
+    pub can_attach_files: bool,
+    /// The external opt-out flag.
+    pub can_external_optout: bool,
+}
+
+/// A user as an operator creates it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorUser {
+    /// Its organization.
+    pub organization: OrganizationId,
+    /// Its identifier.
+    pub identifier: String,
+    /// Its role.
+    pub role: Role,
+    /// Its password, if it may log in with one.
+    pub password: Option<String>,
+}
+
+/// The first organization and administrator of an empty database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bootstrapped {
+    /// The organization.
+    pub organization: Organization,
+    /// Its administrator.
+    pub administrator: User,
+    /// The administrator's API key, shown once.
+    pub api_key: SecretToken,
+}
+
+/// What operators do from the command line (never over HTTP).
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait OperatorUseCases: Send + Sync {
+    /// Creates an organization, root or child.
+    ///
+    /// # Errors
+    /// `Validation` for bad values or a parent that is missing or a child.
+    async fn create_organization(
+        &self,
+        organization: OperatorOrganization,
+    ) -> Result<Organization, UseCaseError>;
+
+    /// Creates a user and returns its API key.
+    ///
+    /// # Errors
+    /// `Validation` for bad values, a taken identifier or a missing organization.
+    async fn create_user(&self, user: OperatorUser) -> Result<(User, SecretToken), UseCaseError>;
+
+    /// Sets an organization's flags (`None` keeps one).
+    ///
+    /// # Errors
+    /// `NotFound` for a missing or archived organization.
+    async fn set_flags(
+        &self,
+        organization: OrganizationId,
+        can_attach_files: Option<bool>,
+        can_external_optout: Option<bool>,
+    ) -> Result<Organization, UseCaseError>;
+
+    /// Restores an archived organization.
+    ///
+    /// # Errors
+    /// `NotFound` when no archived organization has this id.
+    async fn restore_organization(&self, organization: OrganizationId) -> Result<(), UseCaseError>;
+
+    /// Erases the organizations archived strictly before `before`; returns how many.
+    ///
+    /// # Errors
+    /// Storage failures only.
+    async fn purge_organizations(&self, before: Timestamp) -> Result<u64, UseCaseError>;
+
+    /// On a database with no users, creates the first organization and administrator.
+    ///
+    /// # Errors
+    /// Storage failures only; `Ok(None)` when users exist.
+    async fn bootstrap(&self) -> Result<Option<Bootstrapped>, UseCaseError>;
+}
+
+/// Readiness.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait HealthUseCases: Send + Sync {
+    /// Whether the database answers.
+    ///
+    /// # Errors
+    /// `Unavailable` when it does not.
+    async fn ready(&self) -> Result<(), UseCaseError>;
+}

@@ -1,0 +1,590 @@
+//! Driven ports: what the use cases need from the outside world.
+//!
+//! Every repository method is one atomic unit of work, named after what the use case
+//! needs; invariants (unique identifiers, one pending invitation per address and
+//! organization, single-use tokens, depth two) are held by the storage itself, so that
+//! they hold with many processes on one database. No storage type appears here.
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+
+use domain::invitation::{Invitation, InvitationConflict, InvitationStatus, NewInvitation};
+use domain::mail::OutgoingEmail;
+use domain::optout::{OptOut, OptOutFilter, OptOutRecorded};
+use domain::organization::{NewOrganization, Organization, TreeNode};
+use domain::pagination::{Page, PageRequest};
+use domain::secret::{SecretToken, TokenHash};
+use domain::user::{NewUser, Password, PasswordHash, PersonName, User};
+use domain::{
+    Duration, EmailAddress, InvitationId, OrganizationId, OutboxMessageId, Timestamp, UserId,
+    Version,
+};
+
+/// A storage failure that no business rule explains.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StorageError {
+    /// The database cannot be reached or refused the connection (→ 503).
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: a bug or corrupt data (→ 500). The text is for logs only.
+    #[error("unexpected storage error: {0}")]
+    Unexpected(String),
+}
+
+/// Why a new organization could not be stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CreateOrganizationError {
+    /// The parent does not exist or is archived.
+    #[error("the parent organization does not exist")]
+    ParentNotFound,
+    /// The parent is itself a child: the tree is two levels deep.
+    #[error("the parent organization already has a parent")]
+    ParentIsChild,
+    /// A storage failure.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Why a change to a stored row was not made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WriteError {
+    /// No such live row (or, for an archive, no such live child).
+    #[error("not found")]
+    NotFound,
+    /// The row's version is no longer the expected one (→ 412); nothing changed.
+    #[error("the version no longer matches")]
+    VersionMismatch,
+    /// A storage failure.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Organizations: the tree, its settings, archiving.
+///
+/// "Live" means not archived: archived organizations are invisible to every method
+/// but `restore` and `purge_archived_before`.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait OrganizationRepository: Send + Sync {
+    /// A live organization.
+    ///
+    /// # Errors
+    /// `StorageError` only; a missing organization is `Ok(None)`.
+    async fn find(&self, id: OrganizationId) -> Result<Option<Organization>, StorageError>;
+
+    /// A page of the organizations visible from `root`: `root` first, then its live
+    /// children by id.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn list_visible(
+        &self,
+        root: OrganizationId,
+        page: PageRequest,
+    ) -> Result<Page<Organization>, StorageError>;
+
+    /// A page of the live children of `parent`, by id.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn list_children(
+        &self,
+        parent: OrganizationId,
+        page: PageRequest,
+    ) -> Result<Page<Organization>, StorageError>;
+
+    /// Stores a new organization (root or child) with version 1.
+    ///
+    /// # Errors
+    /// MUST return `ParentNotFound` when the parent is missing or archived and
+    /// `ParentIsChild` when the parent has a parent, checked by the storage in the same
+    /// transaction as the insert.
+    async fn create(
+        &self,
+        organization: NewOrganization,
+        now: Timestamp,
+    ) -> Result<Organization, CreateOrganizationError>;
+
+    /// Writes `name`, `contact_email` and `settings` of a live organization and bumps
+    /// its version, if its version is still `expected` (any version when `None`).
+    ///
+    /// # Errors
+    /// MUST return `NotFound` for a missing or archived organization and
+    /// `VersionMismatch` when the version moved on; nothing is written then.
+    async fn update(
+        &self,
+        organization: &Organization,
+        expected: Option<Version>,
+        now: Timestamp,
+    ) -> Result<Organization, WriteError>;
+
+    /// Archives a live child organization, if its version is still `expected`: from then
+    /// on it, its users' credentials and its invitations are invisible. Nothing is erased.
+    ///
+    /// # Errors
+    /// MUST return `NotFound` for a missing, archived or root organization and
+    /// `VersionMismatch` when the version moved on.
+    async fn archive_child(
+        &self,
+        id: OrganizationId,
+        expected: Option<Version>,
+        now: Timestamp,
+    ) -> Result<(), WriteError>;
+
+    /// Restores an archived organization: it, its users, their unexpired sessions and
+    /// its unexpired pending invitations work again.
+    ///
+    /// # Errors
+    /// MUST return `NotFound` when no archived organization has this id.
+    async fn restore(&self, id: OrganizationId, now: Timestamp) -> Result<(), WriteError>;
+
+    /// Erases for good the organizations archived strictly before `before`, with
+    /// everything they own, in one transaction. Returns how many were erased.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn purge_archived_before(&self, before: Timestamp) -> Result<u64, StorageError>;
+
+    /// Sets the operator-only flags of a live organization (`None` keeps a flag).
+    ///
+    /// # Errors
+    /// MUST return `NotFound` for a missing or archived organization.
+    async fn set_flags(
+        &self,
+        id: OrganizationId,
+        can_attach_files: Option<bool>,
+        can_external_optout: Option<bool>,
+        now: Timestamp,
+    ) -> Result<Organization, WriteError>;
+}
+
+/// A user together with its organization's place in the tree: who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthenticatedUser {
+    /// The user.
+    pub user: User,
+    /// Its organization.
+    pub organization: TreeNode,
+}
+
+/// A user as needed to check a password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginRecord {
+    /// The user (of a live organization).
+    pub user: User,
+    /// Its password hash; `None` for users that log in with API keys only.
+    pub password_hash: Option<PasswordHash>,
+}
+
+/// Why a user could not be stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CreateUserError {
+    /// A user (of any organization, archived ones included) has this identifier.
+    #[error("a user with this identifier already exists")]
+    IdentifierTaken,
+    /// The organization does not exist or is archived.
+    #[error("the organization does not exist")]
+    OrganizationNotFound,
+    /// A storage failure.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Users and their credentials (API keys and session tokens, stored as hashes).
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// The user holding this credential: an API key, or a session token not expired at
+    /// `now`, of an active user of a live organization.
+    ///
+    /// # Errors
+    /// `StorageError` only; an unknown credential is `Ok(None)`.
+    async fn authenticate(
+        &self,
+        token: &TokenHash,
+        now: Timestamp,
+    ) -> Result<Option<AuthenticatedUser>, StorageError>;
+
+    /// The user with this identifier, if it belongs to a live organization.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn find_for_login(
+        &self,
+        identifier: &EmailAddress,
+    ) -> Result<Option<LoginRecord>, StorageError>;
+
+    /// A user of a live organization.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn find(&self, id: UserId) -> Result<Option<User>, StorageError>;
+
+    /// Whether any user, archived organizations included, has this identifier.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn identifier_taken(&self, identifier: &EmailAddress) -> Result<bool, StorageError>;
+
+    /// Stores a session token for a user.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn create_session(
+        &self,
+        user: UserId,
+        token: &TokenHash,
+        created_at: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<(), StorageError>;
+
+    /// Replaces every API key of a user with this one, at once; sessions are kept.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn replace_api_key(
+        &self,
+        user: UserId,
+        token: &TokenHash,
+        now: Timestamp,
+    ) -> Result<(), StorageError>;
+
+    /// Stores a new active user with its first API key.
+    ///
+    /// # Errors
+    /// MUST return `IdentifierTaken` for a taken identifier (checked by a unique
+    /// constraint) and `OrganizationNotFound` for a missing or archived organization.
+    async fn create(
+        &self,
+        user: NewUser,
+        api_key: &TokenHash,
+        now: Timestamp,
+    ) -> Result<User, CreateUserError>;
+
+    /// On a database with no users at all, stores a first root organization and its
+    /// administrator with an API key, in one transaction; returns `None` (and stores
+    /// nothing) when any user exists, also when several processes race.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn create_first_administrator(
+        &self,
+        organization: NewOrganization,
+        administrator: NewUser,
+        api_key: &TokenHash,
+        now: Timestamp,
+    ) -> Result<Option<(Organization, User)>, StorageError>;
+}
+
+/// Why an invitation could not be stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CreateInvitationError {
+    /// A user already has the identifier.
+    #[error("a user with this identifier already exists")]
+    IdentifierTaken,
+    /// A pending invitation for the identifier exists in this organization.
+    #[error("this identifier has already been invited")]
+    AlreadyInvited,
+    /// The organization does not exist or is archived.
+    #[error("the organization does not exist")]
+    OrganizationNotFound,
+    /// A storage failure.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Why an invitation could not be resent or revoked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvitationChangeError {
+    /// No such invitation in this live organization.
+    #[error("not found")]
+    NotFound,
+    /// It was accepted or revoked meanwhile (→ 409).
+    #[error(transparent)]
+    Conflict(#[from] InvitationConflict),
+    /// Reviving it would make a second pending invitation for its address (→ 409).
+    #[error("another invitation for this identifier is pending")]
+    AnotherPending,
+    /// A storage failure.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Why an invitation could not be accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AcceptInvitationError {
+    /// The token is unknown, revoked, used, expired, or its organization is archived.
+    #[error("invalid or expired invitation")]
+    InvalidToken,
+    /// A user took the identifier since the invitation was made.
+    #[error("a user with this identifier already exists")]
+    IdentifierTaken,
+    /// A storage failure.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// The new member's profile, given at acceptance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberProfile {
+    /// First name.
+    pub first_name: PersonName,
+    /// Last name.
+    pub last_name: PersonName,
+    /// Argon2id hash of the chosen password.
+    pub password_hash: PasswordHash,
+}
+
+/// Invitations, each written with its e-mail in one transaction.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait InvitationRepository: Send + Sync {
+    /// Stores a pending invitation and queues its e-mail in the outbox, atomically.
+    /// Expired invitations for the same address block nothing.
+    ///
+    /// # Errors
+    /// MUST return `IdentifierTaken` when a user has the identifier, `AlreadyInvited`
+    /// when a pending invitation for it exists in the organization (also under
+    /// concurrent attempts: exactly one of them succeeds), `OrganizationNotFound` for a
+    /// missing or archived organization.
+    async fn create(
+        &self,
+        invitation: NewInvitation,
+        email: OutgoingEmail,
+    ) -> Result<Invitation, CreateInvitationError>;
+
+    /// An invitation of a live organization.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn find(
+        &self,
+        organization: OrganizationId,
+        id: InvitationId,
+    ) -> Result<Option<Invitation>, StorageError>;
+
+    /// A page of an organization's invitations, newest first, optionally only those
+    /// with `status` at `now`.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn list(
+        &self,
+        organization: OrganizationId,
+        status: Option<InvitationStatus>,
+        now: Timestamp,
+        page: PageRequest,
+    ) -> Result<Page<Invitation>, StorageError>;
+
+    /// Gives a pending or expired invitation a new token and expiry and queues its new
+    /// e-mail, atomically; the old token stops working.
+    ///
+    /// # Errors
+    /// MUST return `NotFound`, `Conflict` when it is accepted or revoked (checked in the
+    /// update itself), `AnotherPending` when reviving it would make two pending ones.
+    async fn resend(
+        &self,
+        organization: OrganizationId,
+        id: InvitationId,
+        token: &TokenHash,
+        expires_at: Timestamp,
+        email: OutgoingEmail,
+    ) -> Result<Invitation, InvitationChangeError>;
+
+    /// Revokes a pending or expired invitation.
+    ///
+    /// # Errors
+    /// MUST return `NotFound`, or `Conflict` when it is accepted or revoked (checked in
+    /// the update itself).
+    async fn revoke(
+        &self,
+        organization: OrganizationId,
+        id: InvitationId,
+        now: Timestamp,
+    ) -> Result<(), InvitationChangeError>;
+
+    /// Consumes a pending token and creates the invited user with its first API key, in
+    /// one transaction: the token is taken by one conditional update, so that under
+    /// concurrent attempts exactly one succeeds.
+    ///
+    /// # Errors
+    /// MUST return `InvalidToken` for a token that is unknown, revoked, used, expired at
+    /// `now` or of an archived organization, and `IdentifierTaken` when a user has the
+    /// identifier (the token is then not consumed).
+    async fn accept(
+        &self,
+        token: &TokenHash,
+        now: Timestamp,
+        profile: MemberProfile,
+        api_key: &TokenHash,
+    ) -> Result<User, AcceptInvitationError>;
+}
+
+/// Opt-outs: compliance data, kept when their organization is archived.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait OptOutRepository: Send + Sync {
+    /// Records an opt-out: inserts it, or updates the origin and date of the existing
+    /// one for the same organization and address. When it is new and `notice` is
+    /// given, the notice is queued in the outbox in the same transaction.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn record(
+        &self,
+        opt_out: OptOut,
+        notice: Option<OutgoingEmail>,
+    ) -> Result<OptOutRecorded, StorageError>;
+
+    /// A page of an organization's opt-outs, newest first.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn list(
+        &self,
+        organization: OrganizationId,
+        filter: OptOutFilter,
+        page: PageRequest,
+    ) -> Result<Page<OptOut>, StorageError>;
+
+    /// Every matching opt-out, newest first, streamed from storage without loading them
+    /// all in memory.
+    fn export(
+        &self,
+        organization: OrganizationId,
+        filter: OptOutFilter,
+    ) -> BoxStream<'static, Result<OptOut, StorageError>>;
+}
+
+/// A queued e-mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    /// Its id.
+    pub id: OutboxMessageId,
+    /// The e-mail.
+    pub email: OutgoingEmail,
+    /// How many deliveries were tried before this one.
+    pub attempts: u32,
+    /// When it was queued.
+    pub created_at: Timestamp,
+}
+
+/// The durable e-mail outbox, filled by the repositories above in the transactions
+/// that cause e-mails, emptied by the delivery worker.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait Outbox: Send + Sync {
+    /// Claims up to `limit` messages due at `now` for `lease`: no other claim returns
+    /// them until the lease ends (so that a crashed worker's messages come back).
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<OutboxMessage>, StorageError>;
+
+    /// Marks a message delivered.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn mark_delivered(&self, id: OutboxMessageId, now: Timestamp)
+    -> Result<(), StorageError>;
+
+    /// Records a failed attempt and when to try again.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn mark_failed(
+        &self,
+        id: OutboxMessageId,
+        next_attempt_at: Timestamp,
+        error: &str,
+    ) -> Result<(), StorageError>;
+
+    /// Gives up on a message: it stays, marked dead, and is never claimed again.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn mark_dead(
+        &self,
+        id: OutboxMessageId,
+        now: Timestamp,
+        error: &str,
+    ) -> Result<(), StorageError>;
+
+    /// How many messages wait for delivery (neither delivered nor dead).
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn backlog(&self) -> Result<u64, StorageError>;
+}
+
+/// Whether a delivery failure is worth retrying.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MailError {
+    /// The server is away or answered 4xx: try again later.
+    #[error("temporary delivery failure: {0}")]
+    Transient(String),
+    /// The server refused for good (5xx, bad recipient): do not retry.
+    #[error("permanent delivery failure: {0}")]
+    Permanent(String),
+}
+
+/// Sends one e-mail.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// Delivers the e-mail.
+    ///
+    /// # Errors
+    /// `Transient` for failures worth retrying, `Permanent` otherwise.
+    async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError>;
+}
+
+/// The time.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> Timestamp;
+}
+
+/// Random secrets.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+pub trait SecretGenerator: Send + Sync {
+    /// A new secret of at least 128 random bits from a cryptographic source.
+    fn generate(&self) -> SecretToken;
+}
+
+/// A password hashing failure (bad parameters, corrupt stored hash).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("password hashing failed: {0}")]
+pub struct PasswordHashError(pub String);
+
+/// Password hashing (Argon2id). Async because hashing is slow by design and must not
+/// block request handling.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    /// Hashes a new password with a fresh salt.
+    ///
+    /// # Errors
+    /// `PasswordHashError` when hashing fails.
+    async fn hash(&self, password: &Password) -> Result<PasswordHash, PasswordHashError>;
+
+    /// Whether `password` matches `hash`. A malformed hash matches nothing.
+    async fn verify(&self, password: &Password, hash: &PasswordHash) -> bool;
+}
+
+/// Whether the database answers, for `/readyz`.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait StorageHealth: Send + Sync {
+    /// Runs a trivial query.
+    ///
+    /// # Errors
+    /// `StorageError` when the database does not answer.
+    async fn ping(&self) -> Result<(), StorageError>;
+}
