@@ -412,7 +412,20 @@ pub trait OperatorUseCases: Send + Sync {
     async fn bootstrap(&self) -> Result<Option<Bootstrapped>, UseCaseError>;
 }
 
-/// Readiness.
+/// Figures for `/metrics` that only the service's insides know.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServiceGauges {
+    /// Open database connections.
+    pub pool_size: u32,
+    /// Idle database connections.
+    pub pool_idle: u32,
+    /// The most database connections.
+    pub pool_max: u32,
+    /// E-mails waiting in the outbox.
+    pub outbox_backlog: u64,
+}
+
+/// Readiness and gauges.
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait HealthUseCases: Send + Sync {
@@ -421,4 +434,10 @@ pub trait HealthUseCases: Send + Sync {
     /// # Errors
     /// `Unavailable` when it does not.
     async fn ready(&self) -> Result<(), UseCaseError>;
+
+    /// Current pool usage and outbox backlog.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database does not answer.
+    async fn gauges(&self) -> Result<ServiceGauges, UseCaseError>;
 }

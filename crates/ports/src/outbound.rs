@@ -587,4 +587,18 @@ pub trait StorageHealth: Send + Sync {
     /// # Errors
     /// `StorageError` when the database does not answer.
     async fn ping(&self) -> Result<(), StorageError>;
+
+    /// The connection pool's current size and idle connections, for `/metrics`.
+    fn pool_usage(&self) -> PoolUsage;
+}
+
+/// A connection pool's usage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolUsage {
+    /// Open connections.
+    pub size: u32,
+    /// Open connections not in use.
+    pub idle: u32,
+    /// The most connections the pool opens.
+    pub max: u32,
 }
