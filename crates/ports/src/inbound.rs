@@ -441,3 +441,20 @@ pub trait HealthUseCases: Send + Sync {
     /// `Unavailable` when the database does not answer.
     async fn gauges(&self) -> Result<ServiceGauges, UseCaseError>;
 }
+
+impl From<crate::outbound::StorageError> for UseCaseError {
+    fn from(error: crate::outbound::StorageError) -> Self {
+        match error {
+            crate::outbound::StorageError::Unavailable(message) => {
+                UseCaseError::Unavailable(message)
+            }
+            crate::outbound::StorageError::Unexpected(message) => UseCaseError::Internal(message),
+        }
+    }
+}
+
+impl From<ValidationErrors> for UseCaseError {
+    fn from(errors: ValidationErrors) -> Self {
+        UseCaseError::Validation(errors)
+    }
+}
