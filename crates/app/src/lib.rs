@@ -1,0 +1,6 @@
+//! The organizations service's application layer: the use-case services that
+//! implement the driving ports, the system implementations of the small driven ports
+//! (clock, secrets, password hashing), and — in `main` — the `orgs` binary.
+
+pub mod security;
+pub mod usecases;

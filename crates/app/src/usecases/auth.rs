@@ -1,0 +1,396 @@
+//! Authentication and the caller's own account (CONTRACT §3).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use domain::secret::SecretToken;
+use domain::user::{Password, User};
+use domain::{Actor, Duration, EmailAddress, ErrorCode, Input, ValidationErrors};
+use ports::inbound::{AuthFailure, AuthUseCases, IssuedSession, UseCaseError};
+use ports::outbound::{Clock, PasswordHasher, SecretGenerator, UserRepository};
+
+/// The authentication use cases.
+#[derive(Clone)]
+pub struct AuthService {
+    users: Arc<dyn UserRepository>,
+    hasher: Arc<dyn PasswordHasher>,
+    secrets: Arc<dyn SecretGenerator>,
+    clock: Arc<dyn Clock>,
+    session_ttl: Duration,
+}
+
+impl AuthService {
+    /// A service over these ports; sessions last `session_ttl`.
+    pub fn new(
+        users: Arc<dyn UserRepository>,
+        hasher: Arc<dyn PasswordHasher>,
+        secrets: Arc<dyn SecretGenerator>,
+        clock: Arc<dyn Clock>,
+        session_ttl: Duration,
+    ) -> Self {
+        Self {
+            users,
+            hasher,
+            secrets,
+            clock,
+            session_ttl,
+        }
+    }
+}
+
+fn invalid_credentials() -> UseCaseError {
+    ValidationErrors::non_field(ErrorCode::InvalidCredentials).into()
+}
+
+/// A required, non-blank string field of the login request.
+fn login_field(errors: &mut ValidationErrors, field: &str, input: Input<String>) -> Option<String> {
+    errors.collect(
+        field,
+        input.required().and_then(|value| {
+            if value.trim().is_empty() {
+                Err(ErrorCode::Blank)
+            } else {
+                Ok(value)
+            }
+        }),
+    )
+}
+
+#[async_trait]
+impl AuthUseCases for AuthService {
+    async fn authenticate(&self, token: &str) -> Result<Actor, UseCaseError> {
+        if token.is_empty() {
+            return Err(UseCaseError::Unauthenticated(AuthFailure::Invalid));
+        }
+        let hash = SecretToken::presented(token).hash();
+        let found = self.users.authenticate(&hash, self.clock.now()).await?;
+        let authenticated = found.ok_or(UseCaseError::Unauthenticated(AuthFailure::Invalid))?;
+        Ok(Actor {
+            user_id: authenticated.user.id,
+            role: authenticated.user.role,
+            organization: authenticated.organization,
+        })
+    }
+
+    async fn login(
+        &self,
+        identifier: Input<String>,
+        password: Input<String>,
+    ) -> Result<IssuedSession, UseCaseError> {
+        let mut errors = ValidationErrors::new();
+        let identifier = login_field(&mut errors, "identifier", identifier);
+        let password = login_field(&mut errors, "password", password);
+        errors.into_result()?;
+        let (Some(identifier), Some(password)) = (identifier, password) else {
+            return Err(invalid_credentials());
+        };
+
+        // An identifier that is no address cannot belong to anybody.
+        let Ok(identifier) = EmailAddress::parse(&identifier) else {
+            return Err(invalid_credentials());
+        };
+        let Some(record) = self.users.find_for_login(&identifier).await? else {
+            return Err(invalid_credentials());
+        };
+        let Some(hash) = record.password_hash.filter(|_| record.user.is_active) else {
+            return Err(invalid_credentials());
+        };
+        if !self
+            .hasher
+            .verify(&Password::presented(&password), &hash)
+            .await
+        {
+            return Err(invalid_credentials());
+        }
+
+        let token = self.secrets.generate();
+        let now = self.clock.now();
+        let expires_at = now + self.session_ttl;
+        self.users
+            .create_session(record.user.id, &token.hash(), now, expires_at)
+            .await?;
+        Ok(IssuedSession { token, expires_at })
+    }
+
+    async fn me(&self, actor: &Actor) -> Result<User, UseCaseError> {
+        self.users
+            .find(actor.user_id)
+            .await?
+            .ok_or(UseCaseError::Unauthenticated(AuthFailure::Invalid))
+    }
+
+    async fn regenerate_api_key(&self, actor: &Actor) -> Result<SecretToken, UseCaseError> {
+        let token = self.secrets.generate();
+        self.users
+            .replace_api_key(actor.user_id, &token.hash(), self.clock.now())
+            .await?;
+        Ok(token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::usecases::fixtures::*;
+    use domain::organization::TreeNode;
+    use domain::user::PasswordHash;
+    use domain::{Role, UserId};
+    use mockall::predicate::eq;
+    use ports::outbound::{
+        AuthenticatedUser, LoginRecord, MockClock, MockPasswordHasher, MockSecretGenerator,
+        MockUserRepository,
+    };
+
+    struct Mocks {
+        users: MockUserRepository,
+        hasher: MockPasswordHasher,
+        secrets: MockSecretGenerator,
+    }
+
+    impl Mocks {
+        fn new() -> Self {
+            let mut secrets = MockSecretGenerator::new();
+            secrets
+                .expect_generate()
+                .returning(|| SecretToken::presented("fresh-secret"));
+            Self {
+                users: MockUserRepository::new(),
+                hasher: MockPasswordHasher::new(),
+                secrets,
+            }
+        }
+
+        fn service(self) -> AuthService {
+            let mut clock = MockClock::new();
+            clock.expect_now().returning(now);
+            AuthService::new(
+                Arc::new(self.users),
+                Arc::new(self.hasher),
+                Arc::new(self.secrets),
+                Arc::new(clock),
+                Duration::hours(12),
+            )
+        }
+    }
+
+    fn login_record(active: bool, with_password: bool) -> LoginRecord {
+        let mut user = user(UserId::new(10), ROOT, Role::Managers);
+        user.is_active = active;
+        LoginRecord {
+            user,
+            password_hash: with_password.then(|| PasswordHash::new("$argon2id$stored".to_owned())),
+        }
+    }
+
+    fn is_invalid_credentials(result: &Result<IssuedSession, UseCaseError>) -> bool {
+        matches!(result, Err(UseCaseError::Validation(errors))
+            if errors.non_field_codes() == [ErrorCode::InvalidCredentials])
+    }
+
+    #[tokio::test]
+    async fn a_known_token_authenticates_as_its_user() {
+        let mut mocks = Mocks::new();
+        mocks
+            .users
+            .expect_authenticate()
+            .withf(|hash, at| *hash == SecretToken::presented("key").hash() && *at == now())
+            .times(1)
+            .returning(|_, _| {
+                Ok(Some(AuthenticatedUser {
+                    user: user(UserId::new(10), ROOT, Role::Managers),
+                    organization: TreeNode {
+                        id: ROOT,
+                        parent: None,
+                    },
+                }))
+            });
+
+        let actor = mocks
+            .service()
+            .authenticate("key")
+            .await
+            .expect("authenticated");
+
+        assert_eq!(actor.user_id, UserId::new(10));
+        assert_eq!(actor.role, Role::Managers);
+        assert_eq!(actor.organization_id(), ROOT);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_token_is_invalid() {
+        let mut mocks = Mocks::new();
+        mocks.users.expect_authenticate().returning(|_, _| Ok(None));
+
+        let actor = mocks.service().authenticate("nope").await;
+
+        assert_eq!(
+            actor,
+            Err(UseCaseError::Unauthenticated(AuthFailure::Invalid))
+        );
+    }
+
+    #[tokio::test]
+    async fn an_empty_token_is_invalid_without_a_lookup() {
+        let mut mocks = Mocks::new();
+        mocks.users.expect_authenticate().never();
+
+        let actor = mocks.service().authenticate("").await;
+
+        assert_eq!(
+            actor,
+            Err(UseCaseError::Unauthenticated(AuthFailure::Invalid))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_correct_password_opens_a_session_that_expires_after_the_ttl() {
+        let mut mocks = Mocks::new();
+        mocks
+            .users
+            .expect_find_for_login()
+            .with(eq(email("user10@example.com")))
+            .returning(|_| Ok(Some(login_record(true, true))));
+        mocks.hasher.expect_verify().returning(|_, _| true);
+        mocks
+            .users
+            .expect_create_session()
+            .withf(|user, hash, created, expires| {
+                *user == UserId::new(10)
+                    && *hash == SecretToken::presented("fresh-secret").hash()
+                    && *created == now()
+                    && *expires == now() + Duration::hours(12)
+            })
+            .times(1)
+            .returning(|_, _, _, _| Ok(()));
+
+        let session = mocks
+            .service()
+            .login(
+                Input::Value("user10@EXAMPLE.com".to_owned()),
+                Input::Value("correct horse".to_owned()),
+            )
+            .await
+            .expect("logged in");
+
+        assert_eq!(session.token.expose(), "fresh-secret");
+        assert_eq!(session.expires_at, now() + Duration::hours(12));
+    }
+
+    #[tokio::test]
+    async fn a_wrong_password_is_refused_and_opens_no_session() {
+        let mut mocks = Mocks::new();
+        mocks
+            .users
+            .expect_find_for_login()
+            .returning(|_| Ok(Some(login_record(true, true))));
+        mocks.hasher.expect_verify().returning(|_, _| false);
+        mocks.users.expect_create_session().never();
+
+        let session = mocks
+            .service()
+            .login(
+                Input::Value("user10@example.com".to_owned()),
+                Input::Value("wrong".to_owned()),
+            )
+            .await;
+
+        assert!(is_invalid_credentials(&session), "{session:?}");
+    }
+
+    #[tokio::test]
+    async fn an_inactive_user_or_one_without_password_cannot_log_in() {
+        for (active, with_password) in [(false, true), (true, false)] {
+            let mut mocks = Mocks::new();
+            mocks
+                .users
+                .expect_find_for_login()
+                .returning(move |_| Ok(Some(login_record(active, with_password))));
+            mocks.hasher.expect_verify().returning(|_, _| true);
+            mocks.users.expect_create_session().never();
+
+            let session = mocks
+                .service()
+                .login(
+                    Input::Value("user10@example.com".to_owned()),
+                    Input::Value("correct horse".to_owned()),
+                )
+                .await;
+
+            assert!(is_invalid_credentials(&session), "{session:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_or_malformed_identifier_gets_the_same_answer() {
+        for identifier in ["nobody@example.com", "not an address"] {
+            let mut mocks = Mocks::new();
+            mocks.users.expect_find_for_login().returning(|_| Ok(None));
+
+            let session = mocks
+                .service()
+                .login(
+                    Input::Value(identifier.to_owned()),
+                    Input::Value("whatever1".to_owned()),
+                )
+                .await;
+
+            assert!(is_invalid_credentials(&session), "{identifier}");
+        }
+    }
+
+    #[tokio::test]
+    async fn missing_login_fields_are_reported_together() {
+        let mocks = Mocks::new();
+
+        let session = mocks
+            .service()
+            .login(Input::Absent, Input::Value(String::new()))
+            .await;
+
+        let Err(UseCaseError::Validation(errors)) = session else {
+            panic!("expected a validation error: {session:?}");
+        };
+        assert_eq!(errors.codes("identifier"), Some(&[ErrorCode::Required][..]));
+        assert_eq!(errors.codes("password"), Some(&[ErrorCode::Blank][..]));
+    }
+
+    #[tokio::test]
+    async fn me_is_the_actors_user() {
+        let mut mocks = Mocks::new();
+        mocks
+            .users
+            .expect_find()
+            .with(eq(UserId::new(10)))
+            .returning(|id| Ok(Some(user(id, ROOT, Role::Users))));
+
+        let me = mocks
+            .service()
+            .me(&actor(Role::Users))
+            .await
+            .expect("found");
+
+        assert_eq!(me.id, UserId::new(10));
+    }
+
+    #[tokio::test]
+    async fn regenerating_the_api_key_replaces_it_with_a_fresh_one() {
+        let mut mocks = Mocks::new();
+        mocks
+            .users
+            .expect_replace_api_key()
+            .withf(|user, hash, _| {
+                *user == UserId::new(10) && *hash == SecretToken::presented("fresh-secret").hash()
+            })
+            .times(1)
+            .returning(|_, _, _| Ok(()));
+
+        let key = mocks
+            .service()
+            .regenerate_api_key(&actor(Role::Collaborators))
+            .await
+            .expect("regenerated");
+
+        assert_eq!(key.expose(), "fresh-secret");
+    }
+}

@@ -1,0 +1,88 @@
+//! Readiness and the gauges behind `/metrics`.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use ports::inbound::{HealthUseCases, ServiceGauges, UseCaseError};
+use ports::outbound::{Outbox, StorageHealth};
+
+/// The health use cases.
+#[derive(Clone)]
+pub struct HealthService {
+    storage: Arc<dyn StorageHealth>,
+    outbox: Arc<dyn Outbox>,
+}
+
+impl HealthService {
+    /// A service over these ports.
+    pub fn new(storage: Arc<dyn StorageHealth>, outbox: Arc<dyn Outbox>) -> Self {
+        Self { storage, outbox }
+    }
+}
+
+#[async_trait]
+impl HealthUseCases for HealthService {
+    async fn ready(&self) -> Result<(), UseCaseError> {
+        self.storage
+            .ping()
+            .await
+            // Whatever the cause, a database that does not answer makes us not ready.
+            .map_err(|error| UseCaseError::Unavailable(error.to_string()))
+    }
+
+    async fn gauges(&self) -> Result<ServiceGauges, UseCaseError> {
+        let pool = self.storage.pool_usage();
+        let outbox_backlog = self.outbox.backlog().await?;
+        Ok(ServiceGauges {
+            pool_size: pool.size,
+            pool_idle: pool.idle,
+            pool_max: pool.max,
+            outbox_backlog,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ports::outbound::{MockOutbox, MockStorageHealth, PoolUsage, StorageError};
+
+    #[tokio::test]
+    async fn a_database_that_does_not_answer_is_not_ready() {
+        let mut storage = MockStorageHealth::new();
+        storage
+            .expect_ping()
+            .returning(|| Err(StorageError::Unexpected("timeout".to_owned())));
+        let service = HealthService::new(Arc::new(storage), Arc::new(MockOutbox::new()));
+
+        let ready = service.ready().await;
+
+        assert!(matches!(ready, Err(UseCaseError::Unavailable(_))));
+    }
+
+    #[tokio::test]
+    async fn the_gauges_combine_pool_usage_and_outbox_backlog() {
+        let mut storage = MockStorageHealth::new();
+        storage.expect_pool_usage().returning(|| PoolUsage {
+            size: 4,
+            idle: 3,
+            max: 10,
+        });
+        let mut outbox = MockOutbox::new();
+        outbox.expect_backlog().returning(|| Ok(12));
+        let service = HealthService::new(Arc::new(storage), Arc::new(outbox));
+
+        let gauges = service.gauges().await;
+
+        assert_eq!(
+            gauges,
+            Ok(ServiceGauges {
+                pool_size: 4,
+                pool_idle: 3,
+                pool_max: 10,
+                outbox_backlog: 12,
+            })
+        );
+    }
+}

@@ -1,0 +1,767 @@
+//! Invitations: invite, list, resend, revoke, accept (CONTRACT §5).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use domain::invitation::{
+    AcceptRequest, Invitation, InvitationConflict, InvitationStatus, InviteRequest, NewInvitation,
+    check_accept, check_invite,
+};
+use domain::mail::{InvitationEmail, OutgoingEmail};
+use domain::organization::Organization;
+use domain::pagination::{Page, PageRequest};
+use domain::secret::SecretToken;
+use domain::{
+    Action, Actor, Duration, EmailAddress, ErrorCode, InvitationId, OrganizationId,
+    ValidationErrors,
+};
+use ports::inbound::{AcceptedInvitation, Conflict, InvitationUseCases, UseCaseError};
+use ports::outbound::{
+    AcceptInvitationError, Clock, CreateInvitationError, InvitationChangeError,
+    InvitationRepository, MemberProfile, OrganizationRepository, PasswordHasher, SecretGenerator,
+    UserRepository,
+};
+
+use super::authorized_organization;
+
+/// What the invitation use cases need to know of the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvitationSettings {
+    /// The base of links in e-mails (`ORGS_PUBLIC_URL`).
+    pub public_url: String,
+    /// How long an invitation stays open without `expires_in_days`, and after a resend
+    /// (`ORGS_INVITATION_TTL`).
+    pub default_ttl: Duration,
+}
+
+/// The invitation use cases.
+#[derive(Clone)]
+pub struct InvitationService {
+    organizations: Arc<dyn OrganizationRepository>,
+    users: Arc<dyn UserRepository>,
+    invitations: Arc<dyn InvitationRepository>,
+    hasher: Arc<dyn PasswordHasher>,
+    secrets: Arc<dyn SecretGenerator>,
+    clock: Arc<dyn Clock>,
+    settings: InvitationSettings,
+}
+
+impl InvitationService {
+    /// A service over these ports.
+    pub fn new(
+        organizations: Arc<dyn OrganizationRepository>,
+        users: Arc<dyn UserRepository>,
+        invitations: Arc<dyn InvitationRepository>,
+        hasher: Arc<dyn PasswordHasher>,
+        secrets: Arc<dyn SecretGenerator>,
+        clock: Arc<dyn Clock>,
+        settings: InvitationSettings,
+    ) -> Self {
+        Self {
+            organizations,
+            users,
+            invitations,
+            hasher,
+            secrets,
+            clock,
+            settings,
+        }
+    }
+
+    /// The invitation e-mail, naming the organization and the inviter.
+    async fn compose_email(
+        &self,
+        actor: &Actor,
+        organization: &Organization,
+        to: &EmailAddress,
+        token: &SecretToken,
+    ) -> Result<OutgoingEmail, UseCaseError> {
+        let inviter = self.users.find(actor.user_id).await?.map_or_else(
+            || organization.name.as_str().to_owned(),
+            |user| user.display_name(),
+        );
+        Ok(InvitationEmail {
+            to,
+            organization_name: organization.name.as_str(),
+            inviter: &inviter,
+            public_url: &self.settings.public_url,
+            token: token.expose(),
+        }
+        .compose())
+    }
+}
+
+fn conflict(conflict: InvitationConflict) -> UseCaseError {
+    UseCaseError::Conflict(match conflict {
+        InvitationConflict::Accepted => Conflict::InvitationAccepted,
+        InvitationConflict::Revoked => Conflict::InvitationRevoked,
+    })
+}
+
+fn change_error(error: InvitationChangeError) -> UseCaseError {
+    match error {
+        InvitationChangeError::NotFound => UseCaseError::NotFound,
+        InvitationChangeError::Conflict(reason) => conflict(reason),
+        InvitationChangeError::AnotherPending => {
+            UseCaseError::Conflict(Conflict::InvitationPendingElsewhere)
+        }
+        InvitationChangeError::Storage(error) => error.into(),
+    }
+}
+
+#[async_trait]
+impl InvitationUseCases for InvitationService {
+    async fn invite(
+        &self,
+        actor: &Actor,
+        organization: OrganizationId,
+        request: InviteRequest,
+    ) -> Result<Invitation, UseCaseError> {
+        let organization = authorized_organization(
+            self.organizations.as_ref(),
+            actor,
+            Action::ManageInvitations,
+            organization,
+        )
+        .await?;
+        let terms = check_invite(request, self.settings.default_ttl)?;
+
+        let token = self.secrets.generate();
+        let email = self
+            .compose_email(actor, &organization, &terms.identifier, &token)
+            .await?;
+        let now = self.clock.now();
+        let invitation = NewInvitation {
+            organization_id: organization.id,
+            identifier: terms.identifier,
+            role: terms.role,
+            invited_by: actor.user_id,
+            token_hash: token.hash(),
+            created_at: now,
+            expires_at: now + terms.valid_for,
+        };
+        self.invitations
+            .create(invitation, email)
+            .await
+            .map_err(|error| match error {
+                CreateInvitationError::IdentifierTaken => {
+                    ValidationErrors::single("identifier", ErrorCode::IdentifierTaken).into()
+                }
+                CreateInvitationError::AlreadyInvited => {
+                    ValidationErrors::single("identifier", ErrorCode::AlreadyInvited).into()
+                }
+                CreateInvitationError::OrganizationNotFound => UseCaseError::NotFound,
+                CreateInvitationError::Storage(error) => error.into(),
+            })
+    }
+
+    async fn list(
+        &self,
+        actor: &Actor,
+        organization: OrganizationId,
+        status: Option<String>,
+        page: PageRequest,
+    ) -> Result<Page<Invitation>, UseCaseError> {
+        authorized_organization(
+            self.organizations.as_ref(),
+            actor,
+            Action::ManageInvitations,
+            organization,
+        )
+        .await?;
+        let status = status
+            .as_deref()
+            .map(InvitationStatus::parse)
+            .transpose()
+            .map_err(|code| ValidationErrors::single("status", code))?;
+        let listed = self
+            .invitations
+            .list(organization, status, self.clock.now(), page)
+            .await?;
+        page.check(listed.total)
+            .map_err(|_| UseCaseError::InvalidPage)?;
+        Ok(listed)
+    }
+
+    async fn resend(
+        &self,
+        actor: &Actor,
+        organization: OrganizationId,
+        invitation: InvitationId,
+    ) -> Result<Invitation, UseCaseError> {
+        let organization = authorized_organization(
+            self.organizations.as_ref(),
+            actor,
+            Action::ManageInvitations,
+            organization,
+        )
+        .await?;
+        let current = self
+            .invitations
+            .find(organization.id, invitation)
+            .await?
+            .ok_or(UseCaseError::NotFound)?;
+        let now = self.clock.now();
+        current.check_resend(now).map_err(conflict)?;
+
+        let token = self.secrets.generate();
+        let email = self
+            .compose_email(actor, &organization, &current.identifier, &token)
+            .await?;
+        self.invitations
+            .resend(
+                organization.id,
+                invitation,
+                &token.hash(),
+                now + self.settings.default_ttl,
+                email,
+            )
+            .await
+            .map_err(change_error)
+    }
+
+    async fn revoke(
+        &self,
+        actor: &Actor,
+        organization: OrganizationId,
+        invitation: InvitationId,
+    ) -> Result<(), UseCaseError> {
+        authorized_organization(
+            self.organizations.as_ref(),
+            actor,
+            Action::ManageInvitations,
+            organization,
+        )
+        .await?;
+        self.invitations
+            .revoke(organization, invitation, self.clock.now())
+            .await
+            .map_err(change_error)
+    }
+
+    async fn accept(&self, request: AcceptRequest) -> Result<AcceptedInvitation, UseCaseError> {
+        let terms = check_accept(request)?;
+        let password_hash = self
+            .hasher
+            .hash(&terms.password)
+            .await
+            .map_err(|error| UseCaseError::Internal(error.to_string()))?;
+        let api_key = self.secrets.generate();
+        let profile = MemberProfile {
+            first_name: terms.first_name,
+            last_name: terms.last_name,
+            password_hash,
+        };
+        let user = self
+            .invitations
+            .accept(
+                &terms.token.hash(),
+                self.clock.now(),
+                profile,
+                &api_key.hash(),
+            )
+            .await
+            .map_err(|error| -> UseCaseError {
+                match error {
+                    AcceptInvitationError::InvalidToken => {
+                        ValidationErrors::single("token", ErrorCode::InvalidInvitation).into()
+                    }
+                    // The request names no identifier: the problem is the invitation as a whole.
+                    AcceptInvitationError::IdentifierTaken => {
+                        ValidationErrors::non_field(ErrorCode::IdentifierTaken).into()
+                    }
+                    AcceptInvitationError::Storage(error) => error.into(),
+                }
+            })?;
+        Ok(AcceptedInvitation { user, api_key })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::usecases::fixtures::*;
+    use domain::user::{MemberRef, PasswordHash};
+    use domain::{Input, Role, UserId};
+    use mockall::predicate::eq;
+    use ports::outbound::{
+        MockClock, MockInvitationRepository, MockOrganizationRepository, MockPasswordHasher,
+        MockSecretGenerator, MockUserRepository,
+    };
+
+    const INVITATION: InvitationId = InvitationId::new(7);
+
+    struct Mocks {
+        organizations: MockOrganizationRepository,
+        users: MockUserRepository,
+        invitations: MockInvitationRepository,
+        hasher: MockPasswordHasher,
+    }
+
+    impl Mocks {
+        fn new() -> Self {
+            let mut organizations = MockOrganizationRepository::new();
+            organizations.expect_find().returning(|id| {
+                Ok([root(), child(), other_root()]
+                    .into_iter()
+                    .find(|organization| organization.id == id))
+            });
+            let mut users = MockUserRepository::new();
+            users
+                .expect_find()
+                .returning(|id| Ok(Some(user(id, ROOT, Role::Administrators))));
+            Self {
+                organizations,
+                users,
+                invitations: MockInvitationRepository::new(),
+                hasher: MockPasswordHasher::new(),
+            }
+        }
+
+        fn service(self) -> InvitationService {
+            let mut clock = MockClock::new();
+            clock.expect_now().returning(now);
+            let mut secrets = MockSecretGenerator::new();
+            secrets
+                .expect_generate()
+                .returning(|| SecretToken::presented("fresh-token"));
+            InvitationService::new(
+                Arc::new(self.organizations),
+                Arc::new(self.users),
+                Arc::new(self.invitations),
+                Arc::new(self.hasher),
+                Arc::new(secrets),
+                Arc::new(clock),
+                InvitationSettings {
+                    public_url: "https://orgs.example.com".to_owned(),
+                    default_ttl: Duration::days(7),
+                },
+            )
+        }
+    }
+
+    fn invitation(accepted: bool, revoked: bool, expired: bool) -> Invitation {
+        Invitation {
+            id: INVITATION,
+            organization_id: CHILD,
+            identifier: email("new@example.com"),
+            role: Role::Users,
+            invited_by: Some(MemberRef {
+                organization_id: ROOT,
+                user_id: UserId::new(10),
+            }),
+            created_at: now() - Duration::days(10),
+            expires_at: if expired {
+                now() - Duration::days(3)
+            } else {
+                now() + Duration::days(3)
+            },
+            accepted_at: accepted.then(now),
+            revoked_at: revoked.then(now),
+        }
+    }
+
+    fn invite(identifier: &str) -> InviteRequest {
+        InviteRequest {
+            identifier: Input::Value(identifier.to_owned()),
+            ..InviteRequest::default()
+        }
+    }
+
+    fn accept_request() -> AcceptRequest {
+        AcceptRequest {
+            token: Input::Value("the-token".to_owned()),
+            password: Input::Value("correct horse".to_owned()),
+            first_name: Input::Value("Ada".to_owned()),
+            last_name: Input::Value("Lovelace".to_owned()),
+        }
+    }
+
+    fn field_codes(error: UseCaseError, field: &str) -> Vec<ErrorCode> {
+        match error {
+            UseCaseError::Validation(errors) => errors.codes(field).unwrap_or_default().to_vec(),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn inviting_stores_the_invitation_with_its_email_in_one_call() {
+        let mut mocks = Mocks::new();
+        mocks
+            .invitations
+            .expect_create()
+            .withf(|new, email| {
+                new.organization_id == CHILD
+                    && new.identifier.as_str() == "New@example.com"
+                    && new.role == Role::Users
+                    && new.invited_by == UserId::new(10)
+                    && new.token_hash == SecretToken::presented("fresh-token").hash()
+                    && new.expires_at == now() + Duration::days(7)
+                    && email.to.as_str() == "New@example.com"
+                    && email
+                        .text
+                        .contains("https://orgs.example.com/invitations/accept?token=fresh-token")
+                    && email.subject.contains("Ada Lovelace")
+            })
+            .times(1)
+            .returning(|_, _| Ok(invitation(false, false, false)));
+
+        let invited = mocks
+            .service()
+            .invite(
+                &actor(Role::Administrators),
+                CHILD,
+                invite("New@EXAMPLE.com"),
+            )
+            .await;
+
+        assert_eq!(invited, Ok(invitation(false, false, false)));
+    }
+
+    #[tokio::test]
+    async fn expires_in_days_sets_the_expiry() {
+        let mut mocks = Mocks::new();
+        mocks
+            .invitations
+            .expect_create()
+            .withf(|new, _| new.expires_at == now() + Duration::days(2))
+            .times(1)
+            .returning(|_, _| Ok(invitation(false, false, false)));
+        let request = InviteRequest {
+            expires_in_days: Input::Value(2),
+            ..invite("new@example.com")
+        };
+
+        let invited = mocks
+            .service()
+            .invite(&actor(Role::Administrators), ROOT, request)
+            .await;
+
+        assert!(invited.is_ok());
+    }
+
+    #[tokio::test]
+    async fn inviting_as_a_non_administrator_is_forbidden() {
+        for role in [Role::Managers, Role::Users, Role::Collaborators] {
+            let mut mocks = Mocks::new();
+            mocks.invitations.expect_create().never();
+
+            let invited = mocks
+                .service()
+                .invite(&actor(role), ROOT, invite("new@example.com"))
+                .await;
+
+            assert_eq!(invited, Err(UseCaseError::Forbidden), "{role}");
+        }
+    }
+
+    #[tokio::test]
+    async fn inviting_into_an_invisible_organization_is_not_found() {
+        let mut mocks = Mocks::new();
+        mocks.invitations.expect_create().never();
+
+        let invited = mocks
+            .service()
+            .invite(
+                &actor(Role::Administrators),
+                OTHER_ROOT,
+                invite("new@example.com"),
+            )
+            .await;
+
+        assert_eq!(invited, Err(UseCaseError::NotFound));
+    }
+
+    #[tokio::test]
+    async fn an_invalid_invitation_is_refused_without_storing() {
+        let mut mocks = Mocks::new();
+        mocks.invitations.expect_create().never();
+
+        let invited = mocks
+            .service()
+            .invite(&actor(Role::Administrators), ROOT, invite("not-an-address"))
+            .await;
+
+        assert_eq!(
+            field_codes(invited.expect_err("refused"), "identifier"),
+            [ErrorCode::InvalidEmail]
+        );
+    }
+
+    #[tokio::test]
+    async fn inviting_a_taken_identifier_or_an_already_invited_one_is_refused() {
+        for (error, code) in [
+            (
+                CreateInvitationError::IdentifierTaken,
+                ErrorCode::IdentifierTaken,
+            ),
+            (
+                CreateInvitationError::AlreadyInvited,
+                ErrorCode::AlreadyInvited,
+            ),
+        ] {
+            let mut mocks = Mocks::new();
+            let stored = error.clone();
+            mocks
+                .invitations
+                .expect_create()
+                .returning(move |_, _| Err(stored.clone()));
+
+            let invited = mocks
+                .service()
+                .invite(
+                    &actor(Role::Administrators),
+                    ROOT,
+                    invite("new@example.com"),
+                )
+                .await;
+
+            assert_eq!(
+                field_codes(invited.expect_err("refused"), "identifier"),
+                [code]
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn listing_with_an_unknown_status_is_refused_on_status() {
+        let mut mocks = Mocks::new();
+        mocks.invitations.expect_list().never();
+
+        let listed = mocks
+            .service()
+            .list(
+                &actor(Role::Administrators),
+                ROOT,
+                Some("done".to_owned()),
+                PageRequest::default(),
+            )
+            .await;
+
+        assert_eq!(
+            field_codes(listed.expect_err("refused"), "status"),
+            [ErrorCode::InvalidChoice {
+                value: "done".to_owned()
+            }]
+        );
+    }
+
+    #[tokio::test]
+    async fn listing_passes_the_status_filter_and_now() {
+        let mut mocks = Mocks::new();
+        mocks
+            .invitations
+            .expect_list()
+            .with(
+                eq(ROOT),
+                eq(Some(InvitationStatus::Expired)),
+                eq(now()),
+                eq(PageRequest::default()),
+            )
+            .times(1)
+            .returning(|_, _, _, page| {
+                Ok(Page {
+                    items: vec![invitation(false, false, true)],
+                    total: 1,
+                    request: page,
+                })
+            });
+
+        let listed = mocks
+            .service()
+            .list(
+                &actor(Role::Administrators),
+                ROOT,
+                Some("expired".to_owned()),
+                PageRequest::default(),
+            )
+            .await
+            .expect("listed");
+
+        assert_eq!(listed.total, 1);
+    }
+
+    #[tokio::test]
+    async fn listing_invitations_as_a_manager_is_forbidden() {
+        let mocks = Mocks::new();
+
+        let listed = mocks
+            .service()
+            .list(&actor(Role::Managers), ROOT, None, PageRequest::default())
+            .await;
+
+        assert_eq!(listed, Err(UseCaseError::Forbidden));
+    }
+
+    #[tokio::test]
+    async fn resending_gives_a_fresh_token_expiry_and_email() {
+        for expired in [false, true] {
+            let mut mocks = Mocks::new();
+            mocks
+                .invitations
+                .expect_find()
+                .with(eq(CHILD), eq(INVITATION))
+                .returning(move |_, _| Ok(Some(invitation(false, false, expired))));
+            mocks
+                .invitations
+                .expect_resend()
+                .withf(|organization, id, token, expires_at, email| {
+                    *organization == CHILD
+                        && *id == INVITATION
+                        && *token == SecretToken::presented("fresh-token").hash()
+                        && *expires_at == now() + Duration::days(7)
+                        && email.text.contains("token=fresh-token")
+                })
+                .times(1)
+                .returning(|_, _, _, _, _| Ok(invitation(false, false, false)));
+
+            let resent = mocks
+                .service()
+                .resend(&actor(Role::Administrators), CHILD, INVITATION)
+                .await;
+
+            assert!(resent.is_ok(), "expired: {expired}");
+        }
+    }
+
+    #[tokio::test]
+    async fn resending_an_accepted_or_revoked_invitation_is_a_conflict() {
+        for (accepted, revoked, expected) in [
+            (true, false, Conflict::InvitationAccepted),
+            (false, true, Conflict::InvitationRevoked),
+        ] {
+            let mut mocks = Mocks::new();
+            mocks
+                .invitations
+                .expect_find()
+                .returning(move |_, _| Ok(Some(invitation(accepted, revoked, false))));
+            mocks.invitations.expect_resend().never();
+
+            let resent = mocks
+                .service()
+                .resend(&actor(Role::Administrators), CHILD, INVITATION)
+                .await;
+
+            assert_eq!(resent, Err(UseCaseError::Conflict(expected)));
+        }
+    }
+
+    #[tokio::test]
+    async fn resending_a_missing_invitation_is_not_found() {
+        let mut mocks = Mocks::new();
+        mocks.invitations.expect_find().returning(|_, _| Ok(None));
+
+        let resent = mocks
+            .service()
+            .resend(&actor(Role::Administrators), CHILD, INVITATION)
+            .await;
+
+        assert_eq!(resent, Err(UseCaseError::NotFound));
+    }
+
+    #[tokio::test]
+    async fn revoking_maps_a_concurrent_acceptance_to_a_conflict() {
+        let mut mocks = Mocks::new();
+        mocks
+            .invitations
+            .expect_revoke()
+            .with(eq(CHILD), eq(INVITATION), eq(now()))
+            .returning(|_, _, _| {
+                Err(InvitationChangeError::Conflict(
+                    InvitationConflict::Accepted,
+                ))
+            });
+
+        let revoked = mocks
+            .service()
+            .revoke(&actor(Role::Administrators), CHILD, INVITATION)
+            .await;
+
+        assert_eq!(
+            revoked,
+            Err(UseCaseError::Conflict(Conflict::InvitationAccepted))
+        );
+    }
+
+    #[tokio::test]
+    async fn revoking_as_a_manager_is_forbidden() {
+        let mut mocks = Mocks::new();
+        mocks.invitations.expect_revoke().never();
+
+        let revoked = mocks
+            .service()
+            .revoke(&actor(Role::Managers), CHILD, INVITATION)
+            .await;
+
+        assert_eq!(revoked, Err(UseCaseError::Forbidden));
+    }
+
+    #[tokio::test]
+    async fn accepting_creates_the_user_with_a_hashed_password_and_an_api_key() {
+        let mut mocks = Mocks::new();
+        mocks
+            .hasher
+            .expect_hash()
+            .returning(|_| Ok(PasswordHash::new("$argon2id$hash".to_owned())));
+        mocks
+            .invitations
+            .expect_accept()
+            .withf(|token, at, profile, api_key| {
+                *token == SecretToken::presented("the-token").hash()
+                    && *at == now()
+                    && profile.first_name.as_str() == "Ada"
+                    && profile.password_hash.as_str() == "$argon2id$hash"
+                    && *api_key == SecretToken::presented("fresh-token").hash()
+            })
+            .times(1)
+            .returning(|_, _, _, _| Ok(user(UserId::new(30), CHILD, Role::Users)));
+
+        let accepted = mocks
+            .service()
+            .accept(accept_request())
+            .await
+            .expect("accepted");
+
+        assert_eq!(accepted.user.id, UserId::new(30));
+        assert_eq!(accepted.api_key.expose(), "fresh-token");
+    }
+
+    #[tokio::test]
+    async fn an_invalid_token_is_refused_on_token() {
+        let mut mocks = Mocks::new();
+        mocks
+            .hasher
+            .expect_hash()
+            .returning(|_| Ok(PasswordHash::new("$argon2id$hash".to_owned())));
+        mocks
+            .invitations
+            .expect_accept()
+            .returning(|_, _, _, _| Err(AcceptInvitationError::InvalidToken));
+
+        let accepted = mocks.service().accept(accept_request()).await;
+
+        assert_eq!(
+            field_codes(accepted.expect_err("refused"), "token"),
+            [ErrorCode::InvalidInvitation]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_short_password_is_refused_before_any_hashing_or_storage() {
+        let mut mocks = Mocks::new();
+        mocks.hasher.expect_hash().never();
+        mocks.invitations.expect_accept().never();
+        let request = AcceptRequest {
+            password: Input::Value("short".to_owned()),
+            ..accept_request()
+        };
+
+        let accepted = mocks.service().accept(request).await;
+
+        assert_eq!(
+            field_codes(accepted.expect_err("refused"), "password"),
+            [ErrorCode::MinLength { min: 8 }]
+        );
+    }
+}

@@ -1,0 +1,37 @@
+# Conveniences for working on orgs. Install just with `cargo install just`
+# (or `apt-get install just`); every recipe is a plain cargo command you can run without it.
+
+# Run the service on the embedded default (SQLite at data/orgs.db).
+run:
+    cargo run --release -p app
+
+# Format the code.
+fmt:
+    cargo fmt --all
+
+# Formatting check and clippy with warnings as errors, as CI runs them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# The whole test suite (needs PostgreSQL on 127.0.0.1:5432, as CI).
+test:
+    cargo test --workspace
+
+# Only the tests that run against PostgreSQL.
+test-pg:
+    cargo test -p adapters-postgres
+
+# The domain stays pure: no async runtime, database or web crate in its dependencies.
+deps:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if cargo tree -p domain -e normal --prefix none | grep -E '^(tokio|sqlx|axum|hyper|lettre|reqwest|async-trait|mockall) '; then
+        echo "domain depends on an I/O crate" >&2
+        exit 1
+    fi
+    echo "domain is pure"
+
+# Everything CI checks.
+ci:
+    bash .ci/run
