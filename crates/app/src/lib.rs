@@ -2,5 +2,7 @@
 //! implement the driving ports, the system implementations of the small driven ports
 //! (clock, secrets, password hashing), and — in `main` — the `orgs` binary.
 
+pub mod config;
+pub mod delivery;
 pub mod security;
 pub mod usecases;

@@ -1,0 +1,447 @@
+//! The command line and the configuration, read once at start-up into typed values.
+//!
+//! Every flag also reads an `ORGS_…` environment variable (CONTRACT §8).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use domain::{Duration, Role};
+
+/// The organizations service.
+#[derive(Debug, Parser)]
+#[command(
+    name = "orgs",
+    version,
+    about = "The organizations service",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Serve options, for when no subcommand is given.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Migrate the database, then serve the HTTP API (the default).
+    Serve(ServeArgs),
+    /// Apply the database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Operator commands.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+/// Where the database is.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// `sqlite://PATH` (created if missing) or `postgres://…`.
+    #[arg(
+        long = "database-url",
+        env = "ORGS_DATABASE_URL",
+        default_value = "sqlite://data/orgs.db"
+    )]
+    pub database_url: DatabaseUrl,
+}
+
+/// `orgs serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// The database.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// The address to listen on.
+    #[arg(long, env = "ORGS_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// The SMTP server, e.g. `smtp://127.0.0.1:1025`; unset → e-mails are written to the log.
+    #[arg(long = "smtp-url", env = "ORGS_SMTP_URL")]
+    pub smtp_url: Option<String>,
+
+    /// The base of links inside e-mails; default `http://<listen address>`.
+    #[arg(long = "public-url", env = "ORGS_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// How long an invitation sent without `expires_in_days` stays open.
+    #[arg(long = "invitation-ttl", env = "ORGS_INVITATION_TTL", default_value = "7d", value_parser = parse_duration)]
+    pub invitation_ttl: Duration,
+
+    /// How long a session token works.
+    #[arg(long = "session-ttl", env = "ORGS_SESSION_TTL", default_value = "12h", value_parser = parse_duration)]
+    pub session_ttl: Duration,
+
+    /// The log filter, in `tracing` syntax (e.g. `info,orgs=debug`).
+    #[arg(long = "log", env = "ORGS_LOG", default_value = "info")]
+    pub log: String,
+
+    /// The log format.
+    #[arg(long = "log-format", env = "ORGS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+}
+
+impl ServeArgs {
+    /// The base of links in e-mails.
+    #[must_use]
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `orgs admin …`.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an organization; prints its id.
+    CreateOrganization {
+        /// The database.
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// Its name.
+        #[arg(long)]
+        name: String,
+        /// Its contact address.
+        #[arg(long = "contact-email")]
+        contact_email: String,
+        /// Its parent's id, for a child.
+        #[arg(long)]
+        parent: Option<i64>,
+        /// Allow attachments.
+        #[arg(long = "can-attach-files")]
+        can_attach_files: bool,
+        /// Allow an external opt-out message.
+        #[arg(long = "can-external-optout")]
+        can_external_optout: bool,
+    },
+    /// Create a user; prints its API key.
+    CreateUser {
+        /// The database.
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// Its organization's id.
+        #[arg(long)]
+        organization: i64,
+        /// Its e-mail identifier.
+        #[arg(long)]
+        identifier: String,
+        /// Its role: administrators, managers, users or collaborators.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Its password, if it may log in with one (at least 8 characters).
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Set an organization's flags.
+    SetFlags {
+        /// The database.
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// The organization's id.
+        #[arg(long)]
+        organization: i64,
+        /// true or false.
+        #[arg(long = "can-attach-files", action = clap::ArgAction::Set)]
+        can_attach_files: Option<bool>,
+        /// true or false.
+        #[arg(long = "can-external-optout", action = clap::ArgAction::Set)]
+        can_external_optout: Option<bool>,
+    },
+    /// Restore an archived organization.
+    RestoreOrganization {
+        /// The database.
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// The organization's id.
+        #[arg(long)]
+        organization: i64,
+    },
+    /// Erase the organizations archived strictly before a date; prints how many.
+    PurgeOrganizations {
+        /// The database.
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// An ISO 8601 date (`2026-01-31`, midnight UTC) or date-time.
+        #[arg(long = "archived-before", value_parser = parse_instant)]
+        archived_before: domain::Timestamp,
+    },
+}
+
+/// Which database, from the URL's scheme.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// `sqlite://…`: the embedded default.
+    Sqlite(String),
+    /// `postgres://…` or `postgresql://…`.
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    /// The URL as given.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        match self {
+            DatabaseUrl::Sqlite(url) | DatabaseUrl::Postgres(url) => url,
+        }
+    }
+
+    /// The URL without any password, for logs.
+    #[must_use]
+    pub fn redacted(&self) -> String {
+        let url = self.as_str();
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return url.to_owned();
+        };
+        match rest.split_once('@') {
+            Some((credentials, host)) => {
+                let user = credentials.split(':').next().unwrap_or_default();
+                format!("{scheme}://{user}:***@{host}")
+            }
+            None => url.to_owned(),
+        }
+    }
+
+    /// For SQLite, the directory the file lives in, to create when missing.
+    #[must_use]
+    pub fn sqlite_directory(&self) -> Option<PathBuf> {
+        let DatabaseUrl::Sqlite(url) = self else {
+            return None;
+        };
+        let path = url
+            .trim_start_matches("sqlite://")
+            .trim_start_matches("sqlite:");
+        let path = path.split('?').next().unwrap_or_default();
+        if path.is_empty() || path == ":memory:" {
+            return None;
+        }
+        PathBuf::from(path)
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+            .map(PathBuf::from)
+    }
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let scheme = value.split_once(':').map(|(scheme, _)| scheme);
+        match scheme {
+            Some("sqlite") => Ok(DatabaseUrl::Sqlite(value.to_owned())),
+            Some("postgres" | "postgresql") => Ok(DatabaseUrl::Postgres(value.to_owned())),
+            _ => Err(format!(
+                "unsupported database URL `{value}`: use sqlite://PATH or postgres://…"
+            )),
+        }
+    }
+}
+
+/// Parses `90s`, `30m`, `12h` or `7d`.
+///
+/// # Errors
+/// A one-line reason for anything else.
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let value = value.trim();
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("`{value}` has no unit: use s, m, h or d (e.g. 12h)"))?;
+    let (number, unit) = value.split_at(split);
+    let number: i64 = number
+        .parse()
+        .map_err(|_| format!("`{value}` is not a duration such as 90s, 30m, 12h or 7d"))?;
+    if number <= 0 {
+        return Err(format!("`{value}` must be longer than zero"));
+    }
+    let duration = match unit {
+        "s" => Duration::try_seconds(number),
+        "m" => Duration::try_minutes(number),
+        "h" => Duration::try_hours(number),
+        "d" => Duration::try_days(number),
+        _ => return Err(format!("`{value}` has an unknown unit: use s, m, h or d")),
+    };
+    duration.ok_or_else(|| format!("`{value}` is too long"))
+}
+
+/// Parses a role name.
+///
+/// # Errors
+/// A one-line reason naming the roles.
+pub fn parse_role(value: &str) -> Result<Role, String> {
+    Role::parse(value).map_err(|_| {
+        format!("unknown role `{value}`: use administrators, managers, users or collaborators")
+    })
+}
+
+/// Parses an ISO 8601 date (midnight UTC) or date-time (with an offset, or UTC without).
+///
+/// # Errors
+/// A one-line reason.
+pub fn parse_instant(value: &str) -> Result<domain::Timestamp, String> {
+    let value = value.trim();
+    if let Ok(instant) = chrono::DateTime::parse_from_rfc3339(value) {
+        return Ok(instant.with_timezone(&chrono::Utc));
+    }
+    if let Ok(naive) = chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S%.f") {
+        return Ok(naive.and_utc());
+    }
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+        return Ok(date.and_time(chrono::NaiveTime::MIN).and_utc());
+    }
+    Err(format!(
+        "`{value}` is not an ISO 8601 date (2026-01-31) or date-time (2026-01-31T12:00:00Z)"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory as _;
+
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_take_seconds_minutes_hours_and_days() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::seconds(90)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::minutes(30)));
+        assert_eq!(parse_duration("12h"), Ok(Duration::hours(12)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::days(7)));
+    }
+
+    #[test]
+    fn bad_durations_are_refused_with_a_reason() {
+        for bad in ["", "12", "h", "12w", "-1h", "0s", "1.5h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_database_is_chosen_by_the_url_scheme() {
+        assert_eq!(
+            "sqlite://data/orgs.db".parse(),
+            Ok(DatabaseUrl::Sqlite("sqlite://data/orgs.db".to_owned()))
+        );
+        assert!(matches!(
+            "postgres://u@h/db".parse::<DatabaseUrl>(),
+            Ok(DatabaseUrl::Postgres(_))
+        ));
+        assert!(matches!(
+            "postgresql://u@h/db".parse::<DatabaseUrl>(),
+            Ok(DatabaseUrl::Postgres(_))
+        ));
+        assert!("mysql://h/db".parse::<DatabaseUrl>().is_err());
+        assert!("nonsense".parse::<DatabaseUrl>().is_err());
+    }
+
+    #[test]
+    fn the_sqlite_directory_is_the_files_parent() {
+        let url: DatabaseUrl = "sqlite://data/orgs.db".parse().expect("valid");
+        let bare: DatabaseUrl = "sqlite://orgs.db".parse().expect("valid");
+        let memory: DatabaseUrl = "sqlite::memory:".parse().expect("valid");
+
+        assert_eq!(url.sqlite_directory(), Some(PathBuf::from("data")));
+        assert_eq!(bare.sqlite_directory(), None);
+        assert_eq!(memory.sqlite_directory(), None);
+    }
+
+    #[test]
+    fn passwords_never_show_in_a_redacted_url() {
+        let url: DatabaseUrl = "postgres://orgs:s3cret@db:5432/orgs"
+            .parse()
+            .expect("valid");
+
+        assert_eq!(url.redacted(), "postgres://orgs:***@db:5432/orgs");
+    }
+
+    #[test]
+    fn instants_take_a_date_or_a_date_time() {
+        assert_eq!(
+            parse_instant("2026-01-31").map(|t| t.to_rfc3339()),
+            Ok("2026-01-31T00:00:00+00:00".to_owned())
+        );
+        assert_eq!(
+            parse_instant("2026-01-31T12:30:00+01:00").map(|t| t.to_rfc3339()),
+            Ok("2026-01-31T11:30:00+00:00".to_owned())
+        );
+        assert!(parse_instant("2026-01-31T12:30:00").is_ok());
+        assert!(parse_instant("yesterday").is_err());
+    }
+
+    #[test]
+    fn no_subcommand_means_serve_with_the_embedded_default() {
+        let cli = Cli::try_parse_from(["orgs"]).expect("parses");
+
+        assert!(cli.command.is_none());
+        assert_eq!(
+            cli.serve.database.database_url,
+            DatabaseUrl::Sqlite("sqlite://data/orgs.db".to_owned())
+        );
+        assert_eq!(cli.serve.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(cli.serve.public_url(), "http://127.0.0.1:8080");
+        assert_eq!(cli.serve.invitation_ttl, Duration::days(7));
+        assert_eq!(cli.serve.session_ttl, Duration::hours(12));
+    }
+
+    #[test]
+    fn an_unknown_role_in_an_admin_command_is_refused() {
+        let parsed = Cli::try_parse_from([
+            "orgs",
+            "admin",
+            "create-user",
+            "--organization",
+            "1",
+            "--identifier",
+            "a@example.com",
+            "--role",
+            "owners",
+        ]);
+
+        assert!(parsed.is_err());
+    }
+
+    #[test]
+    fn set_flags_takes_explicit_booleans() {
+        let cli = Cli::try_parse_from([
+            "orgs",
+            "admin",
+            "set-flags",
+            "--organization",
+            "2",
+            "--can-external-optout",
+            "true",
+        ])
+        .expect("parses");
+
+        let Some(Command::Admin(AdminCommand::SetFlags {
+            can_attach_files,
+            can_external_optout,
+            ..
+        })) = cli.command
+        else {
+            panic!("expected set-flags");
+        };
+        assert_eq!(can_attach_files, None);
+        assert_eq!(can_external_optout, Some(true));
+    }
+}
