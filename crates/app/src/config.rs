@@ -66,6 +66,14 @@ pub struct ServeArgs {
     #[arg(long = "smtp-url", env = "ORGS_SMTP_URL")]
     pub smtp_url: Option<String>,
 
+    /// The sender of the service's e-mails.
+    #[arg(
+        long = "mail-from",
+        env = "ORGS_MAIL_FROM",
+        default_value = "orgs <noreply@localhost>"
+    )]
+    pub mail_from: String,
+
     /// The base of links inside e-mails; default `http://<listen address>`.
     #[arg(long = "public-url", env = "ORGS_PUBLIC_URL")]
     pub public_url: Option<String>,

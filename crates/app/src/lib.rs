@@ -5,4 +5,5 @@
 pub mod config;
 pub mod delivery;
 pub mod security;
+pub mod telemetry;
 pub mod usecases;
