@@ -44,6 +44,10 @@ typed_id!(
     /// The id of a message in the e-mail outbox.
     OutboxMessageId
 );
+typed_id!(
+    /// The id of one counted event of an abuse limit.
+    RateEventId
+);
 
 /// The version of a stored row, for optimistic concurrency (`ETag`/`If-Match`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -8,7 +8,9 @@
 pub mod email;
 pub mod ids;
 pub mod invitation;
+pub mod limits;
 pub mod mail;
+pub mod member;
 pub mod optout;
 pub mod organization;
 pub mod pagination;
@@ -20,7 +22,7 @@ pub mod user;
 pub mod validation;
 
 pub use email::EmailAddress;
-pub use ids::{InvitationId, OrganizationId, OutboxMessageId, UserId, Version};
+pub use ids::{InvitationId, OrganizationId, OutboxMessageId, RateEventId, UserId, Version};
 pub use permissions::{Access, Action, Actor, authorize};
 pub use role::Role;
 pub use time::{Duration, Timestamp};

@@ -15,8 +15,8 @@ use domain::pagination::{Page, PageRequest};
 use domain::secret::SecretToken;
 use domain::user::User;
 use domain::{
-    Actor, Duration, Input, InvitationId, OrganizationId, Role, Timestamp, ValidationErrors,
-    Version,
+    Actor, Duration, Input, InvitationId, OrganizationId, Role, Timestamp, UserId,
+    ValidationErrors, Version,
 };
 
 /// Why a request cannot be authenticated (→ 401).
@@ -37,6 +37,8 @@ pub enum Conflict {
     InvitationRevoked,
     /// Reviving the invitation would make two pending invitations for one address.
     InvitationPendingElsewhere,
+    /// The change would leave a root organization without administrators.
+    LastAdministrator,
 }
 
 /// The one error type of the use cases.
@@ -322,6 +324,48 @@ pub trait OptOutUseCases: Send + Sync {
         address: Option<String>,
         origin: Option<String>,
     ) -> Result<BoxStream<'static, Result<OptOut, UseCaseError>>, UseCaseError>;
+}
+
+/// The members of organizations (CONTRACT §5b).
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait MemberUseCases: Send + Sync {
+    /// A page of a visible organization's members; `role` and `identifier` are the raw
+    /// filters.
+    ///
+    /// # Errors
+    /// `NotFound`, `Forbidden`, `Validation` on `role`, `InvalidPage`.
+    async fn list(
+        &self,
+        actor: &Actor,
+        organization: OrganizationId,
+        role: Option<String>,
+        identifier: Option<String>,
+        page: PageRequest,
+    ) -> Result<Page<User>, UseCaseError>;
+
+    /// Changes a member's role.
+    ///
+    /// # Errors
+    /// `NotFound`, `Forbidden`, `Validation` on `role`, `Conflict(LastAdministrator)`.
+    async fn change_role(
+        &self,
+        actor: &Actor,
+        organization: OrganizationId,
+        user: UserId,
+        role: Input<String>,
+    ) -> Result<User, UseCaseError>;
+
+    /// Removes a member; their credentials stop working at once.
+    ///
+    /// # Errors
+    /// `NotFound`, `Forbidden`, `Conflict(LastAdministrator)`.
+    async fn remove(
+        &self,
+        actor: &Actor,
+        organization: OrganizationId,
+        user: UserId,
+    ) -> Result<(), UseCaseError>;
 }
 
 /// An organization as an operator creates it.

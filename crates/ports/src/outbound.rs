@@ -9,15 +9,17 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 
 use domain::invitation::{Invitation, InvitationConflict, InvitationStatus, NewInvitation};
+use domain::limits::{EventWindow, LimitKey, LimitReached, RateLimit};
 use domain::mail::OutgoingEmail;
+use domain::member::MemberFilter;
 use domain::optout::{OptOut, OptOutFilter, OptOutRecorded};
 use domain::organization::{NewOrganization, Organization, TreeNode};
 use domain::pagination::{Page, PageRequest};
 use domain::secret::{SecretToken, TokenHash};
 use domain::user::{NewUser, Password, PasswordHash, PersonName, User};
 use domain::{
-    Duration, EmailAddress, InvitationId, OrganizationId, OutboxMessageId, Timestamp, UserId,
-    Version,
+    Duration, EmailAddress, InvitationId, OrganizationId, OutboxMessageId, RateEventId, Role,
+    Timestamp, UserId, Version,
 };
 
 /// A storage failure that no business rule explains.
@@ -454,6 +456,131 @@ pub trait OptOutRepository: Send + Sync {
         organization: OrganizationId,
         filter: OptOutFilter,
     ) -> BoxStream<'static, Result<OptOut, StorageError>>;
+}
+
+/// Why a member could not be changed or removed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MemberChangeError {
+    /// No such user in this live organization.
+    #[error("not found")]
+    NotFound,
+    /// The change would leave a root organization without administrators (→ 409).
+    #[error("an organization must keep at least one administrator")]
+    LastAdministrator,
+    /// The requester is no longer an administrator of the organization or its parent.
+    #[error("the requester may not manage this organization's members")]
+    Forbidden,
+    /// A storage failure.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// The members of organizations.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait MemberRepository: Send + Sync {
+    /// A page of the users of a live organization, by id.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn list(
+        &self,
+        organization: OrganizationId,
+        filter: MemberFilter,
+        page: PageRequest,
+    ) -> Result<Page<User>, StorageError>;
+
+    /// A user of a live organization.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn find(
+        &self,
+        organization: OrganizationId,
+        user: UserId,
+    ) -> Result<Option<User>, StorageError>;
+
+    /// Gives a member a new role, in one transaction under a lock on the organization:
+    /// first the last-administrator rule (`domain::member::check_keeps_administrator`),
+    /// then the requester's right (still an active administrator of the organization
+    /// or of its parent), then the change. Two administrators demoting each other at
+    /// once: one succeeds, the other gets `LastAdministrator`.
+    ///
+    /// # Errors
+    /// MUST return `NotFound`, `LastAdministrator` or `Forbidden` as above.
+    async fn change_role(
+        &self,
+        organization: OrganizationId,
+        user: UserId,
+        role: Role,
+        requester: UserId,
+        now: Timestamp,
+    ) -> Result<User, MemberChangeError>;
+
+    /// Removes a member with all their API keys and sessions, under the same lock and
+    /// checks as `change_role`; their identifier is free again.
+    ///
+    /// # Errors
+    /// MUST return `NotFound`, `LastAdministrator` or `Forbidden` as in `change_role`.
+    async fn remove(
+        &self,
+        organization: OrganizationId,
+        user: UserId,
+        requester: UserId,
+    ) -> Result<(), MemberChangeError>;
+}
+
+/// Why events could not be acquired.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AcquireError {
+    /// A limit is reached; nothing was recorded.
+    #[error(transparent)]
+    Limited(#[from] LimitReached),
+    /// A storage failure.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Counted events for the abuse limits, kept in the database so that several processes
+/// enforce one limit.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait RateLimitStore: Send + Sync {
+    /// The events of `key` strictly after `since`.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn window(&self, key: &LimitKey, since: Timestamp) -> Result<EventWindow, StorageError>;
+
+    /// Records one event of `key`.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn record(&self, key: &LimitKey, at: Timestamp) -> Result<RateEventId, StorageError>;
+
+    /// Atomically (also across processes): when every key has fewer events than its
+    /// limit in the window that ends at `at`, records one event for each and returns
+    /// their ids; otherwise records nothing.
+    ///
+    /// # Errors
+    /// MUST return `Limited` with the longest wait among the reached limits.
+    async fn acquire(
+        &self,
+        limits: &[(LimitKey, RateLimit)],
+        at: Timestamp,
+    ) -> Result<Vec<RateEventId>, AcquireError>;
+
+    /// Gives events back, when what they allowed did not happen.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn release(&self, events: &[RateEventId]) -> Result<(), StorageError>;
+
+    /// Forgets the events at or before `before`; returns how many.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn prune(&self, before: Timestamp) -> Result<u64, StorageError>;
 }
 
 /// A queued e-mail.

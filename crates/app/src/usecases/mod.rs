@@ -5,6 +5,7 @@
 mod auth;
 mod health;
 mod invitations;
+mod members;
 mod operator;
 mod opt_outs;
 mod organizations;
@@ -15,6 +16,7 @@ pub(crate) mod fixtures;
 pub use auth::AuthService;
 pub use health::HealthService;
 pub use invitations::{InvitationService, InvitationSettings};
+pub use members::MemberService;
 pub use operator::{BootstrapSettings, OperatorService};
 pub use opt_outs::OptOutService;
 pub use organizations::OrganizationService;
