@@ -4,11 +4,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use domain::limits::{LimitKey, RateLimit};
 use domain::secret::SecretToken;
 use domain::user::{Password, User};
 use domain::{Actor, Duration, EmailAddress, ErrorCode, Input, ValidationErrors};
 use ports::inbound::{AuthFailure, AuthUseCases, IssuedSession, UseCaseError};
-use ports::outbound::{Clock, PasswordHasher, SecretGenerator, UserRepository};
+use ports::outbound::{Clock, PasswordHasher, RateLimitStore, SecretGenerator, UserRepository};
+
+use super::limits::limited;
 
 /// The authentication use cases.
 #[derive(Clone)]
@@ -17,25 +20,55 @@ pub struct AuthService {
     hasher: Arc<dyn PasswordHasher>,
     secrets: Arc<dyn SecretGenerator>,
     clock: Arc<dyn Clock>,
+    limits: Arc<dyn RateLimitStore>,
     session_ttl: Duration,
+    login_failures: RateLimit,
 }
 
 impl AuthService {
-    /// A service over these ports; sessions last `session_ttl`.
+    /// A service over these ports; sessions last `session_ttl`; failed logins per
+    /// identifier are limited by `login_failures`.
     pub fn new(
         users: Arc<dyn UserRepository>,
         hasher: Arc<dyn PasswordHasher>,
         secrets: Arc<dyn SecretGenerator>,
         clock: Arc<dyn Clock>,
+        limits: Arc<dyn RateLimitStore>,
         session_ttl: Duration,
+        login_failures: RateLimit,
     ) -> Self {
         Self {
             users,
             hasher,
             secrets,
             clock,
+            limits,
             session_ttl,
+            login_failures,
         }
+    }
+
+    /// Checks a password login; `Ok(None)` for wrong credentials.
+    async fn check_credentials(
+        &self,
+        identifier: Option<&EmailAddress>,
+        password: &str,
+    ) -> Result<Option<User>, UseCaseError> {
+        // An identifier that is no address cannot belong to anybody.
+        let Some(identifier) = identifier else {
+            return Ok(None);
+        };
+        let Some(record) = self.users.find_for_login(identifier).await? else {
+            return Ok(None);
+        };
+        let Some(hash) = record.password_hash.filter(|_| record.user.is_active) else {
+            return Ok(None);
+        };
+        let matches = self
+            .hasher
+            .verify(&Password::presented(password), &hash)
+            .await;
+        Ok(matches.then_some(record.user))
     }
 }
 
@@ -86,29 +119,30 @@ impl AuthUseCases for AuthService {
             return Err(invalid_credentials());
         };
 
-        // An identifier that is no address cannot belong to anybody.
-        let Ok(identifier) = EmailAddress::parse(&identifier) else {
+        let address = EmailAddress::parse(&identifier).ok();
+        // Failures count per identifier whether or not a user has it (CONTRACT §5c).
+        let key = LimitKey::LoginFailures(
+            address
+                .as_ref()
+                .map_or_else(|| identifier.trim().to_lowercase(), ToString::to_string),
+        );
+        let now = self.clock.now();
+        let failures = self
+            .limits
+            .window(&key, self.login_failures.window_start(now))
+            .await?;
+        // Checked before the password, so that a correct one does not bypass it.
+        self.login_failures.check(&failures, now).map_err(limited)?;
+
+        let Some(user) = self.check_credentials(address.as_ref(), &password).await? else {
+            self.limits.record(&key, now).await?;
             return Err(invalid_credentials());
         };
-        let Some(record) = self.users.find_for_login(&identifier).await? else {
-            return Err(invalid_credentials());
-        };
-        let Some(hash) = record.password_hash.filter(|_| record.user.is_active) else {
-            return Err(invalid_credentials());
-        };
-        if !self
-            .hasher
-            .verify(&Password::presented(&password), &hash)
-            .await
-        {
-            return Err(invalid_credentials());
-        }
 
         let token = self.secrets.generate();
-        let now = self.clock.now();
         let expires_at = now + self.session_ttl;
         self.users
-            .create_session(record.user.id, &token.hash(), now, expires_at)
+            .create_session(user.id, &token.hash(), now, expires_at)
             .await?;
         Ok(IssuedSession { token, expires_at })
     }
@@ -133,19 +167,22 @@ impl AuthUseCases for AuthService {
 mod tests {
     use super::*;
     use crate::usecases::fixtures::*;
+    use domain::RateEventId;
+    use domain::limits::EventWindow;
     use domain::organization::TreeNode;
     use domain::user::PasswordHash;
     use domain::{Role, UserId};
     use mockall::predicate::eq;
     use ports::outbound::{
-        AuthenticatedUser, LoginRecord, MockClock, MockPasswordHasher, MockSecretGenerator,
-        MockUserRepository,
+        AuthenticatedUser, LoginRecord, MockClock, MockPasswordHasher, MockRateLimitStore,
+        MockSecretGenerator, MockUserRepository,
     };
 
     struct Mocks {
         users: MockUserRepository,
         hasher: MockPasswordHasher,
         secrets: MockSecretGenerator,
+        limits: MockRateLimitStore,
     }
 
     impl Mocks {
@@ -158,7 +195,19 @@ mod tests {
                 users: MockUserRepository::new(),
                 hasher: MockPasswordHasher::new(),
                 secrets,
+                limits: MockRateLimitStore::new(),
             }
+        }
+
+        /// No earlier failures; failures may be recorded.
+        fn with_no_failures(mut self) -> Self {
+            self.limits
+                .expect_window()
+                .returning(|_, _| Ok(EventWindow::default()));
+            self.limits
+                .expect_record()
+                .returning(|_, _| Ok(RateEventId::new(1)));
+            self
         }
 
         fn service(self) -> AuthService {
@@ -169,7 +218,12 @@ mod tests {
                 Arc::new(self.hasher),
                 Arc::new(self.secrets),
                 Arc::new(clock),
+                Arc::new(self.limits),
                 Duration::hours(12),
+                RateLimit {
+                    count: 10,
+                    window: Duration::minutes(15),
+                },
             )
         }
     }
@@ -245,7 +299,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_correct_password_opens_a_session_that_expires_after_the_ttl() {
-        let mut mocks = Mocks::new();
+        let mut mocks = Mocks::new().with_no_failures();
         mocks
             .users
             .expect_find_for_login()
@@ -279,7 +333,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_wrong_password_is_refused_and_opens_no_session() {
-        let mut mocks = Mocks::new();
+        let mut mocks = Mocks::new().with_no_failures();
         mocks
             .users
             .expect_find_for_login()
@@ -301,7 +355,7 @@ mod tests {
     #[tokio::test]
     async fn an_inactive_user_or_one_without_password_cannot_log_in() {
         for (active, with_password) in [(false, true), (true, false)] {
-            let mut mocks = Mocks::new();
+            let mut mocks = Mocks::new().with_no_failures();
             mocks
                 .users
                 .expect_find_for_login()
@@ -324,7 +378,7 @@ mod tests {
     #[tokio::test]
     async fn an_unknown_or_malformed_identifier_gets_the_same_answer() {
         for identifier in ["nobody@example.com", "not an address"] {
-            let mut mocks = Mocks::new();
+            let mut mocks = Mocks::new().with_no_failures();
             mocks.users.expect_find_for_login().returning(|_| Ok(None));
 
             let session = mocks
@@ -353,6 +407,123 @@ mod tests {
         };
         assert_eq!(errors.codes("identifier"), Some(&[ErrorCode::Required][..]));
         assert_eq!(errors.codes("password"), Some(&[ErrorCode::Blank][..]));
+    }
+
+    #[tokio::test]
+    async fn a_failed_login_is_recorded_under_the_normalized_identifier() {
+        let mut mocks = Mocks::new();
+        mocks
+            .limits
+            .expect_window()
+            .withf(|key, since| {
+                *key == LimitKey::LoginFailures("Ada@example.com".to_owned())
+                    && *since == now() - Duration::minutes(15)
+            })
+            .returning(|_, _| Ok(EventWindow::default()));
+        mocks
+            .limits
+            .expect_record()
+            .withf(|key, at| {
+                *key == LimitKey::LoginFailures("Ada@example.com".to_owned()) && *at == now()
+            })
+            .times(1)
+            .returning(|_, _| Ok(RateEventId::new(1)));
+        mocks.users.expect_find_for_login().returning(|_| Ok(None));
+
+        let session = mocks
+            .service()
+            .login(
+                Input::Value("Ada@EXAMPLE.com".to_owned()),
+                Input::Value("whatever1".to_owned()),
+            )
+            .await;
+
+        assert!(is_invalid_credentials(&session));
+    }
+
+    #[tokio::test]
+    async fn a_successful_login_records_no_failure() {
+        let mut mocks = Mocks::new();
+        mocks
+            .limits
+            .expect_window()
+            .returning(|_, _| Ok(EventWindow::default()));
+        mocks.limits.expect_record().never();
+        mocks
+            .users
+            .expect_find_for_login()
+            .returning(|_| Ok(Some(login_record(true, true))));
+        mocks.hasher.expect_verify().returning(|_, _| true);
+        mocks
+            .users
+            .expect_create_session()
+            .returning(|_, _, _, _| Ok(()));
+
+        let session = mocks
+            .service()
+            .login(
+                Input::Value("user10@example.com".to_owned()),
+                Input::Value("correct horse".to_owned()),
+            )
+            .await;
+
+        assert!(session.is_ok());
+    }
+
+    #[tokio::test]
+    async fn after_ten_failures_even_a_correct_password_is_rate_limited() {
+        let mut mocks = Mocks::new();
+        mocks.limits.expect_window().returning(|_, _| {
+            Ok(EventWindow {
+                count: 10,
+                oldest: Some(now() - Duration::minutes(5)),
+            })
+        });
+        mocks.limits.expect_record().never();
+        mocks.users.expect_find_for_login().never();
+        mocks.hasher.expect_verify().never();
+
+        let session = mocks
+            .service()
+            .login(
+                Input::Value("user10@example.com".to_owned()),
+                Input::Value("correct horse".to_owned()),
+            )
+            .await;
+
+        assert_eq!(
+            session,
+            Err(UseCaseError::RateLimited {
+                retry_after: Duration::minutes(10)
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn the_tenth_failure_is_still_an_invalid_login() {
+        let mut mocks = Mocks::new();
+        mocks.limits.expect_window().returning(|_, _| {
+            Ok(EventWindow {
+                count: 9,
+                oldest: Some(now() - Duration::minutes(5)),
+            })
+        });
+        mocks
+            .limits
+            .expect_record()
+            .times(1)
+            .returning(|_, _| Ok(RateEventId::new(10)));
+        mocks.users.expect_find_for_login().returning(|_| Ok(None));
+
+        let session = mocks
+            .service()
+            .login(
+                Input::Value("user10@example.com".to_owned()),
+                Input::Value("wrong one".to_owned()),
+            )
+            .await;
+
+        assert!(is_invalid_credentials(&session));
     }
 
     #[tokio::test]

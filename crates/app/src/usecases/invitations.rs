@@ -5,25 +5,27 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use domain::invitation::{
-    AcceptRequest, Invitation, InvitationConflict, InvitationStatus, InviteRequest, NewInvitation,
-    check_accept, check_invite,
+    AcceptRequest, Invitation, InvitationConflict, InvitationStatus, InvitationTerms,
+    InviteRequest, NewInvitation, check_accept, check_invite,
 };
+use domain::limits::{LimitKey, RateLimit};
 use domain::mail::{InvitationEmail, OutgoingEmail};
 use domain::organization::Organization;
 use domain::pagination::{Page, PageRequest};
 use domain::secret::SecretToken;
 use domain::{
-    Action, Actor, Duration, EmailAddress, ErrorCode, InvitationId, OrganizationId,
-    ValidationErrors,
+    Action, Actor, Duration, EmailAddress, ErrorCode, InvitationId, OrganizationId, RateEventId,
+    Timestamp, ValidationErrors,
 };
 use ports::inbound::{AcceptedInvitation, Conflict, InvitationUseCases, UseCaseError};
 use ports::outbound::{
     AcceptInvitationError, Clock, CreateInvitationError, InvitationChangeError,
-    InvitationRepository, MemberProfile, OrganizationRepository, PasswordHasher, SecretGenerator,
-    UserRepository,
+    InvitationRepository, MemberProfile, OrganizationRepository, PasswordHasher, RateLimitStore,
+    SecretGenerator, UserRepository,
 };
 
 use super::authorized_organization;
+use super::limits::{acquire_error, give_back};
 
 /// What the invitation use cases need to know of the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +35,10 @@ pub struct InvitationSettings {
     /// How long an invitation stays open without `expires_in_days`, and after a resend
     /// (`ORGS_INVITATION_TTL`).
     pub default_ttl: Duration,
+    /// Invitation e-mails per recipient address.
+    pub per_recipient: RateLimit,
+    /// Invitation e-mails per organization.
+    pub per_organization: RateLimit,
 }
 
 /// The invitation use cases.
@@ -44,6 +50,7 @@ pub struct InvitationService {
     hasher: Arc<dyn PasswordHasher>,
     secrets: Arc<dyn SecretGenerator>,
     clock: Arc<dyn Clock>,
+    limits: Arc<dyn RateLimitStore>,
     settings: InvitationSettings,
 }
 
@@ -56,6 +63,7 @@ impl InvitationService {
         hasher: Arc<dyn PasswordHasher>,
         secrets: Arc<dyn SecretGenerator>,
         clock: Arc<dyn Clock>,
+        limits: Arc<dyn RateLimitStore>,
         settings: InvitationSettings,
     ) -> Self {
         Self {
@@ -65,8 +73,92 @@ impl InvitationService {
             hasher,
             secrets,
             clock,
+            limits,
             settings,
         }
+    }
+
+    /// Takes one invitation e-mail from the recipient's and the organization's
+    /// allowances (CONTRACT §5c), atomically in storage.
+    async fn take_allowance(
+        &self,
+        organization: OrganizationId,
+        recipient: &EmailAddress,
+    ) -> Result<Vec<RateEventId>, UseCaseError> {
+        let limits = [
+            (
+                LimitKey::InvitesToRecipient(recipient.to_string()),
+                self.settings.per_recipient,
+            ),
+            (
+                LimitKey::InvitesFromOrganization(organization),
+                self.settings.per_organization,
+            ),
+        ];
+        self.limits
+            .acquire(&limits, self.clock.now())
+            .await
+            .map_err(acquire_error)
+    }
+
+    /// Stores the invitation and its e-mail.
+    async fn create_invitation(
+        &self,
+        actor: &Actor,
+        organization: &Organization,
+        terms: InvitationTerms,
+    ) -> Result<Invitation, UseCaseError> {
+        let token = self.secrets.generate();
+        let email = self
+            .compose_email(actor, organization, &terms.identifier, &token)
+            .await?;
+        let now = self.clock.now();
+        let invitation = NewInvitation {
+            organization_id: organization.id,
+            identifier: terms.identifier,
+            role: terms.role,
+            invited_by: actor.user_id,
+            token_hash: token.hash(),
+            created_at: now,
+            expires_at: now + terms.valid_for,
+        };
+        self.invitations
+            .create(invitation, email)
+            .await
+            .map_err(|error| match error {
+                CreateInvitationError::IdentifierTaken => {
+                    ValidationErrors::single("identifier", ErrorCode::IdentifierTaken).into()
+                }
+                CreateInvitationError::AlreadyInvited => {
+                    ValidationErrors::single("identifier", ErrorCode::AlreadyInvited).into()
+                }
+                CreateInvitationError::OrganizationNotFound => UseCaseError::NotFound,
+                CreateInvitationError::Storage(error) => error.into(),
+            })
+    }
+
+    /// Gives the invitation a fresh token and expiry and queues its e-mail again.
+    async fn resend_invitation(
+        &self,
+        actor: &Actor,
+        organization: &Organization,
+        current: &Invitation,
+        now: Timestamp,
+    ) -> Result<Invitation, UseCaseError> {
+        let token = self.secrets.generate();
+        let email = self
+            .compose_email(actor, organization, &current.identifier, &token)
+            .await?;
+        self.invitations
+            .resend(
+                organization.id,
+                current.id,
+                &token.hash(),
+                now + self.settings.default_ttl,
+                email,
+            )
+            .await
+            .map_err(change_error)
     }
 
     /// The invitation e-mail, naming the organization and the inviter.
@@ -126,34 +218,16 @@ impl InvitationUseCases for InvitationService {
         )
         .await?;
         let terms = check_invite(request, self.settings.default_ttl)?;
-
-        let token = self.secrets.generate();
-        let email = self
-            .compose_email(actor, &organization, &terms.identifier, &token)
+        let allowance = self
+            .take_allowance(organization.id, &terms.identifier)
             .await?;
-        let now = self.clock.now();
-        let invitation = NewInvitation {
-            organization_id: organization.id,
-            identifier: terms.identifier,
-            role: terms.role,
-            invited_by: actor.user_id,
-            token_hash: token.hash(),
-            created_at: now,
-            expires_at: now + terms.valid_for,
-        };
-        self.invitations
-            .create(invitation, email)
-            .await
-            .map_err(|error| match error {
-                CreateInvitationError::IdentifierTaken => {
-                    ValidationErrors::single("identifier", ErrorCode::IdentifierTaken).into()
-                }
-                CreateInvitationError::AlreadyInvited => {
-                    ValidationErrors::single("identifier", ErrorCode::AlreadyInvited).into()
-                }
-                CreateInvitationError::OrganizationNotFound => UseCaseError::NotFound,
-                CreateInvitationError::Storage(error) => error.into(),
-            })
+
+        let created = self.create_invitation(actor, &organization, terms).await;
+        if created.is_err() {
+            // A refused invitation sends nothing and uses no allowance.
+            give_back(self.limits.as_ref(), &allowance).await;
+        }
+        created
     }
 
     async fn list(
@@ -204,21 +278,18 @@ impl InvitationUseCases for InvitationService {
             .ok_or(UseCaseError::NotFound)?;
         let now = self.clock.now();
         current.check_resend(now).map_err(conflict)?;
-
-        let token = self.secrets.generate();
-        let email = self
-            .compose_email(actor, &organization, &current.identifier, &token)
+        let allowance = self
+            .take_allowance(organization.id, &current.identifier)
             .await?;
-        self.invitations
-            .resend(
-                organization.id,
-                invitation,
-                &token.hash(),
-                now + self.settings.default_ttl,
-                email,
-            )
-            .await
-            .map_err(change_error)
+
+        let resent = self
+            .resend_invitation(actor, &organization, &current, now)
+            .await;
+        if resent.is_err() {
+            // A refused resend sends nothing and uses no allowance.
+            give_back(self.limits.as_ref(), &allowance).await;
+        }
+        resent
     }
 
     async fn revoke(
@@ -282,12 +353,13 @@ impl InvitationUseCases for InvitationService {
 mod tests {
     use super::*;
     use crate::usecases::fixtures::*;
+    use domain::limits::LimitReached;
     use domain::user::{MemberRef, PasswordHash};
     use domain::{Input, Role, UserId};
     use mockall::predicate::eq;
     use ports::outbound::{
-        MockClock, MockInvitationRepository, MockOrganizationRepository, MockPasswordHasher,
-        MockSecretGenerator, MockUserRepository,
+        AcquireError, MockClock, MockInvitationRepository, MockOrganizationRepository,
+        MockPasswordHasher, MockRateLimitStore, MockSecretGenerator, MockUserRepository,
     };
 
     const INVITATION: InvitationId = InvitationId::new(7);
@@ -297,9 +369,19 @@ mod tests {
         users: MockUserRepository,
         invitations: MockInvitationRepository,
         hasher: MockPasswordHasher,
+        limits: MockRateLimitStore,
     }
 
     impl Mocks {
+        /// Every allowance is granted; none is given back.
+        fn with_allowance(mut self) -> Self {
+            self.limits
+                .expect_acquire()
+                .returning(|_, _| Ok(vec![RateEventId::new(1), RateEventId::new(2)]));
+            self.limits.expect_release().never();
+            self
+        }
+
         fn new() -> Self {
             let mut organizations = MockOrganizationRepository::new();
             organizations.expect_find().returning(|id| {
@@ -316,6 +398,7 @@ mod tests {
                 users,
                 invitations: MockInvitationRepository::new(),
                 hasher: MockPasswordHasher::new(),
+                limits: MockRateLimitStore::new(),
             }
         }
 
@@ -333,9 +416,18 @@ mod tests {
                 Arc::new(self.hasher),
                 Arc::new(secrets),
                 Arc::new(clock),
+                Arc::new(self.limits),
                 InvitationSettings {
                     public_url: "https://orgs.example.com".to_owned(),
                     default_ttl: Duration::days(7),
+                    per_recipient: RateLimit {
+                        count: 5,
+                        window: Duration::hours(1),
+                    },
+                    per_organization: RateLimit {
+                        count: 200,
+                        window: Duration::hours(1),
+                    },
                 },
             )
         }
@@ -387,7 +479,7 @@ mod tests {
 
     #[tokio::test]
     async fn inviting_stores_the_invitation_with_its_email_in_one_call() {
-        let mut mocks = Mocks::new();
+        let mut mocks = Mocks::new().with_allowance();
         mocks
             .invitations
             .expect_create()
@@ -421,7 +513,7 @@ mod tests {
 
     #[tokio::test]
     async fn expires_in_days_sets_the_expiry() {
-        let mut mocks = Mocks::new();
+        let mut mocks = Mocks::new().with_allowance();
         mocks
             .invitations
             .expect_create()
@@ -502,6 +594,16 @@ mod tests {
             ),
         ] {
             let mut mocks = Mocks::new();
+            mocks
+                .limits
+                .expect_acquire()
+                .returning(|_, _| Ok(vec![RateEventId::new(1), RateEventId::new(2)]));
+            mocks
+                .limits
+                .expect_release()
+                .withf(|events| events == [RateEventId::new(1), RateEventId::new(2)])
+                .times(1)
+                .returning(|_| Ok(()));
             let stored = error.clone();
             mocks
                 .invitations
@@ -522,6 +624,98 @@ mod tests {
                 [code]
             );
         }
+    }
+
+    #[tokio::test]
+    async fn an_invitation_takes_from_the_recipients_and_the_organizations_allowances() {
+        let mut mocks = Mocks::new();
+        mocks
+            .limits
+            .expect_acquire()
+            .withf(|limits, at| {
+                *at == now()
+                    && limits
+                        == [
+                            (
+                                LimitKey::InvitesToRecipient("new@example.com".to_owned()),
+                                RateLimit {
+                                    count: 5,
+                                    window: Duration::hours(1),
+                                },
+                            ),
+                            (
+                                LimitKey::InvitesFromOrganization(ROOT),
+                                RateLimit {
+                                    count: 200,
+                                    window: Duration::hours(1),
+                                },
+                            ),
+                        ]
+            })
+            .times(1)
+            .returning(|_, _| Ok(vec![RateEventId::new(1), RateEventId::new(2)]));
+        mocks
+            .invitations
+            .expect_create()
+            .returning(|_, _| Ok(invitation(false, false, false)));
+
+        let invited = mocks
+            .service()
+            .invite(
+                &actor(Role::Administrators),
+                ROOT,
+                invite("new@example.com"),
+            )
+            .await;
+
+        assert!(invited.is_ok());
+    }
+
+    #[tokio::test]
+    async fn an_exhausted_allowance_is_rate_limited_and_sends_nothing() {
+        let mut mocks = Mocks::new();
+        mocks.limits.expect_acquire().returning(|_, _| {
+            Err(AcquireError::Limited(LimitReached {
+                retry_after: Duration::minutes(20),
+            }))
+        });
+        mocks.invitations.expect_create().never();
+        mocks.invitations.expect_resend().never();
+        mocks
+            .invitations
+            .expect_find()
+            .returning(|_, _| Ok(Some(invitation(false, false, false))));
+        let service = mocks.service();
+
+        let invited = service
+            .invite(
+                &actor(Role::Administrators),
+                ROOT,
+                invite("new@example.com"),
+            )
+            .await;
+        let resent = service
+            .resend(&actor(Role::Administrators), CHILD, INVITATION)
+            .await;
+
+        let limited = UseCaseError::RateLimited {
+            retry_after: Duration::minutes(20),
+        };
+        assert_eq!(invited, Err(limited.clone()));
+        assert_eq!(resent, Err(limited));
+    }
+
+    #[tokio::test]
+    async fn an_invalid_invitation_uses_no_allowance() {
+        let mut mocks = Mocks::new();
+        mocks.limits.expect_acquire().never();
+
+        let invited = mocks
+            .service()
+            .invite(&actor(Role::Administrators), ROOT, invite("nope"))
+            .await;
+
+        assert!(matches!(invited, Err(UseCaseError::Validation(_))));
     }
 
     #[tokio::test]
@@ -597,7 +791,7 @@ mod tests {
     #[tokio::test]
     async fn resending_gives_a_fresh_token_expiry_and_email() {
         for expired in [false, true] {
-            let mut mocks = Mocks::new();
+            let mut mocks = Mocks::new().with_allowance();
             mocks
                 .invitations
                 .expect_find()

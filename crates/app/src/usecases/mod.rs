@@ -5,6 +5,7 @@
 mod auth;
 mod health;
 mod invitations;
+mod limits;
 mod members;
 mod operator;
 mod opt_outs;
@@ -16,6 +17,7 @@ pub(crate) mod fixtures;
 pub use auth::AuthService;
 pub use health::HealthService;
 pub use invitations::{InvitationService, InvitationSettings};
+pub use limits::AbuseLimits;
 pub use members::MemberService;
 pub use operator::{BootstrapSettings, OperatorService};
 pub use opt_outs::OptOutService;
