@@ -41,6 +41,25 @@ pub struct InvitationSettings {
     pub per_organization: RateLimit,
 }
 
+/// The driven ports the invitation use cases need.
+#[derive(Clone)]
+pub struct InvitationPorts {
+    /// Organizations.
+    pub organizations: Arc<dyn OrganizationRepository>,
+    /// Users, for the inviter's name.
+    pub users: Arc<dyn UserRepository>,
+    /// Invitations.
+    pub invitations: Arc<dyn InvitationRepository>,
+    /// Password hashing, at acceptance.
+    pub hasher: Arc<dyn PasswordHasher>,
+    /// Tokens and API keys.
+    pub secrets: Arc<dyn SecretGenerator>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+    /// The invitation e-mail allowances.
+    pub limits: Arc<dyn RateLimitStore>,
+}
+
 /// The invitation use cases.
 #[derive(Clone)]
 pub struct InvitationService {
@@ -56,24 +75,15 @@ pub struct InvitationService {
 
 impl InvitationService {
     /// A service over these ports.
-    pub fn new(
-        organizations: Arc<dyn OrganizationRepository>,
-        users: Arc<dyn UserRepository>,
-        invitations: Arc<dyn InvitationRepository>,
-        hasher: Arc<dyn PasswordHasher>,
-        secrets: Arc<dyn SecretGenerator>,
-        clock: Arc<dyn Clock>,
-        limits: Arc<dyn RateLimitStore>,
-        settings: InvitationSettings,
-    ) -> Self {
+    pub fn new(ports: InvitationPorts, settings: InvitationSettings) -> Self {
         Self {
-            organizations,
-            users,
-            invitations,
-            hasher,
-            secrets,
-            clock,
-            limits,
+            organizations: ports.organizations,
+            users: ports.users,
+            invitations: ports.invitations,
+            hasher: ports.hasher,
+            secrets: ports.secrets,
+            clock: ports.clock,
+            limits: ports.limits,
             settings,
         }
     }
@@ -410,13 +420,15 @@ mod tests {
                 .expect_generate()
                 .returning(|| SecretToken::presented("fresh-token"));
             InvitationService::new(
-                Arc::new(self.organizations),
-                Arc::new(self.users),
-                Arc::new(self.invitations),
-                Arc::new(self.hasher),
-                Arc::new(secrets),
-                Arc::new(clock),
-                Arc::new(self.limits),
+                InvitationPorts {
+                    organizations: Arc::new(self.organizations),
+                    users: Arc::new(self.users),
+                    invitations: Arc::new(self.invitations),
+                    hasher: Arc::new(self.hasher),
+                    secrets: Arc::new(secrets),
+                    clock: Arc::new(clock),
+                    limits: Arc::new(self.limits),
+                },
                 InvitationSettings {
                     public_url: "https://orgs.example.com".to_owned(),
                     default_ttl: Duration::days(7),

@@ -16,7 +16,7 @@ pub(crate) mod fixtures;
 
 pub use auth::AuthService;
 pub use health::HealthService;
-pub use invitations::{InvitationService, InvitationSettings};
+pub use invitations::{InvitationPorts, InvitationService, InvitationSettings};
 pub use limits::AbuseLimits;
 pub use members::MemberService;
 pub use operator::{BootstrapSettings, OperatorService};
