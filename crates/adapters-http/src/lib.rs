@@ -32,6 +32,7 @@ use ports::inbound::{
     AuthUseCases, HealthUseCases, InvitationUseCases, OptOutUseCases, OrganizationUseCases,
 };
 use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -116,6 +117,16 @@ pub(crate) fn alternate_path(path: &str) -> String {
     }
 }
 
+/// A panic in a handler becomes a generic 500; its message is logged, never sent.
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a handler panicked".to_owned());
+    axum::response::IntoResponse::into_response(ApiError::Internal(message))
+}
+
 async fn unknown_route() -> ApiError {
     ApiError::NotFound
 }
@@ -171,7 +182,8 @@ pub fn router(state: AppState) -> Router {
                 .layer(PropagateRequestIdLayer::x_request_id())
                 .layer(Extension(Arc::clone(&metrics)))
                 .layer(from_fn_with_state(metrics, track))
-                .layer(from_fn(render_errors)),
+                .layer(from_fn(render_errors))
+                .layer(CatchPanicLayer::custom(panic_response)),
         )
         .with_state(state)
 }

@@ -191,3 +191,21 @@ async fn an_internal_error_is_500_with_a_generic_detail_and_the_request_id() {
     assert!(!answer.text().contains("relation"));
     assert!(answer.header("x-request-id").is_some());
 }
+
+#[tokio::test]
+async fn a_panic_in_a_use_case_is_a_generic_500() {
+    let mut mocks = Mocks::new();
+    mocks
+        .organizations
+        .expect_get()
+        .returning(|_, _| panic!("index out of bounds in src/secret.rs"));
+
+    let answer = send(
+        mocks.router(),
+        crate::support::request("GET", "/organizations/1/"),
+    )
+    .await;
+
+    assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(answer.json(), json!({"detail": "A server error occurred."}));
+}
