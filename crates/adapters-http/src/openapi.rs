@@ -109,6 +109,17 @@ mod tests {
     }
 
     #[test]
+    fn the_opt_out_list_documents_both_json_and_csv() {
+        let document = serde_json::to_value(document()).unwrap_or_default();
+
+        let content = &document["paths"]["/organizations/{id}/opt_outs/"]["get"]["responses"]["200"]
+            ["content"];
+
+        assert!(content["application/json"].is_object());
+        assert!(content["text/csv"].is_object());
+    }
+
+    #[test]
     fn the_document_is_openapi_3_with_a_bearer_scheme() {
         let document = serde_json::to_value(document()).unwrap_or_default();
 

@@ -120,10 +120,8 @@ pub fn csv_row(opt_out: &OptOut) -> String {
         ("origin" = Option<String>, Query, description = "Only this origin"),
         ("format" = Option<String>, Query, description = "`csv` for CSV"), ListParams),
     security(("bearer" = [])),
-    responses((status = 200, body = Paginated<OptOutDto>,
-            content_type = "application/json", description = "A page of opt-outs"),
-        (status = 200, body = String, content_type = "text/csv",
-            description = "Every opt-out as CSV: address,origin,creation_date"),
+    responses((status = 200, description = "A page of opt-outs, or every opt-out as CSV (address,origin,creation_date)",
+            content((Paginated<OptOutDto> = "application/json"), (String = "text/csv"))),
         (status = 400, description = "Unknown origin"), (status = 401, body = DetailBody),
         (status = 403, body = DetailBody), (status = 404, body = DetailBody)))]
 pub(crate) async fn list(
