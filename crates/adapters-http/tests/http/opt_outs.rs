@@ -197,3 +197,37 @@ async fn a_manager_sees_opt_outs_but_a_user_is_forbidden() {
 
     assert_eq!(answer.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_storage_failure_in_the_middle_of_the_csv_ends_the_body_with_an_error() {
+    let mut mocks = Mocks::new();
+    mocks.opt_outs.expect_export().returning(|_, _, _, _| {
+        let rows = vec![
+            Ok(opt_out("a@example.com", OptOutOrigin::Api, 0)),
+            Err(UseCaseError::Unavailable("connection reset".to_owned())),
+        ];
+        Ok(futures::stream::iter(rows).boxed())
+    });
+    let request = request("GET", "/organizations/1/opt_outs/?format=csv");
+
+    let response = tower::ServiceExt::oneshot(mocks.router(), request)
+        .await
+        .expect("infallible");
+    let body = http_body_util::BodyExt::collect(response.into_body()).await;
+
+    assert!(body.is_err());
+}
+
+#[tokio::test]
+async fn an_unknown_format_is_404() {
+    let router = Mocks::new().router();
+
+    let answer = send(
+        router,
+        request("GET", "/organizations/1/opt_outs/?format=xml"),
+    )
+    .await;
+
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    assert_eq!(answer.json(), json!({"detail": "Not found."}));
+}

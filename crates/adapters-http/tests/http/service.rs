@@ -209,3 +209,25 @@ async fn a_panic_in_a_use_case_is_a_generic_500() {
     assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(answer.json(), json!({"detail": "A server error occurred."}));
 }
+
+#[tokio::test]
+async fn an_unavailable_database_during_a_request_is_503_with_a_generic_detail() {
+    let mut mocks = Mocks::new();
+    mocks.organizations.expect_list().returning(|_, _| {
+        Err(UseCaseError::Unavailable(
+            "pool timed out after 30s".to_owned(),
+        ))
+    });
+
+    let answer = send(
+        mocks.router(),
+        crate::support::request("GET", "/organizations/"),
+    )
+    .await;
+
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        answer.json(),
+        json!({"detail": "Service temporarily unavailable, try again later."})
+    );
+}
