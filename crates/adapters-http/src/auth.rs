@@ -1,0 +1,136 @@
+//! Authentication: `POST /auth/token/`, `GET /me/` and `POST /me/regen_secret/` (CONTRACT §3).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+use crate::extract::coerce;
+use crate::extract::{CurrentActor, JsonBody};
+use crate::openapi::DetailBody;
+use crate::organizations::Link;
+use crate::{AppState, Endpoint, links};
+
+/// The endpoints of this module.
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::post("/auth/token/", login),
+        Endpoint::get("/me/", me),
+        Endpoint::post("/me/regen_secret/", regenerate_secret),
+    ]
+}
+
+/// Credentials.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginWrite {
+    /// The user's identifier (e-mail address).
+    pub identifier: String,
+    /// The user's password.
+    pub password: String,
+}
+
+/// A session token, shown once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionDto {
+    /// The bearer token.
+    pub token: String,
+    /// When it stops working (ISO 8601, UTC).
+    pub expires_at: String,
+}
+
+/// The links of `/me/`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeLinks {
+    /// Where to replace the API key.
+    pub regen_secret: Link,
+}
+
+/// The caller's own user.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeDto {
+    /// The user's member URL.
+    pub url: String,
+    /// The user's identifier.
+    pub identifier: String,
+    /// First name.
+    pub first_name: String,
+    /// Last name.
+    pub last_name: String,
+    /// Role.
+    pub role: String,
+    /// The user's organization URL.
+    pub organization: String,
+    /// Related actions.
+    #[serde(rename = "_links")]
+    pub links: MeLinks,
+}
+
+/// A new API key, shown once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyDto {
+    /// The new key; the old one no longer works.
+    pub api_key: String,
+}
+
+/// Exchanges an identifier and password for a session token.
+#[utoipa::path(post, path = "/auth/token/", tag = "auth", request_body = LoginWrite,
+    responses((status = 201, body = SessionDto),
+        (status = 400, description = "Unable to log in with provided credentials."),
+        (status = 429, body = DetailBody)))]
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> Result<(StatusCode, Json<SessionDto>), ApiError> {
+    let session = state
+        .auth
+        .login(
+            coerce::string(&body, "identifier"),
+            coerce::string(&body, "password"),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SessionDto {
+            token: session.token.expose().to_owned(),
+            expires_at: links::timestamp(session.expires_at),
+        }),
+    ))
+}
+
+/// The caller's own user.
+#[utoipa::path(get, path = "/me/", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = MeDto), (status = 401, body = DetailBody)))]
+pub(crate) async fn me(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+) -> Result<Json<MeDto>, ApiError> {
+    let user = state.auth.me(&actor).await?;
+    Ok(Json(MeDto {
+        url: links::member(user.organization_id, user.id),
+        identifier: user.identifier.to_string(),
+        first_name: user.first_name.as_str().to_owned(),
+        last_name: user.last_name.as_str().to_owned(),
+        role: user.role.as_str().to_owned(),
+        organization: links::organization(user.organization_id),
+        links: MeLinks {
+            regen_secret: Link {
+                href: "/me/regen_secret/".to_owned(),
+            },
+        },
+    }))
+}
+
+/// Replaces the caller's API key.
+#[utoipa::path(post, path = "/me/regen_secret/", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = ApiKeyDto), (status = 401, body = DetailBody)))]
+pub(crate) async fn regenerate_secret(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+) -> Result<Json<ApiKeyDto>, ApiError> {
+    let key = state.auth.regenerate_api_key(&actor).await?;
+    Ok(Json(ApiKeyDto {
+        api_key: key.expose().to_owned(),
+    }))
+}

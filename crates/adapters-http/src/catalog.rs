@@ -1,0 +1,411 @@
+//! Every text the API can answer with, in English and French, keyed by (code, language).
+//!
+//! English texts are Django REST framework's own (or the contract's); French texts are
+//! DRF's and Django's French translations where they exist, careful French otherwise.
+//! Placeholders are written `{name}` and filled by [`render`].
+
+use domain::ErrorCode;
+
+/// A language the API answers in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Language {
+    /// English, the default.
+    #[default]
+    English,
+    /// French, for `Accept-Language: fr…`.
+    French,
+}
+
+/// The key of one message in the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageCode {
+    /// A required field is absent.
+    Required,
+    /// A field is `null`.
+    Null,
+    /// A field is blank.
+    Blank,
+    /// A string is too long (`{max_length}`).
+    MaxLength,
+    /// A string is too short (`{min_length}`).
+    MinLength,
+    /// Not a string.
+    InvalidString,
+    /// Not a boolean.
+    InvalidBoolean,
+    /// Not an integer.
+    InvalidInteger,
+    /// Below `{min_value}`.
+    MinValue,
+    /// Above `{max_value}`.
+    MaxValue,
+    /// `{input}` is no allowed choice.
+    InvalidChoice,
+    /// Not an object (`{datatype}` given).
+    NotAnObject,
+    /// Not an e-mail address.
+    InvalidEmail,
+    /// Bad nickname.
+    InvalidNickname,
+    /// External opt-out message not allowed.
+    ExternalOptoutNotAllowed,
+    /// Hyperlink to no organization detail URL.
+    NoUrlMatch,
+    /// Hyperlink to a missing organization.
+    ObjectDoesNotExist,
+    /// CONTRACT §4 create rule 3.
+    ParentMustBeYourOrganization,
+    /// CONTRACT §4 create rule 4.
+    ParentAlreadyHasParent,
+    /// `parent` cannot change.
+    ParentCannotChange,
+    /// A user has this identifier.
+    IdentifierTaken,
+    /// A pending invitation exists.
+    AlreadyInvited,
+    /// A bad invitation token.
+    InvalidInvitation,
+    /// Wrong credentials.
+    InvalidCredentials,
+    /// 401 without credentials.
+    NotAuthenticated,
+    /// 401 with bad credentials.
+    InvalidToken,
+    /// 403.
+    PermissionDenied,
+    /// 404.
+    NotFound,
+    /// 404 for a bad page.
+    InvalidPage,
+    /// 405 (`{method}`).
+    MethodNotAllowed,
+    /// 400 for malformed JSON (`{error}`).
+    ParseError,
+    /// 413 (`{max}` bytes).
+    PayloadTooLarge,
+    /// 415 (`{media_type}`).
+    UnsupportedMediaType,
+    /// 412.
+    PreconditionFailed,
+    /// 409: invitation accepted already.
+    InvitationAccepted,
+    /// 409: invitation revoked already.
+    InvitationRevoked,
+    /// 409: another pending invitation for the address.
+    InvitationPendingElsewhere,
+    /// 409: a root organization keeps at least one administrator.
+    LastAdministrator,
+    /// 429 with a wait of one second.
+    ThrottledOneSecond,
+    /// 429 with a wait of `{wait}` seconds.
+    ThrottledSeconds,
+    /// 503.
+    ServiceUnavailable,
+    /// 500.
+    ServerError,
+}
+
+impl MessageCode {
+    /// Every code, so tests can check the catalog is complete.
+    pub const ALL: [MessageCode; 42] = [
+        MessageCode::Required,
+        MessageCode::Null,
+        MessageCode::Blank,
+        MessageCode::MaxLength,
+        MessageCode::MinLength,
+        MessageCode::InvalidString,
+        MessageCode::InvalidBoolean,
+        MessageCode::InvalidInteger,
+        MessageCode::MinValue,
+        MessageCode::MaxValue,
+        MessageCode::InvalidChoice,
+        MessageCode::NotAnObject,
+        MessageCode::InvalidEmail,
+        MessageCode::InvalidNickname,
+        MessageCode::ExternalOptoutNotAllowed,
+        MessageCode::NoUrlMatch,
+        MessageCode::ObjectDoesNotExist,
+        MessageCode::ParentMustBeYourOrganization,
+        MessageCode::ParentAlreadyHasParent,
+        MessageCode::ParentCannotChange,
+        MessageCode::IdentifierTaken,
+        MessageCode::AlreadyInvited,
+        MessageCode::InvalidInvitation,
+        MessageCode::InvalidCredentials,
+        MessageCode::NotAuthenticated,
+        MessageCode::InvalidToken,
+        MessageCode::PermissionDenied,
+        MessageCode::NotFound,
+        MessageCode::InvalidPage,
+        MessageCode::MethodNotAllowed,
+        MessageCode::ParseError,
+        MessageCode::PayloadTooLarge,
+        MessageCode::UnsupportedMediaType,
+        MessageCode::PreconditionFailed,
+        MessageCode::InvitationAccepted,
+        MessageCode::InvitationRevoked,
+        MessageCode::InvitationPendingElsewhere,
+        MessageCode::LastAdministrator,
+        MessageCode::ThrottledOneSecond,
+        MessageCode::ThrottledSeconds,
+        MessageCode::ServiceUnavailable,
+        MessageCode::ServerError,
+    ];
+}
+
+/// The text of `code` in `language`, with its `{placeholders}` unfilled.
+#[must_use]
+pub fn template(code: MessageCode, language: Language) -> &'static str {
+    use Language::{English as En, French as Fr};
+    use MessageCode as M;
+    match (code, language) {
+        (M::Required, En) => "This field is required.",
+        (M::Required, Fr) => "Ce champ est obligatoire.",
+        (M::Null, En) => "This field may not be null.",
+        (M::Null, Fr) => "Ce champ ne peut être nul.",
+        (M::Blank, En) => "This field may not be blank.",
+        (M::Blank, Fr) => "Ce champ ne peut être vide.",
+        (M::MaxLength, En) => "Ensure this field has no more than {max_length} characters.",
+        (M::MaxLength, Fr) => "Assurez-vous que ce champ comporte au plus {max_length} caractères.",
+        (M::MinLength, En) => "Ensure this field has at least {min_length} characters.",
+        (M::MinLength, Fr) => {
+            "Assurez-vous que ce champ comporte au moins {min_length} caractères."
+        }
+        (M::InvalidString, En) => "Not a valid string.",
+        (M::InvalidString, Fr) => "Chaîne de caractères non valide.",
+        (M::InvalidBoolean, En) => "Must be a valid boolean.",
+        (M::InvalidBoolean, Fr) => "Doit être un booléen valide.",
+        (M::InvalidInteger, En) => "A valid integer is required.",
+        (M::InvalidInteger, Fr) => "Un nombre entier valide est requis.",
+        (M::MinValue, En) => "Ensure this value is greater than or equal to {min_value}.",
+        (M::MinValue, Fr) => "Assurez-vous que cette valeur est supérieure ou égale à {min_value}.",
+        (M::MaxValue, En) => "Ensure this value is less than or equal to {max_value}.",
+        (M::MaxValue, Fr) => "Assurez-vous que cette valeur est inférieure ou égale à {max_value}.",
+        (M::InvalidChoice, En) => "\"{input}\" is not a valid choice.",
+        (M::InvalidChoice, Fr) => "\"{input}\" n'est pas un choix valide.",
+        (M::NotAnObject, En) => "Invalid data. Expected a dictionary, but got {datatype}.",
+        (M::NotAnObject, Fr) => "Donnée non valide. Attendait un dictionnaire, a reçu {datatype}.",
+        (M::InvalidEmail, En) => "Enter a valid email address.",
+        (M::InvalidEmail, Fr) => "Saisissez une adresse email valable.",
+        (M::InvalidNickname, En) => {
+            "Nickname can only contain lowercase letters, numbers and dashes. It must be between 4 and 30 characters long"
+        }
+        (M::InvalidNickname, Fr) => {
+            "Le surnom ne peut contenir que des lettres minuscules, des chiffres et des tirets. Il doit comporter entre 4 et 30 caractères"
+        }
+        (M::ExternalOptoutNotAllowed, En) => {
+            "External optout is not allowed, no need to provide a message"
+        }
+        (M::ExternalOptoutNotAllowed, Fr) => {
+            "Le désabonnement externe n'est pas autorisé, inutile de fournir un message"
+        }
+        (M::NoUrlMatch, En) => "Invalid hyperlink - No URL match.",
+        (M::NoUrlMatch, Fr) => "Lien non valide : pas d'URL correspondante.",
+        (M::ObjectDoesNotExist, En) => "Invalid hyperlink - Object does not exist.",
+        (M::ObjectDoesNotExist, Fr) => "Lien non valide : l'objet n'existe pas.",
+        (M::ParentMustBeYourOrganization, En) => "Parent organization must be your organization.",
+        (M::ParentMustBeYourOrganization, Fr) => {
+            "L'organisation parente doit être votre organisation."
+        }
+        (M::ParentAlreadyHasParent, En) => {
+            "Cannot be attached to a parent organization that already has a parent."
+        }
+        (M::ParentAlreadyHasParent, Fr) => {
+            "Impossible de rattacher à une organisation parente qui a déjà un parent."
+        }
+        (M::ParentCannotChange, En) => "This field cannot be changed.",
+        (M::ParentCannotChange, Fr) => "Ce champ ne peut pas être modifié.",
+        (M::IdentifierTaken, En) => "A user with this identifier already exists.",
+        (M::IdentifierTaken, Fr) => "Un utilisateur avec cet identifiant existe déjà.",
+        (M::AlreadyInvited, En) => "This identifier has already been invited.",
+        (M::AlreadyInvited, Fr) => "Cet identifiant a déjà été invité.",
+        (M::InvalidInvitation, En) => "Invalid or expired invitation.",
+        (M::InvalidInvitation, Fr) => "Invitation non valide ou expirée.",
+        (M::InvalidCredentials, En) => "Unable to log in with provided credentials.",
+        (M::InvalidCredentials, Fr) => {
+            "Impossible de se connecter avec les informations d'identification fournies."
+        }
+        (M::NotAuthenticated, En) => "Authentication credentials were not provided.",
+        (M::NotAuthenticated, Fr) => "Informations d'authentification non fournies.",
+        (M::InvalidToken, En) => "Invalid token.",
+        (M::InvalidToken, Fr) => "Token non valide.",
+        (M::PermissionDenied, En) => "You do not have permission to perform this action.",
+        (M::PermissionDenied, Fr) => "Vous n'avez pas la permission d'effectuer cette action.",
+        (M::NotFound, En) => "Not found.",
+        (M::NotFound, Fr) => "Pas trouvé.",
+        (M::InvalidPage, En) => "Invalid page.",
+        (M::InvalidPage, Fr) => "Page invalide.",
+        (M::MethodNotAllowed, En) => "Method \"{method}\" not allowed.",
+        (M::MethodNotAllowed, Fr) => "Méthode \"{method}\" non autorisée.",
+        (M::ParseError, En) => "JSON parse error - {error}",
+        (M::ParseError, Fr) => "Erreur d'analyse JSON - {error}",
+        (M::PayloadTooLarge, En) => "Request body is too large: at most {max} bytes are accepted.",
+        (M::PayloadTooLarge, Fr) => {
+            "Le corps de la requête est trop volumineux : au plus {max} octets sont acceptés."
+        }
+        (M::UnsupportedMediaType, En) => "Unsupported media type \"{media_type}\" in request.",
+        (M::UnsupportedMediaType, Fr) => "Type de média \"{media_type}\" non supporté.",
+        (M::PreconditionFailed, En) => {
+            "The resource has changed since it was read: If-Match does not match."
+        }
+        (M::PreconditionFailed, Fr) => {
+            "La ressource a changé depuis sa lecture : If-Match ne correspond pas."
+        }
+        (M::InvitationAccepted, En) => "This invitation has already been accepted.",
+        (M::InvitationAccepted, Fr) => "Cette invitation a déjà été acceptée.",
+        (M::InvitationRevoked, En) => "This invitation has been revoked.",
+        (M::InvitationRevoked, Fr) => "Cette invitation a été révoquée.",
+        (M::InvitationPendingElsewhere, En) => {
+            "Another pending invitation exists for this identifier."
+        }
+        (M::InvitationPendingElsewhere, Fr) => {
+            "Une autre invitation en attente existe pour cet identifiant."
+        }
+        (M::LastAdministrator, En) => "An organization must keep at least one administrator.",
+        (M::LastAdministrator, Fr) => "Une organisation doit garder au moins un administrateur.",
+        (M::ThrottledOneSecond, En) => "Request was throttled. Expected available in 1 second.",
+        (M::ThrottledOneSecond, Fr) => "Requête ralentie. Disponible dans 1 seconde.",
+        (M::ThrottledSeconds, En) => "Request was throttled. Expected available in {wait} seconds.",
+        (M::ThrottledSeconds, Fr) => "Requête ralentie. Disponible dans {wait} secondes.",
+        (M::ServiceUnavailable, En) => "Service temporarily unavailable, try again later.",
+        (M::ServiceUnavailable, Fr) => "Service temporairement indisponible, réessayez plus tard.",
+        (M::ServerError, En) => "A server error occurred.",
+        (M::ServerError, Fr) => "Une erreur du serveur est survenue.",
+    }
+}
+
+/// The text of `code` in `language` with its placeholders filled from `params`.
+#[must_use]
+pub fn render(code: MessageCode, language: Language, params: &[(&str, &str)]) -> String {
+    let mut text = template(code, language).to_owned();
+    for (name, value) in params {
+        text = text.replace(&format!("{{{name}}}"), value);
+    }
+    text
+}
+
+/// The text of a domain validation code.
+#[must_use]
+pub fn error_text(code: &ErrorCode, language: Language) -> String {
+    let (message, params): (MessageCode, Vec<(&str, String)>) = match code {
+        ErrorCode::Required => (MessageCode::Required, vec![]),
+        ErrorCode::Null => (MessageCode::Null, vec![]),
+        ErrorCode::Blank => (MessageCode::Blank, vec![]),
+        ErrorCode::MaxLength { max } => (
+            MessageCode::MaxLength,
+            vec![("max_length", max.to_string())],
+        ),
+        ErrorCode::MinLength { min } => (
+            MessageCode::MinLength,
+            vec![("min_length", min.to_string())],
+        ),
+        ErrorCode::InvalidString => (MessageCode::InvalidString, vec![]),
+        ErrorCode::InvalidBoolean => (MessageCode::InvalidBoolean, vec![]),
+        ErrorCode::InvalidInteger => (MessageCode::InvalidInteger, vec![]),
+        ErrorCode::MinValue { min } => {
+            (MessageCode::MinValue, vec![("min_value", min.to_string())])
+        }
+        ErrorCode::MaxValue { max } => {
+            (MessageCode::MaxValue, vec![("max_value", max.to_string())])
+        }
+        ErrorCode::InvalidChoice { value } => {
+            (MessageCode::InvalidChoice, vec![("input", value.clone())])
+        }
+        ErrorCode::NotAnObject { given } => {
+            (MessageCode::NotAnObject, vec![("datatype", given.clone())])
+        }
+        ErrorCode::InvalidEmail => (MessageCode::InvalidEmail, vec![]),
+        ErrorCode::InvalidNickname => (MessageCode::InvalidNickname, vec![]),
+        ErrorCode::ExternalOptoutNotAllowed => (MessageCode::ExternalOptoutNotAllowed, vec![]),
+        ErrorCode::NoUrlMatch => (MessageCode::NoUrlMatch, vec![]),
+        ErrorCode::ObjectDoesNotExist => (MessageCode::ObjectDoesNotExist, vec![]),
+        ErrorCode::ParentMustBeYourOrganization => {
+            (MessageCode::ParentMustBeYourOrganization, vec![])
+        }
+        ErrorCode::ParentAlreadyHasParent => (MessageCode::ParentAlreadyHasParent, vec![]),
+        ErrorCode::ParentCannotChange => (MessageCode::ParentCannotChange, vec![]),
+        ErrorCode::IdentifierTaken => (MessageCode::IdentifierTaken, vec![]),
+        ErrorCode::AlreadyInvited => (MessageCode::AlreadyInvited, vec![]),
+        ErrorCode::InvalidInvitation => (MessageCode::InvalidInvitation, vec![]),
+        ErrorCode::InvalidCredentials => (MessageCode::InvalidCredentials, vec![]),
+    };
+    let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    render(message, language, &params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn placeholders(text: &str) -> Vec<&str> {
+        let mut found: Vec<&str> = text
+            .split('{')
+            .skip(1)
+            .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+            .collect();
+        found.sort_unstable();
+        found
+    }
+
+    #[test]
+    fn every_message_code_has_an_english_and_a_french_text_with_the_same_placeholders() {
+        for code in MessageCode::ALL {
+            let english = template(code, Language::English);
+            let french = template(code, Language::French);
+
+            assert!(!english.is_empty(), "{code:?} has no English text");
+            assert!(!french.is_empty(), "{code:?} has no French text");
+            assert_ne!(english, french, "{code:?} is not translated");
+            assert_eq!(placeholders(english), placeholders(french), "{code:?}");
+        }
+    }
+
+    #[test]
+    fn the_list_of_codes_names_each_code_once() {
+        let mut seen = std::collections::HashSet::new();
+
+        let duplicates: Vec<_> = MessageCode::ALL
+            .into_iter()
+            .filter(|code| !seen.insert(*code))
+            .collect();
+
+        assert!(duplicates.is_empty(), "{duplicates:?}");
+    }
+
+    #[test]
+    fn parameters_are_filled_in_both_languages() {
+        let code = ErrorCode::MaxLength { max: 200 };
+
+        let english = error_text(&code, Language::English);
+        let french = error_text(&code, Language::French);
+
+        assert_eq!(
+            english,
+            "Ensure this field has no more than 200 characters."
+        );
+        assert_eq!(
+            french,
+            "Assurez-vous que ce champ comporte au plus 200 caractères."
+        );
+    }
+
+    #[test]
+    fn an_invalid_choice_quotes_the_given_value() {
+        let code = ErrorCode::InvalidChoice {
+            value: "xyz".to_owned(),
+        };
+
+        assert_eq!(
+            error_text(&code, Language::English),
+            "\"xyz\" is not a valid choice."
+        );
+    }
+
+    #[test]
+    fn the_seed_french_email_message_is_kept_exactly() {
+        assert_eq!(
+            error_text(&ErrorCode::InvalidEmail, Language::French),
+            "Saisissez une adresse email valable."
+        );
+    }
+}

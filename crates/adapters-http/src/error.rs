@@ -1,0 +1,321 @@
+//! The one HTTP error type, its status mapping, and the middleware that renders it.
+//!
+//! Handlers and extractors return [`ApiError`]; its `IntoResponse` sets the status and
+//! headers and parks the error in the response extensions. [`render_errors`], which
+//! sees the request, then writes the DRF-shaped body in the caller's language and logs
+//! server errors with the request id, so that no internals reach the client.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use domain::{FieldErrors, ValidationErrors};
+use ports::inbound::{AuthFailure, Conflict, UseCaseError};
+use serde_json::{Map, Value};
+
+use crate::catalog::{Language, MessageCode, error_text, render};
+use crate::extract::language::language_of;
+
+/// The largest request body accepted, in bytes (CONTRACT §2).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Everything that can go wrong in a request, before it is put into words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    /// 401, with `WWW-Authenticate: Bearer`.
+    Unauthenticated(AuthFailure),
+    /// 403.
+    Forbidden,
+    /// 404 `Not found.`.
+    NotFound,
+    /// 404 `Invalid page.`.
+    InvalidPage,
+    /// 400 with field errors.
+    Validation(ValidationErrors),
+    /// 400 for malformed JSON.
+    Parse(String),
+    /// 405.
+    MethodNotAllowed(Method),
+    /// 409.
+    Conflict(Conflict),
+    /// 412.
+    PreconditionFailed,
+    /// 413.
+    PayloadTooLarge,
+    /// 415, with the media type that was given.
+    UnsupportedMediaType(String),
+    /// 429, with the wait in seconds.
+    RateLimited {
+        /// Seconds until a new attempt may succeed.
+        retry_after_seconds: u64,
+    },
+    /// 503; the text is for logs only.
+    Unavailable(String),
+    /// 500; the text is for logs only.
+    Internal(String),
+}
+
+impl From<UseCaseError> for ApiError {
+    fn from(error: UseCaseError) -> Self {
+        match error {
+            UseCaseError::Unauthenticated(failure) => ApiError::Unauthenticated(failure),
+            UseCaseError::NotFound => ApiError::NotFound,
+            UseCaseError::Forbidden => ApiError::Forbidden,
+            UseCaseError::Validation(errors) => ApiError::Validation(errors),
+            UseCaseError::InvalidPage => ApiError::InvalidPage,
+            UseCaseError::PreconditionFailed => ApiError::PreconditionFailed,
+            UseCaseError::Conflict(conflict) => ApiError::Conflict(conflict),
+            UseCaseError::RateLimited { retry_after } => {
+                // Round up, and never tell a client to retry at once.
+                let millis = retry_after.num_milliseconds().max(0).unsigned_abs();
+                ApiError::RateLimited {
+                    retry_after_seconds: millis.div_ceil(1000).max(1),
+                }
+            }
+            UseCaseError::Unavailable(reason) => ApiError::Unavailable(reason),
+            UseCaseError::Internal(reason) => ApiError::Internal(reason),
+        }
+    }
+}
+
+impl ApiError {
+    /// The HTTP status of this error.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::NotFound | ApiError::InvalidPage => StatusCode::NOT_FOUND,
+            ApiError::Validation(_) | ApiError::Parse(_) => StatusCode::BAD_REQUEST,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The JSON body of this error in `language`.
+    #[must_use]
+    pub fn body(&self, language: Language) -> Value {
+        let detail = |code: MessageCode, params: &[(&str, &str)]| {
+            let mut map = Map::new();
+            map.insert(
+                "detail".to_owned(),
+                Value::String(render(code, language, params)),
+            );
+            Value::Object(map)
+        };
+        match self {
+            ApiError::Validation(errors) => validation_body(errors, language),
+            ApiError::Unauthenticated(AuthFailure::Missing) => {
+                detail(MessageCode::NotAuthenticated, &[])
+            }
+            ApiError::Unauthenticated(AuthFailure::Invalid) => {
+                detail(MessageCode::InvalidToken, &[])
+            }
+            ApiError::Forbidden => detail(MessageCode::PermissionDenied, &[]),
+            ApiError::NotFound => detail(MessageCode::NotFound, &[]),
+            ApiError::InvalidPage => detail(MessageCode::InvalidPage, &[]),
+            ApiError::Parse(error) => detail(MessageCode::ParseError, &[("error", error)]),
+            ApiError::MethodNotAllowed(method) => detail(
+                MessageCode::MethodNotAllowed,
+                &[("method", method.as_str())],
+            ),
+            ApiError::Conflict(Conflict::InvitationAccepted) => {
+                detail(MessageCode::InvitationAccepted, &[])
+            }
+            ApiError::Conflict(Conflict::InvitationRevoked) => {
+                detail(MessageCode::InvitationRevoked, &[])
+            }
+            ApiError::Conflict(Conflict::InvitationPendingElsewhere) => {
+                detail(MessageCode::InvitationPendingElsewhere, &[])
+            }
+            ApiError::Conflict(Conflict::LastAdministrator) => {
+                detail(MessageCode::LastAdministrator, &[])
+            }
+            ApiError::PreconditionFailed => detail(MessageCode::PreconditionFailed, &[]),
+            ApiError::PayloadTooLarge => detail(
+                MessageCode::PayloadTooLarge,
+                &[("max", &MAX_BODY_BYTES.to_string())],
+            ),
+            ApiError::UnsupportedMediaType(media_type) => detail(
+                MessageCode::UnsupportedMediaType,
+                &[("media_type", media_type)],
+            ),
+            ApiError::RateLimited {
+                retry_after_seconds: 1,
+            } => detail(MessageCode::ThrottledOneSecond, &[]),
+            ApiError::RateLimited {
+                retry_after_seconds,
+            } => detail(
+                MessageCode::ThrottledSeconds,
+                &[("wait", &retry_after_seconds.to_string())],
+            ),
+            ApiError::Unavailable(_) => detail(MessageCode::ServiceUnavailable, &[]),
+            ApiError::Internal(_) => detail(MessageCode::ServerError, &[]),
+        }
+    }
+}
+
+/// DRF's validation shape: a list of texts per field, nested objects for nested
+/// serializers, and `non_field_errors`.
+fn validation_body(errors: &ValidationErrors, language: Language) -> Value {
+    let mut map = Map::new();
+    for (field, field_errors) in errors.fields() {
+        let value = match field_errors {
+            FieldErrors::Codes(codes) => Value::Array(
+                codes
+                    .iter()
+                    .map(|code| Value::String(error_text(code, language)))
+                    .collect(),
+            ),
+            FieldErrors::Nested(nested) => validation_body(nested, language),
+        };
+        map.insert(field.to_owned(), value);
+    }
+    if !errors.non_field_codes().is_empty() {
+        map.insert(
+            "non_field_errors".to_owned(),
+            Value::Array(
+                errors
+                    .non_field_codes()
+                    .iter()
+                    .map(|code| Value::String(error_text(code, language)))
+                    .collect(),
+            ),
+        );
+    }
+    Value::Object(map)
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = self.status();
+        let headers = response.headers_mut();
+        match &self {
+            ApiError::Unauthenticated(_) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::RateLimited {
+                retry_after_seconds,
+            } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+            }
+            _ => {}
+        }
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+/// Writes the body of every [`ApiError`] response in the request's language, turns the
+/// router's own bare 405s into DRF-shaped ones, and logs server errors.
+pub async fn render_errors(request: Request, next: Next) -> Response {
+    let language = language_of(request.headers());
+    let method = request.method().clone();
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+
+    let mut response = next.run(request).await;
+
+    let error = match response.extensions_mut().remove::<ApiError>() {
+        Some(error) => error,
+        None if response.status() == StatusCode::METHOD_NOT_ALLOWED => {
+            ApiError::MethodNotAllowed(method)
+        }
+        None => return response,
+    };
+    match &error {
+        ApiError::Internal(reason) => {
+            tracing::error!(request_id = %request_id, error.message = %reason, "internal error");
+        }
+        ApiError::Unavailable(reason) => {
+            tracing::error!(request_id = %request_id, error.message = %reason, "service unavailable");
+        }
+        _ => {}
+    }
+    let body = error.body(language);
+    let (mut parts, _) = response.into_parts();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.status = error.status();
+    Response::from_parts(parts, Body::from(body.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::ErrorCode;
+
+    #[test]
+    fn a_rate_limit_of_a_fraction_of_a_second_asks_to_wait_one_second() {
+        let error = ApiError::from(UseCaseError::RateLimited {
+            retry_after: domain::Duration::milliseconds(300),
+        });
+
+        assert_eq!(
+            error,
+            ApiError::RateLimited {
+                retry_after_seconds: 1
+            }
+        );
+    }
+
+    #[test]
+    fn a_rate_limit_rounds_partial_seconds_up() {
+        let error = ApiError::from(UseCaseError::RateLimited {
+            retry_after: domain::Duration::milliseconds(90_001),
+        });
+
+        assert_eq!(
+            error,
+            ApiError::RateLimited {
+                retry_after_seconds: 91
+            }
+        );
+    }
+
+    #[test]
+    fn nested_settings_errors_render_as_a_nested_object() {
+        let mut errors = ValidationErrors::new();
+        errors.add_nested(
+            "settings",
+            ValidationErrors::single("nickname", ErrorCode::InvalidNickname),
+        );
+        errors.add_non_field(ErrorCode::InvalidCredentials);
+
+        let body = ApiError::Validation(errors).body(Language::English);
+
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "settings": {"nickname": ["Nickname can only contain lowercase letters, numbers and dashes. It must be between 4 and 30 characters long"]},
+                "non_field_errors": ["Unable to log in with provided credentials."]
+            })
+        );
+    }
+
+    #[test]
+    fn internal_errors_never_show_their_reason() {
+        let body = ApiError::Internal("SELECT * FROM secrets failed at /src/db.rs".to_owned())
+            .body(Language::English);
+
+        assert_eq!(
+            body,
+            serde_json::json!({"detail": "A server error occurred."})
+        );
+    }
+}

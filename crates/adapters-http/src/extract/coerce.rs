@@ -1,0 +1,369 @@
+//! JSON values into domain inputs, with Django REST framework's coercions.
+//!
+//! Each field is converted on its own into an [`Input`], so that the use case can
+//! report every problem of a request together (see `docs/http.md`).
+
+use domain::organization::SettingsInput;
+use domain::{ErrorCode, Input, OrganizationId};
+use ports::inbound::ParentLink;
+use serde_json::{Map, Value};
+
+/// A JSON object body, as DRF's `request.data`.
+pub type Fields = Map<String, Value>;
+
+/// Python's name for the type of a JSON value, as DRF's messages show it.
+#[must_use]
+pub fn python_type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "NoneType",
+        Value::Bool(_) => "bool",
+        Value::Number(number) if number.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::String(_) => "str",
+        Value::Array(_) => "list",
+        Value::Object(_) => "dict",
+    }
+}
+
+/// A `CharField`: strings as they are, numbers as their text, anything else invalid.
+#[must_use]
+pub fn string(fields: &Fields, name: &str) -> Input<String> {
+    match fields.get(name) {
+        None => Input::Absent,
+        Some(Value::Null) => Input::Null,
+        Some(Value::String(text)) => Input::Value(text.clone()),
+        Some(Value::Number(number)) => Input::Value(number.to_string()),
+        Some(_) => Input::Invalid(ErrorCode::InvalidString),
+    }
+}
+
+/// A `BooleanField`: `true`/`false` and DRF's accepted strings and numbers.
+#[must_use]
+pub fn boolean(fields: &Fields, name: &str) -> Input<bool> {
+    match fields.get(name) {
+        None => Input::Absent,
+        Some(Value::Null) => Input::Null,
+        Some(value) => {
+            boolean_value(value).map_or(Input::Invalid(ErrorCode::InvalidBoolean), Input::Value)
+        }
+    }
+}
+
+fn boolean_value(value: &Value) -> Option<bool> {
+    const TRUE: [&str; 11] = [
+        "t", "T", "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "1",
+    ];
+    const FALSE: [&str; 11] = [
+        "f", "F", "n", "N", "no", "No", "NO", "false", "False", "FALSE", "0",
+    ];
+    const TRUE_WORDS: [&str; 3] = ["on", "On", "ON"];
+    const FALSE_WORDS: [&str; 3] = ["off", "Off", "OFF"];
+    match value {
+        Value::Bool(flag) => Some(*flag),
+        Value::String(text) => {
+            let text = text.as_str();
+            if TRUE.contains(&text) || TRUE_WORDS.contains(&text) {
+                Some(true)
+            } else if FALSE.contains(&text) || FALSE_WORDS.contains(&text) {
+                Some(false)
+            } else {
+                None
+            }
+        }
+        // Python compares 1.0 == 1 and 0.0 == 0, so DRF accepts those too.
+        Value::Number(number) => match number.as_f64() {
+            Some(1.0) => Some(true),
+            Some(0.0) => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// An `IntegerField`: integers, integral floats, and integer strings (`"7"`, `" 7 "`,
+/// `"7.0"`); anything else invalid.
+#[must_use]
+pub fn integer(fields: &Fields, name: &str) -> Input<i64> {
+    match fields.get(name) {
+        None => Input::Absent,
+        Some(Value::Null) => Input::Null,
+        Some(value) => {
+            integer_value(value).map_or(Input::Invalid(ErrorCode::InvalidInteger), Input::Value)
+        }
+    }
+}
+
+fn integer_value(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(number) => number.as_i64().or_else(|| {
+            let float = number.as_f64()?;
+            // Python prints floats from 1e16 on with an exponent, which `int()` refuses.
+            (float.fract() == 0.0 && float.abs() < 1e16).then(|| {
+                #[allow(clippy::cast_possible_truncation)]
+                let integer = float as i64;
+                integer
+            })
+        }),
+        Value::String(text) => {
+            let text = text.trim();
+            // DRF strips a trailing `.0…` before calling `int()`.
+            let text = match text.split_once('.') {
+                Some((whole, zeros)) if zeros.chars().all(|c| c == '0') => whole.trim_end(),
+                Some(_) => return None,
+                None => text,
+            };
+            let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+            if unsigned.is_empty() || !unsigned.bytes().all(|byte| byte.is_ascii_digit()) {
+                return None;
+            }
+            text.parse::<i64>().ok()
+        }
+        _ => None,
+    }
+}
+
+/// The `settings` nested object: an object of settings, or `NotAnObject`.
+#[must_use]
+pub fn settings(fields: &Fields, name: &str) -> Input<SettingsInput> {
+    match fields.get(name) {
+        None => Input::Absent,
+        Some(Value::Null) => Input::Null,
+        Some(Value::Object(settings)) => Input::Value(SettingsInput {
+            nickname: string(settings, "nickname"),
+            notify_message_status: boolean(settings, "notify_message_status"),
+            notify_optouts: boolean(settings, "notify_optouts"),
+            external_optout_message: string(settings, "external_optout_message"),
+        }),
+        Some(other) => Input::Invalid(ErrorCode::NotAnObject {
+            given: python_type_name(other).to_owned(),
+        }),
+    }
+}
+
+/// The `parent` hyperlink: a relative or absolute URL of an organization detail route.
+#[must_use]
+pub fn parent(fields: &Fields, name: &str) -> ParentLink {
+    match fields.get(name) {
+        None => ParentLink::Absent,
+        Some(Value::Null) => ParentLink::Blank,
+        Some(Value::String(text)) if text.is_empty() => ParentLink::Blank,
+        Some(Value::String(text)) => organization_link(text),
+        // DRF says "Incorrect type"; the port only knows "no URL match" (docs/http.md).
+        Some(_) => ParentLink::NoUrlMatch,
+    }
+}
+
+/// Resolves a hyperlink as DRF's `HyperlinkedRelatedField` does: an absolute URL is
+/// reduced to its path (any host), then the path must be an organization detail route.
+#[must_use]
+pub fn organization_link(link: &str) -> ParentLink {
+    let path = if let Some(rest) = link
+        .strip_prefix("http://")
+        .or_else(|| link.strip_prefix("https://"))
+    {
+        let path = rest.find('/').map_or("", |slash| &rest[slash..]);
+        path.split(['?', '#']).next().unwrap_or_default()
+    } else {
+        link
+    };
+    let Some(rest) = path.strip_prefix("/organizations/") else {
+        return ParentLink::NoUrlMatch;
+    };
+    let id = rest.strip_suffix('/').unwrap_or(rest);
+    match positive_id(id) {
+        Some(id) => ParentLink::Organization(OrganizationId::new(id)),
+        None => ParentLink::NoUrlMatch,
+    }
+}
+
+/// A path segment that is a positive integer (`\d+` as Django's routes, above 0).
+#[must_use]
+pub fn positive_id(segment: &str) -> Option<i64> {
+    if segment.is_empty() || !segment.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    segment.parse::<i64>().ok().filter(|id| *id > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fields(value: Value) -> Fields {
+        match value {
+            Value::Object(map) => map,
+            _ => Fields::new(),
+        }
+    }
+
+    #[test]
+    fn a_string_field_takes_strings_and_numbers_as_text() {
+        let body = fields(json!({"a": "x", "b": 12, "c": 1.5, "d": true, "e": [], "f": null}));
+
+        assert_eq!(string(&body, "a"), Input::Value("x".to_owned()));
+        assert_eq!(string(&body, "b"), Input::Value("12".to_owned()));
+        assert_eq!(string(&body, "c"), Input::Value("1.5".to_owned()));
+        assert_eq!(string(&body, "d"), Input::Invalid(ErrorCode::InvalidString));
+        assert_eq!(string(&body, "e"), Input::Invalid(ErrorCode::InvalidString));
+        assert_eq!(string(&body, "f"), Input::Null);
+        assert_eq!(string(&body, "missing"), Input::Absent);
+    }
+
+    #[test]
+    fn a_boolean_field_takes_drf_strings_and_numbers() {
+        for truthy in [
+            json!(true),
+            json!("true"),
+            json!("True"),
+            json!("1"),
+            json!(1),
+            json!("yes"),
+            json!("on"),
+        ] {
+            assert_eq!(
+                boolean(&fields(json!({"v": truthy})), "v"),
+                Input::Value(true),
+                "{truthy}"
+            );
+        }
+        for falsy in [
+            json!(false),
+            json!("false"),
+            json!("False"),
+            json!("0"),
+            json!(0),
+            json!(0.0),
+            json!("off"),
+        ] {
+            assert_eq!(
+                boolean(&fields(json!({"v": falsy})), "v"),
+                Input::Value(false),
+                "{falsy}"
+            );
+        }
+        for bad in [json!("maybe"), json!(2), json!(""), json!([]), json!({})] {
+            assert_eq!(
+                boolean(&fields(json!({"v": bad})), "v"),
+                Input::Invalid(ErrorCode::InvalidBoolean),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_integer_field_takes_integers_and_integer_strings() {
+        for (given, expected) in [
+            (json!(7), 7),
+            (json!("7"), 7),
+            (json!(" 7 "), 7),
+            (json!("7.0"), 7),
+            (json!(7.0), 7),
+            (json!("-3"), -3),
+            (json!("+3"), 3),
+        ] {
+            assert_eq!(
+                integer(&fields(json!({"v": given})), "v"),
+                Input::Value(expected),
+                "{given}"
+            );
+        }
+        for bad in [
+            json!("7.5"),
+            json!(7.5),
+            json!("seven"),
+            json!(true),
+            json!(""),
+            json!("+"),
+            json!([]),
+        ] {
+            assert_eq!(
+                integer(&fields(json!({"v": bad})), "v"),
+                Input::Invalid(ErrorCode::InvalidInteger),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn settings_must_be_an_object() {
+        let body = fields(json!({"settings": "nope"}));
+
+        assert_eq!(
+            settings(&body, "settings"),
+            Input::Invalid(ErrorCode::NotAnObject {
+                given: "str".to_owned()
+            })
+        );
+    }
+
+    #[test]
+    fn settings_fields_are_coerced_one_by_one() {
+        let body = fields(
+            json!({"settings": {"nickname": "nick", "notify_optouts": "1", "notify_message_status": "x"}}),
+        );
+
+        let Input::Value(parsed) = settings(&body, "settings") else {
+            panic!("settings should parse");
+        };
+
+        assert_eq!(parsed.nickname, Input::Value("nick".to_owned()));
+        assert_eq!(parsed.notify_optouts, Input::Value(true));
+        assert_eq!(
+            parsed.notify_message_status,
+            Input::Invalid(ErrorCode::InvalidBoolean)
+        );
+        assert_eq!(parsed.external_optout_message, Input::Absent);
+    }
+
+    #[test]
+    fn a_parent_link_resolves_relative_and_absolute_detail_urls() {
+        let expected = ParentLink::Organization(OrganizationId::new(1));
+
+        assert_eq!(organization_link("/organizations/1/"), expected);
+        assert_eq!(organization_link("/organizations/1"), expected);
+        assert_eq!(
+            organization_link("http://example.com/organizations/1/"),
+            expected
+        );
+        assert_eq!(
+            organization_link("https://api.example.com:8443/organizations/1/?x=y"),
+            expected
+        );
+    }
+
+    #[test]
+    fn a_parent_link_to_another_route_has_no_url_match() {
+        for link in [
+            "/organizations/1/children/",
+            "/me/",
+            "/organizations/",
+            "/organizations/abc/",
+            "/organizations/0/",
+            "organizations/1/",
+            "http://host",
+            "  ",
+        ] {
+            assert_eq!(organization_link(link), ParentLink::NoUrlMatch, "{link}");
+        }
+    }
+
+    #[test]
+    fn a_missing_null_or_empty_parent_is_told_apart() {
+        let body = fields(json!({"null": null, "empty": "", "number": 1}));
+
+        assert_eq!(parent(&body, "absent"), ParentLink::Absent);
+        assert_eq!(parent(&body, "null"), ParentLink::Blank);
+        assert_eq!(parent(&body, "empty"), ParentLink::Blank);
+        assert_eq!(parent(&body, "number"), ParentLink::NoUrlMatch);
+    }
+
+    #[test]
+    fn only_positive_integers_are_ids() {
+        assert_eq!(positive_id("42"), Some(42));
+        assert_eq!(positive_id("007"), Some(7));
+        for bad in ["0", "-1", "abc", "", "1.0", "+1", "99999999999999999999"] {
+            assert_eq!(positive_id(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Language negotiation from `Accept-Language`, as Django's locale middleware does.
+
+use axum::http::HeaderMap;
+use axum::http::header::ACCEPT_LANGUAGE;
+
+use crate::catalog::Language;
+
+/// The language of a request: the supported language with the highest quality in
+/// `Accept-Language` (ties keep the header's order), English when none is supported.
+#[must_use]
+pub fn language_of(headers: &HeaderMap) -> Language {
+    headers
+        .get(ACCEPT_LANGUAGE)
+        .and_then(|value| value.to_str().ok())
+        .map_or(Language::English, negotiate)
+}
+
+/// Picks a language from the text of an `Accept-Language` header.
+#[must_use]
+pub fn negotiate(header: &str) -> Language {
+    let mut ranges: Vec<(usize, f32, Option<Language>)> = header
+        .split(',')
+        .enumerate()
+        .filter_map(|(position, range)| {
+            let mut parts = range.split(';');
+            let tag = parts.next()?.trim().to_ascii_lowercase();
+            let quality = parts
+                .find_map(|param| {
+                    let (name, value) = param.split_once('=')?;
+                    (name.trim() == "q").then(|| value.trim().parse::<f32>().ok())?
+                })
+                .unwrap_or(1.0);
+            if tag.is_empty() || quality <= 0.0 {
+                return None;
+            }
+            let primary = tag.split('-').next().unwrap_or_default();
+            let language = match primary {
+                "fr" => Some(Language::French),
+                "en" | "*" => Some(Language::English),
+                _ => None,
+            };
+            Some((position, quality, language))
+        })
+        .collect();
+    ranges.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    ranges
+        .into_iter()
+        .find_map(|(_, _, language)| language)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn french_tags_with_or_without_a_region_choose_french() {
+        for header in ["fr", "fr-FR", "fr-CA;q=0.9,en;q=0.8", "FR-be"] {
+            assert_eq!(negotiate(header), Language::French, "{header}");
+        }
+    }
+
+    #[test]
+    fn anything_else_chooses_english() {
+        for header in [
+            "",
+            "en",
+            "en-US,fr;q=0.5",
+            "*",
+            "de",
+            "fr;q=0",
+            "garbage;;;",
+        ] {
+            assert_eq!(negotiate(header), Language::English, "{header}");
+        }
+    }
+
+    #[test]
+    fn the_highest_quality_wins_over_the_order() {
+        assert_eq!(negotiate("en;q=0.4, fr;q=0.9"), Language::French);
+    }
+
+    #[test]
+    fn an_unsupported_first_choice_falls_back_to_the_next_supported_one() {
+        assert_eq!(negotiate("de-DE, fr;q=0.7, en;q=0.5"), Language::French);
+    }
+
+    #[test]
+    fn no_header_means_english() {
+        assert_eq!(language_of(&HeaderMap::new()), Language::English);
+    }
+}

@@ -1,0 +1,320 @@
+//! Extractors: the JSON body, the bearer token, path ids, `If-Match` and list queries,
+//! plus the language of a request and DRF's coercions of JSON values.
+
+pub mod coerce;
+pub mod language;
+
+use axum::body::Body;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use domain::pagination::PageRequest;
+use domain::{Actor, ErrorCode, ValidationErrors, Version};
+use ports::inbound::AuthFailure;
+use serde_json::Value;
+use std::collections::HashMap;
+
+use crate::AppState;
+use crate::error::{ApiError, MAX_BODY_BYTES};
+use coerce::{Fields, positive_id, python_type_name};
+
+/// A JSON object request body (DRF's `request.data`): empty bodies are `{}`.
+///
+/// Another content type → 415, above 64 KiB → 413, malformed JSON → 400
+/// `JSON parse error - …`, a JSON value that is not an object → 400
+/// `non_field_errors` "Invalid data. Expected a dictionary, but got …".
+#[derive(Debug, Clone, Default)]
+pub struct JsonBody(pub Fields);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = request.into_parts();
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        let bytes = read_limited(body).await?;
+        if bytes.is_empty() {
+            return Ok(Self(Fields::new()));
+        }
+        check_json_media_type(&parts.headers)?;
+        let value: Value =
+            serde_json::from_slice(&bytes).map_err(|error| ApiError::Parse(error.to_string()))?;
+        match value {
+            Value::Object(fields) => Ok(Self(fields)),
+            other => Err(ApiError::Validation(ValidationErrors::non_field(
+                ErrorCode::NotAnObject {
+                    given: python_type_name(&other).to_owned(),
+                },
+            ))),
+        }
+    }
+}
+
+async fn read_limited(body: Body) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|error| {
+            let too_large = std::error::Error::source(&error)
+                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::Parse(error.to_string())
+            }
+        })
+}
+
+/// `application/json` or any `application/*+json`, parameters ignored.
+fn check_json_media_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let given = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let essence = given
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let is_json = essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|subtype| subtype.ends_with("+json"));
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(given.to_owned()))
+    }
+}
+
+/// The authenticated caller, from `Authorization: Bearer <token>`.
+#[derive(Debug, Clone, Copy)]
+pub struct CurrentActor(pub Actor);
+
+impl FromRequestParts<AppState> for CurrentActor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(&parts.headers)?;
+        let actor = state.auth.authenticate(&token).await?;
+        Ok(Self(actor))
+    }
+}
+
+/// The token of a `Bearer` authorization header. Another scheme counts as no
+/// credentials, as DRF's token authentication does; a bearer without one token is invalid.
+fn bearer_token(headers: &HeaderMap) -> Result<String, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err(ApiError::Unauthenticated(AuthFailure::Missing));
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::Unauthenticated(AuthFailure::Invalid))?;
+    let mut words = value.split_whitespace();
+    match words.next() {
+        Some(scheme) if scheme.eq_ignore_ascii_case("bearer") => {}
+        _ => return Err(ApiError::Unauthenticated(AuthFailure::Missing)),
+    }
+    match (words.next(), words.next()) {
+        (Some(token), None) => Ok(token.to_owned()),
+        _ => Err(ApiError::Unauthenticated(AuthFailure::Invalid)),
+    }
+}
+
+/// Positive integer ids from the path (`{id}`, `{invitation}`); anything else → 404.
+#[derive(Debug, Clone, Copy)]
+pub struct Ids {
+    /// `{id}`: the organization.
+    pub organization: i64,
+    /// `{invitation}`, when the route has one.
+    pub invitation: Option<i64>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Ids {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound)?;
+        let organization = params
+            .get("id")
+            .and_then(|id| positive_id(id))
+            .ok_or(ApiError::NotFound)?;
+        let invitation = match params.get("invitation") {
+            None => None,
+            Some(raw) => Some(positive_id(raw).ok_or(ApiError::NotFound)?),
+        };
+        Ok(Self {
+            organization,
+            invitation,
+        })
+    }
+}
+
+/// `If-Match` as the version a write expects: absent or `*` → `None`; a tag that is
+/// not one of ours → a version no organization has, so the write answers 412.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IfMatch(pub Option<Version>);
+
+/// A version no organization can have (versions count from 1).
+const UNMATCHABLE: Version = Version::new(0);
+
+impl IfMatch {
+    /// Reads the header.
+    #[must_use]
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        let Some(value) = headers.get(header::IF_MATCH) else {
+            return Self(None);
+        };
+        let Ok(text) = value.to_str() else {
+            return Self(Some(UNMATCHABLE));
+        };
+        let first = text.split(',').next().unwrap_or_default().trim();
+        if first == "*" {
+            return Self(None);
+        }
+        Self(Some(
+            crate::organizations::parse_etag(first).unwrap_or(UNMATCHABLE),
+        ))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::from_headers(&parts.headers))
+    }
+}
+
+/// The query string of a list request, kept whole for pagination links.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// The request path, ending in `/`.
+    pub path: String,
+    /// The query parameters in order.
+    pub pairs: Vec<(String, String)>,
+}
+
+impl ListQuery {
+    /// The last value of a parameter, as Django's `QueryDict.get`.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// A filter parameter: absent or empty → `None`.
+    #[must_use]
+    pub fn filter(&self, name: &str) -> Option<String> {
+        self.get(name)
+            .filter(|value| !value.is_empty())
+            .map(str::to_owned)
+    }
+
+    /// `?page=` and `?page_size=`.
+    ///
+    /// # Errors
+    /// `InvalidPage` for a page that is not a positive integer.
+    pub fn page_request(&self) -> Result<PageRequest, ApiError> {
+        PageRequest::from_query(self.get("page"), self.get("page_size"))
+            .map_err(|_| ApiError::InvalidPage)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let path = crate::links::with_trailing_slash(parts.uri.path());
+        let pairs = parts
+            .uri
+            .query()
+            .map(|query| {
+                form_urlencoded::parse(query.as_bytes())
+                    .map(|(key, value)| (key.into_owned(), value.into_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Self { path, pairs })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(name: header::HeaderName, value: &'static str) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        map.insert(name, HeaderValue::from_static(value));
+        map
+    }
+
+    #[test]
+    fn a_bearer_token_is_read_whatever_the_case_of_the_scheme() {
+        let token = bearer_token(&headers(header::AUTHORIZATION, "bearer abc"));
+
+        assert_eq!(token, Ok("abc".to_owned()));
+    }
+
+    #[test]
+    fn another_scheme_counts_as_no_credentials() {
+        let result = bearer_token(&headers(header::AUTHORIZATION, "Basic dXNlcjpwYXNz"));
+
+        assert_eq!(result, Err(ApiError::Unauthenticated(AuthFailure::Missing)));
+    }
+
+    #[test]
+    fn a_bearer_without_exactly_one_token_is_invalid() {
+        for value in ["Bearer", "Bearer a b"] {
+            let mut map = HeaderMap::new();
+            map.insert(header::AUTHORIZATION, HeaderValue::from_static(value));
+
+            assert_eq!(
+                bearer_token(&map),
+                Err(ApiError::Unauthenticated(AuthFailure::Invalid)),
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn if_match_reads_our_tags_and_a_star() {
+        assert_eq!(IfMatch::from_headers(&HeaderMap::new()), IfMatch(None));
+        assert_eq!(
+            IfMatch::from_headers(&headers(header::IF_MATCH, "*")),
+            IfMatch(None)
+        );
+        assert_eq!(
+            IfMatch::from_headers(&headers(header::IF_MATCH, "\"3\"")),
+            IfMatch(Some(Version::new(3)))
+        );
+        assert_eq!(
+            IfMatch::from_headers(&headers(header::IF_MATCH, "W/\"3\"")),
+            IfMatch(Some(Version::new(3)))
+        );
+    }
+
+    #[test]
+    fn an_unreadable_if_match_can_never_match() {
+        assert_eq!(
+            IfMatch::from_headers(&headers(header::IF_MATCH, "\"banana\"")),
+            IfMatch(Some(UNMATCHABLE))
+        );
+    }
+}

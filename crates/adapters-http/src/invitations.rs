@@ -1,0 +1,243 @@
+//! Invitations: invite, list, resend, revoke and accept (CONTRACT §5).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use domain::invitation::{AcceptRequest, Invitation, InviteRequest};
+use domain::{InvitationId, OrganizationId};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+use crate::extract::coerce;
+use crate::extract::{CurrentActor, Ids, JsonBody, ListQuery};
+use crate::openapi::{DetailBody, ListParams};
+use crate::pagination::Paginated;
+use crate::{AppState, Endpoint, links};
+
+/// The endpoints of this module.
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::post("/organizations/{id}/invite_user/", invite),
+        Endpoint::get("/organizations/{id}/invitations/", list),
+        Endpoint::post(
+            "/organizations/{id}/invitations/{invitation}/resend/",
+            resend,
+        ),
+        Endpoint::delete("/organizations/{id}/invitations/{invitation}/", revoke),
+        Endpoint::post("/invitations/accept/", accept),
+    ]
+}
+
+/// An invitation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvitationDto {
+    /// Its own URL.
+    pub url: String,
+    /// The invited address.
+    pub identifier: String,
+    /// The role the user will have.
+    pub role: String,
+    /// `pending`, `accepted`, `revoked` or `expired`.
+    pub status: String,
+    /// The inviter's member URL, or `null` when the inviter is gone.
+    pub invited_by: Option<String>,
+    /// When it was made (ISO 8601, UTC).
+    pub created_at: String,
+    /// When it stops working (ISO 8601, UTC).
+    pub expires_at: String,
+}
+
+impl From<&Invitation> for InvitationDto {
+    fn from(invitation: &Invitation) -> Self {
+        // The port gives the invitation, not its status: it is computed here, at the
+        // moment of answering (docs/http.md).
+        let status = invitation.status(chrono::Utc::now());
+        Self {
+            url: links::invitation(invitation.organization_id, invitation.id),
+            identifier: invitation.identifier.to_string(),
+            role: invitation.role.as_str().to_owned(),
+            status: status.as_str().to_owned(),
+            invited_by: invitation.invited_by.map(links::member_ref),
+            created_at: links::timestamp(invitation.created_at),
+            expires_at: links::timestamp(invitation.expires_at),
+        }
+    }
+}
+
+/// An invitation request.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct InviteWrite {
+    /// The e-mail address to invite.
+    pub identifier: String,
+    /// `administrators`, `managers`, `users` (default) or `collaborators`.
+    pub role: Option<String>,
+    /// 1 to 30; the service's default when absent.
+    pub expires_in_days: Option<i64>,
+}
+
+/// An acceptance.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AcceptWrite {
+    /// The token from the invitation e-mail.
+    pub token: String,
+    /// At least 8 characters.
+    pub password: String,
+    /// At most 50 characters.
+    pub first_name: String,
+    /// At most 50 characters.
+    pub last_name: String,
+}
+
+/// The user an accepted invitation made.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AcceptedDto {
+    /// The user's identifier.
+    pub identifier: String,
+    /// The user's organization URL.
+    pub organization: String,
+    /// The user's role.
+    pub role: String,
+    /// The user's first API key, shown once.
+    pub api_key: String,
+}
+
+fn with_location(status: StatusCode, location: &str, body: impl Serialize) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// Invites an address into a visible organization (administrators only).
+#[utoipa::path(post, path = "/organizations/{id}/invite_user/", tag = "invitations",
+    params(("id" = i64, Path, description = "Organization id")), request_body = InviteWrite,
+    security(("bearer" = [])),
+    responses((status = 201, body = InvitationDto, headers(("Location" = String))),
+        (status = 400, description = "Field errors"), (status = 401, body = DetailBody),
+        (status = 403, body = DetailBody), (status = 404, body = DetailBody), (status = 429, body = DetailBody)))]
+pub(crate) async fn invite(
+    ids: Ids,
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let request = InviteRequest {
+        identifier: coerce::string(&body, "identifier"),
+        role: coerce::string(&body, "role"),
+        expires_in_days: coerce::integer(&body, "expires_in_days"),
+    };
+    let invitation = state
+        .invitations
+        .invite(&actor, OrganizationId::new(ids.organization), request)
+        .await?;
+    let dto = InvitationDto::from(&invitation);
+    let location = dto.url.clone();
+    Ok(with_location(StatusCode::CREATED, &location, dto))
+}
+
+/// A visible organization's invitations, newest first.
+#[utoipa::path(get, path = "/organizations/{id}/invitations/", tag = "invitations",
+    params(("id" = i64, Path, description = "Organization id"),
+        ("status" = Option<String>, Query, description = "pending, accepted, revoked or expired"), ListParams),
+    security(("bearer" = [])),
+    responses((status = 200, body = Paginated<InvitationDto>), (status = 400, description = "Unknown status"),
+        (status = 401, body = DetailBody), (status = 403, body = DetailBody), (status = 404, body = DetailBody)))]
+pub(crate) async fn list(
+    ids: Ids,
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    query: ListQuery,
+) -> Result<Json<Paginated<InvitationDto>>, ApiError> {
+    let page = state
+        .invitations
+        .list(
+            &actor,
+            OrganizationId::new(ids.organization),
+            query.filter("status"),
+            query.page_request()?,
+        )
+        .await?;
+    Ok(Json(Paginated::new(page, &query, |i| {
+        InvitationDto::from(&i)
+    })))
+}
+
+fn invitation_id(ids: Ids) -> Result<InvitationId, ApiError> {
+    ids.invitation
+        .map(InvitationId::new)
+        .ok_or(ApiError::NotFound)
+}
+
+/// Sends an invitation again with a fresh token and expiry.
+#[utoipa::path(post, path = "/organizations/{id}/invitations/{invitation}/resend/", tag = "invitations",
+    params(("id" = i64, Path, description = "Organization id"), ("invitation" = i64, Path, description = "Invitation id")),
+    security(("bearer" = [])),
+    responses((status = 202, body = InvitationDto), (status = 401, body = DetailBody),
+        (status = 403, body = DetailBody), (status = 404, body = DetailBody),
+        (status = 409, body = DetailBody), (status = 429, body = DetailBody)))]
+pub(crate) async fn resend(
+    ids: Ids,
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+) -> Result<(StatusCode, Json<InvitationDto>), ApiError> {
+    let invitation = state
+        .invitations
+        .resend(
+            &actor,
+            OrganizationId::new(ids.organization),
+            invitation_id(ids)?,
+        )
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(InvitationDto::from(&invitation))))
+}
+
+/// Revokes an invitation.
+#[utoipa::path(delete, path = "/organizations/{id}/invitations/{invitation}/", tag = "invitations",
+    params(("id" = i64, Path, description = "Organization id"), ("invitation" = i64, Path, description = "Invitation id")),
+    security(("bearer" = [])),
+    responses((status = 204, description = "Revoked"), (status = 401, body = DetailBody),
+        (status = 403, body = DetailBody), (status = 404, body = DetailBody), (status = 409, body = DetailBody)))]
+pub(crate) async fn revoke(
+    ids: Ids,
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+) -> Result<StatusCode, ApiError> {
+    state
+        .invitations
+        .revoke(
+            &actor,
+            OrganizationId::new(ids.organization),
+            invitation_id(ids)?,
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Accepts an invitation: the user now exists (no authentication).
+#[utoipa::path(post, path = "/invitations/accept/", tag = "invitations", request_body = AcceptWrite,
+    responses((status = 201, body = AcceptedDto, headers(("Location" = String))),
+        (status = 400, description = "Field errors, or an invalid or expired token")))]
+pub(crate) async fn accept(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let request = AcceptRequest {
+        token: coerce::string(&body, "token"),
+        password: coerce::string(&body, "password"),
+        first_name: coerce::string(&body, "first_name"),
+        last_name: coerce::string(&body, "last_name"),
+    };
+    let accepted = state.invitations.accept(request).await?;
+    let user = &accepted.user;
+    let dto = AcceptedDto {
+        identifier: user.identifier.to_string(),
+        organization: links::organization(user.organization_id),
+        role: user.role.as_str().to_owned(),
+        api_key: accepted.api_key.expose().to_owned(),
+    };
+    let location = links::member(user.organization_id, user.id);
+    Ok(with_location(StatusCode::CREATED, &location, dto))
+}

@@ -1,0 +1,247 @@
+//! Opt-outs: record, list newest first, and stream as CSV (CONTRACT §6).
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use domain::OrganizationId;
+use domain::optout::{OptOut, OptOutRecorded, OptOutRequest};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+use crate::extract::coerce;
+use crate::extract::{CurrentActor, Ids, JsonBody, ListQuery};
+use crate::openapi::{DetailBody, ListParams};
+use crate::pagination::Paginated;
+use crate::{AppState, Endpoint, links};
+
+/// The endpoints of this module.
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::get("/organizations/{id}/opt_outs/", list),
+        Endpoint::post("/organizations/{id}/opt_outs/", record),
+    ]
+}
+
+/// The CSV header line.
+pub const CSV_HEADER: &str = "address,origin,creation_date\r\n";
+
+/// An opt-out.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OptOutDto {
+    /// The address that opted out.
+    pub address: String,
+    /// `mail`, `web`, `feedback-loop`, `bounce`, `abuse` or `api`.
+    pub origin: String,
+    /// When it opted out (ISO 8601, UTC).
+    pub creation_date: String,
+}
+
+impl From<&OptOut> for OptOutDto {
+    fn from(opt_out: &OptOut) -> Self {
+        Self {
+            address: opt_out.address.to_string(),
+            origin: opt_out.origin.as_str().to_owned(),
+            creation_date: links::timestamp(opt_out.creation_date),
+        }
+    }
+}
+
+/// An opt-out to record.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct OptOutWrite {
+    /// The address.
+    pub address: String,
+    /// The origin; `api` when absent.
+    pub origin: Option<String>,
+}
+
+/// Whether the list is asked as CSV: `?format=csv`, or `Accept` preferring `text/csv`.
+/// An unknown `?format=` is a 404, as DRF's format suffixes are.
+fn wants_csv(headers: &HeaderMap, query: &ListQuery) -> Result<bool, ApiError> {
+    match query.get("format") {
+        Some("csv") => return Ok(true),
+        Some("json") => return Ok(false),
+        Some("") | None => {}
+        Some(_) => return Err(ApiError::NotFound),
+    }
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let (mut csv, mut json) = (0.0_f32, 0.0_f32);
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let quality = parts
+            .find_map(|param| {
+                let (name, value) = param.split_once('=')?;
+                (name.trim() == "q").then(|| value.trim().parse::<f32>().ok())?
+            })
+            .unwrap_or(1.0);
+        match media.as_str() {
+            "text/csv" => csv = csv.max(quality),
+            "application/json" | "application/*" | "*/*" => json = json.max(quality),
+            _ => {}
+        }
+    }
+    Ok(csv > 0.0 && csv > json)
+}
+
+/// One CSV field, quoted when it must be (RFC 4180).
+fn csv_field(value: &str) -> String {
+    if value.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_owned()
+    }
+}
+
+/// One CSV row.
+#[must_use]
+pub fn csv_row(opt_out: &OptOut) -> String {
+    let dto = OptOutDto::from(opt_out);
+    format!(
+        "{},{},{}\r\n",
+        csv_field(&dto.address),
+        csv_field(&dto.origin),
+        csv_field(&dto.creation_date)
+    )
+}
+
+/// A visible organization's opt-outs, newest first; as CSV with `Accept: text/csv` or
+/// `?format=csv`, streamed row by row.
+#[utoipa::path(get, path = "/organizations/{id}/opt_outs/", tag = "opt-outs",
+    params(("id" = i64, Path, description = "Organization id"),
+        ("address" = Option<String>, Query, description = "Only this address"),
+        ("origin" = Option<String>, Query, description = "Only this origin"),
+        ("format" = Option<String>, Query, description = "`csv` for CSV"), ListParams),
+    security(("bearer" = [])),
+    responses((status = 200, description = "A page of opt-outs, or every opt-out as CSV (address,origin,creation_date)",
+            content((Paginated<OptOutDto> = "application/json"), (String = "text/csv"))),
+        (status = 400, description = "Unknown origin"), (status = 401, body = DetailBody),
+        (status = 403, body = DetailBody), (status = 404, body = DetailBody)))]
+pub(crate) async fn list(
+    ids: Ids,
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    headers: HeaderMap,
+    query: ListQuery,
+) -> Result<Response, ApiError> {
+    let organization = OrganizationId::new(ids.organization);
+    let address = query.filter("address");
+    let origin = query.filter("origin");
+    if wants_csv(&headers, &query)? {
+        let rows = state
+            .opt_outs
+            .export(&actor, organization, address, origin)
+            .await?;
+        let request_id = headers
+            .get("x-request-id")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("-")
+            .to_owned();
+        let rows = rows.map(move |row| match row {
+            Ok(opt_out) => Ok(Bytes::from(csv_row(&opt_out))),
+            Err(error) => {
+                tracing::error!(request_id = %request_id, error.message = %error, "opt-out export failed");
+                Err(std::io::Error::other("opt-out export failed"))
+            }
+        });
+        let stream = futures::stream::once(async { Ok(Bytes::from_static(CSV_HEADER.as_bytes())) })
+            .chain(rows);
+        let mut response = Body::from_stream(stream).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/csv; charset=utf-8"),
+        );
+        if let Ok(disposition) = HeaderValue::from_str(&format!(
+            "attachment; filename=\"opt-outs-{organization}.csv\""
+        )) {
+            headers.insert(header::CONTENT_DISPOSITION, disposition);
+        }
+        return Ok(response);
+    }
+    let page = state
+        .opt_outs
+        .list(&actor, organization, address, origin, query.page_request()?)
+        .await?;
+    Ok(Json(Paginated::new(page, &query, |o| OptOutDto::from(&o))).into_response())
+}
+
+/// Records an opt-out: 201 when new, 200 when the address had opted out already.
+#[utoipa::path(post, path = "/organizations/{id}/opt_outs/", tag = "opt-outs",
+    params(("id" = i64, Path, description = "Organization id")), request_body = OptOutWrite,
+    security(("bearer" = [])),
+    responses((status = 201, body = OptOutDto, description = "Recorded"),
+        (status = 200, body = OptOutDto, description = "Updated"),
+        (status = 400, description = "Field errors"), (status = 401, body = DetailBody),
+        (status = 403, body = DetailBody), (status = 404, body = DetailBody)))]
+pub(crate) async fn record(
+    ids: Ids,
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    JsonBody(body): JsonBody,
+) -> Result<(StatusCode, Json<OptOutDto>), ApiError> {
+    let request = OptOutRequest {
+        address: coerce::string(&body, "address"),
+        origin: coerce::string(&body, "origin"),
+    };
+    let recorded = state
+        .opt_outs
+        .record(&actor, OrganizationId::new(ids.organization), request)
+        .await?;
+    let status = match recorded {
+        OptOutRecorded::Created(_) => StatusCode::CREATED,
+        OptOutRecorded::Updated(_) => StatusCode::OK,
+    };
+    Ok((status, Json(OptOutDto::from(recorded.opt_out()))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_with_separators_are_quoted() {
+        assert_eq!(csv_field("plain@example.com"), "plain@example.com");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+
+    #[test]
+    fn csv_is_chosen_by_format_or_by_accept() {
+        let query = |format: &str| ListQuery {
+            path: "/".to_owned(),
+            pairs: vec![("format".to_owned(), format.to_owned())],
+        };
+        let accept = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::ACCEPT, HeaderValue::from_static(value));
+            headers
+        };
+
+        assert_eq!(wants_csv(&HeaderMap::new(), &query("csv")), Ok(true));
+        assert_eq!(wants_csv(&accept("text/csv"), &query("json")), Ok(false));
+        assert_eq!(
+            wants_csv(&HeaderMap::new(), &query("xml")),
+            Err(ApiError::NotFound)
+        );
+        assert_eq!(
+            wants_csv(&accept("text/csv"), &ListQuery::default()),
+            Ok(true)
+        );
+        assert_eq!(
+            wants_csv(
+                &accept("application/json, text/csv;q=0.5"),
+                &ListQuery::default()
+            ),
+            Ok(false)
+        );
+        assert_eq!(wants_csv(&accept("*/*"), &ListQuery::default()), Ok(false));
+    }
+}

@@ -1,0 +1,359 @@
+//! `/organizations/`: list, detail, children, create a child, PUT, PATCH and DELETE.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use domain::organization::{Organization, UpdateMode};
+use domain::{OrganizationId, Version};
+use ports::inbound::OrganizationFields;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+use crate::extract::coerce::{self, Fields};
+use crate::extract::{CurrentActor, Ids, IfMatch, JsonBody, ListQuery};
+use crate::openapi::{DetailBody, ListParams};
+use crate::pagination::Paginated;
+use crate::{AppState, Endpoint, links};
+
+/// The endpoints of this module.
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::get("/organizations/", list),
+        Endpoint::post("/organizations/", create),
+        Endpoint::get("/organizations/{id}/", detail),
+        Endpoint::put("/organizations/{id}/", replace),
+        Endpoint::patch("/organizations/{id}/", patch),
+        Endpoint::delete("/organizations/{id}/", archive),
+        Endpoint::get("/organizations/{id}/children/", children),
+    ]
+}
+
+/// A HAL link.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Link {
+    /// The target, root-relative.
+    pub href: String,
+}
+
+/// An organization's settings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SettingsDto {
+    /// Empty, or 4 to 30 lowercase letters, digits and dashes.
+    pub nickname: String,
+    /// Notify `contact_email` on status changes.
+    pub notify_message_status: bool,
+    /// Notify `contact_email` on new opt-outs.
+    pub notify_optouts: bool,
+    /// Blank unless `can_external_optout`.
+    pub external_optout_message: String,
+}
+
+/// An organization's links.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganizationLinks {
+    /// Its opt-outs.
+    pub opt_outs: Link,
+    /// Its children.
+    pub children: Link,
+    /// Where to invite a user.
+    pub invite_user: Link,
+}
+
+/// An organization (CONTRACT §4).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganizationDto {
+    /// Its own URL.
+    pub url: String,
+    /// Its name.
+    pub name: String,
+    /// Its contact address, `""` when none.
+    pub contact_email: String,
+    /// Its settings.
+    pub settings: SettingsDto,
+    /// Its parent's URL, or `null` for a root.
+    pub parent: Option<String>,
+    /// Read-only flag.
+    pub can_attach_files: bool,
+    /// Read-only flag.
+    pub can_external_optout: bool,
+    /// Related resources.
+    #[serde(rename = "_links")]
+    pub links: OrganizationLinks,
+}
+
+impl From<&Organization> for OrganizationDto {
+    fn from(organization: &Organization) -> Self {
+        let id = organization.id;
+        let link = |sub: &str| Link {
+            href: links::organization_sub(id, sub),
+        };
+        Self {
+            url: links::organization(id),
+            name: organization.name.as_str().to_owned(),
+            contact_email: organization
+                .contact_email
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            settings: SettingsDto {
+                nickname: organization.settings.nickname.as_str().to_owned(),
+                notify_message_status: organization.settings.notify_message_status,
+                notify_optouts: organization.settings.notify_optouts,
+                external_optout_message: organization.settings.external_optout_message.clone(),
+            },
+            parent: organization.parent.map(links::organization),
+            can_attach_files: organization.can_attach_files,
+            can_external_optout: organization.can_external_optout,
+            links: OrganizationLinks {
+                opt_outs: link("opt_outs"),
+                children: link("children"),
+                invite_user: link("invite_user"),
+            },
+        }
+    }
+}
+
+/// Settings as a request may give them (any subset; DRF's boolean strings accepted).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SettingsWrite {
+    /// Empty, or 4 to 30 lowercase letters, digits and dashes.
+    pub nickname: Option<String>,
+    /// `true`/`false`, or `"true"`, `"false"`, `"1"`, `"0"`.
+    pub notify_message_status: Option<bool>,
+    /// `true`/`false`, or `"true"`, `"false"`, `"1"`, `"0"`.
+    pub notify_optouts: Option<bool>,
+    /// Blank unless the organization may use external opt-out.
+    pub external_optout_message: Option<String>,
+}
+
+/// The writable fields of an organization; others are ignored.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct OrganizationWrite {
+    /// At most 200 characters, not blank.
+    pub name: Option<String>,
+    /// A valid e-mail address.
+    pub contact_email: Option<String>,
+    /// The parent's URL (`/organizations/1/` or absolute); required on create, unchangeable.
+    pub parent: Option<String>,
+    /// Any subset of the settings, merged key by key.
+    pub settings: Option<SettingsWrite>,
+}
+
+/// The strong `ETag` of an organization: its version, quoted (`"3"`).
+#[must_use]
+pub fn etag(version: Version) -> String {
+    format!("\"{}\"", version.get())
+}
+
+/// The version in one of our entity tags (`"3"`, also accepted weak: `W/"3"`).
+#[must_use]
+pub fn parse_etag(tag: &str) -> Option<Version> {
+    let tag = tag.strip_prefix("W/").unwrap_or(tag);
+    let inner = tag.strip_prefix('"')?.strip_suffix('"')?;
+    if inner.is_empty() || !inner.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    inner.parse::<i64>().ok().map(Version::new)
+}
+
+fn fields(body: &Fields) -> OrganizationFields {
+    OrganizationFields {
+        name: coerce::string(body, "name"),
+        contact_email: coerce::string(body, "contact_email"),
+        parent: coerce::parent(body, "parent"),
+        settings: coerce::settings(body, "settings"),
+    }
+}
+
+/// The representation with its `ETag`, and `Location` when `created`.
+fn respond(organization: &Organization, status: StatusCode) -> Response {
+    let dto = OrganizationDto::from(organization);
+    let mut response = (status, Json(&dto)).into_response();
+    if let Ok(tag) = HeaderValue::from_str(&etag(organization.version)) {
+        response.headers_mut().insert(header::ETAG, tag);
+    }
+    if status == StatusCode::CREATED {
+        if let Ok(location) = HeaderValue::from_str(&dto.url) {
+            response.headers_mut().insert(header::LOCATION, location);
+        }
+    }
+    response
+}
+
+/// Your organization first, then its children.
+#[utoipa::path(get, path = "/organizations/", tag = "organizations", params(ListParams),
+    security(("bearer" = [])),
+    responses((status = 200, body = Paginated<OrganizationDto>),
+        (status = 401, body = DetailBody), (status = 404, description = "Invalid page.", body = DetailBody)))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    query: ListQuery,
+) -> Result<Json<Paginated<OrganizationDto>>, ApiError> {
+    let page = state
+        .organizations
+        .list(&actor, query.page_request()?)
+        .await?;
+    Ok(Json(Paginated::new(page, &query, |o| {
+        OrganizationDto::from(&o)
+    })))
+}
+
+/// One visible organization, with its `ETag`.
+#[utoipa::path(get, path = "/organizations/{id}/", tag = "organizations",
+    params(("id" = i64, Path, description = "Organization id")), security(("bearer" = [])),
+    responses((status = 200, body = OrganizationDto, headers(("ETag" = String))),
+        (status = 401, body = DetailBody), (status = 404, body = DetailBody)))]
+pub(crate) async fn detail(
+    ids: Ids,
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+) -> Result<Response, ApiError> {
+    let organization = state
+        .organizations
+        .get(&actor, OrganizationId::new(ids.organization))
+        .await?;
+    Ok(respond(&organization, StatusCode::OK))
+}
+
+/// The children of a visible organization.
+#[utoipa::path(get, path = "/organizations/{id}/children/", tag = "organizations",
+    params(("id" = i64, Path, description = "Organization id"), ListParams), security(("bearer" = [])),
+    responses((status = 200, body = Paginated<OrganizationDto>),
+        (status = 401, body = DetailBody), (status = 404, body = DetailBody)))]
+pub(crate) async fn children(
+    ids: Ids,
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    query: ListQuery,
+) -> Result<Json<Paginated<OrganizationDto>>, ApiError> {
+    let page = state
+        .organizations
+        .children(
+            &actor,
+            OrganizationId::new(ids.organization),
+            query.page_request()?,
+        )
+        .await?;
+    Ok(Json(Paginated::new(page, &query, |o| {
+        OrganizationDto::from(&o)
+    })))
+}
+
+/// Creates a child of your organization (administrators only).
+#[utoipa::path(post, path = "/organizations/", tag = "organizations", request_body = OrganizationWrite,
+    security(("bearer" = [])),
+    responses((status = 201, body = OrganizationDto, headers(("Location" = String), ("ETag" = String))),
+        (status = 400, description = "Field errors"), (status = 401, body = DetailBody),
+        (status = 403, body = DetailBody), (status = 413, body = DetailBody), (status = 415, body = DetailBody)))]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let organization = state
+        .organizations
+        .create_child(&actor, fields(&body))
+        .await?;
+    Ok(respond(&organization, StatusCode::CREATED))
+}
+
+async fn update(
+    state: &AppState,
+    actor: &domain::Actor,
+    ids: Ids,
+    mode: UpdateMode,
+    body: &Fields,
+    if_match: IfMatch,
+) -> Result<Response, ApiError> {
+    let organization = state
+        .organizations
+        .update(
+            actor,
+            OrganizationId::new(ids.organization),
+            mode,
+            fields(body),
+            if_match.0,
+        )
+        .await?;
+    Ok(respond(&organization, StatusCode::OK))
+}
+
+/// Replaces a visible organization's fields (`name` and `contact_email` required).
+#[utoipa::path(put, path = "/organizations/{id}/", tag = "organizations", request_body = OrganizationWrite,
+    params(("id" = i64, Path, description = "Organization id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read")),
+    security(("bearer" = [])),
+    responses((status = 200, body = OrganizationDto, headers(("ETag" = String))),
+        (status = 400, description = "Field errors"), (status = 401, body = DetailBody),
+        (status = 403, body = DetailBody), (status = 404, body = DetailBody), (status = 412, body = DetailBody)))]
+pub(crate) async fn replace(
+    ids: Ids,
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    if_match: IfMatch,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    update(&state, &actor, ids, UpdateMode::Replace, &body, if_match).await
+}
+
+/// Changes some fields of a visible organization.
+#[utoipa::path(patch, path = "/organizations/{id}/", tag = "organizations", request_body = OrganizationWrite,
+    params(("id" = i64, Path, description = "Organization id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read")),
+    security(("bearer" = [])),
+    responses((status = 200, body = OrganizationDto, headers(("ETag" = String))),
+        (status = 400, description = "Field errors"), (status = 401, body = DetailBody),
+        (status = 403, body = DetailBody), (status = 404, body = DetailBody), (status = 412, body = DetailBody)))]
+pub(crate) async fn patch(
+    ids: Ids,
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    if_match: IfMatch,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    update(&state, &actor, ids, UpdateMode::Partial, &body, if_match).await
+}
+
+/// Archives a child of your organization.
+#[utoipa::path(delete, path = "/organizations/{id}/", tag = "organizations",
+    params(("id" = i64, Path, description = "Organization id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read")),
+    security(("bearer" = [])),
+    responses((status = 204, description = "Archived"), (status = 401, body = DetailBody),
+        (status = 403, body = DetailBody), (status = 404, body = DetailBody), (status = 412, body = DetailBody)))]
+pub(crate) async fn archive(
+    ids: Ids,
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    if_match: IfMatch,
+) -> Result<StatusCode, ApiError> {
+    state
+        .organizations
+        .archive(&actor, OrganizationId::new(ids.organization), if_match.0)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_etag_is_the_quoted_version_and_reads_back() {
+        let tag = etag(Version::new(7));
+
+        assert_eq!(tag, "\"7\"");
+        assert_eq!(parse_etag(&tag), Some(Version::new(7)));
+        assert_eq!(parse_etag("W/\"7\""), Some(Version::new(7)));
+    }
+
+    #[test]
+    fn foreign_entity_tags_are_not_versions() {
+        for tag in ["7", "\"\"", "\"x7\"", "\"-7\"", "W/7"] {
+            assert_eq!(parse_etag(tag), None, "{tag}");
+        }
+    }
+}

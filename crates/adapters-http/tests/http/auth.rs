@@ -1,0 +1,178 @@
+//! Authentication: bearer tokens, `/auth/token/`, `/me/`, `/me/regen_secret/`.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use domain::secret::SecretToken;
+use domain::{ErrorCode, Input, ValidationErrors};
+use ports::inbound::{AuthFailure, IssuedSession, UseCaseError};
+use serde_json::json;
+
+use crate::support::{Mocks, anonymous, at, request, send, user};
+
+fn login_request(body: &serde_json::Value) -> Request<Body> {
+    Request::builder()
+        .method("POST")
+        .uri("/auth/token/")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .expect("valid request")
+}
+
+#[tokio::test]
+async fn missing_credentials_are_401_with_www_authenticate_bearer() {
+    let router = Mocks::new().router();
+
+    for uri in ["/organizations/", "/me/", "/organizations/1/opt_outs/"] {
+        let answer = send(router.clone(), anonymous("GET", uri)).await;
+
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{uri}");
+        assert_eq!(
+            answer.json(),
+            json!({"detail": "Authentication credentials were not provided."})
+        );
+        assert_eq!(answer.header("www-authenticate"), Some("Bearer"));
+    }
+}
+
+#[tokio::test]
+async fn an_invalid_token_is_401_invalid_token() {
+    let router = Mocks::new().router();
+    let request = Request::builder()
+        .uri("/organizations/")
+        .header(header::AUTHORIZATION, "Bearer not-a-token")
+        .body(Body::empty())
+        .expect("valid request");
+
+    let answer = send(router, request).await;
+
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(answer.json(), json!({"detail": "Invalid token."}));
+    assert_eq!(answer.header("www-authenticate"), Some("Bearer"));
+}
+
+#[tokio::test]
+async fn a_login_returns_201_with_the_token_and_its_expiry() {
+    let mut mocks = Mocks::new();
+    mocks
+        .auth
+        .expect_login()
+        .withf(|identifier, password| {
+            *identifier == Input::Value("admin@example.com".to_owned())
+                && *password == Input::Value("secret-password".to_owned())
+        })
+        .times(1)
+        .returning(|_, _| {
+            Ok(IssuedSession {
+                token: SecretToken::presented("session-token"),
+                expires_at: at(3600),
+            })
+        });
+
+    let answer = send(
+        mocks.router(),
+        login_request(&json!({"identifier": "admin@example.com", "password": "secret-password"})),
+    )
+    .await;
+
+    assert_eq!(answer.status, StatusCode::CREATED);
+    assert_eq!(
+        answer.json(),
+        json!({"token": "session-token", "expires_at": "2024-05-01T13:00:00Z"})
+    );
+}
+
+#[tokio::test]
+async fn wrong_credentials_are_400_in_non_field_errors() {
+    let mut mocks = Mocks::new();
+    mocks.auth.expect_login().returning(|_, _| {
+        Err(UseCaseError::Validation(ValidationErrors::non_field(
+            ErrorCode::InvalidCredentials,
+        )))
+    });
+
+    let answer = send(
+        mocks.router(),
+        login_request(&json!({"identifier": "admin@example.com", "password": "wrong"})),
+    )
+    .await;
+
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        answer.json(),
+        json!({"non_field_errors": ["Unable to log in with provided credentials."]})
+    );
+}
+
+#[tokio::test]
+async fn too_many_login_attempts_are_429_with_retry_after() {
+    let mut mocks = Mocks::new();
+    mocks.auth.expect_login().returning(|_, _| {
+        Err(UseCaseError::RateLimited {
+            retry_after: chrono::TimeDelta::seconds(120),
+        })
+    });
+
+    let answer = send(
+        mocks.router(),
+        login_request(&json!({"identifier": "a@example.com", "password": "x"})),
+    )
+    .await;
+
+    assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(answer.header("retry-after"), Some("120"));
+    assert_eq!(
+        answer.json(),
+        json!({"detail": "Request was throttled. Expected available in 120 seconds."})
+    );
+}
+
+#[tokio::test]
+async fn me_shows_the_user_with_its_member_url_and_links() {
+    let mut mocks = Mocks::new();
+    mocks.auth.expect_me().times(1).returning(|_| Ok(user()));
+
+    let answer = send(mocks.router(), request("GET", "/me")).await;
+
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(
+        answer.json(),
+        json!({
+            "url": "/organizations/1/users/5/",
+            "identifier": "admin@example.com",
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "role": "administrators",
+            "organization": "/organizations/1/",
+            "_links": {"regen_secret": {"href": "/me/regen_secret/"}}
+        })
+    );
+}
+
+#[tokio::test]
+async fn me_of_a_user_that_is_gone_is_401() {
+    let mut mocks = Mocks::new();
+    mocks
+        .auth
+        .expect_me()
+        .returning(|_| Err(UseCaseError::Unauthenticated(AuthFailure::Invalid)));
+
+    let answer = send(mocks.router(), request("GET", "/me/")).await;
+
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(answer.header("www-authenticate"), Some("Bearer"));
+}
+
+#[tokio::test]
+async fn regen_secret_returns_the_new_api_key() {
+    let mut mocks = Mocks::new();
+    mocks
+        .auth
+        .expect_regenerate_api_key()
+        .times(1)
+        .returning(|_| Ok(SecretToken::presented("new-key")));
+
+    let answer = send(mocks.router(), request("POST", "/me/regen_secret/")).await;
+
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.json(), json!({"api_key": "new-key"}));
+}

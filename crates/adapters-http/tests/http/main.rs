@@ -1,0 +1,10 @@
+//! Router tests: requests through `oneshot`, with mocks of the driving ports.
+
+mod auth;
+mod invitations;
+mod languages;
+mod opt_outs;
+mod organizations;
+mod service;
+mod support;
+mod wire;

@@ -1,0 +1,233 @@
+//! `/`, `/healthz`, `/readyz`, `/metrics`, `/openapi.json` and request ids.
+
+use axum::http::StatusCode;
+use ports::inbound::{ServiceGauges, UseCaseError};
+use serde_json::json;
+
+use crate::support::{Mocks, anonymous, send};
+
+#[tokio::test]
+async fn the_api_root_links_the_main_resources_without_authentication() {
+    let router = Mocks::new().router();
+
+    let answer = send(router, anonymous("GET", "/")).await;
+
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.json()["organizations"], "/organizations/");
+    assert_eq!(answer.json()["me"], "/me/");
+    assert_eq!(answer.json()["auth_token"], "/auth/token/");
+}
+
+#[tokio::test]
+async fn healthz_answers_without_touching_the_database() {
+    let router = Mocks::new().router();
+
+    let answer = send(router, anonymous("GET", "/healthz")).await;
+
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.json(), json!({"status": "ok"}));
+}
+
+#[tokio::test]
+async fn readyz_answers_200_when_the_database_answers() {
+    let mut mocks = Mocks::new();
+    mocks.health.expect_ready().times(1).returning(|| Ok(()));
+
+    let answer = send(mocks.router(), anonymous("GET", "/readyz/")).await;
+
+    assert_eq!(answer.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn readyz_answers_503_with_a_detail_but_no_internals_when_the_database_does_not() {
+    let mut mocks = Mocks::new();
+    mocks.health.expect_ready().returning(|| {
+        Err(UseCaseError::Unavailable(
+            "connection refused to 10.0.0.3:5432".to_owned(),
+        ))
+    });
+
+    let answer = send(mocks.router(), anonymous("GET", "/readyz")).await;
+
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        answer.json(),
+        json!({"detail": "Service temporarily unavailable, try again later."})
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_status_and_show_the_service_gauges() {
+    let mut mocks = Mocks::new();
+    mocks
+        .organizations
+        .expect_get()
+        .returning(|_, _| Err(UseCaseError::NotFound));
+    mocks.health.expect_gauges().returning(|| {
+        Ok(ServiceGauges {
+            pool_size: 5,
+            pool_idle: 4,
+            pool_max: 10,
+            outbox_backlog: 2,
+        })
+    });
+    let router = mocks.router();
+    send(
+        router.clone(),
+        crate::support::request("GET", "/organizations/9"),
+    )
+    .await;
+    send(
+        router.clone(),
+        crate::support::request("GET", "/organizations/9/"),
+    )
+    .await;
+
+    let answer = send(router, anonymous("GET", "/metrics")).await;
+
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(
+        answer
+            .header("content-type")
+            .is_some_and(|v| v.starts_with("text/plain"))
+    );
+    let text = answer.text();
+    assert!(
+        text.contains(
+            "http_requests_total{method=\"GET\",route=\"/organizations/{id}/\",status=\"404\"} 2"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("http_request_duration_seconds_bucket{method=\"GET\",route=\"/organizations/{id}/\",status=\"404\",le=\"+Inf\"} 2"));
+    for line in [
+        "orgs_db_pool_connections 5",
+        "orgs_db_pool_idle_connections 4",
+        "orgs_db_pool_max_connections 10",
+        "orgs_outbox_backlog 2",
+    ] {
+        assert!(text.contains(line), "{line} missing from {text}");
+    }
+}
+
+#[tokio::test]
+async fn metrics_put_unknown_paths_under_one_label() {
+    let mut mocks = Mocks::new();
+    mocks
+        .health
+        .expect_gauges()
+        .returning(|| Err(UseCaseError::Unavailable("down".to_owned())));
+    let router = mocks.router();
+    send(router.clone(), anonymous("GET", "/wp-admin/a")).await;
+    send(router.clone(), anonymous("GET", "/wp-admin/b")).await;
+
+    let text = send(router, anonymous("GET", "/metrics")).await.text();
+
+    assert!(
+        text.contains("route=\"unmatched\",status=\"404\"} 2"),
+        "{text}"
+    );
+    assert!(text.contains("orgs_database_up 0"));
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_served_without_authentication() {
+    let router = Mocks::new().router();
+
+    let answer = send(router, anonymous("GET", "/openapi.json")).await;
+
+    assert_eq!(answer.status, StatusCode::OK);
+    let document = answer.json();
+    assert!(
+        document["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with('3'))
+    );
+    assert!(document["paths"]["/organizations/{id}/"]["patch"].is_object());
+}
+
+#[tokio::test]
+async fn every_response_carries_a_generated_request_id() {
+    let router = Mocks::new().router();
+
+    let found = send(router.clone(), anonymous("GET", "/healthz")).await;
+    let missing = send(router, anonymous("GET", "/nowhere")).await;
+
+    for answer in [found, missing] {
+        let id = answer.header("x-request-id").unwrap_or_default();
+        assert_eq!(id.len(), 36, "{id:?} is no UUID");
+    }
+}
+
+#[tokio::test]
+async fn a_callers_request_id_is_kept() {
+    let router = Mocks::new().router();
+    let mut request = anonymous("GET", "/healthz");
+    request
+        .headers_mut()
+        .insert("x-request-id", "caller-id-42".parse().expect("valid"));
+
+    let answer = send(router, request).await;
+
+    assert_eq!(answer.header("x-request-id"), Some("caller-id-42"));
+}
+
+#[tokio::test]
+async fn an_internal_error_is_500_with_a_generic_detail_and_the_request_id() {
+    let mut mocks = Mocks::new();
+    mocks.organizations.expect_get().returning(|_, _| {
+        Err(UseCaseError::Internal(
+            "relation \"organizations\" does not exist at src/pg.rs:42".to_owned(),
+        ))
+    });
+
+    let answer = send(
+        mocks.router(),
+        crate::support::request("GET", "/organizations/1/"),
+    )
+    .await;
+
+    assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(answer.json(), json!({"detail": "A server error occurred."}));
+    assert!(!answer.text().contains("relation"));
+    assert!(answer.header("x-request-id").is_some());
+}
+
+#[tokio::test]
+async fn a_panic_in_a_use_case_is_a_generic_500() {
+    let mut mocks = Mocks::new();
+    mocks
+        .organizations
+        .expect_get()
+        .returning(|_, _| panic!("index out of bounds in src/secret.rs"));
+
+    let answer = send(
+        mocks.router(),
+        crate::support::request("GET", "/organizations/1/"),
+    )
+    .await;
+
+    assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(answer.json(), json!({"detail": "A server error occurred."}));
+}
+
+#[tokio::test]
+async fn an_unavailable_database_during_a_request_is_503_with_a_generic_detail() {
+    let mut mocks = Mocks::new();
+    mocks.organizations.expect_list().returning(|_, _| {
+        Err(UseCaseError::Unavailable(
+            "pool timed out after 30s".to_owned(),
+        ))
+    });
+
+    let answer = send(
+        mocks.router(),
+        crate::support::request("GET", "/organizations/"),
+    )
+    .await;
+
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        answer.json(),
+        json!({"detail": "Service temporarily unavailable, try again later."})
+    );
+}

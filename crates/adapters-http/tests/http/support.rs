@@ -1,0 +1,239 @@
+//! Mocks of the driving ports, sample domain values, and request helpers.
+
+use adapters_http::{AppState, router};
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use chrono::TimeZone;
+use domain::invitation::Invitation;
+use domain::optout::{OptOut, OptOutOrigin};
+use domain::organization::TreeNode;
+use domain::organization::{Organization, OrganizationName, Settings};
+use domain::pagination::{Page, PageRequest};
+use domain::user::{MemberRef, PersonName, User};
+use domain::{Actor, EmailAddress, InvitationId, OrganizationId, Role, Timestamp, UserId, Version};
+use http_body_util::BodyExt;
+use ports::inbound::{
+    AuthFailure, MockAuthUseCases, MockHealthUseCases, MockInvitationUseCases, MockOptOutUseCases,
+    MockOrganizationUseCases, UseCaseError,
+};
+use serde_json::Value;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+/// The token the mocked authentication accepts.
+pub const TOKEN: &str = "good-token";
+
+/// One mock per driving port; authentication accepts [`TOKEN`] as [`admin`].
+pub struct Mocks {
+    pub auth: MockAuthUseCases,
+    pub organizations: MockOrganizationUseCases,
+    pub invitations: MockInvitationUseCases,
+    pub opt_outs: MockOptOutUseCases,
+    pub health: MockHealthUseCases,
+}
+
+impl Mocks {
+    pub fn new() -> Self {
+        let mut auth = MockAuthUseCases::new();
+        auth.expect_authenticate().returning(|token| {
+            if token == TOKEN {
+                Ok(admin())
+            } else {
+                Err(UseCaseError::Unauthenticated(AuthFailure::Invalid))
+            }
+        });
+        Self {
+            auth,
+            organizations: MockOrganizationUseCases::new(),
+            invitations: MockInvitationUseCases::new(),
+            opt_outs: MockOptOutUseCases::new(),
+            health: MockHealthUseCases::new(),
+        }
+    }
+
+    pub fn router(self) -> Router {
+        router(AppState {
+            auth: Arc::new(self.auth),
+            organizations: Arc::new(self.organizations),
+            invitations: Arc::new(self.invitations),
+            opt_outs: Arc::new(self.opt_outs),
+            health: Arc::new(self.health),
+        })
+    }
+}
+
+/// An administrator of the root organization 1.
+pub fn admin() -> Actor {
+    Actor {
+        user_id: UserId::new(5),
+        role: Role::Administrators,
+        organization: TreeNode {
+            id: OrganizationId::new(1),
+            parent: None,
+        },
+    }
+}
+
+pub fn at(seconds: i64) -> Timestamp {
+    chrono::Utc
+        .timestamp_opt(1_714_564_800 + seconds, 0)
+        .single()
+        .expect("valid time")
+}
+
+pub fn email(address: &str) -> EmailAddress {
+    EmailAddress::parse(address).expect("valid address")
+}
+
+/// The seed's root organization `Example`.
+pub fn root_organization() -> Organization {
+    Organization {
+        id: OrganizationId::new(1),
+        name: OrganizationName::parse("Example").expect("valid name"),
+        contact_email: None,
+        settings: Settings::default(),
+        parent: None,
+        can_attach_files: false,
+        can_external_optout: false,
+        version: Version::new(3),
+        created_at: at(0),
+        updated_at: at(0),
+    }
+}
+
+/// The seed's child organization 2.
+pub fn child_organization() -> Organization {
+    let mut child = root_organization();
+    child.id = OrganizationId::new(2);
+    child.name = OrganizationName::parse("Child organization").expect("valid name");
+    child.contact_email = Some(email("child@example.com"));
+    child.parent = Some(OrganizationId::new(1));
+    child.version = Version::FIRST;
+    child.settings.nickname = domain::organization::Nickname::parse("nickname").expect("valid");
+    child.settings.notify_message_status = false;
+    child
+}
+
+pub fn user() -> User {
+    User {
+        id: UserId::new(5),
+        organization_id: OrganizationId::new(1),
+        identifier: email("admin@example.com"),
+        first_name: PersonName::parse("Ada").expect("valid"),
+        last_name: PersonName::parse("Lovelace").expect("valid"),
+        role: Role::Administrators,
+        is_active: true,
+        created_at: at(0),
+    }
+}
+
+/// A pending invitation 7 of organization 1, far in the future.
+pub fn invitation() -> Invitation {
+    let now = chrono::Utc::now();
+    Invitation {
+        id: InvitationId::new(7),
+        organization_id: OrganizationId::new(1),
+        identifier: email("new@example.com"),
+        role: Role::Users,
+        invited_by: Some(MemberRef {
+            organization_id: OrganizationId::new(1),
+            user_id: UserId::new(5),
+        }),
+        created_at: now,
+        expires_at: now + chrono::TimeDelta::days(7),
+        accepted_at: None,
+        revoked_at: None,
+    }
+}
+
+pub fn opt_out(address: &str, origin: OptOutOrigin, seconds: i64) -> OptOut {
+    OptOut {
+        organization_id: OrganizationId::new(1),
+        address: email(address),
+        origin,
+        creation_date: at(seconds),
+    }
+}
+
+pub fn page<T>(items: Vec<T>, total: u64, page: u64, size: u64) -> Page<T> {
+    Page {
+        items,
+        total,
+        request: PageRequest::new(page, size),
+    }
+}
+
+/// An authenticated request without a body.
+pub fn request(method: &str, uri: &str) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .body(Body::empty())
+        .expect("valid request")
+}
+
+/// An authenticated request with a JSON body.
+pub fn json_request(method: &str, uri: &str, body: &Value) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .expect("valid request")
+}
+
+/// A request without credentials.
+pub fn anonymous(method: &str, uri: &str) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(Body::empty())
+        .expect("valid request")
+}
+
+/// A response, read whole.
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|error| {
+            panic!(
+                "not JSON ({error}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+}
+
+pub async fn send(router: Router, request: Request<Body>) -> Answer {
+    let response = router.oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("readable body")
+        .to_bytes()
+        .to_vec();
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
