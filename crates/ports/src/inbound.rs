@@ -242,6 +242,17 @@ pub trait InvitationUseCases: Send + Sync {
         request: InviteRequest,
     ) -> Result<Invitation, UseCaseError>;
 
+    /// One invitation of a visible organization.
+    ///
+    /// # Errors
+    /// `NotFound`, `Forbidden`.
+    async fn get(
+        &self,
+        actor: &Actor,
+        organization: OrganizationId,
+        invitation: InvitationId,
+    ) -> Result<Invitation, UseCaseError>;
+
     /// An organization's invitations, newest first; `status` is the raw `?status=`.
     ///
     /// # Errors

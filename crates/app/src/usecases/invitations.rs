@@ -240,6 +240,25 @@ impl InvitationUseCases for InvitationService {
         created
     }
 
+    async fn get(
+        &self,
+        actor: &Actor,
+        organization: OrganizationId,
+        invitation: InvitationId,
+    ) -> Result<Invitation, UseCaseError> {
+        authorized_organization(
+            self.organizations.as_ref(),
+            actor,
+            Action::ManageInvitations,
+            organization,
+        )
+        .await?;
+        self.invitations
+            .find(organization, invitation)
+            .await?
+            .ok_or(UseCaseError::NotFound)
+    }
+
     async fn list(
         &self,
         actor: &Actor,
@@ -728,6 +747,30 @@ mod tests {
             .await;
 
         assert!(matches!(invited, Err(UseCaseError::Validation(_))));
+    }
+
+    #[tokio::test]
+    async fn one_invitation_is_found_in_its_organization_only() {
+        let mut mocks = Mocks::new();
+        mocks
+            .invitations
+            .expect_find()
+            .returning(|organization, _| {
+                Ok((organization == CHILD).then(|| invitation(false, false, false)))
+            });
+        let service = mocks.service();
+
+        let found = service
+            .get(&actor(Role::Administrators), CHILD, INVITATION)
+            .await;
+        let elsewhere = service
+            .get(&actor(Role::Administrators), ROOT, INVITATION)
+            .await;
+        let as_user = service.get(&actor(Role::Users), CHILD, INVITATION).await;
+
+        assert_eq!(found, Ok(invitation(false, false, false)));
+        assert_eq!(elsewhere, Err(UseCaseError::NotFound));
+        assert_eq!(as_user, Err(UseCaseError::Forbidden));
     }
 
     #[tokio::test]
