@@ -7,7 +7,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use domain::limits::RateLimit;
 use domain::{Duration, Role};
+
+use crate::usecases::AbuseLimits;
 
 /// The organizations service.
 #[derive(Debug, Parser)]
@@ -86,6 +89,18 @@ pub struct ServeArgs {
     #[arg(long = "session-ttl", env = "ORGS_SESSION_TTL", default_value = "12h", value_parser = parse_duration)]
     pub session_ttl: Duration,
 
+    /// Failed logins allowed per identifier in a window, as `COUNT/DURATION`.
+    #[arg(long = "login-failures", env = "ORGS_LOGIN_FAILURES", default_value = "10/15m", value_parser = parse_limit)]
+    pub login_failures: RateLimit,
+
+    /// Invitation e-mails allowed per recipient address in a window.
+    #[arg(long = "invites-per-recipient", env = "ORGS_INVITES_PER_RECIPIENT", default_value = "5/1h", value_parser = parse_limit)]
+    pub invites_per_recipient: RateLimit,
+
+    /// Invitation e-mails allowed per organization in a window.
+    #[arg(long = "invites-per-organization", env = "ORGS_INVITES_PER_ORGANIZATION", default_value = "200/1h", value_parser = parse_limit)]
+    pub invites_per_organization: RateLimit,
+
     /// The log filter, in `tracing` syntax (e.g. `info,orgs=debug`).
     #[arg(long = "log", env = "ORGS_LOG", default_value = "info")]
     pub log: String,
@@ -104,6 +119,18 @@ impl ServeArgs {
             .unwrap_or_else(|| format!("http://{}", self.listen))
             .trim_end_matches('/')
             .to_owned()
+    }
+}
+
+impl ServeArgs {
+    /// The abuse limits.
+    #[must_use]
+    pub fn limits(&self) -> AbuseLimits {
+        AbuseLimits {
+            login_failures: self.login_failures,
+            invites_per_recipient: self.invites_per_recipient,
+            invites_per_organization: self.invites_per_organization,
+        }
     }
 }
 
@@ -288,6 +315,14 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
     duration.ok_or_else(|| format!("`{value}` is too long"))
 }
 
+/// Parses a limit such as `10/15m`.
+///
+/// # Errors
+/// A one-line reason.
+pub fn parse_limit(value: &str) -> Result<RateLimit, String> {
+    RateLimit::parse(value).map_err(|error| error.to_string())
+}
+
 /// Parses a role name.
 ///
 /// # Errors
@@ -409,6 +444,7 @@ mod tests {
         assert_eq!(cli.serve.public_url(), "http://127.0.0.1:8080");
         assert_eq!(cli.serve.invitation_ttl, Duration::days(7));
         assert_eq!(cli.serve.session_ttl, Duration::hours(12));
+        assert_eq!(cli.serve.limits(), AbuseLimits::default());
     }
 
     #[test]
