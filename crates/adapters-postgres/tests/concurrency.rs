@@ -9,10 +9,7 @@ use domain::Duration;
 use domain::invitation::NewInvitation;
 use domain::mail::EmailKind;
 use domain::pagination::PageRequest;
-use ports::outbound::{
-    AcceptInvitationError, CreateInvitationError, InvitationRepository as _,
-    OrganizationRepository as _, Outbox as _,
-};
+use ports::outbound::{AcceptInvitationError, CreateInvitationError};
 use sqlx::{Connection as _, Executor as _, PgConnection};
 use storage_contract::Store;
 use storage_contract::fixtures::{
