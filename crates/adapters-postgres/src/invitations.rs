@@ -1,0 +1,418 @@
+//! `InvitationRepository` on PostgreSQL: invitations written with their e-mail, single-use
+//! tokens consumed by one conditional update.
+
+use async_trait::async_trait;
+use domain::invitation::{Invitation, InvitationConflict, InvitationStatus, NewInvitation};
+use domain::mail::OutgoingEmail;
+use domain::pagination::{Page, PageRequest};
+use domain::secret::TokenHash;
+use domain::user::{MemberRef, NewUser, User};
+use domain::{EmailAddress, InvitationId, OrganizationId, Role, Timestamp, UserId};
+use ports::outbound::{
+    AcceptInvitationError, CreateInvitationError, CreateUserError, InvitationChangeError,
+    InvitationRepository, MemberProfile, StorageError,
+};
+use sqlx::PgConnection;
+
+use crate::PostgresStorage;
+use crate::errors::{corrupt, is_unique_violation, storage_error};
+use crate::organizations::count;
+use crate::outbox::enqueue;
+use crate::time::micros;
+use crate::users::{insert_user, lock_live_organization};
+
+/// The partial unique index that allows one open invitation per organization and address.
+const ONE_OPEN_INDEX: &str = "invitations_one_open_idx";
+
+/// Reads invitations with their inviter's organization (for the member URL).
+const SELECT_INVITATION: &str = "select i.id, i.organization_id, i.identifier, i.role, \
+     i.invited_by, inviter.organization_id as inviter_organization_id, i.created_at, \
+     i.expires_at, i.accepted_at, i.revoked_at \
+     from invitations i left join users inviter on inviter.id = i.invited_by";
+
+/// The condition of an open invitation (neither accepted, revoked nor superseded).
+const OPEN: &str = "accepted_at is null and revoked_at is null and superseded_at is null";
+
+/// The condition for a status at `$2`, on invitations aliased `i`.
+fn status_condition(status: Option<InvitationStatus>) -> &'static str {
+    match status {
+        None => "true",
+        Some(InvitationStatus::Pending) => {
+            "i.accepted_at is null and i.revoked_at is null and i.superseded_at is null \
+             and i.expires_at > $2"
+        }
+        Some(InvitationStatus::Accepted) => "i.accepted_at is not null",
+        Some(InvitationStatus::Revoked) => "i.accepted_at is null and i.revoked_at is not null",
+        Some(InvitationStatus::Expired) => {
+            "i.accepted_at is null and i.revoked_at is null \
+             and (i.superseded_at is not null or i.expires_at <= $2)"
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct InvitationRow {
+    id: i64,
+    organization_id: i64,
+    identifier: String,
+    role: String,
+    invited_by: Option<i64>,
+    inviter_organization_id: Option<i64>,
+    created_at: Timestamp,
+    expires_at: Timestamp,
+    accepted_at: Option<Timestamp>,
+    revoked_at: Option<Timestamp>,
+}
+
+impl TryFrom<InvitationRow> for Invitation {
+    type Error = StorageError;
+
+    fn try_from(row: InvitationRow) -> Result<Self, StorageError> {
+        let id = row.id;
+        Ok(Invitation {
+            id: InvitationId::new(row.id),
+            organization_id: OrganizationId::new(row.organization_id),
+            identifier: EmailAddress::parse(&row.identifier)
+                .map_err(|e| corrupt("invitation", id, e))?,
+            role: Role::parse(&row.role).map_err(|e| corrupt("invitation", id, e))?,
+            invited_by: row.invited_by.zip(row.inviter_organization_id).map(
+                |(user, organization)| MemberRef {
+                    organization_id: OrganizationId::new(organization),
+                    user_id: UserId::new(user),
+                },
+            ),
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+            accepted_at: row.accepted_at,
+            revoked_at: row.revoked_at,
+        })
+    }
+}
+
+async fn select_invitation(
+    connection: &mut PgConnection,
+    id: i64,
+) -> Result<Invitation, StorageError> {
+    let row: InvitationRow = sqlx::query_as(&format!("{SELECT_INVITATION} where i.id = $1"))
+        .bind(id)
+        .fetch_one(&mut *connection)
+        .await
+        .map_err(storage_error)?;
+    Invitation::try_from(row)
+}
+
+/// Marks superseded the open invitations of `organization` for `identifier` that expired
+/// at `now` (but `except`), so that a new or revived one can be the open one.
+async fn supersede_expired(
+    connection: &mut PgConnection,
+    organization: OrganizationId,
+    identifier: &str,
+    except: Option<i64>,
+    now: Timestamp,
+) -> Result<(), StorageError> {
+    sqlx::query(&format!(
+        "update invitations set superseded_at = $3 \
+         where organization_id = $1 and identifier = $2 and {OPEN} and expires_at <= $3 \
+         and ($4::bigint is null or id <> $4)"
+    ))
+    .bind(organization.get())
+    .bind(identifier)
+    .bind(micros(now))
+    .bind(except)
+    .execute(&mut *connection)
+    .await
+    .map(drop)
+    .map_err(storage_error)
+}
+
+/// After a conditional change of an invitation changed nothing: why.
+async fn why_unchanged(
+    connection: &mut PgConnection,
+    organization: OrganizationId,
+    id: InvitationId,
+) -> Result<InvitationChangeError, StorageError> {
+    let row: Option<(Option<Timestamp>, Option<Timestamp>)> = sqlx::query_as(
+        "select i.accepted_at, i.revoked_at from invitations i \
+         join organizations o on o.id = i.organization_id \
+         where i.id = $1 and i.organization_id = $2 and o.archived_at is null",
+    )
+    .bind(id.get())
+    .bind(organization.get())
+    .fetch_optional(&mut *connection)
+    .await
+    .map_err(storage_error)?;
+    Ok(match row {
+        None => InvitationChangeError::NotFound,
+        Some((Some(_), _)) => InvitationChangeError::Conflict(InvitationConflict::Accepted),
+        Some((None, Some(_))) => InvitationChangeError::Conflict(InvitationConflict::Revoked),
+        Some((None, None)) => InvitationChangeError::Storage(StorageError::Unexpected(format!(
+            "invitation {id} is open but was not changed"
+        ))),
+    })
+}
+
+/// The claimed invitation, as the acceptance needs it.
+#[derive(sqlx::FromRow)]
+struct ClaimedInvitation {
+    id: i64,
+    organization_id: i64,
+    identifier: String,
+    role: String,
+}
+
+#[async_trait]
+impl InvitationRepository for PostgresStorage {
+    #[tracing::instrument(skip_all, err)]
+    async fn create(
+        &self,
+        invitation: NewInvitation,
+        email: OutgoingEmail,
+    ) -> Result<Invitation, CreateInvitationError> {
+        let mut transaction = self.pool.begin().await.map_err(storage_error)?;
+        if !lock_live_organization(&mut transaction, invitation.organization_id).await? {
+            return Err(CreateInvitationError::OrganizationNotFound);
+        }
+        let (taken,): (bool,) =
+            sqlx::query_as("select exists (select 1 from users where identifier = $1)")
+                .bind(invitation.identifier.as_str())
+                .fetch_one(&mut *transaction)
+                .await
+                .map_err(storage_error)?;
+        if taken {
+            return Err(CreateInvitationError::IdentifierTaken);
+        }
+        supersede_expired(
+            &mut transaction,
+            invitation.organization_id,
+            invitation.identifier.as_str(),
+            None,
+            invitation.created_at,
+        )
+        .await?;
+        let (id,): (i64,) = sqlx::query_as(
+            "insert into invitations (organization_id, identifier, role, invited_by, token_hash, \
+             created_at, expires_at) values ($1, $2, $3, $4, $5, $6, $7) returning id",
+        )
+        .bind(invitation.organization_id.get())
+        .bind(invitation.identifier.as_str())
+        .bind(invitation.role.as_str())
+        .bind(invitation.invited_by.get())
+        .bind(invitation.token_hash.as_str())
+        .bind(micros(invitation.created_at))
+        .bind(micros(invitation.expires_at))
+        .fetch_one(&mut *transaction)
+        .await
+        .map_err(|error| {
+            if is_unique_violation(&error, ONE_OPEN_INDEX) {
+                CreateInvitationError::AlreadyInvited
+            } else {
+                CreateInvitationError::Storage(storage_error(error))
+            }
+        })?;
+        enqueue(&mut transaction, &email, invitation.created_at).await?;
+        let created = select_invitation(&mut transaction, id).await?;
+        transaction.commit().await.map_err(storage_error)?;
+        Ok(created)
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn find(
+        &self,
+        organization: OrganizationId,
+        id: InvitationId,
+    ) -> Result<Option<Invitation>, StorageError> {
+        let row: Option<InvitationRow> = sqlx::query_as(&format!(
+            "{SELECT_INVITATION} join organizations o on o.id = i.organization_id \
+             where i.id = $1 and i.organization_id = $2 and o.archived_at is null"
+        ))
+        .bind(id.get())
+        .bind(organization.get())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        row.map(Invitation::try_from).transpose()
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn list(
+        &self,
+        organization: OrganizationId,
+        status: Option<InvitationStatus>,
+        now: Timestamp,
+        page: PageRequest,
+    ) -> Result<Page<Invitation>, StorageError> {
+        let condition = status_condition(status);
+        let now = micros(now);
+        let (total,): (i64,) = sqlx::query_as(&format!(
+            "select count(*) from invitations i where i.organization_id = $1 and {condition}"
+        ))
+        .bind(organization.get())
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        let rows: Vec<InvitationRow> = sqlx::query_as(&format!(
+            "{SELECT_INVITATION} where i.organization_id = $1 and {condition} \
+             order by i.created_at desc, i.id desc limit $3 offset $4"
+        ))
+        .bind(organization.get())
+        .bind(now)
+        .bind(i64::try_from(page.size()).unwrap_or(i64::MAX))
+        .bind(i64::try_from(page.offset()).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        Ok(Page {
+            items: rows
+                .into_iter()
+                .map(Invitation::try_from)
+                .collect::<Result<_, _>>()?,
+            total: count(total),
+            request: page,
+        })
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn resend(
+        &self,
+        organization: OrganizationId,
+        id: InvitationId,
+        token: &TokenHash,
+        expires_at: Timestamp,
+        email: OutgoingEmail,
+    ) -> Result<Invitation, InvitationChangeError> {
+        // The port gives no `now` here: the wall clock decides whether another open
+        // invitation for the address has expired and may be superseded (docs/storage.md).
+        let now = micros(chrono::Utc::now());
+        let mut transaction = self.pool.begin().await.map_err(storage_error)?;
+        let identifier: Option<(String,)> = sqlx::query_as(
+            "select identifier from invitations where id = $1 and organization_id = $2",
+        )
+        .bind(id.get())
+        .bind(organization.get())
+        .fetch_optional(&mut *transaction)
+        .await
+        .map_err(storage_error)?;
+        let Some((identifier,)) = identifier else {
+            return Err(InvitationChangeError::NotFound);
+        };
+        supersede_expired(
+            &mut transaction,
+            organization,
+            &identifier,
+            Some(id.get()),
+            now,
+        )
+        .await?;
+        let revived: Option<(i64,)> = sqlx::query_as(
+            "update invitations i set token_hash = $3, expires_at = $4, superseded_at = null \
+             where i.id = $1 and i.organization_id = $2 \
+             and i.accepted_at is null and i.revoked_at is null \
+             and exists (select 1 from organizations o \
+                 where o.id = i.organization_id and o.archived_at is null) \
+             returning i.id",
+        )
+        .bind(id.get())
+        .bind(organization.get())
+        .bind(token.as_str())
+        .bind(micros(expires_at))
+        .fetch_optional(&mut *transaction)
+        .await
+        .map_err(|error| {
+            if is_unique_violation(&error, ONE_OPEN_INDEX) {
+                InvitationChangeError::AnotherPending
+            } else {
+                InvitationChangeError::Storage(storage_error(error))
+            }
+        })?;
+        if revived.is_none() {
+            return Err(why_unchanged(&mut transaction, organization, id).await?);
+        }
+        enqueue(&mut transaction, &email, now).await?;
+        let invitation = select_invitation(&mut transaction, id.get()).await?;
+        transaction.commit().await.map_err(storage_error)?;
+        Ok(invitation)
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn revoke(
+        &self,
+        organization: OrganizationId,
+        id: InvitationId,
+        now: Timestamp,
+    ) -> Result<(), InvitationChangeError> {
+        let mut transaction = self.pool.begin().await.map_err(storage_error)?;
+        let revoked = sqlx::query(
+            "update invitations i set revoked_at = $3 \
+             where i.id = $1 and i.organization_id = $2 \
+             and i.accepted_at is null and i.revoked_at is null \
+             and exists (select 1 from organizations o \
+                 where o.id = i.organization_id and o.archived_at is null)",
+        )
+        .bind(id.get())
+        .bind(organization.get())
+        .bind(micros(now))
+        .execute(&mut *transaction)
+        .await
+        .map_err(storage_error)?;
+        if revoked.rows_affected() == 0 {
+            return Err(why_unchanged(&mut transaction, organization, id).await?);
+        }
+        transaction.commit().await.map_err(storage_error)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn accept(
+        &self,
+        token: &TokenHash,
+        now: Timestamp,
+        profile: MemberProfile,
+        api_key: &TokenHash,
+    ) -> Result<User, AcceptInvitationError> {
+        let now = micros(now);
+        let mut transaction = self.pool.begin().await.map_err(storage_error)?;
+        // One conditional update takes the token: of concurrent attempts, the others
+        // wait for this row and then find it accepted.
+        let claimed: Option<ClaimedInvitation> = sqlx::query_as(
+            "update invitations i set accepted_at = $2 \
+             where i.token_hash = $1 and i.accepted_at is null and i.revoked_at is null \
+             and i.superseded_at is null and i.expires_at > $2 \
+             and exists (select 1 from organizations o \
+                 where o.id = i.organization_id and o.archived_at is null) \
+             returning i.id, i.organization_id, i.identifier, i.role",
+        )
+        .bind(token.as_str())
+        .bind(now)
+        .fetch_optional(&mut *transaction)
+        .await
+        .map_err(storage_error)?;
+        let Some(claimed) = claimed else {
+            return Err(AcceptInvitationError::InvalidToken);
+        };
+        // Archiving the organization waits for this lock, or wins it first and is seen
+        // here: no active user is created in an archived organization.
+        let organization = OrganizationId::new(claimed.organization_id);
+        if !lock_live_organization(&mut transaction, organization).await? {
+            return Err(AcceptInvitationError::InvalidToken);
+        }
+        let user = NewUser {
+            organization_id: organization,
+            identifier: EmailAddress::parse(&claimed.identifier)
+                .map_err(|e| corrupt("invitation", claimed.id, e))?,
+            first_name: profile.first_name,
+            last_name: profile.last_name,
+            role: Role::parse(&claimed.role).map_err(|e| corrupt("invitation", claimed.id, e))?,
+            password_hash: Some(profile.password_hash),
+        };
+        let user = insert_user(&mut transaction, &user, api_key, now)
+            .await
+            .map_err(|error| match error {
+                CreateUserError::IdentifierTaken => AcceptInvitationError::IdentifierTaken,
+                CreateUserError::OrganizationNotFound => AcceptInvitationError::InvalidToken,
+                CreateUserError::Storage(error) => AcceptInvitationError::Storage(error),
+            })?;
+        transaction.commit().await.map_err(storage_error)?;
+        Ok(user)
+    }
+}

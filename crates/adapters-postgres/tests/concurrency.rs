@@ -1,0 +1,267 @@
+//! Races on PostgreSQL, with tasks spawned on a multi-thread runtime, each on its own
+//! pooled connection: the invariants hold under real parallel transactions.
+
+mod support;
+
+use std::sync::Arc;
+
+use domain::Duration;
+use domain::invitation::NewInvitation;
+use domain::mail::EmailKind;
+use domain::pagination::PageRequest;
+use ports::outbound::{AcceptInvitationError, CreateInvitationError};
+use sqlx::{Connection as _, Executor as _, PgConnection};
+use storage_contract::Store;
+use storage_contract::fixtures::{
+    child, invitation, mail, new_invitation, now, organization_with_admin, person, token,
+};
+
+fn profile() -> ports::outbound::MemberProfile {
+    ports::outbound::MemberProfile {
+        first_name: person("Grace"),
+        last_name: person("Hopper"),
+        password_hash: domain::user::PasswordHash::new("$argon2id$v=19$x".to_owned()),
+    }
+}
+
+async fn join<T: Send + 'static>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut results = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        results.push(task.await.expect("the task finished"));
+    }
+    results
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_spawned_invitations_of_one_address_store_exactly_one() {
+    let (storage, _database) = support::fresh_storage().await;
+    let store = Store::new(storage);
+    let (organization, admin) = organization_with_admin(&store).await;
+    let attempts: Vec<NewInvitation> = (0..20)
+        .map(|_| {
+            new_invitation(
+                &organization,
+                &admin,
+                "guest@example.com",
+                now(),
+                Duration::days(7),
+            )
+        })
+        .collect();
+
+    let tasks = attempts
+        .into_iter()
+        .map(|new| {
+            let invitations = Arc::clone(&store.invitations);
+            tokio::spawn(async move {
+                let email = mail(EmailKind::Invitation, &new.identifier, "Hi");
+                invitations.create(new, email).await
+            })
+        })
+        .collect();
+    let results = join(tasks).await;
+
+    let stored = results.iter().filter(|result| result.is_ok()).count();
+    let refused = results
+        .iter()
+        .filter(|result| matches!(result, Err(CreateInvitationError::AlreadyInvited)))
+        .count();
+    assert_eq!((stored, refused), (1, 19), "{results:?}");
+    let listed = store
+        .invitations
+        .list(organization.id, None, now(), PageRequest::default())
+        .await
+        .expect("listed");
+    assert_eq!(listed.total, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_spawned_acceptances_of_one_token_create_exactly_one_user() {
+    let (storage, _database) = support::fresh_storage().await;
+    let store = Store::new(storage);
+    let (organization, admin) = organization_with_admin(&store).await;
+    let (_, invitation_token) = invitation(
+        &store,
+        &organization,
+        &admin,
+        "guest@example.com",
+        now(),
+        Duration::days(7),
+    )
+    .await;
+
+    let tasks = (0..10)
+        .map(|_| {
+            let invitations = Arc::clone(&store.invitations);
+            let invitation_token = invitation_token.clone();
+            tokio::spawn(async move {
+                invitations
+                    .accept(&invitation_token, now(), profile(), &token())
+                    .await
+            })
+        })
+        .collect();
+    let results = join(tasks).await;
+
+    let accepted = results.iter().filter(|result| result.is_ok()).count();
+    let refused = results
+        .iter()
+        .filter(|result| matches!(result, Err(AcceptInvitationError::InvalidToken)))
+        .count();
+    assert_eq!((accepted, refused), (1, 9), "{results:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_spawned_workers_claim_each_of_a_thousand_messages_exactly_once() {
+    let (storage, database) = support::fresh_storage().await;
+    let store = Store::new(storage);
+    let at = now();
+    let mut connection = PgConnection::connect(database.url())
+        .await
+        .expect("connected");
+    sqlx::query(
+        "insert into outbox (kind, recipient, subject, text_body, html_body, created_at, \
+         next_attempt_at) \
+         select 'invitation', 'r' || n || '@example.com', 'Hi', 'Hi', '<p>Hi</p>', $1, $1 \
+         from generate_series(1, 1000) as n",
+    )
+    .bind(at)
+    .execute(&mut connection)
+    .await
+    .expect("seeded");
+
+    let tasks = (0..2)
+        .map(|_| {
+            let outbox = Arc::clone(&store.outbox);
+            tokio::spawn(async move {
+                let mut claimed = Vec::new();
+                loop {
+                    let batch = outbox
+                        .claim_due(at, 20, Duration::hours(1))
+                        .await
+                        .expect("claimed");
+                    if batch.is_empty() {
+                        return claimed;
+                    }
+                    claimed.extend(batch.into_iter().map(|message| message.id.get()));
+                }
+            })
+        })
+        .collect();
+    let results = join(tasks).await;
+
+    let mut all: Vec<i64> = results.concat();
+    all.sort_unstable();
+    let claimed = all.len();
+    all.dedup();
+    assert_eq!(claimed, 1000, "every message claimed");
+    assert_eq!(all.len(), 1000, "no message claimed twice");
+    assert!(
+        results.iter().all(|worker| !worker.is_empty()),
+        "both workers claimed"
+    );
+}
+
+/// Records, at commit time, when each user row and each archiving committed: deferred
+/// constraint triggers run as their transaction commits.
+async fn log_commits(url: &str) {
+    let mut connection = PgConnection::connect(url).await.expect("connected");
+    connection
+        .execute(
+            "create table commit_log (tbl text not null, id bigint not null, \
+                 at timestamptz not null);
+             create function log_commit() returns trigger language plpgsql as $$
+             begin
+                 insert into commit_log values (tg_table_name, new.id, clock_timestamp());
+                 return null;
+             end $$;
+             create constraint trigger users_committed after insert on users
+                 deferrable initially deferred for each row execute function log_commit();
+             create constraint trigger organizations_archived after update on organizations
+                 deferrable initially deferred for each row
+                 when (new.archived_at is not null and old.archived_at is null)
+                 execute function log_commit();",
+        )
+        .await
+        .expect("commit log installed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn archiving_a_child_while_its_invitations_are_accepted_leaves_no_later_active_user() {
+    let (storage, database) = support::fresh_storage().await;
+    log_commits(database.url()).await;
+    let store = Store::new(storage);
+    let (parent, admin) = organization_with_admin(&store).await;
+    let mut accepted_total = 0;
+
+    for round in 0..8 {
+        let organization = child(&store, &parent, &format!("Child {round}")).await;
+        let mut tokens = Vec::new();
+        for n in 0..8 {
+            let (_, invitation_token) = invitation(
+                &store,
+                &organization,
+                &admin,
+                &format!("guest{round}-{n}@example.com"),
+                now(),
+                Duration::days(7),
+            )
+            .await;
+            tokens.push(invitation_token);
+        }
+
+        let mut tasks: Vec<tokio::task::JoinHandle<bool>> = tokens
+            .into_iter()
+            .map(|invitation_token| {
+                let invitations = Arc::clone(&store.invitations);
+                tokio::spawn(async move {
+                    invitations
+                        .accept(&invitation_token, now(), profile(), &token())
+                        .await
+                        .is_ok()
+                })
+            })
+            .collect();
+        let organizations = Arc::clone(&store.organizations);
+        let archived_id = organization.id;
+        tasks.insert(
+            4,
+            tokio::spawn(async move {
+                organizations
+                    .archive_child(archived_id, None, now())
+                    .await
+                    .expect("archived");
+                false
+            }),
+        );
+        let results = join(tasks).await;
+        accepted_total += results.iter().filter(|accepted| **accepted).count();
+
+        assert_eq!(store.organizations.find(organization.id).await, Ok(None));
+    }
+
+    let mut connection = PgConnection::connect(database.url())
+        .await
+        .expect("connected");
+    let (late,): (i64,) = sqlx::query_as(
+        "select count(*) from users u \
+         join organizations o on o.id = u.organization_id \
+         join commit_log user_commit on user_commit.tbl = 'users' and user_commit.id = u.id \
+         join commit_log archive on archive.tbl = 'organizations' and archive.id = o.id \
+         where o.archived_at is not null and u.is_active and user_commit.at > archive.at",
+    )
+    .fetch_one(&mut connection)
+    .await
+    .expect("counted");
+    let (archives,): (i64,) =
+        sqlx::query_as("select count(*) from commit_log where tbl = 'organizations'")
+            .fetch_one(&mut connection)
+            .await
+            .expect("counted");
+    assert_eq!(
+        late, 0,
+        "an active user was created in an organization after its archiving"
+    );
+    assert_eq!(archives, 8);
+    assert!(accepted_total > 0, "no acceptance took part in the race");
+}

@@ -1,0 +1,130 @@
+//! A fresh PostgreSQL database per test, migrated, and dropped when the test ends
+//! (also when it fails).
+
+use adapters_postgres::PostgresStorage;
+use sqlx::{Connection as _, Executor as _, PgConnection};
+use storage_contract::Store;
+
+/// Where tests find PostgreSQL when `DATABASE_URL` is not set.
+const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// The prefix of every test database's name.
+const PREFIX: &str = "orgs_test_";
+
+/// How many connections a test's pool may open: enough for the races to run in parallel.
+const POOL_SIZE: u32 = 24;
+
+/// The server's URL, from `DATABASE_URL` or the default.
+pub fn base_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned())
+}
+
+/// `url` with its database replaced by `database`.
+fn with_database(url: &str, database: &str) -> String {
+    let (without_query, query) = url
+        .split_once('?')
+        .map_or((url, None), |(head, query)| (head, Some(query)));
+    let authority_start = without_query.find("://").map_or(0, |at| at + 3);
+    let path_start = without_query[authority_start..]
+        .find('/')
+        .map_or(without_query.len(), |at| authority_start + at);
+    let mut result = format!("{}/{database}", &without_query[..path_start]);
+    if let Some(query) = query {
+        result.push('?');
+        result.push_str(query);
+    }
+    result
+}
+
+async fn admin_connection(base: &str) -> PgConnection {
+    match PgConnection::connect(base).await {
+        Ok(connection) => connection,
+        Err(error) => panic!(
+            "PostgreSQL does not answer at {base} ({error}): start it, or set DATABASE_URL \
+             to a reachable server where the user may create databases."
+        ),
+    }
+}
+
+/// A database made for one test; dropping it drops the database.
+pub struct TestDatabase {
+    base: String,
+    name: String,
+    url: String,
+}
+
+impl TestDatabase {
+    /// Creates an empty database with a random name.
+    ///
+    /// # Panics
+    /// When PostgreSQL does not answer, with what to do about it.
+    pub async fn create() -> Self {
+        let base = base_url();
+        let name = format!("{PREFIX}{:016x}", rand::random::<u64>());
+        let mut admin = admin_connection(&base).await;
+        admin
+            .execute(format!("create database {name}").as_str())
+            .await
+            .expect("the test database is created");
+        admin.close().await.ok();
+        let url = with_database(&base, &name);
+        Self { base, name, url }
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let base = self.base.clone();
+        let name = self.name.clone();
+        // `Drop` cannot await, and may run on a runtime thread: drop the database from
+        // a thread of its own, with a runtime of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async move {
+                let mut admin = PgConnection::connect(&base).await?;
+                admin
+                    .execute(format!("drop database if exists {name} with (force)").as_str())
+                    .await?;
+                admin.close().await
+            })
+        })
+        .join();
+        if let Ok(Err(error)) = dropped {
+            eprintln!("could not drop test database {}: {error}", self.name);
+        }
+    }
+}
+
+/// A migrated storage on a fresh database.
+pub async fn fresh_storage() -> (PostgresStorage, TestDatabase) {
+    let database = TestDatabase::create().await;
+    let storage = PostgresStorage::connect(database.url(), POOL_SIZE)
+        .await
+        .expect("connected to the test database");
+    storage.migrate().await.expect("migrated");
+    (storage, database)
+}
+
+/// The contract's store on a fresh database.
+#[allow(dead_code)]
+pub async fn fresh_store() -> (Store, TestDatabase) {
+    let (storage, database) = fresh_storage().await;
+    (Store::new(storage), database)
+}
+
+#[test]
+fn the_database_of_a_url_is_replaced_and_its_query_kept() {
+    assert_eq!(
+        with_database("postgres://u@h:5432/postgres?sslmode=disable", "x"),
+        "postgres://u@h:5432/x?sslmode=disable"
+    );
+    assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
+}

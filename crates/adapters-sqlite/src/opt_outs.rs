@@ -1,0 +1,156 @@
+//! `OptOutRepository` on SQLite: one opt-out per organization and address, newest
+//! first, exported as a stream read incrementally from the database.
+
+use async_trait::async_trait;
+use domain::mail::OutgoingEmail;
+use domain::optout::{OptOut, OptOutFilter, OptOutOrigin, OptOutRecorded};
+use domain::pagination::{Page, PageRequest};
+use domain::{EmailAddress, OrganizationId};
+use futures::StreamExt as _;
+use futures::stream::BoxStream;
+use ports::outbound::{OptOutRepository, StorageError};
+
+use crate::SqliteStorage;
+use crate::errors::{corrupt, storage_error};
+use crate::organizations::count;
+use crate::outbox::enqueue;
+use crate::time::{micros, timestamp};
+
+/// The filters, with `$1` the organization, `$2` the address and `$3` the origin.
+const FILTER: &str = "organization_id = $1 and ($2 is null or address = $2) \
+     and ($3 is null or origin = $3)";
+
+/// The columns every opt-out query reads, in `OptOutRow` order.
+const OPT_OUT_COLUMNS: &str = "id, organization_id, address, origin, creation_date";
+
+#[derive(sqlx::FromRow)]
+struct OptOutRow {
+    id: i64,
+    organization_id: i64,
+    address: String,
+    origin: String,
+    creation_date: i64,
+}
+
+impl TryFrom<OptOutRow> for OptOut {
+    type Error = StorageError;
+
+    fn try_from(row: OptOutRow) -> Result<Self, StorageError> {
+        let id = row.id;
+        Ok(OptOut {
+            organization_id: OrganizationId::new(row.organization_id),
+            address: EmailAddress::parse(&row.address).map_err(|e| corrupt("opt-out", id, e))?,
+            origin: OptOutOrigin::parse(&row.origin).map_err(|e| corrupt("opt-out", id, e))?,
+            creation_date: timestamp("opt-out", id, row.creation_date)?,
+        })
+    }
+}
+
+#[async_trait]
+impl OptOutRepository for SqliteStorage {
+    #[tracing::instrument(skip_all, err)]
+    async fn record(
+        &self,
+        opt_out: OptOut,
+        notice: Option<OutgoingEmail>,
+    ) -> Result<OptOutRecorded, StorageError> {
+        let creation_date = opt_out.creation_date;
+        let mut transaction = self.write_transaction().await?;
+        // Insert, or update when the address is there already; the immediate
+        // transaction keeps concurrent recorders apart.
+        let inserted: Option<OptOutRow> = sqlx::query_as(&format!(
+            "insert into opt_outs (organization_id, address, origin, creation_date) \
+             values ($1, $2, $3, $4) on conflict (organization_id, address) do nothing \
+             returning {OPT_OUT_COLUMNS}"
+        ))
+        .bind(opt_out.organization_id.get())
+        .bind(opt_out.address.as_str())
+        .bind(opt_out.origin.as_str())
+        .bind(micros(creation_date))
+        .fetch_optional(&mut *transaction)
+        .await
+        .map_err(storage_error)?;
+        let recorded = if let Some(row) = inserted {
+            if let Some(notice) = &notice {
+                enqueue(&mut transaction, notice, creation_date).await?;
+            }
+            OptOutRecorded::Created(OptOut::try_from(row)?)
+        } else {
+            let row: OptOutRow = sqlx::query_as(&format!(
+                "update opt_outs set origin = $3, creation_date = $4 \
+                 where organization_id = $1 and address = $2 returning {OPT_OUT_COLUMNS}"
+            ))
+            .bind(opt_out.organization_id.get())
+            .bind(opt_out.address.as_str())
+            .bind(opt_out.origin.as_str())
+            .bind(micros(creation_date))
+            .fetch_one(&mut *transaction)
+            .await
+            .map_err(storage_error)?;
+            OptOutRecorded::Updated(OptOut::try_from(row)?)
+        };
+        transaction.commit().await.map_err(storage_error)?;
+        Ok(recorded)
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn list(
+        &self,
+        organization: OrganizationId,
+        filter: OptOutFilter,
+        page: PageRequest,
+    ) -> Result<Page<OptOut>, StorageError> {
+        let origin = filter.origin.map(OptOutOrigin::as_str);
+        let (total,): (i64,) =
+            sqlx::query_as(&format!("select count(*) from opt_outs where {FILTER}"))
+                .bind(organization.get())
+                .bind(filter.address.as_deref())
+                .bind(origin)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(storage_error)?;
+        let rows: Vec<OptOutRow> = sqlx::query_as(&format!(
+            "select {OPT_OUT_COLUMNS} from opt_outs where {FILTER} \
+             order by creation_date desc, id desc limit $4 offset $5"
+        ))
+        .bind(organization.get())
+        .bind(filter.address.as_deref())
+        .bind(origin)
+        .bind(i64::try_from(page.size()).unwrap_or(i64::MAX))
+        .bind(i64::try_from(page.offset()).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        Ok(Page {
+            items: rows
+                .into_iter()
+                .map(OptOut::try_from)
+                .collect::<Result<_, _>>()?,
+            total: count(total),
+            request: page,
+        })
+    }
+
+    fn export(
+        &self,
+        organization: OrganizationId,
+        filter: OptOutFilter,
+    ) -> BoxStream<'static, Result<OptOut, StorageError>> {
+        let pool = self.pool.clone();
+        async_stream::try_stream! {
+            let sql = format!(
+                "select {OPT_OUT_COLUMNS} from opt_outs where {FILTER} \
+                 order by creation_date desc, id desc"
+            );
+            let mut rows = sqlx::query_as::<_, OptOutRow>(&sql)
+                .bind(organization.get())
+                .bind(filter.address.as_deref())
+                .bind(filter.origin.map(OptOutOrigin::as_str))
+                .fetch(&pool);
+            while let Some(row) = rows.next().await {
+                yield OptOut::try_from(row.map_err(storage_error)?)?;
+            }
+        }
+        .boxed()
+    }
+}

@@ -1,0 +1,382 @@
+//! `OrganizationRepository` on SQLite: the tree, settings, archiving and purge.
+
+use async_trait::async_trait;
+use domain::organization::{NewOrganization, Nickname, Organization, OrganizationName, Settings};
+use domain::pagination::{Page, PageRequest};
+use domain::{EmailAddress, OrganizationId, Timestamp, Version};
+use ports::outbound::{CreateOrganizationError, OrganizationRepository, StorageError, WriteError};
+use sqlx::SqliteConnection;
+
+use crate::SqliteStorage;
+use crate::errors::{corrupt, storage_error};
+use crate::time::{micros, timestamp};
+
+/// The columns every organization query reads, in `OrganizationRow` order.
+pub(crate) const ORGANIZATION_COLUMNS: &str = "id, parent_id, name, contact_email, nickname, \
+     notify_message_status, notify_optouts, external_optout_message, can_attach_files, \
+     can_external_optout, version, created_at, updated_at";
+
+/// An `organizations` row.
+#[derive(sqlx::FromRow)]
+pub(crate) struct OrganizationRow {
+    id: i64,
+    parent_id: Option<i64>,
+    name: String,
+    contact_email: Option<String>,
+    nickname: String,
+    notify_message_status: bool,
+    notify_optouts: bool,
+    external_optout_message: String,
+    can_attach_files: bool,
+    can_external_optout: bool,
+    version: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<OrganizationRow> for Organization {
+    type Error = StorageError;
+
+    fn try_from(row: OrganizationRow) -> Result<Self, StorageError> {
+        let id = row.id;
+        Ok(Organization {
+            id: OrganizationId::new(row.id),
+            name: OrganizationName::parse(&row.name).map_err(|e| corrupt("organization", id, e))?,
+            contact_email: row
+                .contact_email
+                .as_deref()
+                .map(EmailAddress::parse)
+                .transpose()
+                .map_err(|e| corrupt("organization", id, e))?,
+            settings: Settings {
+                nickname: Nickname::parse(&row.nickname)
+                    .map_err(|e| corrupt("organization", id, e))?,
+                notify_message_status: row.notify_message_status,
+                notify_optouts: row.notify_optouts,
+                external_optout_message: row.external_optout_message,
+            },
+            parent: row.parent_id.map(OrganizationId::new),
+            can_attach_files: row.can_attach_files,
+            can_external_optout: row.can_external_optout,
+            version: Version::new(row.version),
+            created_at: timestamp("organization", id, row.created_at)?,
+            updated_at: timestamp("organization", id, row.updated_at)?,
+        })
+    }
+}
+
+fn page_bounds(page: PageRequest) -> (i64, i64) {
+    (
+        i64::try_from(page.size()).unwrap_or(i64::MAX),
+        i64::try_from(page.offset()).unwrap_or(i64::MAX),
+    )
+}
+
+/// Counts as `u64`.
+pub(crate) fn count(total: i64) -> u64 {
+    u64::try_from(total).unwrap_or(0)
+}
+
+/// Inserts an organization inside the caller's (immediate, so writing) transaction,
+/// checking its parent there.
+pub(crate) async fn insert_organization(
+    connection: &mut SqliteConnection,
+    organization: &NewOrganization,
+    now: Timestamp,
+) -> Result<Organization, CreateOrganizationError> {
+    if let Some(parent) = organization.parent {
+        let parent: Option<(Option<i64>,)> = sqlx::query_as(
+            "select parent_id from organizations \
+             where id = $1 and archived_at is null",
+        )
+        .bind(parent.get())
+        .fetch_optional(&mut *connection)
+        .await
+        .map_err(storage_error)?;
+        match parent {
+            None => return Err(CreateOrganizationError::ParentNotFound),
+            Some((Some(_),)) => return Err(CreateOrganizationError::ParentIsChild),
+            Some((None,)) => {}
+        }
+    }
+    let now = micros(now);
+    let row: OrganizationRow = sqlx::query_as(&format!(
+        "insert into organizations (parent_id, name, contact_email, nickname, \
+         notify_message_status, notify_optouts, external_optout_message, can_attach_files, \
+         can_external_optout, version, created_at, updated_at) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10) \
+         returning {ORGANIZATION_COLUMNS}"
+    ))
+    .bind(organization.parent.map(OrganizationId::get))
+    .bind(organization.name.as_str())
+    .bind(
+        organization
+            .contact_email
+            .as_ref()
+            .map(EmailAddress::as_str),
+    )
+    .bind(organization.settings.nickname.as_str())
+    .bind(organization.settings.notify_message_status)
+    .bind(organization.settings.notify_optouts)
+    .bind(&organization.settings.external_optout_message)
+    .bind(organization.can_attach_files)
+    .bind(organization.can_external_optout)
+    .bind(now)
+    .fetch_one(&mut *connection)
+    .await
+    .map_err(storage_error)?;
+    Ok(Organization::try_from(row)?)
+}
+
+impl SqliteStorage {
+    async fn live_children(
+        &self,
+        parent: OrganizationId,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<Organization>, StorageError> {
+        if limit <= 0 {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<OrganizationRow> = sqlx::query_as(&format!(
+            "select {ORGANIZATION_COLUMNS} from organizations \
+             where parent_id = $1 and archived_at is null \
+             order by id limit $2 offset $3"
+        ))
+        .bind(parent.get())
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        rows.into_iter().map(Organization::try_from).collect()
+    }
+
+    async fn count_live_children(&self, parent: OrganizationId) -> Result<u64, StorageError> {
+        let (total,): (i64,) = sqlx::query_as(
+            "select count(*) from organizations where parent_id = $1 and archived_at is null",
+        )
+        .bind(parent.get())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        Ok(count(total))
+    }
+
+    /// After a conditional write changed nothing: `NotFound` or `VersionMismatch`.
+    async fn why_not_written(
+        &self,
+        id: OrganizationId,
+        children_only: bool,
+    ) -> Result<WriteError, StorageError> {
+        let exists: Option<(i64,)> = sqlx::query_as(
+            "select id from organizations \
+             where id = $1 and archived_at is null and ($2 = false or parent_id is not null)",
+        )
+        .bind(id.get())
+        .bind(children_only)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        Ok(if exists.is_some() {
+            WriteError::VersionMismatch
+        } else {
+            WriteError::NotFound
+        })
+    }
+}
+
+#[async_trait]
+impl OrganizationRepository for SqliteStorage {
+    #[tracing::instrument(skip_all, err)]
+    async fn find(&self, id: OrganizationId) -> Result<Option<Organization>, StorageError> {
+        let row: Option<OrganizationRow> = sqlx::query_as(&format!(
+            "select {ORGANIZATION_COLUMNS} from organizations where id = $1 and archived_at is null"
+        ))
+        .bind(id.get())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        row.map(Organization::try_from).transpose()
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn list_visible(
+        &self,
+        root: OrganizationId,
+        page: PageRequest,
+    ) -> Result<Page<Organization>, StorageError> {
+        // The root first, then its live children by id: two index-friendly queries,
+        // the page window shifted by one when the root is on it.
+        let (limit, offset) = page_bounds(page);
+        let Some(root_organization) = self.find(root).await? else {
+            return Ok(Page {
+                items: Vec::new(),
+                total: 0,
+                request: page,
+            });
+        };
+        let children_total = self.count_live_children(root).await?;
+        let items = if offset == 0 {
+            let mut items = vec![root_organization];
+            items.extend(self.live_children(root, limit - 1, 0).await?);
+            items
+        } else {
+            self.live_children(root, limit, offset - 1).await?
+        };
+        Ok(Page {
+            items,
+            total: children_total + 1,
+            request: page,
+        })
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn list_children(
+        &self,
+        parent: OrganizationId,
+        page: PageRequest,
+    ) -> Result<Page<Organization>, StorageError> {
+        let (limit, offset) = page_bounds(page);
+        let total = self.count_live_children(parent).await?;
+        let items = self.live_children(parent, limit, offset).await?;
+        Ok(Page {
+            items,
+            total,
+            request: page,
+        })
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn create(
+        &self,
+        organization: NewOrganization,
+        now: Timestamp,
+    ) -> Result<Organization, CreateOrganizationError> {
+        let mut transaction = self.write_transaction().await?;
+        let created = insert_organization(&mut transaction, &organization, now).await?;
+        transaction.commit().await.map_err(storage_error)?;
+        Ok(created)
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn update(
+        &self,
+        organization: &Organization,
+        expected: Option<Version>,
+        now: Timestamp,
+    ) -> Result<Organization, WriteError> {
+        let row: Option<OrganizationRow> = sqlx::query_as(&format!(
+            "update organizations set name = $2, contact_email = $3, nickname = $4, \
+             notify_message_status = $5, notify_optouts = $6, external_optout_message = $7, \
+             version = version + 1, updated_at = $8 \
+             where id = $1 and archived_at is null and ($9 is null or version = $9) \
+             returning {ORGANIZATION_COLUMNS}"
+        ))
+        .bind(organization.id.get())
+        .bind(organization.name.as_str())
+        .bind(
+            organization
+                .contact_email
+                .as_ref()
+                .map(EmailAddress::as_str),
+        )
+        .bind(organization.settings.nickname.as_str())
+        .bind(organization.settings.notify_message_status)
+        .bind(organization.settings.notify_optouts)
+        .bind(&organization.settings.external_optout_message)
+        .bind(micros(now))
+        .bind(expected.map(Version::get))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        match row {
+            Some(row) => Ok(Organization::try_from(row)?),
+            None => Err(self.why_not_written(organization.id, false).await?),
+        }
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn archive_child(
+        &self,
+        id: OrganizationId,
+        expected: Option<Version>,
+        now: Timestamp,
+    ) -> Result<(), WriteError> {
+        let archived = sqlx::query(
+            "update organizations set archived_at = $2, version = version + 1, updated_at = $2 \
+             where id = $1 and parent_id is not null and archived_at is null \
+             and ($3 is null or version = $3)",
+        )
+        .bind(id.get())
+        .bind(micros(now))
+        .bind(expected.map(Version::get))
+        .execute(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        if archived.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(self.why_not_written(id, true).await?)
+        }
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn restore(&self, id: OrganizationId, now: Timestamp) -> Result<(), WriteError> {
+        let restored = sqlx::query(
+            "update organizations set archived_at = null, version = version + 1, updated_at = $2 \
+             where id = $1 and archived_at is not null",
+        )
+        .bind(id.get())
+        .bind(micros(now))
+        .execute(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        if restored.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(WriteError::NotFound)
+        }
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn purge_archived_before(&self, before: Timestamp) -> Result<u64, StorageError> {
+        // Users, their credentials, invitations and opt-outs go with their organization
+        // (`on delete cascade`, with `foreign_keys` on); outbox rows are not linked to organizations and stay.
+        let purged = sqlx::query("delete from organizations where archived_at < $1")
+            .bind(micros(before))
+            .execute(&self.pool)
+            .await
+            .map_err(storage_error)?;
+        Ok(purged.rows_affected())
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn set_flags(
+        &self,
+        id: OrganizationId,
+        can_attach_files: Option<bool>,
+        can_external_optout: Option<bool>,
+        now: Timestamp,
+    ) -> Result<Organization, WriteError> {
+        let row: Option<OrganizationRow> = sqlx::query_as(&format!(
+            "update organizations set \
+             can_attach_files = coalesce($2, can_attach_files), \
+             can_external_optout = coalesce($3, can_external_optout), \
+             version = version + 1, updated_at = $4 \
+             where id = $1 and archived_at is null \
+             returning {ORGANIZATION_COLUMNS}"
+        ))
+        .bind(id.get())
+        .bind(can_attach_files)
+        .bind(can_external_optout)
+        .bind(micros(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        match row {
+            Some(row) => Ok(Organization::try_from(row)?),
+            None => Err(WriteError::NotFound),
+        }
+    }
+}

@@ -1,0 +1,2125 @@
+//! The contract checks, one per rule of `ports::outbound`, each on a fresh empty store.
+
+use domain::invitation::{InvitationConflict, InvitationStatus};
+use domain::mail::EmailKind;
+use domain::optout::{OptOut, OptOutFilter, OptOutOrigin, OptOutRecorded};
+use domain::organization::Nickname;
+use domain::pagination::PageRequest;
+use domain::user::PasswordHash;
+use domain::{Duration, InvitationId, OrganizationId, Role, Timestamp, UserId, Version};
+use futures::StreamExt as _;
+use futures::future::join_all;
+use ports::outbound::{
+    AcceptInvitationError, CreateInvitationError, CreateOrganizationError, CreateUserError,
+    InvitationChangeError, MemberProfile, WriteError,
+};
+
+use crate::Store;
+use crate::fixtures::{
+    child, email, invitation, mail, new_invitation, new_organization, new_user, now,
+    organization_with_admin, person, root, token, user,
+};
+
+fn ids<T>(items: &[T], id: impl Fn(&T) -> i64) -> Vec<i64> {
+    items.iter().map(id).collect()
+}
+
+fn profile() -> MemberProfile {
+    MemberProfile {
+        first_name: person("Grace"),
+        last_name: person("Hopper"),
+        password_hash: PasswordHash::new("$argon2id$v=19$accepted".to_owned()),
+    }
+}
+
+fn week() -> Duration {
+    Duration::days(7)
+}
+
+// Organizations.
+
+/// `create` stores version 1 and `find` returns what was stored.
+pub async fn a_created_root_organization_is_found_with_version_1(store: &Store) {
+    let at = now();
+
+    let created = store
+        .organizations
+        .create(new_organization("Root", None), at)
+        .await
+        .expect("created");
+    let found = store.organizations.find(created.id).await.expect("found");
+
+    assert_eq!(created.version, Version::FIRST);
+    assert_eq!((created.created_at, created.updated_at), (at, at));
+    assert_eq!(created.name.as_str(), "Root");
+    assert_eq!(created.parent, None);
+    assert_eq!(found, Some(created));
+    let missing = store.organizations.find(OrganizationId::new(999_999)).await;
+    assert_eq!(missing, Ok(None));
+}
+
+/// `create` refuses a missing or archived parent.
+pub async fn a_child_of_a_missing_or_archived_parent_is_parent_not_found(store: &Store) {
+    let parent = root(store, "Root").await;
+    let archived = child(store, &parent, "Archived").await;
+    store
+        .organizations
+        .archive_child(archived.id, None, now())
+        .await
+        .expect("archived");
+
+    let missing = store
+        .organizations
+        .create(
+            new_organization("Orphan", Some(OrganizationId::new(999_999))),
+            now(),
+        )
+        .await;
+    let under_archived = store
+        .organizations
+        .create(new_organization("Orphan", Some(archived.id)), now())
+        .await;
+
+    assert_eq!(missing, Err(CreateOrganizationError::ParentNotFound));
+    // The archived parent is itself a child; either way nothing may be stored under it.
+    assert!(matches!(
+        under_archived,
+        Err(CreateOrganizationError::ParentNotFound | CreateOrganizationError::ParentIsChild)
+    ));
+    let children = store
+        .organizations
+        .list_children(parent.id, PageRequest::default())
+        .await
+        .expect("listed");
+    assert_eq!(children.total, 0);
+}
+
+/// `create` keeps the tree two levels deep.
+pub async fn a_child_of_a_child_is_parent_is_child(store: &Store) {
+    let parent = root(store, "Root").await;
+    let first = child(store, &parent, "Child").await;
+
+    let grandchild = store
+        .organizations
+        .create(new_organization("Grandchild", Some(first.id)), now())
+        .await;
+
+    assert_eq!(grandchild, Err(CreateOrganizationError::ParentIsChild));
+    assert_eq!(first.parent, Some(parent.id));
+}
+
+/// `list_visible`: the root first, then its live children by id, paged.
+pub async fn the_visible_list_puts_the_root_first_then_its_live_children_by_id(store: &Store) {
+    let parent = root(store, "Root").await;
+    let other = root(store, "Other root").await;
+    let a = child(store, &parent, "A").await;
+    let gone = child(store, &parent, "Gone").await;
+    let b = child(store, &parent, "B").await;
+    let c = child(store, &parent, "C").await;
+    child(store, &other, "Not visible").await;
+    store
+        .organizations
+        .archive_child(gone.id, None, now())
+        .await
+        .expect("archived");
+
+    let first = store
+        .organizations
+        .list_visible(parent.id, PageRequest::new(1, 2))
+        .await
+        .expect("page 1");
+    let second = store
+        .organizations
+        .list_visible(parent.id, PageRequest::new(2, 2))
+        .await
+        .expect("page 2");
+    let from_child = store
+        .organizations
+        .list_visible(a.id, PageRequest::default())
+        .await
+        .expect("from a child");
+
+    assert_eq!(first.total, 4);
+    assert_eq!(first.request, PageRequest::new(1, 2));
+    assert_eq!(
+        ids(&first.items, |o| o.id.get()),
+        vec![parent.id.get(), a.id.get()]
+    );
+    assert_eq!(
+        ids(&second.items, |o| o.id.get()),
+        vec![b.id.get(), c.id.get()]
+    );
+    assert_eq!(from_child.total, 1);
+    assert_eq!(ids(&from_child.items, |o| o.id.get()), vec![a.id.get()]);
+}
+
+/// `list_children`: live children by id, paged, with the total.
+pub async fn the_children_list_pages_the_live_children_by_id(store: &Store) {
+    let parent = root(store, "Root").await;
+    let mut children = Vec::new();
+    for name in ["A", "B", "C", "D", "E"] {
+        children.push(child(store, &parent, name).await);
+    }
+    store
+        .organizations
+        .archive_child(children[1].id, None, now())
+        .await
+        .expect("archived");
+
+    let second = store
+        .organizations
+        .list_children(parent.id, PageRequest::new(2, 2))
+        .await
+        .expect("listed");
+    let of_a_child = store
+        .organizations
+        .list_children(children[0].id, PageRequest::default())
+        .await
+        .expect("listed");
+    let past_the_end = store
+        .organizations
+        .list_children(parent.id, PageRequest::new(3, 2))
+        .await
+        .expect("listed");
+
+    assert_eq!(second.total, 4);
+    assert_eq!(
+        ids(&second.items, |o| o.id.get()),
+        vec![children[3].id.get(), children[4].id.get()]
+    );
+    assert_eq!((of_a_child.total, of_a_child.items.len()), (0, 0));
+    assert!(past_the_end.items.is_empty());
+}
+
+/// `update` writes name, contact and settings, bumps the version, and refuses a stale one.
+pub async fn an_update_bumps_the_version_and_a_stale_version_is_a_mismatch(store: &Store) {
+    let organization = root(store, "Root").await;
+    let mut changed = organization.clone();
+    changed.name = domain::organization::OrganizationName::parse("Renamed").expect("valid");
+    changed.contact_email = Some(email("new@Example.COM"));
+    changed.settings.nickname = Nickname::parse("renamed-org").expect("valid");
+    changed.settings.notify_optouts = true;
+    changed.settings.notify_message_status = false;
+    changed.settings.external_optout_message = "Bye".to_owned();
+    let later = now() + Duration::seconds(5);
+
+    let updated = store
+        .organizations
+        .update(&changed, Some(Version::FIRST), later)
+        .await
+        .expect("updated");
+    let stale = store
+        .organizations
+        .update(&changed, Some(Version::FIRST), later)
+        .await;
+    let last_write_wins = store
+        .organizations
+        .update(&changed, None, later)
+        .await
+        .expect("updated without a version");
+
+    assert_eq!(updated.version, Version::new(2));
+    assert_eq!(updated.updated_at, later);
+    assert_eq!(updated.created_at, organization.created_at);
+    assert_eq!(updated.name.as_str(), "Renamed");
+    assert_eq!(updated.contact_email, Some(email("new@example.com")));
+    assert_eq!(updated.settings, changed.settings);
+    assert_eq!(stale, Err(WriteError::VersionMismatch));
+    assert_eq!(last_write_wins.version, Version::new(3));
+    let found = store
+        .organizations
+        .find(organization.id)
+        .await
+        .expect("found");
+    assert_eq!(found, Some(last_write_wins));
+}
+
+/// `update` refuses a missing or archived organization.
+pub async fn updating_a_missing_or_archived_organization_is_not_found(store: &Store) {
+    let parent = root(store, "Root").await;
+    let archived = child(store, &parent, "Archived").await;
+    store
+        .organizations
+        .archive_child(archived.id, None, now())
+        .await
+        .expect("archived");
+    let mut missing = parent.clone();
+    missing.id = OrganizationId::new(999_999);
+
+    let on_missing = store.organizations.update(&missing, None, now()).await;
+    let on_archived = store
+        .organizations
+        .update(&archived, Some(archived.version), now())
+        .await;
+
+    assert_eq!(on_missing, Err(WriteError::NotFound));
+    assert_eq!(on_archived, Err(WriteError::NotFound));
+}
+
+/// `archive_child` hides a live child; a root, a missing or archived one is `NotFound`,
+/// a stale version `VersionMismatch`.
+pub async fn archiving_a_child_hides_it_and_refuses_roots_and_stale_versions(store: &Store) {
+    let parent = root(store, "Root").await;
+    let first = child(store, &parent, "First").await;
+    let second = child(store, &parent, "Second").await;
+
+    let stale = store
+        .organizations
+        .archive_child(first.id, Some(Version::new(7)), now())
+        .await;
+    let archived = store
+        .organizations
+        .archive_child(first.id, Some(first.version), now())
+        .await;
+    let again = store
+        .organizations
+        .archive_child(first.id, None, now())
+        .await;
+    let of_root = store
+        .organizations
+        .archive_child(parent.id, None, now())
+        .await;
+    let of_missing = store
+        .organizations
+        .archive_child(OrganizationId::new(999_999), None, now())
+        .await;
+    let without_version = store
+        .organizations
+        .archive_child(second.id, None, now())
+        .await;
+
+    assert_eq!(stale, Err(WriteError::VersionMismatch));
+    assert_eq!(archived, Ok(()));
+    assert_eq!(again, Err(WriteError::NotFound));
+    assert_eq!(of_root, Err(WriteError::NotFound));
+    assert_eq!(of_missing, Err(WriteError::NotFound));
+    assert_eq!(without_version, Ok(()));
+    assert_eq!(store.organizations.find(first.id).await, Ok(None));
+    assert!(
+        store
+            .organizations
+            .find(parent.id)
+            .await
+            .expect("found")
+            .is_some()
+    );
+}
+
+/// `restore` brings back an archived organization with a new version; a live or
+/// missing one is `NotFound`.
+pub async fn restoring_brings_back_an_archived_child_and_refuses_a_live_one(store: &Store) {
+    let parent = root(store, "Root").await;
+    let archived = child(store, &parent, "Archived").await;
+    store
+        .organizations
+        .archive_child(archived.id, None, now())
+        .await
+        .expect("archived");
+
+    let restored = store.organizations.restore(archived.id, now()).await;
+    let of_live = store.organizations.restore(archived.id, now()).await;
+    let of_missing = store
+        .organizations
+        .restore(OrganizationId::new(999_999), now())
+        .await;
+
+    assert_eq!(restored, Ok(()));
+    assert_eq!(of_live, Err(WriteError::NotFound));
+    assert_eq!(of_missing, Err(WriteError::NotFound));
+    let found = store
+        .organizations
+        .find(archived.id)
+        .await
+        .expect("found")
+        .expect("live again");
+    assert!(found.version > archived.version);
+    let children = store
+        .organizations
+        .list_children(parent.id, PageRequest::default())
+        .await
+        .expect("listed");
+    assert_eq!(children.total, 1);
+}
+
+/// `purge_archived_before` erases organizations archived strictly before the date, with
+/// their users, credentials, invitations and opt-outs; nothing else.
+pub async fn purging_erases_what_was_archived_strictly_before_with_all_it_owns(store: &Store) {
+    let (parent, admin) = organization_with_admin(store).await;
+    let old = child(store, &parent, "Old").await;
+    let recent = child(store, &parent, "Recent").await;
+    let live = child(store, &parent, "Live").await;
+    let (old_user, old_key) = user(store, &old, "old@example.com", Role::Users).await;
+    let (_, recent_key) = user(store, &recent, "recent@example.com", Role::Users).await;
+    let (_, live_key) = user(store, &live, "live@example.com", Role::Users).await;
+    invitation(store, &old, &old_user, "guest@example.com", now(), week()).await;
+    invitation(
+        store,
+        &parent,
+        &old_user,
+        "other@example.com",
+        now(),
+        week(),
+    )
+    .await;
+    let opted = OptOut {
+        organization_id: old.id,
+        address: email("reader@example.com"),
+        origin: OptOutOrigin::Web,
+        creation_date: now(),
+    };
+    store.opt_outs.record(opted, None).await.expect("recorded");
+    let t1 = now() + Duration::hours(1);
+    let t2 = t1 + Duration::hours(1);
+    store
+        .organizations
+        .archive_child(old.id, None, t1)
+        .await
+        .expect("archived");
+    store
+        .organizations
+        .archive_child(recent.id, None, t2)
+        .await
+        .expect("archived");
+
+    let at_t1 = store.organizations.purge_archived_before(t1).await;
+    let before_t2 = store.organizations.purge_archived_before(t2).await;
+
+    assert_eq!(at_t1, Ok(0), "archived at t1 is not strictly before t1");
+    assert_eq!(before_t2, Ok(1));
+    assert_eq!(
+        store.organizations.restore(old.id, now()).await,
+        Err(WriteError::NotFound)
+    );
+    assert_eq!(store.organizations.restore(recent.id, now()).await, Ok(()));
+    assert_eq!(
+        store
+            .users
+            .identifier_taken(&email("old@example.com"))
+            .await,
+        Ok(false)
+    );
+    assert_eq!(store.users.authenticate(&old_key, now()).await, Ok(None));
+    assert!(
+        store
+            .users
+            .authenticate(&recent_key, now())
+            .await
+            .expect("ok")
+            .is_some()
+    );
+    assert!(
+        store
+            .users
+            .authenticate(&live_key, now())
+            .await
+            .expect("ok")
+            .is_some()
+    );
+    let invitations = store
+        .invitations
+        .list(old.id, None, now(), PageRequest::default())
+        .await
+        .expect("listed");
+    assert_eq!(invitations.total, 0);
+    let kept = store
+        .invitations
+        .list(parent.id, None, now(), PageRequest::default())
+        .await
+        .expect("listed");
+    assert_eq!(kept.total, 1, "an invitation made by a purged user stays");
+    assert_eq!(kept.items[0].invited_by, None);
+    let opt_outs = store
+        .opt_outs
+        .list(old.id, OptOutFilter::default(), PageRequest::default())
+        .await
+        .expect("listed");
+    assert_eq!(opt_outs.total, 0);
+    assert!(store.users.find(admin.id).await.expect("found").is_some());
+}
+
+/// `set_flags` changes the given flags only and bumps the version.
+pub async fn setting_flags_keeps_the_unset_ones_and_refuses_an_archived_organization(
+    store: &Store,
+) {
+    let parent = root(store, "Root").await;
+    let archived = child(store, &parent, "Archived").await;
+    store
+        .organizations
+        .archive_child(archived.id, None, now())
+        .await
+        .expect("archived");
+
+    let attach = store
+        .organizations
+        .set_flags(parent.id, Some(true), None, now())
+        .await
+        .expect("set");
+    let optout = store
+        .organizations
+        .set_flags(parent.id, None, Some(true), now())
+        .await
+        .expect("set");
+    let on_archived = store
+        .organizations
+        .set_flags(archived.id, Some(true), None, now())
+        .await;
+    let on_missing = store
+        .organizations
+        .set_flags(OrganizationId::new(999_999), None, None, now())
+        .await;
+
+    assert!(attach.can_attach_files && !attach.can_external_optout);
+    assert!(optout.can_attach_files && optout.can_external_optout);
+    assert_eq!(optout.version, Version::new(3));
+    assert_eq!(on_archived, Err(WriteError::NotFound));
+    assert_eq!(on_missing, Err(WriteError::NotFound));
+}
+
+/// Sub-microsecond digits are truncated, so that what is read equals what was written
+/// once truncated, on every backend.
+pub async fn timestamps_come_back_truncated_to_the_microsecond(store: &Store) {
+    let exact = Timestamp::from_timestamp(1_700_000_000, 123_456_789).expect("valid");
+    let truncated = Timestamp::from_timestamp(1_700_000_000, 123_456_000).expect("valid");
+
+    let created = store
+        .organizations
+        .create(new_organization("Root", None), exact)
+        .await
+        .expect("created");
+    let found = store
+        .organizations
+        .find(created.id)
+        .await
+        .expect("found")
+        .expect("live");
+
+    assert_eq!(created.created_at, truncated);
+    assert_eq!(found.created_at, truncated);
+    assert_eq!(found.updated_at, truncated);
+}
+
+// Users.
+
+/// `create` stores an active user; `find`, `identifier_taken` and `authenticate` see it.
+pub async fn a_created_user_is_found_and_authenticates_with_its_api_key(store: &Store) {
+    let parent = root(store, "Root").await;
+    let organization = child(store, &parent, "Child").await;
+    let api_key = token();
+    let at = now();
+
+    let created = store
+        .users
+        .create(
+            new_user(organization.id, "Member@Example.COM", Role::Managers),
+            &api_key,
+            at,
+        )
+        .await
+        .expect("created");
+
+    assert_eq!(created.identifier.as_str(), "Member@example.com");
+    assert_eq!(created.role, Role::Managers);
+    assert_eq!(created.organization_id, organization.id);
+    assert!(created.is_active);
+    assert_eq!(created.created_at, at);
+    assert_eq!(
+        store.users.find(created.id).await,
+        Ok(Some(created.clone()))
+    );
+    assert_eq!(store.users.find(UserId::new(999_999)).await, Ok(None));
+    assert_eq!(
+        store
+            .users
+            .identifier_taken(&email("Member@example.com"))
+            .await,
+        Ok(true)
+    );
+    assert_eq!(
+        store
+            .users
+            .identifier_taken(&email("member@example.com"))
+            .await,
+        Ok(false),
+        "identifiers compare exactly, as the domain normalized them"
+    );
+    let authenticated = store
+        .users
+        .authenticate(&api_key, now())
+        .await
+        .expect("ok")
+        .expect("authenticated");
+    assert_eq!(authenticated.user, created);
+    assert_eq!(authenticated.organization, organization.node());
+    assert_eq!(store.users.authenticate(&token(), now()).await, Ok(None));
+}
+
+/// `create` refuses a second user with the same identifier, in any organization,
+/// archived ones included.
+pub async fn a_taken_identifier_cannot_be_given_to_a_second_user(store: &Store) {
+    let parent = root(store, "Root").await;
+    let archived = child(store, &parent, "Archived").await;
+    user(store, &archived, "taken@example.com", Role::Users).await;
+    store
+        .organizations
+        .archive_child(archived.id, None, now())
+        .await
+        .expect("archived");
+
+    let second = store
+        .users
+        .create(
+            new_user(parent.id, "taken@example.com", Role::Users),
+            &token(),
+            now(),
+        )
+        .await;
+
+    assert_eq!(second, Err(CreateUserError::IdentifierTaken));
+    assert_eq!(
+        store
+            .users
+            .identifier_taken(&email("taken@example.com"))
+            .await,
+        Ok(true)
+    );
+}
+
+/// `create` refuses a missing or archived organization.
+pub async fn a_user_of_a_missing_or_archived_organization_is_organization_not_found(store: &Store) {
+    let parent = root(store, "Root").await;
+    let archived = child(store, &parent, "Archived").await;
+    store
+        .organizations
+        .archive_child(archived.id, None, now())
+        .await
+        .expect("archived");
+
+    let in_missing = store
+        .users
+        .create(
+            new_user(OrganizationId::new(999_999), "a@example.com", Role::Users),
+            &token(),
+            now(),
+        )
+        .await;
+    let in_archived = store
+        .users
+        .create(
+            new_user(archived.id, "b@example.com", Role::Users),
+            &token(),
+            now(),
+        )
+        .await;
+
+    assert_eq!(in_missing, Err(CreateUserError::OrganizationNotFound));
+    assert_eq!(in_archived, Err(CreateUserError::OrganizationNotFound));
+}
+
+/// `create_session`: a session token authenticates strictly before its expiry.
+pub async fn sessions_authenticate_until_they_expire(store: &Store) {
+    let (organization, _) = organization_with_admin(store).await;
+    let (member, _) = user(store, &organization, "member@example.com", Role::Users).await;
+    let session = token();
+    let at = now();
+    let expires_at = at + Duration::hours(12);
+
+    store
+        .users
+        .create_session(member.id, &session, at, expires_at)
+        .await
+        .expect("stored");
+
+    let before = store
+        .users
+        .authenticate(&session, expires_at - Duration::microseconds(1))
+        .await;
+    let at_expiry = store.users.authenticate(&session, expires_at).await;
+    assert_eq!(before.expect("ok").map(|a| a.user.id), Some(member.id));
+    assert_eq!(at_expiry, Ok(None));
+}
+
+/// `replace_api_key`: the old key stops at once, the new one and sessions work.
+pub async fn replacing_the_api_key_stops_the_old_one_and_keeps_sessions(store: &Store) {
+    let (organization, _) = organization_with_admin(store).await;
+    let (member, old_key) = user(store, &organization, "member@example.com", Role::Users).await;
+    let session = token();
+    store
+        .users
+        .create_session(member.id, &session, now(), now() + Duration::hours(1))
+        .await
+        .expect("stored");
+    let new_key = token();
+
+    store
+        .users
+        .replace_api_key(member.id, &new_key, now())
+        .await
+        .expect("replaced");
+
+    assert_eq!(store.users.authenticate(&old_key, now()).await, Ok(None));
+    let by_new = store.users.authenticate(&new_key, now()).await.expect("ok");
+    let by_session = store.users.authenticate(&session, now()).await.expect("ok");
+    assert_eq!(by_new.map(|a| a.user.id), Some(member.id));
+    assert_eq!(by_session.map(|a| a.user.id), Some(member.id));
+}
+
+/// Archiving hides a child's users from `authenticate`, `find` and `find_for_login`;
+/// restoring brings them and their unexpired sessions back.
+pub async fn users_of_an_archived_organization_cannot_act_until_it_is_restored(store: &Store) {
+    let parent = root(store, "Root").await;
+    let organization = child(store, &parent, "Child").await;
+    let (member, api_key) = user(store, &organization, "member@example.com", Role::Users).await;
+    let session = token();
+    store
+        .users
+        .create_session(member.id, &session, now(), now() + Duration::hours(1))
+        .await
+        .expect("stored");
+
+    store
+        .organizations
+        .archive_child(organization.id, None, now())
+        .await
+        .expect("archived");
+
+    assert_eq!(store.users.authenticate(&api_key, now()).await, Ok(None));
+    assert_eq!(store.users.authenticate(&session, now()).await, Ok(None));
+    assert_eq!(store.users.find(member.id).await, Ok(None));
+    assert_eq!(
+        store.users.find_for_login(&member.identifier).await,
+        Ok(None)
+    );
+    store
+        .organizations
+        .restore(organization.id, now())
+        .await
+        .expect("restored");
+    assert!(
+        store
+            .users
+            .authenticate(&api_key, now())
+            .await
+            .expect("ok")
+            .is_some()
+    );
+    assert!(
+        store
+            .users
+            .authenticate(&session, now())
+            .await
+            .expect("ok")
+            .is_some()
+    );
+    assert!(store.users.find(member.id).await.expect("ok").is_some());
+}
+
+/// `find_for_login` returns the user and its password hash, or none.
+pub async fn the_login_record_carries_the_password_hash(store: &Store) {
+    let organization = root(store, "Root").await;
+    let (with_password, _) = user(store, &organization, "a@example.com", Role::Users).await;
+    let mut without = new_user(organization.id, "b@example.com", Role::Users);
+    without.password_hash = None;
+    without.first_name = domain::user::PersonName::unnamed();
+    without.last_name = domain::user::PersonName::unnamed();
+    let without = store
+        .users
+        .create(without, &token(), now())
+        .await
+        .expect("created");
+
+    let first = store.users.find_for_login(&email("a@example.com")).await;
+    let second = store.users.find_for_login(&email("b@example.com")).await;
+    let unknown = store.users.find_for_login(&email("c@example.com")).await;
+
+    let first = first.expect("ok").expect("found");
+    assert_eq!(first.user, with_password);
+    assert_eq!(
+        first.password_hash,
+        Some(PasswordHash::new("$argon2id$v=19$stored".to_owned()))
+    );
+    let second = second.expect("ok").expect("found");
+    assert_eq!(second.user, without);
+    assert_eq!(second.password_hash, None);
+    assert_eq!(unknown, Ok(None));
+}
+
+/// `create_first_administrator` stores an organization, its administrator and a key on
+/// a database without users, and nothing afterwards.
+pub async fn the_first_administrator_is_created_only_on_a_database_without_users(store: &Store) {
+    let api_key = token();
+
+    let first = store
+        .users
+        .create_first_administrator(
+            new_organization("First", None),
+            new_user(
+                OrganizationId::new(0),
+                "admin@example.com",
+                Role::Administrators,
+            ),
+            &api_key,
+            now(),
+        )
+        .await
+        .expect("ok");
+    let second = store
+        .users
+        .create_first_administrator(
+            new_organization("Second", None),
+            new_user(
+                OrganizationId::new(0),
+                "other@example.com",
+                Role::Administrators,
+            ),
+            &token(),
+            now(),
+        )
+        .await;
+
+    let (organization, admin) = first.expect("created on an empty database");
+    assert_eq!(admin.organization_id, organization.id);
+    assert_eq!(admin.role, Role::Administrators);
+    assert_eq!(
+        store.organizations.find(organization.id).await,
+        Ok(Some(organization))
+    );
+    let authenticated = store.users.authenticate(&api_key, now()).await.expect("ok");
+    assert_eq!(authenticated.map(|a| a.user), Some(admin));
+    assert_eq!(second, Ok(None));
+    assert_eq!(
+        store
+            .users
+            .identifier_taken(&email("other@example.com"))
+            .await,
+        Ok(false)
+    );
+    let visible = store
+        .organizations
+        .list_visible(OrganizationId::new(0), PageRequest::default())
+        .await
+        .expect("listed");
+    assert_eq!(visible.total, 0);
+}
+
+/// `create_first_administrator` from several processes at once: exactly one wins.
+pub async fn racing_first_administrators_create_exactly_one(store: &Store) {
+    let attempts = (0..5).map(|n| {
+        let users = store.users.clone();
+        async move {
+            users
+                .create_first_administrator(
+                    new_organization(&format!("First {n}"), None),
+                    new_user(
+                        OrganizationId::new(0),
+                        &format!("admin{n}@example.com"),
+                        Role::Administrators,
+                    ),
+                    &token(),
+                    now(),
+                )
+                .await
+        }
+    });
+
+    let results = join_all(attempts).await;
+
+    let created = results
+        .iter()
+        .filter(|result| matches!(result, Ok(Some(_))))
+        .count();
+    let refused = results
+        .iter()
+        .filter(|result| matches!(result, Ok(None)))
+        .count();
+    assert_eq!((created, refused), (1, 4), "{results:?}");
+}
+
+// Invitations.
+
+/// `create` stores a pending invitation and queues its e-mail in the same transaction.
+pub async fn an_invitation_is_stored_with_its_email_in_the_outbox(store: &Store) {
+    let (organization, admin) = organization_with_admin(store).await;
+    let at = now();
+    let new = new_invitation(&organization, &admin, "guest@example.com", at, week());
+    let email_out = mail(EmailKind::Invitation, &new.identifier, "You are invited");
+
+    let created = store
+        .invitations
+        .create(new, email_out.clone())
+        .await
+        .expect("created");
+
+    assert_eq!(created.organization_id, organization.id);
+    assert_eq!(created.identifier, email("guest@example.com"));
+    assert_eq!(created.role, Role::Managers);
+    assert_eq!(created.invited_by, Some(admin.member_ref()));
+    assert_eq!((created.created_at, created.expires_at), (at, at + week()));
+    assert_eq!(created.status(at), InvitationStatus::Pending);
+    let claimed = store
+        .outbox
+        .claim_due(at, 10, Duration::minutes(1))
+        .await
+        .expect("claimed");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].email, email_out);
+    assert_eq!(claimed[0].attempts, 0);
+    assert_eq!(claimed[0].created_at, at);
+}
+
+/// `create` refuses an identifier a user has, and queues nothing.
+pub async fn inviting_a_taken_identifier_is_identifier_taken(store: &Store) {
+    let (organization, admin) = organization_with_admin(store).await;
+    let new = new_invitation(&organization, &admin, "admin@example.com", now(), week());
+
+    let result = store
+        .invitations
+        .create(new, mail(EmailKind::Invitation, &admin.identifier, "Hi"))
+        .await;
+
+    assert_eq!(result, Err(CreateInvitationError::IdentifierTaken));
+    assert_eq!(store.outbox.backlog().await, Ok(0));
+}
+
+/// `create` refuses a missing or archived organization.
+pub async fn inviting_into_a_missing_or_archived_organization_is_organization_not_found(
+    store: &Store,
+) {
+    let (parent, admin) = organization_with_admin(store).await;
+    let archived = child(store, &parent, "Archived").await;
+    store
+        .organizations
+        .archive_child(archived.id, None, now())
+        .await
+        .expect("archived");
+    let mut missing = parent.clone();
+    missing.id = OrganizationId::new(999_999);
+    let to = email("guest@example.com");
+
+    let in_archived = store
+        .invitations
+        .create(
+            new_invitation(&archived, &admin, "guest@example.com", now(), week()),
+            mail(EmailKind::Invitation, &to, "Hi"),
+        )
+        .await;
+    let in_missing = store
+        .invitations
+        .create(
+            new_invitation(&missing, &admin, "guest@example.com", now(), week()),
+            mail(EmailKind::Invitation, &to, "Hi"),
+        )
+        .await;
+
+    assert_eq!(
+        in_archived,
+        Err(CreateInvitationError::OrganizationNotFound)
+    );
+    assert_eq!(in_missing, Err(CreateInvitationError::OrganizationNotFound));
+    assert_eq!(store.outbox.backlog().await, Ok(0));
+}
+
+/// One pending invitation per organization and address; expired, revoked and accepted
+/// ones block nothing, and an expired one that was superseded stays `expired`.
+pub async fn a_second_pending_invitation_is_refused_but_an_expired_one_blocks_nothing(
+    store: &Store,
+) {
+    let (organization, admin) = organization_with_admin(store).await;
+    let other = root(store, "Other").await;
+    let past = now() - Duration::days(10);
+    let (expired, expired_token) = invitation(
+        store,
+        &organization,
+        &admin,
+        "guest@example.com",
+        past,
+        Duration::days(3),
+    )
+    .await;
+    let to = email("guest@example.com");
+
+    let (pending, _) = invitation(
+        store,
+        &organization,
+        &admin,
+        "guest@example.com",
+        now(),
+        week(),
+    )
+    .await;
+    let second = store
+        .invitations
+        .create(
+            new_invitation(&organization, &admin, "guest@example.com", now(), week()),
+            mail(EmailKind::Invitation, &to, "Hi"),
+        )
+        .await;
+    let elsewhere = store
+        .invitations
+        .create(
+            new_invitation(&other, &admin, "guest@example.com", now(), week()),
+            mail(EmailKind::Invitation, &to, "Hi"),
+        )
+        .await;
+
+    assert_eq!(second, Err(CreateInvitationError::AlreadyInvited));
+    assert!(elsewhere.is_ok(), "{elsewhere:?}");
+    assert_eq!(pending.status(now()), InvitationStatus::Pending);
+    let listed = store
+        .invitations
+        .list(
+            organization.id,
+            Some(InvitationStatus::Expired),
+            now(),
+            PageRequest::default(),
+        )
+        .await
+        .expect("listed");
+    assert_eq!(ids(&listed.items, |i| i.id.get()), vec![expired.id.get()]);
+    let superseded = store
+        .invitations
+        .find(organization.id, expired.id)
+        .await
+        .expect("ok")
+        .expect("found");
+    assert_eq!(superseded.status(now()), InvitationStatus::Expired);
+    let accepted = store
+        .invitations
+        .accept(
+            &expired_token,
+            past + Duration::days(1),
+            profile(),
+            &token(),
+        )
+        .await;
+    assert_eq!(accepted, Err(AcceptInvitationError::InvalidToken));
+    assert_eq!(store.outbox.backlog().await, Ok(3));
+}
+
+/// `list`: newest first, paged, filtered by status at `now`.
+pub async fn invitations_are_listed_newest_first_and_filtered_by_status(store: &Store) {
+    let (organization, admin) = organization_with_admin(store).await;
+    let at = now();
+    let (expired, _) = invitation(
+        store,
+        &organization,
+        &admin,
+        "expired@example.com",
+        at - Duration::days(9),
+        Duration::days(2),
+    )
+    .await;
+    let (revoked, _) = invitation(
+        store,
+        &organization,
+        &admin,
+        "revoked@example.com",
+        at - Duration::days(3),
+        week(),
+    )
+    .await;
+    let (accepted, accepted_token) = invitation(
+        store,
+        &organization,
+        &admin,
+        "accepted@example.com",
+        at - Duration::days(2),
+        week(),
+    )
+    .await;
+    let (pending, _) = invitation(
+        store,
+        &organization,
+        &admin,
+        "pending@example.com",
+        at - Duration::days(1),
+        week(),
+    )
+    .await;
+    let (same_time, _) = invitation(
+        store,
+        &organization,
+        &admin,
+        "same@example.com",
+        at - Duration::days(1),
+        week(),
+    )
+    .await;
+    store
+        .invitations
+        .revoke(organization.id, revoked.id, at)
+        .await
+        .expect("revoked");
+    store
+        .invitations
+        .accept(&accepted_token, at, profile(), &token())
+        .await
+        .expect("accepted");
+
+    let all = store
+        .invitations
+        .list(organization.id, None, at, PageRequest::default())
+        .await
+        .expect("listed");
+    let second_page = store
+        .invitations
+        .list(organization.id, None, at, PageRequest::new(2, 2))
+        .await
+        .expect("listed");
+    let by_status = |status| {
+        let invitations = store.invitations.clone();
+        async move {
+            let page = invitations
+                .list(organization.id, Some(status), at, PageRequest::default())
+                .await
+                .expect("listed");
+            (page.total, ids(&page.items, |i| i.id.get()))
+        }
+    };
+
+    let newest_first = vec![
+        same_time.id.get(),
+        pending.id.get(),
+        accepted.id.get(),
+        revoked.id.get(),
+        expired.id.get(),
+    ];
+    assert_eq!(all.total, 5);
+    assert_eq!(ids(&all.items, |i| i.id.get()), newest_first);
+    assert_eq!(ids(&second_page.items, |i| i.id.get()), newest_first[2..4]);
+    assert_eq!(
+        by_status(InvitationStatus::Pending).await,
+        (2, vec![same_time.id.get(), pending.id.get()])
+    );
+    assert_eq!(
+        by_status(InvitationStatus::Accepted).await,
+        (1, vec![accepted.id.get()])
+    );
+    assert_eq!(
+        by_status(InvitationStatus::Revoked).await,
+        (1, vec![revoked.id.get()])
+    );
+    assert_eq!(
+        by_status(InvitationStatus::Expired).await,
+        (1, vec![expired.id.get()])
+    );
+    let statuses: Vec<_> = all.items.iter().map(|i| i.status(at)).collect();
+    assert_eq!(
+        statuses,
+        vec![
+            InvitationStatus::Pending,
+            InvitationStatus::Pending,
+            InvitationStatus::Accepted,
+            InvitationStatus::Revoked,
+            InvitationStatus::Expired,
+        ]
+    );
+    let later = store
+        .invitations
+        .list(
+            organization.id,
+            Some(InvitationStatus::Expired),
+            at + Duration::days(30),
+            PageRequest::default(),
+        )
+        .await
+        .expect("listed");
+    assert_eq!(later.total, 3, "the pending ones have expired by then");
+}
+
+/// `find` returns an invitation only with its own, live organization.
+pub async fn an_invitation_is_found_only_in_its_live_organization(store: &Store) {
+    let (parent, admin) = organization_with_admin(store).await;
+    let organization = child(store, &parent, "Child").await;
+    let (created, _) = invitation(
+        store,
+        &organization,
+        &admin,
+        "guest@example.com",
+        now(),
+        week(),
+    )
+    .await;
+
+    let found = store.invitations.find(organization.id, created.id).await;
+    let elsewhere = store.invitations.find(parent.id, created.id).await;
+    let missing = store
+        .invitations
+        .find(organization.id, InvitationId::new(999_999))
+        .await;
+    store
+        .organizations
+        .archive_child(organization.id, None, now())
+        .await
+        .expect("archived");
+    let archived = store.invitations.find(organization.id, created.id).await;
+
+    assert_eq!(found, Ok(Some(created)));
+    assert_eq!(elsewhere, Ok(None));
+    assert_eq!(missing, Ok(None));
+    assert_eq!(archived, Ok(None));
+}
+
+/// `resend` gives a new token and expiry, queues a new e-mail; the old token stops.
+pub async fn resending_gives_a_new_token_and_expiry_and_queues_a_new_email(store: &Store) {
+    let (organization, admin) = organization_with_admin(store).await;
+    let (created, old_token) = invitation(
+        store,
+        &organization,
+        &admin,
+        "guest@example.com",
+        now(),
+        week(),
+    )
+    .await;
+    let new_token = token();
+    let new_expiry = now() + Duration::days(14);
+    let resent_mail = mail(EmailKind::Invitation, &created.identifier, "Reminder");
+
+    let resent = store
+        .invitations
+        .resend(
+            organization.id,
+            created.id,
+            &new_token,
+            new_expiry,
+            resent_mail.clone(),
+        )
+        .await
+        .expect("resent");
+
+    assert_eq!(resent.id, created.id);
+    assert_eq!(resent.expires_at, new_expiry);
+    assert_eq!(resent.created_at, created.created_at);
+    let old = store
+        .invitations
+        .accept(&old_token, now(), profile(), &token())
+        .await;
+    assert_eq!(old, Err(AcceptInvitationError::InvalidToken));
+    let claimed = store
+        .outbox
+        .claim_due(now() + Duration::minutes(1), 10, Duration::minutes(1))
+        .await
+        .expect("claimed");
+    assert_eq!(claimed.len(), 2);
+    assert_eq!(claimed[1].email, resent_mail);
+    let accepted = store
+        .invitations
+        .accept(&new_token, now(), profile(), &token())
+        .await;
+    assert!(accepted.is_ok(), "{accepted:?}");
+}
+
+/// `resend` revives an expired invitation, also one superseded by a newer expired one.
+pub async fn resending_revives_an_expired_invitation(store: &Store) {
+    let (organization, admin) = organization_with_admin(store).await;
+    let long_ago = now() - Duration::days(20);
+    let (oldest, _) = invitation(
+        store,
+        &organization,
+        &admin,
+        "guest@example.com",
+        long_ago,
+        Duration::days(2),
+    )
+    .await;
+    let (newer, _) = invitation(
+        store,
+        &organization,
+        &admin,
+        "guest@example.com",
+        long_ago + Duration::days(5),
+        Duration::days(2),
+    )
+    .await;
+    let revived_token = token();
+
+    let revived = store
+        .invitations
+        .resend(
+            organization.id,
+            oldest.id,
+            &revived_token,
+            now() + week(),
+            mail(EmailKind::Invitation, &oldest.identifier, "Again"),
+        )
+        .await
+        .expect("revived");
+
+    assert_eq!(revived.status(now()), InvitationStatus::Pending);
+    let pending = store
+        .invitations
+        .list(
+            organization.id,
+            Some(InvitationStatus::Pending),
+            now(),
+            PageRequest::default(),
+        )
+        .await
+        .expect("listed");
+    assert_eq!(ids(&pending.items, |i| i.id.get()), vec![oldest.id.get()]);
+    let newer = store
+        .invitations
+        .find(organization.id, newer.id)
+        .await
+        .expect("ok")
+        .expect("found");
+    assert_eq!(newer.status(now()), InvitationStatus::Expired);
+    let accepted = store
+        .invitations
+        .accept(&revived_token, now(), profile(), &token())
+        .await;
+    assert!(accepted.is_ok(), "{accepted:?}");
+}
+
+/// `resend` refuses an accepted or revoked invitation (`Conflict`) and a missing one or
+/// one of an archived organization (`NotFound`), queuing nothing.
+pub async fn resending_an_accepted_revoked_or_missing_invitation_is_refused(store: &Store) {
+    let (parent, admin) = organization_with_admin(store).await;
+    let archived = child(store, &parent, "Archived").await;
+    let (accepted, accepted_token) = invitation(
+        store,
+        &parent,
+        &admin,
+        "accepted@example.com",
+        now(),
+        week(),
+    )
+    .await;
+    let (revoked, _) =
+        invitation(store, &parent, &admin, "revoked@example.com", now(), week()).await;
+    let (hidden, _) = invitation(
+        store,
+        &archived,
+        &admin,
+        "hidden@example.com",
+        now(),
+        week(),
+    )
+    .await;
+    store
+        .invitations
+        .accept(&accepted_token, now(), profile(), &token())
+        .await
+        .expect("accepted");
+    store
+        .invitations
+        .revoke(parent.id, revoked.id, now())
+        .await
+        .expect("revoked");
+    store
+        .organizations
+        .archive_child(archived.id, None, now())
+        .await
+        .expect("archived");
+    let backlog = store.outbox.backlog().await.expect("counted");
+    let resend = |organization: OrganizationId, id: InvitationId| {
+        let invitations = store.invitations.clone();
+        async move {
+            invitations
+                .resend(
+                    organization,
+                    id,
+                    &token(),
+                    now() + week(),
+                    mail(EmailKind::Invitation, &email("x@example.com"), "Again"),
+                )
+                .await
+                .map(|invitation| invitation.id)
+        }
+    };
+
+    assert_eq!(
+        resend(parent.id, accepted.id).await,
+        Err(InvitationChangeError::Conflict(
+            InvitationConflict::Accepted
+        ))
+    );
+    assert_eq!(
+        resend(parent.id, revoked.id).await,
+        Err(InvitationChangeError::Conflict(InvitationConflict::Revoked))
+    );
+    assert_eq!(
+        resend(parent.id, InvitationId::new(999_999)).await,
+        Err(InvitationChangeError::NotFound)
+    );
+    assert_eq!(
+        resend(archived.id, hidden.id).await,
+        Err(InvitationChangeError::NotFound)
+    );
+    assert_eq!(
+        resend(parent.id, hidden.id).await,
+        Err(InvitationChangeError::NotFound)
+    );
+    assert_eq!(store.outbox.backlog().await, Ok(backlog));
+}
+
+/// `resend` of a superseded invitation while a newer one is pending: `AnotherPending`.
+pub async fn reviving_an_invitation_while_another_one_is_pending_is_another_pending(store: &Store) {
+    let (organization, admin) = organization_with_admin(store).await;
+    let (old, _) = invitation(
+        store,
+        &organization,
+        &admin,
+        "guest@example.com",
+        now() - Duration::days(10),
+        Duration::days(2),
+    )
+    .await;
+    let (current, current_token) = invitation(
+        store,
+        &organization,
+        &admin,
+        "guest@example.com",
+        now(),
+        week(),
+    )
+    .await;
+
+    let result = store
+        .invitations
+        .resend(
+            organization.id,
+            old.id,
+            &token(),
+            now() + week(),
+            mail(EmailKind::Invitation, &old.identifier, "Again"),
+        )
+        .await;
+
+    assert_eq!(result, Err(InvitationChangeError::AnotherPending));
+    let still = store
+        .invitations
+        .find(organization.id, current.id)
+        .await
+        .expect("ok")
+        .expect("found");
+    assert_eq!(still.status(now()), InvitationStatus::Pending);
+    let accepted = store
+        .invitations
+        .accept(&current_token, now(), profile(), &token())
+        .await;
+    assert!(accepted.is_ok(), "{accepted:?}");
+}
+
+/// `revoke` closes a pending or expired invitation once; then `Conflict`; a missing one
+/// or one of an archived organization is `NotFound`.
+pub async fn revoking_closes_an_invitation_once(store: &Store) {
+    let (parent, admin) = organization_with_admin(store).await;
+    let archived = child(store, &parent, "Archived").await;
+    let (pending, pending_token) =
+        invitation(store, &parent, &admin, "pending@example.com", now(), week()).await;
+    let (expired, _) = invitation(
+        store,
+        &parent,
+        &admin,
+        "expired@example.com",
+        now() - Duration::days(9),
+        Duration::days(1),
+    )
+    .await;
+    let (accepted, accepted_token) = invitation(
+        store,
+        &parent,
+        &admin,
+        "accepted@example.com",
+        now(),
+        week(),
+    )
+    .await;
+    let (hidden, _) = invitation(
+        store,
+        &archived,
+        &admin,
+        "hidden@example.com",
+        now(),
+        week(),
+    )
+    .await;
+    store
+        .invitations
+        .accept(&accepted_token, now(), profile(), &token())
+        .await
+        .expect("accepted");
+    store
+        .organizations
+        .archive_child(archived.id, None, now())
+        .await
+        .expect("archived");
+    let at = now();
+
+    let first = store.invitations.revoke(parent.id, pending.id, at).await;
+    let again = store.invitations.revoke(parent.id, pending.id, at).await;
+    let of_expired = store.invitations.revoke(parent.id, expired.id, at).await;
+    let of_accepted = store.invitations.revoke(parent.id, accepted.id, at).await;
+    let of_missing = store
+        .invitations
+        .revoke(parent.id, InvitationId::new(999_999), at)
+        .await;
+    let of_hidden = store.invitations.revoke(archived.id, hidden.id, at).await;
+
+    assert_eq!(first, Ok(()));
+    assert_eq!(
+        again,
+        Err(InvitationChangeError::Conflict(InvitationConflict::Revoked))
+    );
+    assert_eq!(of_expired, Ok(()));
+    assert_eq!(
+        of_accepted,
+        Err(InvitationChangeError::Conflict(
+            InvitationConflict::Accepted
+        ))
+    );
+    assert_eq!(of_missing, Err(InvitationChangeError::NotFound));
+    assert_eq!(of_hidden, Err(InvitationChangeError::NotFound));
+    let revoked = store
+        .invitations
+        .find(parent.id, pending.id)
+        .await
+        .expect("ok")
+        .expect("found");
+    assert_eq!(revoked.revoked_at, Some(at));
+    assert_eq!(revoked.status(at), InvitationStatus::Revoked);
+    let accept = store
+        .invitations
+        .accept(&pending_token, at, profile(), &token())
+        .await;
+    assert_eq!(accept, Err(AcceptInvitationError::InvalidToken));
+}
+
+/// `accept` creates the invited user with its API key and consumes the token.
+pub async fn accepting_creates_the_user_and_consumes_the_token(store: &Store) {
+    let (parent, admin) = organization_with_admin(store).await;
+    let organization = child(store, &parent, "Child").await;
+    let (created, invitation_token) = invitation(
+        store,
+        &organization,
+        &admin,
+        "guest@example.com",
+        now(),
+        week(),
+    )
+    .await;
+    let api_key = token();
+    let at = now();
+
+    let accepted = store
+        .invitations
+        .accept(&invitation_token, at, profile(), &api_key)
+        .await
+        .expect("accepted");
+    let again = store
+        .invitations
+        .accept(&invitation_token, at, profile(), &token())
+        .await;
+
+    assert_eq!(accepted.identifier, email("guest@example.com"));
+    assert_eq!(accepted.organization_id, organization.id);
+    assert_eq!(accepted.role, Role::Managers);
+    assert_eq!(accepted.first_name, person("Grace"));
+    assert!(accepted.is_active);
+    assert_eq!(again, Err(AcceptInvitationError::InvalidToken));
+    let authenticated = store.users.authenticate(&api_key, now()).await.expect("ok");
+    assert_eq!(authenticated.map(|a| a.user), Some(accepted.clone()));
+    let login = store
+        .users
+        .find_for_login(&accepted.identifier)
+        .await
+        .expect("ok")
+        .expect("found");
+    assert_eq!(login.password_hash, Some(profile().password_hash));
+    let stored = store
+        .invitations
+        .find(organization.id, created.id)
+        .await
+        .expect("ok")
+        .expect("found");
+    assert_eq!(stored.accepted_at, Some(at));
+    assert_eq!(stored.status(now()), InvitationStatus::Accepted);
+}
+
+/// `accept` refuses an unknown, revoked or expired token, and one of an archived
+/// organization until it is restored.
+pub async fn an_unknown_revoked_expired_or_archived_token_is_invalid(store: &Store) {
+    let (parent, admin) = organization_with_admin(store).await;
+    let archived = child(store, &parent, "Archived").await;
+    let (revoked, revoked_token) =
+        invitation(store, &parent, &admin, "revoked@example.com", now(), week()).await;
+    let (expiring, expiring_token) = invitation(
+        store,
+        &parent,
+        &admin,
+        "expiring@example.com",
+        now(),
+        Duration::days(1),
+    )
+    .await;
+    let (_, hidden_token) = invitation(
+        store,
+        &archived,
+        &admin,
+        "hidden@example.com",
+        now(),
+        week(),
+    )
+    .await;
+    store
+        .invitations
+        .revoke(parent.id, revoked.id, now())
+        .await
+        .expect("revoked");
+    store
+        .organizations
+        .archive_child(archived.id, None, now())
+        .await
+        .expect("archived");
+    let accept = |token_hash, at| {
+        let invitations = store.invitations.clone();
+        async move {
+            invitations
+                .accept(&token_hash, at, profile(), &token())
+                .await
+                .map(|user| user.id)
+        }
+    };
+
+    let unknown = accept(token(), now()).await;
+    let of_revoked = accept(revoked_token, now()).await;
+    let at_expiry = accept(expiring_token.clone(), expiring.expires_at).await;
+    let of_archived = accept(hidden_token.clone(), now()).await;
+
+    let invalid = Err(AcceptInvitationError::InvalidToken);
+    assert_eq!(unknown, invalid);
+    assert_eq!(of_revoked, invalid);
+    assert_eq!(at_expiry, invalid);
+    assert_eq!(of_archived, invalid);
+    assert_eq!(
+        store
+            .users
+            .identifier_taken(&email("hidden@example.com"))
+            .await,
+        Ok(false)
+    );
+    let before_expiry = accept(expiring_token, expiring.expires_at - Duration::seconds(1)).await;
+    assert!(before_expiry.is_ok(), "{before_expiry:?}");
+    store
+        .organizations
+        .restore(archived.id, now())
+        .await
+        .expect("restored");
+    let after_restore = accept(hidden_token, now()).await;
+    assert!(after_restore.is_ok(), "{after_restore:?}");
+}
+
+/// `accept` of an identifier a user took meanwhile: `IdentifierTaken`, and the token
+/// stays unused.
+pub async fn accepting_a_taken_identifier_is_refused_and_keeps_the_token(store: &Store) {
+    let (parent, admin) = organization_with_admin(store).await;
+    let other = root(store, "Other").await;
+    let (created, invitation_token) =
+        invitation(store, &parent, &admin, "guest@example.com", now(), week()).await;
+    let (squatter, _) = user(store, &other, "guest@example.com", Role::Users).await;
+
+    let result = store
+        .invitations
+        .accept(&invitation_token, now(), profile(), &token())
+        .await;
+
+    assert_eq!(result, Err(AcceptInvitationError::IdentifierTaken));
+    let stored = store
+        .invitations
+        .find(parent.id, created.id)
+        .await
+        .expect("ok")
+        .expect("found");
+    assert_eq!(stored.status(now()), InvitationStatus::Pending);
+    assert_eq!(stored.accepted_at, None);
+    let owner = store
+        .users
+        .find_for_login(&email("guest@example.com"))
+        .await
+        .expect("ok")
+        .expect("found");
+    assert_eq!(owner.user.id, squatter.id);
+}
+
+/// Twenty simultaneous invitations of one address into one organization: one stored,
+/// the others `AlreadyInvited`, one e-mail queued.
+pub async fn twenty_simultaneous_invitations_of_one_address_store_exactly_one(store: &Store) {
+    let (organization, admin) = organization_with_admin(store).await;
+    let attempts = (0..20).map(|_| {
+        let invitations = store.invitations.clone();
+        let new = new_invitation(&organization, &admin, "guest@example.com", now(), week());
+        let to = new.identifier.clone();
+        async move {
+            invitations
+                .create(new, mail(EmailKind::Invitation, &to, "Hi"))
+                .await
+        }
+    });
+
+    let results = join_all(attempts).await;
+
+    let stored = results.iter().filter(|result| result.is_ok()).count();
+    let refused = results
+        .iter()
+        .filter(|result| matches!(result, Err(CreateInvitationError::AlreadyInvited)))
+        .count();
+    assert_eq!((stored, refused), (1, 19), "{results:?}");
+    let listed = store
+        .invitations
+        .list(organization.id, None, now(), PageRequest::default())
+        .await
+        .expect("listed");
+    assert_eq!(listed.total, 1);
+    assert_eq!(store.outbox.backlog().await, Ok(1));
+}
+
+/// Ten simultaneous acceptances of one token: exactly one user.
+pub async fn ten_simultaneous_acceptances_of_one_token_create_exactly_one_user(store: &Store) {
+    let (organization, admin) = organization_with_admin(store).await;
+    let (_, invitation_token) = invitation(
+        store,
+        &organization,
+        &admin,
+        "guest@example.com",
+        now(),
+        week(),
+    )
+    .await;
+    let attempts = (0..10).map(|_| {
+        let invitations = store.invitations.clone();
+        let invitation_token = invitation_token.clone();
+        async move {
+            invitations
+                .accept(&invitation_token, now(), profile(), &token())
+                .await
+        }
+    });
+
+    let results = join_all(attempts).await;
+
+    let accepted = results.iter().filter(|result| result.is_ok()).count();
+    let refused = results
+        .iter()
+        .filter(|result| matches!(result, Err(AcceptInvitationError::InvalidToken)))
+        .count();
+    assert_eq!((accepted, refused), (1, 9), "{results:?}");
+    assert_eq!(
+        store
+            .users
+            .identifier_taken(&email("guest@example.com"))
+            .await,
+        Ok(true)
+    );
+}
+
+// Opt-outs.
+
+/// `record`: `Created` (with its notice queued) then `Updated` (origin and date, no
+/// notice).
+pub async fn recording_an_opt_out_twice_creates_then_updates_and_queues_one_notice(store: &Store) {
+    let organization = root(store, "Root").await;
+    let first_at = now() - Duration::hours(2);
+    let opt_out = OptOut {
+        organization_id: organization.id,
+        address: email("reader@example.com"),
+        origin: OptOutOrigin::Mail,
+        creation_date: first_at,
+    };
+    let notice = mail(
+        EmailKind::OptOutNotice,
+        &email("contact@example.com"),
+        "New opt-out",
+    );
+    let again = OptOut {
+        origin: OptOutOrigin::Bounce,
+        creation_date: now(),
+        ..opt_out.clone()
+    };
+
+    let created = store
+        .opt_outs
+        .record(opt_out.clone(), Some(notice.clone()))
+        .await;
+    let updated = store
+        .opt_outs
+        .record(again.clone(), Some(notice.clone()))
+        .await;
+
+    assert_eq!(created, Ok(OptOutRecorded::Created(opt_out)));
+    assert_eq!(updated, Ok(OptOutRecorded::Updated(again.clone())));
+    let claimed = store
+        .outbox
+        .claim_due(now(), 10, Duration::minutes(1))
+        .await
+        .expect("claimed");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].email, notice);
+    let listed = store
+        .opt_outs
+        .list(
+            organization.id,
+            OptOutFilter::default(),
+            PageRequest::default(),
+        )
+        .await
+        .expect("listed");
+    assert_eq!(listed.items, vec![again]);
+    let quiet = OptOut {
+        address: email("quiet@example.com"),
+        ..opt_out_at(organization.id, "quiet@example.com", now())
+    };
+    let without_notice = store.opt_outs.record(quiet.clone(), None).await;
+    assert_eq!(without_notice, Ok(OptOutRecorded::Created(quiet)));
+    assert_eq!(store.outbox.backlog().await, Ok(1));
+}
+
+fn opt_out_at(organization: OrganizationId, address: &str, at: Timestamp) -> OptOut {
+    OptOut {
+        organization_id: organization,
+        address: email(address),
+        origin: OptOutOrigin::Api,
+        creation_date: at,
+    }
+}
+
+async fn seed_opt_outs(store: &Store, organization: OrganizationId) -> Vec<OptOut> {
+    let base = now() - Duration::days(1);
+    let mut stored = Vec::new();
+    for (n, origin) in [
+        OptOutOrigin::Web,
+        OptOutOrigin::Api,
+        OptOutOrigin::Web,
+        OptOutOrigin::Abuse,
+        OptOutOrigin::Web,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let minutes = i64::try_from(n).unwrap_or(0);
+        let opt_out = OptOut {
+            origin,
+            ..opt_out_at(
+                organization,
+                &format!("reader{n}@example.com"),
+                base + Duration::minutes(minutes),
+            )
+        };
+        store
+            .opt_outs
+            .record(opt_out.clone(), None)
+            .await
+            .expect("recorded");
+        stored.push(opt_out);
+    }
+    stored.reverse();
+    stored
+}
+
+/// `list`: newest first, paged, filtered by address and origin, per organization.
+pub async fn opt_outs_are_listed_newest_first_and_filtered(store: &Store) {
+    let organization = root(store, "Root").await;
+    let other = root(store, "Other").await;
+    let newest_first = seed_opt_outs(store, organization.id).await;
+    store
+        .opt_outs
+        .record(opt_out_at(other.id, "reader0@example.com", now()), None)
+        .await
+        .expect("recorded");
+
+    let all = store
+        .opt_outs
+        .list(
+            organization.id,
+            OptOutFilter::default(),
+            PageRequest::default(),
+        )
+        .await
+        .expect("listed");
+    let page = store
+        .opt_outs
+        .list(
+            organization.id,
+            OptOutFilter::default(),
+            PageRequest::new(2, 2),
+        )
+        .await
+        .expect("listed");
+    let web = store
+        .opt_outs
+        .list(
+            organization.id,
+            OptOutFilter {
+                address: None,
+                origin: Some(OptOutOrigin::Web),
+            },
+            PageRequest::default(),
+        )
+        .await
+        .expect("listed");
+    let one = store
+        .opt_outs
+        .list(
+            organization.id,
+            OptOutFilter {
+                address: Some("reader3@example.com".to_owned()),
+                origin: None,
+            },
+            PageRequest::default(),
+        )
+        .await
+        .expect("listed");
+    let none = store
+        .opt_outs
+        .list(
+            organization.id,
+            OptOutFilter {
+                address: Some("reader3@example.com".to_owned()),
+                origin: Some(OptOutOrigin::Web),
+            },
+            PageRequest::default(),
+        )
+        .await
+        .expect("listed");
+
+    assert_eq!(all.total, 5);
+    assert_eq!(all.items, newest_first);
+    assert_eq!(page.items, newest_first[2..4]);
+    assert_eq!(web.total, 3);
+    assert!(web.items.iter().all(|o| o.origin == OptOutOrigin::Web));
+    assert_eq!(one.items, vec![newest_first[1].clone()]);
+    assert_eq!((none.total, none.items.len()), (0, 0));
+}
+
+/// `export` streams every matching opt-out, newest first.
+pub async fn the_export_streams_every_matching_opt_out_newest_first(store: &Store) {
+    let organization = root(store, "Root").await;
+    let newest_first = seed_opt_outs(store, organization.id).await;
+
+    let all: Vec<_> = store
+        .opt_outs
+        .export(organization.id, OptOutFilter::default())
+        .collect()
+        .await;
+    let web: Vec<_> = store
+        .opt_outs
+        .export(
+            organization.id,
+            OptOutFilter {
+                address: None,
+                origin: Some(OptOutOrigin::Web),
+            },
+        )
+        .collect()
+        .await;
+
+    let all: Vec<OptOut> = all.into_iter().map(|row| row.expect("a row")).collect();
+    assert_eq!(all, newest_first);
+    let web: Vec<OptOut> = web.into_iter().map(|row| row.expect("a row")).collect();
+    assert_eq!(web.len(), 3);
+    assert!(web.iter().all(|o| o.origin == OptOutOrigin::Web));
+}
+
+/// Opt-outs are compliance data: archiving their organization keeps them.
+pub async fn opt_outs_are_kept_when_their_organization_is_archived(store: &Store) {
+    let parent = root(store, "Root").await;
+    let organization = child(store, &parent, "Child").await;
+    let opt_out = opt_out_at(organization.id, "reader@example.com", now());
+    store
+        .opt_outs
+        .record(opt_out.clone(), None)
+        .await
+        .expect("recorded");
+
+    store
+        .organizations
+        .archive_child(organization.id, None, now())
+        .await
+        .expect("archived");
+
+    let listed = store
+        .opt_outs
+        .list(
+            organization.id,
+            OptOutFilter::default(),
+            PageRequest::default(),
+        )
+        .await
+        .expect("listed");
+    assert_eq!(listed.items, vec![opt_out]);
+}
+
+// Outbox.
+
+async fn queue_notices(store: &Store, count: usize, at: Timestamp) {
+    let organization = root(store, "Mailer").await;
+    for n in 0..count {
+        store
+            .opt_outs
+            .record(
+                opt_out_at(organization.id, &format!("r{n}@example.com"), at),
+                Some(mail(
+                    EmailKind::OptOutNotice,
+                    &email("contact@example.com"),
+                    &format!("Notice {n}"),
+                )),
+            )
+            .await
+            .expect("recorded");
+    }
+}
+
+/// `claim_due` returns due messages in order, up to `limit`, and not again until the
+/// lease ends.
+pub async fn claimed_messages_are_not_claimed_again_until_their_lease_ends(store: &Store) {
+    let at = now();
+    queue_notices(store, 3, at).await;
+    let lease = Duration::minutes(1);
+
+    let early = store
+        .outbox
+        .claim_due(at - Duration::seconds(1), 10, lease)
+        .await
+        .expect("claimed");
+    let first = store.outbox.claim_due(at, 2, lease).await.expect("claimed");
+    let rest = store
+        .outbox
+        .claim_due(at, 10, lease)
+        .await
+        .expect("claimed");
+    let during_lease = store
+        .outbox
+        .claim_due(at + Duration::seconds(30), 10, lease)
+        .await
+        .expect("claimed");
+    let after_lease = store
+        .outbox
+        .claim_due(at + Duration::seconds(61), 10, lease)
+        .await
+        .expect("claimed");
+
+    assert!(early.is_empty());
+    let subjects: Vec<_> = first.iter().map(|m| m.email.subject.as_str()).collect();
+    assert_eq!(subjects, vec!["Notice 0", "Notice 1"]);
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].email.subject, "Notice 2");
+    assert!(during_lease.is_empty());
+    assert_eq!(after_lease.len(), 3);
+    assert!(
+        after_lease
+            .iter()
+            .all(|m| m.attempts == 0 && m.created_at == at)
+    );
+    assert_eq!(store.outbox.backlog().await, Ok(3));
+}
+
+/// `mark_failed` counts the attempt, keeps the error and makes the message due again
+/// at its next attempt.
+pub async fn a_failed_message_comes_back_at_its_next_attempt(store: &Store) {
+    let at = now();
+    queue_notices(store, 1, at).await;
+    let claimed = store
+        .outbox
+        .claim_due(at, 10, Duration::minutes(10))
+        .await
+        .expect("claimed");
+    let retry_at = at + Duration::minutes(5);
+
+    store
+        .outbox
+        .mark_failed(claimed[0].id, retry_at, "421 try later")
+        .await
+        .expect("marked");
+
+    let too_early = store
+        .outbox
+        .claim_due(retry_at - Duration::seconds(1), 10, Duration::minutes(1))
+        .await
+        .expect("claimed");
+    let again = store
+        .outbox
+        .claim_due(retry_at, 10, Duration::minutes(1))
+        .await
+        .expect("claimed");
+    assert!(too_early.is_empty());
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].id, claimed[0].id);
+    assert_eq!(again[0].attempts, 1);
+    assert_eq!(store.outbox.backlog().await, Ok(1));
+}
+
+/// `mark_delivered` and `mark_dead` take messages out of the backlog for good.
+pub async fn delivered_and_dead_messages_leave_the_backlog_for_good(store: &Store) {
+    let at = now();
+    queue_notices(store, 3, at).await;
+    let claimed = store
+        .outbox
+        .claim_due(at, 10, Duration::minutes(1))
+        .await
+        .expect("claimed");
+
+    store
+        .outbox
+        .mark_delivered(claimed[0].id, at)
+        .await
+        .expect("marked");
+    store
+        .outbox
+        .mark_dead(claimed[1].id, at, "550 no such user")
+        .await
+        .expect("marked");
+
+    assert_eq!(store.outbox.backlog().await, Ok(1));
+    let later = store
+        .outbox
+        .claim_due(at + Duration::days(365), 10, Duration::minutes(1))
+        .await
+        .expect("claimed");
+    assert_eq!(ids(&later, |m| m.id.get()), vec![claimed[2].id.get()]);
+}
+
+/// Two workers claiming in small batches at the same time: every one of a thousand
+/// messages is claimed exactly once.
+pub async fn two_workers_claiming_a_thousand_messages_get_each_exactly_once(store: &Store) {
+    let at = now();
+    queue_notices(store, 1000, at).await;
+    let worker = |outbox: std::sync::Arc<dyn ports::outbound::Outbox>| async move {
+        let mut claimed = Vec::new();
+        loop {
+            let batch = outbox
+                .claim_due(at, 25, Duration::hours(1))
+                .await
+                .expect("claimed");
+            if batch.is_empty() {
+                return claimed;
+            }
+            claimed.extend(batch.into_iter().map(|m| m.id.get()));
+        }
+    };
+
+    let (first, second) =
+        futures::join!(worker(store.outbox.clone()), worker(store.outbox.clone()));
+
+    let mut all: Vec<i64> = first.iter().chain(second.iter()).copied().collect();
+    all.sort_unstable();
+    let claimed = all.len();
+    all.dedup();
+    assert_eq!(claimed, 1000, "every message claimed");
+    assert_eq!(all.len(), 1000, "no message claimed twice");
+}
+
+// Health.
+
+/// `ping` answers and `pool_usage` reports a sane pool.
+pub async fn the_storage_answers_pings_and_reports_its_pool(store: &Store) {
+    let ping = store.health.ping().await;
+
+    let usage = store.health.pool_usage();
+
+    assert_eq!(ping, Ok(()));
+    assert!(usage.max >= 1);
+    assert!(
+        usage.idle <= usage.size && usage.size <= usage.max,
+        "{usage:?}"
+    );
+}

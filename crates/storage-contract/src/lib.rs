@@ -1,0 +1,128 @@
+//! The repository contract of the organizations service, written once and run against
+//! every storage adapter on a real database.
+//!
+//! Each check in [`checks`] is an `async fn` taking a [`Store`]: the driven storage ports
+//! of one fresh, migrated, empty database. An adapter's tests run every check with
+//! [`contract_tests!`], giving it a function that makes such a store. This crate is test
+//! code: a check panics, as a test does, when the adapter breaks the contract.
+
+pub mod checks;
+pub mod fixtures;
+
+use std::sync::Arc;
+
+use ports::outbound::{
+    InvitationRepository, OptOutRepository, OrganizationRepository, Outbox, StorageHealth,
+    UserRepository,
+};
+
+/// The storage ports of one database, as the use cases hold them.
+#[derive(Clone)]
+pub struct Store {
+    /// Organizations.
+    pub organizations: Arc<dyn OrganizationRepository>,
+    /// Users and credentials.
+    pub users: Arc<dyn UserRepository>,
+    /// Invitations.
+    pub invitations: Arc<dyn InvitationRepository>,
+    /// Opt-outs.
+    pub opt_outs: Arc<dyn OptOutRepository>,
+    /// The e-mail outbox.
+    pub outbox: Arc<dyn Outbox>,
+    /// Health and pool usage.
+    pub health: Arc<dyn StorageHealth>,
+}
+
+impl Store {
+    /// Every port, served by one adapter value.
+    pub fn new<S>(storage: S) -> Self
+    where
+        S: OrganizationRepository
+            + UserRepository
+            + InvitationRepository
+            + OptOutRepository
+            + Outbox
+            + StorageHealth
+            + 'static,
+    {
+        let storage = Arc::new(storage);
+        Self {
+            organizations: storage.clone(),
+            users: storage.clone(),
+            invitations: storage.clone(),
+            opt_outs: storage.clone(),
+            outbox: storage.clone(),
+            health: storage,
+        }
+    }
+}
+
+/// Generates one `#[tokio::test]` per contract check. `$fresh` names an `async fn()`
+/// returning `(Store, guard)`: a store on a fresh, migrated database, and a value whose
+/// `Drop` disposes of that database (also when the check fails).
+#[macro_export]
+macro_rules! contract_tests {
+    ($fresh:path) => {
+        $crate::contract_tests!(@each $fresh;
+            a_created_root_organization_is_found_with_version_1,
+            a_child_of_a_missing_or_archived_parent_is_parent_not_found,
+            a_child_of_a_child_is_parent_is_child,
+            the_visible_list_puts_the_root_first_then_its_live_children_by_id,
+            the_children_list_pages_the_live_children_by_id,
+            an_update_bumps_the_version_and_a_stale_version_is_a_mismatch,
+            updating_a_missing_or_archived_organization_is_not_found,
+            archiving_a_child_hides_it_and_refuses_roots_and_stale_versions,
+            restoring_brings_back_an_archived_child_and_refuses_a_live_one,
+            purging_erases_what_was_archived_strictly_before_with_all_it_owns,
+            setting_flags_keeps_the_unset_ones_and_refuses_an_archived_organization,
+            timestamps_come_back_truncated_to_the_microsecond,
+            a_created_user_is_found_and_authenticates_with_its_api_key,
+            a_taken_identifier_cannot_be_given_to_a_second_user,
+            a_user_of_a_missing_or_archived_organization_is_organization_not_found,
+            sessions_authenticate_until_they_expire,
+            replacing_the_api_key_stops_the_old_one_and_keeps_sessions,
+            users_of_an_archived_organization_cannot_act_until_it_is_restored,
+            the_login_record_carries_the_password_hash,
+            the_first_administrator_is_created_only_on_a_database_without_users,
+            racing_first_administrators_create_exactly_one,
+            an_invitation_is_stored_with_its_email_in_the_outbox,
+            inviting_a_taken_identifier_is_identifier_taken,
+            inviting_into_a_missing_or_archived_organization_is_organization_not_found,
+            a_second_pending_invitation_is_refused_but_an_expired_one_blocks_nothing,
+            invitations_are_listed_newest_first_and_filtered_by_status,
+            an_invitation_is_found_only_in_its_live_organization,
+            resending_gives_a_new_token_and_expiry_and_queues_a_new_email,
+            resending_revives_an_expired_invitation,
+            resending_an_accepted_revoked_or_missing_invitation_is_refused,
+            reviving_an_invitation_while_another_one_is_pending_is_another_pending,
+            revoking_closes_an_invitation_once,
+            accepting_creates_the_user_and_consumes_the_token,
+            an_unknown_revoked_expired_or_archived_token_is_invalid,
+            accepting_a_taken_identifier_is_refused_and_keeps_the_token,
+            twenty_simultaneous_invitations_of_one_address_store_exactly_one,
+            ten_simultaneous_acceptances_of_one_token_create_exactly_one_user,
+            recording_an_opt_out_twice_creates_then_updates_and_queues_one_notice,
+            opt_outs_are_listed_newest_first_and_filtered,
+            the_export_streams_every_matching_opt_out_newest_first,
+            opt_outs_are_kept_when_their_organization_is_archived,
+            claimed_messages_are_not_claimed_again_until_their_lease_ends,
+            a_failed_message_comes_back_at_its_next_attempt,
+            delivered_and_dead_messages_leave_the_backlog_for_good,
+            two_workers_claiming_a_thousand_messages_get_each_exactly_once,
+            the_storage_answers_pings_and_reports_its_pool,
+        );
+    };
+    (@each $fresh:path; $($check:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let (store, guard) = $fresh().await;
+
+                $crate::checks::$check(&store).await;
+
+                drop(store);
+                drop(guard);
+            }
+        )*
+    };
+}
