@@ -4,7 +4,7 @@ use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
-use crate::{auth, invitations, opt_outs, organizations, service};
+use crate::{auth, invitations, members, opt_outs, organizations, service};
 
 /// `{"detail": "…"}`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -45,8 +45,9 @@ impl Modify for BearerScheme {
         organizations::list, organizations::create, organizations::detail,
         organizations::replace, organizations::patch, organizations::archive,
         organizations::children,
-        invitations::invite, invitations::list, invitations::resend, invitations::revoke,
-        invitations::accept,
+        invitations::invite, invitations::list, invitations::detail, invitations::resend,
+        invitations::revoke, invitations::accept,
+        members::list, members::change_role, members::remove,
         opt_outs::list, opt_outs::record,
     ),
     components(schemas(DetailBody)),
@@ -54,6 +55,7 @@ impl Modify for BearerScheme {
     tags(
         (name = "organizations", description = "Organization trees"),
         (name = "invitations", description = "Invitations"),
+        (name = "members", description = "The users of an organization"),
         (name = "auth", description = "Authentication"),
         (name = "opt-outs", description = "Opt-outs"),
         (name = "service", description = "Health, metrics and this document"),
