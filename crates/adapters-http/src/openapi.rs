@@ -122,6 +122,19 @@ mod tests {
     }
 
     #[test]
+    fn the_member_routes_are_documented_without_a_get_of_one_member() {
+        let document = serde_json::to_value(document()).unwrap_or_default();
+
+        let list = &document["paths"]["/organizations/{id}/users/"];
+        let one = &document["paths"]["/organizations/{id}/users/{user}/"];
+
+        assert!(list["get"]["responses"]["200"].is_object());
+        assert!(one["patch"]["responses"]["409"].is_object());
+        assert!(one["delete"]["responses"]["409"].is_object());
+        assert!(one["get"].is_null());
+    }
+
+    #[test]
     fn the_document_is_openapi_3_with_a_bearer_scheme() {
         let document = serde_json::to_value(document()).unwrap_or_default();
 

@@ -131,6 +131,18 @@ pub fn user() -> User {
     }
 }
 
+/// A member `id` of organization 1 with `role`.
+pub fn member(id: i64, role: Role) -> User {
+    User {
+        id: UserId::new(id),
+        identifier: email(&format!("member{id}@example.com")),
+        first_name: PersonName::parse("Grace").expect("valid"),
+        last_name: PersonName::parse("Hopper").expect("valid"),
+        role,
+        ..user()
+    }
+}
+
 /// A pending invitation 7 of organization 1, far in the future.
 pub fn invitation() -> Invitation {
     let now = chrono::Utc::now();
