@@ -1,4 +1,4 @@
-//! Invitations: invite, list, resend, revoke and accept (CONTRACT §5).
+//! Invitations: invite, list, get, resend, revoke and accept (CONTRACT §5).
 
 use axum::Json;
 use axum::extract::State;
@@ -21,6 +21,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
     vec![
         Endpoint::post("/organizations/{id}/invite_user/", invite),
         Endpoint::get("/organizations/{id}/invitations/", list),
+        Endpoint::get("/organizations/{id}/invitations/{invitation}/", detail),
         Endpoint::post(
             "/organizations/{id}/invitations/{invitation}/resend/",
             resend,
@@ -169,6 +170,28 @@ fn invitation_id(ids: Ids) -> Result<InvitationId, ApiError> {
     ids.invitation
         .map(InvitationId::new)
         .ok_or(ApiError::NotFound)
+}
+
+/// One invitation of a visible organization, as in the list.
+#[utoipa::path(get, path = "/organizations/{id}/invitations/{invitation}/", tag = "invitations",
+    params(("id" = i64, Path, description = "Organization id"), ("invitation" = i64, Path, description = "Invitation id")),
+    security(("bearer" = [])),
+    responses((status = 200, body = InvitationDto), (status = 401, body = DetailBody),
+        (status = 403, body = DetailBody), (status = 404, body = DetailBody)))]
+pub(crate) async fn detail(
+    ids: Ids,
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+) -> Result<Json<InvitationDto>, ApiError> {
+    let invitation = state
+        .invitations
+        .get(
+            &actor,
+            OrganizationId::new(ids.organization),
+            invitation_id(ids)?,
+        )
+        .await?;
+    Ok(Json(InvitationDto::from(&invitation)))
 }
 
 /// Sends an invitation again with a fresh token and expiry.

@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod invitations;
 pub mod links;
+pub mod members;
 pub mod metrics;
 pub mod openapi;
 pub mod opt_outs;
@@ -29,7 +30,8 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{MethodFilter, MethodRouter};
 use axum::{Extension, Router};
 use ports::inbound::{
-    AuthUseCases, HealthUseCases, InvitationUseCases, OptOutUseCases, OrganizationUseCases,
+    AuthUseCases, HealthUseCases, InvitationUseCases, MemberUseCases, OptOutUseCases,
+    OrganizationUseCases,
 };
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -48,6 +50,8 @@ pub struct AppState {
     pub organizations: Arc<dyn OrganizationUseCases>,
     /// Invitations.
     pub invitations: Arc<dyn InvitationUseCases>,
+    /// Members of organizations.
+    pub members: Arc<dyn MemberUseCases>,
     /// Opt-outs.
     pub opt_outs: Arc<dyn OptOutUseCases>,
     /// Readiness and gauges.
@@ -104,6 +108,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
     all.extend(auth::endpoints());
     all.extend(organizations::endpoints());
     all.extend(invitations::endpoints());
+    all.extend(members::endpoints());
     all.extend(opt_outs::endpoints());
     all
 }

@@ -4,7 +4,7 @@ use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
-use crate::{auth, invitations, opt_outs, organizations, service};
+use crate::{auth, invitations, members, opt_outs, organizations, service};
 
 /// `{"detail": "…"}`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -45,8 +45,9 @@ impl Modify for BearerScheme {
         organizations::list, organizations::create, organizations::detail,
         organizations::replace, organizations::patch, organizations::archive,
         organizations::children,
-        invitations::invite, invitations::list, invitations::resend, invitations::revoke,
-        invitations::accept,
+        invitations::invite, invitations::list, invitations::detail, invitations::resend,
+        invitations::revoke, invitations::accept,
+        members::list, members::change_role, members::remove,
         opt_outs::list, opt_outs::record,
     ),
     components(schemas(DetailBody)),
@@ -54,6 +55,7 @@ impl Modify for BearerScheme {
     tags(
         (name = "organizations", description = "Organization trees"),
         (name = "invitations", description = "Invitations"),
+        (name = "members", description = "The users of an organization"),
         (name = "auth", description = "Authentication"),
         (name = "opt-outs", description = "Opt-outs"),
         (name = "service", description = "Health, metrics and this document"),
@@ -117,6 +119,19 @@ mod tests {
 
         assert!(content["application/json"].is_object());
         assert!(content["text/csv"].is_object());
+    }
+
+    #[test]
+    fn the_member_routes_are_documented_without_a_get_of_one_member() {
+        let document = serde_json::to_value(document()).unwrap_or_default();
+
+        let list = &document["paths"]["/organizations/{id}/users/"];
+        let one = &document["paths"]["/organizations/{id}/users/{user}/"];
+
+        assert!(list["get"]["responses"]["200"].is_object());
+        assert!(one["patch"]["responses"]["409"].is_object());
+        assert!(one["delete"]["responses"]["409"].is_object());
+        assert!(one["get"].is_null());
     }
 
     #[test]

@@ -131,13 +131,16 @@ fn bearer_token(headers: &HeaderMap) -> Result<String, ApiError> {
     }
 }
 
-/// Positive integer ids from the path (`{id}`, `{invitation}`); anything else → 404.
+/// Positive integer ids from the path (`{id}`, `{invitation}`, `{user}`); anything
+/// else → 404.
 #[derive(Debug, Clone, Copy)]
 pub struct Ids {
     /// `{id}`: the organization.
     pub organization: i64,
     /// `{invitation}`, when the route has one.
     pub invitation: Option<i64>,
+    /// `{user}`: a member, when the route has one.
+    pub user: Option<i64>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Ids {
@@ -151,13 +154,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Ids {
             .get("id")
             .and_then(|id| positive_id(id))
             .ok_or(ApiError::NotFound)?;
-        let invitation = match params.get("invitation") {
-            None => None,
-            Some(raw) => Some(positive_id(raw).ok_or(ApiError::NotFound)?),
+        let optional = |name: &str| match params.get(name) {
+            None => Ok(None),
+            Some(raw) => positive_id(raw).map(Some).ok_or(ApiError::NotFound),
         };
         Ok(Self {
             organization,
-            invitation,
+            invitation: optional("invitation")?,
+            user: optional("user")?,
         })
     }
 }

@@ -127,6 +127,38 @@ async fn too_many_login_attempts_are_429_with_retry_after() {
 }
 
 #[tokio::test]
+async fn a_rate_limit_of_no_time_left_still_asks_to_wait_one_second() {
+    for retry_after in [
+        chrono::TimeDelta::zero(),
+        chrono::TimeDelta::milliseconds(-500),
+        chrono::TimeDelta::milliseconds(1),
+    ] {
+        let mut mocks = Mocks::new();
+        mocks
+            .auth
+            .expect_login()
+            .returning(move |_, _| Err(UseCaseError::RateLimited { retry_after }));
+
+        let answer = send(
+            mocks.router(),
+            login_request(&json!({"identifier": "a@example.com", "password": "x"})),
+        )
+        .await;
+
+        assert_eq!(
+            answer.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{retry_after}"
+        );
+        assert_eq!(answer.header("retry-after"), Some("1"), "{retry_after}");
+        assert_eq!(
+            answer.json(),
+            json!({"detail": "Request was throttled. Expected available in 1 second."})
+        );
+    }
+}
+
+#[tokio::test]
 async fn me_shows_the_user_with_its_member_url_and_links() {
     let mut mocks = Mocks::new();
     mocks.auth.expect_me().times(1).returning(|_| Ok(user()));

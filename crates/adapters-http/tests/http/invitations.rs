@@ -214,6 +214,128 @@ async fn an_unknown_status_filter_is_400() {
 }
 
 #[tokio::test]
+async fn one_invitation_answers_200_as_it_appears_in_the_list() {
+    let mut mocks = Mocks::new();
+    let shown = invitation();
+    let listed = shown.clone();
+    mocks
+        .invitations
+        .expect_get()
+        .withf(|_, organization, id| {
+            *organization == OrganizationId::new(1) && *id == InvitationId::new(7)
+        })
+        .times(2)
+        .returning(move |_, _, _| Ok(shown.clone()));
+    mocks
+        .invitations
+        .expect_list()
+        .returning(move |_, _, _, _| Ok(page(vec![listed.clone()], 1, 1, 50)));
+    let router = mocks.router();
+
+    let with = send(
+        router.clone(),
+        request("GET", "/organizations/1/invitations/7/"),
+    )
+    .await;
+    let without = send(
+        router.clone(),
+        request("GET", "/organizations/1/invitations/7"),
+    )
+    .await;
+    let list = send(router, request("GET", "/organizations/1/invitations/")).await;
+
+    assert_eq!(with.status, StatusCode::OK);
+    assert_eq!(without.status, StatusCode::OK);
+    let body = with.json();
+    assert_eq!(body, without.json());
+    assert_eq!(body, list.json()["results"][0]);
+    assert_eq!(body["url"], "/organizations/1/invitations/7/");
+    assert_eq!(body["status"], "pending");
+    assert_eq!(body["invited_by"], "/organizations/1/users/5/");
+}
+
+#[tokio::test]
+async fn one_invitation_shows_its_computed_status() {
+    let mut mocks = Mocks::new();
+    mocks.invitations.expect_get().returning(|_, _, _| {
+        let mut revoked = invitation();
+        revoked.revoked_at = Some(revoked.created_at);
+        Ok(revoked)
+    });
+
+    let answer = send(
+        mocks.router(),
+        request("GET", "/organizations/1/invitations/7/"),
+    )
+    .await;
+
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.json()["status"], "revoked");
+}
+
+#[tokio::test]
+async fn one_invitation_is_404_when_hidden_and_403_when_forbidden() {
+    for (error, status) in [
+        (UseCaseError::NotFound, StatusCode::NOT_FOUND),
+        (UseCaseError::Forbidden, StatusCode::FORBIDDEN),
+    ] {
+        let mut mocks = Mocks::new();
+        let returned = error.clone();
+        mocks
+            .invitations
+            .expect_get()
+            .returning(move |_, _, _| Err(returned.clone()));
+
+        let answer = send(
+            mocks.router(),
+            request("GET", "/organizations/1/invitations/7/"),
+        )
+        .await;
+
+        assert_eq!(answer.status, status);
+        assert!(answer.json()["detail"].is_string());
+    }
+}
+
+#[tokio::test]
+async fn an_invitation_id_that_is_no_positive_integer_is_404_without_calling_the_use_case() {
+    let router = Mocks::new().router();
+
+    for uri in [
+        "/organizations/1/invitations/abc/",
+        "/organizations/1/invitations/0",
+    ] {
+        let answer = send(router.clone(), request("GET", uri)).await;
+
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{uri}");
+        assert_eq!(answer.json(), json!({"detail": "Not found."}), "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn too_many_resends_are_429_with_retry_after_rounded_up() {
+    let mut mocks = Mocks::new();
+    mocks.invitations.expect_resend().returning(|_, _, _| {
+        Err(UseCaseError::RateLimited {
+            retry_after: chrono::TimeDelta::milliseconds(59_001),
+        })
+    });
+
+    let answer = send(
+        mocks.router(),
+        request("POST", "/organizations/1/invitations/7/resend/"),
+    )
+    .await;
+
+    assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(answer.header("retry-after"), Some("60"));
+    assert_eq!(
+        answer.json(),
+        json!({"detail": "Request was throttled. Expected available in 60 seconds."})
+    );
+}
+
+#[tokio::test]
 async fn resending_answers_202_with_the_invitation() {
     let mut mocks = Mocks::new();
     mocks

@@ -3,6 +3,7 @@
 mod auth;
 mod invitations;
 mod languages;
+mod members;
 mod opt_outs;
 mod organizations;
 mod service;

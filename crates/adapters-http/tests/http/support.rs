@@ -14,8 +14,8 @@ use domain::user::{MemberRef, PersonName, User};
 use domain::{Actor, EmailAddress, InvitationId, OrganizationId, Role, Timestamp, UserId, Version};
 use http_body_util::BodyExt;
 use ports::inbound::{
-    AuthFailure, MockAuthUseCases, MockHealthUseCases, MockInvitationUseCases, MockOptOutUseCases,
-    MockOrganizationUseCases, UseCaseError,
+    AuthFailure, MockAuthUseCases, MockHealthUseCases, MockInvitationUseCases, MockMemberUseCases,
+    MockOptOutUseCases, MockOrganizationUseCases, UseCaseError,
 };
 use serde_json::Value;
 use std::sync::Arc;
@@ -29,6 +29,7 @@ pub struct Mocks {
     pub auth: MockAuthUseCases,
     pub organizations: MockOrganizationUseCases,
     pub invitations: MockInvitationUseCases,
+    pub members: MockMemberUseCases,
     pub opt_outs: MockOptOutUseCases,
     pub health: MockHealthUseCases,
 }
@@ -47,6 +48,7 @@ impl Mocks {
             auth,
             organizations: MockOrganizationUseCases::new(),
             invitations: MockInvitationUseCases::new(),
+            members: MockMemberUseCases::new(),
             opt_outs: MockOptOutUseCases::new(),
             health: MockHealthUseCases::new(),
         }
@@ -57,6 +59,7 @@ impl Mocks {
             auth: Arc::new(self.auth),
             organizations: Arc::new(self.organizations),
             invitations: Arc::new(self.invitations),
+            members: Arc::new(self.members),
             opt_outs: Arc::new(self.opt_outs),
             health: Arc::new(self.health),
         })
@@ -125,6 +128,18 @@ pub fn user() -> User {
         role: Role::Administrators,
         is_active: true,
         created_at: at(0),
+    }
+}
+
+/// A member `id` of organization 1 with `role`.
+pub fn member(id: i64, role: Role) -> User {
+    User {
+        id: UserId::new(id),
+        identifier: email(&format!("member{id}@example.com")),
+        first_name: PersonName::parse("Grace").expect("valid"),
+        last_name: PersonName::parse("Hopper").expect("valid"),
+        role,
+        ..user()
     }
 }
 

@@ -1,0 +1,148 @@
+//! Members: list an organization's users, change a member's role, remove a member
+//! (CONTRACT §5b).
+//!
+//! There is no `GET` of one member: the contract does not list it and the port has no
+//! such call, so the member URL answers `405` to `GET` (see `docs/http.md`).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use domain::user::User;
+use domain::{OrganizationId, UserId};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+use crate::extract::coerce;
+use crate::extract::{CurrentActor, Ids, JsonBody, ListQuery};
+use crate::openapi::{DetailBody, ListParams};
+use crate::pagination::Paginated;
+use crate::{AppState, Endpoint, links};
+
+/// The endpoints of this module.
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::get("/organizations/{id}/users/", list),
+        Endpoint::patch("/organizations/{id}/users/{user}/", change_role),
+        Endpoint::delete("/organizations/{id}/users/{user}/", remove),
+    ]
+}
+
+/// A member of an organization.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberDto {
+    /// Its member URL, `/organizations/{org}/users/{id}/`.
+    pub url: String,
+    /// Its identifier (e-mail address).
+    pub identifier: String,
+    /// First name.
+    pub first_name: String,
+    /// Last name.
+    pub last_name: String,
+    /// `administrators`, `managers`, `users` or `collaborators`.
+    pub role: String,
+    /// Its organization URL.
+    pub organization: String,
+}
+
+impl From<&User> for MemberDto {
+    fn from(user: &User) -> Self {
+        Self {
+            url: links::member(user.organization_id, user.id),
+            identifier: user.identifier.to_string(),
+            first_name: user.first_name.as_str().to_owned(),
+            last_name: user.last_name.as_str().to_owned(),
+            role: user.role.as_str().to_owned(),
+            organization: links::organization(user.organization_id),
+        }
+    }
+}
+
+/// A role change.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RoleWrite {
+    /// `administrators`, `managers`, `users` or `collaborators`.
+    pub role: String,
+}
+
+fn member_id(ids: Ids) -> Result<UserId, ApiError> {
+    ids.user.map(UserId::new).ok_or(ApiError::NotFound)
+}
+
+/// A visible organization's members (administrators and managers).
+#[utoipa::path(get, path = "/organizations/{id}/users/", tag = "members",
+    params(("id" = i64, Path, description = "Organization id"),
+        ("role" = Option<String>, Query, description = "administrators, managers, users or collaborators"),
+        ("identifier" = Option<String>, Query, description = "Part of the identifier, ignoring case"),
+        ListParams),
+    security(("bearer" = [])),
+    responses((status = 200, body = Paginated<MemberDto>), (status = 400, description = "Unknown role"),
+        (status = 401, body = DetailBody), (status = 403, body = DetailBody), (status = 404, body = DetailBody)))]
+pub(crate) async fn list(
+    ids: Ids,
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    query: ListQuery,
+) -> Result<Json<Paginated<MemberDto>>, ApiError> {
+    let page = state
+        .members
+        .list(
+            &actor,
+            OrganizationId::new(ids.organization),
+            query.filter("role"),
+            query.filter("identifier"),
+            query.page_request()?,
+        )
+        .await?;
+    Ok(Json(Paginated::new(page, &query, |user| {
+        MemberDto::from(&user)
+    })))
+}
+
+/// Changes a member's role (administrators only).
+#[utoipa::path(patch, path = "/organizations/{id}/users/{user}/", tag = "members",
+    params(("id" = i64, Path, description = "Organization id"), ("user" = i64, Path, description = "User id")),
+    request_body = RoleWrite, security(("bearer" = [])),
+    responses((status = 200, body = MemberDto), (status = 400, description = "Missing or unknown role"),
+        (status = 401, body = DetailBody), (status = 403, body = DetailBody), (status = 404, body = DetailBody),
+        (status = 409, body = DetailBody, description = "The organization would lose its last administrator")))]
+pub(crate) async fn change_role(
+    ids: Ids,
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    JsonBody(body): JsonBody,
+) -> Result<Json<MemberDto>, ApiError> {
+    let user = state
+        .members
+        .change_role(
+            &actor,
+            OrganizationId::new(ids.organization),
+            member_id(ids)?,
+            coerce::string(&body, "role"),
+        )
+        .await?;
+    Ok(Json(MemberDto::from(&user)))
+}
+
+/// Removes a member (administrators only); their API keys and sessions stop working.
+#[utoipa::path(delete, path = "/organizations/{id}/users/{user}/", tag = "members",
+    params(("id" = i64, Path, description = "Organization id"), ("user" = i64, Path, description = "User id")),
+    security(("bearer" = [])),
+    responses((status = 204, description = "Removed"), (status = 401, body = DetailBody),
+        (status = 403, body = DetailBody), (status = 404, body = DetailBody),
+        (status = 409, body = DetailBody, description = "The organization would lose its last administrator")))]
+pub(crate) async fn remove(
+    ids: Ids,
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+) -> Result<StatusCode, ApiError> {
+    state
+        .members
+        .remove(
+            &actor,
+            OrganizationId::new(ids.organization),
+            member_id(ids)?,
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
