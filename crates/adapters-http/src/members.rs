@@ -1,8 +1,5 @@
-//! Members: list an organization's users, change a member's role, remove a member
-//! (CONTRACT §5b).
-//!
-//! There is no `GET` of one member: the contract does not list it and the port has no
-//! such call, so the member URL answers `405` to `GET` (see `docs/http.md`).
+//! Members: list an organization's users, get one, change a member's role, remove a
+//! member (CONTRACT §5b).
 
 use axum::Json;
 use axum::extract::State;
@@ -23,6 +20,7 @@ use crate::{AppState, Endpoint, links};
 pub(crate) fn endpoints() -> Vec<Endpoint> {
     vec![
         Endpoint::get("/organizations/{id}/users/", list),
+        Endpoint::get("/organizations/{id}/users/{user}/", get),
         Endpoint::patch("/organizations/{id}/users/{user}/", change_role),
         Endpoint::delete("/organizations/{id}/users/{user}/", remove),
     ]
@@ -97,6 +95,29 @@ pub(crate) async fn list(
     Ok(Json(Paginated::new(page, &query, |user| {
         MemberDto::from(&user)
     })))
+}
+
+/// One member of a visible organization (administrators and managers): the URL that
+/// lists and `/me/` give.
+#[utoipa::path(get, path = "/organizations/{id}/users/{user}/", tag = "members",
+    params(("id" = i64, Path, description = "Organization id"), ("user" = i64, Path, description = "User id")),
+    security(("bearer" = [])),
+    responses((status = 200, body = MemberDto), (status = 401, body = DetailBody),
+        (status = 403, body = DetailBody), (status = 404, body = DetailBody)))]
+pub(crate) async fn get(
+    ids: Ids,
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+) -> Result<Json<MemberDto>, ApiError> {
+    let user = state
+        .members
+        .get(
+            &actor,
+            OrganizationId::new(ids.organization),
+            member_id(ids)?,
+        )
+        .await?;
+    Ok(Json(MemberDto::from(&user)))
 }
 
 /// Changes a member's role (administrators only).

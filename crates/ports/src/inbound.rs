@@ -355,6 +355,17 @@ pub trait MemberUseCases: Send + Sync {
         page: PageRequest,
     ) -> Result<Page<User>, UseCaseError>;
 
+    /// One member of a visible organization.
+    ///
+    /// # Errors
+    /// `NotFound`, `Forbidden`.
+    async fn get(
+        &self,
+        actor: &Actor,
+        organization: OrganizationId,
+        user: UserId,
+    ) -> Result<User, UseCaseError>;
+
     /// Changes a member's role.
     ///
     /// # Errors

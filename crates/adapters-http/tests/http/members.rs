@@ -460,23 +460,37 @@ async fn a_member_id_that_is_no_positive_integer_is_404_without_calling_the_use_
 }
 
 #[tokio::test]
-async fn getting_one_member_is_405_allowing_patch_and_delete() {
-    let router = Mocks::new().router();
+async fn one_member_is_served_at_its_member_url_with_and_without_slash() {
+    let mut mocks = Mocks::new();
+    mocks
+        .members
+        .expect_get()
+        .withf(|_, organization, user| {
+            *organization == OrganizationId::new(1) && *user == UserId::new(5)
+        })
+        .times(2)
+        .returning(|_, _, _| Ok(user()));
+    let router = mocks.router();
 
     for uri in ["/organizations/1/users/5/", "/organizations/1/users/5"] {
         let answer = send(router.clone(), request("GET", uri)).await;
 
-        assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED, "{uri}");
-        assert_eq!(
-            answer.json(),
-            json!({"detail": "Method \"GET\" not allowed."})
-        );
-        let allow = answer.header("allow").unwrap_or_default();
-        assert!(
-            allow.contains("PATCH") && allow.contains("DELETE"),
-            "{allow}"
-        );
+        assert_eq!(answer.status, StatusCode::OK, "{uri}");
+        assert_eq!(answer.json()["url"], "/organizations/1/users/5/");
     }
+}
+
+#[tokio::test]
+async fn a_member_of_an_invisible_organization_is_not_found() {
+    let mut mocks = Mocks::new();
+    mocks
+        .members
+        .expect_get()
+        .returning(|_, _, _| Err(UseCaseError::NotFound));
+
+    let answer = send(mocks.router(), request("GET", "/organizations/9/users/5/")).await;
+
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

@@ -69,6 +69,25 @@ impl MemberUseCases for MemberService {
         Ok(listed)
     }
 
+    async fn get(
+        &self,
+        actor: &Actor,
+        organization: OrganizationId,
+        user: UserId,
+    ) -> Result<User, UseCaseError> {
+        authorized_organization(
+            self.organizations.as_ref(),
+            actor,
+            Action::ListMembers,
+            organization,
+        )
+        .await?;
+        self.members
+            .find(organization, user)
+            .await?
+            .ok_or(UseCaseError::NotFound)
+    }
+
     async fn change_role(
         &self,
         actor: &Actor,
@@ -210,6 +229,23 @@ mod tests {
 
         assert!(matches!(listed, Err(UseCaseError::Validation(errors))
             if errors.codes("role").is_some()));
+    }
+
+    #[tokio::test]
+    async fn one_member_is_found_in_its_organization_by_administrators_and_managers() {
+        let mut members = MockMemberRepository::new();
+        members.expect_find().returning(|organization, user_id| {
+            Ok((organization == CHILD).then(|| user(user_id, CHILD, Role::Users)))
+        });
+        let service = service(members);
+
+        let found = service.get(&actor(Role::Managers), CHILD, MEMBER).await;
+        let elsewhere = service.get(&actor(Role::Managers), ROOT, MEMBER).await;
+        let as_user = service.get(&actor(Role::Users), CHILD, MEMBER).await;
+
+        assert_eq!(found.map(|member| member.id), Ok(MEMBER));
+        assert_eq!(elsewhere, Err(UseCaseError::NotFound));
+        assert_eq!(as_user, Err(UseCaseError::Forbidden));
     }
 
     #[tokio::test]
