@@ -19,7 +19,7 @@ use crate::errors::{corrupt, is_unique_violation, storage_error};
 use crate::organizations::count;
 use crate::outbox::enqueue;
 use crate::time::{micros, optional_timestamp, timestamp};
-use crate::users::{insert_user, lock_live_organization};
+use crate::users::{insert_user, live_organization};
 
 /// The columns of the partial unique index that allows one open invitation per
 /// organization and address, as SQLite names them in a violation.
@@ -170,7 +170,7 @@ impl InvitationRepository for SqliteStorage {
         email: OutgoingEmail,
     ) -> Result<Invitation, CreateInvitationError> {
         let mut transaction = self.write_transaction().await?;
-        if !lock_live_organization(&mut transaction, invitation.organization_id).await? {
+        if !live_organization(&mut transaction, invitation.organization_id).await? {
             return Err(CreateInvitationError::OrganizationNotFound);
         }
         let (taken,): (bool,) =
@@ -393,7 +393,7 @@ impl InvitationRepository for SqliteStorage {
         // The write lock keeps archiving out until this transaction ends: no active user
         // is created in an archived organization.
         let organization = OrganizationId::new(claimed.organization_id);
-        if !lock_live_organization(&mut transaction, organization).await? {
+        if !live_organization(&mut transaction, organization).await? {
             return Err(AcceptInvitationError::InvalidToken);
         }
         let user = NewUser {

@@ -76,7 +76,7 @@ struct LoginRow {
 
 /// Whether a live organization has this id. Inside an immediate transaction no other
 /// write (an archive) can come between this check and the caller's commit.
-pub(crate) async fn lock_live_organization(
+pub(crate) async fn live_organization(
     connection: &mut SqliteConnection,
     id: OrganizationId,
 ) -> Result<bool, StorageError> {
@@ -289,7 +289,7 @@ impl UserRepository for SqliteStorage {
         now: Timestamp,
     ) -> Result<User, CreateUserError> {
         let mut transaction = self.write_transaction().await?;
-        if !lock_live_organization(&mut transaction, user.organization_id).await? {
+        if !live_organization(&mut transaction, user.organization_id).await? {
             return Err(CreateUserError::OrganizationNotFound);
         }
         let created = insert_user(&mut transaction, &user, api_key, now).await?;
