@@ -279,11 +279,10 @@ impl InvitationRepository for PostgresStorage {
         id: InvitationId,
         token: &TokenHash,
         expires_at: Timestamp,
+        now: Timestamp,
         email: OutgoingEmail,
     ) -> Result<Invitation, InvitationChangeError> {
-        // The port gives no `now` here: the wall clock decides whether another open
-        // invitation for the address has expired and may be superseded (docs/storage.md).
-        let now = micros(chrono::Utc::now());
+        let now = micros(now);
         let mut transaction = self.pool.begin().await.map_err(storage_error)?;
         let identifier: Option<(String,)> = sqlx::query_as(
             "select identifier from invitations where id = $1 and organization_id = $2",

@@ -280,11 +280,9 @@ impl InvitationRepository for SqliteStorage {
         id: InvitationId,
         token: &TokenHash,
         expires_at: Timestamp,
+        now: Timestamp,
         email: OutgoingEmail,
     ) -> Result<Invitation, InvitationChangeError> {
-        // The port gives no `now` here: the wall clock decides whether another open
-        // invitation for the address has expired and may be superseded (docs/storage.md).
-        let now = chrono::Utc::now();
         let mut transaction = self.write_transaction().await?;
         let identifier: Option<(String,)> = sqlx::query_as(
             "select identifier from invitations where id = $1 and organization_id = $2",

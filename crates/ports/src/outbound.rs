@@ -379,7 +379,8 @@ pub trait InvitationRepository: Send + Sync {
     ) -> Result<Page<Invitation>, StorageError>;
 
     /// Gives a pending or expired invitation a new token and expiry and queues its new
-    /// e-mail, atomically; the old token stops working.
+    /// e-mail, atomically; the old token stops working. `now` decides which other
+    /// invitations for the address have expired.
     ///
     /// # Errors
     /// MUST return `NotFound`, `Conflict` when it is accepted or revoked (checked in the
@@ -390,6 +391,7 @@ pub trait InvitationRepository: Send + Sync {
         id: InvitationId,
         token: &TokenHash,
         expires_at: Timestamp,
+        now: Timestamp,
         email: OutgoingEmail,
     ) -> Result<Invitation, InvitationChangeError>;
 

@@ -1182,6 +1182,7 @@ pub async fn resending_gives_a_new_token_and_expiry_and_queues_a_new_email(store
             created.id,
             &new_token,
             new_expiry,
+            now(),
             resent_mail.clone(),
         )
         .await
@@ -1240,6 +1241,7 @@ pub async fn resending_revives_an_expired_invitation(store: &Store) {
             oldest.id,
             &revived_token,
             now() + week(),
+            now(),
             mail(EmailKind::Invitation, &oldest.identifier, "Again"),
         )
         .await
@@ -1321,6 +1323,7 @@ pub async fn resending_an_accepted_revoked_or_missing_invitation_is_refused(stor
                     id,
                     &token(),
                     now() + week(),
+                    now(),
                     mail(EmailKind::Invitation, &email("x@example.com"), "Again"),
                 )
                 .await
@@ -1382,6 +1385,7 @@ pub async fn reviving_an_invitation_while_another_one_is_pending_is_another_pend
             old.id,
             &token(),
             now() + week(),
+            now(),
             mail(EmailKind::Invitation, &old.identifier, "Again"),
         )
         .await;

@@ -165,6 +165,7 @@ impl InvitationService {
                 current.id,
                 &token.hash(),
                 now + self.settings.default_ttl,
+                now,
                 email,
             )
             .await
@@ -855,15 +856,16 @@ mod tests {
             mocks
                 .invitations
                 .expect_resend()
-                .withf(|organization, id, token, expires_at, email| {
+                .withf(|organization, id, token, expires_at, at, email| {
                     *organization == CHILD
                         && *id == INVITATION
                         && *token == SecretToken::presented("fresh-token").hash()
                         && *expires_at == now() + Duration::days(7)
+                        && *at == now()
                         && email.text.contains("token=fresh-token")
                 })
                 .times(1)
-                .returning(|_, _, _, _, _| Ok(invitation(false, false, false)));
+                .returning(|_, _, _, _, _, _| Ok(invitation(false, false, false)));
 
             let resent = mocks
                 .service()
