@@ -138,7 +138,7 @@ impl Metrics {
         out.push_str("# TYPE orgs_database_up gauge\n");
         let _ = writeln!(out, "orgs_database_up {up}");
         if let Some(gauges) = gauges {
-            let lines: [(&str, &str, u64); 4] = [
+            let lines: [(&str, &str, u64); 5] = [
                 (
                     "orgs_db_pool_connections",
                     "Open database connections.",
@@ -158,6 +158,11 @@ impl Metrics {
                     "orgs_outbox_backlog",
                     "E-mails waiting in the outbox.",
                     gauges.outbox_backlog,
+                ),
+                (
+                    "orgs_outbox_dead",
+                    "E-mails given up on after a permanent failure or too many attempts.",
+                    gauges.outbox_dead,
                 ),
             ];
             for (name, help, value) in lines {
@@ -254,6 +259,7 @@ mod tests {
             pool_idle: 3,
             pool_max: 10,
             outbox_backlog: 7,
+            outbox_dead: 2,
         }));
 
         for line in [
@@ -261,6 +267,7 @@ mod tests {
             "orgs_db_pool_idle_connections 3",
             "orgs_db_pool_max_connections 10",
             "orgs_outbox_backlog 7",
+            "orgs_outbox_dead 2",
             "orgs_database_up 1",
         ] {
             assert!(text.contains(line), "{line}");

@@ -164,4 +164,14 @@ impl Outbox for SqliteStorage {
         .map_err(storage_error)?;
         Ok(count(total))
     }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn dead(&self) -> Result<u64, StorageError> {
+        let (total,): (i64,) =
+            sqlx::query_as("select count(*) from outbox where dead_at is not null")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(storage_error)?;
+        Ok(count(total))
+    }
 }

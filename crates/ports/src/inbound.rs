@@ -489,6 +489,8 @@ pub struct ServiceGauges {
     pub pool_max: u32,
     /// E-mails waiting in the outbox.
     pub outbox_backlog: u64,
+    /// E-mails given up on.
+    pub outbox_dead: u64,
 }
 
 /// Readiness and gauges.

@@ -649,6 +649,12 @@ pub trait Outbox: Send + Sync {
     /// # Errors
     /// `StorageError` only.
     async fn backlog(&self) -> Result<u64, StorageError>;
+
+    /// How many messages were given up on (dead).
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn dead(&self) -> Result<u64, StorageError>;
 }
 
 /// Whether a delivery failure is worth retrying.

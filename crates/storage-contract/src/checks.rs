@@ -2074,6 +2074,7 @@ pub async fn delivered_and_dead_messages_leave_the_backlog_for_good(store: &Stor
         .expect("marked");
 
     assert_eq!(store.outbox.backlog().await, Ok(1));
+    assert_eq!(store.outbox.dead().await, Ok(1));
     let later = store
         .outbox
         .claim_due(at + Duration::days(365), 10, Duration::minutes(1))

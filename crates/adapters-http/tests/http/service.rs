@@ -69,6 +69,7 @@ async fn metrics_count_requests_by_route_and_status_and_show_the_service_gauges(
             pool_idle: 4,
             pool_max: 10,
             outbox_backlog: 2,
+            outbox_dead: 1,
         })
     });
     let router = mocks.router();

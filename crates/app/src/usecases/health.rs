@@ -34,11 +34,13 @@ impl HealthUseCases for HealthService {
     async fn gauges(&self) -> Result<ServiceGauges, UseCaseError> {
         let pool = self.storage.pool_usage();
         let outbox_backlog = self.outbox.backlog().await?;
+        let outbox_dead = self.outbox.dead().await?;
         Ok(ServiceGauges {
             pool_size: pool.size,
             pool_idle: pool.idle,
             pool_max: pool.max,
             outbox_backlog,
+            outbox_dead,
         })
     }
 }
@@ -62,7 +64,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_gauges_combine_pool_usage_and_outbox_backlog() {
+    async fn the_gauges_combine_pool_usage_and_the_outbox_counts() {
         let mut storage = MockStorageHealth::new();
         storage.expect_pool_usage().returning(|| PoolUsage {
             size: 4,
@@ -71,6 +73,7 @@ mod tests {
         });
         let mut outbox = MockOutbox::new();
         outbox.expect_backlog().returning(|| Ok(12));
+        outbox.expect_dead().returning(|| Ok(2));
         let service = HealthService::new(Arc::new(storage), Arc::new(outbox));
 
         let gauges = service.gauges().await;
@@ -82,6 +85,7 @@ mod tests {
                 pool_idle: 3,
                 pool_max: 10,
                 outbox_backlog: 12,
+                outbox_dead: 2,
             })
         );
     }
