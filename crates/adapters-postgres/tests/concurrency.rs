@@ -5,15 +5,20 @@ mod support;
 
 use std::sync::Arc;
 
-use domain::Duration;
 use domain::invitation::NewInvitation;
+use domain::limits::{LimitKey, RateLimit};
 use domain::mail::EmailKind;
+use domain::member::MemberFilter;
 use domain::pagination::PageRequest;
-use ports::outbound::{AcceptInvitationError, CreateInvitationError};
+use domain::{Duration, OrganizationId, Role, UserId};
+use ports::outbound::{
+    AcceptInvitationError, AcquireError, CreateInvitationError, MemberChangeError, MemberRepository,
+};
 use sqlx::{Connection as _, Executor as _, PgConnection};
 use storage_contract::Store;
 use storage_contract::fixtures::{
-    child, invitation, mail, new_invitation, now, organization_with_admin, person, token,
+    child, invitation, mail, new_invitation, now, organization_with_admin, person, root, token,
+    user,
 };
 
 fn profile() -> ports::outbound::MemberProfile {
@@ -264,4 +269,178 @@ async fn archiving_a_child_while_its_invitations_are_accepted_leaves_no_later_ac
     );
     assert_eq!(archives, 8);
     assert!(accepted_total > 0, "no acceptance took part in the race");
+}
+
+/// One attempt of the member races: `requester` demotes or removes `member`.
+async fn demote_or_remove(
+    members: Arc<dyn MemberRepository>,
+    organization: OrganizationId,
+    member: UserId,
+    requester: UserId,
+    remove: bool,
+) -> Result<(), MemberChangeError> {
+    if remove {
+        members.remove(organization, member, requester).await
+    } else {
+        members
+            .change_role(organization, member, Role::Managers, requester, now())
+            .await
+            .map(drop)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn spawned_administrators_demoting_and_removing_each_other_never_leave_a_root_without_one() {
+    let (storage, _database) = support::fresh_storage().await;
+    let store = Store::new(storage);
+
+    for round in 0..12 {
+        let organization = root(&store, &format!("Root {round}")).await;
+        let (a, _) = user(
+            &store,
+            &organization,
+            &format!("a{round}@example.com"),
+            Role::Administrators,
+        )
+        .await;
+        let (b, _) = user(
+            &store,
+            &organization,
+            &format!("b{round}@example.com"),
+            Role::Administrators,
+        )
+        .await;
+        let tasks = (0..8)
+            .map(|n| {
+                let (member, requester) = if n % 2 == 0 {
+                    (b.id, a.id)
+                } else {
+                    (a.id, b.id)
+                };
+                let remove = (n / 2 + round) % 2 == 1;
+                let members = Arc::clone(&store.members);
+                tokio::spawn(async move {
+                    let outcome =
+                        demote_or_remove(members, organization.id, member, requester, remove).await;
+                    (requester, outcome)
+                })
+            })
+            .collect();
+
+        let results = join(tasks).await;
+
+        let mut winners: Vec<UserId> = results
+            .iter()
+            .filter(|(_, outcome)| outcome.is_ok())
+            .map(|(requester, _)| *requester)
+            .collect();
+        winners.dedup();
+        assert_eq!(winners.len(), 1, "one side wins: {results:?}");
+        for (requester, outcome) in &results {
+            if *requester != winners[0] {
+                assert_eq!(
+                    *outcome,
+                    Err(MemberChangeError::LastAdministrator),
+                    "{results:?}"
+                );
+            }
+        }
+        let left = store
+            .members
+            .list(
+                organization.id,
+                MemberFilter {
+                    role: Some(Role::Administrators),
+                    identifier: None,
+                },
+                PageRequest::default(),
+            )
+            .await
+            .expect("listed");
+        assert_eq!(left.total, 1, "{results:?}");
+        assert_eq!(left.items[0].id, winners[0]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_spawned_acquisitions_of_a_key_limited_to_five_succeed_exactly_five_times() {
+    let (storage, _database) = support::fresh_storage().await;
+    let store = Store::new(storage);
+    let key = LimitKey::LoginFailures("ada@example.com".to_owned());
+    let limit = RateLimit {
+        count: 5,
+        window: Duration::minutes(15),
+    };
+    let at = now();
+
+    let tasks = (0..20)
+        .map(|_| {
+            let rate_limits = Arc::clone(&store.rate_limits);
+            let limits = [(key.clone(), limit)];
+            tokio::spawn(async move { rate_limits.acquire(&limits, at).await })
+        })
+        .collect();
+    let results = join(tasks).await;
+
+    let acquired = results.iter().filter(|result| result.is_ok()).count();
+    let limited = results
+        .iter()
+        .filter(|result| matches!(result, Err(AcquireError::Limited(_))))
+        .count();
+    assert_eq!((acquired, limited), (5, 15), "{results:?}");
+    let window = store
+        .rate_limits
+        .window(&key, at - Duration::seconds(1))
+        .await
+        .expect("counted");
+    assert_eq!(window.count, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn spawned_acquisitions_of_two_keys_in_either_order_neither_deadlock_nor_overshoot() {
+    let (storage, _database) = support::fresh_storage().await;
+    let store = Store::new(storage);
+    let recipient = LimitKey::InvitesToRecipient("guest@example.com".to_owned());
+    let organization = LimitKey::InvitesFromOrganization(OrganizationId::new(1));
+    let hour = Duration::hours(1);
+    let per_recipient = RateLimit {
+        count: 5,
+        window: hour,
+    };
+    let per_organization = RateLimit {
+        count: 7,
+        window: hour,
+    };
+    let at = now();
+
+    let tasks = (0..30)
+        .map(|n| {
+            let rate_limits = Arc::clone(&store.rate_limits);
+            let limits = if n % 2 == 0 {
+                vec![
+                    (recipient.clone(), per_recipient),
+                    (organization.clone(), per_organization),
+                ]
+            } else {
+                vec![
+                    (organization.clone(), per_organization),
+                    (recipient.clone(), per_recipient),
+                ]
+            };
+            tokio::spawn(async move { rate_limits.acquire(&limits, at).await })
+        })
+        .collect();
+    let results = join(tasks).await;
+
+    let acquired = results.iter().filter(|result| result.is_ok()).count();
+    let limited = results
+        .iter()
+        .filter(|result| matches!(result, Err(AcquireError::Limited(_))))
+        .count();
+    assert_eq!((acquired, limited), (5, 25), "{results:?}");
+    let since = at - Duration::seconds(1);
+    for key in [&recipient, &organization] {
+        let window = store.rate_limits.window(key, since).await.expect("counted");
+        assert_eq!(window.count, 5);
+    }
 }

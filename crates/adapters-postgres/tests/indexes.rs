@@ -8,10 +8,11 @@ use std::time::{Duration as StdDuration, Instant};
 
 use adapters_postgres::PostgresStorage;
 use domain::invitation::InvitationStatus;
+use domain::member::MemberFilter;
 use domain::optout::{OptOutFilter, OptOutOrigin};
 use domain::pagination::PageRequest;
 use domain::secret::TokenHash;
-use domain::{Duration, OrganizationId};
+use domain::{Duration, OrganizationId, Role};
 use futures::StreamExt as _;
 use sqlx::{Connection as _, Executor as _, PgConnection};
 use storage_contract::Store;
@@ -137,6 +138,21 @@ async fn pages_of_50_from_100_000_rows_are_read_through_indexes() {
         .users
         .find_for_login(&email("user4242@example.com"))
         .await;
+    let members = store
+        .members
+        .list(organization, MemberFilter::default(), page)
+        .await;
+    let matching = store
+        .members
+        .list(
+            organization,
+            MemberFilter {
+                role: Some(Role::Users),
+                identifier: Some("er10".to_owned()),
+            },
+            PageRequest::default(),
+        )
+        .await;
     drop(store);
     storage.close().await;
     let after = settled_scans(&mut connection).await;
@@ -154,6 +170,8 @@ async fn pages_of_50_from_100_000_rows_are_read_through_indexes() {
     assert_eq!(backlog, Ok(1000));
     assert!(authenticated.expect("ok").is_some());
     assert!(login.expect("ok").is_some());
+    assert_eq!(members.expect("listed").items.len(), 50);
+    assert!(matching.expect("listed").total > 0);
     for ((table, seq_before, idx_before), (_, seq_after, idx_after)) in before.iter().zip(&after) {
         assert_eq!(seq_after, seq_before, "a sequential scan of {table}");
         assert!(

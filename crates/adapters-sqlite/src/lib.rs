@@ -7,9 +7,11 @@
 
 mod errors;
 mod invitations;
+mod members;
 mod opt_outs;
 mod organizations;
 mod outbox;
+mod rate_limits;
 mod time;
 mod users;
 

@@ -1,17 +1,19 @@
 //! The contract checks, one per rule of `ports::outbound`, each on a fresh empty store.
 
 use domain::invitation::{InvitationConflict, InvitationStatus};
+use domain::limits::{EventWindow, LimitKey, LimitReached, RateLimit};
 use domain::mail::EmailKind;
+use domain::member::MemberFilter;
 use domain::optout::{OptOut, OptOutFilter, OptOutOrigin, OptOutRecorded};
 use domain::organization::Nickname;
 use domain::pagination::PageRequest;
-use domain::user::PasswordHash;
+use domain::user::{PasswordHash, User};
 use domain::{Duration, InvitationId, OrganizationId, Role, Timestamp, UserId, Version};
 use futures::StreamExt as _;
 use futures::future::join_all;
 use ports::outbound::{
-    AcceptInvitationError, CreateInvitationError, CreateOrganizationError, CreateUserError,
-    InvitationChangeError, MemberProfile, WriteError,
+    AcceptInvitationError, AcquireError, CreateInvitationError, CreateOrganizationError,
+    CreateUserError, InvitationChangeError, MemberChangeError, MemberProfile, WriteError,
 };
 
 use crate::Store;
@@ -2127,4 +2129,888 @@ pub async fn the_storage_answers_pings_and_reports_its_pool(store: &Store) {
         usage.idle <= usage.size && usage.size <= usage.max,
         "{usage:?}"
     );
+}
+
+// Members.
+
+fn member_filter(role: Option<Role>, identifier: Option<&str>) -> MemberFilter {
+    MemberFilter {
+        role,
+        identifier: identifier.map(str::to_owned),
+    }
+}
+
+/// How many administrators an organization has, as the member list tells.
+async fn administrators(store: &Store, organization: OrganizationId) -> u64 {
+    store
+        .members
+        .list(
+            organization,
+            member_filter(Some(Role::Administrators), None),
+            PageRequest::default(),
+        )
+        .await
+        .expect("listed")
+        .total
+}
+
+/// `list`: the organization's members by id, paged, filtered by role and by a
+/// case-insensitive identifier fragment whose `%` and `_` match only themselves.
+pub async fn members_are_listed_by_id_and_filtered_by_role_and_identifier(store: &Store) {
+    let (organization, admin) = organization_with_admin(store).await;
+    let other = root(store, "Other").await;
+    let (grace, _) = user(
+        store,
+        &organization,
+        "Grace.Hopper@example.com",
+        Role::Managers,
+    )
+    .await;
+    let (underscore, _) = user(store, &organization, "a_b@example.com", Role::Users).await;
+    let (plain, _) = user(store, &organization, "axb@example.com", Role::Managers).await;
+    let (percent, _) = user(store, &organization, "100%off@example.com", Role::Users).await;
+    let (lookalike, _) = user(store, &organization, "100xoff@example.com", Role::Users).await;
+    user(store, &other, "grace@example.com", Role::Managers).await;
+    let list = |filter: MemberFilter, page: PageRequest| {
+        let members = store.members.clone();
+        async move {
+            members
+                .list(organization.id, filter, page)
+                .await
+                .expect("listed")
+        }
+    };
+
+    let first = list(member_filter(None, None), PageRequest::new(1, 4)).await;
+    let second = list(member_filter(None, None), PageRequest::new(2, 4)).await;
+    let managers = list(
+        member_filter(Some(Role::Managers), None),
+        PageRequest::default(),
+    )
+    .await;
+    let by_name = list(member_filter(None, Some("grace.h")), PageRequest::default()).await;
+    let by_underscore = list(member_filter(None, Some("a_b")), PageRequest::default()).await;
+    let by_percent = list(member_filter(None, Some("0%o")), PageRequest::default()).await;
+    let both = list(
+        member_filter(Some(Role::Users), Some("example")),
+        PageRequest::default(),
+    )
+    .await;
+    let none = list(member_filter(None, Some("nobody")), PageRequest::default()).await;
+
+    assert_eq!(first.total, 6);
+    assert_eq!(first.request, PageRequest::new(1, 4));
+    assert_eq!(
+        ids(&first.items, |u| u.id.get()),
+        vec![
+            admin.id.get(),
+            grace.id.get(),
+            underscore.id.get(),
+            plain.id.get()
+        ]
+    );
+    assert_eq!(
+        ids(&second.items, |u| u.id.get()),
+        vec![percent.id.get(), lookalike.id.get()]
+    );
+    assert_eq!(first.items[1], grace);
+    assert_eq!(
+        ids(&managers.items, |u| u.id.get()),
+        vec![grace.id.get(), plain.id.get()]
+    );
+    assert_eq!(managers.total, 2);
+    assert_eq!(ids(&by_name.items, |u| u.id.get()), vec![grace.id.get()]);
+    assert_eq!(
+        ids(&by_underscore.items, |u| u.id.get()),
+        vec![underscore.id.get()]
+    );
+    assert_eq!(
+        ids(&by_percent.items, |u| u.id.get()),
+        vec![percent.id.get()]
+    );
+    assert_eq!(
+        ids(&both.items, |u| u.id.get()),
+        vec![underscore.id.get(), percent.id.get(), lookalike.id.get()]
+    );
+    assert_eq!((none.total, none.items.len()), (0, 0));
+}
+
+/// `list` and `find` see only the members of a live organization, each in its own.
+pub async fn members_are_found_only_in_their_own_live_organization(store: &Store) {
+    let (parent, admin) = organization_with_admin(store).await;
+    let organization = child(store, &parent, "Child").await;
+    let (member, _) = user(store, &organization, "member@example.com", Role::Users).await;
+
+    let found = store.members.find(organization.id, member.id).await;
+    let elsewhere = store.members.find(parent.id, member.id).await;
+    let missing = store.members.find(parent.id, UserId::new(999_999)).await;
+    store
+        .organizations
+        .archive_child(organization.id, None, now())
+        .await
+        .expect("archived");
+    let archived = store.members.find(organization.id, member.id).await;
+    let archived_list = store
+        .members
+        .list(
+            organization.id,
+            MemberFilter::default(),
+            PageRequest::default(),
+        )
+        .await
+        .expect("listed");
+
+    assert_eq!(found, Ok(Some(member.clone())));
+    assert_eq!(elsewhere, Ok(None));
+    assert_eq!(missing, Ok(None));
+    assert_eq!(archived, Ok(None));
+    assert_eq!((archived_list.total, archived_list.items.len()), (0, 0));
+    assert_eq!(
+        store.members.find(parent.id, admin.id).await,
+        Ok(Some(admin))
+    );
+}
+
+/// `change_role`: an administrator of the organization or of its parent gives a member
+/// a new role; the organization's version does not move.
+pub async fn changing_a_role_returns_the_member_with_its_new_role(store: &Store) {
+    let (parent, admin) = organization_with_admin(store).await;
+    let organization = child(store, &parent, "Child").await;
+    let (local_admin, _) = user(
+        store,
+        &organization,
+        "local@example.com",
+        Role::Administrators,
+    )
+    .await;
+    let (member, _) = user(store, &organization, "member@example.com", Role::Managers).await;
+    let (second, _) = user(store, &parent, "second@example.com", Role::Administrators).await;
+
+    let by_local = store
+        .members
+        .change_role(
+            organization.id,
+            member.id,
+            Role::Users,
+            local_admin.id,
+            now(),
+        )
+        .await;
+    let by_parent = store
+        .members
+        .change_role(
+            organization.id,
+            member.id,
+            Role::Collaborators,
+            admin.id,
+            now(),
+        )
+        .await;
+    let self_demotion = store
+        .members
+        .change_role(parent.id, second.id, Role::Managers, second.id, now())
+        .await;
+
+    let expected = User {
+        role: Role::Collaborators,
+        ..member.clone()
+    };
+    assert_eq!(
+        by_local,
+        Ok(User {
+            role: Role::Users,
+            ..member.clone()
+        })
+    );
+    assert_eq!(by_parent, Ok(expected.clone()));
+    assert_eq!(
+        store.members.find(organization.id, member.id).await,
+        Ok(Some(expected))
+    );
+    assert_eq!(self_demotion.map(|u| u.role), Ok(Role::Managers));
+    assert_eq!(administrators(store, parent.id).await, 1);
+    let unchanged = store
+        .organizations
+        .find(organization.id)
+        .await
+        .expect("found")
+        .expect("live");
+    assert_eq!(unchanged.version, organization.version);
+}
+
+/// `change_role` and `remove`: `NotFound` for a member of another organization, a
+/// missing member, a missing organization or an archived one.
+pub async fn changing_or_removing_a_member_elsewhere_or_in_an_archived_organization_is_not_found(
+    store: &Store,
+) {
+    let (parent, admin) = organization_with_admin(store).await;
+    let organization = child(store, &parent, "Child").await;
+    let (member, _) = user(store, &organization, "member@example.com", Role::Users).await;
+    let missing_organization = OrganizationId::new(999_999);
+    let missing_user = UserId::new(999_999);
+
+    let elsewhere = store
+        .members
+        .change_role(parent.id, member.id, Role::Managers, admin.id, now())
+        .await;
+    let missing = store
+        .members
+        .change_role(
+            organization.id,
+            missing_user,
+            Role::Managers,
+            admin.id,
+            now(),
+        )
+        .await;
+    let no_organization = store
+        .members
+        .change_role(
+            missing_organization,
+            member.id,
+            Role::Managers,
+            admin.id,
+            now(),
+        )
+        .await;
+    let removed_elsewhere = store.members.remove(parent.id, member.id, admin.id).await;
+    let removed_missing = store
+        .members
+        .remove(organization.id, missing_user, admin.id)
+        .await;
+    store
+        .organizations
+        .archive_child(organization.id, None, now())
+        .await
+        .expect("archived");
+    let archived = store
+        .members
+        .change_role(organization.id, member.id, Role::Managers, admin.id, now())
+        .await;
+    let removed_archived = store
+        .members
+        .remove(organization.id, member.id, admin.id)
+        .await;
+
+    assert_eq!(elsewhere, Err(MemberChangeError::NotFound));
+    assert_eq!(missing, Err(MemberChangeError::NotFound));
+    assert_eq!(no_organization, Err(MemberChangeError::NotFound));
+    assert_eq!(removed_elsewhere, Err(MemberChangeError::NotFound));
+    assert_eq!(removed_missing, Err(MemberChangeError::NotFound));
+    assert_eq!(archived, Err(MemberChangeError::NotFound));
+    assert_eq!(removed_archived, Err(MemberChangeError::NotFound));
+    store
+        .organizations
+        .restore(organization.id, now())
+        .await
+        .expect("restored");
+    assert_eq!(
+        store.members.find(organization.id, member.id).await,
+        Ok(Some(member))
+    );
+}
+
+/// The last administrator of a root can be neither demoted nor removed, and that rule
+/// comes before the requester's right.
+pub async fn the_last_administrator_of_a_root_can_be_neither_demoted_nor_removed(store: &Store) {
+    let (organization, admin) = organization_with_admin(store).await;
+    let (manager, _) = user(store, &organization, "manager@example.com", Role::Managers).await;
+
+    let demoted = store
+        .members
+        .change_role(organization.id, admin.id, Role::Managers, admin.id, now())
+        .await;
+    let removed = store
+        .members
+        .remove(organization.id, admin.id, admin.id)
+        .await;
+    let by_manager = store
+        .members
+        .change_role(organization.id, admin.id, Role::Users, manager.id, now())
+        .await;
+    let removed_by_manager = store
+        .members
+        .remove(organization.id, admin.id, manager.id)
+        .await;
+    let kept = store
+        .members
+        .change_role(
+            organization.id,
+            admin.id,
+            Role::Administrators,
+            admin.id,
+            now(),
+        )
+        .await;
+
+    assert_eq!(demoted, Err(MemberChangeError::LastAdministrator));
+    assert_eq!(removed, Err(MemberChangeError::LastAdministrator));
+    assert_eq!(by_manager, Err(MemberChangeError::LastAdministrator));
+    assert_eq!(
+        removed_by_manager,
+        Err(MemberChangeError::LastAdministrator)
+    );
+    assert_eq!(kept, Ok(admin.clone()));
+    assert_eq!(
+        store.members.find(organization.id, admin.id).await,
+        Ok(Some(admin))
+    );
+}
+
+/// A child may be left without administrators: its parent's administrators manage it.
+pub async fn a_child_may_be_left_without_administrators(store: &Store) {
+    let (parent, admin) = organization_with_admin(store).await;
+    let organization = child(store, &parent, "Child").await;
+    let (first, _) = user(
+        store,
+        &organization,
+        "first@example.com",
+        Role::Administrators,
+    )
+    .await;
+    let (second, _) = user(
+        store,
+        &organization,
+        "second@example.com",
+        Role::Administrators,
+    )
+    .await;
+
+    let demoted = store
+        .members
+        .change_role(organization.id, first.id, Role::Users, first.id, now())
+        .await;
+    let removed = store
+        .members
+        .remove(organization.id, second.id, admin.id)
+        .await;
+
+    assert_eq!(demoted.map(|u| u.role), Ok(Role::Users));
+    assert_eq!(removed, Ok(()));
+    assert_eq!(administrators(store, organization.id).await, 0);
+}
+
+/// `Forbidden` when the requester is not (or no longer) an active administrator of the
+/// organization or of its parent; nothing changes.
+pub async fn a_requester_who_is_no_longer_an_administrator_is_forbidden(store: &Store) {
+    let (parent, admin) = organization_with_admin(store).await;
+    let organization = child(store, &parent, "Child").await;
+    let other = root(store, "Other").await;
+    let (stranger, _) = user(store, &other, "stranger@example.com", Role::Administrators).await;
+    let (child_admin, _) = user(
+        store,
+        &organization,
+        "local@example.com",
+        Role::Administrators,
+    )
+    .await;
+    let (manager, _) = user(store, &organization, "manager@example.com", Role::Managers).await;
+    let (member, _) = user(store, &parent, "member@example.com", Role::Users).await;
+    let (former, _) = user(store, &parent, "former@example.com", Role::Administrators).await;
+    store
+        .members
+        .change_role(parent.id, former.id, Role::Users, admin.id, now())
+        .await
+        .expect("demoted");
+
+    let by_manager = store
+        .members
+        .change_role(
+            organization.id,
+            child_admin.id,
+            Role::Users,
+            manager.id,
+            now(),
+        )
+        .await;
+    let by_stranger = store
+        .members
+        .remove(organization.id, manager.id, stranger.id)
+        .await;
+    let by_child_admin = store
+        .members
+        .change_role(parent.id, member.id, Role::Managers, child_admin.id, now())
+        .await;
+    let by_former = store.members.remove(parent.id, member.id, former.id).await;
+    let by_missing = store
+        .members
+        .remove(parent.id, member.id, UserId::new(999_999))
+        .await;
+
+    assert_eq!(by_manager, Err(MemberChangeError::Forbidden));
+    assert_eq!(by_stranger, Err(MemberChangeError::Forbidden));
+    assert_eq!(by_child_admin, Err(MemberChangeError::Forbidden));
+    assert_eq!(by_former, Err(MemberChangeError::Forbidden));
+    assert_eq!(by_missing, Err(MemberChangeError::Forbidden));
+    assert_eq!(
+        store.members.find(organization.id, child_admin.id).await,
+        Ok(Some(child_admin))
+    );
+    assert_eq!(
+        store.members.find(organization.id, manager.id).await,
+        Ok(Some(manager))
+    );
+    assert_eq!(
+        store.members.find(parent.id, member.id).await,
+        Ok(Some(member))
+    );
+}
+
+/// `remove` deletes the member with their API keys and sessions; their identifier is
+/// free again, and the invitations they sent stay, without inviter.
+pub async fn removing_a_member_deletes_their_credentials_and_frees_their_identifier(store: &Store) {
+    let (organization, admin) = organization_with_admin(store).await;
+    let (member, api_key) = user(
+        store,
+        &organization,
+        "member@example.com",
+        Role::Administrators,
+    )
+    .await;
+    let (other, other_key) = user(store, &organization, "other@example.com", Role::Users).await;
+    let session = token();
+    let at = now();
+    store
+        .users
+        .create_session(member.id, &session, at, at + week())
+        .await
+        .expect("session");
+    let (sent, _) = invitation(
+        store,
+        &organization,
+        &member,
+        "guest@example.com",
+        at,
+        week(),
+    )
+    .await;
+
+    let removed = store
+        .members
+        .remove(organization.id, member.id, admin.id)
+        .await;
+
+    assert_eq!(removed, Ok(()));
+    assert_eq!(
+        store.members.find(organization.id, member.id).await,
+        Ok(None)
+    );
+    assert_eq!(store.users.authenticate(&api_key, now()).await, Ok(None));
+    assert_eq!(store.users.authenticate(&session, now()).await, Ok(None));
+    assert_eq!(
+        store.users.identifier_taken(&member.identifier).await,
+        Ok(false)
+    );
+    let kept = store
+        .invitations
+        .find(organization.id, sent.id)
+        .await
+        .expect("ok")
+        .expect("the invitation stays");
+    assert!(kept.invited_by.is_none());
+    let authenticated = store
+        .users
+        .authenticate(&other_key, now())
+        .await
+        .expect("ok");
+    assert_eq!(authenticated.map(|a| a.user), Some(other));
+    let again = store
+        .users
+        .create(
+            new_user(organization.id, "member@example.com", Role::Users),
+            &token(),
+            now(),
+        )
+        .await;
+    assert!(again.is_ok(), "{again:?}");
+    assert_eq!(administrators(store, organization.id).await, 1);
+}
+
+/// One attempt of the races below: `requester` demotes or removes `member`.
+async fn demote_or_remove(
+    store: &Store,
+    organization: OrganizationId,
+    member: UserId,
+    requester: UserId,
+    remove: bool,
+) -> Result<(), MemberChangeError> {
+    if remove {
+        store.members.remove(organization, member, requester).await
+    } else {
+        store
+            .members
+            .change_role(organization, member, Role::Managers, requester, now())
+            .await
+            .map(drop)
+    }
+}
+
+/// Two administrators of a root demoting (or removing) each other at once: exactly one
+/// succeeds, the other gets `LastAdministrator`, one administrator is left.
+pub async fn two_administrators_demoting_each_other_at_once_leave_exactly_one(store: &Store) {
+    for round in 0..4 {
+        let organization = root(store, &format!("Root {round}")).await;
+        let (a, _) = user(
+            store,
+            &organization,
+            &format!("a{round}@example.com"),
+            Role::Administrators,
+        )
+        .await;
+        let (b, _) = user(
+            store,
+            &organization,
+            &format!("b{round}@example.com"),
+            Role::Administrators,
+        )
+        .await;
+        let remove = round % 2 == 1;
+
+        let (a_on_b, b_on_a) = futures::join!(
+            demote_or_remove(store, organization.id, b.id, a.id, remove),
+            demote_or_remove(store, organization.id, a.id, b.id, !remove),
+        );
+
+        let outcomes = [a_on_b.clone(), b_on_a.clone()];
+        let succeeded = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
+        let refused = outcomes
+            .iter()
+            .filter(|outcome| **outcome == Err(MemberChangeError::LastAdministrator))
+            .count();
+        assert_eq!((succeeded, refused), (1, 1), "{outcomes:?}");
+        assert_eq!(administrators(store, organization.id).await, 1);
+    }
+}
+
+/// Many attempts at once of "A demotes or removes B" and "B demotes or removes A":
+/// only one side ever succeeds, the other side only gets `LastAdministrator`, and the
+/// root keeps one administrator.
+pub async fn many_simultaneous_mutual_demotions_never_leave_a_root_without_administrators(
+    store: &Store,
+) {
+    let organization = root(store, "Root").await;
+    let (a, _) = user(store, &organization, "a@example.com", Role::Administrators).await;
+    let (b, _) = user(store, &organization, "b@example.com", Role::Administrators).await;
+    let attempts = (0..16).map(|n| {
+        let (member, requester) = if n % 2 == 0 {
+            (b.id, a.id)
+        } else {
+            (a.id, b.id)
+        };
+        async move {
+            let outcome =
+                demote_or_remove(store, organization.id, member, requester, n % 4 >= 2).await;
+            (requester, outcome)
+        }
+    });
+
+    let results = join_all(attempts).await;
+
+    let winners: Vec<UserId> = results
+        .iter()
+        .filter(|(_, outcome)| outcome.is_ok())
+        .map(|(requester, _)| *requester)
+        .collect();
+    assert!(!winners.is_empty(), "{results:?}");
+    let winner = winners[0];
+    for (requester, outcome) in &results {
+        if *requester == winner {
+            assert!(
+                matches!(outcome, Ok(()) | Err(MemberChangeError::NotFound)),
+                "{results:?}"
+            );
+        } else {
+            assert_eq!(
+                *outcome,
+                Err(MemberChangeError::LastAdministrator),
+                "{results:?}"
+            );
+        }
+    }
+    assert_eq!(administrators(store, organization.id).await, 1);
+    let left = store
+        .members
+        .list(
+            organization.id,
+            member_filter(Some(Role::Administrators), None),
+            PageRequest::default(),
+        )
+        .await
+        .expect("listed");
+    assert_eq!(ids(&left.items, |u| u.id.get()), vec![winner.get()]);
+}
+
+// Rate limits.
+
+fn limit(count: u32, window: Duration) -> RateLimit {
+    RateLimit { count, window }
+}
+
+fn login_key(identifier: &str) -> LimitKey {
+    LimitKey::LoginFailures(identifier.to_owned())
+}
+
+/// `record` and `window`: a key's events strictly after `since`, with the oldest.
+pub async fn recorded_events_count_in_their_window_strictly_after_since(store: &Store) {
+    let t0 = now();
+    let key = login_key("ada@example.com");
+    let other = LimitKey::InvitesFromOrganization(OrganizationId::new(7));
+    let mut recorded = Vec::new();
+    for at in [t0, t0 + Duration::seconds(1), t0 + Duration::seconds(2)] {
+        recorded.push(store.rate_limits.record(&key, at).await.expect("recorded"));
+    }
+    store
+        .rate_limits
+        .record(&other, t0 + Duration::seconds(1))
+        .await
+        .expect("recorded");
+
+    let all = store
+        .rate_limits
+        .window(&key, t0 - Duration::microseconds(1))
+        .await;
+    let after_first = store.rate_limits.window(&key, t0).await;
+    let others = store.rate_limits.window(&other, t0).await;
+    let unknown = store.rate_limits.window(&login_key("nobody"), t0).await;
+
+    assert_eq!(
+        all,
+        Ok(EventWindow {
+            count: 3,
+            oldest: Some(t0)
+        })
+    );
+    assert_eq!(
+        after_first,
+        Ok(EventWindow {
+            count: 2,
+            oldest: Some(t0 + Duration::seconds(1))
+        })
+    );
+    assert_eq!(
+        others,
+        Ok(EventWindow {
+            count: 1,
+            oldest: Some(t0 + Duration::seconds(1))
+        })
+    );
+    assert_eq!(unknown, Ok(EventWindow::default()));
+    let mut distinct: Vec<i64> = recorded.iter().map(|id| id.get()).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3);
+}
+
+/// `acquire` records one event per key while under the limit, then refuses with the
+/// wait until the oldest event leaves the window, recording nothing; once the window
+/// has passed it allows again.
+pub async fn acquiring_records_an_event_per_key_until_the_limit_is_reached(store: &Store) {
+    let t0 = now();
+    let key = login_key("ada@example.com");
+    let limits = [(key.clone(), limit(3, Duration::hours(1)))];
+    let mut acquired = Vec::new();
+    for n in 0..3 {
+        let ids = store
+            .rate_limits
+            .acquire(&limits, t0 + Duration::minutes(n))
+            .await
+            .expect("acquired");
+        assert_eq!(ids.len(), 1);
+        acquired.extend(ids);
+    }
+
+    let refused = store
+        .rate_limits
+        .acquire(&limits, t0 + Duration::minutes(10))
+        .await;
+    let later = store
+        .rate_limits
+        .acquire(&limits, t0 + Duration::hours(1))
+        .await;
+
+    assert_eq!(
+        refused,
+        Err(AcquireError::Limited(LimitReached {
+            retry_after: Duration::minutes(50)
+        }))
+    );
+    assert_eq!(later.map(|ids| ids.len()), Ok(1));
+    let window = store
+        .rate_limits
+        .window(&key, t0 - Duration::seconds(1))
+        .await
+        .expect("counted");
+    assert_eq!(window.count, 4, "the refused attempt recorded nothing");
+    let mut distinct: Vec<i64> = acquired.iter().map(|id| id.get()).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3);
+}
+
+/// `acquire` under several limits: one reached limit refuses them all, with the longest
+/// wait among the reached ones, and records nothing for any key; free keys each get
+/// one event.
+pub async fn a_reached_limit_among_several_records_nothing_and_reports_the_longest_wait(
+    store: &Store,
+) {
+    let t0 = now();
+    let short = LimitKey::InvitesToRecipient("guest@example.com".to_owned());
+    let long = LimitKey::InvitesFromOrganization(OrganizationId::new(1));
+    let free = login_key("free@example.com");
+    let other = login_key("other@example.com");
+    store
+        .rate_limits
+        .record(&short, t0)
+        .await
+        .expect("recorded");
+    store.rate_limits.record(&long, t0).await.expect("recorded");
+    let at = t0 + Duration::seconds(30);
+
+    let refused = store
+        .rate_limits
+        .acquire(
+            &[
+                (free.clone(), limit(5, Duration::hours(1))),
+                (short.clone(), limit(1, Duration::minutes(1))),
+                (long.clone(), limit(1, Duration::hours(1))),
+            ],
+            at,
+        )
+        .await;
+    let allowed = store
+        .rate_limits
+        .acquire(
+            &[
+                (free.clone(), limit(5, Duration::hours(1))),
+                (other.clone(), limit(5, Duration::hours(1))),
+            ],
+            at,
+        )
+        .await
+        .expect("acquired");
+
+    assert_eq!(
+        refused,
+        Err(AcquireError::Limited(LimitReached {
+            retry_after: Duration::hours(1) - Duration::seconds(30)
+        }))
+    );
+    assert_eq!(allowed.len(), 2);
+    assert_ne!(allowed[0], allowed[1]);
+    for key in [&free, &other] {
+        let window = store.rate_limits.window(key, t0).await.expect("counted");
+        assert_eq!(
+            window,
+            EventWindow {
+                count: 1,
+                oldest: Some(at)
+            }
+        );
+    }
+    let short_window = store
+        .rate_limits
+        .window(&short, t0 - Duration::seconds(1))
+        .await
+        .expect("counted");
+    assert_eq!(short_window.count, 1);
+}
+
+/// `release` gives events back: they no longer count.
+pub async fn released_events_no_longer_count(store: &Store) {
+    let at = now();
+    let key = login_key("ada@example.com");
+    let limits = [(key.clone(), limit(2, Duration::hours(1)))];
+    let first = store
+        .rate_limits
+        .acquire(&limits, at)
+        .await
+        .expect("acquired");
+    let second = store
+        .rate_limits
+        .acquire(&limits, at)
+        .await
+        .expect("acquired");
+    let full = store.rate_limits.acquire(&limits, at).await;
+
+    store.rate_limits.release(&second).await.expect("released");
+    store
+        .rate_limits
+        .release(&[])
+        .await
+        .expect("nothing released");
+    let again = store.rate_limits.acquire(&limits, at).await;
+
+    assert!(matches!(full, Err(AcquireError::Limited(_))), "{full:?}");
+    assert_eq!(again.map(|ids| ids.len()), Ok(1));
+    let window = store
+        .rate_limits
+        .window(&key, at - Duration::seconds(1))
+        .await
+        .expect("counted");
+    assert_eq!(window.count, 2);
+    store.rate_limits.release(&first).await.expect("released");
+    let window = store
+        .rate_limits
+        .window(&key, at - Duration::seconds(1))
+        .await
+        .expect("counted");
+    assert_eq!(window.count, 1);
+}
+
+/// `prune` forgets the events at or before the cut, of every key, and says how many.
+pub async fn pruning_forgets_events_at_or_before_the_cut(store: &Store) {
+    let t0 = now();
+    let key = login_key("ada@example.com");
+    let other = login_key("other@example.com");
+    for at in [t0, t0 + Duration::seconds(1), t0 + Duration::seconds(2)] {
+        store.rate_limits.record(&key, at).await.expect("recorded");
+    }
+    store
+        .rate_limits
+        .record(&other, t0)
+        .await
+        .expect("recorded");
+
+    let pruned = store.rate_limits.prune(t0 + Duration::seconds(1)).await;
+    let again = store.rate_limits.prune(t0 + Duration::seconds(1)).await;
+
+    assert_eq!(pruned, Ok(3));
+    assert_eq!(again, Ok(0));
+    let since = t0 - Duration::hours(1);
+    assert_eq!(
+        store.rate_limits.window(&key, since).await,
+        Ok(EventWindow {
+            count: 1,
+            oldest: Some(t0 + Duration::seconds(2))
+        })
+    );
+    assert_eq!(
+        store.rate_limits.window(&other, since).await,
+        Ok(EventWindow::default())
+    );
+}
+
+/// Twenty simultaneous acquisitions of a key limited to five: exactly five succeed.
+pub async fn twenty_simultaneous_acquisitions_under_a_limit_of_five_succeed_five_times(
+    store: &Store,
+) {
+    let at = now();
+    let key = login_key("ada@example.com");
+    let limits = [(key.clone(), limit(5, Duration::hours(1)))];
+    let attempts = (0..20).map(|_| store.rate_limits.acquire(&limits, at));
+
+    let results = join_all(attempts).await;
+
+    let acquired = results.iter().filter(|result| result.is_ok()).count();
+    let limited = results
+        .iter()
+        .filter(|result| matches!(result, Err(AcquireError::Limited(_))))
+        .count();
+    assert_eq!((acquired, limited), (5, 15), "{results:?}");
+    let window = store
+        .rate_limits
+        .window(&key, at - Duration::seconds(1))
+        .await
+        .expect("counted");
+    assert_eq!(window.count, 5);
 }

@@ -12,8 +12,8 @@ pub mod fixtures;
 use std::sync::Arc;
 
 use ports::outbound::{
-    InvitationRepository, OptOutRepository, OrganizationRepository, Outbox, StorageHealth,
-    UserRepository,
+    InvitationRepository, MemberRepository, OptOutRepository, OrganizationRepository, Outbox,
+    RateLimitStore, StorageHealth, UserRepository,
 };
 
 /// The storage ports of one database, as the use cases hold them.
@@ -29,6 +29,10 @@ pub struct Store {
     pub opt_outs: Arc<dyn OptOutRepository>,
     /// The e-mail outbox.
     pub outbox: Arc<dyn Outbox>,
+    /// Members.
+    pub members: Arc<dyn MemberRepository>,
+    /// Counted events of the abuse limits.
+    pub rate_limits: Arc<dyn RateLimitStore>,
     /// Health and pool usage.
     pub health: Arc<dyn StorageHealth>,
 }
@@ -42,6 +46,8 @@ impl Store {
             + InvitationRepository
             + OptOutRepository
             + Outbox
+            + MemberRepository
+            + RateLimitStore
             + StorageHealth
             + 'static,
     {
@@ -52,6 +58,8 @@ impl Store {
             invitations: storage.clone(),
             opt_outs: storage.clone(),
             outbox: storage.clone(),
+            members: storage.clone(),
+            rate_limits: storage.clone(),
             health: storage,
         }
     }
@@ -109,6 +117,22 @@ macro_rules! contract_tests {
             a_failed_message_comes_back_at_its_next_attempt,
             delivered_and_dead_messages_leave_the_backlog_for_good,
             two_workers_claiming_a_thousand_messages_get_each_exactly_once,
+            members_are_listed_by_id_and_filtered_by_role_and_identifier,
+            members_are_found_only_in_their_own_live_organization,
+            changing_a_role_returns_the_member_with_its_new_role,
+            changing_or_removing_a_member_elsewhere_or_in_an_archived_organization_is_not_found,
+            the_last_administrator_of_a_root_can_be_neither_demoted_nor_removed,
+            a_child_may_be_left_without_administrators,
+            a_requester_who_is_no_longer_an_administrator_is_forbidden,
+            removing_a_member_deletes_their_credentials_and_frees_their_identifier,
+            two_administrators_demoting_each_other_at_once_leave_exactly_one,
+            many_simultaneous_mutual_demotions_never_leave_a_root_without_administrators,
+            recorded_events_count_in_their_window_strictly_after_since,
+            acquiring_records_an_event_per_key_until_the_limit_is_reached,
+            a_reached_limit_among_several_records_nothing_and_reports_the_longest_wait,
+            released_events_no_longer_count,
+            pruning_forgets_events_at_or_before_the_cut,
+            twenty_simultaneous_acquisitions_under_a_limit_of_five_succeed_five_times,
             the_storage_answers_pings_and_reports_its_pool,
         );
     };
