@@ -162,7 +162,7 @@ struct ClaimedInvitation {
 
 #[async_trait]
 impl InvitationRepository for PostgresStorage {
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn create(
         &self,
         invitation: NewInvitation,
@@ -215,7 +215,7 @@ impl InvitationRepository for PostgresStorage {
         Ok(created)
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn find(
         &self,
         organization: OrganizationId,
@@ -233,7 +233,7 @@ impl InvitationRepository for PostgresStorage {
         row.map(Invitation::try_from).transpose()
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn list(
         &self,
         organization: OrganizationId,
@@ -272,7 +272,7 @@ impl InvitationRepository for PostgresStorage {
         })
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn resend(
         &self,
         organization: OrganizationId,
@@ -333,7 +333,7 @@ impl InvitationRepository for PostgresStorage {
         Ok(invitation)
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn revoke(
         &self,
         organization: OrganizationId,
@@ -361,7 +361,7 @@ impl InvitationRepository for PostgresStorage {
         Ok(())
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn accept(
         &self,
         token: &TokenHash,

@@ -72,7 +72,7 @@ impl PostgresStorage {
 
 #[async_trait]
 impl StorageHealth for PostgresStorage {
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn ping(&self) -> Result<(), StorageError> {
         sqlx::query("select 1")
             .execute(&self.pool)

@@ -103,7 +103,7 @@ async fn check_change(
 
 #[async_trait]
 impl MemberRepository for PostgresStorage {
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn list(
         &self,
         organization: OrganizationId,
@@ -144,7 +144,7 @@ impl MemberRepository for PostgresStorage {
         })
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn find(
         &self,
         organization: OrganizationId,
@@ -162,7 +162,7 @@ impl MemberRepository for PostgresStorage {
         row.map(User::try_from).transpose()
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn change_role(
         &self,
         organization: OrganizationId,
@@ -193,7 +193,7 @@ impl MemberRepository for PostgresStorage {
         Ok(changed)
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn remove(
         &self,
         organization: OrganizationId,

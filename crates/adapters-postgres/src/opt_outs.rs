@@ -48,7 +48,7 @@ impl TryFrom<OptOutRow> for OptOut {
 
 #[async_trait]
 impl OptOutRepository for PostgresStorage {
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn record(
         &self,
         opt_out: OptOut,
@@ -93,7 +93,7 @@ impl OptOutRepository for PostgresStorage {
         Ok(recorded)
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn list(
         &self,
         organization: OrganizationId,

@@ -188,7 +188,7 @@ impl PostgresStorage {
 
 #[async_trait]
 impl OrganizationRepository for PostgresStorage {
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn find(&self, id: OrganizationId) -> Result<Option<Organization>, StorageError> {
         let row: Option<OrganizationRow> = sqlx::query_as(&format!(
             "select {ORGANIZATION_COLUMNS} from organizations where id = $1 and archived_at is null"
@@ -200,7 +200,7 @@ impl OrganizationRepository for PostgresStorage {
         row.map(Organization::try_from).transpose()
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn list_visible(
         &self,
         root: OrganizationId,
@@ -231,7 +231,7 @@ impl OrganizationRepository for PostgresStorage {
         })
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn list_children(
         &self,
         parent: OrganizationId,
@@ -247,7 +247,7 @@ impl OrganizationRepository for PostgresStorage {
         })
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn create(
         &self,
         organization: NewOrganization,
@@ -259,7 +259,7 @@ impl OrganizationRepository for PostgresStorage {
         Ok(created)
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn update(
         &self,
         organization: &Organization,
@@ -296,7 +296,7 @@ impl OrganizationRepository for PostgresStorage {
         }
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn archive_child(
         &self,
         id: OrganizationId,
@@ -321,7 +321,7 @@ impl OrganizationRepository for PostgresStorage {
         }
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn restore(&self, id: OrganizationId, now: Timestamp) -> Result<(), WriteError> {
         let restored = sqlx::query(
             "update organizations set archived_at = null, version = version + 1, updated_at = $2 \
@@ -339,7 +339,7 @@ impl OrganizationRepository for PostgresStorage {
         }
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn purge_archived_before(&self, before: Timestamp) -> Result<u64, StorageError> {
         // Users, their credentials, invitations and opt-outs go with their organization
         // (`on delete cascade`); outbox rows are not linked to organizations and stay.
@@ -351,7 +351,7 @@ impl OrganizationRepository for PostgresStorage {
         Ok(purged.rows_affected())
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn set_flags(
         &self,
         id: OrganizationId,

@@ -78,19 +78,19 @@ async fn lock_keys(connection: &mut PgConnection, keys: &[String]) -> Result<(),
 
 #[async_trait]
 impl RateLimitStore for PostgresStorage {
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn window(&self, key: &LimitKey, since: Timestamp) -> Result<EventWindow, StorageError> {
         let mut connection = self.pool.acquire().await.map_err(storage_error)?;
         count_window(&mut connection, &key.as_key(), since).await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn record(&self, key: &LimitKey, at: Timestamp) -> Result<RateEventId, StorageError> {
         let mut connection = self.pool.acquire().await.map_err(storage_error)?;
         insert_event(&mut connection, &key.as_key(), at).await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn acquire(
         &self,
         limits: &[(LimitKey, RateLimit)],
@@ -124,7 +124,7 @@ impl RateLimitStore for PostgresStorage {
         Ok(events)
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn release(&self, events: &[RateEventId]) -> Result<(), StorageError> {
         if events.is_empty() {
             return Ok(());
@@ -138,7 +138,7 @@ impl RateLimitStore for PostgresStorage {
             .map_err(storage_error)
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn prune(&self, before: Timestamp) -> Result<u64, StorageError> {
         sqlx::query("delete from rate_events where at <= $1")
             .bind(micros(before))

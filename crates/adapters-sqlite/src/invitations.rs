@@ -163,7 +163,7 @@ struct ClaimedInvitation {
 
 #[async_trait]
 impl InvitationRepository for SqliteStorage {
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn create(
         &self,
         invitation: NewInvitation,
@@ -216,7 +216,7 @@ impl InvitationRepository for SqliteStorage {
         Ok(created)
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn find(
         &self,
         organization: OrganizationId,
@@ -234,7 +234,7 @@ impl InvitationRepository for SqliteStorage {
         row.map(Invitation::try_from).transpose()
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn list(
         &self,
         organization: OrganizationId,
@@ -273,7 +273,7 @@ impl InvitationRepository for SqliteStorage {
         })
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn resend(
         &self,
         organization: OrganizationId,
@@ -333,7 +333,7 @@ impl InvitationRepository for SqliteStorage {
         Ok(invitation)
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn revoke(
         &self,
         organization: OrganizationId,
@@ -361,7 +361,7 @@ impl InvitationRepository for SqliteStorage {
         Ok(())
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn accept(
         &self,
         token: &TokenHash,

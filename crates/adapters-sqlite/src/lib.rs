@@ -111,7 +111,7 @@ impl SqliteStorage {
 
 #[async_trait]
 impl StorageHealth for SqliteStorage {
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn ping(&self) -> Result<(), StorageError> {
         sqlx::query("select 1")
             .execute(&self.pool)

@@ -105,7 +105,7 @@ async fn check_change(
 
 #[async_trait]
 impl MemberRepository for SqliteStorage {
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn list(
         &self,
         organization: OrganizationId,
@@ -146,7 +146,7 @@ impl MemberRepository for SqliteStorage {
         })
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn find(
         &self,
         organization: OrganizationId,
@@ -164,7 +164,7 @@ impl MemberRepository for SqliteStorage {
         row.map(User::try_from).transpose()
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn change_role(
         &self,
         organization: OrganizationId,
@@ -195,7 +195,7 @@ impl MemberRepository for SqliteStorage {
         Ok(changed)
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn remove(
         &self,
         organization: OrganizationId,

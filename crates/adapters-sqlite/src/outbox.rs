@@ -70,7 +70,7 @@ pub(crate) async fn enqueue(
 
 #[async_trait]
 impl Outbox for SqliteStorage {
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn claim_due(
         &self,
         now: Timestamp,
@@ -99,7 +99,7 @@ impl Outbox for SqliteStorage {
         rows.into_iter().map(OutboxMessage::try_from).collect()
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn mark_delivered(
         &self,
         id: OutboxMessageId,
@@ -114,7 +114,7 @@ impl Outbox for SqliteStorage {
             .map_err(storage_error)
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn mark_failed(
         &self,
         id: OutboxMessageId,
@@ -134,7 +134,7 @@ impl Outbox for SqliteStorage {
         .map_err(storage_error)
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn mark_dead(
         &self,
         id: OutboxMessageId,
@@ -154,7 +154,7 @@ impl Outbox for SqliteStorage {
         .map_err(storage_error)
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn backlog(&self) -> Result<u64, StorageError> {
         let (total,): (i64,) = sqlx::query_as(
             "select count(*) from outbox where delivered_at is null and dead_at is null",
@@ -165,7 +165,7 @@ impl Outbox for SqliteStorage {
         Ok(count(total))
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn dead(&self) -> Result<u64, StorageError> {
         let (total,): (i64,) =
             sqlx::query_as("select count(*) from outbox where dead_at is not null")

@@ -51,19 +51,19 @@ async fn insert_event(
 
 #[async_trait]
 impl RateLimitStore for SqliteStorage {
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn window(&self, key: &LimitKey, since: Timestamp) -> Result<EventWindow, StorageError> {
         let mut connection = self.pool.acquire().await.map_err(storage_error)?;
         count_window(&mut connection, &key.as_key(), since).await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn record(&self, key: &LimitKey, at: Timestamp) -> Result<RateEventId, StorageError> {
         let mut connection = self.pool.acquire().await.map_err(storage_error)?;
         insert_event(&mut connection, &key.as_key(), at).await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn acquire(
         &self,
         limits: &[(LimitKey, RateLimit)],
@@ -99,7 +99,7 @@ impl RateLimitStore for SqliteStorage {
         Ok(events)
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn release(&self, events: &[RateEventId]) -> Result<(), StorageError> {
         if events.is_empty() {
             return Ok(());
@@ -115,7 +115,7 @@ impl RateLimitStore for SqliteStorage {
         transaction.commit().await.map_err(storage_error)
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn prune(&self, before: Timestamp) -> Result<u64, StorageError> {
         sqlx::query("delete from rate_events where at <= $1")
             .bind(micros(before))

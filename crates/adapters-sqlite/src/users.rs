@@ -156,7 +156,7 @@ async fn insert_credential(
 
 #[async_trait]
 impl UserRepository for SqliteStorage {
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn authenticate(
         &self,
         token: &TokenHash,
@@ -188,7 +188,7 @@ impl UserRepository for SqliteStorage {
         .transpose()
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn find_for_login(
         &self,
         identifier: &EmailAddress,
@@ -211,7 +211,7 @@ impl UserRepository for SqliteStorage {
         .transpose()
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn find(&self, id: UserId) -> Result<Option<User>, StorageError> {
         let row: Option<UserRow> = sqlx::query_as(&format!(
             "select {USER_COLUMNS} from users u \
@@ -225,7 +225,7 @@ impl UserRepository for SqliteStorage {
         row.map(User::try_from).transpose()
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn identifier_taken(&self, identifier: &EmailAddress) -> Result<bool, StorageError> {
         let (taken,): (bool,) =
             sqlx::query_as("select exists (select 1 from users where identifier = $1)")
@@ -236,7 +236,7 @@ impl UserRepository for SqliteStorage {
         Ok(taken)
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn create_session(
         &self,
         user: UserId,
@@ -256,7 +256,7 @@ impl UserRepository for SqliteStorage {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn replace_api_key(
         &self,
         user: UserId,
@@ -281,7 +281,7 @@ impl UserRepository for SqliteStorage {
         transaction.commit().await.map_err(storage_error)
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn create(
         &self,
         user: NewUser,
@@ -297,7 +297,7 @@ impl UserRepository for SqliteStorage {
         Ok(created)
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn create_first_administrator(
         &self,
         organization: NewOrganization,

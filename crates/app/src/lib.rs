@@ -5,5 +5,6 @@
 pub mod config;
 pub mod delivery;
 pub mod security;
+pub mod server;
 pub mod telemetry;
 pub mod usecases;

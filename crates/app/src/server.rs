@@ -1,0 +1,402 @@
+//! Wiring and serving: the one place that names concrete adapters. It picks the
+//! storage from the database URL, builds the use-case services over it, runs the first
+//! start's bootstrap, the outbox worker and the HTTP server, and stops them gracefully.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use adapters_postgres::PostgresStorage;
+use adapters_smtp::{LogMailer, SmtpMailer};
+use adapters_sqlite::SqliteStorage;
+use domain::Duration;
+use ports::inbound::{Bootstrapped, OperatorUseCases, UseCaseError};
+use ports::outbound::{
+    Clock, InvitationRepository, Mailer, MemberRepository, OptOutRepository,
+    OrganizationRepository, Outbox, RateLimitStore, StorageError, StorageHealth, UserRepository,
+};
+
+use crate::config::DatabaseUrl;
+use crate::delivery::{DeliveryPolicy, DeliveryWorker};
+use crate::security::{Argon2PasswordHasher, OsSecretGenerator, SystemClock};
+use crate::usecases::{
+    AbuseLimits, AuthService, BootstrapSettings, HealthService, InvitationPorts, InvitationService,
+    InvitationSettings, MemberService, OperatorService, OptOutService, OrganizationService,
+};
+
+/// The most PostgreSQL connections one process opens.
+const POSTGRES_MAX_CONNECTIONS: u32 = 16;
+/// How long a graceful stop waits for requests in flight.
+const SHUTDOWN_GRACE: StdDuration = StdDuration::from_secs(30);
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened or migrated.
+    #[error("database {url}: {source}")]
+    Database {
+        /// The URL, without password.
+        url: String,
+        /// What went wrong.
+        source: StorageError,
+    },
+    /// The SQLite file's directory could not be made.
+    #[error("cannot create {path}: {source}")]
+    Directory {
+        /// The directory.
+        path: String,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// The address could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        /// The address.
+        address: SocketAddr,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// The SMTP configuration is wrong.
+    #[error("{0}")]
+    Smtp(String),
+    /// The first start's bootstrap failed.
+    #[error("bootstrap failed: {0}")]
+    Bootstrap(UseCaseError),
+}
+
+/// The driven storage ports of one database.
+#[derive(Clone)]
+pub struct Storage {
+    /// Organizations.
+    pub organizations: Arc<dyn OrganizationRepository>,
+    /// Users and credentials.
+    pub users: Arc<dyn UserRepository>,
+    /// Invitations.
+    pub invitations: Arc<dyn InvitationRepository>,
+    /// Opt-outs.
+    pub opt_outs: Arc<dyn OptOutRepository>,
+    /// Members.
+    pub members: Arc<dyn MemberRepository>,
+    /// Abuse-limit events.
+    pub limits: Arc<dyn RateLimitStore>,
+    /// The e-mail outbox.
+    pub outbox: Arc<dyn Outbox>,
+    /// Readiness and pool usage.
+    pub health: Arc<dyn StorageHealth>,
+}
+
+impl Storage {
+    fn of<S>(storage: S) -> Self
+    where
+        S: OrganizationRepository
+            + UserRepository
+            + InvitationRepository
+            + OptOutRepository
+            + MemberRepository
+            + RateLimitStore
+            + Outbox
+            + StorageHealth
+            + Clone
+            + 'static,
+    {
+        Self {
+            organizations: Arc::new(storage.clone()),
+            users: Arc::new(storage.clone()),
+            invitations: Arc::new(storage.clone()),
+            opt_outs: Arc::new(storage.clone()),
+            members: Arc::new(storage.clone()),
+            limits: Arc::new(storage.clone()),
+            outbox: Arc::new(storage.clone()),
+            health: Arc::new(storage),
+        }
+    }
+
+    /// Opens the database the URL names and applies its migrations.
+    ///
+    /// # Errors
+    /// `StartError` when the database cannot be opened or migrated.
+    pub async fn open(url: &DatabaseUrl) -> Result<Self, StartError> {
+        let database_error = |source| StartError::Database {
+            url: url.redacted(),
+            source,
+        };
+        match url {
+            DatabaseUrl::Sqlite(raw) => {
+                if let Some(directory) = url.sqlite_directory() {
+                    std::fs::create_dir_all(&directory).map_err(|source| {
+                        StartError::Directory {
+                            path: directory.display().to_string(),
+                            source,
+                        }
+                    })?;
+                }
+                let storage = SqliteStorage::connect(raw).await.map_err(database_error)?;
+                storage.migrate().await.map_err(database_error)?;
+                Ok(Self::of(storage))
+            }
+            DatabaseUrl::Postgres(raw) => {
+                let storage = PostgresStorage::connect(raw, POSTGRES_MAX_CONNECTIONS)
+                    .await
+                    .map_err(database_error)?;
+                storage.migrate().await.map_err(database_error)?;
+                Ok(Self::of(storage))
+            }
+        }
+    }
+}
+
+/// The settings of a running service.
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    /// The base of links inside e-mails.
+    pub public_url: String,
+    /// The default invitation validity.
+    pub invitation_ttl: Duration,
+    /// The session validity.
+    pub session_ttl: Duration,
+    /// The abuse limits.
+    pub limits: AbuseLimits,
+}
+
+/// The use-case services over one storage.
+#[derive(Clone)]
+pub struct Services {
+    /// Authentication.
+    pub auth: Arc<AuthService>,
+    /// Organizations.
+    pub organizations: Arc<OrganizationService>,
+    /// Invitations.
+    pub invitations: Arc<InvitationService>,
+    /// Opt-outs.
+    pub opt_outs: Arc<OptOutService>,
+    /// Members.
+    pub members: Arc<MemberService>,
+    /// Readiness and gauges.
+    pub health: Arc<HealthService>,
+    /// Operator commands.
+    pub operator: Arc<OperatorService>,
+}
+
+impl Services {
+    /// Builds every service over `storage` with the system clock, OS secrets and Argon2id.
+    #[must_use]
+    pub fn new(storage: &Storage, settings: &ServiceSettings) -> Self {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let secrets = Arc::new(OsSecretGenerator);
+        let hasher = Arc::new(Argon2PasswordHasher);
+        Self {
+            auth: Arc::new(AuthService::new(
+                storage.users.clone(),
+                hasher.clone(),
+                secrets.clone(),
+                clock.clone(),
+                storage.limits.clone(),
+                settings.session_ttl,
+                settings.limits.login_failures,
+            )),
+            organizations: Arc::new(OrganizationService::new(
+                storage.organizations.clone(),
+                clock.clone(),
+            )),
+            invitations: Arc::new(InvitationService::new(
+                InvitationPorts {
+                    organizations: storage.organizations.clone(),
+                    users: storage.users.clone(),
+                    invitations: storage.invitations.clone(),
+                    hasher: hasher.clone(),
+                    secrets: secrets.clone(),
+                    clock: clock.clone(),
+                    limits: storage.limits.clone(),
+                },
+                InvitationSettings {
+                    public_url: settings.public_url.clone(),
+                    default_ttl: settings.invitation_ttl,
+                    per_recipient: settings.limits.invites_per_recipient,
+                    per_organization: settings.limits.invites_per_organization,
+                },
+            )),
+            opt_outs: Arc::new(OptOutService::new(
+                storage.organizations.clone(),
+                storage.opt_outs.clone(),
+                clock.clone(),
+            )),
+            members: Arc::new(MemberService::new(
+                storage.organizations.clone(),
+                storage.members.clone(),
+                clock.clone(),
+            )),
+            health: Arc::new(HealthService::new(
+                storage.health.clone(),
+                storage.outbox.clone(),
+            )),
+            operator: Arc::new(OperatorService::new(
+                storage.organizations.clone(),
+                storage.users.clone(),
+                hasher,
+                secrets,
+                clock,
+                BootstrapSettings::default(),
+            )),
+        }
+    }
+
+    /// The HTTP router over these services.
+    pub fn router(&self) -> axum::Router {
+        adapters_http::router(adapters_http::AppState {
+            auth: self.auth.clone(),
+            organizations: self.organizations.clone(),
+            invitations: self.invitations.clone(),
+            opt_outs: self.opt_outs.clone(),
+            members: self.members.clone(),
+            health: self.health.clone(),
+        })
+    }
+}
+
+/// Builds the mailer: SMTP when a URL is given, the log otherwise.
+///
+/// # Errors
+/// `StartError::Smtp` for a bad URL or sender.
+pub fn mailer(smtp_url: Option<&str>, from: &str) -> Result<Arc<dyn Mailer>, StartError> {
+    match smtp_url {
+        Some(url) => SmtpMailer::from_url(url, from, StdDuration::from_secs(30))
+            .map(|mailer| Arc::new(mailer) as Arc<dyn Mailer>)
+            .map_err(|error| StartError::Smtp(error.to_string())),
+        None => Ok(Arc::new(LogMailer)),
+    }
+}
+
+/// What `start` needs.
+pub struct StartOptions {
+    /// Where the database is.
+    pub database_url: DatabaseUrl,
+    /// Where to listen (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// The service settings.
+    pub settings: ServiceSettings,
+    /// Where e-mails go.
+    pub mailer: Arc<dyn Mailer>,
+    /// How the outbox worker paces itself.
+    pub delivery: DeliveryPolicy,
+}
+
+/// A service that is up: its address, the first start's credentials if this start
+/// made them, and the handle to stop it.
+pub struct RunningServer {
+    /// The address it listens on.
+    pub address: SocketAddr,
+    /// The first organization and administrator, when this start created them.
+    pub bootstrapped: Option<Bootstrapped>,
+    /// The storage it serves, for checks that look behind the API.
+    pub storage: Storage,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    worker: JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Asks the server to stop: it stops accepting, lets requests in flight finish and
+    /// stops the outbox worker.
+    pub fn request_stop(&self) {
+        self.stop.send_replace(true);
+    }
+
+    /// Waits until the server and the worker have stopped.
+    ///
+    /// # Errors
+    /// The server's I/O error, if serving failed.
+    pub async fn wait(self) -> std::io::Result<()> {
+        let served = match self.server.await {
+            Ok(result) => result,
+            Err(error) => Err(std::io::Error::other(error)),
+        };
+        self.stop.send_replace(true);
+        if let Err(error) = self.worker.await {
+            tracing::error!(error.message = %error, "the outbox worker ended abnormally");
+        }
+        served
+    }
+
+    /// Stops the server and waits for it.
+    ///
+    /// # Errors
+    /// The server's I/O error, if serving failed.
+    pub async fn stop(self) -> std::io::Result<()> {
+        self.request_stop();
+        self.wait().await
+    }
+}
+
+/// Opens and migrates the database, bootstraps an empty one, binds the address, and
+/// starts serving and delivering e-mail in the background.
+///
+/// # Errors
+/// `StartError` for anything that prevents serving.
+pub async fn start(options: StartOptions) -> Result<RunningServer, StartError> {
+    let storage = Storage::open(&options.database_url).await?;
+    tracing::info!(database = %options.database_url.redacted(), "database ready");
+    let services = Services::new(&storage, &options.settings);
+
+    let bootstrapped = services
+        .operator
+        .bootstrap()
+        .await
+        .map_err(StartError::Bootstrap)?;
+
+    let listener =
+        TcpListener::bind(options.listen)
+            .await
+            .map_err(|source| StartError::Listen {
+                address: options.listen,
+                source,
+            })?;
+    let address = listener.local_addr().map_err(|source| StartError::Listen {
+        address: options.listen,
+        source,
+    })?;
+
+    let (stop, stopped) = watch::channel(false);
+    let worker = DeliveryWorker::new(
+        storage.outbox.clone(),
+        options.mailer,
+        Arc::new(SystemClock),
+        options.delivery,
+    );
+    let worker = tokio::spawn(worker.run(stopped.clone()));
+
+    let router = services.router();
+    let mut shutdown = stopped;
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                // Either a stop request or the sender going away ends serving.
+                while !*shutdown.borrow() {
+                    if shutdown.changed().await.is_err() {
+                        break;
+                    }
+                }
+                tracing::info!("stopping: no new connections, finishing requests in flight");
+            })
+            .await
+    });
+    tracing::info!(%address, "listening");
+
+    Ok(RunningServer {
+        address,
+        bootstrapped,
+        storage,
+        stop,
+        server,
+        worker,
+    })
+}
+
+/// How long a graceful stop may take before the process gives up waiting.
+#[must_use]
+pub fn shutdown_grace() -> StdDuration {
+    SHUTDOWN_GRACE
+}

@@ -1,0 +1,373 @@
+//! Black-box tests of the `orgs` binary as a child process: first start and its key,
+//! the operator commands, graceful shutdown, and bad configuration.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_orgs");
+
+/// A free local port (closed again, for the child to bind).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}
+
+fn sqlite_url(directory: &Path) -> String {
+    format!(
+        "sqlite://{}",
+        directory.join("data").join("orgs.db").display()
+    )
+}
+
+/// A running `orgs serve` and the lines it wrote to standard error.
+struct Served {
+    child: Child,
+    port: u16,
+    stderr: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Served {
+    fn start(database_url: &str) -> Self {
+        let port = free_port();
+        let mut child = Command::new(BINARY)
+            .env("ORGS_DATABASE_URL", database_url)
+            .env("ORGS_LISTEN", format!("127.0.0.1:{port}"))
+            .env("ORGS_LOG", "info")
+            .env_remove("ORGS_SMTP_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("orgs starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut served = Self {
+            child,
+            port,
+            stderr: receiver,
+            seen: Vec::new(),
+        };
+        served.wait_for_line("listening");
+        served
+    }
+
+    /// Waits up to 30 s for a standard-error line containing `needle`.
+    fn wait_for_line(&mut self, needle: &str) -> String {
+        if let Some(line) = self.seen.iter().find(|line| line.contains(needle)) {
+            return line.clone();
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            match self.stderr.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        panic!("no line with {needle:?}; saw:\n{}", self.seen.join("\n"));
+    }
+
+    /// The API key printed on first start.
+    fn bootstrap_key(&mut self) -> String {
+        self.wait_for_line("Authorization: Bearer");
+        self.seen
+            .iter()
+            .find_map(|line| {
+                let start = line.find("Bearer ")? + "Bearer ".len();
+                let key: String = line[start..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                    .collect();
+                (!key.is_empty()).then_some(key)
+            })
+            .expect("a key in the curl line")
+    }
+
+    fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// Waits up to 30 s for the process to exit; returns whether it exited with 0.
+    fn wait_exit(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("orgs did not exit after SIGTERM");
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            drop(self.child.kill());
+            drop(self.child.wait());
+        }
+    }
+}
+
+/// A plain HTTP/1.1 exchange over a socket; returns the status code and the body.
+fn http(port: u16, method: &str, path: &str, key: &str, body: Option<&str>) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connects");
+    let body = body.unwrap_or("");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).expect("writes");
+    read_response(stream)
+}
+
+fn read_response(mut stream: TcpStream) -> (u16, String) {
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("reads");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn admin(database_url: &str, args: &[&str]) -> Output {
+    Command::new(BINARY)
+        .arg("admin")
+        .args(args)
+        .env("ORGS_DATABASE_URL", database_url)
+        .output()
+        .expect("orgs admin runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+#[test]
+fn the_first_start_creates_the_database_and_prints_a_working_key_once() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let url = sqlite_url(directory.path());
+    let mut served = Served::start(&url);
+
+    let key = served.bootstrap_key();
+    let (status, body) = http(served.port, "GET", "/organizations/", &key, None);
+    served.terminate();
+
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"count\":1"), "{body}");
+    assert!(served.wait_exit());
+    assert!(directory.path().join("data").join("orgs.db").exists());
+    let mut again = Served::start(&url);
+    again.terminate();
+    assert!(again.wait_exit());
+    assert!(
+        !again.seen.iter().any(|line| line.contains("Bearer")),
+        "the key is printed only once"
+    );
+}
+
+#[test]
+fn a_request_in_flight_during_sigterm_completes_and_the_exit_is_clean() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let mut served = Served::start(&sqlite_url(directory.path()));
+    let key = served.bootstrap_key();
+    let body = r#"{"settings": {"nickname": "graceful"}}"#;
+    let mut stream = TcpStream::connect(("127.0.0.1", served.port)).expect("connects");
+    let head = format!(
+        "PATCH /organizations/1/ HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).expect("writes the head");
+    std::thread::sleep(Duration::from_millis(300));
+
+    served.terminate();
+    served.wait_for_line("stopping");
+    stream.write_all(body.as_bytes()).expect("writes the body");
+    let (status, answer) = read_response(stream);
+
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains("graceful"));
+    assert!(served.wait_exit());
+}
+
+#[test]
+fn the_operator_commands_print_only_the_asked_value() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let url = sqlite_url(directory.path());
+    assert!(
+        Command::new(BINARY)
+            .arg("migrate")
+            .env("ORGS_DATABASE_URL", &url)
+            .status()
+            .expect("migrate runs")
+            .success()
+    );
+
+    let root = admin(
+        &url,
+        &[
+            "create-organization",
+            "--name",
+            "Acme",
+            "--contact-email",
+            "ops@acme.example",
+        ],
+    );
+    let root_id = stdout(&root);
+    let child = admin(
+        &url,
+        &[
+            "create-organization",
+            "--name",
+            "Acme Child",
+            "--contact-email",
+            "child@acme.example",
+            "--parent",
+            &root_id,
+            "--can-attach-files",
+        ],
+    );
+    let child_id = stdout(&child);
+    let user = admin(
+        &url,
+        &[
+            "create-user",
+            "--organization",
+            &root_id,
+            "--identifier",
+            "ops@acme.example",
+            "--role",
+            "administrators",
+        ],
+    );
+    let flags = admin(
+        &url,
+        &[
+            "set-flags",
+            "--organization",
+            &child_id,
+            "--can-external-optout",
+            "true",
+        ],
+    );
+    let purged = admin(
+        &url,
+        &["purge-organizations", "--archived-before", "2000-01-01"],
+    );
+
+    assert!(root.status.success(), "{root:?}");
+    assert!(root_id.parse::<i64>().is_ok(), "{root_id}");
+    assert!(child.status.success() && child_id.parse::<i64>().is_ok());
+    assert!(user.status.success(), "{user:?}");
+    assert_eq!(stdout(&user).lines().count(), 1);
+    assert!(stdout(&user).len() >= 22, "an API key of at least 128 bits");
+    assert!(flags.status.success(), "{flags:?}");
+    assert_eq!(stdout(&flags), "");
+    assert!(purged.status.success());
+    assert_eq!(stdout(&purged), "0");
+}
+
+#[test]
+fn restoring_an_organization_that_is_not_archived_fails_with_one_line() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let url = sqlite_url(directory.path());
+
+    let output = admin(&url, &["restore-organization", "--organization", "42"]);
+
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("not found"), "{stderr}");
+}
+
+#[test]
+fn bad_configuration_fails_with_one_line_and_no_panic() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let url = sqlite_url(directory.path());
+    let taken = TcpListener::bind("127.0.0.1:0").expect("a port");
+    let taken_port = taken.local_addr().expect("address").port();
+
+    type Environment<'a> = Vec<(&'a str, String)>;
+    let cases: Vec<(Environment, Vec<&str>)> = vec![
+        (
+            vec![("ORGS_DATABASE_URL", "mysql://nowhere/db".to_owned())],
+            vec![],
+        ),
+        (
+            vec![(
+                "ORGS_DATABASE_URL",
+                "postgres://postgres@127.0.0.1:1/none".to_owned(),
+            )],
+            vec![],
+        ),
+        (
+            vec![
+                ("ORGS_DATABASE_URL", url.clone()),
+                ("ORGS_LISTEN", format!("127.0.0.1:{taken_port}")),
+            ],
+            vec![],
+        ),
+        (
+            vec![("ORGS_DATABASE_URL", url.clone())],
+            vec![
+                "admin",
+                "create-user",
+                "--organization",
+                "1",
+                "--identifier",
+                "a@example.com",
+                "--role",
+                "owners",
+            ],
+        ),
+    ];
+
+    for (environment, args) in cases {
+        let output = Command::new(BINARY)
+            .args(&args)
+            .envs(environment.clone())
+            .env("ORGS_LOG", "off")
+            .output()
+            .expect("orgs runs");
+
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{environment:?} {args:?}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(!stderr.contains("RUST_BACKTRACE"), "{stderr}");
+        assert!(
+            stderr.trim().lines().count() <= 3,
+            "a short reason, not a dump: {stderr}"
+        );
+    }
+    drop(taken);
+}

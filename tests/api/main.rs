@@ -1,0 +1,11 @@
+//! Black-box tests of the API: the real service over HTTP, on SQLite and PostgreSQL.
+
+mod auth;
+mod invitations;
+mod limits;
+mod members;
+mod opt_outs;
+mod organizations;
+mod service;
+mod smtp;
+mod wire;
