@@ -6,6 +6,7 @@ mod limits;
 mod members;
 mod opt_outs;
 mod organizations;
+mod resilience;
 mod service;
 mod smtp;
 mod wire;

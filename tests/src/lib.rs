@@ -171,6 +171,9 @@ pub struct SpawnOptions {
     pub mailer: Option<Arc<dyn Mailer>>,
     /// How the outbox worker retries.
     pub delivery: DeliveryPolicy,
+    /// For `Postgres`: the server the service connects through (such as a proxy's
+    /// `postgres://postgres@127.0.0.1:PORT`), instead of `DATABASE_URL`'s.
+    pub postgres_server: Option<String>,
 }
 
 impl Default for SpawnOptions {
@@ -178,6 +181,7 @@ impl Default for SpawnOptions {
         Self {
             limits: AbuseLimits::default(),
             mailer: None,
+            postgres_server: None,
             delivery: DeliveryPolicy {
                 idle_poll: StdDuration::from_millis(20),
                 ..DeliveryPolicy::default()
@@ -200,6 +204,10 @@ pub async fn spawn_app_with_options(backend: Backend, options: SpawnOptions) -> 
         }
         Backend::Postgres => {
             let (database, url) = ScratchDatabase::create().await;
+            let url = match &options.postgres_server {
+                Some(server) => database_url(&format!("{server}/postgres"), &database.name),
+                None => url,
+            };
             (Some(database), None, url)
         }
     };
@@ -455,6 +463,100 @@ impl Drop for TestApp {
 
 fn chrono_now() -> domain::Timestamp {
     std::time::SystemTime::now().into()
+}
+
+/// A TCP proxy in front of PostgreSQL that a test can cut and restore, to see the
+/// service through a database outage.
+pub struct DatabaseProxy {
+    /// The port it listens on.
+    pub port: u16,
+    up: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl DatabaseProxy {
+    /// Starts forwarding a free local port to the PostgreSQL of `DATABASE_URL`.
+    ///
+    /// # Panics
+    /// When no port can be bound.
+    pub async fn start() -> Self {
+        let upstream = postgres_address();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a proxy port");
+        let port = listener.local_addr().expect("address").port();
+        let (up, watcher) = tokio::sync::watch::channel(true);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    continue;
+                };
+                if !*watcher.borrow() {
+                    // Down: refuse by closing at once.
+                    drop(client);
+                    continue;
+                }
+                let upstream = upstream.clone();
+                let mut watcher = watcher.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = watcher.wait_for(|up| !*up) => {}
+                    }
+                });
+            }
+        });
+        Self { port, up, task }
+    }
+
+    /// The server URL for `SpawnOptions::postgres_server`.
+    #[must_use]
+    pub fn server_url(&self) -> String {
+        let base = postgres_base_url();
+        let user = base
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split_once('@'))
+            .map_or("postgres", |(user, _)| user);
+        format!("postgres://{user}@127.0.0.1:{}", self.port)
+    }
+
+    /// Cuts every connection and refuses new ones.
+    pub fn cut(&self) {
+        self.up.send_replace(false);
+    }
+
+    /// Forwards again.
+    pub fn restore(&self) {
+        self.up.send_replace(true);
+    }
+}
+
+impl Drop for DatabaseProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// `host:port` of the PostgreSQL of `DATABASE_URL`.
+fn postgres_address() -> String {
+    let base = postgres_base_url();
+    let after_scheme = base
+        .split_once("://")
+        .map_or(base.as_str(), |(_, rest)| rest);
+    let host_port = after_scheme
+        .rsplit_once('@')
+        .map_or(after_scheme, |(_, host)| host)
+        .split('/')
+        .next()
+        .unwrap_or("127.0.0.1:5432");
+    if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:5432")
+    }
 }
 
 /// An SMTP server process for delivery tests (`tests/smtp/server.py`, on aiosmtpd),

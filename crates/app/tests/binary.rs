@@ -35,8 +35,13 @@ struct Served {
 
 impl Served {
     fn start(database_url: &str) -> Self {
+        Self::start_with(database_url, &[])
+    }
+
+    fn start_with(database_url: &str, environment: &[(&str, &str)]) -> Self {
         let port = free_port();
         let mut child = Command::new(BINARY)
+            .envs(environment.iter().copied())
             .env("ORGS_DATABASE_URL", database_url)
             .env("ORGS_LISTEN", format!("127.0.0.1:{port}"))
             .env("ORGS_LOG", "info")
@@ -370,4 +375,111 @@ fn bad_configuration_fails_with_one_line_and_no_panic() {
         );
     }
     drop(taken);
+}
+
+/// A fresh PostgreSQL database for one test, dropped at the end.
+struct ScratchPostgres {
+    base: String,
+    name: String,
+}
+
+impl ScratchPostgres {
+    fn create() -> Self {
+        let base = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let name = format!("orgs_bin_{}_{}", std::process::id(), free_port());
+        Self::run(&base, &format!("create database {name}"));
+        Self { base, name }
+    }
+
+    fn url(&self) -> String {
+        let server = self
+            .base
+            .rsplit_once('/')
+            .map_or(self.base.as_str(), |(server, _)| server);
+        format!("{server}/{}", self.name)
+    }
+
+    fn run(base: &str, statement: &str) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            use sqlx::Connection as _;
+            let mut connection = sqlx::PgConnection::connect(base).await.unwrap_or_else(|error| {
+                panic!("PostgreSQL does not answer at {base} ({error}); start it or set DATABASE_URL")
+            });
+            sqlx::query(statement)
+                .execute(&mut connection)
+                .await
+                .expect("statement runs");
+        });
+    }
+}
+
+impl Drop for ScratchPostgres {
+    fn drop(&mut self) {
+        Self::run(
+            &self.base,
+            &format!("drop database if exists {} with (force)", self.name),
+        );
+    }
+}
+
+#[test]
+fn two_processes_on_one_postgres_behave_as_one_service() {
+    let database = ScratchPostgres::create();
+    let url = database.url();
+    let limits = [("ORGS_LOGIN_FAILURES", "3/15m")];
+    let mut first = Served::start_with(&url, &limits);
+    let key = first.bootstrap_key();
+    let mut second = Served::start_with(&url, &limits);
+    let ports = [first.port, second.port];
+
+    let (created, child) = http(
+        ports[0],
+        "POST",
+        "/organizations/",
+        &key,
+        Some(
+            r#"{"name": "Child", "contact_email": "c@example.com", "parent": "/organizations/1/"}"#,
+        ),
+    );
+    let (seen, _) = http(ports[1], "GET", "/organizations/2/", &key, None);
+    let invite = r#"{"identifier": "both@example.com"}"#;
+    let (invited, _) = http(
+        ports[1],
+        "POST",
+        "/organizations/2/invite_user/",
+        &key,
+        Some(invite),
+    );
+    let (again, again_body) = http(
+        ports[0],
+        "POST",
+        "/organizations/2/invite_user/",
+        &key,
+        Some(invite),
+    );
+    let wrong = r#"{"identifier": "admin@localhost", "password": "wrong password"}"#;
+    let failures: Vec<u16> = (0..4)
+        .map(|attempt| http(ports[attempt % 2], "POST", "/auth/token/", "", Some(wrong)).0)
+        .collect();
+    first.terminate();
+    second.terminate();
+
+    assert_eq!(created, 201, "{child}");
+    assert_eq!(seen, 200);
+    assert_eq!(invited, 201);
+    assert_eq!(again, 400, "{again_body}");
+    assert!(again_body.contains("already been invited"), "{again_body}");
+    // One limit across both processes: the fourth failure, on either, is throttled.
+    assert_eq!(failures, [400, 400, 400, 429]);
+    assert!(first.wait_exit());
+    assert!(second.wait_exit());
+    assert!(
+        !second.seen.iter().any(|line| line.contains("Bearer")),
+        "only the first process bootstraps"
+    );
 }
