@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod delivery;
+pub mod maintenance;
 pub mod security;
 pub mod server;
 pub mod telemetry;

@@ -296,6 +296,7 @@ pub struct RunningServer {
     stop: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     worker: JoinHandle<()>,
+    upkeep: JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -317,6 +318,9 @@ impl RunningServer {
         self.stop.send_replace(true);
         if let Err(error) = self.worker.await {
             tracing::error!(error.message = %error, "the outbox worker ended abnormally");
+        }
+        if let Err(error) = self.upkeep.await {
+            tracing::error!(error.message = %error, "the upkeep task ended abnormally");
         }
         served
     }
@@ -367,6 +371,12 @@ pub async fn start(options: StartOptions) -> Result<RunningServer, StartError> {
         options.delivery,
     );
     let worker = tokio::spawn(worker.run(stopped.clone()));
+    let upkeep = tokio::spawn(crate::maintenance::run(
+        storage.limits.clone(),
+        Arc::new(SystemClock),
+        options.settings.limits,
+        stopped.clone(),
+    ));
 
     let router = services.router();
     let mut shutdown = stopped;
@@ -392,6 +402,7 @@ pub async fn start(options: StartOptions) -> Result<RunningServer, StartError> {
         stop,
         server,
         worker,
+        upkeep,
     })
 }
 
