@@ -8,7 +8,7 @@ use serde_json::json;
 
 fn small_limits() -> AbuseLimits {
     AbuseLimits {
-        login_failures: RateLimit::parse("3/15m").expect("valid"),
+        login_failures: RateLimit::parse("10/15m").expect("valid"),
         invites_per_recipient: RateLimit::parse("2/1h").expect("valid"),
         invites_per_organization: RateLimit::parse("4/1h").expect("valid"),
     }
@@ -17,8 +17,9 @@ fn small_limits() -> AbuseLimits {
 mod failed_logins {
     use super::*;
 
-    async fn after_the_allowed_failures_even_the_right_password_is_throttled(backend: Backend) {
-        let app = spawn_app_with(backend, small_limits()).await;
+    async fn after_ten_failures_even_the_right_password_is_throttled(backend: Backend) {
+        // The default limit, 10 failures in 15 minutes, crossed exactly.
+        let app = spawn_app_with(backend, AbuseLimits::default()).await;
         app.add_user(app.root_id, "target@example.com", "users")
             .await;
         let wrong = json!({"identifier": "target@example.com", "password": "wrong password"});
@@ -26,7 +27,7 @@ mod failed_logins {
             json!({"identifier": "target@example.com", "password": "correct horse battery"});
 
         let mut statuses = Vec::new();
-        for _ in 0..3 {
+        for _ in 0..10 {
             statuses.push(app.post("/auth/token/", None, &wrong).await.status);
         }
         let throttled = app.post("/auth/token/", None, &right).await;
@@ -38,7 +39,7 @@ mod failed_logins {
             )
             .await;
 
-        assert_eq!(statuses, [400, 400, 400]);
+        assert_eq!(statuses, [400; 10]);
         assert_eq!(throttled.status, 429, "{}", throttled.text);
         assert!(
             throttled
@@ -52,12 +53,12 @@ mod failed_logins {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite() {
-        after_the_allowed_failures_even_the_right_password_is_throttled(Backend::Sqlite).await;
+        after_ten_failures_even_the_right_password_is_throttled(Backend::Sqlite).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres() {
-        after_the_allowed_failures_even_the_right_password_is_throttled(Backend::Postgres).await;
+        after_ten_failures_even_the_right_password_is_throttled(Backend::Postgres).await;
     }
 }
 

@@ -18,6 +18,7 @@ on_both_backends!(
     a_stale_if_match_is_refused_and_changes_nothing,
     archiving_hides_the_child_and_locks_out_its_users,
     u_itself_cannot_be_deleted,
+    restoring_brings_back_users_and_pending_invitations,
     a_child_administrator_cannot_create_children,
 );
 
@@ -218,13 +219,45 @@ async fn each_role_gets_what_the_table_says(app: TestApp) {
     let root = app.root_id;
     let child = app.create_child("Child").await;
     let other_child = app.create_child("Other").await;
-    // Expected statuses for: get child, list opt-outs, list invitations, patch child,
-    // create child, delete child, invite.
+    let pending = app
+        .post(
+            &format!("/organizations/{child}/invite_user/"),
+            Some(&app.admin_key),
+            &json!({"identifier": "pending@example.com"}),
+        )
+        .await;
+    let invitation = pending.body["url"].as_str().expect("url").to_owned();
+    app.add_user(child, "member@example.com", "users").await;
+    let member = app
+        .get(
+            &format!("/organizations/{child}/users/?identifier=member@"),
+            &app.admin_key,
+        )
+        .await
+        .body["results"][0]["url"]
+        .as_str()
+        .expect("member url")
+        .to_owned();
+    // One column per row of the table of CONTRACT §4, on a child of U: get, children,
+    // patch, create a child, delete, invite, list invitations, resend, list opt-outs,
+    // record an opt-out, list members, change a role.
     let table = [
-        ("administrators", [200, 200, 200, 200, 201, 204, 201]),
-        ("managers", [200, 200, 403, 403, 403, 403, 403]),
-        ("users", [200, 403, 403, 403, 403, 403, 403]),
-        ("collaborators", [200, 403, 403, 403, 403, 403, 403]),
+        (
+            "administrators",
+            [200, 200, 200, 201, 204, 201, 200, 202, 200, 201, 200, 200],
+        ),
+        (
+            "managers",
+            [200, 200, 403, 403, 403, 403, 403, 403, 200, 201, 200, 403],
+        ),
+        (
+            "users",
+            [200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403],
+        ),
+        (
+            "collaborators",
+            [200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403],
+        ),
     ];
 
     for (index, (role, expected)) in table.into_iter().enumerate() {
@@ -241,10 +274,7 @@ async fn each_role_gets_what_the_table_says(app: TestApp) {
             app.get(&format!("/organizations/{child}/"), &key)
                 .await
                 .status,
-            app.get(&format!("/organizations/{child}/opt_outs/"), &key)
-                .await
-                .status,
-            app.get(&format!("/organizations/{child}/invitations/"), &key)
+            app.get(&format!("/organizations/{child}/children/"), &key)
                 .await
                 .status,
             app.patch(
@@ -267,6 +297,28 @@ async fn each_role_gets_what_the_table_says(app: TestApp) {
             )
             .await
             .status,
+            app.get(&format!("/organizations/{child}/invitations/"), &key)
+                .await
+                .status,
+            app.post(&format!("{invitation}resend/"), Some(&key), &json!({}))
+                .await
+                .status,
+            app.get(&format!("/organizations/{child}/opt_outs/"), &key)
+                .await
+                .status,
+            app.post(
+                &format!("/organizations/{child}/opt_outs/"),
+                Some(&key),
+                &json!({"address": format!("gone{index}@example.com")}),
+            )
+            .await
+            .status,
+            app.get(&format!("/organizations/{child}/users/"), &key)
+                .await
+                .status,
+            app.patch(&member, &key, &json!({"role": "users"}))
+                .await
+                .status,
         ];
 
         assert_eq!(statuses, expected, "{role}");
@@ -515,4 +567,41 @@ async fn a_child_administrator_cannot_create_children(app: TestApp) {
         reply.body,
         json!({"parent": ["Cannot be attached to a parent organization that already has a parent."]})
     );
+}
+
+async fn restoring_brings_back_users_and_pending_invitations(app: TestApp) {
+    let child = app.create_child("Child").await;
+    let member = app.add_user(child, "back@example.com", "managers").await;
+    let invited = app
+        .post(
+            &format!("/organizations/{child}/invite_user/"),
+            Some(&app.admin_key),
+            &json!({"identifier": "later@example.com"}),
+        )
+        .await;
+    assert_eq!(invited.status, 201);
+    let token = app.token_sent_to("later@example.com").await;
+    let deleted = app
+        .delete(&format!("/organizations/{child}/"), &app.admin_key)
+        .await;
+    assert_eq!(deleted.status, 204);
+    assert_eq!(app.get("/me/", &member).await.status, 401);
+
+    app.restore(child).await;
+
+    assert_eq!(app.get("/me/", &member).await.status, 200);
+    assert_eq!(
+        app.get(&format!("/organizations/{child}/"), &app.admin_key)
+            .await
+            .status,
+        200
+    );
+    let accepted = app
+        .post(
+            "/invitations/accept/",
+            None,
+            &json!({"token": token, "password": "long enough", "first_name": "A", "last_name": "B"}),
+        )
+        .await;
+    assert_eq!(accepted.status, 201, "{}", accepted.text);
 }

@@ -527,6 +527,65 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_window_reopens_when_the_oldest_failure_leaves_it() {
+        // Ten failures, one a minute from `start`; the store counts those after `since`.
+        let start = now();
+        let failures: Vec<_> = (0..10)
+            .map(|minute| start + Duration::minutes(minute))
+            .collect();
+        let mut mocks = Mocks::new();
+        mocks.limits.expect_window().returning(move |_, since| {
+            let inside: Vec<_> = failures.iter().filter(|at| **at > since).collect();
+            Ok(EventWindow {
+                count: inside.len() as u64,
+                oldest: inside.first().map(|at| **at),
+            })
+        });
+        mocks
+            .limits
+            .expect_record()
+            .returning(|_, _| Ok(RateEventId::new(11)));
+        mocks.users.expect_find_for_login().returning(|_| Ok(None));
+        let mut clock = MockClock::new();
+        let mut times = vec![
+            start + Duration::minutes(15) + Duration::seconds(1),
+            start + Duration::minutes(14),
+        ];
+        clock
+            .expect_now()
+            .returning(move || times.pop().unwrap_or(start));
+        let service = AuthService::new(
+            Arc::new(mocks.users),
+            Arc::new(mocks.hasher),
+            Arc::new(mocks.secrets),
+            Arc::new(clock),
+            Arc::new(mocks.limits),
+            Duration::hours(12),
+            RateLimit {
+                count: 10,
+                window: Duration::minutes(15),
+            },
+        );
+        let attempt = || {
+            service.login(
+                Input::Value("user10@example.com".to_owned()),
+                Input::Value("wrong one".to_owned()),
+            )
+        };
+
+        let inside_the_window = attempt().await;
+        let after_the_oldest_left = attempt().await;
+
+        assert_eq!(
+            inside_the_window,
+            Err(UseCaseError::RateLimited {
+                retry_after: Duration::minutes(1)
+            })
+        );
+        assert!(is_invalid_credentials(&after_the_oldest_left));
+    }
+
+    #[tokio::test]
     async fn me_is_the_actors_user() {
         let mut mocks = Mocks::new();
         mocks
