@@ -49,6 +49,8 @@ def wrk_result(results: str, name: str) -> dict:
         "requests": requests,
         "errors": errors,
         "rss_mib": int(read(os.path.join(results, f"{name}.rss")).strip()) / 1024,
+        "cpu_us": int(read(os.path.join(results, f"{name}.cpu_us")).strip()) / max(requests, 1),
+        "busy": int(read(os.path.join(results, f"{name}.busy")).strip()),
     }
 
 
@@ -72,6 +74,7 @@ def pgbench_result(results: str, name: str):
         "p50_ms": percentile(latencies, 0.50) / 1000,
         "p99_ms": percentile(latencies, 0.99) / 1000,
         "failed": int(failed.group(1)) if failed else 0,
+        "busy": int(read(os.path.join(results, f"{name}.pgbench.busy")).strip()),
     }
 
 
@@ -99,21 +102,23 @@ def main() -> None:
     # --- the table ------------------------------------------------------------------
     header = (
         "| request | service req/s | p50 ms | p99 ms | errors | raw SQL req/s | raw SQL p50 / p99 ms "
-        "| service / raw SQL | peak RSS MiB |"
+        "| service / raw SQL | service CPU µs/req | machine CPU busy % | peak RSS MiB |"
     )
-    table = [header, "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    table = [header, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for label, service, ceiling, rate in rows:
         shown = label + (f" (paced at {rate}/s)" if rate else "")
         if ceiling:
             raw = f"{ceiling['tps']:,.0f}"
             raw_latency = f"{ceiling['p50_ms']:.2f} / {ceiling['p99_ms']:.2f}"
             ratio = f"{service['rps'] / ceiling['tps']:.2f}"
+            busy = f"{service['busy']} / {ceiling['busy']}"
         else:
             raw = raw_latency = ratio = "—"
+            busy = f"{service['busy']}"
         table.append(
             f"| {shown} | {service['rps']:,.0f} | {service['p50_ms']:.2f} | "
             f"{service['p99_ms']:.2f} | {service['errors']} | {raw} | {raw_latency} | {ratio} "
-            f"| {service['rss_mib']:.1f} |"
+            f"| {service['cpu_us']:.0f} | {busy} | {service['rss_mib']:.1f} |"
         )
 
     rows_exported = int(export["rows"])
@@ -200,7 +205,10 @@ prepared` with as many clients for as long on the same database in the same run
 (`bench/pgbench/`): the ceiling a service on this database cannot pass. Latencies are
 wrk's and pgbench's, from sending a request to its last byte. Peak RSS is the service's
 (VmRSS polled every 20 ms and VmHWM reset at each phase's start). Errors counts non-2xx
-answers and socket errors (there should be none).
+answers and socket errors (there should be none). *Service CPU* is the user and system
+time of the `orgs` process divided by the requests it served; *machine CPU busy* is the
+share of all CPUs in use during the measurement (service run / raw-SQL run): at 100 the
+machine, not the code path, sets the throughput.
 
 {chr(10).join(table)}
 

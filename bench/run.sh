@@ -9,6 +9,8 @@
 #   BENCH_PG            server URL, without database                 (default postgres://postgres@127.0.0.1:5432)
 #   BENCH_DATABASE      database to drop, create and fill            (default orgs_bench)
 #   BENCH_KEEP          1: leave the database in place at the end    (default 0)
+#   BENCH_RESULTS       a directory to keep the raw results in       (default: none)
+#                       (python3 bench/report.py DIR docs/benchmarks.md redoes the report)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -55,6 +57,9 @@ cleanup() {
     say "dropping database $DATABASE"
     psql "$PG/postgres" -XAtqc "drop database if exists $DATABASE with (force)" >/dev/null 2>&1 || true
   fi
+  if [ -n "${BENCH_RESULTS:-}" ] && [ -d "$WORK/results" ]; then
+    mkdir -p "$BENCH_RESULTS" && cp -r "$WORK/results/." "$BENCH_RESULTS/"
+  fi
   rm -rf "$WORK"
   exit "$status"
 }
@@ -86,6 +91,15 @@ seed_start=$(date +%s.%N)
 psql "$DB_URL" -Xq -v admin_hash="$KEY_HASH" -f bench/seed.sql >/dev/null
 seed_end=$(date +%s.%N)
 say "seeded in $(python3 -c "print(f'{$seed_end - $seed_start:.1f}')") s"
+# Write the seed's pages out now rather than during the measurements.
+psql "$DB_URL" -Xqc checkpoint >/dev/null
+# Counts are index-only scans only on pages VACUUM marked all-visible; a transaction open
+# elsewhere on the server can keep it from doing so: try again, then say so.
+all_visible() { psql "$DB_URL" -XAtc "select relallvisible >= relpages * 0.95 from pg_class where relname = 'opt_outs'"; }
+if [ "$(all_visible)" != t ]; then
+  psql "$DB_URL" -Xqc 'vacuum opt_outs' >/dev/null
+  [ "$(all_visible)" = t ] || say "warning: opt_outs is not all-visible after VACUUM (an old transaction on the server?); counts will read the table"
+fi
 counts=$(psql "$DB_URL" -XAtc "select (select count(*) from organizations), (select count(*) from users), (select count(*) from opt_outs), (select count(*) from opt_outs where organization_id = 2)")
 [ "$counts" = "1001|10000|1000000|200000" ] || die "unexpected seed counts: $counts"
 
@@ -122,6 +136,19 @@ curl -fsS -o /dev/null -H "Authorization: Bearer $KEY" "$BASE/organizations/2/" 
 ) >"$WORK/rss.samples" 2>/dev/null &
 SAMPLER_PID=$!
 
+# CPU time (clock ticks) the service has used so far.
+service_ticks() { awk '{ print $14 + $15 }' "/proc/$SERVICE_PID/stat"; }
+TICK=$(getconf CLK_TCK)
+# Busy and total CPU ticks of the whole machine (all CPUs).
+machine_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
+# busy_share BEFORE -- the machine's busy share since BEFORE ("busy total"), in percent.
+busy_share() {
+  local before_busy before_total after_busy after_total
+  read -r before_busy before_total <<<"$1"
+  read -r after_busy after_total <<<"$(machine_ticks)"
+  echo $(( (after_busy - before_busy) * 100 / (after_total - before_total) ))
+}
+
 status_kib() { awk -v f="$1:" '$1 == f { print $2 }' "/proc/$SERVICE_PID/status"; }
 phase_begin() {
   PHASE_LINE=$(wc -l <"$WORK/rss.samples")
@@ -145,11 +172,16 @@ measure() {
   local name=$1 label=$2 rate=${3:-0}
   say "measuring $label: wrk, $CONNECTIONS connections, ${DURATION}s$([ "$rate" != 0 ] && echo ", paced at $rate req/s")"
   phase_begin
+  local ticks_before machine_before
+  ticks_before=$(service_ticks)
+  machine_before=$(machine_ticks)
   BENCH_KEY="$KEY" BENCH_RATE="$rate" BENCH_THREADS="$THREADS" BENCH_RUN="$name-$$" \
     wrk -t "$THREADS" -c "$CONNECTIONS" -d "${DURATION}s" --timeout 10s \
     -s bench/wrk/request.lua "$BASE" >"$RESULTS/$name.wrk" 2>&1 \
     || die "wrk failed: $(tail -n 3 "$RESULTS/$name.wrk")"
   phase_peak >"$RESULTS/$name.rss"
+  echo "$(( ($(service_ticks) - ticks_before) * 1000000 / TICK ))" >"$RESULTS/$name.cpu_us"
+  busy_share "$machine_before" >"$RESULTS/$name.busy"
   printf '%s\t%s\t%s\n' "$name" "$label" "$rate" >>"$RESULTS/phases"
   grep '^bench:' "$RESULTS/$name.wrk" | sed "s/^bench:/bench:   /" >&2
 }
@@ -159,10 +191,13 @@ ceiling() {
   local name=$1 script=$2
   say "measuring the raw-SQL ceiling of $name: pgbench -M prepared, $CONNECTIONS clients, ${DURATION}s"
   mkdir -p "$RESULTS/$name.pgbench.d"
+  local machine_before
+  machine_before=$(machine_ticks)
   (cd "$RESULTS/$name.pgbench.d" && pgbench -n -M prepared -c "$CONNECTIONS" -j "$THREADS" \
     -T "$DURATION" -l -D hash="$KEY_HASH" -D none=- -f "$ROOT/bench/pgbench/$script" \
     "$DB_URL") >"$RESULTS/$name.pgbench" 2>&1 \
     || die "pgbench failed: $(tail -n 3 "$RESULTS/$name.pgbench")"
+  busy_share "$machine_before" >"$RESULTS/$name.pgbench.busy"
   grep -E '^tps' "$RESULTS/$name.pgbench" | sed 's/^/bench:    /' >&2
 }
 

@@ -5,7 +5,9 @@
 --   1,000,000 opt-outs: 200,000 for child 2 (the CSV export), 800,000 over the others.
 -- Every value passes the domain's parsing (names, e-mail addresses, roles, origins).
 \set ON_ERROR_STOP on
-set synchronous_commit = off;
+-- Commits stay synchronous: VACUUM marks pages all-visible (so that counts can be
+-- index-only scans, as on a settled production table) only when the inserting
+-- transaction's commit is flushed.
 
 begin;
 
