@@ -32,6 +32,12 @@ deps:
     fi
     echo "domain is pure"
 
+# Benchmarks against PostgreSQL on 127.0.0.1:5432: seeds a database, loads the release
+# build with wrk, compares with pgbench on the same SQL, rewrites docs/benchmarks.md.
+# BENCH_DURATION and BENCH_CONNECTIONS (default 10 s, 16) tune it; takes a few minutes.
+bench:
+    bash bench/run.sh
+
 # Everything CI checks.
 ci:
     bash .ci/run
