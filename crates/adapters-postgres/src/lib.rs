@@ -26,6 +26,11 @@ use crate::errors::storage_error;
 /// How long a caller waits for a free connection before the storage is reported unavailable.
 const ACQUIRE_TIMEOUT: StdDuration = StdDuration::from_secs(5);
 
+/// A pooled connection idle for longer than this is pinged before it is handed out.
+/// One used a moment ago is known to be alive: pinging it on every use would add a round
+/// trip to every statement (`docs/benchmarks.md`).
+const PING_WHEN_IDLE_FOR: StdDuration = StdDuration::from_secs(1);
+
 /// Every storage port on one PostgreSQL connection pool. Cheap to clone: clones share
 /// the pool.
 #[derive(Debug, Clone)]
@@ -43,6 +48,16 @@ impl PostgresStorage {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(false)
+            .before_acquire(|connection, metadata| {
+                Box::pin(async move {
+                    // A failed ping closes this connection; the pool takes or opens another.
+                    if metadata.idle_for >= PING_WHEN_IDLE_FOR {
+                        sqlx::Connection::ping(connection).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect(url)
             .await
             .map_err(storage_error)?;
