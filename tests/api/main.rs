@@ -7,6 +7,7 @@ mod members;
 mod opt_outs;
 mod organizations;
 mod resilience;
+mod schema;
 mod service;
 mod smtp;
 mod wire;

@@ -140,6 +140,8 @@ pub struct TestApp {
     pub mailer: CapturingMailer,
     /// The backend it runs on.
     pub backend: Backend,
+    /// The database it runs on.
+    pub database_url: String,
     client: reqwest::Client,
     server: Option<RunningServer>,
     _database: Option<ScratchDatabase>,
@@ -212,6 +214,7 @@ pub async fn spawn_app_with_options(backend: Backend, options: SpawnOptions) -> 
         }
     };
     let mailer = CapturingMailer::default();
+    let database_url = url.clone();
     let running = server::start(StartOptions {
         database_url: url.parse::<DatabaseUrl>().expect("database URL"),
         listen: "127.0.0.1:0".parse().expect("address"),
@@ -238,6 +241,7 @@ pub async fn spawn_app_with_options(backend: Backend, options: SpawnOptions) -> 
         root_id: bootstrapped.organization.id.get(),
         mailer,
         backend,
+        database_url,
         client: reqwest::Client::new(),
         server: Some(running),
         _database: database,
