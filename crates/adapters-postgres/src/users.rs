@@ -257,6 +257,17 @@ impl UserRepository for PostgresStorage {
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"))]
+    async fn prune_sessions(&self, before: Timestamp) -> Result<u64, StorageError> {
+        let deleted =
+            sqlx::query("delete from credentials where kind = 'session' and expires_at <= $1")
+                .bind(micros(before))
+                .execute(&self.pool)
+                .await
+                .map_err(storage_error)?;
+        Ok(deleted.rows_affected())
+    }
+
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn replace_api_key(
         &self,
         user: UserId,

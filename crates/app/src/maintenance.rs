@@ -1,5 +1,5 @@
 //! Periodic upkeep inside `orgs serve`: forgetting abuse-limit events that no window
-//! can count any more, so that the table stays small.
+//! can count any more and session tokens that expired, so that those tables stay small.
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -7,7 +7,7 @@ use std::time::Duration as StdDuration;
 use tokio::sync::watch;
 
 use domain::Duration;
-use ports::outbound::{Clock, RateLimitStore, StorageError};
+use ports::outbound::{Clock, RateLimitStore, StorageError, UserRepository};
 
 use crate::usecases::AbuseLimits;
 
@@ -36,19 +36,39 @@ pub async fn prune_once(
     store.prune(clock.now() - retention(limits)).await
 }
 
+/// What the upkeep works on.
+pub struct Upkeep {
+    /// Abuse-limit events.
+    pub limits_store: Arc<dyn RateLimitStore>,
+    /// Users, for their sessions.
+    pub users: Arc<dyn UserRepository>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+    /// The configured limits, for how long events matter.
+    pub limits: AbuseLimits,
+}
+
 /// Prunes every `PRUNE_EVERY` until `shutdown` turns true.
-pub async fn run(
-    store: Arc<dyn RateLimitStore>,
-    clock: Arc<dyn Clock>,
-    limits: AbuseLimits,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn run(upkeep: Upkeep, mut shutdown: watch::Receiver<bool>) {
     while !*shutdown.borrow() {
-        match prune_once(store.as_ref(), clock.as_ref(), &limits).await {
+        let events = prune_once(
+            upkeep.limits_store.as_ref(),
+            upkeep.clock.as_ref(),
+            &upkeep.limits,
+        )
+        .await;
+        match events {
             Ok(0) => {}
             Ok(pruned) => tracing::info!(pruned, "forgot expired rate-limit events"),
             Err(error) => {
-                tracing::warn!(error.message = %error, "could not prune rate-limit events")
+                tracing::warn!(error.message = %error, "could not prune rate-limit events");
+            }
+        }
+        match upkeep.users.prune_sessions(upkeep.clock.now()).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "deleted expired session tokens"),
+            Err(error) => {
+                tracing::warn!(error.message = %error, "could not delete expired sessions");
             }
         }
         tokio::select! {
@@ -64,7 +84,7 @@ mod tests {
     use domain::Timestamp;
     use domain::limits::RateLimit;
     use mockall::predicate::eq;
-    use ports::outbound::{MockClock, MockRateLimitStore};
+    use ports::outbound::{MockClock, MockRateLimitStore, MockUserRepository};
 
     #[tokio::test]
     async fn events_older_than_the_longest_window_are_forgotten() {
@@ -86,5 +106,36 @@ mod tests {
         let pruned = prune_once(&store, &clock, &limits).await;
 
         assert_eq!(pruned, Ok(4));
+    }
+
+    #[tokio::test]
+    async fn each_round_prunes_events_and_expired_sessions_until_told_to_stop() {
+        let now = Timestamp::UNIX_EPOCH + Duration::days(1);
+        let mut clock = MockClock::new();
+        clock.expect_now().return_const(now);
+        let mut limits_store = MockRateLimitStore::new();
+        limits_store.expect_prune().times(1).returning(|_| Ok(0));
+        let mut users = MockUserRepository::new();
+        users
+            .expect_prune_sessions()
+            .with(eq(now))
+            .times(1)
+            .returning(|_| Ok(3));
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run(
+            Upkeep {
+                limits_store: Arc::new(limits_store),
+                users: Arc::new(users),
+                clock: Arc::new(clock),
+                limits: AbuseLimits::default(),
+            },
+            stopped,
+        ));
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+
+        stop.send_replace(true);
+        let finished = tokio::time::timeout(StdDuration::from_secs(5), task).await;
+
+        assert!(matches!(finished, Ok(Ok(()))));
     }
 }

@@ -372,9 +372,12 @@ pub async fn start(options: StartOptions) -> Result<RunningServer, StartError> {
     );
     let worker = tokio::spawn(worker.run(stopped.clone()));
     let upkeep = tokio::spawn(crate::maintenance::run(
-        storage.limits.clone(),
-        Arc::new(SystemClock),
-        options.settings.limits,
+        crate::maintenance::Upkeep {
+            limits_store: storage.limits.clone(),
+            users: storage.users.clone(),
+            clock: Arc::new(SystemClock),
+            limits: options.settings.limits,
+        },
         stopped.clone(),
     ));
 

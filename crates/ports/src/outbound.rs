@@ -240,6 +240,13 @@ pub trait UserRepository: Send + Sync {
         expires_at: Timestamp,
     ) -> Result<(), StorageError>;
 
+    /// Deletes the session tokens that expired at or before `before`; returns how many.
+    /// API keys never expire and are kept.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn prune_sessions(&self, before: Timestamp) -> Result<u64, StorageError>;
+
     /// Replaces every API key of a user with this one, at once; sessions are kept.
     ///
     /// # Errors

@@ -640,6 +640,38 @@ pub async fn sessions_authenticate_until_they_expire(store: &Store) {
     assert_eq!(at_expiry, Ok(None));
 }
 
+/// `prune_sessions`: expired sessions go, live sessions and API keys stay.
+pub async fn pruning_sessions_removes_only_the_expired_ones(store: &Store) {
+    let (organization, _) = organization_with_admin(store).await;
+    let (member, key) = user(store, &organization, "member@example.com", Role::Users).await;
+    let (expired, live) = (token(), token());
+    let at = now();
+    store
+        .users
+        .create_session(member.id, &expired, at, at + Duration::hours(1))
+        .await
+        .expect("stored");
+    store
+        .users
+        .create_session(member.id, &live, at, at + Duration::hours(3))
+        .await
+        .expect("stored");
+
+    let pruned = store.users.prune_sessions(at + Duration::hours(2)).await;
+
+    assert_eq!(pruned, Ok(1));
+    let later = at + Duration::hours(2);
+    assert!(matches!(
+        store.users.authenticate(&live, later).await,
+        Ok(Some(_))
+    ));
+    assert!(matches!(
+        store.users.authenticate(&key, later).await,
+        Ok(Some(_))
+    ));
+    assert_eq!(store.users.authenticate(&expired, at).await, Ok(None));
+}
+
 /// `replace_api_key`: the old key stops at once, the new one and sessions work.
 pub async fn replacing_the_api_key_stops_the_old_one_and_keeps_sessions(store: &Store) {
     let (organization, _) = organization_with_admin(store).await;

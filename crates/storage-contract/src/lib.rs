@@ -88,6 +88,7 @@ macro_rules! contract_tests {
             a_taken_identifier_cannot_be_given_to_a_second_user,
             a_user_of_a_missing_or_archived_organization_is_organization_not_found,
             sessions_authenticate_until_they_expire,
+            pruning_sessions_removes_only_the_expired_ones,
             replacing_the_api_key_stops_the_old_one_and_keeps_sessions,
             users_of_an_archived_organization_cannot_act_until_it_is_restored,
             the_login_record_carries_the_password_hash,
