@@ -10,6 +10,7 @@ mod members;
 mod opt_outs;
 mod organizations;
 mod outbox;
+mod paging;
 mod rate_limits;
 mod time;
 mod users;

@@ -12,8 +12,8 @@ use ports::outbound::{OptOutRepository, StorageError};
 
 use crate::PostgresStorage;
 use crate::errors::{corrupt, storage_error};
-use crate::organizations::count;
 use crate::outbox::enqueue;
+use crate::paging::{page_bounds, page_of};
 use crate::time::micros;
 
 /// The filters, with `$1` the organization, `$2` the address and `$3` the origin.
@@ -100,6 +100,7 @@ impl OptOutRepository for PostgresStorage {
         filter: OptOutFilter,
         page: PageRequest,
     ) -> Result<Page<OptOut>, StorageError> {
+        let (limit, offset) = page_bounds(page);
         let origin = filter.origin.map(OptOutOrigin::as_str);
         let (total,): (i64,) =
             sqlx::query_as(&format!("select count(*) from opt_outs where {FILTER}"))
@@ -116,19 +117,12 @@ impl OptOutRepository for PostgresStorage {
         .bind(organization.get())
         .bind(filter.address.as_deref())
         .bind(origin)
-        .bind(i64::try_from(page.size()).unwrap_or(i64::MAX))
-        .bind(i64::try_from(page.offset()).unwrap_or(i64::MAX))
+        .bind(limit)
+        .bind(offset)
         .fetch_all(&self.pool)
         .await
         .map_err(storage_error)?;
-        Ok(Page {
-            items: rows
-                .into_iter()
-                .map(OptOut::try_from)
-                .collect::<Result<_, _>>()?,
-            total: count(total),
-            request: page,
-        })
+        page_of(rows, total, page)
     }
 
     fn export(

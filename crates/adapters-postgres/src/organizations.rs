@@ -9,6 +9,7 @@ use sqlx::PgConnection;
 
 use crate::PostgresStorage;
 use crate::errors::{corrupt, storage_error};
+use crate::paging::{count, page_bounds};
 use crate::time::micros;
 
 /// The columns every organization query reads, in `OrganizationRow` order.
@@ -63,18 +64,6 @@ impl TryFrom<OrganizationRow> for Organization {
             updated_at: row.updated_at,
         })
     }
-}
-
-fn page_bounds(page: PageRequest) -> (i64, i64) {
-    (
-        i64::try_from(page.size()).unwrap_or(i64::MAX),
-        i64::try_from(page.offset()).unwrap_or(i64::MAX),
-    )
-}
-
-/// Counts as `u64`.
-pub(crate) fn count(total: i64) -> u64 {
-    u64::try_from(total).unwrap_or(0)
 }
 
 /// Inserts an organization inside the caller's transaction, checking its parent there:

@@ -9,7 +9,7 @@ use sqlx::PgConnection;
 
 use crate::PostgresStorage;
 use crate::errors::{corrupt, storage_error};
-use crate::organizations::count;
+use crate::paging::count;
 use crate::time::micros;
 
 #[derive(sqlx::FromRow)]

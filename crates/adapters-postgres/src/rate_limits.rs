@@ -10,7 +10,7 @@ use sqlx::PgConnection;
 
 use crate::PostgresStorage;
 use crate::errors::storage_error;
-use crate::organizations::count;
+use crate::paging::count;
 use crate::time::micros;
 
 /// The first half of every rate-limit advisory lock key (`'rate'` in ASCII): the

@@ -16,8 +16,8 @@ use sqlx::SqliteConnection;
 
 use crate::SqliteStorage;
 use crate::errors::{corrupt, is_unique_violation, storage_error};
-use crate::organizations::count;
 use crate::outbox::enqueue;
+use crate::paging::{page_bounds, page_of};
 use crate::time::{micros, optional_timestamp, timestamp};
 use crate::users::{insert_user, live_organization};
 
@@ -242,6 +242,7 @@ impl InvitationRepository for SqliteStorage {
         now: Timestamp,
         page: PageRequest,
     ) -> Result<Page<Invitation>, StorageError> {
+        let (limit, offset) = page_bounds(page);
         let condition = status_condition(status);
         let now = micros(now);
         let (total,): (i64,) = sqlx::query_as(&format!(
@@ -258,19 +259,12 @@ impl InvitationRepository for SqliteStorage {
         ))
         .bind(organization.get())
         .bind(now)
-        .bind(i64::try_from(page.size()).unwrap_or(i64::MAX))
-        .bind(i64::try_from(page.offset()).unwrap_or(i64::MAX))
+        .bind(limit)
+        .bind(offset)
         .fetch_all(&self.pool)
         .await
         .map_err(storage_error)?;
-        Ok(Page {
-            items: rows
-                .into_iter()
-                .map(Invitation::try_from)
-                .collect::<Result<_, _>>()?,
-            total: count(total),
-            request: page,
-        })
+        page_of(rows, total, page)
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"))]

@@ -11,7 +11,7 @@ use sqlx::SqliteConnection;
 
 use crate::SqliteStorage;
 use crate::errors::{corrupt, storage_error};
-use crate::organizations::count;
+use crate::paging::{count, page_bounds, page_of};
 use crate::users::{USER_COLUMNS, UserRow};
 
 /// `USER_COLUMNS` unqualified, as `returning` names them.
@@ -112,6 +112,7 @@ impl MemberRepository for SqliteStorage {
         filter: MemberFilter,
         page: PageRequest,
     ) -> Result<Page<User>, StorageError> {
+        let (limit, offset) = page_bounds(page);
         let role = filter.role.map(Role::as_str);
         let pattern = filter.identifier.as_deref().map(contains_pattern);
         let (total,): (i64,) = sqlx::query_as(&format!(
@@ -131,19 +132,12 @@ impl MemberRepository for SqliteStorage {
         .bind(organization.get())
         .bind(role)
         .bind(pattern.as_deref())
-        .bind(i64::try_from(page.size()).unwrap_or(i64::MAX))
-        .bind(i64::try_from(page.offset()).unwrap_or(i64::MAX))
+        .bind(limit)
+        .bind(offset)
         .fetch_all(&self.pool)
         .await
         .map_err(storage_error)?;
-        Ok(Page {
-            items: rows
-                .into_iter()
-                .map(User::try_from)
-                .collect::<Result<_, _>>()?,
-            total: count(total),
-            request: page,
-        })
+        page_of(rows, total, page)
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"))]

@@ -9,7 +9,7 @@ use sqlx::SqliteConnection;
 
 use crate::SqliteStorage;
 use crate::errors::{corrupt, storage_error};
-use crate::organizations::count;
+use crate::paging::count;
 use crate::time::{micros, timestamp};
 
 #[derive(sqlx::FromRow)]

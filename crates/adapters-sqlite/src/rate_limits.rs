@@ -11,7 +11,7 @@ use sqlx::SqliteConnection;
 
 use crate::SqliteStorage;
 use crate::errors::storage_error;
-use crate::organizations::count;
+use crate::paging::count;
 use crate::time::{micros, optional_timestamp};
 
 /// The events of `key` strictly after `since`, inside the caller's connection.
