@@ -90,8 +90,14 @@ impl Mailer for SmtpMailer {
     }
 }
 
-/// Writes each e-mail to the log on one line, token and link included, so that a
-/// developer can accept an invitation locally without an SMTP server.
+/// Writes each e-mail to the log on exactly one line, token and link included, so that
+/// a developer can accept an invitation locally without an SMTP server (CONTRACT §8).
+///
+/// This line is the only one that names the recipient (`to=<address>`); the delivery
+/// worker's own line names the outbox message instead. The subject and the body carry
+/// values chosen by callers (an organization's or a person's name), so they are written
+/// quoted and Debug-escaped: a line break in a name cannot end the line or start a
+/// forged one (CONTRACT §9), whatever the log format does with other values.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LogMailer;
 
@@ -102,8 +108,7 @@ impl Mailer for LogMailer {
             target: "orgs::mail",
             kind = email.kind.as_str(),
             to = %email.to,
-            subject = %email.subject,
-            // Debug formatting escapes line breaks, keeping the e-mail on one line.
+            subject = ?email.subject,
             body = ?email.text,
             "e-mail written to the log (no SMTP server configured)"
         );

@@ -49,7 +49,9 @@ pub struct DatabaseArgs {
     #[arg(
         long = "database-url",
         env = "ORGS_DATABASE_URL",
-        default_value = "sqlite://data/orgs.db"
+        default_value = "sqlite://data/orgs.db",
+        hide_env_values = true,
+        value_parser = DatabaseUrlParser
     )]
     pub database_url: DatabaseUrl,
 }
@@ -66,7 +68,7 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
 
     /// The SMTP server, e.g. `smtp://127.0.0.1:1025`; unset → e-mails are written to the log.
-    #[arg(long = "smtp-url", env = "ORGS_SMTP_URL")]
+    #[arg(long = "smtp-url", env = "ORGS_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
 
     /// The sender of the service's e-mails.
@@ -241,17 +243,7 @@ impl DatabaseUrl {
     /// The URL without any password, for logs.
     #[must_use]
     pub fn redacted(&self) -> String {
-        let url = self.as_str();
-        let Some((scheme, rest)) = url.split_once("://") else {
-            return url.to_owned();
-        };
-        match rest.split_once('@') {
-            Some((credentials, host)) => {
-                let user = credentials.split(':').next().unwrap_or_default();
-                format!("{scheme}://{user}:***@{host}")
-            }
-            None => url.to_owned(),
-        }
+        redact_url(self.as_str())
     }
 
     /// For SQLite, the directory the file lives in, to create when missing.
@@ -283,13 +275,83 @@ impl std::str::FromStr for DatabaseUrl {
             Some("sqlite") => Ok(DatabaseUrl::Sqlite(value.to_owned())),
             Some("postgres" | "postgresql") => Ok(DatabaseUrl::Postgres(value.to_owned())),
             _ => Err(format!(
-                "unsupported database URL `{value}`: use sqlite://PATH or postgres://…"
+                "unsupported database URL `{}`: use sqlite://PATH or postgres://…",
+                redact_url(value)
             )),
         }
     }
 }
 
-/// Parses `90s`, `30m`, `12h` or `7d`.
+/// Parses `--database-url` without echoing a refused value: clap's own message would
+/// repeat the URL, password included.
+#[derive(Debug, Clone, Copy)]
+pub struct DatabaseUrlParser;
+
+impl clap::builder::TypedValueParser for DatabaseUrlParser {
+    type Value = DatabaseUrl;
+
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<DatabaseUrl, clap::Error> {
+        let refuse = |reason: String| {
+            clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("{reason}\n"))
+                .with_cmd(command)
+        };
+        value
+            .to_str()
+            .ok_or_else(|| refuse("the database URL is not UTF-8".to_owned()))?
+            .parse()
+            .map_err(refuse)
+    }
+}
+
+/// `url` with its password (and any `password=` query value) replaced by `***`, for
+/// `--help`, logs and error lines (CONTRACT §9): `postgres://orgs:***@db/orgs`.
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    let (head, query) = match url.split_once('?') {
+        Some((head, query)) => (head, Some(query)),
+        None => (url, None),
+    };
+    let mut redacted = match head.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(authority_end);
+            // The last `@` ends the credentials: a password may hold an unescaped `@`.
+            match authority.rsplit_once('@') {
+                Some((credentials, host)) => match credentials.split_once(':') {
+                    Some((user, _password)) => format!("{scheme}://{user}:***@{host}{path}"),
+                    None => head.to_owned(),
+                },
+                None => head.to_owned(),
+            }
+        }
+        None => head.to_owned(),
+    };
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) if name.to_ascii_lowercase().contains("password") => {
+                    format!("{name}=***")
+                }
+                _ => pair.to_owned(),
+            })
+            .collect();
+        redacted.push('?');
+        redacted.push_str(&pairs.join("&"));
+    }
+    redacted
+}
+
+/// The longest duration a setting takes: a year. Anything longer is refused at start-up,
+/// so that adding it to the current time can never overflow (CONTRACT §9).
+pub const MAX_DURATION_DAYS: i64 = 365;
+
+/// Parses `90s`, `30m`, `12h` or `7d`, at most [`MAX_DURATION_DAYS`] days.
 ///
 /// # Errors
 /// A one-line reason for anything else.
@@ -312,7 +374,12 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
         "d" => Duration::try_days(number),
         _ => return Err(format!("`{value}` has an unknown unit: use s, m, h or d")),
     };
-    duration.ok_or_else(|| format!("`{value}` is too long"))
+    match duration {
+        Some(duration) if duration <= Duration::days(MAX_DURATION_DAYS) => Ok(duration),
+        _ => Err(format!(
+            "`{value}` is too long: at most {MAX_DURATION_DAYS}d"
+        )),
+    }
 }
 
 /// Parses a limit such as `10/15m`.
@@ -377,6 +444,71 @@ mod tests {
         for bad in ["", "12", "h", "12w", "-1h", "0s", "1.5h"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn durations_longer_than_a_year_are_refused_before_they_can_overflow() {
+        assert_eq!(parse_duration("365d"), Ok(Duration::days(365)));
+        assert_eq!(parse_duration("8760h"), Ok(Duration::days(365)));
+        for long in [
+            "366d",
+            "8761h",
+            "1000000000d",
+            "99999999999999999999s",
+            "9223372036854775807m",
+        ] {
+            assert!(
+                parse_duration(long).is_err_and(|reason| !reason.contains('\n')),
+                "{long}"
+            );
+        }
+        let refused = Cli::try_parse_from(["orgs", "serve", "--session-ttl", "1000000000d"]);
+        assert!(refused.is_err());
+    }
+
+    #[test]
+    fn passwords_never_show_in_any_redacted_url() {
+        for (url, expected) in [
+            ("smtp://u:hunter2@h:25", "smtp://u:***@h:25"),
+            ("smtps://u:hun@ter2@h:465/x", "smtps://u:***@h:465/x"),
+            ("smtp://127.0.0.1:1025?tls=required", "smtp://127.0.0.1:1025?tls=required"),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+            ("postgres://h/db?user=u&password=hunter2", "postgres://h/db?user=u&password=***"),
+            ("sqlite://data/orgs.db", "sqlite://data/orgs.db"),
+        ] {
+            assert_eq!(redact_url(url), expected);
+        }
+        let refused = "mysql://u:hunter2@h/db".parse::<DatabaseUrl>();
+        assert!(refused.is_err_and(|reason| !reason.contains("hunter2")));
+    }
+
+    #[test]
+    fn no_argument_shows_the_value_of_a_secret_bearing_variable_in_help() {
+        use clap::CommandFactory as _;
+
+        fn check(command: &clap::Command, checked: &mut usize) {
+            for arg in command.get_arguments() {
+                let Some(variable) = arg.get_env().and_then(|name| name.to_str()) else {
+                    continue;
+                };
+                if ["URL", "PASSWORD", "KEY", "SECRET", "TOKEN"]
+                    .iter()
+                    .any(|word| variable.contains(word))
+                    && !variable.ends_with("PUBLIC_URL")
+                {
+                    *checked += 1;
+                    assert!(arg.is_hide_env_values_set(), "{variable}");
+                }
+            }
+            for subcommand in command.get_subcommands() {
+                check(subcommand, checked);
+            }
+        }
+        let mut checked = 0;
+
+        check(&Cli::command(), &mut checked);
+
+        assert!(checked >= 2, "the database and SMTP URLs are checked");
     }
 
     #[test]

@@ -133,7 +133,6 @@ impl DeliveryWorker {
                 tracing::info!(
                     message_id = message.id.get(),
                     kind = message.email.kind.as_str(),
-                    to = %message.email.to,
                     attempts,
                     "e-mail delivered"
                 );

@@ -45,6 +45,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     app::telemetry::init(&args.log, args.log_format)?;
     let mailer = server::mailer(args.smtp_url.as_deref(), &args.mail_from)
         .map_err(|error| error.to_string())?;
+    match args.smtp_url.as_deref() {
+        Some(url) => tracing::info!(smtp = %app::config::redact_url(url), "e-mail through SMTP"),
+        None => tracing::info!("no SMTP server: e-mails are written to the log"),
+    }
     let running = server::start(StartOptions {
         database_url: args.database.database_url.clone(),
         listen: args.listen,
