@@ -43,7 +43,7 @@ pub struct SqliteStorage {
 
 impl SqliteStorage {
     /// Opens `url` (`sqlite://path/to/file.db`, `sqlite::memory:`), creating the file
-    /// and its parent directory when missing, in WAL mode with a busy timeout and
+    /// (`0600`) and its parent directory when missing, in WAL mode with a busy timeout and
     /// foreign keys on.
     ///
     /// # Errors
@@ -62,15 +62,8 @@ impl SqliteStorage {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
-        if let Some(directory) = options.get_filename().parent() {
-            if !directory.as_os_str().is_empty() && !url.contains(":memory:") {
-                std::fs::create_dir_all(directory).map_err(|error| {
-                    StorageError::Unavailable(format!(
-                        "cannot create {}: {error}",
-                        directory.display()
-                    ))
-                })?;
-            }
+        if !url.contains(":memory:") && !url.contains("mode=memory") {
+            create_private_file(options.get_filename())?;
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
@@ -107,6 +100,36 @@ impl SqliteStorage {
             .begin_with("begin immediate")
             .await
             .map_err(storage_error)
+    }
+}
+
+/// Creates the database file readable and writable by its owner only (`0600`), and its
+/// missing parent directories `0700`, before SQLite opens it (CONTRACT §9): SQLite would
+/// create it with the process's default mode, readable by every local user. SQLite gives
+/// the `-wal` and `-shm` files the database file's mode. An existing file is left as it is.
+fn create_private_file(path: &std::path::Path) -> Result<(), StorageError> {
+    let unavailable =
+        |what: &std::path::Path, error: std::io::Error| StorageError::Unavailable(format!(
+            "cannot create {}: {error}",
+            what.display()
+        ));
+    if let Some(directory) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(directory)
+            .map_err(|error| unavailable(directory, error))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(unavailable(path, error)),
     }
 }
 

@@ -71,3 +71,28 @@ async fn a_malformed_url_is_refused_without_panicking() {
         "{refused:?}"
     );
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_database_and_its_journal_files_are_private_to_their_owner() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let data = directory.path().join("data");
+    let file = data.join("orgs.db");
+    let url = format!("sqlite://{}", file.display());
+
+    let storage = SqliteStorage::connect(&url).await.expect("connected");
+    storage.migrate().await.expect("migrated");
+
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .expect("exists")
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&file), 0o600);
+    assert_eq!(mode(&data.join("orgs.db-wal")), 0o600);
+    assert_eq!(mode(&data.join("orgs.db-shm")), 0o600);
+    assert_eq!(mode(&data), 0o700);
+}
