@@ -6,6 +6,7 @@ mod limits;
 mod members;
 mod opt_outs;
 mod organizations;
+mod outputs;
 mod resilience;
 mod schema;
 mod service;

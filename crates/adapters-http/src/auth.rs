@@ -16,9 +16,9 @@ use crate::{AppState, Endpoint, links};
 /// The endpoints of this module.
 pub(crate) fn endpoints() -> Vec<Endpoint> {
     vec![
-        Endpoint::post("/auth/token/", login),
+        Endpoint::post("/auth/token/", login).carrying_secret(),
         Endpoint::get("/me/", me),
-        Endpoint::post("/me/regen_secret/", regenerate_secret),
+        Endpoint::post("/me/regen_secret/", regenerate_secret).carrying_secret(),
     ]
 }
 

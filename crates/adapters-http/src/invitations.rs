@@ -27,7 +27,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             resend,
         ),
         Endpoint::delete("/organizations/{id}/invitations/{invitation}/", revoke),
-        Endpoint::post("/invitations/accept/", accept),
+        Endpoint::post("/invitations/accept/", accept).carrying_secret(),
     ]
 }
 

@@ -100,6 +100,24 @@ impl Endpoint {
     pub(crate) fn delete<H: Handler<T, AppState>, T: 'static>(path: &'static str, h: H) -> Self {
         Self::new(Method::DELETE, MethodFilter::DELETE, path, h)
     }
+
+    /// Marks an endpoint whose answer carries a secret (a token, an API key): every
+    /// response it gives has `Cache-Control: no-store` (CONTRACT §9), so that no cache
+    /// keeps the secret.
+    #[must_use]
+    pub(crate) fn carrying_secret(mut self) -> Self {
+        self.handler = self.handler.layer(axum::middleware::map_response(no_store));
+        self
+    }
+}
+
+/// Adds `Cache-Control: no-store` to a response.
+async fn no_store(mut response: axum::response::Response) -> axum::response::Response {
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    response
 }
 
 /// Every endpoint of the API.

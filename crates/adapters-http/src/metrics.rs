@@ -1,5 +1,9 @@
 //! Prometheus metrics: request counts and latency histograms by route and status, and
 //! one access-log line per request.
+//!
+//! Every label comes from a fixed set (CONTRACT §9): the method is one of the methods
+//! the API knows or `other`, the route is a registered route or `other`, and the status
+//! is a three-digit code. No request can make a new series.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -7,6 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use ports::inbound::ServiceGauges;
@@ -16,9 +21,27 @@ const BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// The route label of requests that matched no route, so that unknown paths cannot
-/// make new series.
-pub const UNMATCHED_ROUTE: &str = "unmatched";
+/// The label of a request whose route or method is not one the API knows, so that
+/// unknown paths and made-up methods cannot make new series.
+pub const OTHER: &str = "other";
+
+/// The route label of requests that matched no route.
+pub const UNMATCHED_ROUTE: &str = OTHER;
+
+/// The method label: the standard methods the API could answer, else [`OTHER`].
+#[must_use]
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => OTHER,
+    }
+}
 
 #[derive(Debug, Clone, Default)]
 struct Series {
@@ -28,7 +51,7 @@ struct Series {
 }
 
 /// (method, route, status) → series.
-type Key = (String, String, u16);
+type Key = (&'static str, String, u16);
 
 /// The request metrics of one router.
 #[derive(Debug, Default)]
@@ -64,10 +87,10 @@ impl Metrics {
     }
 
     /// Counts one request.
-    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+    pub fn observe(&self, method: &Method, route: &str, status: u16, seconds: f64) {
         let mut series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
         let entry = series
-            .entry((method.to_owned(), route.to_owned(), status))
+            .entry((method_label(method), route.to_owned(), status))
             .or_default();
         entry.count += 1;
         entry.sum += seconds;
@@ -187,7 +210,7 @@ fn escape(label: &str) -> String {
 /// latency and request id.
 pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = request.method().as_str().to_owned();
+    let method = request.method().clone();
     let route = metrics.route_label(request.extensions().get::<MatchedPath>());
     let request_id = request
         .headers()
@@ -202,7 +225,7 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: 
     let status = response.status().as_u16();
     metrics.observe(&method, &route, status, elapsed.as_secs_f64());
     tracing::info!(
-        method = %method,
+        method = method.as_str(),
         route = %route,
         status,
         latency_ms = elapsed.as_secs_f64() * 1000.0,
@@ -220,7 +243,7 @@ mod tests {
     fn a_request_counts_in_every_bucket_at_or_above_its_latency() {
         let metrics = Metrics::new(["/organizations/"]);
 
-        metrics.observe("GET", "/organizations/", 200, 0.03);
+        metrics.observe(&Method::GET, "/organizations/", 200, 0.03);
         let text = metrics.render(None);
 
         assert!(text.contains(
@@ -248,6 +271,27 @@ mod tests {
             Some("/healthz")
         );
         assert_eq!(metrics.route_label(None), UNMATCHED_ROUTE);
+    }
+
+    #[test]
+    fn made_up_methods_share_the_other_label() {
+        let metrics = Metrics::new(["/organizations/"]);
+
+        for index in 0..50 {
+            let made_up = Method::from_bytes(format!("MADEUP{index}").as_bytes()).expect("a token");
+            metrics.observe(&made_up, "/organizations/", 405, 0.001);
+        }
+        metrics.observe(&Method::CONNECT, UNMATCHED_ROUTE, 404, 0.001);
+        let text = metrics.render(None);
+
+        assert!(text.contains(
+            "http_requests_total{method=\"other\",route=\"/organizations/\",status=\"405\"} 50"
+        ));
+        assert!(
+            text.contains("http_requests_total{method=\"other\",route=\"other\",status=\"404\"} 1")
+        );
+        assert!(!text.contains("MADEUP"));
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
     }
 
     #[test]

@@ -108,11 +108,9 @@ impl SqliteStorage {
 /// create it with the process's default mode, readable by every local user. SQLite gives
 /// the `-wal` and `-shm` files the database file's mode. An existing file is left as it is.
 fn create_private_file(path: &std::path::Path) -> Result<(), StorageError> {
-    let unavailable =
-        |what: &std::path::Path, error: std::io::Error| StorageError::Unavailable(format!(
-            "cannot create {}: {error}",
-            what.display()
-        ));
+    let unavailable = |what: &std::path::Path, error: std::io::Error| {
+        StorageError::Unavailable(format!("cannot create {}: {error}", what.display()))
+    };
     if let Some(directory) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         let mut builder = std::fs::DirBuilder::new();
         builder.recursive(true);

@@ -297,8 +297,11 @@ impl clap::builder::TypedValueParser for DatabaseUrlParser {
         value: &std::ffi::OsStr,
     ) -> Result<DatabaseUrl, clap::Error> {
         let refuse = |reason: String| {
-            clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("{reason}\n"))
-                .with_cmd(command)
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("{reason}\n"),
+            )
+            .with_cmd(command)
         };
         value
             .to_str()
@@ -471,9 +474,15 @@ mod tests {
         for (url, expected) in [
             ("smtp://u:hunter2@h:25", "smtp://u:***@h:25"),
             ("smtps://u:hun@ter2@h:465/x", "smtps://u:***@h:465/x"),
-            ("smtp://127.0.0.1:1025?tls=required", "smtp://127.0.0.1:1025?tls=required"),
+            (
+                "smtp://127.0.0.1:1025?tls=required",
+                "smtp://127.0.0.1:1025?tls=required",
+            ),
             ("postgres://u@h/db", "postgres://u@h/db"),
-            ("postgres://h/db?user=u&password=hunter2", "postgres://h/db?user=u&password=***"),
+            (
+                "postgres://h/db?user=u&password=hunter2",
+                "postgres://h/db?user=u&password=***",
+            ),
             ("sqlite://data/orgs.db", "sqlite://data/orgs.db"),
         ] {
             assert_eq!(redact_url(url), expected);

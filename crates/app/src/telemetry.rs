@@ -165,7 +165,10 @@ mod tests {
         };
         match format {
             LogFormat::Pretty => {
-                tracing::subscriber::with_default(builder.fmt_fields(escaping_fields()).finish(), log);
+                tracing::subscriber::with_default(
+                    builder.fmt_fields(escaping_fields()).finish(),
+                    log,
+                );
             }
             LogFormat::Json => {
                 tracing::subscriber::with_default(builder.json().flatten_event(true).finish(), log);
