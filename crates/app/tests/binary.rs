@@ -41,11 +41,11 @@ impl Served {
     fn start_with(database_url: &str, environment: &[(&str, &str)]) -> Self {
         let port = free_port();
         let mut child = Command::new(BINARY)
+            .env_remove("ORGS_SMTP_URL")
             .envs(environment.iter().copied())
             .env("ORGS_DATABASE_URL", database_url)
             .env("ORGS_LISTEN", format!("127.0.0.1:{port}"))
             .env("ORGS_LOG", "info")
-            .env_remove("ORGS_SMTP_URL")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -482,4 +482,199 @@ fn two_processes_on_one_postgres_behave_as_one_service() {
         !second.seen.iter().any(|line| line.contains("Bearer")),
         "only the first process bootstraps"
     );
+}
+
+/// The lines of `served` written so far, after waiting for one containing `needle`.
+fn lines_after(served: &mut Served, needle: &str) -> Vec<String> {
+    served.wait_for_line(needle);
+    served.seen.clone()
+}
+
+#[test]
+fn a_line_break_in_an_organization_name_cannot_forge_a_log_line() {
+    for format in ["pretty", "json"] {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let mut served = Served::start_with(
+            &sqlite_url(directory.path()),
+            &[("ORGS_LOG_FORMAT", format)],
+        );
+        let key = served.bootstrap_key();
+        let name = r#"x\nINFO to=victim@example.com token=FORGED\r\nINFO to=victim@example.com"#;
+
+        let (created, child) = http(
+            served.port,
+            "POST",
+            "/organizations/",
+            &key,
+            Some(&format!(
+                r#"{{"name": "{name}", "contact_email": "c@example.com", "parent": "/organizations/1/"}}"#
+            )),
+        );
+        let (invited, invitation) = http(
+            served.port,
+            "POST",
+            "/organizations/2/invite_user/",
+            &key,
+            Some(r#"{"identifier": "new@example.com"}"#),
+        );
+        let lines = lines_after(&mut served, "e-mail delivered");
+        served.terminate();
+
+        assert_eq!(created, 201, "{child}");
+        assert_eq!(invited, 201, "{invitation}");
+        let forged: Vec<&String> = lines.iter().filter(|l| l.contains("FORGED")).collect();
+        let naming: Vec<&String> = lines
+            .iter()
+            .filter(|l| l.contains("new@example.com"))
+            .collect();
+        assert_eq!(
+            naming.len(),
+            1,
+            "{format}: one line per e-mail: {naming:#?}"
+        );
+        assert_eq!(
+            forged, naming,
+            "{format}: the name stays inside the e-mail's line"
+        );
+        let line = naming[0];
+        assert!(
+            line.contains("/invitations/accept?token="),
+            "{format}: {line}"
+        );
+        if format == "pretty" {
+            assert_eq!(line.matches(" to=new@example.com").count(), 1, "{line}");
+        } else {
+            let parsed: serde_json::Value = serde_json::from_str(line).expect("one JSON object");
+            assert_eq!(parsed["to"], "new@example.com", "{line}");
+            assert!(
+                parsed["subject"]
+                    .as_str()
+                    .is_some_and(|subject| subject.contains("FORGED")),
+                "{line}"
+            );
+        }
+        for line in &lines {
+            assert!(
+                !line.trim_start().starts_with("INFO to="),
+                "{format}: {line}"
+            );
+        }
+        assert!(served.wait_exit());
+    }
+}
+
+#[test]
+fn help_never_shows_a_secret_set_in_the_environment() {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["migrate", "--help"],
+        vec!["admin", "create-user", "--help"],
+    ] {
+        let output = Command::new(BINARY)
+            .args(&args)
+            .env("ORGS_DATABASE_URL", "postgres://u:hunter2@h/db")
+            .env("ORGS_SMTP_URL", "smtp://u:hunter2@h:25")
+            .output()
+            .expect("orgs runs");
+
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(output.status.success(), "{args:?}: {printed}");
+        assert!(printed.contains("ORGS_DATABASE_URL"), "{args:?}: {printed}");
+        assert!(!printed.contains("hunter2"), "{args:?}: {printed}");
+    }
+}
+
+#[test]
+fn a_refused_database_url_is_reported_without_its_password() {
+    let output = Command::new(BINARY)
+        .env("ORGS_DATABASE_URL", "mysql://u:hunter2@h/db")
+        .env("ORGS_LOG", "off")
+        .output()
+        .expect("orgs runs");
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("mysql://u:***@h/db"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[test]
+fn the_start_up_lines_show_urls_with_the_password_replaced() {
+    let database = ScratchPostgres::create();
+    // The test server trusts local connections: the password is only there to be hidden.
+    let url = database
+        .url()
+        .replacen("://postgres@", "://postgres:hunter2@", 1);
+    assert!(url.contains("hunter2"), "{url}");
+
+    let mut served = Served::start_with(&url, &[("ORGS_SMTP_URL", "smtp://u:hunter2@127.0.0.1:9")]);
+    let database_line = served.wait_for_line("database ready");
+    let smtp_line = served.wait_for_line("e-mail through SMTP");
+    served.terminate();
+
+    assert!(database_line.contains("postgres:***@"), "{database_line}");
+    assert!(
+        smtp_line.contains("smtp://u:***@127.0.0.1:9"),
+        "{smtp_line}"
+    );
+    assert!(served.wait_exit());
+    assert!(
+        !served.seen.iter().any(|line| line.contains("hunter2")),
+        "{:#?}",
+        served.seen
+    );
+}
+
+#[test]
+fn a_time_to_live_beyond_a_year_is_refused_at_start_without_a_panic() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    for (variable, value) in [
+        ("ORGS_SESSION_TTL", "1000000000d"),
+        ("ORGS_SESSION_TTL", "366d"),
+        ("ORGS_INVITATION_TTL", "99999999999h"),
+    ] {
+        let output = Command::new(BINARY)
+            .env("ORGS_DATABASE_URL", sqlite_url(directory.path()))
+            .env("ORGS_LISTEN", format!("127.0.0.1:{}", free_port()))
+            .env("ORGS_LOG", "off")
+            .env(variable, value)
+            .output()
+            .expect("orgs runs");
+
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{variable}={value}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(stderr.contains("at most 365d"), "{stderr}");
+        assert!(
+            stderr.trim().lines().count() <= 3,
+            "a short reason, not a dump: {stderr}"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_new_sqlite_database_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let mut served = Served::start(&sqlite_url(directory.path()));
+    served.bootstrap_key();
+
+    let mode = |name: &str| {
+        std::fs::metadata(directory.path().join("data").join(name))
+            .expect("the file exists")
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let modes = [mode("orgs.db"), mode("orgs.db-wal"), mode("orgs.db-shm")];
+    served.terminate();
+
+    assert_eq!(modes, [0o600; 3]);
+    assert!(served.wait_exit());
 }
