@@ -385,12 +385,19 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
     }
 }
 
-/// Parses a limit such as `10/15m`.
+/// Parses a limit such as `10/15m`, its window at most [`MAX_DURATION_DAYS`] days (a
+/// longer one would overflow when subtracted from the current time).
 ///
 /// # Errors
 /// A one-line reason.
 pub fn parse_limit(value: &str) -> Result<RateLimit, String> {
-    RateLimit::parse(value).map_err(|error| error.to_string())
+    let limit = RateLimit::parse(value).map_err(|error| error.to_string())?;
+    if limit.window > Duration::days(MAX_DURATION_DAYS) {
+        return Err(format!(
+            "`{value}` has too long a window: at most {MAX_DURATION_DAYS}d"
+        ));
+    }
+    Ok(limit)
 }
 
 /// Parses a role name.
@@ -467,6 +474,17 @@ mod tests {
         }
         let refused = Cli::try_parse_from(["orgs", "serve", "--session-ttl", "1000000000d"]);
         assert!(refused.is_err());
+    }
+
+    #[test]
+    fn limit_windows_longer_than_a_year_are_refused() {
+        assert!(parse_limit("10/365d").is_ok());
+        for long in ["10/366d", "10/1000000000d", "5/9999999h"] {
+            assert!(
+                parse_limit(long).is_err_and(|reason| reason.contains("at most 365d")),
+                "{long}"
+            );
+        }
     }
 
     #[test]

@@ -631,12 +631,14 @@ fn the_start_up_lines_show_urls_with_the_password_replaced() {
 }
 
 #[test]
-fn a_time_to_live_beyond_a_year_is_refused_at_start_without_a_panic() {
+fn a_duration_beyond_a_year_is_refused_at_start_without_a_panic() {
     let directory = tempfile::tempdir().expect("temporary directory");
     for (variable, value) in [
         ("ORGS_SESSION_TTL", "1000000000d"),
         ("ORGS_SESSION_TTL", "366d"),
         ("ORGS_INVITATION_TTL", "99999999999h"),
+        ("ORGS_LOGIN_FAILURES", "10/1000000000d"),
+        ("ORGS_INVITES_PER_RECIPIENT", "5/400d"),
     ] {
         let output = Command::new(BINARY)
             .env("ORGS_DATABASE_URL", sqlite_url(directory.path()))
