@@ -49,6 +49,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         Some(url) => tracing::info!(smtp = %app::config::redact_url(url), "e-mail through SMTP"),
         None => tracing::info!("no SMTP server: e-mails are written to the log"),
     }
+    let stopping = shutdown_signal();
     let running = server::start(StartOptions {
         database_url: args.database.database_url.clone(),
         listen: args.listen,
@@ -77,7 +78,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         );
     }
 
-    shutdown_signal().await;
+    stopping.await;
     running.request_stop();
     match tokio::time::timeout(server::shutdown_grace(), running.wait()).await {
         Ok(Ok(())) => {
@@ -89,27 +90,34 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     }
 }
 
-/// SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+/// SIGINT (Ctrl-C) or SIGTERM. The SIGTERM handler is installed when this is called,
+/// not when the future is first polled: a SIGTERM that arrives right after the server
+/// starts listening still stops it cleanly.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    let terminate_signal =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    async move {
+        let interrupt = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        #[cfg(unix)]
+        let terminate = async {
+            match terminate_signal {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            () = interrupt => {}
+            () = terminate => {}
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
     }
 }
 
