@@ -6,6 +6,7 @@ mod limits;
 mod members;
 mod opt_outs;
 mod organizations;
+mod outbox;
 mod resilience;
 mod schema;
 mod service;
