@@ -132,6 +132,18 @@ impl DeliveryWorker {
     /// # Errors
     /// A storage failure while claiming or recording an outcome.
     pub async fn run_once(&self) -> Result<DeliveryReport, StorageError> {
+        // Nobody can ask this pass to stop.
+        let (_, mut never) = watch::channel(false);
+        self.pass(&mut never).await
+    }
+
+    /// Claims one batch and delivers it, until `shutdown` turns true: then the message
+    /// being sent is abandoned and the rest are left; they come back when their lease
+    /// ends.
+    async fn pass(
+        &self,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<DeliveryReport, StorageError> {
         let claimed_at = self.clock.now();
         let claimed = self
             .outbox
@@ -140,7 +152,11 @@ impl DeliveryWorker {
         let mut report = DeliveryReport::default();
         let leased_until = claimed_at + self.policy.lease;
         for message in claimed {
-            self.deliver(message, leased_until, &mut report).await?;
+            if *shutdown.borrow() {
+                break;
+            }
+            self.deliver(message, leased_until, shutdown, &mut report)
+                .await?;
         }
         Ok(report)
     }
@@ -150,6 +166,7 @@ impl DeliveryWorker {
         &self,
         message: OutboxMessage,
         leased_until: Timestamp,
+        shutdown: &mut watch::Receiver<bool>,
         report: &mut DeliveryReport,
     ) -> Result<(), StorageError> {
         let lease = message.lease();
@@ -176,14 +193,22 @@ impl DeliveryWorker {
             }
         }
         let attempts = message.attempts + 1;
-        let sent = tokio::time::timeout(self.policy.send_timeout, self.mailer.send(&message.email))
-            .await
-            .unwrap_or_else(|_| {
+        let send = tokio::time::timeout(self.policy.send_timeout, self.mailer.send(&message.email));
+        let sent = tokio::select! {
+            sent = send => sent.unwrap_or_else(|_| {
                 Err(MailError::Transient(format!(
                     "no answer within {} s",
                     self.policy.send_timeout.as_secs()
                 )))
-            });
+            }),
+            () = stop_requested(shutdown) => {
+                tracing::info!(
+                    message_id = message.id.get(),
+                    "stopping: send abandoned; the message comes back when its lease ends"
+                );
+                return Ok(());
+            }
+        };
         match sent {
             Ok(()) => {
                 let recorded = self.outbox.mark_delivered(lease, self.clock.now()).await;
@@ -266,7 +291,7 @@ impl DeliveryWorker {
             if *shutdown.borrow() {
                 break;
             }
-            let pause = match self.run_once().await {
+            let pause = match self.pass(&mut shutdown).await {
                 Ok(report) if report.handled() > 0 => None,
                 Ok(_) => Some(self.policy.idle_poll),
                 Err(error) => {
@@ -282,6 +307,13 @@ impl DeliveryWorker {
             }
         }
         tracing::info!("outbox delivery worker stopped");
+    }
+}
+
+/// Resolves once `shutdown` turns true; never when nobody can ask any more.
+async fn stop_requested(shutdown: &mut watch::Receiver<bool>) {
+    if shutdown.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -619,6 +651,35 @@ mod tests {
                 ..DeliveryReport::default()
             }))
         );
+    }
+
+    #[tokio::test]
+    async fn a_stop_abandons_a_send_in_flight_and_leaves_the_rest_of_the_batch() {
+        let mut outbox = MockOutbox::new();
+        outbox
+            .expect_claim_due()
+            .times(1)
+            .returning(|_, _, _| Ok(vec![message(1, 0), message(2, 0)]));
+        outbox.expect_claim_due().returning(|_, _, _| Ok(vec![]));
+        outbox.expect_mark_delivered().never();
+        outbox.expect_mark_failed().never();
+        outbox.expect_mark_dead().never();
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(now);
+        let worker = DeliveryWorker::new(
+            Arc::new(outbox),
+            Arc::new(StalledMailer),
+            Arc::new(clock),
+            DeliveryPolicy::default(),
+        );
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(worker.run(stopped));
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+
+        stop.send(true).expect("worker listens");
+        let finished = tokio::time::timeout(StdDuration::from_secs(5), task).await;
+
+        assert!(matches!(finished, Ok(Ok(()))));
     }
 
     #[tokio::test]
