@@ -6,6 +6,7 @@ mod limits;
 mod members;
 mod opt_outs;
 mod organizations;
+mod outbox;
 mod outputs;
 mod resilience;
 mod schema;

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use domain::mail::{EmailKind, OutgoingEmail};
 use domain::{Duration, EmailAddress, OutboxMessageId, Timestamp};
-use ports::outbound::{Outbox, OutboxMessage, StorageError};
+use ports::outbound::{LeaseError, Outbox, OutboxLease, OutboxMessage, StorageError};
 use sqlx::PgConnection;
 
 use crate::PostgresStorage;
@@ -15,6 +15,7 @@ use crate::time::micros;
 #[derive(sqlx::FromRow)]
 struct OutboxRow {
     id: i64,
+    claims: i64,
     kind: String,
     recipient: String,
     subject: String,
@@ -31,6 +32,7 @@ impl TryFrom<OutboxRow> for OutboxMessage {
         let id = row.id;
         Ok(OutboxMessage {
             id: OutboxMessageId::new(row.id),
+            claim: row.claims,
             email: OutgoingEmail {
                 kind: EmailKind::parse(&row.kind)
                     .ok_or_else(|| corrupt("outbox", id, &row.kind))?,
@@ -42,6 +44,23 @@ impl TryFrom<OutboxRow> for OutboxMessage {
             attempts: u32::try_from(row.attempts).map_err(|e| corrupt("outbox", id, e))?,
             created_at: row.created_at,
         })
+    }
+}
+
+/// One row updated → the lease held; none → it was lost.
+///
+/// Every leased update has the same condition (`$1` the id, `$2` the claim): the claim is
+/// still the message's latest and the message still waits. A claim whose lease ran out
+/// but that nobody took over still holds. The updates that settle a message (delivered,
+/// dead) blank its subject and bodies: an invitation's body holds its token (CONTRACT §9).
+fn held(
+    lease: OutboxLease,
+    done: Result<sqlx::postgres::PgQueryResult, sqlx::Error>,
+) -> Result<(), LeaseError> {
+    match done {
+        Ok(done) if done.rows_affected() == 1 => Ok(()),
+        Ok(_) => Err(LeaseError::lost(lease)),
+        Err(error) => Err(LeaseError::Storage(storage_error(error))),
     }
 }
 
@@ -82,12 +101,12 @@ impl Outbox for PostgresStorage {
         // Rows another worker is claiming are skipped, not waited for; a row is only
         // returned while its lease (if any) has ended.
         let mut rows: Vec<OutboxRow> = sqlx::query_as(
-            "update outbox set locked_until = $3 \
+            "update outbox set locked_until = $3, claims = claims + 1 \
              where id in (select id from outbox \
                  where delivered_at is null and dead_at is null and next_attempt_at <= $1 \
                  and (locked_until is null or locked_until <= $1) \
                  order by next_attempt_at, id limit $2 for update skip locked) \
-             returning id, kind, recipient, subject, text_body, html_body, attempts, created_at",
+             returning id, claims, kind, recipient, subject, text_body, html_body, attempts, created_at",
         )
         .bind(now)
         .bind(i64::from(limit))
@@ -100,58 +119,81 @@ impl Outbox for PostgresStorage {
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"))]
-    async fn mark_delivered(
+    async fn renew_lease(
         &self,
-        id: OutboxMessageId,
-        now: Timestamp,
-    ) -> Result<(), StorageError> {
-        sqlx::query("update outbox set delivered_at = $2, locked_until = null where id = $1")
-            .bind(id.get())
-            .bind(micros(now))
-            .execute(&self.pool)
-            .await
-            .map(drop)
-            .map_err(storage_error)
+        lease: OutboxLease,
+        locked_until: Timestamp,
+    ) -> Result<(), LeaseError> {
+        let query = sqlx::query(
+            "update outbox set locked_until = $3 \
+             where id = $1 and claims = $2 and delivered_at is null and dead_at is null",
+        )
+        .bind(lease.id.get())
+        .bind(lease.claim)
+        .bind(micros(locked_until));
+        held(lease, query.execute(&self.pool).await)
+    }
+
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    async fn mark_delivered(&self, lease: OutboxLease, now: Timestamp) -> Result<(), LeaseError> {
+        let query = sqlx::query(
+            "update outbox set delivered_at = $3, locked_until = null, \
+             subject = '', text_body = '', html_body = '' \
+             where id = $1 and claims = $2 and delivered_at is null and dead_at is null",
+        )
+        .bind(lease.id.get())
+        .bind(lease.claim)
+        .bind(micros(now));
+        held(lease, query.execute(&self.pool).await)
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn mark_failed(
         &self,
-        id: OutboxMessageId,
+        lease: OutboxLease,
         next_attempt_at: Timestamp,
         error: &str,
-    ) -> Result<(), StorageError> {
-        sqlx::query(
-            "update outbox set attempts = attempts + 1, next_attempt_at = $2, last_error = $3, \
-             locked_until = null where id = $1",
+    ) -> Result<(), LeaseError> {
+        let query = sqlx::query(
+            "update outbox set attempts = attempts + 1, next_attempt_at = $3, last_error = $4, \
+             locked_until = null \
+             where id = $1 and claims = $2 and delivered_at is null and dead_at is null",
         )
-        .bind(id.get())
+        .bind(lease.id.get())
+        .bind(lease.claim)
         .bind(micros(next_attempt_at))
-        .bind(error)
-        .execute(&self.pool)
-        .await
-        .map(drop)
-        .map_err(storage_error)
+        .bind(error);
+        held(lease, query.execute(&self.pool).await)
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn mark_dead(
         &self,
-        id: OutboxMessageId,
+        lease: OutboxLease,
         now: Timestamp,
         error: &str,
-    ) -> Result<(), StorageError> {
-        sqlx::query(
-            "update outbox set attempts = attempts + 1, dead_at = $2, last_error = $3, \
-             locked_until = null where id = $1",
+    ) -> Result<(), LeaseError> {
+        let query = sqlx::query(
+            "update outbox set attempts = attempts + 1, dead_at = $3, last_error = $4, \
+             locked_until = null, subject = '', text_body = '', html_body = '' \
+             where id = $1 and claims = $2 and delivered_at is null and dead_at is null",
         )
-        .bind(id.get())
+        .bind(lease.id.get())
+        .bind(lease.claim)
         .bind(micros(now))
-        .bind(error)
-        .execute(&self.pool)
-        .await
-        .map(drop)
-        .map_err(storage_error)
+        .bind(error);
+        held(lease, query.execute(&self.pool).await)
+    }
+
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    async fn prune(&self, before: Timestamp) -> Result<u64, StorageError> {
+        // Two partial indexes (delivered, dead) find the rows; waiting ones are kept.
+        sqlx::query("delete from outbox where delivered_at <= $1 or dead_at <= $1")
+            .bind(micros(before))
+            .execute(&self.pool)
+            .await
+            .map(|done| done.rows_affected())
+            .map_err(storage_error)
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"))]

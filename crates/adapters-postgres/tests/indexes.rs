@@ -1,6 +1,7 @@
 //! Every list the API serves reads a page of 50 from a 100,000-row table through an
-//! index: the adapter's own queries run on a seeded database, and PostgreSQL's
-//! statistics show no sequential scan of any big table.
+//! index, and so do the outbox counts behind `/metrics` and the outbox prune: the
+//! adapter's own queries run on a seeded database, and PostgreSQL's statistics show no
+//! sequential scan of any big table.
 
 mod support;
 
@@ -69,6 +70,16 @@ async fn pages_of_50_from_100_000_rows_are_read_through_indexes() {
         .execute(include_str!("seed_100k.sql"))
         .await
         .expect("seeded");
+    // 100 dead messages and 100 delivered long ago, for the dead count and the prune.
+    seeding
+        .execute(
+            "update outbox set delivered_at = null, dead_at = now() - interval '10 days' \
+             where id between 50001 and 50100; \
+             update outbox set delivered_at = now() - interval '10 days' \
+             where id between 60001 and 60100",
+        )
+        .await
+        .expect("settled");
     seeding.execute("vacuum analyze").await.expect("analyzed");
     let (api_key,): (String,) =
         sqlx::query_as("select token_hash from credentials where user_id = 4242")
@@ -130,6 +141,8 @@ async fn pages_of_50_from_100_000_rows_are_read_through_indexes() {
     let exported = store.opt_outs.export(organization, by_origin).count().await;
     let claimed = store.outbox.claim_due(at, 50, Duration::minutes(1)).await;
     let backlog = store.outbox.backlog().await;
+    let dead = store.outbox.dead().await;
+    let pruned = store.outbox.prune(at - Duration::days(7)).await;
     let authenticated = store
         .users
         .authenticate(&TokenHash::from_stored(api_key), at)
@@ -168,6 +181,8 @@ async fn pages_of_50_from_100_000_rows_are_read_through_indexes() {
     assert!(exported > 100);
     assert_eq!(claimed.expect("claimed").len(), 50);
     assert_eq!(backlog, Ok(1000));
+    assert_eq!(dead, Ok(100));
+    assert_eq!(pruned, Ok(200));
     assert!(authenticated.expect("ok").is_some());
     assert!(login.expect("ok").is_some());
     assert_eq!(members.expect("listed").items.len(), 50);

@@ -103,6 +103,10 @@ pub struct ServeArgs {
     #[arg(long = "invites-per-organization", env = "ORGS_INVITES_PER_ORGANIZATION", default_value = "200/1h", value_parser = parse_limit)]
     pub invites_per_organization: RateLimit,
 
+    /// How long delivered and dead e-mails stay in the outbox before they are deleted.
+    #[arg(long = "outbox-retention", env = "ORGS_OUTBOX_RETENTION", default_value = "7d", value_parser = parse_duration)]
+    pub outbox_retention: Duration,
+
     /// The log filter, in `tracing` syntax (e.g. `info,orgs=debug`).
     #[arg(long = "log", env = "ORGS_LOG", default_value = "info")]
     pub log: String,
@@ -646,5 +650,20 @@ mod tests {
         };
         assert_eq!(can_attach_files, None);
         assert_eq!(can_external_optout, Some(true));
+    }
+
+    #[test]
+    fn the_outbox_retention_is_a_duration_of_seven_days_by_default() {
+        let default = Cli::try_parse_from(["orgs"]).expect("parses");
+        let given =
+            Cli::try_parse_from(["orgs", "serve", "--outbox-retention", "30d"]).expect("parses");
+        let refused = Cli::try_parse_from(["orgs", "--outbox-retention", "soon"]);
+
+        assert_eq!(default.serve.outbox_retention, Duration::days(7));
+        let Some(Command::Serve(serve)) = given.command else {
+            panic!("expected serve");
+        };
+        assert_eq!(serve.outbox_retention, Duration::days(30));
+        assert!(refused.is_err());
     }
 }

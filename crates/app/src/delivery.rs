@@ -4,7 +4,10 @@
 //!
 //! Delivery is at least once: a message is marked delivered after the mailer accepted
 //! it, so a crash between the two sends it again once its lease ends
-//! (`docs/outbox.md`).
+//! (`docs/outbox.md`). A message is only sent while this worker's claim holds a lease
+//! long enough for one send and its outcome, renewed when the batch ran long; outcomes
+//! are recorded only while the claim is still the message's latest, so that two workers
+//! never both settle one message.
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -12,8 +15,10 @@ use std::time::Duration as StdDuration;
 use rand::Rng as _;
 use tokio::sync::watch;
 
-use domain::Duration;
-use ports::outbound::{Clock, MailError, Mailer, Outbox, OutboxMessage};
+use domain::{Duration, Timestamp};
+use ports::outbound::{
+    Clock, LeaseError, MailError, Mailer, Outbox, OutboxLease, OutboxMessage, StorageError,
+};
 
 /// How the worker paces itself and retries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +35,17 @@ pub struct DeliveryPolicy {
     pub max_attempts: u32,
     /// How long to sleep when nothing was due.
     pub idle_poll: StdDuration,
+    /// The longest one send may take; a send still running then counts as a temporary
+    /// failure.
+    pub send_timeout: StdDuration,
+    /// How long delivered and dead messages are kept before upkeep deletes them
+    /// (`ORGS_OUTBOX_RETENTION`).
+    pub retention: Duration,
 }
+
+/// What a lease must still cover, beyond the send, when a send starts: recording the
+/// outcome (one statement, bounded by the statement timeout) with room to spare.
+pub const SETTLE_ALLOWANCE: Duration = Duration::seconds(60);
 
 impl Default for DeliveryPolicy {
     fn default() -> Self {
@@ -41,6 +56,8 @@ impl Default for DeliveryPolicy {
             max_delay: Duration::hours(1),
             max_attempts: 10,
             idle_poll: StdDuration::from_secs(1),
+            send_timeout: StdDuration::from_secs(60),
+            retention: Duration::days(7),
         }
     }
 }
@@ -56,6 +73,12 @@ impl DeliveryPolicy {
             .checked_mul(factor)
             .map_or(self.max_delay, |delay| delay.min(self.max_delay))
     }
+
+    /// What a lease must still cover when a send starts: the send and its outcome.
+    #[must_use]
+    pub fn needed_per_send(&self) -> Duration {
+        Duration::from_std(self.send_timeout).unwrap_or(Duration::MAX) + SETTLE_ALLOWANCE
+    }
 }
 
 /// What one pass of the worker did.
@@ -67,13 +90,15 @@ pub struct DeliveryReport {
     pub retried: u32,
     /// Messages given up on.
     pub dead: u32,
+    /// Messages another worker's claim took over: not sent, or sent but not recorded.
+    pub lost: u32,
 }
 
 impl DeliveryReport {
     /// How many messages the pass handled.
     #[must_use]
     pub fn handled(&self) -> u32 {
-        self.delivered + self.retried + self.dead
+        self.delivered + self.retried + self.dead + self.lost
     }
 }
 
@@ -106,66 +131,155 @@ impl DeliveryWorker {
     ///
     /// # Errors
     /// A storage failure while claiming or recording an outcome.
-    pub async fn run_once(&self) -> Result<DeliveryReport, ports::outbound::StorageError> {
+    pub async fn run_once(&self) -> Result<DeliveryReport, StorageError> {
+        // Nobody can ask this pass to stop.
+        let (_, mut never) = watch::channel(false);
+        self.pass(&mut never).await
+    }
+
+    /// Claims one batch and delivers it, until `shutdown` turns true: then the message
+    /// being sent is abandoned and the rest are left; they come back when their lease
+    /// ends.
+    async fn pass(
+        &self,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<DeliveryReport, StorageError> {
+        let claimed_at = self.clock.now();
         let claimed = self
             .outbox
-            .claim_due(self.clock.now(), self.policy.batch_size, self.policy.lease)
+            .claim_due(claimed_at, self.policy.batch_size, self.policy.lease)
             .await?;
         let mut report = DeliveryReport::default();
+        let leased_until = claimed_at + self.policy.lease;
         for message in claimed {
-            self.deliver(message, &mut report).await?;
+            if *shutdown.borrow() {
+                break;
+            }
+            self.deliver(message, leased_until, shutdown, &mut report)
+                .await?;
         }
         Ok(report)
     }
 
+    /// Sends one message of the batch, if its lease still holds, and records the outcome.
     async fn deliver(
         &self,
         message: OutboxMessage,
+        leased_until: Timestamp,
+        shutdown: &mut watch::Receiver<bool>,
         report: &mut DeliveryReport,
-    ) -> Result<(), ports::outbound::StorageError> {
+    ) -> Result<(), StorageError> {
+        let lease = message.lease();
+        let now = self.clock.now();
+        // The claim's lease may have run short while earlier messages of the batch were
+        // sent: take a fresh one first, or find out that another worker has the message.
+        if leased_until - now < self.policy.needed_per_send() {
+            match self
+                .outbox
+                .renew_lease(lease, now + self.policy.lease)
+                .await
+            {
+                Ok(()) => {}
+                Err(LeaseError::Lost { .. }) => {
+                    report.lost += 1;
+                    tracing::warn!(
+                        message_id = message.id.get(),
+                        claim = lease.claim,
+                        "outbox lease lost before sending; another worker has the message"
+                    );
+                    return Ok(());
+                }
+                Err(LeaseError::Storage(error)) => return Err(error),
+            }
+        }
         let attempts = message.attempts + 1;
-        match self.mailer.send(&message.email).await {
-            Ok(()) => {
-                self.outbox
-                    .mark_delivered(message.id, self.clock.now())
-                    .await?;
-                report.delivered += 1;
+        let send = tokio::time::timeout(self.policy.send_timeout, self.mailer.send(&message.email));
+        let sent = tokio::select! {
+            sent = send => sent.unwrap_or_else(|_| {
+                Err(MailError::Transient(format!(
+                    "no answer within {} s",
+                    self.policy.send_timeout.as_secs()
+                )))
+            }),
+            () = stop_requested(shutdown) => {
                 tracing::info!(
                     message_id = message.id.get(),
-                    kind = message.email.kind.as_str(),
-                    attempts,
-                    "e-mail delivered"
+                    "stopping: send abandoned; the message comes back when its lease ends"
                 );
+                return Ok(());
+            }
+        };
+        match sent {
+            Ok(()) => {
+                let recorded = self.outbox.mark_delivered(lease, self.clock.now()).await;
+                if self.settled(lease, recorded, report)? {
+                    report.delivered += 1;
+                    tracing::info!(
+                        message_id = message.id.get(),
+                        kind = message.email.kind.as_str(),
+                        attempts,
+                        "e-mail delivered"
+                    );
+                }
             }
             Err(MailError::Transient(reason)) if attempts < self.policy.max_attempts => {
                 let delay = jittered(self.policy.backoff(attempts));
                 let next = self.clock.now() + delay;
-                self.outbox.mark_failed(message.id, next, &reason).await?;
-                report.retried += 1;
-                tracing::warn!(
-                    message_id = message.id.get(),
-                    attempts,
-                    retry_in_seconds = delay.num_seconds(),
-                    error.message = %reason,
-                    "e-mail delivery failed; will retry"
-                );
+                let recorded = self.outbox.mark_failed(lease, next, &reason).await;
+                if self.settled(lease, recorded, report)? {
+                    report.retried += 1;
+                    tracing::warn!(
+                        message_id = message.id.get(),
+                        attempts,
+                        retry_in_seconds = delay.num_seconds(),
+                        error.message = %reason,
+                        "e-mail delivery failed; will retry"
+                    );
+                }
             }
             Err(MailError::Transient(reason) | MailError::Permanent(reason)) => {
-                self.outbox
-                    .mark_dead(message.id, self.clock.now(), &reason)
-                    .await?;
-                report.dead += 1;
-                tracing::error!(
-                    message_id = message.id.get(),
-                    kind = message.email.kind.as_str(),
-                    to = %message.email.to,
-                    attempts,
-                    error.message = %reason,
-                    "e-mail delivery gave up; message is dead"
-                );
+                let recorded = self
+                    .outbox
+                    .mark_dead(lease, self.clock.now(), &reason)
+                    .await;
+                if self.settled(lease, recorded, report)? {
+                    report.dead += 1;
+                    tracing::error!(
+                        message_id = message.id.get(),
+                        kind = message.email.kind.as_str(),
+                        to = %message.email.to,
+                        attempts,
+                        error.message = %reason,
+                        "e-mail delivery gave up; message is dead"
+                    );
+                }
             }
         }
         Ok(())
+    }
+
+    /// Whether an outcome was recorded; a lost lease is counted and logged, not an error.
+    fn settled(
+        &self,
+        lease: OutboxLease,
+        recorded: Result<(), LeaseError>,
+        report: &mut DeliveryReport,
+    ) -> Result<bool, StorageError> {
+        match recorded {
+            Ok(()) => Ok(true),
+            Err(LeaseError::Lost { .. }) => {
+                report.lost += 1;
+                tracing::warn!(
+                    message_id = lease.id.get(),
+                    claim = lease.claim,
+                    lease_seconds = self.policy.lease.num_seconds(),
+                    "outbox lease lost before the outcome was recorded; \
+                     the message's current claim decides what happens to it"
+                );
+                Ok(false)
+            }
+            Err(LeaseError::Storage(error)) => Err(error),
+        }
     }
 
     /// Runs until `shutdown` turns true: a pass, then a pause when nothing was due or
@@ -176,7 +290,7 @@ impl DeliveryWorker {
             if *shutdown.borrow() {
                 break;
             }
-            let pause = match self.run_once().await {
+            let pause = match self.pass(&mut shutdown).await {
                 Ok(report) if report.handled() > 0 => None,
                 Ok(_) => Some(self.policy.idle_poll),
                 Err(error) => {
@@ -195,6 +309,13 @@ impl DeliveryWorker {
     }
 }
 
+/// Resolves once `shutdown` turns true; never when nobody can ask any more.
+async fn stop_requested(shutdown: &mut watch::Receiver<bool>) {
+    if shutdown.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// Spreads retries by ±20 % so that a burst of failures does not retry in lockstep.
 fn jittered(delay: Duration) -> Duration {
     let millis = delay.num_milliseconds();
@@ -208,10 +329,12 @@ fn jittered(delay: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use async_trait::async_trait;
     use domain::mail::{EmailKind, OutgoingEmail};
-    use domain::{EmailAddress, OutboxMessageId, Timestamp};
+    use domain::{EmailAddress, OutboxMessageId};
     use mockall::predicate::eq;
     use ports::outbound::{MockClock, MockMailer, MockOutbox};
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn now() -> Timestamp {
         Timestamp::UNIX_EPOCH + Duration::days(20_000)
@@ -220,6 +343,7 @@ mod tests {
     fn message(id: i64, attempts: u32) -> OutboxMessage {
         OutboxMessage {
             id: OutboxMessageId::new(id),
+            claim: 1,
             email: OutgoingEmail {
                 kind: EmailKind::Invitation,
                 to: EmailAddress::parse("new@example.com").expect("valid"),
@@ -232,6 +356,13 @@ mod tests {
         }
     }
 
+    fn lease(id: i64) -> OutboxLease {
+        OutboxLease {
+            id: OutboxMessageId::new(id),
+            claim: 1,
+        }
+    }
+
     fn worker(outbox: MockOutbox, mailer: MockMailer) -> DeliveryWorker {
         let mut clock = MockClock::new();
         clock.expect_now().returning(now);
@@ -241,6 +372,36 @@ mod tests {
             Arc::new(clock),
             DeliveryPolicy::default(),
         )
+    }
+
+    /// A worker whose clock reads `now()` for the claim and `later` afterwards, as when
+    /// the earlier messages of a batch took that long.
+    fn worker_late(outbox: MockOutbox, mailer: MockMailer, later: Timestamp) -> DeliveryWorker {
+        let calls = AtomicUsize::new(0);
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(move || {
+            if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                now()
+            } else {
+                later
+            }
+        });
+        DeliveryWorker::new(
+            Arc::new(outbox),
+            Arc::new(mailer),
+            Arc::new(clock),
+            DeliveryPolicy::default(),
+        )
+    }
+
+    /// A mailer that never answers.
+    struct StalledMailer;
+
+    #[async_trait]
+    impl Mailer for StalledMailer {
+        async fn send(&self, _: &OutgoingEmail) -> Result<(), MailError> {
+            std::future::pending().await
+        }
     }
 
     #[test]
@@ -269,9 +430,10 @@ mod tests {
             .expect_claim_due()
             .with(eq(now()), eq(50), eq(Duration::minutes(5)))
             .returning(|_, _, _| Ok(vec![message(1, 0)]));
+        outbox.expect_renew_lease().never();
         outbox
             .expect_mark_delivered()
-            .with(eq(OutboxMessageId::new(1)), eq(now()))
+            .with(eq(lease(1)), eq(now()))
             .times(1)
             .returning(|_, _| Ok(()));
         let mut mailer = MockMailer::new();
@@ -296,9 +458,9 @@ mod tests {
             .returning(|_, _, _| Ok(vec![message(1, 2)]));
         outbox
             .expect_mark_failed()
-            .withf(|id, next, reason| {
+            .withf(|held, next, reason| {
                 // Third attempt failed: 120 s ± 20 %.
-                *id == OutboxMessageId::new(1)
+                *held == lease(1)
                     && *next >= now() + Duration::seconds(96)
                     && *next <= now() + Duration::seconds(144)
                     && reason == "421 try later"
@@ -356,6 +518,167 @@ mod tests {
         let report = worker(outbox, mailer).run_once().await.expect("ran");
 
         assert_eq!(report.dead, 1);
+    }
+
+    #[test]
+    fn the_default_lease_covers_one_send_and_recording_its_outcome() {
+        let policy = DeliveryPolicy::default();
+
+        assert!(policy.lease >= policy.needed_per_send());
+        assert_eq!(policy.needed_per_send(), Duration::minutes(2));
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_ran_long_renews_the_lease_before_the_next_send() {
+        let later = now() + Duration::minutes(4);
+        let mut outbox = MockOutbox::new();
+        outbox
+            .expect_claim_due()
+            .returning(|_, _, _| Ok(vec![message(1, 0)]));
+        outbox
+            .expect_renew_lease()
+            .with(eq(lease(1)), eq(later + Duration::minutes(5)))
+            .times(1)
+            .returning(|_, _| Ok(()));
+        outbox
+            .expect_mark_delivered()
+            .with(eq(lease(1)), eq(later))
+            .times(1)
+            .returning(|_, _| Ok(()));
+        let mut mailer = MockMailer::new();
+        mailer.expect_send().times(1).returning(|_| Ok(()));
+
+        let report = worker_late(outbox, mailer, later).run_once().await;
+
+        assert_eq!(
+            report,
+            Ok(DeliveryReport {
+                delivered: 1,
+                ..DeliveryReport::default()
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn a_message_whose_lease_another_claim_took_over_is_not_sent() {
+        let later = now() + Duration::minutes(6);
+        let mut outbox = MockOutbox::new();
+        outbox
+            .expect_claim_due()
+            .returning(|_, _, _| Ok(vec![message(1, 0)]));
+        outbox
+            .expect_renew_lease()
+            .times(1)
+            .returning(|held, _| Err(LeaseError::lost(held)));
+        outbox.expect_mark_delivered().never();
+        outbox.expect_mark_failed().never();
+        outbox.expect_mark_dead().never();
+        let mut mailer = MockMailer::new();
+        mailer.expect_send().never();
+
+        let report = worker_late(outbox, mailer, later).run_once().await;
+
+        assert_eq!(
+            report,
+            Ok(DeliveryReport {
+                lost: 1,
+                ..DeliveryReport::default()
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn a_lease_lost_when_recording_is_reported_and_the_batch_goes_on() {
+        let mut outbox = MockOutbox::new();
+        outbox
+            .expect_claim_due()
+            .returning(|_, _, _| Ok(vec![message(1, 0), message(2, 0)]));
+        outbox
+            .expect_mark_delivered()
+            .with(eq(lease(1)), eq(now()))
+            .times(1)
+            .returning(|held, _| Err(LeaseError::lost(held)));
+        outbox
+            .expect_mark_delivered()
+            .with(eq(lease(2)), eq(now()))
+            .times(1)
+            .returning(|_, _| Ok(()));
+        let mut mailer = MockMailer::new();
+        mailer.expect_send().times(2).returning(|_| Ok(()));
+
+        let report = worker(outbox, mailer).run_once().await;
+
+        assert_eq!(
+            report,
+            Ok(DeliveryReport {
+                delivered: 1,
+                lost: 1,
+                ..DeliveryReport::default()
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn a_send_that_outlasts_the_send_timeout_is_a_temporary_failure() {
+        let mut outbox = MockOutbox::new();
+        outbox
+            .expect_claim_due()
+            .returning(|_, _, _| Ok(vec![message(1, 0)]));
+        outbox
+            .expect_mark_failed()
+            .withf(|held, _, reason| *held == lease(1) && reason.starts_with("no answer within"))
+            .times(1)
+            .returning(|_, _, _| Ok(()));
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(now);
+        let worker = DeliveryWorker::new(
+            Arc::new(outbox),
+            Arc::new(StalledMailer),
+            Arc::new(clock),
+            DeliveryPolicy {
+                send_timeout: StdDuration::from_millis(50),
+                ..DeliveryPolicy::default()
+            },
+        );
+
+        let report = tokio::time::timeout(StdDuration::from_secs(10), worker.run_once()).await;
+
+        assert_eq!(
+            report,
+            Ok(Ok(DeliveryReport {
+                retried: 1,
+                ..DeliveryReport::default()
+            }))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stop_abandons_a_send_in_flight_and_leaves_the_rest_of_the_batch() {
+        let mut outbox = MockOutbox::new();
+        outbox
+            .expect_claim_due()
+            .times(1)
+            .returning(|_, _, _| Ok(vec![message(1, 0), message(2, 0)]));
+        outbox.expect_claim_due().returning(|_, _, _| Ok(vec![]));
+        outbox.expect_mark_delivered().never();
+        outbox.expect_mark_failed().never();
+        outbox.expect_mark_dead().never();
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(now);
+        let worker = DeliveryWorker::new(
+            Arc::new(outbox),
+            Arc::new(StalledMailer),
+            Arc::new(clock),
+            DeliveryPolicy::default(),
+        );
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(worker.run(stopped));
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+
+        stop.send(true).expect("worker listens");
+        let finished = tokio::time::timeout(StdDuration::from_secs(5), task).await;
+
+        assert!(matches!(finished, Ok(Ok(()))));
     }
 
     #[tokio::test]

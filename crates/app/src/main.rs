@@ -60,7 +60,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             limits: args.limits(),
         },
         mailer,
-        delivery: DeliveryPolicy::default(),
+        delivery: DeliveryPolicy {
+            retention: args.outbox_retention,
+            ..DeliveryPolicy::default()
+        },
     })
     .await
     .map_err(|error| error.to_string())?;

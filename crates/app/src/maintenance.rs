@@ -1,5 +1,7 @@
 //! Periodic upkeep inside `orgs serve`: forgetting abuse-limit events that no window
-//! can count any more and session tokens that expired, so that those tables stay small.
+//! can count any more, session tokens that expired, and outbox messages delivered or
+//! dead for longer than the retention (`ORGS_OUTBOX_RETENTION`, `docs/outbox.md`), so
+//! that those tables stay small.
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -7,7 +9,7 @@ use std::time::Duration as StdDuration;
 use tokio::sync::watch;
 
 use domain::Duration;
-use ports::outbound::{Clock, RateLimitStore, StorageError, UserRepository};
+use ports::outbound::{Clock, Outbox, RateLimitStore, StorageError, UserRepository};
 
 use crate::usecases::AbuseLimits;
 
@@ -36,6 +38,19 @@ pub async fn prune_once(
     store.prune(clock.now() - retention(limits)).await
 }
 
+/// Deletes the outbox messages delivered or dead longer than `retention` ago; returns
+/// how many.
+///
+/// # Errors
+/// A storage failure.
+pub async fn prune_outbox(
+    outbox: &dyn Outbox,
+    clock: &dyn Clock,
+    retention: Duration,
+) -> Result<u64, StorageError> {
+    outbox.prune(clock.now() - retention).await
+}
+
 /// What the upkeep works on.
 pub struct Upkeep {
     /// Abuse-limit events.
@@ -46,6 +61,10 @@ pub struct Upkeep {
     pub clock: Arc<dyn Clock>,
     /// The configured limits, for how long events matter.
     pub limits: AbuseLimits,
+    /// The e-mail outbox.
+    pub outbox: Arc<dyn Outbox>,
+    /// How long delivered and dead messages are kept.
+    pub outbox_retention: Duration,
 }
 
 /// Prunes every `PRUNE_EVERY` until `shutdown` turns true.
@@ -71,6 +90,19 @@ pub async fn run(upkeep: Upkeep, mut shutdown: watch::Receiver<bool>) {
                 tracing::warn!(error.message = %error, "could not delete expired sessions");
             }
         }
+        let settled = prune_outbox(
+            upkeep.outbox.as_ref(),
+            upkeep.clock.as_ref(),
+            upkeep.outbox_retention,
+        )
+        .await;
+        match settled {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "deleted delivered and dead outbox messages"),
+            Err(error) => {
+                tracing::warn!(error.message = %error, "could not prune the outbox");
+            }
+        }
         tokio::select! {
             () = tokio::time::sleep(PRUNE_EVERY) => {}
             _ = shutdown.changed() => {}
@@ -84,7 +116,7 @@ mod tests {
     use domain::Timestamp;
     use domain::limits::RateLimit;
     use mockall::predicate::eq;
-    use ports::outbound::{MockClock, MockRateLimitStore, MockUserRepository};
+    use ports::outbound::{MockClock, MockOutbox, MockRateLimitStore, MockUserRepository};
 
     #[tokio::test]
     async fn events_older_than_the_longest_window_are_forgotten() {
@@ -109,7 +141,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn each_round_prunes_events_and_expired_sessions_until_told_to_stop() {
+    async fn outbox_messages_settled_before_the_retention_are_deleted() {
+        let now = Timestamp::UNIX_EPOCH + Duration::days(30);
+        let mut clock = MockClock::new();
+        clock.expect_now().return_const(now);
+        let mut outbox = MockOutbox::new();
+        outbox
+            .expect_prune()
+            .with(eq(now - Duration::days(7)))
+            .times(1)
+            .returning(|_| Ok(12));
+
+        let pruned = prune_outbox(&outbox, &clock, Duration::days(7)).await;
+
+        assert_eq!(pruned, Ok(12));
+    }
+
+    #[tokio::test]
+    async fn each_round_prunes_events_sessions_and_the_outbox_until_told_to_stop() {
         let now = Timestamp::UNIX_EPOCH + Duration::days(1);
         let mut clock = MockClock::new();
         clock.expect_now().return_const(now);
@@ -121,6 +170,12 @@ mod tests {
             .with(eq(now))
             .times(1)
             .returning(|_| Ok(3));
+        let mut outbox = MockOutbox::new();
+        outbox
+            .expect_prune()
+            .with(eq(now - Duration::days(2)))
+            .times(1)
+            .returning(|_| Ok(5));
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(run(
             Upkeep {
@@ -128,6 +183,8 @@ mod tests {
                 users: Arc::new(users),
                 clock: Arc::new(clock),
                 limits: AbuseLimits::default(),
+                outbox: Arc::new(outbox),
+                outbox_retention: Duration::days(2),
             },
             stopped,
         ));

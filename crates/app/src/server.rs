@@ -364,6 +364,7 @@ pub async fn start(options: StartOptions) -> Result<RunningServer, StartError> {
     })?;
 
     let (stop, stopped) = watch::channel(false);
+    let outbox_retention = options.delivery.retention;
     let worker = DeliveryWorker::new(
         storage.outbox.clone(),
         options.mailer,
@@ -377,6 +378,8 @@ pub async fn start(options: StartOptions) -> Result<RunningServer, StartError> {
             users: storage.users.clone(),
             clock: Arc::new(SystemClock),
             limits: options.settings.limits,
+            outbox: storage.outbox.clone(),
+            outbox_retention,
         },
         stopped.clone(),
     ));

@@ -592,11 +592,14 @@ pub trait RateLimitStore: Send + Sync {
     async fn prune(&self, before: Timestamp) -> Result<u64, StorageError>;
 }
 
-/// A queued e-mail.
+/// A queued e-mail, as one claim returned it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxMessage {
     /// Its id.
     pub id: OutboxMessageId,
+    /// Which claim of the message returned it: every claim counts one more, so that a
+    /// claim whose lease another claim took over can tell (`OutboxLease`).
+    pub claim: i64,
     /// The e-mail.
     pub email: OutgoingEmail,
     /// How many deliveries were tried before this one.
@@ -605,13 +608,67 @@ pub struct OutboxMessage {
     pub created_at: Timestamp,
 }
 
+impl OutboxMessage {
+    /// The lease this claim holds on the message.
+    #[must_use]
+    pub fn lease(&self) -> OutboxLease {
+        OutboxLease {
+            id: self.id,
+            claim: self.claim,
+        }
+    }
+}
+
+/// One claim's hold on one message: only the latest claim of a message may extend its
+/// lease or record its outcome (`docs/outbox.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxLease {
+    /// The message.
+    pub id: OutboxMessageId,
+    /// The claim's number, as `OutboxMessage::claim`.
+    pub claim: i64,
+}
+
+/// Why a leased outbox operation did nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LeaseError {
+    /// Another claim took the message over after this lease ran out (or the message is
+    /// already delivered, dead or gone): nothing was changed.
+    #[error("the lease on outbox message {} (claim {claim}) was lost to another claim", id.get())]
+    Lost {
+        /// The message.
+        id: OutboxMessageId,
+        /// The claim that lost it.
+        claim: i64,
+    },
+    /// A storage failure.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl LeaseError {
+    /// `Lost` for this lease.
+    #[must_use]
+    pub fn lost(lease: OutboxLease) -> Self {
+        Self::Lost {
+            id: lease.id,
+            claim: lease.claim,
+        }
+    }
+}
+
 /// The durable e-mail outbox, filled by the repositories above in the transactions
 /// that cause e-mails, emptied by the delivery worker.
+///
+/// Once a message is delivered or dead its subject and bodies (which hold an
+/// invitation's token) are blanked in the same update: no token stays at rest
+/// (CONTRACT §9).
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait Outbox: Send + Sync {
     /// Claims up to `limit` messages due at `now` for `lease`: no other claim returns
-    /// them until the lease ends (so that a crashed worker's messages come back).
+    /// them until the lease ends (so that a crashed worker's messages come back). Each
+    /// returned message carries a new claim number.
     ///
     /// # Errors
     /// `StorageError` only.
@@ -622,34 +679,53 @@ pub trait Outbox: Send + Sync {
         lease: Duration,
     ) -> Result<Vec<OutboxMessage>, StorageError>;
 
-    /// Marks a message delivered.
+    /// Extends a lease until `locked_until`, if it is still the message's latest claim
+    /// and the message is neither delivered nor dead (also when the lease ran out but
+    /// nobody claimed the message since).
     ///
     /// # Errors
-    /// `StorageError` only.
-    async fn mark_delivered(&self, id: OutboxMessageId, now: Timestamp)
-    -> Result<(), StorageError>;
+    /// `Lost` when another claim took the message over (nothing changes), `Storage`.
+    async fn renew_lease(
+        &self,
+        lease: OutboxLease,
+        locked_until: Timestamp,
+    ) -> Result<(), LeaseError>;
+
+    /// Marks a message delivered and blanks its subject and bodies.
+    ///
+    /// # Errors
+    /// `Lost` when another claim took the message over (nothing changes), `Storage`.
+    async fn mark_delivered(&self, lease: OutboxLease, now: Timestamp) -> Result<(), LeaseError>;
 
     /// Records a failed attempt and when to try again.
     ///
     /// # Errors
-    /// `StorageError` only.
+    /// `Lost` when another claim took the message over (nothing changes), `Storage`.
     async fn mark_failed(
         &self,
-        id: OutboxMessageId,
+        lease: OutboxLease,
         next_attempt_at: Timestamp,
         error: &str,
-    ) -> Result<(), StorageError>;
+    ) -> Result<(), LeaseError>;
 
-    /// Gives up on a message: it stays, marked dead, and is never claimed again.
+    /// Gives up on a message: it stays, marked dead with its error but with its subject
+    /// and bodies blanked, and is never claimed again.
+    ///
+    /// # Errors
+    /// `Lost` when another claim took the message over (nothing changes), `Storage`.
+    async fn mark_dead(
+        &self,
+        lease: OutboxLease,
+        now: Timestamp,
+        error: &str,
+    ) -> Result<(), LeaseError>;
+
+    /// Deletes the messages delivered or dead at or before `before`; returns how many.
+    /// Messages still waiting are never deleted.
     ///
     /// # Errors
     /// `StorageError` only.
-    async fn mark_dead(
-        &self,
-        id: OutboxMessageId,
-        now: Timestamp,
-        error: &str,
-    ) -> Result<(), StorageError>;
+    async fn prune(&self, before: Timestamp) -> Result<u64, StorageError>;
 
     /// How many messages wait for delivery (neither delivered nor dead).
     ///
@@ -657,7 +733,7 @@ pub trait Outbox: Send + Sync {
     /// `StorageError` only.
     async fn backlog(&self) -> Result<u64, StorageError>;
 
-    /// How many messages were given up on (dead).
+    /// How many messages were given up on (dead) and not yet pruned.
     ///
     /// # Errors
     /// `StorageError` only.

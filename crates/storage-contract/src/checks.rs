@@ -13,7 +13,8 @@ use futures::StreamExt as _;
 use futures::future::join_all;
 use ports::outbound::{
     AcceptInvitationError, AcquireError, CreateInvitationError, CreateOrganizationError,
-    CreateUserError, InvitationChangeError, MemberChangeError, MemberProfile, WriteError,
+    CreateUserError, InvitationChangeError, LeaseError, MemberChangeError, MemberProfile,
+    WriteError,
 };
 
 use crate::Store;
@@ -2065,7 +2066,7 @@ pub async fn a_failed_message_comes_back_at_its_next_attempt(store: &Store) {
 
     store
         .outbox
-        .mark_failed(claimed[0].id, retry_at, "421 try later")
+        .mark_failed(claimed[0].lease(), retry_at, "421 try later")
         .await
         .expect("marked");
 
@@ -2098,12 +2099,12 @@ pub async fn delivered_and_dead_messages_leave_the_backlog_for_good(store: &Stor
 
     store
         .outbox
-        .mark_delivered(claimed[0].id, at)
+        .mark_delivered(claimed[0].lease(), at)
         .await
         .expect("marked");
     store
         .outbox
-        .mark_dead(claimed[1].id, at, "550 no such user")
+        .mark_dead(claimed[1].lease(), at, "550 no such user")
         .await
         .expect("marked");
 
@@ -2145,6 +2146,276 @@ pub async fn two_workers_claiming_a_thousand_messages_get_each_exactly_once(stor
     all.dedup();
     assert_eq!(claimed, 1000, "every message claimed");
     assert_eq!(all.len(), 1000, "no message claimed twice");
+}
+
+/// Once delivered or dead, a message keeps no subject or body (an invitation's holds its
+/// token); a message still waiting keeps its own.
+pub async fn settled_messages_keep_no_subject_or_body_at_rest(store: &Store) {
+    let (organization, admin) = organization_with_admin(store).await;
+    let at = now();
+    for (identifier, secret) in [
+        ("delivered@example.com", "tok-delivered-1a2b3c"),
+        ("dead@example.com", "tok-dead-4d5e6f"),
+        ("failed@example.com", "tok-failed-7a8b9c"),
+    ] {
+        let new = new_invitation(&organization, &admin, identifier, at, week());
+        let mut message = mail(EmailKind::Invitation, &new.identifier, "You are invited");
+        message.subject = format!("Join with {secret}");
+        message.text = format!("Open https://orgs.test/invitations/accept?token={secret}\n");
+        message.html = format!("<a href=\"https://orgs.test/invitations/accept?token={secret}\">");
+        store
+            .invitations
+            .create(new, message)
+            .await
+            .expect("created");
+    }
+    let claimed = store
+        .outbox
+        .claim_due(at, 10, Duration::minutes(1))
+        .await
+        .expect("claimed");
+    let before = store.rows_of("outbox").await.join("\n");
+
+    store
+        .outbox
+        .mark_delivered(claimed[0].lease(), at)
+        .await
+        .expect("marked");
+    store
+        .outbox
+        .mark_dead(claimed[1].lease(), at, "550 no such user")
+        .await
+        .expect("marked");
+    store
+        .outbox
+        .mark_failed(claimed[2].lease(), at + Duration::minutes(1), "421 later")
+        .await
+        .expect("marked");
+
+    let after = store.rows_of("outbox").await;
+    assert_eq!(after.len(), 3);
+    assert!(before.contains("tok-delivered-1a2b3c") && before.contains("tok-dead-4d5e6f"));
+    let all = after.join("\n");
+    assert!(!all.contains("tok-delivered"), "{all}");
+    assert!(!all.contains("tok-dead"), "{all}");
+    assert!(all.contains("tok-failed-7a8b9c"), "{all}");
+    assert!(all.contains("delivered@example.com") && all.contains("550 no such user"));
+    assert_eq!(store.outbox.dead().await, Ok(1));
+}
+
+/// A claim whose lease ran out and that another claim took over can neither extend nor
+/// settle the message: nothing changes and it says so; the new claim still can.
+pub async fn a_claim_whose_lease_another_claim_took_over_changes_nothing(store: &Store) {
+    let at = now();
+    queue_notices(store, 1, at).await;
+    let lease = Duration::minutes(1);
+    let first = store
+        .outbox
+        .claim_due(at, 10, lease)
+        .await
+        .expect("claimed");
+    let later = at + Duration::seconds(61);
+    let second = store
+        .outbox
+        .claim_due(later, 10, lease)
+        .await
+        .expect("claimed");
+    let stale = first[0].lease();
+    let lost = Err(LeaseError::lost(stale));
+
+    let renewed = store
+        .outbox
+        .renew_lease(stale, later + Duration::hours(1))
+        .await;
+    let delivered = store.outbox.mark_delivered(stale, later).await;
+    let failed = store
+        .outbox
+        .mark_failed(stale, later + Duration::days(1), "421")
+        .await;
+    let dead = store.outbox.mark_dead(stale, later, "550").await;
+
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].id, first[0].id);
+    assert_ne!(second[0].claim, first[0].claim);
+    assert_eq!(renewed, lost);
+    assert_eq!(delivered, lost);
+    assert_eq!(failed, lost);
+    assert_eq!(dead, lost);
+    assert_eq!(store.outbox.backlog().await, Ok(1));
+    assert_eq!(store.outbox.dead().await, Ok(0));
+    let during_second_lease = store
+        .outbox
+        .claim_due(later + Duration::seconds(30), 10, lease)
+        .await
+        .expect("claimed");
+    assert!(
+        during_second_lease.is_empty(),
+        "the stale renewal changed nothing"
+    );
+    let rows = store.rows_of("outbox").await.join("\n");
+    assert!(rows.contains("Notice 0"), "{rows}");
+    assert!(!rows.contains("421") && !rows.contains("550"), "{rows}");
+    assert_eq!(
+        store.outbox.mark_delivered(second[0].lease(), later).await,
+        Ok(())
+    );
+    assert_eq!(
+        store.outbox.mark_delivered(second[0].lease(), later).await,
+        Err(LeaseError::lost(second[0].lease())),
+        "a settled message is settled once"
+    );
+    assert_eq!(store.outbox.backlog().await, Ok(0));
+}
+
+/// A claim whose lease ran out while no other claim took the message still holds: its
+/// renewal keeps others off, and its outcome is recorded.
+pub async fn a_claim_whose_lease_ran_out_untaken_still_holds(store: &Store) {
+    let at = now();
+    queue_notices(store, 1, at).await;
+    let lease = Duration::minutes(1);
+    let claimed = store
+        .outbox
+        .claim_due(at, 10, lease)
+        .await
+        .expect("claimed");
+    let later = at + Duration::minutes(3);
+
+    let renewed = store
+        .outbox
+        .renew_lease(claimed[0].lease(), later + lease)
+        .await;
+    let meanwhile = store
+        .outbox
+        .claim_due(later + Duration::seconds(30), 10, lease)
+        .await
+        .expect("claimed");
+    let delivered = store.outbox.mark_delivered(claimed[0].lease(), later).await;
+
+    assert_eq!(renewed, Ok(()));
+    assert!(meanwhile.is_empty());
+    assert_eq!(delivered, Ok(()));
+    assert_eq!(store.outbox.backlog().await, Ok(0));
+}
+
+/// `prune` deletes the messages delivered or dead at or before the cut, and keeps those
+/// settled after it and every message still waiting, however old.
+pub async fn pruning_deletes_messages_settled_at_or_before_the_cut_and_keeps_the_rest(
+    store: &Store,
+) {
+    let long_ago = now() - Duration::days(30);
+    queue_notices(store, 6, long_ago).await;
+    let claimed = store
+        .outbox
+        .claim_due(long_ago, 10, Duration::minutes(1))
+        .await
+        .expect("claimed");
+    let cut = now() - Duration::days(7);
+    let outbox = &store.outbox;
+    outbox
+        .mark_delivered(claimed[0].lease(), cut - Duration::days(1))
+        .await
+        .expect("marked");
+    outbox
+        .mark_delivered(claimed[1].lease(), cut)
+        .await
+        .expect("marked");
+    outbox
+        .mark_delivered(claimed[2].lease(), cut + Duration::seconds(1))
+        .await
+        .expect("marked");
+    outbox
+        .mark_dead(claimed[3].lease(), cut - Duration::days(1), "550")
+        .await
+        .expect("marked");
+    outbox
+        .mark_failed(claimed[4].lease(), cut - Duration::days(1), "421")
+        .await
+        .expect("marked");
+    // claimed[5] is still leased, never settled.
+
+    let pruned = outbox.prune(cut).await;
+
+    assert_eq!(pruned, Ok(3));
+    let rows = store.rows_of("outbox").await;
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(outbox.dead().await, Ok(0));
+    assert_eq!(outbox.backlog().await, Ok(2));
+    let due = outbox
+        .claim_due(now(), 10, Duration::minutes(1))
+        .await
+        .expect("claimed");
+    let mut subjects: Vec<_> = due.iter().map(|m| m.email.subject.clone()).collect();
+    subjects.sort();
+    assert_eq!(subjects, vec!["Notice 4", "Notice 5"]);
+    assert_eq!(outbox.prune(cut).await, Ok(0));
+}
+
+/// One worker extends its expired leases and sends while another claims the same
+/// messages: each message is sent (renewed or claimed) by exactly one of them, and
+/// marked delivered exactly once.
+pub async fn two_workers_racing_on_expired_leases_never_both_send_or_mark_one_message(
+    store: &Store,
+) {
+    const MESSAGES: usize = 60;
+    let at = now();
+    queue_notices(store, MESSAGES, at).await;
+    let lease = Duration::minutes(1);
+    let stale = store
+        .outbox
+        .claim_due(at, 100, lease)
+        .await
+        .expect("claimed");
+    assert_eq!(stale.len(), MESSAGES);
+    let later = at + lease + Duration::seconds(1);
+    let first = {
+        let outbox = store.outbox.clone();
+        async move {
+            let mut sent = Vec::new();
+            for message in stale {
+                let held = message.lease();
+                match outbox.renew_lease(held, later + lease).await {
+                    Ok(()) => {}
+                    Err(LeaseError::Lost { .. }) => continue,
+                    Err(error) => panic!("{error}"),
+                }
+                sent.push(message.id.get());
+                outbox
+                    .mark_delivered(held, later)
+                    .await
+                    .expect("a renewed lease holds until marked");
+            }
+            sent
+        }
+    };
+    let second = {
+        let outbox = store.outbox.clone();
+        async move {
+            let mut sent = Vec::new();
+            loop {
+                let batch = outbox.claim_due(later, 3, lease).await.expect("claimed");
+                if batch.is_empty() {
+                    return sent;
+                }
+                for message in batch {
+                    sent.push(message.id.get());
+                    outbox
+                        .mark_delivered(message.lease(), later)
+                        .await
+                        .expect("a fresh claim holds until marked");
+                }
+            }
+        }
+    };
+
+    let (first, second) = futures::join!(first, second);
+
+    let mut all: Vec<i64> = first.iter().chain(second.iter()).copied().collect();
+    all.sort_unstable();
+    let sends = all.len();
+    all.dedup();
+    assert_eq!(all.len(), MESSAGES, "every message sent");
+    assert_eq!(sends, MESSAGES, "no message sent twice");
+    assert_eq!(store.outbox.backlog().await, Ok(0));
 }
 
 // Health.

@@ -11,10 +11,16 @@ pub mod fixtures;
 
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use ports::outbound::{
     InvitationRepository, MemberRepository, OptOutRepository, OrganizationRepository, Outbox,
     RateLimitStore, StorageHealth, UserRepository,
 };
+
+/// Reads every row of a table, each row as one text holding all its column values, past
+/// the ports: for checks about what the database keeps at rest (CONTRACT §9). Each
+/// adapter's tests give one for their database.
+pub type RowReader = Arc<dyn Fn(&'static str) -> BoxFuture<'static, Vec<String>> + Send + Sync>;
 
 /// The storage ports of one database, as the use cases hold them.
 #[derive(Clone)]
@@ -35,6 +41,8 @@ pub struct Store {
     pub rate_limits: Arc<dyn RateLimitStore>,
     /// Health and pool usage.
     pub health: Arc<dyn StorageHealth>,
+    /// The rows as stored, for the checks that look past the ports (`with_rows`).
+    pub rows: Option<RowReader>,
 }
 
 impl Store {
@@ -61,7 +69,26 @@ impl Store {
             members: storage.clone(),
             rate_limits: storage.clone(),
             health: storage,
+            rows: None,
         }
+    }
+
+    /// This store, with a reader of its database's rows.
+    #[must_use]
+    pub fn with_rows(mut self, rows: RowReader) -> Self {
+        self.rows = Some(rows);
+        self
+    }
+
+    /// Every row of `table` as text.
+    ///
+    /// # Panics
+    /// When the store was made without a row reader: a check that needs one cannot run.
+    pub async fn rows_of(&self, table: &'static str) -> Vec<String> {
+        let Some(rows) = &self.rows else {
+            panic!("this check reads rows past the ports: make the store `with_rows`");
+        };
+        rows(table).await
     }
 }
 
@@ -118,6 +145,11 @@ macro_rules! contract_tests {
             a_failed_message_comes_back_at_its_next_attempt,
             delivered_and_dead_messages_leave_the_backlog_for_good,
             two_workers_claiming_a_thousand_messages_get_each_exactly_once,
+            settled_messages_keep_no_subject_or_body_at_rest,
+            a_claim_whose_lease_another_claim_took_over_changes_nothing,
+            a_claim_whose_lease_ran_out_untaken_still_holds,
+            pruning_deletes_messages_settled_at_or_before_the_cut_and_keeps_the_rest,
+            two_workers_racing_on_expired_leases_never_both_send_or_mark_one_message,
             members_are_listed_by_id_and_filtered_by_role_and_identifier,
             members_are_found_only_in_their_own_live_organization,
             changing_a_role_returns_the_member_with_its_new_role,

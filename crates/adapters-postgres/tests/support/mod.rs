@@ -3,7 +3,9 @@
 
 use adapters_postgres::PostgresStorage;
 use sqlx::{Connection as _, Executor as _, PgConnection};
-use storage_contract::Store;
+use std::sync::Arc;
+
+use storage_contract::{RowReader, Store};
 
 /// Where tests find PostgreSQL when `DATABASE_URL` is not set.
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -113,11 +115,26 @@ pub async fn fresh_storage() -> (PostgresStorage, TestDatabase) {
     (storage, database)
 }
 
-/// The contract's store on a fresh database.
+/// The contract's store on a fresh database, with a reader of its rows.
 #[allow(dead_code)]
 pub async fn fresh_store() -> (Store, TestDatabase) {
     let (storage, database) = fresh_storage().await;
-    (Store::new(storage), database)
+    let url = database.url().to_owned();
+    let rows: RowReader = Arc::new(move |table| Box::pin(rows_of(url.clone(), table)));
+    (Store::new(storage).with_rows(rows), database)
+}
+
+/// Every row of `table`, each as the JSON text of all its columns.
+async fn rows_of(url: String, table: &'static str) -> Vec<String> {
+    let mut connection = PgConnection::connect(&url).await.expect("connected");
+    let rows: Vec<(String,)> = sqlx::query_as(&format!(
+        "select row_to_json(t)::text from {table} t order by 1"
+    ))
+    .fetch_all(&mut connection)
+    .await
+    .expect("rows read");
+    connection.close().await.ok();
+    rows.into_iter().map(|(row,)| row).collect()
 }
 
 #[test]
