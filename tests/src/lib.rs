@@ -437,6 +437,25 @@ impl TestApp {
             .expect("restored");
     }
 
+    /// Sets an organization's `can_external_optout`, as `orgs admin set-flags` does.
+    ///
+    /// # Panics
+    /// When the organization does not exist.
+    pub async fn set_can_external_optout(&self, organization: i64, value: bool) {
+        let server = self.server.as_ref().expect("the server runs");
+        server
+            .storage
+            .organizations
+            .set_flags(
+                domain::OrganizationId::new(organization),
+                None,
+                Some(value),
+                chrono_now(),
+            )
+            .await
+            .expect("flags set");
+    }
+
     /// How many e-mails wait in the outbox (neither delivered nor dead).
     ///
     /// # Panics

@@ -74,6 +74,10 @@ pub struct ApiKeyDto {
     pub api_key: String,
 }
 
+/// The longest login identifier: the longest e-mail address, as Django's login form
+/// bounds its username by the model field's `max_length`.
+const IDENTIFIER_MAX_LENGTH: usize = 320;
+
 /// Exchanges an identifier and password for a session token.
 #[utoipa::path(post, path = "/auth/token/", tag = "auth", request_body = LoginWrite,
     responses((status = 201, body = SessionDto),
@@ -86,7 +90,7 @@ pub(crate) async fn login(
     let session = state
         .auth
         .login(
-            coerce::string(&body, "identifier"),
+            coerce::bounded_string(&body, "identifier", IDENTIFIER_MAX_LENGTH),
             coerce::string(&body, "password"),
         )
         .await?;

@@ -103,11 +103,13 @@ pub enum MessageCode {
     ServiceUnavailable,
     /// 500.
     ServerError,
+    /// A NUL character in a string.
+    NullCharacter,
 }
 
 impl MessageCode {
     /// Every code, so tests can check the catalog is complete.
-    pub const ALL: [MessageCode; 42] = [
+    pub const ALL: [MessageCode; 43] = [
         MessageCode::Required,
         MessageCode::Null,
         MessageCode::Blank,
@@ -150,6 +152,7 @@ impl MessageCode {
         MessageCode::ThrottledSeconds,
         MessageCode::ServiceUnavailable,
         MessageCode::ServerError,
+        MessageCode::NullCharacter,
     ];
 }
 
@@ -271,6 +274,8 @@ pub fn template(code: MessageCode, language: Language) -> &'static str {
         (M::ServiceUnavailable, Fr) => "Service temporairement indisponible, réessayez plus tard.",
         (M::ServerError, En) => "A server error occurred.",
         (M::ServerError, Fr) => "Une erreur du serveur est survenue.",
+        (M::NullCharacter, En) => "Null characters are not allowed.",
+        (M::NullCharacter, Fr) => "Les caractères null ne sont pas autorisés.",
     }
 }
 
@@ -328,6 +333,7 @@ pub fn error_text(code: &ErrorCode, language: Language) -> String {
         ErrorCode::AlreadyInvited => (MessageCode::AlreadyInvited, vec![]),
         ErrorCode::InvalidInvitation => (MessageCode::InvalidInvitation, vec![]),
         ErrorCode::InvalidCredentials => (MessageCode::InvalidCredentials, vec![]),
+        ErrorCode::NullCharacter => (MessageCode::NullCharacter, vec![]),
     };
     let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
     render(message, language, &params)
@@ -398,6 +404,18 @@ mod tests {
         assert_eq!(
             error_text(&code, Language::English),
             "\"xyz\" is not a valid choice."
+        );
+    }
+
+    #[test]
+    fn a_nul_character_has_drf_texts() {
+        assert_eq!(
+            error_text(&ErrorCode::NullCharacter, Language::English),
+            "Null characters are not allowed."
+        );
+        assert_eq!(
+            error_text(&ErrorCode::NullCharacter, Language::French),
+            "Les caractères null ne sont pas autorisés."
         );
     }
 

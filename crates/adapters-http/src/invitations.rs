@@ -152,12 +152,13 @@ pub(crate) async fn list(
     CurrentActor(actor): CurrentActor,
     query: ListQuery,
 ) -> Result<Json<Paginated<InvitationDto>>, ApiError> {
+    let [status] = query.filters(["status"])?;
     let page = state
         .invitations
         .list(
             &actor,
             OrganizationId::new(ids.organization),
-            query.filter("status"),
+            status,
             query.page_request()?,
         )
         .await?;

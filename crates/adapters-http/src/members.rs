@@ -82,13 +82,14 @@ pub(crate) async fn list(
     CurrentActor(actor): CurrentActor,
     query: ListQuery,
 ) -> Result<Json<Paginated<MemberDto>>, ApiError> {
+    let [role, identifier] = query.filters(["role", "identifier"])?;
     let page = state
         .members
         .list(
             &actor,
             OrganizationId::new(ids.organization),
-            query.filter("role"),
-            query.filter("identifier"),
+            role,
+            identifier,
             query.page_request()?,
         )
         .await?;

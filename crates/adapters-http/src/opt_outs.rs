@@ -132,8 +132,7 @@ pub(crate) async fn list(
     query: ListQuery,
 ) -> Result<Response, ApiError> {
     let organization = OrganizationId::new(ids.organization);
-    let address = query.filter("address");
-    let origin = query.filter("origin");
+    let [address, origin] = query.filters(["address", "origin"])?;
     if wants_csv(&headers, &query)? {
         let rows = state
             .opt_outs

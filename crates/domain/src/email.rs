@@ -1,5 +1,10 @@
 //! E-mail addresses, validated like Django's `EmailValidator` and normalized like its
 //! `normalize_email`: the domain part is lower-cased, the local part is kept as given.
+//!
+//! Every accepted address is a fixed point of [`EmailAddress::parse`]: what storage
+//! writes parses back to the same value when it is read (CONTRACT §9). A domain whose
+//! lower-cased form is no valid domain, is not itself lower-case, or has another number
+//! of characters (`İnc.com` becomes `i` + U+0307 + `nc.com`) is refused.
 
 use crate::validation::{ErrorCode, trimmed};
 
@@ -16,8 +21,11 @@ pub struct EmailAddress(String);
 impl EmailAddress {
     /// Validates and normalizes an address (surrounding white space is trimmed).
     ///
+    /// For every accepted `x`, `EmailAddress::parse(x.as_str()) == Ok(x)`.
+    ///
     /// # Errors
-    /// `Blank` for an empty value, `InvalidEmail` for anything that is no address.
+    /// `Blank` for an empty value, `InvalidEmail` for anything that is no address,
+    /// including a domain that lower-casing does not leave valid and stable.
     pub fn parse(value: &str) -> Result<Self, ErrorCode> {
         let value = trimmed(value);
         if value.is_empty() {
@@ -27,10 +35,11 @@ impl EmailAddress {
             return Err(ErrorCode::InvalidEmail);
         }
         let (local, domain) = value.rsplit_once('@').ok_or(ErrorCode::InvalidEmail)?;
-        if !is_valid_local_part(local) || !is_valid_domain(domain) {
+        if !is_valid_local_part(local) {
             return Err(ErrorCode::InvalidEmail);
         }
-        Ok(Self(format!("{local}@{}", domain.to_lowercase())))
+        let domain = normalized_domain(domain).ok_or(ErrorCode::InvalidEmail)?;
+        Ok(Self(format!("{local}@{domain}")))
     }
 
     /// The normalized address.
@@ -56,6 +65,20 @@ impl std::fmt::Display for EmailAddress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// The domain lower-cased, when both it and its lower-cased form are valid domains of
+/// the same number of characters and lower-casing the result changes nothing more, so
+/// that the stored form validates again as itself.
+fn normalized_domain(domain: &str) -> Option<String> {
+    if !is_valid_domain(domain) {
+        return None;
+    }
+    let lower = domain.to_lowercase();
+    let stable = lower.chars().count() == domain.chars().count()
+        && lower.to_lowercase() == lower
+        && is_valid_domain(&lower);
+    stable.then_some(lower)
 }
 
 /// RFC 5322 dot-atom: atoms of allowed characters separated by single dots.
@@ -185,7 +208,98 @@ mod tests {
         assert!(EmailAddress::parse(&long[1..]).is_ok());
     }
 
+    #[test]
+    fn a_domain_that_lower_casing_lengthens_is_refused() {
+        // `İ` (U+0130) lower-cases to `i` + U+0307, a combining mark no domain may hold.
+        for bad in [
+            "ops@\u{130}nc.com",
+            "ops@INC.\u{130}O",
+            "ops@x\u{130}.example.com",
+        ] {
+            assert_eq!(
+                EmailAddress::parse(bad),
+                Err(ErrorCode::InvalidEmail),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn internationalized_domains_keep_their_lower_cased_letters() {
+        let address = EmailAddress::parse("ops@B\u{dc}CHER.de").expect("valid");
+        let kelvin = EmailAddress::parse("ops@\u{212a}elvin.com").expect("valid");
+
+        assert_eq!(address.as_str(), "ops@b\u{fc}cher.de");
+        assert_eq!(EmailAddress::parse(address.as_str()), Ok(address.clone()));
+        assert_eq!(kelvin.as_str(), "ops@kelvin.com");
+    }
+
+    #[test]
+    fn a_nul_or_a_control_character_is_no_address() {
+        for bad in [
+            "a\0@example.com",
+            "a@exa\0mple.com",
+            "a@example.com\0",
+            "a\u{1}@b.co",
+        ] {
+            assert_eq!(
+                EmailAddress::parse(bad),
+                Err(ErrorCode::InvalidEmail),
+                "{bad:?}"
+            );
+        }
+    }
+
+    /// Characters whose case mappings are unusual: more characters, final sigma, signs
+    /// that lower-case to ASCII, title case, combining marks.
+    const TRICKY: &[char] = &[
+        '\u{130}', '\u{131}', '\u{212a}', '\u{212b}', '\u{3a3}', '\u{3c2}', '\u{1e9e}', '\u{df}',
+        '\u{1c5}', '\u{307}', '\u{345}', '\u{fb00}', '\u{2160}', '\u{24b6}', 'A', 'z', '0', '-',
+        '.', '@', ' ', '\0',
+    ];
+
+    fn tricky_text(max: usize) -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                3 => proptest::sample::select(TRICKY),
+                1 => any::<char>(),
+            ],
+            0..max,
+        )
+        .prop_map(|chars| chars.into_iter().collect())
+    }
+
     proptest! {
+        #[test]
+        fn parsing_any_text_never_panics_and_what_is_accepted_parses_back_as_itself(
+            value in any::<String>(),
+        ) {
+            if let Ok(address) = EmailAddress::parse(&value) {
+                prop_assert_eq!(EmailAddress::parse(address.as_str()), Ok(address.clone()));
+            }
+        }
+
+        #[test]
+        fn an_accepted_address_has_a_stable_lower_case_domain_and_reads_back(
+            local in "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,12}",
+            domain in tricky_text(24),
+            tld in tricky_text(6),
+        ) {
+            let raw = format!("{local}@{domain}.{tld}");
+
+            if let Ok(address) = EmailAddress::parse(&raw) {
+                let stored = address.as_str();
+                prop_assert_eq!(EmailAddress::parse(stored), Ok(address.clone()));
+                prop_assert_eq!(address.domain().to_lowercase(), address.domain());
+                prop_assert!(!stored.contains('\0'));
+                prop_assert!(stored.chars().count() <= MAX_LENGTH);
+                prop_assert_eq!(
+                    address.domain().chars().count(),
+                    raw.rsplit_once('@').map_or(0, |(_, d)| d.trim().chars().count())
+                );
+            }
+        }
+
         #[test]
         fn generated_addresses_parse_with_a_lower_cased_domain(
             local in "[A-Za-z0-9_+-]{1,20}(\\.[A-Za-z0-9_+-]{1,10}){0,2}",

@@ -2,7 +2,7 @@
 //! that a root organization keeps at least one administrator (CONTRACT §5b).
 
 use crate::role::Role;
-use crate::validation::{Input, ValidationErrors};
+use crate::validation::{Input, ValidationErrors, filter_text};
 
 /// Filters of the member list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -14,19 +14,24 @@ pub struct MemberFilter {
 }
 
 impl MemberFilter {
-    /// Builds the filter from `?role=` and `?identifier=`.
+    /// Builds the filter from `?role=` and `?identifier=`, reporting both together.
     ///
     /// # Errors
-    /// An unknown role, keyed `role`.
+    /// An unknown role, keyed `role`; an identifier with a NUL or of more than 320
+    /// characters, keyed `identifier`.
     pub fn parse(role: Option<&str>, identifier: Option<&str>) -> Result<Self, ValidationErrors> {
-        let role = role
-            .map(Role::parse)
-            .transpose()
-            .map_err(|code| ValidationErrors::single("role", code))?;
+        let mut errors = ValidationErrors::new();
+        let role = errors.collect("role", role.map(Role::parse).transpose());
+        let identifier = errors.collect("identifier", identifier.map(filter_text).transpose());
+        errors.into_result()?;
         let identifier = identifier
+            .flatten()
             .map(|value| value.trim().to_lowercase())
             .filter(|value| !value.is_empty());
-        Ok(Self { role, identifier })
+        Ok(Self {
+            role: role.flatten(),
+            identifier,
+        })
     }
 }
 
@@ -148,6 +153,22 @@ mod tests {
         assert_eq!(filter.role, Some(Role::Managers));
         assert_eq!(filter.identifier.as_deref(), Some("ada@"));
         assert!(MemberFilter::parse(Some("owners"), None).is_err());
+    }
+
+    #[test]
+    fn a_member_filter_reports_a_bad_role_and_a_bad_identifier_together() {
+        let errors = MemberFilter::parse(Some("owners"), Some("a\0")).expect_err("refused");
+        let long = MemberFilter::parse(None, Some(&"a".repeat(321))).expect_err("refused");
+
+        assert!(errors.codes("role").is_some());
+        assert_eq!(
+            errors.codes("identifier"),
+            Some(&[ErrorCode::NullCharacter][..])
+        );
+        assert_eq!(
+            long.codes("identifier"),
+            Some(&[ErrorCode::MaxLength { max: 320 }][..])
+        );
     }
 
     #[test]

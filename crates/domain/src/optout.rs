@@ -3,7 +3,7 @@
 use crate::email::EmailAddress;
 use crate::ids::OrganizationId;
 use crate::time::Timestamp;
-use crate::validation::{ErrorCode, Input, ValidationErrors};
+use crate::validation::{ErrorCode, Input, ValidationErrors, filter_text};
 
 /// How an opt-out reached us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -142,19 +142,23 @@ pub struct OptOutFilter {
 }
 
 impl OptOutFilter {
-    /// Builds the filter from `?address=` and `?origin=`.
+    /// Builds the filter from `?address=` and `?origin=`, reporting both together.
     ///
     /// # Errors
-    /// An unknown origin, keyed `origin`.
+    /// An unknown origin, keyed `origin`; an address with a NUL or of more than 320
+    /// characters, keyed `address`.
     pub fn parse(address: Option<&str>, origin: Option<&str>) -> Result<Self, ValidationErrors> {
-        let origin = origin
-            .map(OptOutOrigin::parse)
-            .transpose()
-            .map_err(|code| ValidationErrors::single("origin", code))?;
-        let address = address.map(|raw| {
+        let mut errors = ValidationErrors::new();
+        let origin = errors.collect("origin", origin.map(OptOutOrigin::parse).transpose());
+        let address = errors.collect("address", address.map(filter_text).transpose());
+        errors.into_result()?;
+        let address = address.flatten().map(|raw| {
             EmailAddress::parse(raw).map_or_else(|_| raw.trim().to_owned(), |a| a.to_string())
         });
-        Ok(Self { address, origin })
+        Ok(Self {
+            address,
+            origin: origin.flatten(),
+        })
     }
 }
 
@@ -206,6 +210,19 @@ mod tests {
         assert_eq!(filter.address.as_deref(), Some("A@b.com"));
         assert_eq!(filter.origin, Some(OptOutOrigin::Bounce));
         assert!(OptOutFilter::parse(None, Some("fax")).is_err());
+    }
+
+    #[test]
+    fn the_filter_refuses_an_address_with_a_nul_or_too_long() {
+        let nul = OptOutFilter::parse(Some("a\0@b.co"), Some("fax")).expect_err("refused");
+        let long = OptOutFilter::parse(Some(&"a".repeat(321)), None).expect_err("refused");
+
+        assert_eq!(nul.codes("address"), Some(&[ErrorCode::NullCharacter][..]));
+        assert!(nul.codes("origin").is_some());
+        assert_eq!(
+            long.codes("address"),
+            Some(&[ErrorCode::MaxLength { max: 320 }][..])
+        );
     }
 
     #[test]

@@ -4,20 +4,23 @@
 use crate::email::EmailAddress;
 use crate::ids::{OrganizationId, Version};
 use crate::time::Timestamp;
-use crate::validation::{ErrorCode, Input, ValidationErrors, bounded_text, trimmed};
+use crate::validation::{ErrorCode, Input, ValidationErrors, bounded_text, storable, trimmed};
 
 /// The longest organization name (CONTRACT §4).
 pub const NAME_MAX_LENGTH: usize = 200;
+
+/// The longest `settings.external_optout_message` (see `docs/domain-decisions.md`).
+pub const EXTERNAL_OPTOUT_MESSAGE_MAX_LENGTH: usize = 1000;
 
 /// A non-blank organization name of at most 200 characters, trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrganizationName(String);
 
 impl OrganizationName {
-    /// Validates a name.
+    /// Validates a name (trimmed; line breaks are kept, a NUL is refused).
     ///
     /// # Errors
-    /// `Blank` or `MaxLength { max: 200 }`.
+    /// `Blank`, `MaxLength { max: 200 }` or `NullCharacter`.
     pub fn parse(value: &str) -> Result<Self, ErrorCode> {
         bounded_text(value, NAME_MAX_LENGTH).map(Self)
     }
@@ -150,9 +153,14 @@ impl Settings {
 }
 
 /// CONTRACT §4: the message must be blank unless the organization's
-/// `can_external_optout` is true.
+/// `can_external_optout` is true; like every stored text it is bounded and holds no NUL.
 fn external_optout_message(message: &str, can_external_optout: bool) -> Result<String, ErrorCode> {
-    let message = trimmed(message);
+    let message = storable(trimmed(message))?;
+    if message.chars().count() > EXTERNAL_OPTOUT_MESSAGE_MAX_LENGTH {
+        return Err(ErrorCode::MaxLength {
+            max: EXTERNAL_OPTOUT_MESSAGE_MAX_LENGTH,
+        });
+    }
     if !message.is_empty() && !can_external_optout {
         return Err(ErrorCode::ExternalOptoutNotAllowed);
     }
@@ -533,6 +541,30 @@ mod tests {
 
     proptest! {
         #[test]
+        fn an_accepted_name_or_nickname_parses_back_as_itself(value in any::<String>()) {
+            if let Ok(name) = OrganizationName::parse(&value) {
+                prop_assert!(!name.as_str().contains('\0'));
+                prop_assert_eq!(OrganizationName::parse(name.as_str()), Ok(name.clone()));
+            }
+            if let Ok(nickname) = Nickname::parse(&value) {
+                prop_assert_eq!(Nickname::parse(nickname.as_str()), Ok(nickname.clone()));
+            }
+        }
+
+        #[test]
+        fn an_accepted_external_optout_message_merges_again_as_itself(value in any::<String>()) {
+            let input = |message: &str| SettingsInput {
+                external_optout_message: Input::Value(message.to_owned()),
+                ..SettingsInput::default()
+            };
+            if let Ok(settings) = Settings::default().merged(input(&value), true) {
+                let message = settings.external_optout_message.clone();
+                prop_assert!(!message.contains('\0'));
+                prop_assert_eq!(Settings::default().merged(input(&message), true), Ok(settings));
+            }
+        }
+
+        #[test]
         fn every_nickname_of_the_allowed_alphabet_and_length_is_accepted(value in "[a-z0-9-]{4,30}") {
             prop_assert!(Nickname::parse(&value).is_ok());
         }
@@ -588,6 +620,44 @@ mod tests {
             Some(&[ErrorCode::ExternalOptoutNotAllowed][..])
         );
         assert_eq!(allowed.external_optout_message, "Custom message");
+    }
+
+    #[test]
+    fn an_external_optout_message_is_bounded_and_holds_no_nul() {
+        let input = |message: String| SettingsInput {
+            external_optout_message: Input::Value(message),
+            ..SettingsInput::default()
+        };
+
+        let longest = Settings::default().merged(input("m".repeat(1000)), true);
+        let too_long = Settings::default()
+            .merged(input("m".repeat(1001)), true)
+            .expect_err("refused");
+        let nul = Settings::default()
+            .merged(input("a\0b".to_owned()), true)
+            .expect_err("refused");
+
+        assert!(longest.is_ok());
+        assert_eq!(
+            too_long.codes("external_optout_message"),
+            Some(&[ErrorCode::MaxLength { max: 1000 }][..])
+        );
+        assert_eq!(
+            nul.codes("external_optout_message"),
+            Some(&[ErrorCode::NullCharacter][..])
+        );
+    }
+
+    #[test]
+    fn a_name_keeps_its_line_breaks_and_refuses_a_nul() {
+        assert_eq!(
+            OrganizationName::parse("Acme\nInc").map(|n| n.as_str().to_owned()),
+            Ok("Acme\nInc".to_owned())
+        );
+        assert_eq!(
+            OrganizationName::parse("Acme\0"),
+            Err(ErrorCode::NullCharacter)
+        );
     }
 
     #[test]

@@ -17,10 +17,10 @@ pub const PASSWORD_MIN_LENGTH: usize = 8;
 pub struct PersonName(String);
 
 impl PersonName {
-    /// Validates a name.
+    /// Validates a name (trimmed; a NUL is refused).
     ///
     /// # Errors
-    /// `Blank` or `MaxLength { max: 50 }`.
+    /// `Blank`, `MaxLength { max: 50 }` or `NullCharacter`.
     pub fn parse(value: &str) -> Result<Self, ErrorCode> {
         bounded_text(value, PERSON_NAME_MAX_LENGTH).map(Self)
     }
@@ -171,6 +171,22 @@ pub struct NewUser {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn an_accepted_person_name_parses_back_as_itself(value in any::<String>()) {
+            if let Ok(name) = PersonName::parse(&value) {
+                prop_assert!(!name.as_str().contains('\0'));
+                prop_assert_eq!(PersonName::parse(name.as_str()), Ok(name.clone()));
+            }
+        }
+    }
+
+    #[test]
+    fn a_person_name_with_a_nul_is_refused() {
+        assert_eq!(PersonName::parse("Ada\0"), Err(ErrorCode::NullCharacter));
+    }
 
     #[test]
     fn a_person_name_of_50_characters_is_accepted_and_51_refused() {

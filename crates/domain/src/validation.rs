@@ -74,6 +74,9 @@ pub enum ErrorCode {
     InvalidInvitation,
     /// Wrong identifier or password, or an inactive user.
     InvalidCredentials,
+    /// A string holds a NUL character, which no text column stores (PostgreSQL refuses
+    /// it), as DRF's `ProhibitNullCharactersValidator` refuses it.
+    NullCharacter,
 }
 
 /// The errors of one field: a list of codes, or the errors of a nested object.
@@ -257,13 +260,46 @@ impl<T> Input<T> {
     }
 }
 
+/// The longest value a text filter of a list takes (`?identifier=`, `?address=`, and the
+/// choices `?role=`, `?status=`, `?origin=`): the longest e-mail address.
+pub const FILTER_MAX_LENGTH: usize = 320;
+
 /// Trims a string as DRF's `CharField` does before validating it.
 #[must_use]
 pub(crate) fn trimmed(value: &str) -> &str {
     value.trim()
 }
 
-/// Checks a required, non-blank, bounded string field and returns it trimmed.
+/// Checks that a string can be stored and read back as it is: it holds no NUL
+/// character (CONTRACT §9). Every other Unicode scalar value is stored as given by both
+/// databases; line breaks stay legal in free text.
+///
+/// # Errors
+/// `NullCharacter`.
+pub fn storable(value: &str) -> Result<&str, ErrorCode> {
+    if value.contains('\0') {
+        Err(ErrorCode::NullCharacter)
+    } else {
+        Ok(value)
+    }
+}
+
+/// Checks the text of a list filter: storable and at most [`FILTER_MAX_LENGTH`]
+/// characters, so that a filter never reaches storage with a value it refuses.
+///
+/// # Errors
+/// `NullCharacter` or `MaxLength { max: 320 }`.
+pub fn filter_text(value: &str) -> Result<&str, ErrorCode> {
+    let value = storable(value)?;
+    if value.chars().count() > FILTER_MAX_LENGTH {
+        return Err(ErrorCode::MaxLength {
+            max: FILTER_MAX_LENGTH,
+        });
+    }
+    Ok(value)
+}
+
+/// Checks a required, non-blank, bounded, storable string field and returns it trimmed.
 pub(crate) fn bounded_text(value: &str, max: usize) -> Result<String, ErrorCode> {
     let value = trimmed(value);
     if value.is_empty() {
@@ -272,7 +308,7 @@ pub(crate) fn bounded_text(value: &str, max: usize) -> Result<String, ErrorCode>
     if value.chars().count() > max {
         return Err(ErrorCode::MaxLength { max });
     }
-    Ok(value.to_owned())
+    storable(value).map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -321,6 +357,24 @@ mod tests {
         assert_eq!(Input::Value(1).required(), Ok(1));
         assert_eq!(Input::<i64>::Absent.optional(), Ok(None));
         assert_eq!(Input::<i64>::Null.optional(), Err(ErrorCode::Null));
+    }
+
+    #[test]
+    fn a_nul_character_is_not_storable_and_other_characters_are() {
+        assert_eq!(storable("a\0b"), Err(ErrorCode::NullCharacter));
+        assert_eq!(storable("line\nbreak\ttab é"), Ok("line\nbreak\ttab é"));
+        assert_eq!(bounded_text(" a\0b ", 10), Err(ErrorCode::NullCharacter));
+        assert_eq!(bounded_text("two\nlines", 10), Ok("two\nlines".to_owned()));
+    }
+
+    #[test]
+    fn a_filter_takes_320_characters_and_no_nul() {
+        assert_eq!(filter_text(&"é".repeat(320)).map(str::len), Ok(640));
+        assert_eq!(
+            filter_text(&"a".repeat(321)),
+            Err(ErrorCode::MaxLength { max: 320 })
+        );
+        assert_eq!(filter_text("a\0"), Err(ErrorCode::NullCharacter));
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! JSON values into domain inputs, with Django REST framework's coercions.
 //!
 //! Each field is converted on its own into an [`Input`], so that the use case can
-//! report every problem of a request together (see `docs/http.md`).
+//! report every problem of a request together (see `docs/http.md`). No string that a
+//! database refuses gets through: a NUL character is `Invalid(NullCharacter)` in every
+//! string field, as DRF's `CharField` refuses it (CONTRACT §9).
 
 use domain::organization::SettingsInput;
+use domain::validation::storable;
 use domain::{ErrorCode, Input, OrganizationId};
 use ports::inbound::ParentLink;
 use serde_json::{Map, Value};
@@ -25,15 +28,32 @@ pub fn python_type_name(value: &Value) -> &'static str {
     }
 }
 
-/// A `CharField`: strings as they are, numbers as their text, anything else invalid.
+/// A `CharField`: strings as they are, numbers as their text, anything else invalid;
+/// a string holding a NUL character is invalid (`NullCharacter`).
 #[must_use]
 pub fn string(fields: &Fields, name: &str) -> Input<String> {
     match fields.get(name) {
         None => Input::Absent,
         Some(Value::Null) => Input::Null,
-        Some(Value::String(text)) => Input::Value(text.clone()),
+        Some(Value::String(text)) => match storable(text) {
+            Ok(text) => Input::Value(text.to_owned()),
+            Err(code) => Input::Invalid(code),
+        },
         Some(Value::Number(number)) => Input::Value(number.to_string()),
         Some(_) => Input::Invalid(ErrorCode::InvalidString),
+    }
+}
+
+/// A `CharField(max_length=max)` for a field that no domain type bounds (the login
+/// identifier): as [`string`], and a value of more than `max` characters once trimmed
+/// is invalid (`MaxLength`).
+#[must_use]
+pub fn bounded_string(fields: &Fields, name: &str, max: usize) -> Input<String> {
+    match string(fields, name) {
+        Input::Value(text) if text.trim().chars().count() > max => {
+            Input::Invalid(ErrorCode::MaxLength { max })
+        }
+        other => other,
     }
 }
 
@@ -188,6 +208,7 @@ pub fn positive_id(segment: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
 
     fn fields(value: Value) -> Fields {
@@ -208,6 +229,121 @@ mod tests {
         assert_eq!(string(&body, "e"), Input::Invalid(ErrorCode::InvalidString));
         assert_eq!(string(&body, "f"), Input::Null);
         assert_eq!(string(&body, "missing"), Input::Absent);
+    }
+
+    #[test]
+    fn a_string_with_a_nul_character_is_invalid_and_line_breaks_are_kept() {
+        let body = fields(json!({"nul": "a\0b", "lines": "a\nb\r\tc"}));
+
+        assert_eq!(
+            string(&body, "nul"),
+            Input::Invalid(ErrorCode::NullCharacter)
+        );
+        assert_eq!(string(&body, "lines"), Input::Value("a\nb\r\tc".to_owned()));
+    }
+
+    #[test]
+    fn a_bounded_string_counts_trimmed_characters() {
+        let body = fields(json!({"ok": format!(" {} ", "é".repeat(5)), "long": "a".repeat(6)}));
+
+        assert_eq!(
+            bounded_string(&body, "ok", 5),
+            Input::Value(format!(" {} ", "é".repeat(5)))
+        );
+        assert_eq!(
+            bounded_string(&body, "long", 5),
+            Input::Invalid(ErrorCode::MaxLength { max: 5 })
+        );
+        assert_eq!(bounded_string(&body, "absent", 5), Input::Absent);
+    }
+
+    /// Any JSON value, nested a few levels.
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            any::<String>().prop_map(Value::String),
+            "[ \t]*[+-]?[0-9]{0,20}(\\.[0-9]{0,3})?[ \t]*".prop_map(Value::String),
+            proptest::sample::select(vec!["t", "f", "yes", "No", "ON", "1", "0", "\u{0}"])
+                .prop_map(|text| Value::String(text.to_owned())),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        proptest::sample::select(vec![
+                            "nickname",
+                            "notify_message_status",
+                            "notify_optouts",
+                            "external_optout_message",
+                        ])
+                        .prop_map(str::to_owned),
+                        any::<String>(),
+                    ],
+                    inner,
+                    0..4
+                )
+                .prop_map(|map| Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn one(value: Value) -> Fields {
+        let mut body = Fields::new();
+        body.insert("v".to_owned(), value);
+        body
+    }
+
+    proptest! {
+        #[test]
+        fn any_json_value_coerces_without_panicking_and_accepted_values_round_trip(
+            value in any_json(),
+        ) {
+            let body = one(value.clone());
+
+            match string(&body, "v") {
+                Input::Value(text) => {
+                    prop_assert!(!text.contains('\0'));
+                    prop_assert_eq!(string(&one(Value::String(text.clone())), "v"), Input::Value(text));
+                }
+                Input::Null => prop_assert!(value.is_null()),
+                Input::Invalid(_) | Input::Absent => {}
+            }
+            if let Input::Value(flag) = boolean(&body, "v") {
+                prop_assert_eq!(boolean(&one(Value::Bool(flag)), "v"), Input::Value(flag));
+            }
+            if let Input::Value(number) = integer(&body, "v") {
+                prop_assert_eq!(integer(&one(Value::from(number)), "v"), Input::Value(number));
+                prop_assert_eq!(
+                    integer(&one(Value::String(number.to_string())), "v"),
+                    Input::Value(number)
+                );
+            }
+            if let Input::Value(text) = bounded_string(&body, "v", 320) {
+                prop_assert!(text.trim().chars().count() <= 320);
+                prop_assert!(!text.contains('\0'));
+            }
+            if let Input::Value(parsed) = settings(&body, "v") {
+                for text in [parsed.nickname, parsed.external_optout_message] {
+                    if let Input::Value(text) = text {
+                        prop_assert!(!text.contains('\0'));
+                    }
+                }
+            }
+            if let ParentLink::Organization(id) = parent(&body, "v") {
+                let link = format!("/organizations/{}/", id.get());
+                prop_assert_eq!(organization_link(&link), ParentLink::Organization(id));
+            }
+        }
+
+        #[test]
+        fn any_text_resolves_as_a_link_without_panicking(link in any::<String>()) {
+            let _ = organization_link(&link);
+            let _ = positive_id(&link);
+        }
     }
 
     #[test]

@@ -15,9 +15,24 @@ pub fn language_of(headers: &HeaderMap) -> Language {
         .map_or(Language::English, negotiate)
 }
 
-/// Picks a language from the text of an `Accept-Language` header.
+/// The longest `Accept-Language` read, as Django's `ACCEPT_LANGUAGE_HEADER_MAX_LENGTH`.
+const MAX_HEADER_LENGTH: usize = 500;
+
+/// Picks a language from the text of an `Accept-Language` header. A header longer than
+/// 500 bytes is cut at its last comma within them, as Django does, so that a huge header
+/// costs no more than a normal one.
 #[must_use]
 pub fn negotiate(header: &str) -> Language {
+    let header = if header.len() > MAX_HEADER_LENGTH {
+        let mut end = MAX_HEADER_LENGTH;
+        while !header.is_char_boundary(end) {
+            end -= 1;
+        }
+        let head = &header[..end];
+        head.rsplit_once(',').map_or(head, |(kept, _)| kept)
+    } else {
+        header
+    };
     let mut ranges: Vec<(usize, f32, Option<Language>)> = header
         .split(',')
         .enumerate()
@@ -83,6 +98,24 @@ mod tests {
     #[test]
     fn an_unsupported_first_choice_falls_back_to_the_next_supported_one() {
         assert_eq!(negotiate("de-DE, fr;q=0.7, en;q=0.5"), Language::French);
+    }
+
+    #[test]
+    fn a_header_past_500_bytes_is_cut_at_its_last_comma_within_them() {
+        let padding = "de;q=0.1,".repeat(60);
+        let late_french = format!("{padding}fr");
+        let early_french = format!("fr,{padding}");
+
+        assert_eq!(negotiate(&late_french), Language::English);
+        assert_eq!(negotiate(&early_french), Language::French);
+        assert_eq!(negotiate(&"x".repeat(3000)), Language::English);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_header_text_negotiates_without_panicking(header in proptest::prelude::any::<String>()) {
+            let _ = negotiate(&header);
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use domain::pagination::PageRequest;
+use domain::validation::filter_text;
 use domain::{Actor, ErrorCode, ValidationErrors, Version};
 use ports::inbound::AuthFailure;
 use serde_json::Value;
@@ -174,6 +175,10 @@ pub struct IfMatch(pub Option<Version>);
 /// A version no organization can have (versions count from 1).
 const UNMATCHABLE: Version = Version::new(0);
 
+/// The longest `If-Match` read; a longer one holds none of our tags (they are a few
+/// digits long) and can never match.
+const IF_MATCH_MAX_LENGTH: usize = 256;
+
 impl IfMatch {
     /// Reads the header.
     #[must_use]
@@ -184,6 +189,9 @@ impl IfMatch {
         let Ok(text) = value.to_str() else {
             return Self(Some(UNMATCHABLE));
         };
+        if text.len() > IF_MATCH_MAX_LENGTH {
+            return Self(Some(UNMATCHABLE));
+        }
         let first = text.split(',').next().unwrap_or_default().trim();
         if first == "*" {
             return Self(None);
@@ -228,6 +236,25 @@ impl ListQuery {
         self.get(name)
             .filter(|value| !value.is_empty())
             .map(str::to_owned)
+    }
+
+    /// Text filter parameters, each as [`ListQuery::filter`] and checked before it
+    /// reaches a use case: a NUL character or more than 320 characters is a `400` field
+    /// error on the parameter's name, all parameters reported together (CONTRACT §9).
+    ///
+    /// # Errors
+    /// `Validation` with the errors of every refused parameter.
+    pub fn filters<const N: usize>(
+        &self,
+        names: [&str; N],
+    ) -> Result<[Option<String>; N], ApiError> {
+        let mut errors = ValidationErrors::new();
+        let values = names.map(|name| {
+            let value = self.filter(name)?;
+            errors.collect(name, filter_text(&value).map(str::to_owned))
+        });
+        errors.into_result().map_err(ApiError::Validation)?;
+        Ok(values)
     }
 
     /// `?page=` and `?page_size=`.
@@ -312,6 +339,73 @@ mod tests {
             IfMatch::from_headers(&headers(header::IF_MATCH, "W/\"3\"")),
             IfMatch(Some(Version::new(3)))
         );
+    }
+
+    #[test]
+    fn filters_refuse_a_nul_or_an_over_long_value_on_the_parameter() {
+        let query = ListQuery {
+            path: "/".to_owned(),
+            pairs: vec![
+                ("identifier".to_owned(), "a\0".to_owned()),
+                ("address".to_owned(), "a".repeat(321)),
+                ("role".to_owned(), "é".repeat(320)),
+                ("status".to_owned(), String::new()),
+            ],
+        };
+
+        let refused = query.filters(["identifier", "address", "role"]);
+        let accepted = query.filters(["role", "status", "origin"]);
+
+        let Err(ApiError::Validation(errors)) = refused else {
+            panic!("expected field errors, got {refused:?}");
+        };
+        assert_eq!(
+            errors.codes("identifier"),
+            Some(&[ErrorCode::NullCharacter][..])
+        );
+        assert_eq!(
+            errors.codes("address"),
+            Some(&[ErrorCode::MaxLength { max: 320 }][..])
+        );
+        assert_eq!(errors.codes("role"), None);
+        assert_eq!(accepted, Ok([Some("é".repeat(320)), None, None]));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_filter_value_is_refused_or_passed_on_unchanged(value in proptest::prelude::any::<String>()) {
+            let query = ListQuery {
+                path: "/".to_owned(),
+                pairs: vec![("identifier".to_owned(), value.clone())],
+            };
+
+            if let Ok([filter]) = query.filters(["identifier"]) {
+                proptest::prop_assert!(!value.contains('\0'));
+                proptest::prop_assert!(value.chars().count() <= 320);
+                proptest::prop_assert_eq!(filter, Some(value).filter(|v| !v.is_empty()));
+            }
+        }
+
+        #[test]
+        fn any_if_match_header_reads_without_panicking(value in "[ -~]{0,400}") {
+            let mut map = HeaderMap::new();
+            if let Ok(header) = HeaderValue::from_str(&value) {
+                map.insert(header::IF_MATCH, header);
+                let _ = IfMatch::from_headers(&map);
+            }
+        }
+    }
+
+    #[test]
+    fn an_over_long_if_match_can_never_match() {
+        let mut map = HeaderMap::new();
+        let long = format!("\"{}\"", "1".repeat(3000));
+        map.insert(
+            header::IF_MATCH,
+            HeaderValue::from_str(&long).expect("visible ASCII"),
+        );
+
+        assert_eq!(IfMatch::from_headers(&map), IfMatch(Some(UNMATCHABLE)));
     }
 
     #[test]

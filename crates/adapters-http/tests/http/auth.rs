@@ -208,3 +208,37 @@ async fn regen_secret_returns_the_new_api_key() {
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.json(), json!({"api_key": "new-key"}));
 }
+
+#[tokio::test]
+async fn a_login_identifier_with_a_nul_or_over_320_characters_reaches_the_use_case_as_invalid() {
+    let mut mocks = Mocks::new();
+    mocks
+        .auth
+        .expect_login()
+        .withf(|identifier, password| {
+            *identifier == Input::Invalid(ErrorCode::MaxLength { max: 320 })
+                && *password == Input::Invalid(ErrorCode::NullCharacter)
+        })
+        .times(1)
+        .returning(|identifier, password| {
+            let mut errors = ValidationErrors::new();
+            errors.collect("identifier", identifier.required());
+            errors.collect("password", password.required());
+            Err(UseCaseError::Validation(errors))
+        });
+
+    let answer = send(
+        mocks.router(),
+        login_request(&json!({"identifier": "a".repeat(321), "password": "pass\u{0}word"})),
+    )
+    .await;
+
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        answer.json(),
+        json!({
+            "identifier": ["Ensure this field has no more than 320 characters."],
+            "password": ["Null characters are not allowed."],
+        })
+    );
+}

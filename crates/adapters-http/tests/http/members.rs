@@ -519,3 +519,31 @@ async fn me_links_to_the_member_url_that_the_member_routes_serve() {
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.json()["url"], url);
 }
+
+#[tokio::test]
+async fn a_filter_with_a_nul_or_over_320_characters_never_reaches_the_use_case() {
+    let mut mocks = Mocks::new();
+    mocks.members.expect_list().never();
+    let long = "a".repeat(321);
+
+    let answer = send(
+        mocks.router(),
+        with_language(
+            request(
+                "GET",
+                &format!("/organizations/1/users/?identifier={long}&role=users%00"),
+            ),
+            "fr",
+        ),
+    )
+    .await;
+
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        answer.json(),
+        json!({
+            "identifier": ["Assurez-vous que ce champ comporte au plus 320 caractères."],
+            "role": ["Les caractères null ne sont pas autorisés."],
+        })
+    );
+}

@@ -231,3 +231,37 @@ async fn an_unknown_format_is_404() {
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
     assert_eq!(answer.json(), json!({"detail": "Not found."}));
 }
+
+#[tokio::test]
+async fn an_address_filter_with_a_nul_never_reaches_the_use_case_nor_the_export() {
+    let mut mocks = Mocks::new();
+    mocks.opt_outs.expect_list().never();
+    mocks.opt_outs.expect_export().never();
+
+    let listed = send(
+        mocks.router(),
+        request(
+            "GET",
+            "/organizations/1/opt_outs/?address=a%00%40example.com",
+        ),
+    )
+    .await;
+    let mut mocks = Mocks::new();
+    mocks.opt_outs.expect_export().never();
+    let exported = send(
+        mocks.router(),
+        request("GET", "/organizations/1/opt_outs/?format=csv&origin=api%00"),
+    )
+    .await;
+
+    assert_eq!(listed.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        listed.json(),
+        json!({"address": ["Null characters are not allowed."]})
+    );
+    assert_eq!(exported.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        exported.json(),
+        json!({"origin": ["Null characters are not allowed."]})
+    );
+}
