@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use domain::limits::RateLimit;
 use domain::{Duration, Role};
 
+use crate::security::HashingSettings;
 use crate::usecases::AbuseLimits;
 
 /// The organizations service.
@@ -108,6 +109,29 @@ pub struct ServeArgs {
     /// The log format.
     #[arg(long = "log-format", env = "ORGS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
+
+    /// Password hashes computed at once (each holds 19 MiB while it runs); default: the
+    /// number of CPUs.
+    #[arg(long = "hash-concurrency", env = "ORGS_HASH_CONCURRENCY")]
+    pub hash_concurrency: Option<std::num::NonZeroUsize>,
+
+    /// How long a login or acceptance waits for a hashing slot before it gets `503`.
+    #[arg(long = "hash-wait", env = "ORGS_HASH_WAIT", default_value = "5s", value_parser = parse_duration)]
+    pub hash_wait: Duration,
+}
+
+impl ServeArgs {
+    /// The bounds of password hashing.
+    #[must_use]
+    pub fn hashing(&self) -> HashingSettings {
+        let defaults = HashingSettings::default();
+        HashingSettings {
+            concurrency: self
+                .hash_concurrency
+                .map_or(defaults.concurrency, std::num::NonZeroUsize::get),
+            max_wait: self.hash_wait.to_std().unwrap_or(defaults.max_wait),
+        }
+    }
 }
 
 impl ServeArgs {

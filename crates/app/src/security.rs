@@ -1,13 +1,19 @@
 //! System implementations of the small driven ports: the real clock, secrets from the
-//! operating system's random source, and Argon2id password hashing.
+//! operating system's random source, and Argon2id password hashing in a bounded
+//! number of slots.
 
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _, SaltString};
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
 use argon2::{Argon2, PasswordHash as Phc};
 use async_trait::async_trait;
 use rand::RngCore as _;
 use rand::rngs::OsRng;
+use tokio::sync::Semaphore;
 
-use domain::Timestamp;
+use domain::{Duration, Timestamp};
 use domain::secret::{SECRET_BYTES, SecretToken};
 use domain::user::{Password, PasswordHash};
 use ports::outbound::{Clock, PasswordHashError, PasswordHasher, SecretGenerator};
@@ -34,30 +40,105 @@ impl SecretGenerator for OsSecretGenerator {
     }
 }
 
+/// How many password hashes may run at once, and how long a request waits for a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashingSettings {
+    /// Hashes computed at the same time (`ORGS_HASH_CONCURRENCY`; default: the number
+    /// of CPUs). Each one holds Argon2id's 19 MiB, so this also bounds their memory.
+    pub concurrency: usize,
+    /// How long a request waits for a hashing slot before it is refused with `503`
+    /// (`ORGS_HASH_WAIT`, default `5s`).
+    pub max_wait: StdDuration,
+}
+
+impl Default for HashingSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
+            max_wait: StdDuration::from_secs(5),
+        }
+    }
+}
+
+/// A well-formed Argon2id hash, with the `argon2` crate's default parameters
+/// (m=19456, t=2, p=1, as `hash` uses; a test checks they stay equal), of a random
+/// password nobody knows: what unknown identifiers are verified against.
+const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$\
+    c2VjcmV0LWRlY295LXNhbHQ$\
+    Ws4pP0hGr3lBTmG1dMJ+uYTL4S7kM8p7xeCfHdQ6U3E";
+
 /// Argon2id with the `argon2` crate's default (OWASP-recommended) parameters, run on
-/// the blocking thread pool so that hashing never stalls request handling.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Argon2PasswordHasher;
+/// the blocking thread pool so that hashing never stalls request handling. At most
+/// `concurrency` hashes run at once (each holds its 19 MiB only while it runs); a
+/// request that finds every slot taken for `max_wait` gets `Busy`, so that a flood of
+/// logins or acceptances costs bounded memory and CPU (CONTRACT §9).
+#[derive(Debug, Clone)]
+pub struct Argon2PasswordHasher {
+    slots: Arc<Semaphore>,
+    max_wait: StdDuration,
+}
+
+impl Argon2PasswordHasher {
+    /// A hasher with these bounds (at least one slot).
+    #[must_use]
+    pub fn new(settings: HashingSettings) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(settings.concurrency.max(1))),
+            max_wait: settings.max_wait,
+        }
+    }
+
+    /// Runs `work` on the blocking pool once a slot is free. The slot moves into the
+    /// blocking task: it is held until the hash is done, even when the request that
+    /// asked for it is dropped meanwhile.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PasswordHashError> {
+        let slot = tokio::time::timeout(self.max_wait, self.slots.clone().acquire_owned())
+            .await
+            .map_err(|_| PasswordHashError::Busy {
+                retry_after: Duration::seconds(1),
+            })?
+            .map_err(|error| PasswordHashError::Failed(error.to_string()))?;
+        tokio::task::spawn_blocking(move || {
+            let done = work();
+            drop(slot);
+            done
+        })
+        .await
+        .map_err(|error| PasswordHashError::Failed(error.to_string()))
+    }
+}
+
+impl Default for Argon2PasswordHasher {
+    fn default() -> Self {
+        Self::new(HashingSettings::default())
+    }
+}
 
 #[async_trait]
 impl PasswordHasher for Argon2PasswordHasher {
     async fn hash(&self, password: &Password) -> Result<PasswordHash, PasswordHashError> {
         let password = password.clone();
-        tokio::task::spawn_blocking(move || {
+        self.run(move || {
             let salt = SaltString::generate(&mut OsRng);
             Argon2::default()
                 .hash_password(password.expose().as_bytes(), &salt)
                 .map(|phc| PasswordHash::new(phc.to_string()))
-                .map_err(|error| PasswordHashError(error.to_string()))
+                .map_err(|error| PasswordHashError::Failed(error.to_string()))
         })
-        .await
-        .map_err(|error| PasswordHashError(error.to_string()))?
+        .await?
     }
 
-    async fn verify(&self, password: &Password, hash: &PasswordHash) -> bool {
+    async fn verify(
+        &self,
+        password: &Password,
+        hash: &PasswordHash,
+    ) -> Result<bool, PasswordHashError> {
         let password = password.clone();
         let hash = hash.clone();
-        tokio::task::spawn_blocking(move || {
+        self.run(move || {
             Phc::new(hash.as_str()).is_ok_and(|phc| {
                 Argon2::default()
                     .verify_password(password.expose().as_bytes(), &phc)
@@ -65,7 +146,10 @@ impl PasswordHasher for Argon2PasswordHasher {
             })
         })
         .await
-        .unwrap_or(false)
+    }
+
+    fn decoy_hash(&self) -> PasswordHash {
+        PasswordHash::new(DECOY_HASH.to_owned())
     }
 }
 
@@ -75,23 +159,24 @@ mod tests {
 
     #[tokio::test]
     async fn a_hashed_password_verifies_and_another_does_not() {
-        let hasher = Argon2PasswordHasher;
+        let hasher = Argon2PasswordHasher::default();
         let password = Password::parse("correct horse").expect("valid");
 
         let hash = hasher.hash(&password).await.expect("hashed");
 
         assert!(hash.as_str().starts_with("$argon2id$"));
-        assert!(hasher.verify(&password, &hash).await);
-        assert!(
-            !hasher
+        assert_eq!(hasher.verify(&password, &hash).await, Ok(true));
+        assert_eq!(
+            hasher
                 .verify(&Password::presented("wrong horse"), &hash)
-                .await
+                .await,
+            Ok(false)
         );
     }
 
     #[tokio::test]
     async fn a_malformed_hash_matches_nothing() {
-        let hasher = Argon2PasswordHasher;
+        let hasher = Argon2PasswordHasher::default();
 
         let matched = hasher
             .verify(
@@ -100,7 +185,78 @@ mod tests {
             )
             .await;
 
-        assert!(!matched);
+        assert_eq!(matched, Ok(false));
+    }
+
+    #[tokio::test]
+    async fn the_decoy_costs_what_a_real_hash_costs_and_matches_nothing() {
+        let hasher = Argon2PasswordHasher::default();
+        let real = hasher
+            .hash(&Password::presented("correct horse"))
+            .await
+            .expect("hashed");
+        let decoy = hasher.decoy_hash();
+
+        let decoy_phc = Phc::new(decoy.as_str()).expect("a well-formed hash");
+        let real_phc = Phc::new(real.as_str()).expect("a well-formed hash");
+
+        assert_eq!(decoy_phc.algorithm, real_phc.algorithm);
+        assert_eq!(decoy_phc.version, real_phc.version);
+        assert_eq!(decoy_phc.params, real_phc.params);
+        assert_eq!(
+            decoy_phc.hash.map(|output| output.len()),
+            real_phc.hash.map(|output| output.len())
+        );
+        for guess in ["", "correct horse", "password"] {
+            assert_eq!(
+                hasher.verify(&Password::presented(guess), &decoy).await,
+                Ok(false)
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn with_every_slot_taken_past_the_wait_hashing_is_busy() {
+        let hasher = Argon2PasswordHasher::new(HashingSettings {
+            concurrency: 1,
+            max_wait: StdDuration::from_millis(50),
+        });
+        let taken = hasher.slots.clone().acquire_owned().await.expect("a slot");
+
+        let busy = hasher
+            .verify(&Password::presented("x"), &hasher.decoy_hash())
+            .await;
+        let hashed = hasher.hash(&Password::presented("correct horse")).await;
+        drop(taken);
+        let after = hasher
+            .verify(&Password::presented("x"), &hasher.decoy_hash())
+            .await;
+
+        assert_eq!(
+            busy,
+            Err(PasswordHashError::Busy {
+                retry_after: Duration::seconds(1)
+            })
+        );
+        assert!(matches!(hashed, Err(PasswordHashError::Busy { .. })));
+        assert_eq!(after, Ok(false));
+    }
+
+    #[tokio::test]
+    async fn a_slot_is_given_back_after_each_hash() {
+        let hasher = Argon2PasswordHasher::new(HashingSettings {
+            concurrency: 1,
+            max_wait: StdDuration::from_secs(30),
+        });
+
+        for _ in 0..3 {
+            let verified = hasher
+                .verify(&Password::presented("x"), &hasher.decoy_hash())
+                .await;
+            assert_eq!(verified, Ok(false));
+        }
+
+        assert_eq!(hasher.slots.available_permits(), 1);
     }
 
     #[test]
