@@ -3,10 +3,10 @@
 //! the database enforces one limit.
 
 use async_trait::async_trait;
+use chrono::SubsecRound as _;
 use domain::limits::{EventWindow, LimitKey, LimitReached, RateLimit};
 use domain::{RateEventId, Timestamp};
 use ports::outbound::{AcquireError, RateLimitStore, StorageError};
-use chrono::SubsecRound as _;
 use sqlx::PgConnection;
 
 use crate::PostgresStorage;

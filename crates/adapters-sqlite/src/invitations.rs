@@ -10,8 +10,8 @@ use domain::secret::TokenHash;
 use domain::user::{MemberRef, NewUser, User};
 use domain::{EmailAddress, InvitationId, OrganizationId, Role, Timestamp, UserId};
 use ports::outbound::{
-    AcceptInvitationError, AcquireError, CreateInvitationError, CreateUserError, InvitationChangeError,
-    InvitationRepository, MemberProfile, StorageError,
+    AcceptInvitationError, AcquireError, CreateInvitationError, CreateUserError,
+    InvitationChangeError, InvitationRepository, MemberProfile, StorageError,
 };
 use sqlx::SqliteConnection;
 

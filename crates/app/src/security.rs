@@ -13,9 +13,9 @@ use rand::RngCore as _;
 use rand::rngs::OsRng;
 use tokio::sync::Semaphore;
 
-use domain::{Duration, Timestamp};
 use domain::secret::{SECRET_BYTES, SecretToken};
 use domain::user::{Password, PasswordHash};
+use domain::{Duration, Timestamp};
 use ports::outbound::{Clock, PasswordHashError, PasswordHasher, SecretGenerator};
 
 /// The wall clock.

@@ -107,10 +107,10 @@ impl LimitKey {
     /// is one (the login looks users up by it), otherwise the trimmed, lower-cased text.
     #[must_use]
     pub fn login_failures(identifier: &str) -> Self {
-        LimitKey::LoginFailures(
-            EmailAddress::parse(identifier)
-                .map_or_else(|_| identifier.trim().to_lowercase(), |address| address.to_string()),
-        )
+        LimitKey::LoginFailures(EmailAddress::parse(identifier).map_or_else(
+            |_| identifier.trim().to_lowercase(),
+            |address| address.to_string(),
+        ))
     }
 
     /// The invitation e-mail key of a recipient.
@@ -284,9 +284,7 @@ mod tests {
             "VICTIM@example.com",
         ]
         .iter()
-        .map(|address| {
-            LimitKey::invites_to(&EmailAddress::parse(address).expect("valid")).as_key()
-        })
+        .map(|address| LimitKey::invites_to(&EmailAddress::parse(address).expect("valid")).as_key())
         .collect();
 
         assert!(keys.iter().all(|key| *key == keys[0]), "{keys:?}");

@@ -378,8 +378,7 @@ pub trait InvitationRepository: Send + Sync {
     ///
     /// # Errors
     /// `StorageError` only.
-    async fn token_is_open(&self, token: &TokenHash, now: Timestamp)
-    -> Result<bool, StorageError>;
+    async fn token_is_open(&self, token: &TokenHash, now: Timestamp) -> Result<bool, StorageError>;
 
     /// An invitation of a live organization.
     ///

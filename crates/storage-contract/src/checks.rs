@@ -907,7 +907,11 @@ pub async fn inviting_a_taken_identifier_is_identifier_taken(store: &Store) {
 
     let result = store
         .invitations
-        .create(new, mail(EmailKind::Invitation, &admin.identifier, "Hi"), &[])
+        .create(
+            new,
+            mail(EmailKind::Invitation, &admin.identifier, "Hi"),
+            &[],
+        )
         .await;
 
     assert_eq!(result, Err(CreateInvitationError::IdentifierTaken));
@@ -1894,7 +1898,15 @@ pub async fn only_the_token_of_a_pending_invitation_is_open(store: &Store) {
     )
     .await;
     let (_, used) = invitation(store, &parent, &admin, "used@example.com", now(), week()).await;
-    let (_, hidden) = invitation(store, &archived, &admin, "hidden@example.com", now(), week()).await;
+    let (_, hidden) = invitation(
+        store,
+        &archived,
+        &admin,
+        "hidden@example.com",
+        now(),
+        week(),
+    )
+    .await;
     store
         .invitations
         .revoke(parent.id, revoked.id, now())
@@ -3257,7 +3269,10 @@ pub async fn keys_of_any_input_are_stored_and_counted(store: &Store) {
         let second = store.rate_limits.acquire(&limits, at).await;
 
         assert!(first.is_ok(), "{first:?}");
-        assert!(matches!(second, Err(AcquireError::Limited(_))), "{second:?}");
+        assert!(
+            matches!(second, Err(AcquireError::Limited(_))),
+            "{second:?}"
+        );
         assert_eq!(
             store
                 .rate_limits

@@ -372,10 +372,9 @@ mod tests {
 
     #[tokio::test]
     async fn an_inactive_user_or_one_without_password_cannot_log_in_and_costs_one_verification() {
-        for (active, with_password, verified) in [
-            (false, true, "$argon2id$stored"),
-            (true, false, DECOY),
-        ] {
+        for (active, with_password, verified) in
+            [(false, true, "$argon2id$stored"), (true, false, DECOY)]
+        {
             let mut mocks = Mocks::new().with_no_failures();
             mocks
                 .users

@@ -348,12 +348,7 @@ impl InvitationUseCases for InvitationService {
         };
         let user = self
             .invitations
-            .accept(
-                &token,
-                self.clock.now(),
-                profile,
-                &api_key.hash(),
-            )
+            .accept(&token, self.clock.now(), profile, &api_key.hash())
             .await
             .map_err(|error| -> UseCaseError {
                 match error {
