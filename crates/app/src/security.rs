@@ -2,12 +2,12 @@
 //! operating system's random source, and Argon2id password hashing in a bounded
 //! number of slots.
 
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _, SaltString};
 use std::num::NonZeroUsize;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration as StdDuration;
 
-use argon2::{Argon2, PasswordHash as Phc};
+use argon2::password_hash::{Output, ParamsString, Salt, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHash as Phc, Version};
 use async_trait::async_trait;
 use rand::RngCore as _;
 use rand::rngs::OsRng;
@@ -68,13 +68,18 @@ const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$\
     Ws4pP0hGr3lBTmG1dMJ+uYTL4S7kM8p7xeCfHdQ6U3E";
 
 /// Argon2id with the `argon2` crate's default (OWASP-recommended) parameters, run on
-/// the blocking thread pool so that hashing never stalls request handling. At most
-/// `concurrency` hashes run at once (each holds its 19 MiB only while it runs); a
-/// request that finds every slot taken for `max_wait` gets `Busy`, so that a flood of
-/// logins or acceptances costs bounded memory and CPU (CONTRACT §9).
+/// the blocking thread pool so that hashing never stalls request handling.
+///
+/// At most `concurrency` hashes run at once, each in the working memory of its slot:
+/// one 19 MiB buffer per slot, made on its first use and kept, so that the memory that
+/// hashing takes is `concurrency` × 19 MiB whatever the traffic (letting each hash
+/// allocate its own would leave freed buffers resident in the allocator of every thread
+/// that ever hashed). A request that finds every slot taken for `max_wait` gets `Busy`
+/// (CONTRACT §9).
 #[derive(Debug, Clone)]
 pub struct Argon2PasswordHasher {
     slots: Arc<Semaphore>,
+    memory: Arc<Mutex<Vec<Vec<Block>>>>,
     max_wait: StdDuration,
 }
 
@@ -82,18 +87,20 @@ impl Argon2PasswordHasher {
     /// A hasher with these bounds (at least one slot).
     #[must_use]
     pub fn new(settings: HashingSettings) -> Self {
+        let concurrency = settings.concurrency.max(1);
         Self {
-            slots: Arc::new(Semaphore::new(settings.concurrency.max(1))),
+            slots: Arc::new(Semaphore::new(concurrency)),
+            memory: Arc::new(Mutex::new(vec![Vec::new(); concurrency])),
             max_wait: settings.max_wait,
         }
     }
 
-    /// Runs `work` on the blocking pool once a slot is free. The slot moves into the
-    /// blocking task: it is held until the hash is done, even when the request that
-    /// asked for it is dropped meanwhile.
+    /// Runs `work` on the blocking pool once a slot is free, with that slot's memory.
+    /// The slot moves into the blocking task: it is held until the hash is done, even
+    /// when the request that asked for it is dropped meanwhile.
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> T + Send + 'static,
+        work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, PasswordHashError> {
         let slot = tokio::time::timeout(self.max_wait, self.slots.clone().acquire_owned())
             .await
@@ -101,8 +108,20 @@ impl Argon2PasswordHasher {
                 retry_after: Duration::seconds(1),
             })?
             .map_err(|error| PasswordHashError::Failed(error.to_string()))?;
+        let memory = Arc::clone(&self.memory);
         tokio::task::spawn_blocking(move || {
-            let done = work();
+            // A slot holds a permit, so a buffer is free; a poisoned lock only means
+            // another hash panicked, and the buffers are still whole.
+            let mut buffer = memory
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop()
+                .unwrap_or_default();
+            let done = work(&mut buffer);
+            memory
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(buffer);
             drop(slot);
             done
         })
@@ -117,15 +136,83 @@ impl Default for Argon2PasswordHasher {
     }
 }
 
+/// Argon2 of `password` and `salt` with `argon2`'s parameters into an output of
+/// `length` bytes, in `memory` (grown to the default parameters' size on first use;
+/// parameters that need more than that get a buffer of their own).
+fn compute(
+    argon2: &Argon2<'_>,
+    password: &[u8],
+    salt: Salt<'_>,
+    length: usize,
+    memory: &mut Vec<Block>,
+) -> argon2::password_hash::Result<Output> {
+    let mut salt_bytes = [0_u8; 64];
+    let salt = salt.decode_b64(&mut salt_bytes)?;
+    let needed = argon2.params().block_count();
+    if memory.is_empty() {
+        memory.resize(Params::DEFAULT.block_count(), Block::default());
+    }
+    Output::init_with(length, |out| {
+        if needed <= memory.len() {
+            argon2.hash_password_into_with_memory(password, salt, out, &mut memory[..needed])
+        } else {
+            argon2.hash_password_into(password, salt, out)
+        }
+        .map_err(Into::into)
+    })
+}
+
+/// A new PHC string for `password` with a fresh salt and the default parameters.
+fn hash_in(password: &[u8], memory: &mut Vec<Block>) -> argon2::password_hash::Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    let argon2 = Argon2::default();
+    let output = compute(
+        &argon2,
+        password,
+        salt.as_salt(),
+        Params::DEFAULT_OUTPUT_LEN,
+        memory,
+    )?;
+    Ok(Phc {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(argon2.params())?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    }
+    .to_string())
+}
+
+/// Whether `password` matches the PHC string `hash`, computed with the hash's own
+/// algorithm, version and parameters; a malformed hash matches nothing.
+fn verify_in(password: &[u8], hash: &str, memory: &mut Vec<Block>) -> bool {
+    let Ok(phc) = Phc::new(hash) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (phc.salt, phc.hash) else {
+        return false;
+    };
+    let algorithm = Algorithm::try_from(phc.algorithm);
+    let version = phc
+        .version
+        .map_or(Ok(Version::default()), Version::try_from);
+    let params = Params::try_from(&phc);
+    let (Ok(algorithm), Ok(version), Ok(params)) = (algorithm, version, params) else {
+        return false;
+    };
+    let argon2 = Argon2::new(algorithm, version, params);
+    // `Output`'s equality is constant-time.
+    compute(&argon2, password, salt, expected.len(), memory)
+        .is_ok_and(|computed| computed == expected)
+}
+
 #[async_trait]
 impl PasswordHasher for Argon2PasswordHasher {
     async fn hash(&self, password: &Password) -> Result<PasswordHash, PasswordHashError> {
         let password = password.clone();
-        self.run(move || {
-            let salt = SaltString::generate(&mut OsRng);
-            Argon2::default()
-                .hash_password(password.expose().as_bytes(), &salt)
-                .map(|phc| PasswordHash::new(phc.to_string()))
+        self.run(move |memory| {
+            hash_in(password.expose().as_bytes(), memory)
+                .map(PasswordHash::new)
                 .map_err(|error| PasswordHashError::Failed(error.to_string()))
         })
         .await?
@@ -138,14 +225,8 @@ impl PasswordHasher for Argon2PasswordHasher {
     ) -> Result<bool, PasswordHashError> {
         let password = password.clone();
         let hash = hash.clone();
-        self.run(move || {
-            Phc::new(hash.as_str()).is_ok_and(|phc| {
-                Argon2::default()
-                    .verify_password(password.expose().as_bytes(), &phc)
-                    .is_ok()
-            })
-        })
-        .await
+        self.run(move |memory| verify_in(password.expose().as_bytes(), hash.as_str(), memory))
+            .await
     }
 
     fn decoy_hash(&self) -> PasswordHash {
@@ -172,6 +253,35 @@ mod tests {
                 .await,
             Ok(false)
         );
+    }
+
+    #[tokio::test]
+    async fn hashes_are_standard_argon2id_both_ways() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let hasher = Argon2PasswordHasher::default();
+        let ours = hasher
+            .hash(&Password::presented("correct horse"))
+            .await
+            .expect("hashed");
+        let salt = SaltString::generate(&mut OsRng);
+        let theirs = Argon2::default()
+            .hash_password(b"battery staple", &salt)
+            .expect("hashed")
+            .to_string();
+
+        let ours_by_the_crate = Argon2::default().verify_password(
+            b"correct horse",
+            &Phc::new(ours.as_str()).expect("a well-formed hash"),
+        );
+        let theirs_by_ours = hasher
+            .verify(
+                &Password::presented("battery staple"),
+                &PasswordHash::new(theirs),
+            )
+            .await;
+
+        assert_eq!(ours_by_the_crate, Ok(()));
+        assert_eq!(theirs_by_ours, Ok(true));
     }
 
     #[tokio::test]
