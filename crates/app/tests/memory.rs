@@ -48,17 +48,17 @@ impl Served {
                 let _ = sender.send(line);
             }
         });
+        // Owned from here on: a failed start still stops the child (in `drop`).
+        let served = Self {
+            child,
+            port,
+            _directory: directory,
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut seen = Vec::new();
         while Instant::now() < deadline {
             match receiver.recv_timeout(Duration::from_millis(100)) {
-                Ok(line) if line.contains("listening") => {
-                    return Self {
-                        child,
-                        port,
-                        _directory: directory,
-                    };
-                }
+                Ok(line) if line.contains("listening") => return served,
                 Ok(line) => seen.push(line),
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
