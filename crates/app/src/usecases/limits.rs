@@ -48,8 +48,9 @@ pub(crate) fn acquire_error(error: AcquireError) -> UseCaseError {
     }
 }
 
-/// Gives an allowance back after the action it allowed was refused. A failure here
-/// only over-counts (the safe side), so it is logged, not returned.
+/// Gives events back: a login failure slot after a success, or after the password
+/// could not be checked. A failure here only over-counts (the safe side), so it is
+/// logged, not returned.
 pub(crate) async fn give_back(limits: &dyn RateLimitStore, events: &[RateEventId]) {
     if let Err(error) = limits.release(events).await {
         tracing::warn!(error.message = %error, "could not give back a rate-limit allowance");
