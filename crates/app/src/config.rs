@@ -472,6 +472,38 @@ mod tests {
     }
 
     #[test]
+    fn password_hashing_bounds_default_to_the_cpus_and_five_seconds() {
+        let defaults = Cli::try_parse_from(["orgs"]).expect("parses");
+        let given = Cli::try_parse_from([
+            "orgs",
+            "serve",
+            "--hash-concurrency",
+            "3",
+            "--hash-wait",
+            "2s",
+        ])
+        .expect("parses");
+        let zero = Cli::try_parse_from(["orgs", "serve", "--hash-concurrency", "0"]);
+
+        assert_eq!(defaults.serve.hashing(), HashingSettings::default());
+        assert_eq!(
+            defaults.serve.hashing().max_wait,
+            std::time::Duration::from_secs(5)
+        );
+        let Some(Command::Serve(given)) = given.command else {
+            panic!("serve");
+        };
+        assert_eq!(
+            given.hashing(),
+            HashingSettings {
+                concurrency: 3,
+                max_wait: std::time::Duration::from_secs(2),
+            }
+        );
+        assert!(zero.is_err());
+    }
+
+    #[test]
     fn an_unknown_role_in_an_admin_command_is_refused() {
         let parsed = Cli::try_parse_from([
             "orgs",
