@@ -93,7 +93,7 @@ mod invitation_emails {
             .await;
         let others: Vec<u16> = {
             let mut statuses = Vec::new();
-            // The second a@ is refused (already invited) and gives its allowance back.
+            // The second a@ is refused (already invited) and takes no allowance.
             for address in [
                 "a@example.com",
                 "a@example.com",

@@ -18,6 +18,7 @@ use sqlx::Connection as _;
 
 use app::config::DatabaseUrl;
 use app::delivery::DeliveryPolicy;
+use app::security::HashingSettings;
 use app::server::{self, RunningServer, ServiceSettings, StartOptions};
 use app::usecases::AbuseLimits;
 use domain::mail::OutgoingEmail;
@@ -176,6 +177,9 @@ pub struct SpawnOptions {
     /// For `Postgres`: the server the service connects through (such as a proxy's
     /// `postgres://postgres@127.0.0.1:PORT`), instead of `DATABASE_URL`'s.
     pub postgres_server: Option<String>,
+    /// Password-hashing slots and wait; by default a wait long enough that tests
+    /// sharing a busy machine never see `503` unless they ask for it.
+    pub hashing: HashingSettings,
 }
 
 impl Default for SpawnOptions {
@@ -184,6 +188,10 @@ impl Default for SpawnOptions {
             limits: AbuseLimits::default(),
             mailer: None,
             postgres_server: None,
+            hashing: HashingSettings {
+                max_wait: StdDuration::from_secs(120),
+                ..HashingSettings::default()
+            },
             delivery: DeliveryPolicy {
                 idle_poll: StdDuration::from_millis(20),
                 ..DeliveryPolicy::default()
@@ -223,6 +231,7 @@ pub async fn spawn_app_with_options(backend: Backend, options: SpawnOptions) -> 
             invitation_ttl: domain::Duration::days(7),
             session_ttl: domain::Duration::hours(12),
             limits,
+            hashing: options.hashing,
         },
         mailer: options
             .mailer

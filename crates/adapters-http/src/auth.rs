@@ -82,7 +82,8 @@ const IDENTIFIER_MAX_LENGTH: usize = 320;
 #[utoipa::path(post, path = "/auth/token/", tag = "auth", request_body = LoginWrite,
     responses((status = 201, body = SessionDto),
         (status = 400, description = "Unable to log in with provided credentials."),
-        (status = 429, body = DetailBody)))]
+        (status = 429, body = DetailBody),
+        (status = 503, body = DetailBody, description = "Every password-hashing slot is busy: retry after `Retry-After`")))]
 pub(crate) async fn login(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,

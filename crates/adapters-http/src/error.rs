@@ -52,6 +52,11 @@ pub enum ApiError {
     },
     /// 503; the text is for logs only.
     Unavailable(String),
+    /// 503 with `Retry-After`: too busy for this request now.
+    Overloaded {
+        /// Seconds until a new attempt may succeed.
+        retry_after_seconds: u64,
+    },
     /// 500; the text is for logs only.
     Internal(String),
 }
@@ -66,17 +71,22 @@ impl From<UseCaseError> for ApiError {
             UseCaseError::InvalidPage => ApiError::InvalidPage,
             UseCaseError::PreconditionFailed => ApiError::PreconditionFailed,
             UseCaseError::Conflict(conflict) => ApiError::Conflict(conflict),
-            UseCaseError::RateLimited { retry_after } => {
-                // Round up, and never tell a client to retry at once.
-                let millis = retry_after.num_milliseconds().max(0).unsigned_abs();
-                ApiError::RateLimited {
-                    retry_after_seconds: millis.div_ceil(1000).max(1),
-                }
-            }
+            UseCaseError::RateLimited { retry_after } => ApiError::RateLimited {
+                retry_after_seconds: whole_seconds(retry_after),
+            },
+            UseCaseError::Overloaded { retry_after } => ApiError::Overloaded {
+                retry_after_seconds: whole_seconds(retry_after),
+            },
             UseCaseError::Unavailable(reason) => ApiError::Unavailable(reason),
             UseCaseError::Internal(reason) => ApiError::Internal(reason),
         }
     }
+}
+
+/// A wait in whole seconds for `Retry-After`: rounded up, and never "at once".
+fn whole_seconds(wait: domain::Duration) -> u64 {
+    let millis = wait.num_milliseconds().max(0).unsigned_abs();
+    millis.div_ceil(1000).max(1)
 }
 
 impl ApiError {
@@ -94,7 +104,9 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Overloaded { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -156,7 +168,9 @@ impl ApiError {
                 MessageCode::ThrottledSeconds,
                 &[("wait", &retry_after_seconds.to_string())],
             ),
-            ApiError::Unavailable(_) => detail(MessageCode::ServiceUnavailable, &[]),
+            ApiError::Unavailable(_) | ApiError::Overloaded { .. } => {
+                detail(MessageCode::ServiceUnavailable, &[])
+            }
             ApiError::Internal(_) => detail(MessageCode::ServerError, &[]),
         }
     }
@@ -203,6 +217,9 @@ impl IntoResponse for ApiError {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             ApiError::RateLimited {
+                retry_after_seconds,
+            }
+            | ApiError::Overloaded {
                 retry_after_seconds,
             } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
@@ -285,6 +302,31 @@ mod tests {
             ApiError::RateLimited {
                 retry_after_seconds: 91
             }
+        );
+    }
+
+    #[test]
+    fn an_overloaded_service_answers_503_with_retry_after() {
+        let error = ApiError::from(UseCaseError::Overloaded {
+            retry_after: domain::Duration::milliseconds(1500),
+        });
+
+        let response = error.clone().into_response();
+
+        assert_eq!(
+            error,
+            ApiError::Overloaded {
+                retry_after_seconds: 2
+            }
+        );
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response.headers().get(header::RETRY_AFTER),
+            Some(&HeaderValue::from(2_u64))
+        );
+        assert_eq!(
+            error.body(Language::English),
+            serde_json::json!({"detail": "Service temporarily unavailable, try again later."})
         );
     }
 

@@ -243,7 +243,8 @@ pub(crate) async fn revoke(
 /// Accepts an invitation: the user now exists (no authentication).
 #[utoipa::path(post, path = "/invitations/accept/", tag = "invitations", request_body = AcceptWrite,
     responses((status = 201, body = AcceptedDto, headers(("Location" = String))),
-        (status = 400, description = "Field errors, or an invalid or expired token")))]
+        (status = 400, description = "Field errors, or an invalid or expired token"),
+        (status = 503, body = DetailBody, description = "Every password-hashing slot is busy: retry after `Retry-After`")))]
 pub(crate) async fn accept(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,

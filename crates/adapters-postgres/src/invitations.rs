@@ -3,14 +3,15 @@
 
 use async_trait::async_trait;
 use domain::invitation::{Invitation, InvitationConflict, InvitationStatus, NewInvitation};
+use domain::limits::{LimitKey, RateLimit};
 use domain::mail::OutgoingEmail;
 use domain::pagination::{Page, PageRequest};
 use domain::secret::TokenHash;
 use domain::user::{MemberRef, NewUser, User};
 use domain::{EmailAddress, InvitationId, OrganizationId, Role, Timestamp, UserId};
 use ports::outbound::{
-    AcceptInvitationError, CreateInvitationError, CreateUserError, InvitationChangeError,
-    InvitationRepository, MemberProfile, StorageError,
+    AcceptInvitationError, AcquireError, CreateInvitationError, CreateUserError,
+    InvitationChangeError, InvitationRepository, MemberProfile, StorageError,
 };
 use sqlx::PgConnection;
 
@@ -18,6 +19,7 @@ use crate::PostgresStorage;
 use crate::errors::{corrupt, is_unique_violation, storage_error};
 use crate::outbox::enqueue;
 use crate::paging::{page_bounds, page_of};
+use crate::rate_limits::{lock_keys, take_locked};
 use crate::time::micros;
 use crate::users::{insert_user, lock_live_organization};
 
@@ -167,8 +169,12 @@ impl InvitationRepository for PostgresStorage {
         &self,
         invitation: NewInvitation,
         email: OutgoingEmail,
+        allowances: &[(LimitKey, RateLimit)],
     ) -> Result<Invitation, CreateInvitationError> {
         let mut transaction = self.pool.begin().await.map_err(storage_error)?;
+        // The allowances' locks first, before any row lock: attempts for one recipient
+        // or organization queue here, and each sees what the one before it committed.
+        lock_keys(&mut transaction, allowances).await?;
         if !lock_live_organization(&mut transaction, invitation.organization_id).await? {
             return Err(CreateInvitationError::OrganizationNotFound);
         }
@@ -209,10 +215,34 @@ impl InvitationRepository for PostgresStorage {
                 CreateInvitationError::Storage(storage_error(error))
             }
         })?;
+        // Counted only once the invitation is known to be accepted: a refused one
+        // takes no allowance, and the events become visible only with it, at commit.
+        take_locked(&mut transaction, allowances, invitation.created_at)
+            .await
+            .map_err(|error| match error {
+                AcquireError::Limited(reached) => CreateInvitationError::Limited(reached),
+                AcquireError::Storage(error) => CreateInvitationError::Storage(error),
+            })?;
         enqueue(&mut transaction, &email, invitation.created_at).await?;
         let created = select_invitation(&mut transaction, id).await?;
         transaction.commit().await.map_err(storage_error)?;
         Ok(created)
+    }
+
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    async fn token_is_open(&self, token: &TokenHash, now: Timestamp) -> Result<bool, StorageError> {
+        let (open,): (bool,) = sqlx::query_as(
+            "select exists (select 1 from invitations i \
+             join organizations o on o.id = i.organization_id \
+             where i.token_hash = $1 and i.accepted_at is null and i.revoked_at is null \
+             and i.superseded_at is null and i.expires_at > $2 and o.archived_at is null)",
+        )
+        .bind(token.as_str())
+        .bind(micros(now))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        Ok(open)
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"))]
@@ -275,9 +305,11 @@ impl InvitationRepository for PostgresStorage {
         expires_at: Timestamp,
         now: Timestamp,
         email: OutgoingEmail,
+        allowances: &[(LimitKey, RateLimit)],
     ) -> Result<Invitation, InvitationChangeError> {
         let now = micros(now);
         let mut transaction = self.pool.begin().await.map_err(storage_error)?;
+        lock_keys(&mut transaction, allowances).await?;
         let identifier: Option<(String,)> = sqlx::query_as(
             "select identifier from invitations where id = $1 and organization_id = $2",
         )
@@ -321,6 +353,12 @@ impl InvitationRepository for PostgresStorage {
         if revived.is_none() {
             return Err(why_unchanged(&mut transaction, organization, id).await?);
         }
+        take_locked(&mut transaction, allowances, now)
+            .await
+            .map_err(|error| match error {
+                AcquireError::Limited(reached) => InvitationChangeError::Limited(reached),
+                AcquireError::Storage(error) => InvitationChangeError::Storage(error),
+            })?;
         enqueue(&mut transaction, &email, now).await?;
         let invitation = select_invitation(&mut transaction, id.get()).await?;
         transaction.commit().await.map_err(storage_error)?;

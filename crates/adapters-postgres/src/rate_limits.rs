@@ -3,6 +3,7 @@
 //! the database enforces one limit.
 
 use async_trait::async_trait;
+use chrono::SubsecRound as _;
 use domain::limits::{EventWindow, LimitKey, LimitReached, RateLimit};
 use domain::{RateEventId, Timestamp};
 use ports::outbound::{AcquireError, RateLimitStore, StorageError};
@@ -56,10 +57,14 @@ async fn insert_event(
 /// Takes the transaction-scoped advisory lock of each key, in ascending order of the
 /// lock keys (whatever order the keys come in), so that two acquisitions of the same
 /// keys cannot deadlock. Distinct keys whose hashes collide merely share a lock.
-async fn lock_keys(connection: &mut PgConnection, keys: &[String]) -> Result<(), StorageError> {
+pub(crate) async fn lock_keys(
+    connection: &mut PgConnection,
+    limits: &[(LimitKey, RateLimit)],
+) -> Result<(), StorageError> {
+    let keys: Vec<String> = limits.iter().map(|(key, _)| key.as_key()).collect();
     let hashes: Vec<(i32,)> =
         sqlx::query_as("select distinct hashtext(k) from unnest($1::text[]) as k")
-            .bind(keys)
+            .bind(&keys)
             .fetch_all(&mut *connection)
             .await
             .map_err(storage_error)?;
@@ -74,6 +79,39 @@ async fn lock_keys(connection: &mut PgConnection, keys: &[String]) -> Result<(),
             .map_err(storage_error)?;
     }
     Ok(())
+}
+
+/// Takes one event of each limit when every one of them has room in the window that
+/// ends at `at`, inside the caller's transaction, which already holds the keys' locks
+/// (so that what it counts cannot change before it records). Records nothing otherwise.
+///
+/// # Errors
+/// `Limited` with the longest wait among the reached limits.
+pub(crate) async fn take_locked(
+    connection: &mut PgConnection,
+    limits: &[(LimitKey, RateLimit)],
+    at: Timestamp,
+) -> Result<Vec<RateEventId>, AcquireError> {
+    // Compared as stored: to the microsecond.
+    let at = at.trunc_subsecs(6);
+    let keys: Vec<String> = limits.iter().map(|(key, _)| key.as_key()).collect();
+    let mut reached: Option<LimitReached> = None;
+    for (key, (_, limit)) in keys.iter().zip(limits) {
+        let window = count_window(connection, key, limit.window_start(at)).await?;
+        if let Err(limited) = limit.check(&window, at) {
+            if reached.is_none_or(|longest| limited.retry_after > longest.retry_after) {
+                reached = Some(limited);
+            }
+        }
+    }
+    if let Some(reached) = reached {
+        return Err(AcquireError::Limited(reached));
+    }
+    let mut events = Vec::with_capacity(keys.len());
+    for key in &keys {
+        events.push(insert_event(connection, key, at).await?);
+    }
+    Ok(events)
 }
 
 #[async_trait]
@@ -99,27 +137,9 @@ impl RateLimitStore for PostgresStorage {
         if limits.is_empty() {
             return Ok(Vec::new());
         }
-        let at = micros(at);
-        let keys: Vec<String> = limits.iter().map(|(key, _)| key.as_key()).collect();
         let mut transaction = self.pool.begin().await.map_err(storage_error)?;
-        lock_keys(&mut transaction, &keys).await?;
-        let mut reached: Option<LimitReached> = None;
-        for (key, (_, limit)) in keys.iter().zip(limits) {
-            let window = count_window(&mut transaction, key, limit.window_start(at)).await?;
-            if let Err(limited) = limit.check(&window, at) {
-                if reached.is_none_or(|longest| limited.retry_after > longest.retry_after) {
-                    reached = Some(limited);
-                }
-            }
-        }
-        if let Some(reached) = reached {
-            // Dropping the transaction rolls it back: nothing is recorded.
-            return Err(AcquireError::Limited(reached));
-        }
-        let mut events = Vec::with_capacity(keys.len());
-        for key in &keys {
-            events.push(insert_event(&mut transaction, key, at).await?);
-        }
+        lock_keys(&mut transaction, limits).await?;
+        let events = take_locked(&mut transaction, limits, at).await?;
         transaction.commit().await.map_err(storage_error)?;
         Ok(events)
     }

@@ -60,7 +60,7 @@ async fn twenty_spawned_invitations_of_one_address_store_exactly_one() {
             let invitations = Arc::clone(&store.invitations);
             tokio::spawn(async move {
                 let email = mail(EmailKind::Invitation, &new.identifier, "Hi");
-                invitations.create(new, email).await
+                invitations.create(new, email, &[]).await
             })
         })
         .collect();

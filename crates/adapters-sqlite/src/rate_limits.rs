@@ -49,6 +49,39 @@ async fn insert_event(
     Ok(RateEventId::new(id))
 }
 
+/// Takes one event of each limit when every one of them has room in the window that
+/// ends at `at`, inside the caller's transaction, which already holds the keys' locks
+/// (so that what it counts cannot change before it records). Records nothing otherwise.
+///
+/// # Errors
+/// `Limited` with the longest wait among the reached limits.
+pub(crate) async fn take_locked(
+    connection: &mut SqliteConnection,
+    limits: &[(LimitKey, RateLimit)],
+    at: Timestamp,
+) -> Result<Vec<RateEventId>, AcquireError> {
+    // Compared as stored: to the microsecond.
+    let at = at.trunc_subsecs(6);
+    let keys: Vec<String> = limits.iter().map(|(key, _)| key.as_key()).collect();
+    let mut reached: Option<LimitReached> = None;
+    for (key, (_, limit)) in keys.iter().zip(limits) {
+        let window = count_window(connection, key, limit.window_start(at)).await?;
+        if let Err(limited) = limit.check(&window, at) {
+            if reached.is_none_or(|longest| limited.retry_after > longest.retry_after) {
+                reached = Some(limited);
+            }
+        }
+    }
+    if let Some(reached) = reached {
+        return Err(AcquireError::Limited(reached));
+    }
+    let mut events = Vec::with_capacity(keys.len());
+    for key in &keys {
+        events.push(insert_event(connection, key, at).await?);
+    }
+    Ok(events)
+}
+
 #[async_trait]
 impl RateLimitStore for SqliteStorage {
     #[tracing::instrument(skip_all, err(level = "debug"))]
@@ -72,29 +105,10 @@ impl RateLimitStore for SqliteStorage {
         if limits.is_empty() {
             return Ok(Vec::new());
         }
-        // Compared as stored: to the microsecond.
-        let at = at.trunc_subsecs(6);
-        let keys: Vec<String> = limits.iter().map(|(key, _)| key.as_key()).collect();
         // The write lock from the start: no other acquisition counts or records
         // anything until this one commits or rolls back.
         let mut transaction = self.write_transaction().await?;
-        let mut reached: Option<LimitReached> = None;
-        for (key, (_, limit)) in keys.iter().zip(limits) {
-            let window = count_window(&mut transaction, key, limit.window_start(at)).await?;
-            if let Err(limited) = limit.check(&window, at) {
-                if reached.is_none_or(|longest| limited.retry_after > longest.retry_after) {
-                    reached = Some(limited);
-                }
-            }
-        }
-        if let Some(reached) = reached {
-            // Dropping the transaction rolls it back: nothing is recorded.
-            return Err(AcquireError::Limited(reached));
-        }
-        let mut events = Vec::with_capacity(keys.len());
-        for key in &keys {
-            events.push(insert_event(&mut transaction, key, at).await?);
-        }
+        let events = take_locked(&mut transaction, limits, at).await?;
         transaction.commit().await.map_err(storage_error)?;
         Ok(events)
     }

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use domain::limits::RateLimit;
 use domain::{Duration, Role};
 
+use crate::security::HashingSettings;
 use crate::usecases::AbuseLimits;
 
 /// The organizations service.
@@ -114,6 +115,29 @@ pub struct ServeArgs {
     /// The log format.
     #[arg(long = "log-format", env = "ORGS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
+
+    /// Password hashes computed at once (each holds 19 MiB while it runs); default: the
+    /// number of CPUs.
+    #[arg(long = "hash-concurrency", env = "ORGS_HASH_CONCURRENCY")]
+    pub hash_concurrency: Option<std::num::NonZeroUsize>,
+
+    /// How long a login or acceptance waits for a hashing slot before it gets `503`.
+    #[arg(long = "hash-wait", env = "ORGS_HASH_WAIT", default_value = "5s", value_parser = parse_duration)]
+    pub hash_wait: Duration,
+}
+
+impl ServeArgs {
+    /// The bounds of password hashing.
+    #[must_use]
+    pub fn hashing(&self) -> HashingSettings {
+        let defaults = HashingSettings::default();
+        HashingSettings {
+            concurrency: self
+                .hash_concurrency
+                .map_or(defaults.concurrency, std::num::NonZeroUsize::get),
+            max_wait: self.hash_wait.to_std().unwrap_or(defaults.max_wait),
+        }
+    }
 }
 
 impl ServeArgs {
@@ -608,6 +632,38 @@ mod tests {
         assert_eq!(cli.serve.invitation_ttl, Duration::days(7));
         assert_eq!(cli.serve.session_ttl, Duration::hours(12));
         assert_eq!(cli.serve.limits(), AbuseLimits::default());
+    }
+
+    #[test]
+    fn password_hashing_bounds_default_to_the_cpus_and_five_seconds() {
+        let defaults = Cli::try_parse_from(["orgs"]).expect("parses");
+        let given = Cli::try_parse_from([
+            "orgs",
+            "serve",
+            "--hash-concurrency",
+            "3",
+            "--hash-wait",
+            "2s",
+        ])
+        .expect("parses");
+        let zero = Cli::try_parse_from(["orgs", "serve", "--hash-concurrency", "0"]);
+
+        assert_eq!(defaults.serve.hashing(), HashingSettings::default());
+        assert_eq!(
+            defaults.serve.hashing().max_wait,
+            std::time::Duration::from_secs(5)
+        );
+        let Some(Command::Serve(given)) = given.command else {
+            panic!("serve");
+        };
+        assert_eq!(
+            given.hashing(),
+            HashingSettings {
+                concurrency: 3,
+                max_wait: std::time::Duration::from_secs(2),
+            }
+        );
+        assert!(zero.is_err());
     }
 
     #[test]

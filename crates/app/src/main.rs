@@ -58,6 +58,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             invitation_ttl: args.invitation_ttl,
             session_ttl: args.session_ttl,
             limits: args.limits(),
+            hashing: args.hashing(),
         },
         mailer,
         delivery: DeliveryPolicy {
@@ -145,6 +146,7 @@ async fn operator(url: &DatabaseUrl) -> Result<Services, String> {
             invitation_ttl: domain::Duration::days(7),
             session_ttl: domain::Duration::hours(12),
             limits: app::usecases::AbuseLimits::default(),
+            hashing: app::security::HashingSettings::default(),
         },
     ))
 }

@@ -22,7 +22,7 @@ use ports::outbound::{
 
 use crate::config::DatabaseUrl;
 use crate::delivery::{DeliveryPolicy, DeliveryWorker};
-use crate::security::{Argon2PasswordHasher, OsSecretGenerator, SystemClock};
+use crate::security::{Argon2PasswordHasher, HashingSettings, OsSecretGenerator, SystemClock};
 use crate::usecases::{
     AbuseLimits, AuthService, BootstrapSettings, HealthService, InvitationPorts, InvitationService,
     InvitationSettings, MemberService, OperatorService, OptOutService, OrganizationService,
@@ -160,6 +160,8 @@ pub struct ServiceSettings {
     pub session_ttl: Duration,
     /// The abuse limits.
     pub limits: AbuseLimits,
+    /// How many password hashes run at once, and how long a request waits for one.
+    pub hashing: HashingSettings,
 }
 
 /// The use-case services over one storage.
@@ -187,7 +189,7 @@ impl Services {
     pub fn new(storage: &Storage, settings: &ServiceSettings) -> Self {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let secrets = Arc::new(OsSecretGenerator);
-        let hasher = Arc::new(Argon2PasswordHasher);
+        let hasher = Arc::new(Argon2PasswordHasher::new(settings.hashing));
         Self {
             auth: Arc::new(AuthService::new(
                 storage.users.clone(),
@@ -210,7 +212,6 @@ impl Services {
                     hasher: hasher.clone(),
                     secrets: secrets.clone(),
                     clock: clock.clone(),
-                    limits: storage.limits.clone(),
                 },
                 InvitationSettings {
                     public_url: settings.public_url.clone(),

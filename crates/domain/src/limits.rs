@@ -1,6 +1,9 @@
 //! Abuse limits: at most `count` events per `window` (CONTRACT §5c), such as
 //! `10/15m` failed logins per identifier.
 
+use sha2::{Digest as _, Sha256};
+
+use crate::email::EmailAddress;
 use crate::time::{Duration, Timestamp};
 
 /// A limit of `count` events in any `window`.
@@ -90,24 +93,62 @@ pub struct LimitReached {
 /// What a limit counts, and whose.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum LimitKey {
-    /// Failed logins for an identifier (as typed, lower-cased, when it is no address).
+    /// Failed logins for an identifier (normalized as an address when it is one,
+    /// otherwise trimmed and lower-cased: see [`LimitKey::login_failures`]).
     LoginFailures(String),
-    /// Invitation e-mails to an address.
+    /// Invitation e-mails to a mailbox, however its address is cased.
     InvitesToRecipient(String),
     /// Invitation e-mails from an organization.
     InvitesFromOrganization(crate::ids::OrganizationId),
 }
 
 impl LimitKey {
-    /// The stored key.
+    /// The failed-login key of an identifier as typed: the normalized address when it
+    /// is one (the login looks users up by it), otherwise the trimmed, lower-cased text.
+    #[must_use]
+    pub fn login_failures(identifier: &str) -> Self {
+        LimitKey::LoginFailures(EmailAddress::parse(identifier).map_or_else(
+            |_| identifier.trim().to_lowercase(),
+            |address| address.to_string(),
+        ))
+    }
+
+    /// The invitation e-mail key of a recipient.
+    #[must_use]
+    pub fn invites_to(recipient: &EmailAddress) -> Self {
+        LimitKey::InvitesToRecipient(recipient.to_string())
+    }
+
+    /// The stored key: a prefix naming the limit and, for what a client typed, the
+    /// SHA-256 of it, so that the key is short whatever the input (CONTRACT §9). A
+    /// recipient is case-folded first: one mailbox counts once, however it is cased.
     #[must_use]
     pub fn as_key(&self) -> String {
         match self {
-            LimitKey::LoginFailures(identifier) => format!("login:{identifier}"),
-            LimitKey::InvitesToRecipient(address) => format!("invite-to:{address}"),
+            LimitKey::LoginFailures(identifier) => format!("login:{}", digest(identifier)),
+            LimitKey::InvitesToRecipient(address) => {
+                format!("invite-to:{}", digest(&fold_case(address)))
+            }
             LimitKey::InvitesFromOrganization(id) => format!("invite-from:{id}"),
         }
     }
+}
+
+/// Upper- then lower-cases: close to Unicode full case folding (`ß`, `SS` and `ss`
+/// become one), so that every casing of an address folds to one text.
+fn fold_case(text: &str) -> String {
+    text.to_uppercase().to_lowercase()
+}
+
+/// The lowercase hex SHA-256 of `text`: 64 characters.
+fn digest(text: &str) -> String {
+    use std::fmt::Write as _;
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
 }
 
 #[cfg(test)]
@@ -193,11 +234,68 @@ mod tests {
     fn keys_name_what_they_count() {
         assert_eq!(
             LimitKey::LoginFailures("a@b.co".to_owned()).as_key(),
-            "login:a@b.co"
+            format!("login:{}", digest("a@b.co"))
+        );
+        assert!(
+            LimitKey::invites_to(&EmailAddress::parse("a@b.co").expect("valid"))
+                .as_key()
+                .starts_with("invite-to:")
         );
         assert_eq!(
             LimitKey::InvitesFromOrganization(crate::ids::OrganizationId::new(4)).as_key(),
             "invite-from:4"
+        );
+    }
+
+    #[test]
+    fn keys_are_short_whatever_the_input() {
+        let long = "x".repeat(3000);
+        let odd = "\u{202e}\u{feff}é\u{1F600}@\u{0130}nc.com";
+
+        for key in [
+            LimitKey::login_failures(&long),
+            LimitKey::login_failures(odd),
+            LimitKey::InvitesToRecipient(long.clone()),
+        ] {
+            let stored = key.as_key();
+            assert!(stored.len() <= 80, "{stored}");
+            assert!(stored.is_ascii(), "{stored}");
+        }
+    }
+
+    #[test]
+    fn a_login_identifier_is_keyed_as_normalized() {
+        assert_eq!(
+            LimitKey::login_failures("Ada@EXAMPLE.com"),
+            LimitKey::LoginFailures("Ada@example.com".to_owned())
+        );
+        assert_eq!(
+            LimitKey::login_failures("  Not An Address "),
+            LimitKey::LoginFailures("not an address".to_owned())
+        );
+    }
+
+    #[test]
+    fn every_casing_of_a_recipient_is_one_key() {
+        let keys: Vec<String> = [
+            "Victim@example.com",
+            "victim@example.com",
+            "vIctim@EXAMPLE.com",
+            "VICTIM@example.com",
+        ]
+        .iter()
+        .map(|address| LimitKey::invites_to(&EmailAddress::parse(address).expect("valid")).as_key())
+        .collect();
+
+        assert!(keys.iter().all(|key| *key == keys[0]), "{keys:?}");
+        assert_ne!(
+            keys[0],
+            LimitKey::invites_to(&EmailAddress::parse("victim2@example.com").expect("valid"))
+                .as_key()
+        );
+        assert_eq!(
+            LimitKey::InvitesToRecipient("STRASSE@example.com".to_owned()).as_key(),
+            LimitKey::InvitesToRecipient("straße@example.com".to_owned()).as_key()
         );
     }
 }

@@ -74,6 +74,13 @@ pub enum UseCaseError {
     /// The database is unreachable (→ 503).
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// Too busy to take this request now (→ 503 with `Retry-After`), for example every
+    /// password-hashing slot is taken.
+    #[error("overloaded; retry after {retry_after}")]
+    Overloaded {
+        /// How long to wait.
+        retry_after: Duration,
+    },
     /// A bug or corrupt data (→ 500); the text is for logs only.
     #[error("internal error: {0}")]
     Internal(String),

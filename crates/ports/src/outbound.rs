@@ -297,6 +297,9 @@ pub enum CreateInvitationError {
     /// The organization does not exist or is archived.
     #[error("the organization does not exist")]
     OrganizationNotFound,
+    /// An allowance is used up (→ 429); nothing was stored or counted.
+    #[error(transparent)]
+    Limited(#[from] LimitReached),
     /// A storage failure.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -314,6 +317,9 @@ pub enum InvitationChangeError {
     /// Reviving it would make a second pending invitation for its address (→ 409).
     #[error("another invitation for this identifier is pending")]
     AnotherPending,
+    /// An allowance is used up (→ 429); nothing was changed or counted.
+    #[error(transparent)]
+    Limited(#[from] LimitReached),
     /// A storage failure.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -348,19 +354,31 @@ pub struct MemberProfile {
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait InvitationRepository: Send + Sync {
-    /// Stores a pending invitation and queues its e-mail in the outbox, atomically.
-    /// Expired invitations for the same address block nothing.
+    /// Stores a pending invitation, queues its e-mail in the outbox and takes one event
+    /// of each of `allowances` (as `RateLimitStore::acquire` would), atomically: a
+    /// refused invitation counts nothing, not even for a moment that another attempt
+    /// could see. Expired invitations for the same address block nothing.
     ///
     /// # Errors
     /// MUST return `IdentifierTaken` when a user has the identifier, `AlreadyInvited`
     /// when a pending invitation for it exists in the organization (also under
-    /// concurrent attempts: exactly one of them succeeds), `OrganizationNotFound` for a
-    /// missing or archived organization.
+    /// concurrent attempts: exactly one of them succeeds, and the others are
+    /// `AlreadyInvited`, never `Limited`), `OrganizationNotFound` for a missing or
+    /// archived organization, and only then `Limited` with the longest wait when an
+    /// allowance is used up.
     async fn create(
         &self,
         invitation: NewInvitation,
         email: OutgoingEmail,
+        allowances: &[(LimitKey, RateLimit)],
     ) -> Result<Invitation, CreateInvitationError>;
+
+    /// Whether `token` opens a pending invitation of a live organization at `now`: the
+    /// cheap check made before any password is hashed for an acceptance.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn token_is_open(&self, token: &TokenHash, now: Timestamp) -> Result<bool, StorageError>;
 
     /// An invitation of a live organization.
     ///
@@ -385,13 +403,16 @@ pub trait InvitationRepository: Send + Sync {
         page: PageRequest,
     ) -> Result<Page<Invitation>, StorageError>;
 
-    /// Gives a pending or expired invitation a new token and expiry and queues its new
-    /// e-mail, atomically; the old token stops working. `now` decides which other
-    /// invitations for the address have expired.
+    /// Gives a pending or expired invitation a new token and expiry, queues its new
+    /// e-mail and takes one event of each of `allowances`, atomically; the old token
+    /// stops working. `now` decides which other invitations for the address have
+    /// expired, and is when the allowances are taken.
     ///
     /// # Errors
     /// MUST return `NotFound`, `Conflict` when it is accepted or revoked (checked in the
-    /// update itself), `AnotherPending` when reviving it would make two pending ones.
+    /// update itself), `AnotherPending` when reviving it would make two pending ones,
+    /// and only then `Limited` with the longest wait when an allowance is used up.
+    #[allow(clippy::too_many_arguments)]
     async fn resend(
         &self,
         organization: OrganizationId,
@@ -400,6 +421,7 @@ pub trait InvitationRepository: Send + Sync {
         expires_at: Timestamp,
         now: Timestamp,
         email: OutgoingEmail,
+        allowances: &[(LimitKey, RateLimit)],
     ) -> Result<Invitation, InvitationChangeError>;
 
     /// Revokes a pending or expired invitation.
@@ -776,24 +798,47 @@ pub trait SecretGenerator: Send + Sync {
     fn generate(&self) -> SecretToken;
 }
 
-/// A password hashing failure (bad parameters, corrupt stored hash).
+/// Why a password could not be hashed or checked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("password hashing failed: {0}")]
-pub struct PasswordHashError(pub String);
+pub enum PasswordHashError {
+    /// Every hashing slot stayed busy for as long as a caller may wait (→ 503 with
+    /// `Retry-After`); nothing was computed.
+    #[error("password hashing is busy; retry after {retry_after}")]
+    Busy {
+        /// How long to wait before trying again.
+        retry_after: Duration,
+    },
+    /// Hashing failed (bad parameters); the text is for logs only.
+    #[error("password hashing failed: {0}")]
+    Failed(String),
+}
 
 /// Password hashing (Argon2id). Async because hashing is slow by design and must not
-/// block request handling.
+/// block request handling; an implementation runs a bounded number of hashes at once,
+/// so that no flood of requests can exhaust memory (CONTRACT §9).
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait PasswordHasher: Send + Sync {
     /// Hashes a new password with a fresh salt.
     ///
     /// # Errors
-    /// `PasswordHashError` when hashing fails.
+    /// `Busy` when no hashing slot frees up in time, `Failed` when hashing fails.
     async fn hash(&self, password: &Password) -> Result<PasswordHash, PasswordHashError>;
 
     /// Whether `password` matches `hash`. A malformed hash matches nothing.
-    async fn verify(&self, password: &Password, hash: &PasswordHash) -> bool;
+    ///
+    /// # Errors
+    /// `Busy` when no hashing slot frees up in time.
+    async fn verify(
+        &self,
+        password: &Password,
+        hash: &PasswordHash,
+    ) -> Result<bool, PasswordHashError>;
+
+    /// A well-formed hash of no one's password, made with the parameters of `hash`:
+    /// verifying against it costs what verifying against a stored hash costs, so a
+    /// login for an unknown identifier takes as long as one with a wrong password.
+    fn decoy_hash(&self) -> PasswordHash;
 }
 
 /// Whether the database answers, for `/readyz`.

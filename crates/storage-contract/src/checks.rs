@@ -5,7 +5,7 @@ use domain::limits::{EventWindow, LimitKey, LimitReached, RateLimit};
 use domain::mail::EmailKind;
 use domain::member::MemberFilter;
 use domain::optout::{OptOut, OptOutFilter, OptOutOrigin, OptOutRecorded};
-use domain::organization::Nickname;
+use domain::organization::{Nickname, Organization};
 use domain::pagination::PageRequest;
 use domain::user::{PasswordHash, User};
 use domain::{Duration, InvitationId, OrganizationId, Role, Timestamp, UserId, Version};
@@ -880,7 +880,7 @@ pub async fn an_invitation_is_stored_with_its_email_in_the_outbox(store: &Store)
 
     let created = store
         .invitations
-        .create(new, email_out.clone())
+        .create(new, email_out.clone(), &[])
         .await
         .expect("created");
 
@@ -908,7 +908,11 @@ pub async fn inviting_a_taken_identifier_is_identifier_taken(store: &Store) {
 
     let result = store
         .invitations
-        .create(new, mail(EmailKind::Invitation, &admin.identifier, "Hi"))
+        .create(
+            new,
+            mail(EmailKind::Invitation, &admin.identifier, "Hi"),
+            &[],
+        )
         .await;
 
     assert_eq!(result, Err(CreateInvitationError::IdentifierTaken));
@@ -935,6 +939,7 @@ pub async fn inviting_into_a_missing_or_archived_organization_is_organization_no
         .create(
             new_invitation(&archived, &admin, "guest@example.com", now(), week()),
             mail(EmailKind::Invitation, &to, "Hi"),
+            &[],
         )
         .await;
     let in_missing = store
@@ -942,6 +947,7 @@ pub async fn inviting_into_a_missing_or_archived_organization_is_organization_no
         .create(
             new_invitation(&missing, &admin, "guest@example.com", now(), week()),
             mail(EmailKind::Invitation, &to, "Hi"),
+            &[],
         )
         .await;
 
@@ -986,6 +992,7 @@ pub async fn a_second_pending_invitation_is_refused_but_an_expired_one_blocks_no
         .create(
             new_invitation(&organization, &admin, "guest@example.com", now(), week()),
             mail(EmailKind::Invitation, &to, "Hi"),
+            &[],
         )
         .await;
     let elsewhere = store
@@ -993,6 +1000,7 @@ pub async fn a_second_pending_invitation_is_refused_but_an_expired_one_blocks_no
         .create(
             new_invitation(&other, &admin, "guest@example.com", now(), week()),
             mail(EmailKind::Invitation, &to, "Hi"),
+            &[],
         )
         .await;
 
@@ -1219,6 +1227,7 @@ pub async fn resending_gives_a_new_token_and_expiry_and_queues_a_new_email(store
             new_expiry,
             now(),
             resent_mail.clone(),
+            &[],
         )
         .await
         .expect("resent");
@@ -1278,6 +1287,7 @@ pub async fn resending_revives_an_expired_invitation(store: &Store) {
             now() + week(),
             now(),
             mail(EmailKind::Invitation, &oldest.identifier, "Again"),
+            &[],
         )
         .await
         .expect("revived");
@@ -1360,6 +1370,7 @@ pub async fn resending_an_accepted_revoked_or_missing_invitation_is_refused(stor
                     now() + week(),
                     now(),
                     mail(EmailKind::Invitation, &email("x@example.com"), "Again"),
+                    &[],
                 )
                 .await
                 .map(|invitation| invitation.id)
@@ -1422,6 +1433,7 @@ pub async fn reviving_an_invitation_while_another_one_is_pending_is_another_pend
             now() + week(),
             now(),
             mail(EmailKind::Invitation, &old.identifier, "Again"),
+            &[],
         )
         .await;
 
@@ -1685,13 +1697,22 @@ pub async fn accepting_a_taken_identifier_is_refused_and_keeps_the_token(store: 
 /// the others `AlreadyInvited`, one e-mail queued.
 pub async fn twenty_simultaneous_invitations_of_one_address_store_exactly_one(store: &Store) {
     let (organization, admin) = organization_with_admin(store).await;
+    let recipient = LimitKey::invites_to(&email("guest@example.com"));
+    let allowances = [
+        (recipient.clone(), limit(5, Duration::hours(1))),
+        (
+            LimitKey::InvitesFromOrganization(organization.id),
+            limit(200, Duration::hours(1)),
+        ),
+    ];
     let attempts = (0..20).map(|_| {
         let invitations = store.invitations.clone();
         let new = new_invitation(&organization, &admin, "guest@example.com", now(), week());
         let to = new.identifier.clone();
+        let allowances = allowances.clone();
         async move {
             invitations
-                .create(new, mail(EmailKind::Invitation, &to, "Hi"))
+                .create(new, mail(EmailKind::Invitation, &to, "Hi"), &allowances)
                 .await
         }
     });
@@ -1711,6 +1732,215 @@ pub async fn twenty_simultaneous_invitations_of_one_address_store_exactly_one(st
         .expect("listed");
     assert_eq!(listed.total, 1);
     assert_eq!(store.outbox.backlog().await, Ok(1));
+    let counted = store
+        .rate_limits
+        .window(&recipient, now() - Duration::hours(1))
+        .await
+        .expect("counted");
+    assert_eq!(counted.count, 1);
+}
+
+/// `create` takes one event of each allowance with the invitation; a refused one
+/// (taken, already invited, or over an allowance) stores, queues and counts nothing.
+pub async fn an_invitation_takes_its_allowances_and_a_refused_one_takes_none(store: &Store) {
+    let (first, admin) = organization_with_admin(store).await;
+    let second = child(store, &first, "Second").await;
+    let third = child(store, &first, "Third").await;
+    let recipient = LimitKey::invites_to(&email("Guest@example.com"));
+    let allowances = |organization: OrganizationId| {
+        [
+            (recipient.clone(), limit(2, Duration::hours(1))),
+            (
+                LimitKey::InvitesFromOrganization(organization),
+                limit(200, Duration::hours(1)),
+            ),
+        ]
+    };
+    let create = |organization: &Organization, identifier: &str| {
+        let new = new_invitation(organization, &admin, identifier, now(), week());
+        let to = new.identifier.clone();
+        let allowances = allowances(organization.id);
+        let invitations = store.invitations.clone();
+        async move {
+            invitations
+                .create(new, mail(EmailKind::Invitation, &to, "Hi"), &allowances)
+                .await
+                .map(|invitation| invitation.id)
+        }
+    };
+    let counted = || async {
+        store
+            .rate_limits
+            .window(&recipient, now() - Duration::hours(1))
+            .await
+            .expect("counted")
+            .count
+    };
+
+    let stored = create(&first, "Guest@example.com").await;
+    let after_one = counted().await;
+    let duplicate = create(&first, "Guest@example.com").await;
+    let taken = create(&first, "admin@example.com").await;
+    let after_refusals = counted().await;
+    let elsewhere = create(&second, "guest@example.com").await;
+    let over = create(&third, "GUEST@example.com").await;
+
+    assert!(stored.is_ok(), "{stored:?}");
+    assert_eq!(after_one, 1);
+    assert_eq!(duplicate, Err(CreateInvitationError::AlreadyInvited));
+    assert_eq!(taken, Err(CreateInvitationError::IdentifierTaken));
+    assert_eq!(after_refusals, 1);
+    assert!(elsewhere.is_ok(), "{elsewhere:?}");
+    assert!(
+        matches!(over, Err(CreateInvitationError::Limited(reached))
+            if reached.retry_after <= Duration::hours(1)),
+        "{over:?}"
+    );
+    assert_eq!(counted().await, 2);
+    let in_third = store
+        .invitations
+        .list(third.id, None, now(), PageRequest::default())
+        .await
+        .expect("listed");
+    assert_eq!(in_third.total, 0);
+    assert_eq!(store.outbox.backlog().await, Ok(2));
+}
+
+/// `resend` takes one event of each allowance with the new e-mail; a refused one
+/// (conflict, or over an allowance) changes, queues and counts nothing.
+pub async fn resending_takes_its_allowances_and_a_refused_resend_takes_none(store: &Store) {
+    let (organization, admin) = organization_with_admin(store).await;
+    let (pending, pending_token) = invitation(
+        store,
+        &organization,
+        &admin,
+        "guest@example.com",
+        now(),
+        week(),
+    )
+    .await;
+    let (revoked, _) = invitation(
+        store,
+        &organization,
+        &admin,
+        "other@example.com",
+        now(),
+        week(),
+    )
+    .await;
+    store
+        .invitations
+        .revoke(organization.id, revoked.id, now())
+        .await
+        .expect("revoked");
+    let key = LimitKey::InvitesFromOrganization(organization.id);
+    let allowances = [(key.clone(), limit(1, Duration::hours(1)))];
+    let resend = |id: InvitationId| {
+        let invitations = store.invitations.clone();
+        let allowances = allowances.clone();
+        async move {
+            invitations
+                .resend(
+                    organization.id,
+                    id,
+                    &token(),
+                    now() + week(),
+                    now(),
+                    mail(EmailKind::Invitation, &email("guest@example.com"), "Again"),
+                    &allowances,
+                )
+                .await
+                .map(|invitation| invitation.id)
+        }
+    };
+
+    let of_revoked = resend(revoked.id).await;
+    let first = resend(pending.id).await;
+    let second = resend(pending.id).await;
+
+    assert_eq!(
+        of_revoked,
+        Err(InvitationChangeError::Conflict(InvitationConflict::Revoked))
+    );
+    assert_eq!(first, Ok(pending.id));
+    assert!(
+        matches!(second, Err(InvitationChangeError::Limited(_))),
+        "{second:?}"
+    );
+    let counted = store
+        .rate_limits
+        .window(&key, now() - Duration::hours(1))
+        .await
+        .expect("counted");
+    assert_eq!(counted.count, 1);
+    assert_eq!(store.outbox.backlog().await, Ok(3));
+    let old = store
+        .invitations
+        .accept(&pending_token, now(), profile(), &token())
+        .await;
+    assert_eq!(old, Err(AcceptInvitationError::InvalidToken));
+}
+
+/// `token_is_open`: only for the token of a pending invitation of a live organization,
+/// before its expiry.
+pub async fn only_the_token_of_a_pending_invitation_is_open(store: &Store) {
+    let (parent, admin) = organization_with_admin(store).await;
+    let archived = child(store, &parent, "Archived").await;
+    let (_, open) = invitation(store, &parent, &admin, "open@example.com", now(), week()).await;
+    let (revoked, revoked_token) =
+        invitation(store, &parent, &admin, "revoked@example.com", now(), week()).await;
+    let (expiring, expiring_token) = invitation(
+        store,
+        &parent,
+        &admin,
+        "expiring@example.com",
+        now(),
+        Duration::days(1),
+    )
+    .await;
+    let (_, used) = invitation(store, &parent, &admin, "used@example.com", now(), week()).await;
+    let (_, hidden) = invitation(
+        store,
+        &archived,
+        &admin,
+        "hidden@example.com",
+        now(),
+        week(),
+    )
+    .await;
+    store
+        .invitations
+        .revoke(parent.id, revoked.id, now())
+        .await
+        .expect("revoked");
+    store
+        .invitations
+        .accept(&used, now(), profile(), &token())
+        .await
+        .expect("accepted");
+    store
+        .organizations
+        .archive_child(archived.id, None, now())
+        .await
+        .expect("archived");
+    let is_open = |token_hash, at| {
+        let invitations = store.invitations.clone();
+        async move { invitations.token_is_open(&token_hash, at).await }
+    };
+
+    assert_eq!(is_open(open, now()).await, Ok(true));
+    assert_eq!(is_open(token(), now()).await, Ok(false));
+    assert_eq!(is_open(revoked_token, now()).await, Ok(false));
+    assert_eq!(
+        is_open(expiring_token.clone(), expiring.expires_at).await,
+        Ok(false)
+    );
+    assert_eq!(
+        is_open(expiring_token, expiring.expires_at - Duration::seconds(1)).await,
+        Ok(true)
+    );
+    assert_eq!(is_open(used, now()).await, Ok(false));
+    assert_eq!(is_open(hidden, now()).await, Ok(false));
 }
 
 /// Ten simultaneous acceptances of one token: exactly one user.
@@ -3291,6 +3521,38 @@ pub async fn pruning_forgets_events_at_or_before_the_cut(store: &Store) {
         store.rate_limits.window(&other, since).await,
         Ok(EventWindow::default())
     );
+}
+
+/// Keys made from any client input, however long or odd, are stored and counted.
+pub async fn keys_of_any_input_are_stored_and_counted(store: &Store) {
+    let at = now();
+    let inputs = [
+        "x".repeat(3000),
+        format!("{}@example.com", "a".repeat(3000)),
+        "\u{202e}\u{feff}é\u{1F600}\u{0130}nc \t\r\n'\";--".to_owned(),
+    ];
+
+    for input in &inputs {
+        let key = LimitKey::login_failures(input);
+        let limits = [(key.clone(), limit(1, Duration::hours(1)))];
+
+        let first = store.rate_limits.acquire(&limits, at).await;
+        let second = store.rate_limits.acquire(&limits, at).await;
+
+        assert!(first.is_ok(), "{first:?}");
+        assert!(
+            matches!(second, Err(AcquireError::Limited(_))),
+            "{second:?}"
+        );
+        assert_eq!(
+            store
+                .rate_limits
+                .window(&key, at - Duration::seconds(1))
+                .await
+                .map(|window| window.count),
+            Ok(1)
+        );
+    }
 }
 
 /// Twenty simultaneous acquisitions of a key limited to five: exactly five succeed.

@@ -169,7 +169,7 @@ pub async fn invitation(
     let email = mail(EmailKind::Invitation, &new.identifier, "You are invited");
     let invitation = store
         .invitations
-        .create(new, email)
+        .create(new, email, &[])
         .await
         .expect("an invitation is created");
     (invitation, token)

@@ -136,6 +136,9 @@ macro_rules! contract_tests {
             an_unknown_revoked_expired_or_archived_token_is_invalid,
             accepting_a_taken_identifier_is_refused_and_keeps_the_token,
             twenty_simultaneous_invitations_of_one_address_store_exactly_one,
+            an_invitation_takes_its_allowances_and_a_refused_one_takes_none,
+            resending_takes_its_allowances_and_a_refused_resend_takes_none,
+            only_the_token_of_a_pending_invitation_is_open,
             ten_simultaneous_acceptances_of_one_token_create_exactly_one_user,
             recording_an_opt_out_twice_creates_then_updates_and_queues_one_notice,
             opt_outs_are_listed_newest_first_and_filtered,
@@ -166,6 +169,7 @@ macro_rules! contract_tests {
             released_events_no_longer_count,
             pruning_forgets_events_at_or_before_the_cut,
             twenty_simultaneous_acquisitions_under_a_limit_of_five_succeed_five_times,
+            keys_of_any_input_are_stored_and_counted,
             the_storage_answers_pings_and_reports_its_pool,
         );
     };

@@ -9,9 +9,11 @@ use domain::secret::SecretToken;
 use domain::user::{Password, User};
 use domain::{Actor, Duration, EmailAddress, ErrorCode, Input, ValidationErrors};
 use ports::inbound::{AuthFailure, AuthUseCases, IssuedSession, UseCaseError};
-use ports::outbound::{Clock, PasswordHasher, RateLimitStore, SecretGenerator, UserRepository};
+use ports::outbound::{
+    Clock, LoginRecord, PasswordHasher, RateLimitStore, SecretGenerator, UserRepository,
+};
 
-use super::limits::limited;
+use super::limits::{acquire_error, give_back, hash_error};
 
 /// The authentication use cases.
 #[derive(Clone)]
@@ -48,27 +50,35 @@ impl AuthService {
         }
     }
 
-    /// Checks a password login; `Ok(None)` for wrong credentials.
+    /// Checks a password login; `Ok(None)` for wrong credentials. An identifier that is
+    /// no address belongs to nobody, and is refused without a hash; every other path
+    /// verifies exactly one hash, against a decoy when there is no stored one, so that an
+    /// unknown identifier costs as long as a wrong password (CONTRACT §9).
     async fn check_credentials(
         &self,
-        identifier: Option<&EmailAddress>,
+        identifier: &str,
         password: &str,
     ) -> Result<Option<User>, UseCaseError> {
-        // An identifier that is no address cannot belong to anybody.
-        let Some(identifier) = identifier else {
+        let Ok(identifier) = EmailAddress::parse(identifier) else {
             return Ok(None);
         };
-        let Some(record) = self.users.find_for_login(identifier).await? else {
-            return Ok(None);
-        };
-        let Some(hash) = record.password_hash.filter(|_| record.user.is_active) else {
-            return Ok(None);
+        let (user, hash) = match self.users.find_for_login(&identifier).await? {
+            Some(LoginRecord {
+                user,
+                password_hash: Some(hash),
+            }) => (Some(user), hash),
+            Some(LoginRecord {
+                password_hash: None,
+                ..
+            })
+            | None => (None, self.hasher.decoy_hash()),
         };
         let matches = self
             .hasher
             .verify(&Password::presented(password), &hash)
-            .await;
-        Ok(matches.then_some(record.user))
+            .await
+            .map_err(hash_error)?;
+        Ok(user.filter(|user| matches && user.is_active))
     }
 }
 
@@ -119,25 +129,29 @@ impl AuthUseCases for AuthService {
             return Err(invalid_credentials());
         };
 
-        let address = EmailAddress::parse(&identifier).ok();
-        // Failures count per identifier whether or not a user has it (CONTRACT §5c).
-        let key = LimitKey::LoginFailures(
-            address
-                .as_ref()
-                .map_or_else(|| identifier.trim().to_lowercase(), ToString::to_string),
-        );
+        // Failures count per identifier whether or not a user has it (CONTRACT §5c). One
+        // failure is taken atomically before the password is checked, so that parallel
+        // attempts cannot all pass one count (CONTRACT §9) and a correct password does
+        // not bypass a reached limit; a success gives it back.
         let now = self.clock.now();
-        let failures = self
+        let failure = self
             .limits
-            .window(&key, self.login_failures.window_start(now))
-            .await?;
-        // Checked before the password, so that a correct one does not bypass it.
-        self.login_failures.check(&failures, now).map_err(limited)?;
-
-        let Some(user) = self.check_credentials(address.as_ref(), &password).await? else {
-            self.limits.record(&key, now).await?;
-            return Err(invalid_credentials());
+            .acquire(
+                &[(LimitKey::login_failures(&identifier), self.login_failures)],
+                now,
+            )
+            .await
+            .map_err(acquire_error)?;
+        let user = match self.check_credentials(&identifier, &password).await {
+            Ok(Some(user)) => user,
+            Ok(None) => return Err(invalid_credentials()),
+            Err(error) => {
+                // Not a failed login: the password was never checked.
+                give_back(self.limits.as_ref(), &failure).await;
+                return Err(error);
+            }
         };
+        give_back(self.limits.as_ref(), &failure).await;
 
         let token = self.secrets.generate();
         let expires_at = now + self.session_ttl;
@@ -168,15 +182,17 @@ mod tests {
     use super::*;
     use crate::usecases::fixtures::*;
     use domain::RateEventId;
-    use domain::limits::EventWindow;
+    use domain::limits::LimitReached;
     use domain::organization::TreeNode;
     use domain::user::PasswordHash;
     use domain::{Role, UserId};
     use mockall::predicate::eq;
     use ports::outbound::{
-        AuthenticatedUser, LoginRecord, MockClock, MockPasswordHasher, MockRateLimitStore,
-        MockSecretGenerator, MockUserRepository,
+        AcquireError, AuthenticatedUser, MockClock, MockPasswordHasher, MockRateLimitStore,
+        MockSecretGenerator, MockUserRepository, PasswordHashError,
     };
+
+    const DECOY: &str = "$argon2id$decoy";
 
     struct Mocks {
         users: MockUserRepository,
@@ -191,22 +207,24 @@ mod tests {
             secrets
                 .expect_generate()
                 .returning(|| SecretToken::presented("fresh-secret"));
+            let mut hasher = MockPasswordHasher::new();
+            hasher
+                .expect_decoy_hash()
+                .returning(|| PasswordHash::new(DECOY.to_owned()));
             Self {
                 users: MockUserRepository::new(),
-                hasher: MockPasswordHasher::new(),
+                hasher,
                 secrets,
                 limits: MockRateLimitStore::new(),
             }
         }
 
-        /// No earlier failures; failures may be recorded.
+        /// A failure slot is free; it may be given back.
         fn with_no_failures(mut self) -> Self {
             self.limits
-                .expect_window()
-                .returning(|_, _| Ok(EventWindow::default()));
-            self.limits
-                .expect_record()
-                .returning(|_, _| Ok(RateEventId::new(1)));
+                .expect_acquire()
+                .returning(|_, _| Ok(vec![RateEventId::new(1)]));
+            self.limits.expect_release().returning(|_| Ok(()));
             self
         }
 
@@ -305,7 +323,7 @@ mod tests {
             .expect_find_for_login()
             .with(eq(email("user10@example.com")))
             .returning(|_| Ok(Some(login_record(true, true))));
-        mocks.hasher.expect_verify().returning(|_, _| true);
+        mocks.hasher.expect_verify().returning(|_, _| Ok(true));
         mocks
             .users
             .expect_create_session()
@@ -338,7 +356,7 @@ mod tests {
             .users
             .expect_find_for_login()
             .returning(|_| Ok(Some(login_record(true, true))));
-        mocks.hasher.expect_verify().returning(|_, _| false);
+        mocks.hasher.expect_verify().returning(|_, _| Ok(false));
         mocks.users.expect_create_session().never();
 
         let session = mocks
@@ -353,14 +371,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_inactive_user_or_one_without_password_cannot_log_in() {
-        for (active, with_password) in [(false, true), (true, false)] {
+    async fn an_inactive_user_or_one_without_password_cannot_log_in_and_costs_one_verification() {
+        for (active, with_password, verified) in
+            [(false, true, "$argon2id$stored"), (true, false, DECOY)]
+        {
             let mut mocks = Mocks::new().with_no_failures();
             mocks
                 .users
                 .expect_find_for_login()
                 .returning(move |_| Ok(Some(login_record(active, with_password))));
-            mocks.hasher.expect_verify().returning(|_, _| true);
+            mocks
+                .hasher
+                .expect_verify()
+                .withf(move |_, hash| hash.as_str() == verified)
+                .times(1)
+                .returning(|_, _| Ok(true));
             mocks.users.expect_create_session().never();
 
             let session = mocks
@@ -376,26 +401,57 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_unknown_or_malformed_identifier_gets_the_same_answer() {
-        for identifier in ["nobody@example.com", "not an address"] {
+    async fn an_unknown_identifier_costs_one_verification_like_a_wrong_password() {
+        // CONTRACT §9: both paths verify exactly one hash, the unknown one a decoy.
+        for (known, verified) in [(true, "$argon2id$stored"), (false, DECOY)] {
             let mut mocks = Mocks::new().with_no_failures();
-            mocks.users.expect_find_for_login().returning(|_| Ok(None));
+            mocks
+                .users
+                .expect_find_for_login()
+                .times(1)
+                .returning(move |_| Ok(known.then(|| login_record(true, true))));
+            mocks
+                .hasher
+                .expect_verify()
+                .withf(move |password, hash| {
+                    password.expose() == "whatever1" && hash.as_str() == verified
+                })
+                .times(1)
+                .returning(|_, _| Ok(false));
 
             let session = mocks
                 .service()
                 .login(
-                    Input::Value(identifier.to_owned()),
+                    Input::Value("user10@example.com".to_owned()),
                     Input::Value("whatever1".to_owned()),
                 )
                 .await;
 
-            assert!(is_invalid_credentials(&session), "{identifier}");
+            assert!(is_invalid_credentials(&session), "known: {known}");
         }
     }
 
     #[tokio::test]
+    async fn an_identifier_that_is_no_address_is_refused_without_a_lookup_or_a_hash() {
+        let mut mocks = Mocks::new().with_no_failures();
+        mocks.users.expect_find_for_login().never();
+        mocks.hasher.expect_verify().never();
+
+        let session = mocks
+            .service()
+            .login(
+                Input::Value("x".repeat(3000)),
+                Input::Value("whatever1".to_owned()),
+            )
+            .await;
+
+        assert!(is_invalid_credentials(&session));
+    }
+
+    #[tokio::test]
     async fn missing_login_fields_are_reported_together() {
-        let mocks = Mocks::new();
+        let mut mocks = Mocks::new();
+        mocks.limits.expect_acquire().never();
 
         let session = mocks
             .service()
@@ -410,25 +466,39 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_failed_login_is_recorded_under_the_normalized_identifier() {
+    async fn a_failure_slot_is_taken_before_the_lookup_and_the_hash_and_kept_on_failure() {
+        let mut sequence = mockall::Sequence::new();
         let mut mocks = Mocks::new();
         mocks
             .limits
-            .expect_window()
-            .withf(|key, since| {
-                *key == LimitKey::LoginFailures("Ada@example.com".to_owned())
-                    && *since == now() - Duration::minutes(15)
-            })
-            .returning(|_, _| Ok(EventWindow::default()));
-        mocks
-            .limits
-            .expect_record()
-            .withf(|key, at| {
-                *key == LimitKey::LoginFailures("Ada@example.com".to_owned()) && *at == now()
+            .expect_acquire()
+            .withf(|limits, at| {
+                *at == now()
+                    && limits
+                        == [(
+                            LimitKey::LoginFailures("Ada@example.com".to_owned()),
+                            RateLimit {
+                                count: 10,
+                                window: Duration::minutes(15),
+                            },
+                        )]
             })
             .times(1)
-            .returning(|_, _| Ok(RateEventId::new(1)));
-        mocks.users.expect_find_for_login().returning(|_| Ok(None));
+            .in_sequence(&mut sequence)
+            .returning(|_, _| Ok(vec![RateEventId::new(1)]));
+        mocks
+            .users
+            .expect_find_for_login()
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|_| Ok(None));
+        mocks
+            .hasher
+            .expect_verify()
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|_, _| Ok(false));
+        mocks.limits.expect_release().never();
 
         let session = mocks
             .service()
@@ -442,18 +512,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_successful_login_records_no_failure() {
+    async fn a_successful_login_gives_its_failure_slot_back() {
         let mut mocks = Mocks::new();
         mocks
             .limits
-            .expect_window()
-            .returning(|_, _| Ok(EventWindow::default()));
-        mocks.limits.expect_record().never();
+            .expect_acquire()
+            .returning(|_, _| Ok(vec![RateEventId::new(7)]));
+        mocks
+            .limits
+            .expect_release()
+            .withf(|events| events == [RateEventId::new(7)])
+            .times(1)
+            .returning(|_| Ok(()));
         mocks
             .users
             .expect_find_for_login()
             .returning(|_| Ok(Some(login_record(true, true))));
-        mocks.hasher.expect_verify().returning(|_, _| true);
+        mocks.hasher.expect_verify().returning(|_, _| Ok(true));
         mocks
             .users
             .expect_create_session()
@@ -471,15 +546,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn after_ten_failures_even_a_correct_password_is_rate_limited() {
+    async fn when_no_failure_slot_is_left_even_a_correct_password_is_rate_limited_unchecked() {
         let mut mocks = Mocks::new();
-        mocks.limits.expect_window().returning(|_, _| {
-            Ok(EventWindow {
-                count: 10,
-                oldest: Some(now() - Duration::minutes(5)),
-            })
+        mocks.limits.expect_acquire().returning(|_, _| {
+            Err(AcquireError::Limited(LimitReached {
+                retry_after: Duration::minutes(10),
+            }))
         });
-        mocks.limits.expect_record().never();
+        mocks.limits.expect_release().never();
         mocks.users.expect_find_for_login().never();
         mocks.hasher.expect_verify().never();
 
@@ -500,89 +574,39 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_tenth_failure_is_still_an_invalid_login() {
+    async fn busy_hashing_answers_overloaded_and_gives_the_slot_back() {
         let mut mocks = Mocks::new();
-        mocks.limits.expect_window().returning(|_, _| {
-            Ok(EventWindow {
-                count: 9,
-                oldest: Some(now() - Duration::minutes(5)),
-            })
-        });
         mocks
             .limits
-            .expect_record()
+            .expect_acquire()
+            .returning(|_, _| Ok(vec![RateEventId::new(3)]));
+        mocks
+            .limits
+            .expect_release()
+            .withf(|events| events == [RateEventId::new(3)])
             .times(1)
-            .returning(|_, _| Ok(RateEventId::new(10)));
+            .returning(|_| Ok(()));
         mocks.users.expect_find_for_login().returning(|_| Ok(None));
+        mocks.hasher.expect_verify().returning(|_, _| {
+            Err(PasswordHashError::Busy {
+                retry_after: Duration::seconds(1),
+            })
+        });
 
         let session = mocks
             .service()
             .login(
                 Input::Value("user10@example.com".to_owned()),
-                Input::Value("wrong one".to_owned()),
+                Input::Value("whatever1".to_owned()),
             )
             .await;
 
-        assert!(is_invalid_credentials(&session));
-    }
-
-    #[tokio::test]
-    async fn the_window_reopens_when_the_oldest_failure_leaves_it() {
-        // Ten failures, one a minute from `start`; the store counts those after `since`.
-        let start = now();
-        let failures: Vec<_> = (0..10)
-            .map(|minute| start + Duration::minutes(minute))
-            .collect();
-        let mut mocks = Mocks::new();
-        mocks.limits.expect_window().returning(move |_, since| {
-            let inside: Vec<_> = failures.iter().filter(|at| **at > since).collect();
-            Ok(EventWindow {
-                count: inside.len() as u64,
-                oldest: inside.first().map(|at| **at),
-            })
-        });
-        mocks
-            .limits
-            .expect_record()
-            .returning(|_, _| Ok(RateEventId::new(11)));
-        mocks.users.expect_find_for_login().returning(|_| Ok(None));
-        let mut clock = MockClock::new();
-        let mut times = vec![
-            start + Duration::minutes(15) + Duration::seconds(1),
-            start + Duration::minutes(14),
-        ];
-        clock
-            .expect_now()
-            .returning(move || times.pop().unwrap_or(start));
-        let service = AuthService::new(
-            Arc::new(mocks.users),
-            Arc::new(mocks.hasher),
-            Arc::new(mocks.secrets),
-            Arc::new(clock),
-            Arc::new(mocks.limits),
-            Duration::hours(12),
-            RateLimit {
-                count: 10,
-                window: Duration::minutes(15),
-            },
-        );
-        let attempt = || {
-            service.login(
-                Input::Value("user10@example.com".to_owned()),
-                Input::Value("wrong one".to_owned()),
-            )
-        };
-
-        let inside_the_window = attempt().await;
-        let after_the_oldest_left = attempt().await;
-
         assert_eq!(
-            inside_the_window,
-            Err(UseCaseError::RateLimited {
-                retry_after: Duration::minutes(1)
+            session,
+            Err(UseCaseError::Overloaded {
+                retry_after: Duration::seconds(1)
             })
         );
-        assert!(is_invalid_credentials(&after_the_oldest_left));
     }
 
     #[tokio::test]

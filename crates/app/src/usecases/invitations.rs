@@ -14,18 +14,18 @@ use domain::organization::Organization;
 use domain::pagination::{Page, PageRequest};
 use domain::secret::SecretToken;
 use domain::{
-    Action, Actor, Duration, EmailAddress, ErrorCode, InvitationId, OrganizationId, RateEventId,
-    Timestamp, ValidationErrors,
+    Action, Actor, Duration, EmailAddress, ErrorCode, InvitationId, OrganizationId, Timestamp,
+    ValidationErrors,
 };
 use ports::inbound::{AcceptedInvitation, Conflict, InvitationUseCases, UseCaseError};
 use ports::outbound::{
     AcceptInvitationError, Clock, CreateInvitationError, InvitationChangeError,
-    InvitationRepository, MemberProfile, OrganizationRepository, PasswordHasher, RateLimitStore,
-    SecretGenerator, UserRepository,
+    InvitationRepository, MemberProfile, OrganizationRepository, PasswordHasher, SecretGenerator,
+    UserRepository,
 };
 
 use super::authorized_organization;
-use super::limits::{acquire_error, give_back};
+use super::limits::{hash_error, limited};
 
 /// What the invitation use cases need to know of the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,8 +56,6 @@ pub struct InvitationPorts {
     pub secrets: Arc<dyn SecretGenerator>,
     /// The time.
     pub clock: Arc<dyn Clock>,
-    /// The invitation e-mail allowances.
-    pub limits: Arc<dyn RateLimitStore>,
 }
 
 /// The invitation use cases.
@@ -69,7 +67,6 @@ pub struct InvitationService {
     hasher: Arc<dyn PasswordHasher>,
     secrets: Arc<dyn SecretGenerator>,
     clock: Arc<dyn Clock>,
-    limits: Arc<dyn RateLimitStore>,
     settings: InvitationSettings,
 }
 
@@ -83,32 +80,24 @@ impl InvitationService {
             hasher: ports.hasher,
             secrets: ports.secrets,
             clock: ports.clock,
-            limits: ports.limits,
             settings,
         }
     }
 
-    /// Takes one invitation e-mail from the recipient's and the organization's
-    /// allowances (CONTRACT §5c), atomically in storage.
-    async fn take_allowance(
+    /// One invitation e-mail from the recipient's and the organization's allowances
+    /// (CONTRACT §5c), taken by storage in the transaction that stores the e-mail.
+    fn allowances(
         &self,
         organization: OrganizationId,
         recipient: &EmailAddress,
-    ) -> Result<Vec<RateEventId>, UseCaseError> {
-        let limits = [
-            (
-                LimitKey::InvitesToRecipient(recipient.to_string()),
-                self.settings.per_recipient,
-            ),
+    ) -> [(LimitKey, RateLimit); 2] {
+        [
+            (LimitKey::invites_to(recipient), self.settings.per_recipient),
             (
                 LimitKey::InvitesFromOrganization(organization),
                 self.settings.per_organization,
             ),
-        ];
-        self.limits
-            .acquire(&limits, self.clock.now())
-            .await
-            .map_err(acquire_error)
+        ]
     }
 
     /// Stores the invitation and its e-mail.
@@ -123,6 +112,7 @@ impl InvitationService {
             .compose_email(actor, organization, &terms.identifier, &token)
             .await?;
         let now = self.clock.now();
+        let allowances = self.allowances(organization.id, &terms.identifier);
         let invitation = NewInvitation {
             organization_id: organization.id,
             identifier: terms.identifier,
@@ -133,7 +123,7 @@ impl InvitationService {
             expires_at: now + terms.valid_for,
         };
         self.invitations
-            .create(invitation, email)
+            .create(invitation, email, &allowances)
             .await
             .map_err(|error| match error {
                 CreateInvitationError::IdentifierTaken => {
@@ -143,6 +133,7 @@ impl InvitationService {
                     ValidationErrors::single("identifier", ErrorCode::AlreadyInvited).into()
                 }
                 CreateInvitationError::OrganizationNotFound => UseCaseError::NotFound,
+                CreateInvitationError::Limited(reached) => limited(reached),
                 CreateInvitationError::Storage(error) => error.into(),
             })
     }
@@ -167,6 +158,7 @@ impl InvitationService {
                 now + self.settings.default_ttl,
                 now,
                 email,
+                &self.allowances(organization.id, &current.identifier),
             )
             .await
             .map_err(change_error)
@@ -195,6 +187,10 @@ impl InvitationService {
     }
 }
 
+fn invalid_token() -> UseCaseError {
+    ValidationErrors::single("token", ErrorCode::InvalidInvitation).into()
+}
+
 fn conflict(conflict: InvitationConflict) -> UseCaseError {
     UseCaseError::Conflict(match conflict {
         InvitationConflict::Accepted => Conflict::InvitationAccepted,
@@ -209,6 +205,7 @@ fn change_error(error: InvitationChangeError) -> UseCaseError {
         InvitationChangeError::AnotherPending => {
             UseCaseError::Conflict(Conflict::InvitationPendingElsewhere)
         }
+        InvitationChangeError::Limited(reached) => limited(reached),
         InvitationChangeError::Storage(error) => error.into(),
     }
 }
@@ -229,16 +226,9 @@ impl InvitationUseCases for InvitationService {
         )
         .await?;
         let terms = check_invite(request, self.settings.default_ttl)?;
-        let allowance = self
-            .take_allowance(organization.id, &terms.identifier)
-            .await?;
-
-        let created = self.create_invitation(actor, &organization, terms).await;
-        if created.is_err() {
-            // A refused invitation sends nothing and uses no allowance.
-            give_back(self.limits.as_ref(), &allowance).await;
-        }
-        created
+        // The allowances are taken with the invitation, in one transaction, and only
+        // when it is stored: a refused one uses none, not even for a moment (§5c, §9).
+        self.create_invitation(actor, &organization, terms).await
     }
 
     async fn get(
@@ -308,18 +298,9 @@ impl InvitationUseCases for InvitationService {
             .ok_or(UseCaseError::NotFound)?;
         let now = self.clock.now();
         current.check_resend(now).map_err(conflict)?;
-        let allowance = self
-            .take_allowance(organization.id, &current.identifier)
-            .await?;
-
-        let resent = self
-            .resend_invitation(actor, &organization, &current, now)
-            .await;
-        if resent.is_err() {
-            // A refused resend sends nothing and uses no allowance.
-            give_back(self.limits.as_ref(), &allowance).await;
-        }
-        resent
+        // As for an invitation: the allowances are taken with the resend, or not at all.
+        self.resend_invitation(actor, &organization, &current, now)
+            .await
     }
 
     async fn revoke(
@@ -343,11 +324,22 @@ impl InvitationUseCases for InvitationService {
 
     async fn accept(&self, request: AcceptRequest) -> Result<AcceptedInvitation, UseCaseError> {
         let terms = check_accept(request)?;
+        // The cheap check before the costly one: a password is hashed only for a token
+        // that opens a pending invitation (CONTRACT §9). The acceptance below still
+        // decides, in one conditional update, if the token is used meanwhile.
+        let token = terms.token.hash();
+        if !self
+            .invitations
+            .token_is_open(&token, self.clock.now())
+            .await?
+        {
+            return Err(invalid_token());
+        }
         let password_hash = self
             .hasher
             .hash(&terms.password)
             .await
-            .map_err(|error| UseCaseError::Internal(error.to_string()))?;
+            .map_err(hash_error)?;
         let api_key = self.secrets.generate();
         let profile = MemberProfile {
             first_name: terms.first_name,
@@ -356,18 +348,11 @@ impl InvitationUseCases for InvitationService {
         };
         let user = self
             .invitations
-            .accept(
-                &terms.token.hash(),
-                self.clock.now(),
-                profile,
-                &api_key.hash(),
-            )
+            .accept(&token, self.clock.now(), profile, &api_key.hash())
             .await
             .map_err(|error| -> UseCaseError {
                 match error {
-                    AcceptInvitationError::InvalidToken => {
-                        ValidationErrors::single("token", ErrorCode::InvalidInvitation).into()
-                    }
+                    AcceptInvitationError::InvalidToken => invalid_token(),
                     // The request names no identifier: the problem is the invitation as a whole.
                     AcceptInvitationError::IdentifierTaken => {
                         ValidationErrors::non_field(ErrorCode::IdentifierTaken).into()
@@ -388,8 +373,8 @@ mod tests {
     use domain::{Input, Role, UserId};
     use mockall::predicate::eq;
     use ports::outbound::{
-        AcquireError, MockClock, MockInvitationRepository, MockOrganizationRepository,
-        MockPasswordHasher, MockRateLimitStore, MockSecretGenerator, MockUserRepository,
+        MockClock, MockInvitationRepository, MockOrganizationRepository, MockPasswordHasher,
+        MockSecretGenerator, MockUserRepository, PasswordHashError,
     };
 
     const INVITATION: InvitationId = InvitationId::new(7);
@@ -399,19 +384,9 @@ mod tests {
         users: MockUserRepository,
         invitations: MockInvitationRepository,
         hasher: MockPasswordHasher,
-        limits: MockRateLimitStore,
     }
 
     impl Mocks {
-        /// Every allowance is granted; none is given back.
-        fn with_allowance(mut self) -> Self {
-            self.limits
-                .expect_acquire()
-                .returning(|_, _| Ok(vec![RateEventId::new(1), RateEventId::new(2)]));
-            self.limits.expect_release().never();
-            self
-        }
-
         fn new() -> Self {
             let mut organizations = MockOrganizationRepository::new();
             organizations.expect_find().returning(|id| {
@@ -428,8 +403,15 @@ mod tests {
                 users,
                 invitations: MockInvitationRepository::new(),
                 hasher: MockPasswordHasher::new(),
-                limits: MockRateLimitStore::new(),
             }
+        }
+
+        /// The token is (or is not) open.
+        fn with_open_token(mut self, open: bool) -> Self {
+            self.invitations
+                .expect_token_is_open()
+                .returning(move |_, _| Ok(open));
+            self
         }
 
         fn service(self) -> InvitationService {
@@ -447,7 +429,6 @@ mod tests {
                     hasher: Arc::new(self.hasher),
                     secrets: Arc::new(secrets),
                     clock: Arc::new(clock),
-                    limits: Arc::new(self.limits),
                 },
                 InvitationSettings {
                     public_url: "https://orgs.example.com".to_owned(),
@@ -511,11 +492,11 @@ mod tests {
 
     #[tokio::test]
     async fn inviting_stores_the_invitation_with_its_email_in_one_call() {
-        let mut mocks = Mocks::new().with_allowance();
+        let mut mocks = Mocks::new();
         mocks
             .invitations
             .expect_create()
-            .withf(|new, email| {
+            .withf(|new, email, _| {
                 new.organization_id == CHILD
                     && new.identifier.as_str() == "New@example.com"
                     && new.role == Role::Users
@@ -529,7 +510,7 @@ mod tests {
                     && email.subject.contains("Ada Lovelace")
             })
             .times(1)
-            .returning(|_, _| Ok(invitation(false, false, false)));
+            .returning(|_, _, _| Ok(invitation(false, false, false)));
 
         let invited = mocks
             .service()
@@ -545,13 +526,13 @@ mod tests {
 
     #[tokio::test]
     async fn expires_in_days_sets_the_expiry() {
-        let mut mocks = Mocks::new().with_allowance();
+        let mut mocks = Mocks::new();
         mocks
             .invitations
             .expect_create()
-            .withf(|new, _| new.expires_at == now() + Duration::days(2))
+            .withf(|new, _, _| new.expires_at == now() + Duration::days(2))
             .times(1)
-            .returning(|_, _| Ok(invitation(false, false, false)));
+            .returning(|_, _, _| Ok(invitation(false, false, false)));
         let request = InviteRequest {
             expires_in_days: Input::Value(2),
             ..invite("new@example.com")
@@ -626,21 +607,11 @@ mod tests {
             ),
         ] {
             let mut mocks = Mocks::new();
-            mocks
-                .limits
-                .expect_acquire()
-                .returning(|_, _| Ok(vec![RateEventId::new(1), RateEventId::new(2)]));
-            mocks
-                .limits
-                .expect_release()
-                .withf(|events| events == [RateEventId::new(1), RateEventId::new(2)])
-                .times(1)
-                .returning(|_| Ok(()));
             let stored = error.clone();
             mocks
                 .invitations
                 .expect_create()
-                .returning(move |_, _| Err(stored.clone()));
+                .returning(move |_, _, _| Err(stored.clone()));
 
             let invited = mocks
                 .service()
@@ -662,14 +633,14 @@ mod tests {
     async fn an_invitation_takes_from_the_recipients_and_the_organizations_allowances() {
         let mut mocks = Mocks::new();
         mocks
-            .limits
-            .expect_acquire()
-            .withf(|limits, at| {
-                *at == now()
-                    && limits
+            .invitations
+            .expect_create()
+            .withf(|new, _, allowances| {
+                new.created_at == now()
+                    && allowances
                         == [
                             (
-                                LimitKey::InvitesToRecipient("new@example.com".to_owned()),
+                                LimitKey::InvitesToRecipient("New@example.com".to_owned()),
                                 RateLimit {
                                     count: 5,
                                     window: Duration::hours(1),
@@ -685,18 +656,14 @@ mod tests {
                         ]
             })
             .times(1)
-            .returning(|_, _| Ok(vec![RateEventId::new(1), RateEventId::new(2)]));
-        mocks
-            .invitations
-            .expect_create()
-            .returning(|_, _| Ok(invitation(false, false, false)));
+            .returning(|_, _, _| Ok(invitation(false, false, false)));
 
         let invited = mocks
             .service()
             .invite(
                 &actor(Role::Administrators),
                 ROOT,
-                invite("new@example.com"),
+                invite("New@EXAMPLE.com"),
             )
             .await;
 
@@ -705,14 +672,21 @@ mod tests {
 
     #[tokio::test]
     async fn an_exhausted_allowance_is_rate_limited_and_sends_nothing() {
+        let reached = LimitReached {
+            retry_after: Duration::minutes(20),
+        };
         let mut mocks = Mocks::new();
-        mocks.limits.expect_acquire().returning(|_, _| {
-            Err(AcquireError::Limited(LimitReached {
-                retry_after: Duration::minutes(20),
-            }))
-        });
-        mocks.invitations.expect_create().never();
-        mocks.invitations.expect_resend().never();
+        mocks
+            .invitations
+            .expect_create()
+            .times(1)
+            .returning(move |_, _, _| Err(CreateInvitationError::Limited(reached)));
+        mocks
+            .invitations
+            .expect_resend()
+            .withf(|_, _, _, _, _, _, allowances| allowances.len() == 2)
+            .times(1)
+            .returning(move |_, _, _, _, _, _, _| Err(InvitationChangeError::Limited(reached)));
         mocks
             .invitations
             .expect_find()
@@ -740,7 +714,7 @@ mod tests {
     #[tokio::test]
     async fn an_invalid_invitation_uses_no_allowance() {
         let mut mocks = Mocks::new();
-        mocks.limits.expect_acquire().never();
+        mocks.invitations.expect_create().never();
 
         let invited = mocks
             .service()
@@ -847,7 +821,7 @@ mod tests {
     #[tokio::test]
     async fn resending_gives_a_fresh_token_expiry_and_email() {
         for expired in [false, true] {
-            let mut mocks = Mocks::new().with_allowance();
+            let mut mocks = Mocks::new();
             mocks
                 .invitations
                 .expect_find()
@@ -856,7 +830,7 @@ mod tests {
             mocks
                 .invitations
                 .expect_resend()
-                .withf(|organization, id, token, expires_at, at, email| {
+                .withf(|organization, id, token, expires_at, at, email, _| {
                     *organization == CHILD
                         && *id == INVITATION
                         && *token == SecretToken::presented("fresh-token").hash()
@@ -865,7 +839,7 @@ mod tests {
                         && email.text.contains("token=fresh-token")
                 })
                 .times(1)
-                .returning(|_, _, _, _, _, _| Ok(invitation(false, false, false)));
+                .returning(|_, _, _, _, _, _, _| Ok(invitation(false, false, false)));
 
             let resent = mocks
                 .service()
@@ -950,7 +924,7 @@ mod tests {
 
     #[tokio::test]
     async fn accepting_creates_the_user_with_a_hashed_password_and_an_api_key() {
-        let mut mocks = Mocks::new();
+        let mut mocks = Mocks::new().with_open_token(true);
         mocks
             .hasher
             .expect_hash()
@@ -979,8 +953,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_invalid_token_is_refused_on_token() {
-        let mut mocks = Mocks::new();
+    async fn a_token_used_while_the_password_was_hashed_is_refused_on_token() {
+        let mut mocks = Mocks::new().with_open_token(true);
         mocks
             .hasher
             .expect_hash()
@@ -1002,6 +976,7 @@ mod tests {
     async fn a_short_password_is_refused_before_any_hashing_or_storage() {
         let mut mocks = Mocks::new();
         mocks.hasher.expect_hash().never();
+        mocks.invitations.expect_token_is_open().never();
         mocks.invitations.expect_accept().never();
         let request = AcceptRequest {
             password: Input::Value("short".to_owned()),
@@ -1013,6 +988,74 @@ mod tests {
         assert_eq!(
             field_codes(accepted.expect_err("refused"), "password"),
             [ErrorCode::MinLength { min: 8 }]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_or_used_token_is_refused_before_any_hashing() {
+        let mut mocks = Mocks::new();
+        mocks
+            .invitations
+            .expect_token_is_open()
+            .withf(|token, at| *token == SecretToken::presented("the-token").hash() && *at == now())
+            .times(1)
+            .returning(|_, _| Ok(false));
+        mocks.hasher.expect_hash().never();
+        mocks.invitations.expect_accept().never();
+
+        let accepted = mocks.service().accept(accept_request()).await;
+
+        assert_eq!(
+            field_codes(accepted.expect_err("refused"), "token"),
+            [ErrorCode::InvalidInvitation]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_token_is_checked_before_the_password_is_hashed() {
+        let mut sequence = mockall::Sequence::new();
+        let mut mocks = Mocks::new();
+        mocks
+            .invitations
+            .expect_token_is_open()
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|_, _| Ok(true));
+        mocks
+            .hasher
+            .expect_hash()
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|_| Ok(PasswordHash::new("$argon2id$hash".to_owned())));
+        mocks
+            .invitations
+            .expect_accept()
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|_, _, _, _| Ok(user(UserId::new(30), CHILD, Role::Users)));
+
+        let accepted = mocks.service().accept(accept_request()).await;
+
+        assert!(accepted.is_ok(), "{accepted:?}");
+    }
+
+    #[tokio::test]
+    async fn busy_hashing_answers_overloaded_and_accepts_nothing() {
+        let mut mocks = Mocks::new().with_open_token(true);
+        mocks.hasher.expect_hash().returning(|_| {
+            Err(PasswordHashError::Busy {
+                retry_after: Duration::seconds(1),
+            })
+        });
+        mocks.invitations.expect_accept().never();
+
+        let accepted = mocks.service().accept(accept_request()).await;
+
+        assert_eq!(
+            accepted,
+            Err(UseCaseError::Overloaded {
+                retry_after: Duration::seconds(1)
+            })
         );
     }
 }

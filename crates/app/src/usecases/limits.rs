@@ -3,7 +3,7 @@
 use domain::limits::{LimitReached, RateLimit};
 use domain::{Duration, RateEventId};
 use ports::inbound::UseCaseError;
-use ports::outbound::{AcquireError, RateLimitStore};
+use ports::outbound::{AcquireError, PasswordHashError, RateLimitStore};
 
 /// The three limits of CONTRACT §5c.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,10 +48,20 @@ pub(crate) fn acquire_error(error: AcquireError) -> UseCaseError {
     }
 }
 
-/// Gives an allowance back after the action it allowed was refused. A failure here
-/// only over-counts (the safe side), so it is logged, not returned.
+/// Gives events back: a login failure slot after a success, or after the password
+/// could not be checked. A failure here only over-counts (the safe side), so it is
+/// logged, not returned.
 pub(crate) async fn give_back(limits: &dyn RateLimitStore, events: &[RateEventId]) {
     if let Err(error) = limits.release(events).await {
         tracing::warn!(error.message = %error, "could not give back a rate-limit allowance");
+    }
+}
+
+/// A password that could not be hashed or checked: busy slots ask the client to come
+/// back (→ 503 with `Retry-After`); anything else is internal.
+pub(crate) fn hash_error(error: PasswordHashError) -> UseCaseError {
+    match error {
+        PasswordHashError::Busy { retry_after } => UseCaseError::Overloaded { retry_after },
+        PasswordHashError::Failed(reason) => UseCaseError::Internal(reason),
     }
 }
