@@ -2395,7 +2395,7 @@ pub async fn settled_messages_keep_no_subject_or_body_at_rest(store: &Store) {
         message.html = format!("<a href=\"https://orgs.test/invitations/accept?token={secret}\">");
         store
             .invitations
-            .create(new, message)
+            .create(new, message, &[])
             .await
             .expect("created");
     }
