@@ -91,25 +91,43 @@ fn wants_csv(headers: &HeaderMap, query: &ListQuery) -> Result<bool, ApiError> {
     Ok(csv > 0.0 && csv > json)
 }
 
-/// One CSV field, quoted when it must be (RFC 4180).
-fn csv_field(value: &str) -> String {
-    if value.contains([',', '"', '\r', '\n']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
+/// The first characters that make a spreadsheet read a cell as a formula (OWASP CSV
+/// injection): a cell starting with one of them is written with a `'` before it.
+pub const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// One CSV cell as written: with a `'` before it when it starts like a formula, then
+/// quoted (quotes doubled) when it holds a separator, a quote or a line break (RFC 4180).
+#[must_use]
+pub fn csv_cell(value: &str) -> String {
+    let defused = if value.starts_with(FORMULA_STARTS) {
+        format!("'{value}")
     } else {
         value.to_owned()
+    };
+    if defused.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", defused.replace('"', "\"\""))
+    } else {
+        defused
     }
+}
+
+/// One CSV line: the cells, comma-separated, ended by CRLF.
+#[must_use]
+pub fn csv_line(cells: &[&str]) -> String {
+    let mut line = cells
+        .iter()
+        .map(|cell| csv_cell(cell))
+        .collect::<Vec<_>>()
+        .join(",");
+    line.push_str("\r\n");
+    line
 }
 
 /// One CSV row.
 #[must_use]
 pub fn csv_row(opt_out: &OptOut) -> String {
     let dto = OptOutDto::from(opt_out);
-    format!(
-        "{},{},{}\r\n",
-        csv_field(&dto.address),
-        csv_field(&dto.origin),
-        csv_field(&dto.creation_date)
-    )
+    csv_line(&[&dto.address, &dto.origin, &dto.creation_date])
 }
 
 /// A visible organization's opt-outs, newest first; as CSV with `Accept: text/csv` or
@@ -207,10 +225,69 @@ mod tests {
     use super::*;
 
     #[test]
-    fn csv_fields_with_separators_are_quoted() {
-        assert_eq!(csv_field("plain@example.com"), "plain@example.com");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    fn csv_cells_with_separators_are_quoted() {
+        assert_eq!(csv_cell("plain@example.com"), "plain@example.com");
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_cell("two\nlines"), "\"two\nlines\"");
+    }
+
+    #[test]
+    fn csv_cells_that_start_like_a_formula_get_a_quote_mark_first() {
+        assert_eq!(
+            csv_cell("=cmd|'/Ccalc'!A0@example.com"),
+            "'=cmd|'/Ccalc'!A0@example.com"
+        );
+        assert_eq!(csv_cell("+1@example.com"), "'+1@example.com");
+        assert_eq!(csv_cell("-1@example.com"), "'-1@example.com");
+        assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_cell("\tx"), "'\tx");
+        assert_eq!(csv_cell("\rx"), "\"'\rx\"");
+        assert_eq!(csv_cell("=1,2"), "\"'=1,2\"");
+        assert_eq!(csv_cell("a=b"), "a=b");
+        assert_eq!(csv_cell(""), "");
+    }
+
+    proptest::proptest! {
+        /// Any row written, then read back by a CSV parser, gives its cells: each as it
+        /// was, with one `'` before it exactly when it starts with `=`, `+`, `-`, `@`,
+        /// tab or CR.
+        #[test]
+        fn a_written_row_reads_back_as_its_cells(
+            cells in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::string::string_regex("[=+@\t\r\n,\"' a-z-]{0,12}")
+                        .expect("a pattern"),
+                    proptest::prelude::any::<String>(),
+                ],
+                3,
+            )
+        ) {
+            let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+            let line = csv_line(&cells);
+
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(line.as_bytes());
+            let records: Vec<csv::StringRecord> = reader
+                .records()
+                .collect::<Result<_, _>>()
+                .expect("parsed");
+
+            proptest::prop_assert_eq!(records.len(), 1);
+            let read: Vec<&str> = records[0].iter().collect();
+            let expected: Vec<String> = cells
+                .iter()
+                .map(|cell| {
+                    if cell.starts_with(FORMULA_STARTS) {
+                        format!("'{cell}")
+                    } else {
+                        (*cell).to_owned()
+                    }
+                })
+                .collect();
+            proptest::prop_assert_eq!(read, expected);
+        }
     }
 
     #[test]
