@@ -9,5 +9,6 @@ mod organizations;
 mod resilience;
 mod schema;
 mod service;
+mod slow_clients;
 mod smtp;
 mod wire;

@@ -26,6 +26,9 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
     ]
 }
 
+/// The most rows written as one chunk of the CSV body.
+const CSV_CHUNK_ROWS: usize = 500;
+
 /// The CSV header line.
 pub const CSV_HEADER: &str = "address,origin,creation_date\r\n";
 
@@ -162,12 +165,19 @@ pub(crate) async fn list(
             .and_then(|value| value.to_str().ok())
             .unwrap_or("-")
             .to_owned();
-        let rows = rows.map(move |row| match row {
-            Ok(opt_out) => Ok(Bytes::from(csv_row(&opt_out))),
-            Err(error) => {
-                tracing::error!(request_id = %request_id, error.message = %error, "opt-out export failed");
-                Err(std::io::Error::other("opt-out export failed"))
+        // Rows ready together (a page read from storage) go out as one chunk.
+        let rows = rows.ready_chunks(CSV_CHUNK_ROWS).map(move |rows| {
+            let mut chunk = String::with_capacity(rows.len() * 64);
+            for row in rows {
+                match row {
+                    Ok(opt_out) => chunk.push_str(&csv_row(&opt_out)),
+                    Err(error) => {
+                        tracing::error!(request_id = %request_id, error.message = %error, "opt-out export failed");
+                        return Err(std::io::Error::other("opt-out export failed"));
+                    }
+                }
             }
+            Ok(Bytes::from(chunk))
         });
         let stream = futures::stream::once(async { Ok(Bytes::from_static(CSV_HEADER.as_bytes())) })
             .chain(rows);

@@ -101,6 +101,11 @@ pub struct ServeArgs {
     #[arg(long = "invites-per-organization", env = "ORGS_INVITES_PER_ORGANIZATION", default_value = "200/1h", value_parser = parse_limit)]
     pub invites_per_organization: RateLimit,
 
+    /// How long one SQL statement may run before the database cancels it (PostgreSQL's
+    /// `statement_timeout` on every connection; SQLite has none, see `docs/storage.md`).
+    #[arg(long = "statement-timeout", env = "ORGS_STATEMENT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub statement_timeout: Duration,
+
     /// The log filter, in `tracing` syntax (e.g. `info,orgs=debug`).
     #[arg(long = "log", env = "ORGS_LOG", default_value = "info")]
     pub log: String,
@@ -362,6 +367,19 @@ mod tests {
         use clap::CommandFactory as _;
 
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_statement_timeout_is_ten_seconds_unless_set() {
+        let default = Cli::try_parse_from(["orgs"]).expect("parsed");
+        let set =
+            Cli::try_parse_from(["orgs", "serve", "--statement-timeout", "3s"]).expect("parsed");
+
+        assert_eq!(default.serve.statement_timeout, Duration::seconds(10));
+        let Some(Command::Serve(set)) = set.command else {
+            panic!("serve");
+        };
+        assert_eq!(set.statement_timeout, Duration::seconds(3));
     }
 
     #[test]
