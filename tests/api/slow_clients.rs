@@ -83,7 +83,7 @@ async fn stalled_export(app: &TestApp, organization: i64) -> TcpStream {
 async fn csv_cells_that_start_like_a_formula_come_out_with_a_quote_mark(app: TestApp) {
     let path = format!("/organizations/{}/opt_outs/", app.root_id);
     for address in [
-        "=cmd@example.com",
+        "=cmd|'/Ccalc'!A0@example.com",
         "+1@example.com",
         "-2@example.com",
         "plain@example.com",
@@ -109,7 +109,7 @@ async fn csv_cells_that_start_like_a_formula_come_out_with_a_quote_mark(app: Tes
             "plain@example.com",
             "'-2@example.com",
             "'+1@example.com",
-            "'=cmd@example.com"
+            "'=cmd|'/Ccalc'!A0@example.com"
         ]
     );
 }
