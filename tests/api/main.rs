@@ -13,5 +13,6 @@ mod outputs;
 mod resilience;
 mod schema;
 mod service;
+mod slow_clients;
 mod smtp;
 mod wire;

@@ -17,6 +17,7 @@ use serde_json::Value;
 use sqlx::Connection as _;
 
 use app::config::DatabaseUrl;
+use app::connections::ConnectionLimits;
 use app::delivery::DeliveryPolicy;
 use app::security::HashingSettings;
 use app::server::{self, RunningServer, ServiceSettings, StartOptions};
@@ -174,6 +175,8 @@ pub struct SpawnOptions {
     pub mailer: Option<Arc<dyn Mailer>>,
     /// How the outbox worker retries.
     pub delivery: DeliveryPolicy,
+    /// The HTTP connections' time limits.
+    pub connections: ConnectionLimits,
     /// For `Postgres`: the server the service connects through (such as a proxy's
     /// `postgres://postgres@127.0.0.1:PORT`), instead of `DATABASE_URL`'s.
     pub postgres_server: Option<String>,
@@ -192,6 +195,7 @@ impl Default for SpawnOptions {
                 max_wait: StdDuration::from_secs(120),
                 ..HashingSettings::default()
             },
+            connections: ConnectionLimits::default(),
             delivery: DeliveryPolicy {
                 idle_poll: StdDuration::from_millis(20),
                 ..DeliveryPolicy::default()
@@ -237,6 +241,8 @@ pub async fn spawn_app_with_options(backend: Backend, options: SpawnOptions) -> 
             .mailer
             .unwrap_or_else(|| Arc::new(mailer.clone()) as Arc<dyn Mailer>),
         delivery: options.delivery,
+        connections: options.connections,
+        statement_timeout: StdDuration::from_secs(10),
     })
     .await
     .expect("the service starts");

@@ -26,6 +26,9 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
     ]
 }
 
+/// The most rows written as one chunk of the CSV body.
+const CSV_CHUNK_ROWS: usize = 500;
+
 /// The CSV header line.
 pub const CSV_HEADER: &str = "address,origin,creation_date\r\n";
 
@@ -91,25 +94,43 @@ fn wants_csv(headers: &HeaderMap, query: &ListQuery) -> Result<bool, ApiError> {
     Ok(csv > 0.0 && csv > json)
 }
 
-/// One CSV field, quoted when it must be (RFC 4180).
-fn csv_field(value: &str) -> String {
-    if value.contains([',', '"', '\r', '\n']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
+/// The first characters that make a spreadsheet read a cell as a formula (OWASP CSV
+/// injection): a cell starting with one of them is written with a `'` before it.
+pub const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// One CSV cell as written: with a `'` before it when it starts like a formula, then
+/// quoted (quotes doubled) when it holds a separator, a quote or a line break (RFC 4180).
+#[must_use]
+pub fn csv_cell(value: &str) -> String {
+    let defused = if value.starts_with(FORMULA_STARTS) {
+        format!("'{value}")
     } else {
         value.to_owned()
+    };
+    if defused.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", defused.replace('"', "\"\""))
+    } else {
+        defused
     }
+}
+
+/// One CSV line: the cells, comma-separated, ended by CRLF.
+#[must_use]
+pub fn csv_line(cells: &[&str]) -> String {
+    let mut line = cells
+        .iter()
+        .map(|cell| csv_cell(cell))
+        .collect::<Vec<_>>()
+        .join(",");
+    line.push_str("\r\n");
+    line
 }
 
 /// One CSV row.
 #[must_use]
 pub fn csv_row(opt_out: &OptOut) -> String {
     let dto = OptOutDto::from(opt_out);
-    format!(
-        "{},{},{}\r\n",
-        csv_field(&dto.address),
-        csv_field(&dto.origin),
-        csv_field(&dto.creation_date)
-    )
+    csv_line(&[&dto.address, &dto.origin, &dto.creation_date])
 }
 
 /// A visible organization's opt-outs, newest first; as CSV with `Accept: text/csv` or
@@ -143,12 +164,19 @@ pub(crate) async fn list(
             .and_then(|value| value.to_str().ok())
             .unwrap_or("-")
             .to_owned();
-        let rows = rows.map(move |row| match row {
-            Ok(opt_out) => Ok(Bytes::from(csv_row(&opt_out))),
-            Err(error) => {
-                tracing::error!(request_id = %request_id, error.message = %error, "opt-out export failed");
-                Err(std::io::Error::other("opt-out export failed"))
+        // Rows ready together (a page read from storage) go out as one chunk.
+        let rows = rows.ready_chunks(CSV_CHUNK_ROWS).map(move |rows| {
+            let mut chunk = String::with_capacity(rows.len() * 64);
+            for row in rows {
+                match row {
+                    Ok(opt_out) => chunk.push_str(&csv_row(&opt_out)),
+                    Err(error) => {
+                        tracing::error!(request_id = %request_id, error.message = %error, "opt-out export failed");
+                        return Err(std::io::Error::other("opt-out export failed"));
+                    }
+                }
             }
+            Ok(Bytes::from(chunk))
         });
         let stream = futures::stream::once(async { Ok(Bytes::from_static(CSV_HEADER.as_bytes())) })
             .chain(rows);
@@ -206,10 +234,69 @@ mod tests {
     use super::*;
 
     #[test]
-    fn csv_fields_with_separators_are_quoted() {
-        assert_eq!(csv_field("plain@example.com"), "plain@example.com");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    fn csv_cells_with_separators_are_quoted() {
+        assert_eq!(csv_cell("plain@example.com"), "plain@example.com");
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_cell("two\nlines"), "\"two\nlines\"");
+    }
+
+    #[test]
+    fn csv_cells_that_start_like_a_formula_get_a_quote_mark_first() {
+        assert_eq!(
+            csv_cell("=cmd|'/Ccalc'!A0@example.com"),
+            "'=cmd|'/Ccalc'!A0@example.com"
+        );
+        assert_eq!(csv_cell("+1@example.com"), "'+1@example.com");
+        assert_eq!(csv_cell("-1@example.com"), "'-1@example.com");
+        assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_cell("\tx"), "'\tx");
+        assert_eq!(csv_cell("\rx"), "\"'\rx\"");
+        assert_eq!(csv_cell("=1,2"), "\"'=1,2\"");
+        assert_eq!(csv_cell("a=b"), "a=b");
+        assert_eq!(csv_cell(""), "");
+    }
+
+    proptest::proptest! {
+        /// Any row written, then read back by a CSV parser, gives its cells: each as it
+        /// was, with one `'` before it exactly when it starts with `=`, `+`, `-`, `@`,
+        /// tab or CR.
+        #[test]
+        fn a_written_row_reads_back_as_its_cells(
+            cells in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::string::string_regex("[=+@\t\r\n,\"' a-z-]{0,12}")
+                        .expect("a pattern"),
+                    proptest::prelude::any::<String>(),
+                ],
+                3,
+            )
+        ) {
+            let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+            let line = csv_line(&cells);
+
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(line.as_bytes());
+            let records: Vec<csv::StringRecord> = reader
+                .records()
+                .collect::<Result<_, _>>()
+                .expect("parsed");
+
+            proptest::prop_assert_eq!(records.len(), 1);
+            let read: Vec<&str> = records[0].iter().collect();
+            let expected: Vec<String> = cells
+                .iter()
+                .map(|cell| {
+                    if cell.starts_with(FORMULA_STARTS) {
+                        format!("'{cell}")
+                    } else {
+                        (*cell).to_owned()
+                    }
+                })
+                .collect();
+            proptest::prop_assert_eq!(read, expected);
+        }
     }
 
     #[test]

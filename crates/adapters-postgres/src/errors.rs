@@ -14,9 +14,15 @@ pub(crate) fn storage_error(error: sqlx::Error) -> StorageError {
         sqlx::Error::Database(database) if is_connection_failure(database.code().as_deref()) => {
             StorageError::Unavailable(error.to_string())
         }
+        sqlx::Error::Database(database) if database.code().as_deref() == Some(QUERY_CANCELED) => {
+            StorageError::Unavailable(error.to_string())
+        }
         _ => StorageError::Unexpected(error.to_string()),
     }
 }
+
+/// SQLSTATE 57014: a statement cancelled, by `statement_timeout` in particular.
+const QUERY_CANCELED: &str = "57014";
 
 /// SQLSTATE classes 08 (connection exception) and 57P0x (server shutting down), and
 /// 53300 (too many connections).

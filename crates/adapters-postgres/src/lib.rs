@@ -15,17 +15,21 @@ mod rate_limits;
 mod time;
 mod users;
 
+use std::str::FromStr as _;
 use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
 use ports::outbound::{PoolUsage, StorageError, StorageHealth};
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::errors::storage_error;
 
 /// How long a caller waits for a free connection before the storage is reported unavailable.
 const ACQUIRE_TIMEOUT: StdDuration = StdDuration::from_secs(5);
+
+/// How long one SQL statement may run when no other limit is given (CONTRACT §9).
+pub const DEFAULT_STATEMENT_TIMEOUT: StdDuration = StdDuration::from_secs(10);
 
 /// A pooled connection idle for longer than this is pinged before it is handed out.
 /// One used a moment ago is known to be alive: pinging it on every use would add a round
@@ -46,6 +50,26 @@ impl PostgresStorage {
     /// # Errors
     /// `Unavailable` when the database cannot be reached, `Unexpected` for a malformed URL.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StorageError> {
+        Self::connect_with(url, max_connections, DEFAULT_STATEMENT_TIMEOUT).await
+    }
+
+    /// As `connect`, with every statement of every pooled connection cancelled by the
+    /// server after `statement_timeout` (PostgreSQL's `statement_timeout`, set when each
+    /// connection starts). A cancelled statement is reported `Unavailable`.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database cannot be reached, `Unexpected` for a malformed URL.
+    pub async fn connect_with(
+        url: &str,
+        max_connections: u32,
+        statement_timeout: StdDuration,
+    ) -> Result<Self, StorageError> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|error| StorageError::Unexpected(format!("bad PostgreSQL URL: {error}")))?
+            .options([(
+                "statement_timeout",
+                format!("{}ms", statement_timeout.as_millis().max(1)),
+            )]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -59,7 +83,7 @@ impl PostgresStorage {
                     Ok(true)
                 })
             })
-            .connect(url)
+            .connect_with(options)
             .await
             .map_err(storage_error)?;
         Ok(Self { pool })
@@ -70,14 +94,26 @@ impl PostgresStorage {
     ///
     /// # Errors
     /// `Unavailable` when the database cannot be reached, `Unexpected` when a migration fails.
+    ///
+    /// Migrations run on a connection of their own without the statement timeout (a
+    /// migration may rightly take longer than any request); that connection is closed
+    /// afterwards rather than returned to the pool.
     pub async fn migrate(&self) -> Result<(), StorageError> {
-        sqlx::migrate!("./migrations")
-            .run(&self.pool)
+        let mut connection = self.pool.acquire().await.map_err(storage_error)?.detach();
+        sqlx::query("set statement_timeout = 0")
+            .execute(&mut connection)
+            .await
+            .map_err(storage_error)?;
+        let migrated = sqlx::migrate!("./migrations")
+            .run(&mut connection)
             .await
             .map_err(|error| match error {
                 sqlx::migrate::MigrateError::Execute(error) => storage_error(error),
                 other => StorageError::Unexpected(format!("migration failed: {other}")),
-            })
+            });
+        // Closing politely can only fail on a connection that is gone already.
+        drop(sqlx::Connection::close(connection).await);
+        migrated
     }
 
     /// Closes every connection of the pool; later calls answer `Unavailable`.

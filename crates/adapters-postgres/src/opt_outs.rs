@@ -1,14 +1,12 @@
 //! `OptOutRepository` on PostgreSQL: one opt-out per organization and address, newest
-//! first, exported as a stream read incrementally from the database.
+//! first, exported in keyset pages (one short read each).
 
 use async_trait::async_trait;
 use domain::mail::OutgoingEmail;
 use domain::optout::{OptOut, OptOutFilter, OptOutOrigin, OptOutRecorded};
 use domain::pagination::{Page, PageRequest};
 use domain::{EmailAddress, OrganizationId, Timestamp};
-use futures::StreamExt as _;
-use futures::stream::BoxStream;
-use ports::outbound::{OptOutRepository, StorageError};
+use ports::outbound::{OptOutCursor, OptOutExportPage, OptOutRepository, StorageError};
 
 use crate::PostgresStorage;
 use crate::errors::{corrupt, storage_error};
@@ -44,6 +42,14 @@ impl TryFrom<OptOutRow> for OptOut {
             creation_date: row.creation_date,
         })
     }
+}
+
+/// The list-order position of `row`.
+fn cursor_of(row: &OptOutRow) -> Result<OptOutCursor, StorageError> {
+    Ok(OptOutCursor {
+        creation_date: row.creation_date,
+        id: row.id,
+    })
 }
 
 #[async_trait]
@@ -125,26 +131,44 @@ impl OptOutRepository for PostgresStorage {
         page_of(rows, total, page)
     }
 
-    fn export(
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    async fn export_page(
         &self,
         organization: OrganizationId,
         filter: OptOutFilter,
-    ) -> BoxStream<'static, Result<OptOut, StorageError>> {
-        let pool = self.pool.clone();
-        async_stream::try_stream! {
-            let sql = format!(
-                "select {OPT_OUT_COLUMNS} from opt_outs where {FILTER} \
-                 order by creation_date desc, id desc"
-            );
-            let mut rows = sqlx::query_as::<_, OptOutRow>(&sql)
-                .bind(organization.get())
-                .bind(filter.address.as_deref())
-                .bind(filter.origin.map(OptOutOrigin::as_str))
-                .fetch(&pool);
-            while let Some(row) = rows.next().await {
-                yield OptOut::try_from(row.map_err(storage_error)?)?;
-            }
+        after: Option<OptOutCursor>,
+        limit: u32,
+    ) -> Result<OptOutExportPage, StorageError> {
+        let origin = filter.origin.map(OptOutOrigin::as_str);
+        // Keyset paging on the list order, through `opt_outs_organization_newest_idx`:
+        // each page is one indexed range read, however deep into the export it is.
+        let after_clause = if after.is_some() {
+            "and (creation_date, id) < ($5, $6)"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "select {OPT_OUT_COLUMNS} from opt_outs where {FILTER} {after_clause} \
+             order by creation_date desc, id desc limit $4"
+        );
+        let mut query = sqlx::query_as::<_, OptOutRow>(&sql)
+            .bind(organization.get())
+            .bind(filter.address.as_deref())
+            .bind(origin)
+            .bind(i64::from(limit));
+        if let Some(cursor) = after {
+            query = query.bind(cursor.creation_date).bind(cursor.id);
         }
-        .boxed()
+        let rows = query.fetch_all(&self.pool).await.map_err(storage_error)?;
+        let full = rows.len() >= usize::try_from(limit).unwrap_or(usize::MAX);
+        let next = match rows.last() {
+            Some(last) if full => Some(cursor_of(last)?),
+            _ => None,
+        };
+        let rows = rows
+            .into_iter()
+            .map(OptOut::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(OptOutExportPage { rows, next })
     }
 }

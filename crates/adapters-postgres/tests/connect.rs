@@ -42,3 +42,41 @@ async fn a_closed_storage_is_unavailable() {
         "{find:?}"
     );
 }
+
+/// A statement that waits past the statement timeout is cancelled by the server and
+/// reported unavailable, instead of holding its caller and its connection for as long as
+/// it waits.
+#[tokio::test]
+async fn a_statement_running_past_the_statement_timeout_is_cancelled() {
+    use sqlx::{Connection as _, Executor as _};
+    use std::time::{Duration, Instant};
+
+    let (migrated, database) = support::fresh_storage().await;
+    migrated.close().await;
+    let storage = PostgresStorage::connect_with(database.url(), 2, Duration::from_millis(300))
+        .await
+        .expect("connected");
+    let mut locker = sqlx::PgConnection::connect(database.url())
+        .await
+        .expect("connected");
+    locker
+        .execute("begin; lock table organizations in access exclusive mode")
+        .await
+        .expect("locked");
+
+    let started = Instant::now();
+    let found = tokio::time::timeout(
+        Duration::from_secs(5),
+        storage.find(domain::OrganizationId::new(1)),
+    )
+    .await;
+    let waited = started.elapsed();
+    locker.execute("rollback").await.expect("unlocked");
+
+    let found = found.expect("the statement ends before the lock is released");
+    assert!(
+        matches!(found, Err(StorageError::Unavailable(_))),
+        "{found:?}"
+    );
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+}

@@ -14,7 +14,6 @@ use domain::optout::{OptOutFilter, OptOutOrigin};
 use domain::pagination::PageRequest;
 use domain::secret::TokenHash;
 use domain::{Duration, OrganizationId, Role};
-use futures::StreamExt as _;
 use sqlx::{Connection as _, Executor as _, PgConnection};
 use storage_contract::Store;
 use storage_contract::fixtures::{email, now};
@@ -138,7 +137,15 @@ async fn pages_of_50_from_100_000_rows_are_read_through_indexes() {
         .opt_outs
         .list(organization, one, PageRequest::default())
         .await;
-    let exported = store.opt_outs.export(organization, by_origin).count().await;
+    let exported = store
+        .opt_outs
+        .export_page(organization, by_origin.clone(), None, 50)
+        .await
+        .expect("a page");
+    let exported_next = store
+        .opt_outs
+        .export_page(organization, by_origin, exported.next, 50)
+        .await;
     let claimed = store.outbox.claim_due(at, 50, Duration::minutes(1)).await;
     let backlog = store.outbox.backlog().await;
     let dead = store.outbox.dead().await;
@@ -178,7 +185,9 @@ async fn pages_of_50_from_100_000_rows_are_read_through_indexes() {
     assert_eq!(opt_outs.expect("listed").items.len(), 50);
     assert_eq!(web.expect("listed").items.len(), 50);
     assert_eq!(single.expect("listed").total, 1);
-    assert!(exported > 100);
+    assert_eq!(exported.rows.len(), 50);
+    assert!(exported.next.is_some());
+    assert_eq!(exported_next.expect("a page").rows.len(), 50);
     assert_eq!(claimed.expect("claimed").len(), 50);
     assert_eq!(backlog, Ok(1000));
     assert_eq!(dead, Ok(100));

@@ -107,6 +107,10 @@ pub struct ServeArgs {
     /// How long delivered and dead e-mails stay in the outbox before they are deleted.
     #[arg(long = "outbox-retention", env = "ORGS_OUTBOX_RETENTION", default_value = "7d", value_parser = parse_duration)]
     pub outbox_retention: Duration,
+    /// How long one SQL statement may run before the database cancels it (PostgreSQL's
+    /// `statement_timeout` on every connection; SQLite has none, see `docs/storage.md`).
+    #[arg(long = "statement-timeout", env = "ORGS_STATEMENT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub statement_timeout: Duration,
 
     /// The log filter, in `tracing` syntax (e.g. `info,orgs=debug`).
     #[arg(long = "log", env = "ORGS_LOG", default_value = "info")]
@@ -467,6 +471,19 @@ mod tests {
         use clap::CommandFactory as _;
 
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_statement_timeout_is_ten_seconds_unless_set() {
+        let default = Cli::try_parse_from(["orgs"]).expect("parsed");
+        let set =
+            Cli::try_parse_from(["orgs", "serve", "--statement-timeout", "3s"]).expect("parsed");
+
+        assert_eq!(default.serve.statement_timeout, Duration::seconds(10));
+        let Some(Command::Serve(set)) = set.command else {
+            panic!("serve");
+        };
+        assert_eq!(set.statement_timeout, Duration::seconds(3));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! (clock, secrets, password hashing), and — in `main` — the `orgs` binary.
 
 pub mod config;
+pub mod connections;
 pub mod delivery;
 pub mod maintenance;
 pub mod security;

@@ -21,6 +21,7 @@ use ports::outbound::{
 };
 
 use crate::config::DatabaseUrl;
+use crate::connections::ConnectionLimits;
 use crate::delivery::{DeliveryPolicy, DeliveryWorker};
 use crate::security::{Argon2PasswordHasher, HashingSettings, OsSecretGenerator, SystemClock};
 use crate::usecases::{
@@ -30,8 +31,9 @@ use crate::usecases::{
 
 /// The most PostgreSQL connections one process opens.
 const POSTGRES_MAX_CONNECTIONS: u32 = 16;
-/// How long a graceful stop waits for requests in flight.
-const SHUTDOWN_GRACE: StdDuration = StdDuration::from_secs(30);
+/// How long a stop may take in all, requests in flight (`ConnectionLimits::drain`) and
+/// background tasks included, before the process exits anyway (CONTRACT §9: 15 s).
+const SHUTDOWN_GRACE: StdDuration = StdDuration::from_secs(13);
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +122,19 @@ impl Storage {
     /// # Errors
     /// `StartError` when the database cannot be opened or migrated.
     pub async fn open(url: &DatabaseUrl) -> Result<Self, StartError> {
+        Self::open_with(url, adapters_postgres::DEFAULT_STATEMENT_TIMEOUT).await
+    }
+
+    /// As `open`, with PostgreSQL statements cancelled after `statement_timeout`.
+    /// SQLite has no statement timeout: its waits for the write lock are bounded by its
+    /// busy timeout (`docs/storage.md`).
+    ///
+    /// # Errors
+    /// `StartError` when the database cannot be opened or migrated.
+    pub async fn open_with(
+        url: &DatabaseUrl,
+        statement_timeout: StdDuration,
+    ) -> Result<Self, StartError> {
         let database_error = |source| StartError::Database {
             url: url.redacted(),
             source,
@@ -139,9 +154,10 @@ impl Storage {
                 Ok(Self::of(storage))
             }
             DatabaseUrl::Postgres(raw) => {
-                let storage = PostgresStorage::connect(raw, POSTGRES_MAX_CONNECTIONS)
-                    .await
-                    .map_err(database_error)?;
+                let storage =
+                    PostgresStorage::connect_with(raw, POSTGRES_MAX_CONNECTIONS, statement_timeout)
+                        .await
+                        .map_err(database_error)?;
                 storage.migrate().await.map_err(database_error)?;
                 Ok(Self::of(storage))
             }
@@ -283,6 +299,10 @@ pub struct StartOptions {
     pub mailer: Arc<dyn Mailer>,
     /// How the outbox worker paces itself.
     pub delivery: DeliveryPolicy,
+    /// The HTTP connections' time limits.
+    pub connections: ConnectionLimits,
+    /// How long one SQL statement may run (PostgreSQL).
+    pub statement_timeout: StdDuration,
 }
 
 /// A service that is up: its address, the first start's credentials if this start
@@ -301,8 +321,9 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// Asks the server to stop: it stops accepting, lets requests in flight finish and
-    /// stops the outbox worker.
+    /// Asks the server to stop: it stops accepting, lets requests in flight finish
+    /// within `ConnectionLimits::drain` (then drops their connections) and stops the
+    /// outbox worker.
     pub fn request_stop(&self) {
         self.stop.send_replace(true);
     }
@@ -342,7 +363,7 @@ impl RunningServer {
 /// # Errors
 /// `StartError` for anything that prevents serving.
 pub async fn start(options: StartOptions) -> Result<RunningServer, StartError> {
-    let storage = Storage::open(&options.database_url).await?;
+    let storage = Storage::open_with(&options.database_url, options.statement_timeout).await?;
     tracing::info!(database = %options.database_url.redacted(), "database ready");
     let services = Services::new(&storage, &options.settings);
 
@@ -385,21 +406,12 @@ pub async fn start(options: StartOptions) -> Result<RunningServer, StartError> {
         stopped.clone(),
     ));
 
-    let router = services.router();
-    let mut shutdown = stopped;
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                // Either a stop request or the sender going away ends serving.
-                while !*shutdown.borrow() {
-                    if shutdown.changed().await.is_err() {
-                        break;
-                    }
-                }
-                tracing::info!("stopping: no new connections, finishing requests in flight");
-            })
-            .await
-    });
+    let server = tokio::spawn(crate::connections::serve(
+        listener,
+        services.router(),
+        options.connections,
+        stopped,
+    ));
     tracing::info!(%address, "listening");
 
     Ok(RunningServer {

@@ -114,6 +114,18 @@ impl Served {
         assert!(status.success());
     }
 
+    /// How long the process took to exit after `since`, and whether it exited with 0;
+    /// `None` when it is still running `limit` after `since`.
+    fn exit_within(&mut self, since: Instant, limit: Duration) -> Option<(Duration, bool)> {
+        while since.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some((since.elapsed(), status.success()));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     /// Waits up to 30 s for the process to exit; returns whether it exited with 0.
     fn wait_exit(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -679,4 +691,78 @@ fn a_new_sqlite_database_is_readable_by_its_owner_only() {
 
     assert_eq!(modes, [0o600; 3]);
     assert!(served.wait_exit());
+}
+
+/// Adds `count` opt-outs to organization 1 of the SQLite database at `url`.
+fn seed_opt_outs(url: &str, count: i64) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        use sqlx::Connection as _;
+        let mut connection = sqlx::SqliteConnection::connect(url)
+            .await
+            .expect("connected");
+        sqlx::query(
+            "with recursive n(i) as (select 1 union all select i + 1 from n where i < $1) \
+             insert into opt_outs (organization_id, address, origin, creation_date) \
+             select 1, 'bulk' || i || '@example.com', 'web', 1700000000000000 - i from n",
+        )
+        .bind(count)
+        .execute(&mut connection)
+        .await
+        .expect("seeded");
+    });
+}
+
+#[test]
+fn sigterm_exits_zero_within_15_s_while_a_client_is_stalled_mid_headers() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let mut served = Served::start(&sqlite_url(directory.path()));
+    let mut stalled = TcpStream::connect(("127.0.0.1", served.port)).expect("connects");
+    stalled
+        .write_all(b"GET /me/ HTTP/1.1\r\nHost: localhost\r\nAuthor")
+        .expect("half the headers");
+    std::thread::sleep(Duration::from_millis(300));
+
+    let signalled = Instant::now();
+    served.terminate();
+    let exit = served.exit_within(signalled, Duration::from_secs(15));
+
+    assert!(
+        matches!(exit, Some((_, true))),
+        "exit after SIGTERM: {exit:?}"
+    );
+    drop(stalled);
+}
+
+#[test]
+fn sigterm_exits_zero_within_15_s_while_a_csv_reader_is_stalled() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let url = sqlite_url(directory.path());
+    let mut served = Served::start(&url);
+    let key = served.bootstrap_key();
+    seed_opt_outs(&url, 100_000);
+    let mut stalled = TcpStream::connect(("127.0.0.1", served.port)).expect("connects");
+    let request = format!(
+        "GET /organizations/1/opt_outs/?format=csv HTTP/1.1\r\nHost: localhost\r\n\
+         Authorization: Bearer {key}\r\n\r\n"
+    );
+    stalled.write_all(request.as_bytes()).expect("writes");
+    let mut head = [0_u8; 12];
+    stalled.read_exact(&mut head).expect("the answer starts");
+    assert_eq!(&head, b"HTTP/1.1 200");
+    // The export fills the socket buffers and waits for a reader that never comes.
+    std::thread::sleep(Duration::from_secs(2));
+
+    let signalled = Instant::now();
+    served.terminate();
+    let exit = served.exit_within(signalled, Duration::from_secs(15));
+
+    assert!(
+        matches!(exit, Some((_, true))),
+        "exit after SIGTERM: {exit:?}"
+    );
+    drop(stalled);
 }

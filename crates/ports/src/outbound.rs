@@ -6,7 +6,6 @@
 //! they hold with many processes on one database. No storage type appears here.
 
 use async_trait::async_trait;
-use futures::stream::BoxStream;
 
 use domain::invitation::{Invitation, InvitationConflict, InvitationStatus, NewInvitation};
 use domain::limits::{EventWindow, LimitKey, LimitReached, RateLimit};
@@ -480,13 +479,40 @@ pub trait OptOutRepository: Send + Sync {
         page: PageRequest,
     ) -> Result<Page<OptOut>, StorageError>;
 
-    /// Every matching opt-out, newest first, streamed from storage without loading them
-    /// all in memory.
-    fn export(
+    /// One page of an export: at most `limit` matching opt-outs in the list order
+    /// (newest first: `creation_date`, then id, both descending), starting just after
+    /// `after` (from the first row when `None`). The page is read with one short use of a
+    /// connection, released before it returns, so that a slow reader of the export holds
+    /// no connection (CONTRACT §9).
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn export_page(
         &self,
         organization: OrganizationId,
         filter: OptOutFilter,
-    ) -> BoxStream<'static, Result<OptOut, StorageError>>;
+        after: Option<OptOutCursor>,
+        limit: u32,
+    ) -> Result<OptOutExportPage, StorageError>;
+}
+
+/// A position in the opt-out list order: the sort key of the last row of a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptOutCursor {
+    /// The row's creation date.
+    pub creation_date: Timestamp,
+    /// The row's id, which orders rows of the same date.
+    pub id: i64,
+}
+
+/// One page of an opt-out export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptOutExportPage {
+    /// The rows, in the list order.
+    pub rows: Vec<OptOut>,
+    /// Where the next page starts; `None` when this page was the last (it held fewer
+    /// rows than asked).
+    pub next: Option<OptOutCursor>,
 }
 
 /// Why a member could not be changed or removed.

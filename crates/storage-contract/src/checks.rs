@@ -9,7 +9,6 @@ use domain::organization::{Nickname, Organization};
 use domain::pagination::PageRequest;
 use domain::user::{PasswordHash, User};
 use domain::{Duration, InvitationId, OrganizationId, Role, Timestamp, UserId, Version};
-use futures::StreamExt as _;
 use futures::future::join_all;
 use ports::outbound::{
     AcceptInvitationError, AcquireError, CreateInvitationError, CreateOrganizationError,
@@ -2160,33 +2159,101 @@ pub async fn opt_outs_are_listed_newest_first_and_filtered(store: &Store) {
     assert_eq!((none.total, none.items.len()), (0, 0));
 }
 
-/// `export` streams every matching opt-out, newest first.
-pub async fn the_export_streams_every_matching_opt_out_newest_first(store: &Store) {
+/// Every page of an export of `organization`, `limit` rows at a time, following each
+/// page's cursor until a page says it was the last.
+async fn export_pages(
+    store: &Store,
+    organization: OrganizationId,
+    filter: &OptOutFilter,
+    limit: u32,
+) -> Vec<Vec<OptOut>> {
+    let mut pages = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .opt_outs
+            .export_page(organization, filter.clone(), after, limit)
+            .await
+            .expect("a page");
+        pages.push(page.rows);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return pages,
+        }
+    }
+}
+
+/// `export_page` pages through every matching opt-out in the list order, newest first.
+pub async fn the_export_pages_through_every_matching_opt_out_newest_first(store: &Store) {
     let organization = root(store, "Root").await;
     let newest_first = seed_opt_outs(store, organization.id).await;
 
-    let all: Vec<_> = store
-        .opt_outs
-        .export(organization.id, OptOutFilter::default())
-        .collect()
-        .await;
-    let web: Vec<_> = store
-        .opt_outs
-        .export(
-            organization.id,
-            OptOutFilter {
-                address: None,
-                origin: Some(OptOutOrigin::Web),
-            },
-        )
-        .collect()
-        .await;
+    let whole = export_pages(store, organization.id, &OptOutFilter::default(), 100).await;
+    let pages = export_pages(store, organization.id, &OptOutFilter::default(), 2).await;
+    let web = export_pages(
+        store,
+        organization.id,
+        &OptOutFilter {
+            address: None,
+            origin: Some(OptOutOrigin::Web),
+        },
+        1,
+    )
+    .await;
 
-    let all: Vec<OptOut> = all.into_iter().map(|row| row.expect("a row")).collect();
-    assert_eq!(all, newest_first);
-    let web: Vec<OptOut> = web.into_iter().map(|row| row.expect("a row")).collect();
+    assert_eq!(whole, vec![newest_first.clone()]);
+    let sizes: Vec<usize> = pages.iter().map(Vec::len).collect();
+    assert_eq!(sizes, vec![2, 2, 1]);
+    assert_eq!(pages.concat(), newest_first);
+    let web = web.concat();
     assert_eq!(web.len(), 3);
     assert!(web.iter().all(|o| o.origin == OptOutOrigin::Web));
+}
+
+/// Rows of one date are ordered by id, and a page boundary between them loses or
+/// repeats none; rows recorded during an export, newer than its cursor, are not in it.
+pub async fn the_export_keyset_splits_rows_of_one_date_and_skips_later_ones(store: &Store) {
+    let organization = root(store, "Root").await;
+    let at = now() - Duration::hours(1);
+    let mut recorded = Vec::new();
+    for n in 0..5 {
+        let opt_out = opt_out_at(organization.id, &format!("same{n}@example.com"), at);
+        store
+            .opt_outs
+            .record(opt_out.clone(), None)
+            .await
+            .expect("recorded");
+        recorded.push(opt_out);
+    }
+    recorded.reverse();
+
+    let first = store
+        .opt_outs
+        .export_page(organization.id, OptOutFilter::default(), None, 2)
+        .await
+        .expect("a page");
+    store
+        .opt_outs
+        .record(opt_out_at(organization.id, "late@example.com", now()), None)
+        .await
+        .expect("recorded");
+    let mut rows = first.rows.clone();
+    let mut after = first.next;
+    while let Some(cursor) = after {
+        let page = store
+            .opt_outs
+            .export_page(organization.id, OptOutFilter::default(), Some(cursor), 2)
+            .await
+            .expect("a page");
+        rows.extend(page.rows);
+        after = page.next;
+    }
+
+    assert_eq!(first.rows.len(), 2);
+    assert_eq!(
+        rows, recorded,
+        "every row once, newest id first, the late one not"
+    );
 }
 
 /// Opt-outs are compliance data: archiving their organization keeps them.

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures::StreamExt as _;
 use futures::stream::BoxStream;
+use futures::{Stream, StreamExt as _, TryStreamExt as _};
 
 use domain::mail::opt_out_notice;
 use domain::optout::{OptOut, OptOutFilter, OptOutRecorded, OptOutRequest, check_opt_out};
@@ -14,6 +14,10 @@ use ports::inbound::{OptOutUseCases, UseCaseError};
 use ports::outbound::{Clock, OptOutRepository, OrganizationRepository};
 
 use super::authorized_organization;
+
+/// The rows of one export page. Each page is one short read of storage, so that a client
+/// reading the export slowly holds no database connection between pages.
+pub const EXPORT_PAGE_ROWS: u32 = 1000;
 
 /// The opt-out use cases.
 #[derive(Clone)]
@@ -106,12 +110,34 @@ impl OptOutUseCases for OptOutService {
         )
         .await?;
         let filter = OptOutFilter::parse(address.as_deref(), origin.as_deref())?;
-        Ok(self
+        // The first page is read before the answer starts, so that a storage failure is
+        // an ordinary error response rather than a cut stream.
+        let first = self
             .opt_outs
-            .export(organization, filter)
-            .map(|row| row.map_err(UseCaseError::from))
-            .boxed())
+            .export_page(organization, filter.clone(), None, EXPORT_PAGE_ROWS)
+            .await?;
+        let opt_outs = self.opt_outs.clone();
+        let rest = futures::stream::try_unfold(first.next, move |after| {
+            let opt_outs = opt_outs.clone();
+            let filter = filter.clone();
+            async move {
+                let Some(after) = after else {
+                    return Ok(None);
+                };
+                let page = opt_outs
+                    .export_page(organization, filter, Some(after), EXPORT_PAGE_ROWS)
+                    .await?;
+                Ok::<_, UseCaseError>(Some((rows(page.rows), page.next)))
+            }
+        })
+        .try_flatten();
+        Ok(rows(first.rows).chain(rest).boxed())
     }
+}
+
+/// A page's rows as a stream.
+fn rows(rows: Vec<OptOut>) -> impl Stream<Item = Result<OptOut, UseCaseError>> + Send {
+    futures::stream::iter(rows.into_iter().map(Ok))
 }
 
 #[cfg(test)]
@@ -120,7 +146,10 @@ mod tests {
     use crate::usecases::fixtures::*;
     use domain::optout::OptOutOrigin;
     use domain::{ErrorCode, Input, Role};
-    use ports::outbound::{MockClock, MockOptOutRepository, MockOrganizationRepository};
+    use ports::outbound::{
+        MockClock, MockOptOutRepository, MockOrganizationRepository, OptOutCursor,
+        OptOutExportPage, StorageError,
+    };
 
     fn organizations(notify_optouts: bool) -> MockOrganizationRepository {
         let mut organizations = MockOrganizationRepository::new();
@@ -272,20 +301,97 @@ mod tests {
         assert!(matches!(listed, Err(UseCaseError::Validation(_))));
     }
 
+    fn row(address: &str) -> OptOut {
+        OptOut {
+            organization_id: ROOT,
+            address: email(address),
+            origin: OptOutOrigin::Web,
+            creation_date: now(),
+        }
+    }
+
     #[tokio::test]
-    async fn the_export_streams_what_storage_streams() {
+    async fn the_export_reads_page_after_page_following_each_cursor() {
+        let cursor = OptOutCursor {
+            creation_date: now(),
+            id: 7,
+        };
+        let mut opt_outs = MockOptOutRepository::new();
+        let mut sequence = mockall::Sequence::new();
+        opt_outs
+            .expect_export_page()
+            .withf(|_, _, after, limit| after.is_none() && *limit == EXPORT_PAGE_ROWS)
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(move |_, _, _, _| {
+                Ok(OptOutExportPage {
+                    rows: vec![row("a@example.com"), row("b@example.com")],
+                    next: Some(cursor),
+                })
+            });
+        opt_outs
+            .expect_export_page()
+            .withf(move |_, filter, after, _| {
+                *after == Some(cursor) && filter.origin == Some(OptOutOrigin::Web)
+            })
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|_, _, _, _| {
+                Ok(OptOutExportPage {
+                    rows: vec![row("c@example.com")],
+                    next: None,
+                })
+            });
+        let service = service(organizations(false), opt_outs);
+
+        let rows: Vec<_> = service
+            .export(&actor(Role::Managers), ROOT, None, Some("web".to_owned()))
+            .await
+            .expect("started")
+            .collect()
+            .await;
+
+        let addresses: Vec<String> = rows
+            .into_iter()
+            .map(|row| row.expect("a row").address.to_string())
+            .collect();
+        assert_eq!(
+            addresses,
+            ["a@example.com", "b@example.com", "c@example.com"]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_export_whose_first_page_fails_is_an_error_not_a_cut_stream() {
         let mut opt_outs = MockOptOutRepository::new();
         opt_outs
-            .expect_export()
+            .expect_export_page()
             .times(1)
-            .returning(|organization, _| {
-                let row = OptOut {
-                    organization_id: organization,
-                    address: email("a@example.com"),
-                    origin: OptOutOrigin::Web,
-                    creation_date: now(),
-                };
-                futures::stream::iter(vec![Ok(row.clone()), Ok(row)]).boxed()
+            .returning(|_, _, _, _| Err(StorageError::Unavailable("timeout".to_owned())));
+        let service = service(organizations(false), opt_outs);
+
+        let started = service
+            .export(&actor(Role::Managers), ROOT, None, None)
+            .await;
+
+        assert!(matches!(started, Err(UseCaseError::Unavailable(_))));
+    }
+
+    #[tokio::test]
+    async fn a_later_page_that_fails_ends_the_stream_with_the_error() {
+        let cursor = OptOutCursor {
+            creation_date: now(),
+            id: 1,
+        };
+        let mut opt_outs = MockOptOutRepository::new();
+        opt_outs
+            .expect_export_page()
+            .returning(move |_, _, after, _| match after {
+                None => Ok(OptOutExportPage {
+                    rows: vec![row("a@example.com")],
+                    next: Some(cursor),
+                }),
+                Some(_) => Err(StorageError::Unavailable("timeout".to_owned())),
             });
         let service = service(organizations(false), opt_outs);
 
@@ -297,6 +403,7 @@ mod tests {
             .await;
 
         assert_eq!(rows.len(), 2);
-        assert!(rows.iter().all(Result::is_ok));
+        assert!(rows[0].is_ok());
+        assert!(matches!(rows[1], Err(UseCaseError::Unavailable(_))));
     }
 }
