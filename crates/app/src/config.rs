@@ -32,6 +32,8 @@ pub struct Cli {
 }
 
 /// The subcommands.
+// Parsed once at start-up and moved once: the size of the serve variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Migrate the database, then serve the HTTP API (the default).
