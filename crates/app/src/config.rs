@@ -384,54 +384,22 @@ pub fn redact_url(url: &str) -> String {
     redacted
 }
 
-/// The longest duration a setting takes: a year. Anything longer is refused at start-up,
-/// so that adding it to the current time can never overflow (CONTRACT §9).
-pub const MAX_DURATION_DAYS: i64 = 365;
-
-/// Parses `90s`, `30m`, `12h` or `7d`, at most [`MAX_DURATION_DAYS`] days.
+/// Parses a duration setting in the service's one duration grammar
+/// ([`domain::parse_duration`]: `90s`, `30m`, `12h` or `7d`, at most a year).
 ///
 /// # Errors
 /// A one-line reason for anything else.
 pub fn parse_duration(value: &str) -> Result<Duration, String> {
-    let value = value.trim();
-    let split = value
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("`{value}` has no unit: use s, m, h or d (e.g. 12h)"))?;
-    let (number, unit) = value.split_at(split);
-    let number: i64 = number
-        .parse()
-        .map_err(|_| format!("`{value}` is not a duration such as 90s, 30m, 12h or 7d"))?;
-    if number <= 0 {
-        return Err(format!("`{value}` must be longer than zero"));
-    }
-    let duration = match unit {
-        "s" => Duration::try_seconds(number),
-        "m" => Duration::try_minutes(number),
-        "h" => Duration::try_hours(number),
-        "d" => Duration::try_days(number),
-        _ => return Err(format!("`{value}` has an unknown unit: use s, m, h or d")),
-    };
-    match duration {
-        Some(duration) if duration <= Duration::days(MAX_DURATION_DAYS) => Ok(duration),
-        _ => Err(format!(
-            "`{value}` is too long: at most {MAX_DURATION_DAYS}d"
-        )),
-    }
+    domain::parse_duration(value).map_err(|error| error.to_string())
 }
 
-/// Parses a limit such as `10/15m`, its window at most [`MAX_DURATION_DAYS`] days (a
+/// Parses a limit such as `10/15m`, its window in the same grammar (at most a year, as a
 /// longer one would overflow when subtracted from the current time).
 ///
 /// # Errors
 /// A one-line reason.
 pub fn parse_limit(value: &str) -> Result<RateLimit, String> {
-    let limit = RateLimit::parse(value).map_err(|error| error.to_string())?;
-    if limit.window > Duration::days(MAX_DURATION_DAYS) {
-        return Err(format!(
-            "`{value}` has too long a window: at most {MAX_DURATION_DAYS}d"
-        ));
-    }
-    Ok(limit)
+    RateLimit::parse(value).map_err(|error| error.to_string())
 }
 
 /// Parses a role name.
