@@ -143,6 +143,69 @@ async fn the_openapi_document_is_served_without_authentication() {
     assert!(document["paths"]["/organizations/{id}/"]["patch"].is_object());
 }
 
+/// Collects what a subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn each_request_writes_one_access_log_line_with_its_route_status_latency_and_id() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+    let mut mocks = Mocks::new();
+    mocks
+        .organizations
+        .expect_get()
+        .returning(|_, _| Err(UseCaseError::NotFound));
+    let mut request = crate::support::request("GET", "/organizations/9");
+    request
+        .headers_mut()
+        .insert("x-request-id", "caller-id-7".parse().expect("valid"));
+
+    send(mocks.router(), request).await;
+
+    let text = String::from_utf8_lossy(
+        &captured
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    )
+    .into_owned();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("request_id"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    for part in [
+        "method=GET",
+        "route=/organizations/{id}/",
+        "request_id=caller-id-7",
+        "status=404",
+        "latency_ms=",
+    ] {
+        assert!(lines[0].contains(part), "{part} missing from {text}");
+    }
+}
+
 #[tokio::test]
 async fn every_response_carries_a_generated_request_id() {
     let router = Mocks::new().router();
