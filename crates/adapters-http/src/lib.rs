@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::MatchedPath;
 use axum::handler::Handler;
 use axum::http::{Method, Request};
@@ -183,6 +184,21 @@ fn log_response(response: &axum::response::Response, latency: Duration, _: &trac
     );
 }
 
+/// The longest a request may take to answer (its response's head; a streamed body is
+/// bounded by the connection's write-stall limit instead). Past it the request answers
+/// `503` and whatever it was waiting for is dropped. Every wait inside a request has a
+/// shorter bound of its own (a statement's timeout, the wait for a hashing slot), so
+/// only a fault reaches this one.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
+
+/// A request past [`REQUEST_DEADLINE`].
+async fn past_deadline(_: tower::BoxError) -> ApiError {
+    ApiError::Unavailable(format!(
+        "no answer within the request deadline of {} s",
+        REQUEST_DEADLINE.as_secs()
+    ))
+}
+
 /// The API, ready to serve: every route (with and without its trailing slash) and every
 /// middleware (request ids, tracing, metrics, error rendering).
 pub fn router(state: AppState) -> Router {
@@ -224,6 +240,8 @@ pub fn router(state: AppState) -> Router {
                 .layer(Extension(Arc::clone(&metrics)))
                 .layer(from_fn_with_state(metrics, track))
                 .layer(from_fn(render_errors))
+                .layer(HandleErrorLayer::new(past_deadline))
+                .timeout(REQUEST_DEADLINE)
                 .layer(CatchPanicLayer::custom(panic_response)),
         )
         .with_state(state)

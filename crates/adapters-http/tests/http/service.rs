@@ -1,7 +1,9 @@
 //! `/`, `/healthz`, `/readyz`, `/metrics`, `/openapi.json` and request ids.
 
 use axum::http::StatusCode;
-use ports::inbound::{ServiceGauges, UseCaseError};
+use std::sync::Arc;
+
+use ports::inbound::{HealthUseCases, ServiceGauges, UseCaseError};
 use serde_json::json;
 
 use crate::support::{Mocks, anonymous, send};
@@ -291,4 +293,43 @@ async fn an_unavailable_database_during_a_request_is_503_with_a_generic_detail()
         answer.json(),
         json!({"detail": "Service temporarily unavailable, try again later."})
     );
+}
+
+/// Readiness that never answers, as a database that hangs.
+struct Hanging;
+
+#[async_trait::async_trait]
+impl HealthUseCases for Hanging {
+    async fn ready(&self) -> Result<(), UseCaseError> {
+        std::future::pending().await
+    }
+
+    async fn gauges(&self) -> Result<ServiceGauges, UseCaseError> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_still_unanswered_at_its_deadline_is_a_503() {
+    let mocks = Mocks::new();
+    let router = adapters_http::router(adapters_http::AppState {
+        auth: Arc::new(mocks.auth),
+        organizations: Arc::new(mocks.organizations),
+        invitations: Arc::new(mocks.invitations),
+        members: Arc::new(mocks.members),
+        opt_outs: Arc::new(mocks.opt_outs),
+        health: Arc::new(Hanging),
+    });
+    let started = tokio::time::Instant::now();
+
+    let answer = tokio::time::timeout(
+        adapters_http::REQUEST_DEADLINE * 2,
+        send(router, anonymous("GET", "/readyz")),
+    )
+    .await
+    .expect("answered at the deadline");
+
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(answer.json()["detail"].is_string(), "{}", answer.text());
+    assert!(started.elapsed() >= adapters_http::REQUEST_DEADLINE);
 }
