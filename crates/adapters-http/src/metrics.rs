@@ -30,6 +30,28 @@ const REQUESTS: &str = "http_requests_total";
 /// The request latency histogram.
 const LATENCY: &str = "http_request_duration_seconds";
 
+/// The service gauges and their help, in the order `Metrics::render` gives their values.
+const GAUGES: [(&str, &str); 6] = [
+    (
+        "orgs_database_up",
+        "Whether the service gauges could be read from the database.",
+    ),
+    ("orgs_db_pool_connections", "Open database connections."),
+    (
+        "orgs_db_pool_idle_connections",
+        "Idle database connections.",
+    ),
+    (
+        "orgs_db_pool_max_connections",
+        "The most database connections.",
+    ),
+    ("orgs_outbox_backlog", "E-mails waiting in the outbox."),
+    (
+        "orgs_outbox_dead",
+        "E-mails given up on after a permanent failure or too many attempts.",
+    ),
+];
+
 /// The recorder keeps each latency until it is folded into its histogram, at a scrape
 /// or at an upkeep: this many requests run one upkeep, so memory stays bounded even
 /// when nobody scrapes.
@@ -135,45 +157,21 @@ impl Metrics {
     pub fn render(&self, gauges: Option<ServiceGauges>) -> String {
         // The gauges are read at each scrape: a recorder of their own, made for this
         // page, shows only what is known now.
+        let values = match gauges {
+            None => vec![0.0],
+            #[allow(clippy::cast_precision_loss)] // counts far below 2^53
+            Some(gauges) => vec![
+                1.0,
+                f64::from(gauges.pool_size),
+                f64::from(gauges.pool_idle),
+                f64::from(gauges.pool_max),
+                gauges.outbox_backlog as f64,
+                gauges.outbox_dead as f64,
+            ],
+        };
         let current = recorder();
         metrics::with_local_recorder(&current, || {
-            metrics::describe_gauge!(
-                "orgs_database_up",
-                "Whether the service gauges could be read from the database."
-            );
-            metrics::gauge!("orgs_database_up").set(f64::from(u8::from(gauges.is_some())));
-            let Some(gauges) = gauges else {
-                return;
-            };
-            #[allow(clippy::cast_precision_loss)] // counts far below 2^53
-            let values = [
-                (
-                    "orgs_db_pool_connections",
-                    "Open database connections.",
-                    f64::from(gauges.pool_size),
-                ),
-                (
-                    "orgs_db_pool_idle_connections",
-                    "Idle database connections.",
-                    f64::from(gauges.pool_idle),
-                ),
-                (
-                    "orgs_db_pool_max_connections",
-                    "The most database connections.",
-                    f64::from(gauges.pool_max),
-                ),
-                (
-                    "orgs_outbox_backlog",
-                    "E-mails waiting in the outbox.",
-                    gauges.outbox_backlog as f64,
-                ),
-                (
-                    "orgs_outbox_dead",
-                    "E-mails given up on after a permanent failure or too many attempts.",
-                    gauges.outbox_dead as f64,
-                ),
-            ];
-            for (name, help, value) in values {
+            for ((name, help), value) in GAUGES.into_iter().zip(values) {
                 metrics::describe_gauge!(name, help);
                 metrics::gauge!(name).set(value);
             }
