@@ -11,11 +11,12 @@ on_both_backends!(
     responses_carrying_a_secret_are_not_stored_by_caches,
 );
 
-/// The `http_requests_total` series of a `/metrics` page.
+/// The `http_requests_total` series of a `/metrics` page, sorted (the page's order is
+/// not part of the format).
 async fn request_series(app: &TestApp) -> Vec<String> {
     let reply = app.send(app.request(Method::GET, "/metrics", None)).await;
     assert_eq!(reply.status, 200);
-    reply
+    let mut series: Vec<String> = reply
         .text
         .lines()
         .filter(|line| line.starts_with("http_requests_total{"))
@@ -24,7 +25,9 @@ async fn request_series(app: &TestApp) -> Vec<String> {
                 .map_or(line, |(series, _)| series)
                 .to_owned()
         })
-        .collect()
+        .collect();
+    series.sort();
+    series
 }
 
 fn made_up(index: usize) -> Method {

@@ -21,8 +21,10 @@ pub mod service;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::MatchedPath;
 use axum::handler::Handler;
 use axum::http::{Method, Request};
@@ -154,11 +156,11 @@ async fn unknown_route() -> ApiError {
     ApiError::NotFound
 }
 
-fn request_span(request: &Request<Body>) -> tracing::Span {
-    let matched_path = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or(metrics::UNMATCHED_ROUTE, MatchedPath::as_str);
+/// The span of a request, which the access log line carries: the method, the route
+/// label of the metrics (never the raw path) and the request id. Values are escaped by
+/// the log format (`app::telemetry`).
+fn request_span(metrics: &Metrics, request: &Request<Body>) -> tracing::Span {
+    let route = metrics.route_label(request.extensions().get::<MatchedPath>());
     let request_id = request
         .headers()
         .get("x-request-id")
@@ -167,9 +169,34 @@ fn request_span(request: &Request<Body>) -> tracing::Span {
     tracing::info_span!(
         "request",
         method = %request.method(),
-        matched_path = %matched_path,
+        route = %route,
         request_id = %request_id,
     )
+}
+
+/// The access log line of a request, written by the `TraceLayer` when the response
+/// starts, inside the request's span (`request_span`).
+fn log_response(response: &axum::response::Response, latency: Duration, _: &tracing::Span) {
+    tracing::info!(
+        status = response.status().as_u16(),
+        latency_ms = latency.as_secs_f64() * 1000.0,
+        "request"
+    );
+}
+
+/// The longest a request may take to answer (its response's head; a streamed body is
+/// bounded by the connection's write-stall limit instead). Past it the request answers
+/// `503` and whatever it was waiting for is dropped. Every wait inside a request has a
+/// shorter bound of its own (a statement's timeout, the wait for a hashing slot), so
+/// only a fault reaches this one.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
+
+/// A request past [`REQUEST_DEADLINE`].
+async fn past_deadline(_: tower::BoxError) -> ApiError {
+    ApiError::Unavailable(format!(
+        "no answer within the request deadline of {} s",
+        REQUEST_DEADLINE.as_secs()
+    ))
 }
 
 /// The API, ready to serve: every route (with and without its trailing slash) and every
@@ -177,6 +204,7 @@ fn request_span(request: &Request<Body>) -> tracing::Span {
 pub fn router(state: AppState) -> Router {
     let endpoints = endpoints();
     let metrics = Arc::new(Metrics::new(endpoints.iter().map(|e| e.path)));
+    let span_metrics = Arc::clone(&metrics);
 
     let mut by_path: BTreeMap<&'static str, MethodRouter<AppState>> = BTreeMap::new();
     for endpoint in endpoints {
@@ -201,11 +229,19 @@ pub fn router(state: AppState) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(request_span))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(move |request: &Request<Body>| {
+                            request_span(&span_metrics, request)
+                        })
+                        .on_response(log_response),
+                )
                 .layer(PropagateRequestIdLayer::x_request_id())
                 .layer(Extension(Arc::clone(&metrics)))
                 .layer(from_fn_with_state(metrics, track))
                 .layer(from_fn(render_errors))
+                .layer(HandleErrorLayer::new(past_deadline))
+                .timeout(REQUEST_DEADLINE)
                 .layer(CatchPanicLayer::custom(panic_response)),
         )
         .with_state(state)

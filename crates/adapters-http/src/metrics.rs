@@ -1,25 +1,61 @@
-//! Prometheus metrics: request counts and latency histograms by route and status, and
-//! one access-log line per request.
+//! Prometheus metrics on the `metrics` facade and `metrics-exporter-prometheus`: request
+//! counts and latency histograms by method, route and status, and the service gauges.
 //!
 //! Every label comes from a fixed set (CONTRACT §9): the method is one of the methods
 //! the API knows or `other`, the route is a registered route or `other`, and the status
 //! is a three-digit code. No request can make a new series.
+//!
+//! Each router has its own recorder, never installed as the global one, so that several
+//! services in one process (the tests) count apart.
 
-use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use ports::inbound::ServiceGauges;
 
 /// Upper bounds of the latency histogram buckets, in seconds.
 const BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
+
+/// The request counter.
+const REQUESTS: &str = "http_requests_total";
+/// The request latency histogram.
+const LATENCY: &str = "http_request_duration_seconds";
+
+/// The service gauges and their help, in the order `Metrics::render` gives their values.
+const GAUGES: [(&str, &str); 6] = [
+    (
+        "orgs_database_up",
+        "Whether the service gauges could be read from the database.",
+    ),
+    ("orgs_db_pool_connections", "Open database connections."),
+    (
+        "orgs_db_pool_idle_connections",
+        "Idle database connections.",
+    ),
+    (
+        "orgs_db_pool_max_connections",
+        "The most database connections.",
+    ),
+    ("orgs_outbox_backlog", "E-mails waiting in the outbox."),
+    (
+        "orgs_outbox_dead",
+        "E-mails given up on after a permanent failure or too many attempts.",
+    ),
+];
+
+/// The recorder keeps each latency until it is folded into its histogram, at a scrape
+/// or at an upkeep: this many requests run one upkeep, so memory stays bounded even
+/// when nobody scrapes.
+const UPKEEP_EVERY: u64 = 64;
 
 /// The label of a request whose route or method is not one the API knows, so that
 /// unknown paths and made-up methods cannot make new series.
@@ -43,22 +79,22 @@ pub fn method_label(method: &Method) -> &'static str {
     }
 }
 
-#[derive(Debug, Clone, Default)]
-struct Series {
-    count: u64,
-    sum: f64,
-    buckets: [u64; BUCKETS.len()],
-}
-
-/// (method, route, status) → series.
-type Key = (&'static str, String, u16);
-
 /// The request metrics of one router.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
-    series: Mutex<BTreeMap<Key, Series>>,
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    observed: AtomicU64,
     /// Each registered path → its canonical spelling (with or without the slash).
     canonical: HashMap<String, String>,
+}
+
+/// A recorder that renders histograms with [`BUCKETS`].
+fn recorder() -> PrometheusRecorder {
+    PrometheusBuilder::new()
+        .set_buckets(&BUCKETS)
+        .expect("the bucket list is not empty")
+        .build_recorder()
 }
 
 impl Metrics {
@@ -71,8 +107,21 @@ impl Metrics {
             canonical.insert(path.to_owned(), path.to_owned());
             canonical.insert(crate::alternate_path(path), path.to_owned());
         }
+        let recorder = recorder();
+        metrics::with_local_recorder(&recorder, || {
+            metrics::describe_counter!(
+                REQUESTS,
+                "HTTP requests handled, by method, route and status."
+            );
+            metrics::describe_histogram!(
+                LATENCY,
+                "HTTP request latency, by method, route and status."
+            );
+        });
         Self {
-            series: Mutex::default(),
+            handle: recorder.handle(),
+            recorder,
+            observed: AtomicU64::new(0),
             canonical,
         }
     }
@@ -88,149 +137,62 @@ impl Metrics {
 
     /// Counts one request.
     pub fn observe(&self, method: &Method, route: &str, status: u16, seconds: f64) {
-        let mut series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
-        let entry = series
-            .entry((method_label(method), route.to_owned(), status))
-            .or_default();
-        entry.count += 1;
-        entry.sum += seconds;
-        for (bucket, bound) in entry.buckets.iter_mut().zip(BUCKETS) {
-            if seconds <= bound {
-                *bucket += 1;
-            }
+        let labels = [
+            ("method", method_label(method).to_owned()),
+            ("route", route.to_owned()),
+            ("status", status.to_string()),
+        ];
+        metrics::with_local_recorder(&self.recorder, || {
+            metrics::counter!(REQUESTS, &labels).increment(1);
+            metrics::histogram!(LATENCY, &labels).record(seconds);
+        });
+        if self.observed.fetch_add(1, Ordering::Relaxed) % UPKEEP_EVERY == UPKEEP_EVERY - 1 {
+            self.handle.run_upkeep();
         }
     }
 
-    /// The Prometheus text exposition of the request metrics and, when the service
-    /// could give them, its gauges.
+    /// The Prometheus text exposition of the request metrics and of the service gauges,
+    /// which are shown only when the service could give them.
     #[must_use]
     pub fn render(&self, gauges: Option<ServiceGauges>) -> String {
-        let series = self
-            .series
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let mut out = String::new();
-        out.push_str(
-            "# HELP http_requests_total HTTP requests handled, by method, route and status.\n",
-        );
-        out.push_str("# TYPE http_requests_total counter\n");
-        for ((method, route, status), s) in &series {
-            let _ = writeln!(
-                out,
-                "http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {}",
-                escape(method),
-                escape(route),
-                s.count
-            );
-        }
-        out.push_str("# HELP http_request_duration_seconds HTTP request latency, by method, route and status.\n");
-        out.push_str("# TYPE http_request_duration_seconds histogram\n");
-        for ((method, route, status), s) in &series {
-            let labels = format!(
-                "method=\"{}\",route=\"{}\",status=\"{status}\"",
-                escape(method),
-                escape(route)
-            );
-            for (bound, count) in BUCKETS.iter().zip(s.buckets) {
-                let _ = writeln!(
-                    out,
-                    "http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}"
-                );
+        // The gauges are read at each scrape: a recorder of their own, made for this
+        // page, shows only what is known now.
+        let values = match gauges {
+            None => vec![0.0],
+            #[allow(clippy::cast_precision_loss)] // counts far below 2^53
+            Some(gauges) => vec![
+                1.0,
+                f64::from(gauges.pool_size),
+                f64::from(gauges.pool_idle),
+                f64::from(gauges.pool_max),
+                gauges.outbox_backlog as f64,
+                gauges.outbox_dead as f64,
+            ],
+        };
+        let current = recorder();
+        metrics::with_local_recorder(&current, || {
+            for ((name, help), value) in GAUGES.into_iter().zip(values) {
+                metrics::describe_gauge!(name, help);
+                metrics::gauge!(name).set(value);
             }
-            let _ = writeln!(
-                out,
-                "http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                s.count
-            );
-            let _ = writeln!(
-                out,
-                "http_request_duration_seconds_sum{{{labels}}} {}",
-                s.sum
-            );
-            let _ = writeln!(
-                out,
-                "http_request_duration_seconds_count{{{labels}}} {}",
-                s.count
-            );
-        }
-        let up = u8::from(gauges.is_some());
-        out.push_str(
-            "# HELP orgs_database_up Whether the service gauges could be read from the database.\n",
-        );
-        out.push_str("# TYPE orgs_database_up gauge\n");
-        let _ = writeln!(out, "orgs_database_up {up}");
-        if let Some(gauges) = gauges {
-            let lines: [(&str, &str, u64); 5] = [
-                (
-                    "orgs_db_pool_connections",
-                    "Open database connections.",
-                    u64::from(gauges.pool_size),
-                ),
-                (
-                    "orgs_db_pool_idle_connections",
-                    "Idle database connections.",
-                    u64::from(gauges.pool_idle),
-                ),
-                (
-                    "orgs_db_pool_max_connections",
-                    "The most database connections.",
-                    u64::from(gauges.pool_max),
-                ),
-                (
-                    "orgs_outbox_backlog",
-                    "E-mails waiting in the outbox.",
-                    gauges.outbox_backlog,
-                ),
-                (
-                    "orgs_outbox_dead",
-                    "E-mails given up on after a permanent failure or too many attempts.",
-                    gauges.outbox_dead,
-                ),
-            ];
-            for (name, help, value) in lines {
-                let _ = writeln!(
-                    out,
-                    "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
-                );
-            }
-        }
-        out
+        });
+        let mut page = self.handle.render();
+        page.push_str(&current.handle().render());
+        page
     }
 }
 
-fn escape(label: &str) -> String {
-    label
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// Counts every request and writes one log line with its method, route, status,
-/// latency and request id.
+/// Counts every request (the access log is the `TraceLayer`'s, see `router`).
 pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = request.method().clone();
     let route = metrics.route_label(request.extensions().get::<MatchedPath>());
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("-")
-        .to_owned();
-
     let response = next.run(request).await;
-
-    let elapsed = start.elapsed();
-    let status = response.status().as_u16();
-    metrics.observe(&method, &route, status, elapsed.as_secs_f64());
-    tracing::info!(
-        method = method.as_str(),
-        route = %route,
-        status,
-        latency_ms = elapsed.as_secs_f64() * 1000.0,
-        request_id = %request_id,
-        "request"
+    metrics.observe(
+        &method,
+        &route,
+        response.status().as_u16(),
+        start.elapsed().as_secs_f64(),
     );
     response
 }
@@ -253,6 +215,27 @@ mod tests {
         assert!(text.contains("le=\"0.05\"} 1"));
         assert!(text.contains("le=\"+Inf\"} 1"));
         assert!(text.contains("orgs_database_up 0"));
+    }
+
+    #[test]
+    fn two_routers_in_one_process_count_apart() {
+        let first = Metrics::new(["/healthz"]);
+        let second = Metrics::new(["/healthz"]);
+
+        for _ in 0..(UPKEEP_EVERY * 2 + 1) {
+            first.observe(&Method::GET, "/healthz", 200, 0.001);
+        }
+
+        let counted = format!(
+            "http_requests_total{{method=\"GET\",route=\"/healthz\",status=\"200\"}} {}",
+            UPKEEP_EVERY * 2 + 1
+        );
+        assert!(first.render(None).contains(&counted));
+        assert!(first.render(None).contains(&format!(
+            "http_request_duration_seconds_count{{method=\"GET\",route=\"/healthz\",status=\"200\"}} {}",
+            UPKEEP_EVERY * 2 + 1
+        )));
+        assert!(!second.render(None).contains("http_requests_total{"));
     }
 
     #[test]

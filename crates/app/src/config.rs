@@ -87,31 +87,31 @@ pub struct ServeArgs {
     pub public_url: Option<String>,
 
     /// How long an invitation sent without `expires_in_days` stays open.
-    #[arg(long = "invitation-ttl", env = "ORGS_INVITATION_TTL", default_value = "7d", value_parser = parse_duration)]
+    #[arg(long = "invitation-ttl", env = "ORGS_INVITATION_TTL", default_value = "7d", value_parser = domain::parse_duration)]
     pub invitation_ttl: Duration,
 
     /// How long a session token works.
-    #[arg(long = "session-ttl", env = "ORGS_SESSION_TTL", default_value = "12h", value_parser = parse_duration)]
+    #[arg(long = "session-ttl", env = "ORGS_SESSION_TTL", default_value = "12h", value_parser = domain::parse_duration)]
     pub session_ttl: Duration,
 
     /// Failed logins allowed per identifier in a window, as `COUNT/DURATION`.
-    #[arg(long = "login-failures", env = "ORGS_LOGIN_FAILURES", default_value = "10/15m", value_parser = parse_limit)]
+    #[arg(long = "login-failures", env = "ORGS_LOGIN_FAILURES", default_value = "10/15m", value_parser = RateLimit::parse)]
     pub login_failures: RateLimit,
 
     /// Invitation e-mails allowed per recipient address in a window.
-    #[arg(long = "invites-per-recipient", env = "ORGS_INVITES_PER_RECIPIENT", default_value = "5/1h", value_parser = parse_limit)]
+    #[arg(long = "invites-per-recipient", env = "ORGS_INVITES_PER_RECIPIENT", default_value = "5/1h", value_parser = RateLimit::parse)]
     pub invites_per_recipient: RateLimit,
 
     /// Invitation e-mails allowed per organization in a window.
-    #[arg(long = "invites-per-organization", env = "ORGS_INVITES_PER_ORGANIZATION", default_value = "200/1h", value_parser = parse_limit)]
+    #[arg(long = "invites-per-organization", env = "ORGS_INVITES_PER_ORGANIZATION", default_value = "200/1h", value_parser = RateLimit::parse)]
     pub invites_per_organization: RateLimit,
 
     /// How long delivered and dead e-mails stay in the outbox before they are deleted.
-    #[arg(long = "outbox-retention", env = "ORGS_OUTBOX_RETENTION", default_value = "7d", value_parser = parse_duration)]
+    #[arg(long = "outbox-retention", env = "ORGS_OUTBOX_RETENTION", default_value = "7d", value_parser = domain::parse_duration)]
     pub outbox_retention: Duration,
     /// How long one SQL statement may run before the database cancels it (PostgreSQL's
     /// `statement_timeout` on every connection; SQLite has none, see `docs/storage.md`).
-    #[arg(long = "statement-timeout", env = "ORGS_STATEMENT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long = "statement-timeout", env = "ORGS_STATEMENT_TIMEOUT", default_value = "10s", value_parser = domain::parse_duration)]
     pub statement_timeout: Duration,
 
     /// The log filter, in `tracing` syntax (e.g. `info,orgs=debug`).
@@ -128,7 +128,7 @@ pub struct ServeArgs {
     pub hash_concurrency: Option<std::num::NonZeroUsize>,
 
     /// How long a login or acceptance waits for a hashing slot before it gets `503`.
-    #[arg(long = "hash-wait", env = "ORGS_HASH_WAIT", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long = "hash-wait", env = "ORGS_HASH_WAIT", default_value = "5s", value_parser = domain::parse_duration)]
     pub hash_wait: Duration,
 }
 
@@ -384,56 +384,6 @@ pub fn redact_url(url: &str) -> String {
     redacted
 }
 
-/// The longest duration a setting takes: a year. Anything longer is refused at start-up,
-/// so that adding it to the current time can never overflow (CONTRACT §9).
-pub const MAX_DURATION_DAYS: i64 = 365;
-
-/// Parses `90s`, `30m`, `12h` or `7d`, at most [`MAX_DURATION_DAYS`] days.
-///
-/// # Errors
-/// A one-line reason for anything else.
-pub fn parse_duration(value: &str) -> Result<Duration, String> {
-    let value = value.trim();
-    let split = value
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("`{value}` has no unit: use s, m, h or d (e.g. 12h)"))?;
-    let (number, unit) = value.split_at(split);
-    let number: i64 = number
-        .parse()
-        .map_err(|_| format!("`{value}` is not a duration such as 90s, 30m, 12h or 7d"))?;
-    if number <= 0 {
-        return Err(format!("`{value}` must be longer than zero"));
-    }
-    let duration = match unit {
-        "s" => Duration::try_seconds(number),
-        "m" => Duration::try_minutes(number),
-        "h" => Duration::try_hours(number),
-        "d" => Duration::try_days(number),
-        _ => return Err(format!("`{value}` has an unknown unit: use s, m, h or d")),
-    };
-    match duration {
-        Some(duration) if duration <= Duration::days(MAX_DURATION_DAYS) => Ok(duration),
-        _ => Err(format!(
-            "`{value}` is too long: at most {MAX_DURATION_DAYS}d"
-        )),
-    }
-}
-
-/// Parses a limit such as `10/15m`, its window at most [`MAX_DURATION_DAYS`] days (a
-/// longer one would overflow when subtracted from the current time).
-///
-/// # Errors
-/// A one-line reason.
-pub fn parse_limit(value: &str) -> Result<RateLimit, String> {
-    let limit = RateLimit::parse(value).map_err(|error| error.to_string())?;
-    if limit.window > Duration::days(MAX_DURATION_DAYS) {
-        return Err(format!(
-            "`{value}` has too long a window: at most {MAX_DURATION_DAYS}d"
-        ));
-    }
-    Ok(limit)
-}
-
 /// Parses a role name.
 ///
 /// # Errors
@@ -489,49 +439,28 @@ mod tests {
     }
 
     #[test]
-    fn durations_take_seconds_minutes_hours_and_days() {
-        assert_eq!(parse_duration("90s"), Ok(Duration::seconds(90)));
-        assert_eq!(parse_duration("30m"), Ok(Duration::minutes(30)));
-        assert_eq!(parse_duration("12h"), Ok(Duration::hours(12)));
-        assert_eq!(parse_duration("7d"), Ok(Duration::days(7)));
-    }
-
-    #[test]
-    fn bad_durations_are_refused_with_a_reason() {
-        for bad in ["", "12", "h", "12w", "-1h", "0s", "1.5h"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn durations_longer_than_a_year_are_refused_before_they_can_overflow() {
-        assert_eq!(parse_duration("365d"), Ok(Duration::days(365)));
-        assert_eq!(parse_duration("8760h"), Ok(Duration::days(365)));
-        for long in [
-            "366d",
-            "8761h",
-            "1000000000d",
-            "99999999999999999999s",
-            "9223372036854775807m",
+    fn durations_and_limit_windows_longer_than_a_year_are_refused_in_one_line() {
+        for (flag, value) in [
+            ("--session-ttl", "1000000000d"),
+            ("--outbox-retention", "366d"),
+            ("--login-failures", "10/366d"),
+            ("--invites-per-recipient", "5/9999999h"),
         ] {
+            let refused = Cli::try_parse_from(["orgs", "serve", flag, value])
+                .map(|_| ())
+                .map_err(|error| error.to_string());
             assert!(
-                parse_duration(long).is_err_and(|reason| !reason.contains('\n')),
-                "{long}"
+                refused
+                    .as_ref()
+                    .is_err_and(|reason| reason.contains("at most 365d") && reason.contains(value)),
+                "{flag} {value}: {refused:?}"
             );
         }
-        let refused = Cli::try_parse_from(["orgs", "serve", "--session-ttl", "1000000000d"]);
-        assert!(refused.is_err());
-    }
-
-    #[test]
-    fn limit_windows_longer_than_a_year_are_refused() {
-        assert!(parse_limit("10/365d").is_ok());
-        for long in ["10/366d", "10/1000000000d", "5/9999999h"] {
-            assert!(
-                parse_limit(long).is_err_and(|reason| reason.contains("at most 365d")),
-                "{long}"
-            );
-        }
+        let set = Cli::try_parse_from(["orgs", "serve", "--session-ttl", "365d"]).expect("parsed");
+        let Some(Command::Serve(set)) = set.command else {
+            panic!("serve");
+        };
+        assert_eq!(set.session_ttl, Duration::days(365));
     }
 
     #[test]

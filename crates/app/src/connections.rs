@@ -19,9 +19,9 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Sleep;
+use tokio_util::sync::CancellationToken;
 
 /// The HTTP server's time limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,8 +44,8 @@ impl Default for ConnectionLimits {
     }
 }
 
-/// Serves `router` on `listener` until `stop` turns true (or its sender goes away),
-/// then drains as the module says.
+/// Serves `router` on `listener` until `stop` is cancelled, then drains as the module
+/// says.
 ///
 /// # Errors
 /// None today: a failed accept is logged and retried; kept as `io::Result` for the caller.
@@ -53,16 +53,15 @@ pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
     limits: ConnectionLimits,
-    mut stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) -> io::Result<()> {
-    let (draining, drain) = watch::channel(false);
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
-            () = stopped(&mut stop) => break,
+            () = stop.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    connections.spawn(connection(stream, router.clone(), limits, drain.clone()));
+                    connections.spawn(connection(stream, router.clone(), limits, stop.clone()));
                 }
                 Err(error) => {
                     // Out of file descriptors and the like: wait a little, as hyper's
@@ -76,7 +75,6 @@ pub async fn serve(
     }
     drop(listener);
     tracing::info!("stopping: no new connections, finishing requests in flight");
-    draining.send_replace(true);
     let drained = tokio::time::timeout(limits.drain, async {
         while connections.join_next().await.is_some() {}
     })
@@ -91,21 +89,12 @@ pub async fn serve(
     Ok(())
 }
 
-/// Until `stop` is true or its sender is gone.
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    while !*stop.borrow_and_update() {
-        if stop.changed().await.is_err() {
-            return;
-        }
-    }
-}
-
-/// One HTTP/1 connection, closed gracefully once `drain` turns true.
+/// One HTTP/1 connection, closed gracefully once `stop` is cancelled.
 async fn connection(
     stream: TcpStream,
     router: axum::Router,
     limits: ConnectionLimits,
-    mut drain: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
     // Small responses go out at once.
     drop(stream.set_nodelay(true));
@@ -118,7 +107,7 @@ async fn connection(
     tokio::pin!(served);
     let outcome = tokio::select! {
         outcome = served.as_mut() => outcome,
-        () = stopped(&mut drain) => {
+        () = stop.cancelled() => {
             served.as_mut().graceful_shutdown();
             served.await
         }

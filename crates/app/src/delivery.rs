@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use rand::Rng as _;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use domain::{Duration, Timestamp};
 use ports::outbound::{
@@ -133,17 +133,13 @@ impl DeliveryWorker {
     /// A storage failure while claiming or recording an outcome.
     pub async fn run_once(&self) -> Result<DeliveryReport, StorageError> {
         // Nobody can ask this pass to stop.
-        let (_, mut never) = watch::channel(false);
-        self.pass(&mut never).await
+        self.pass(&CancellationToken::new()).await
     }
 
-    /// Claims one batch and delivers it, until `shutdown` turns true: then the message
+    /// Claims one batch and delivers it, until `shutdown` is cancelled: then the message
     /// being sent is abandoned and the rest are left; they come back when their lease
     /// ends.
-    async fn pass(
-        &self,
-        shutdown: &mut watch::Receiver<bool>,
-    ) -> Result<DeliveryReport, StorageError> {
+    async fn pass(&self, shutdown: &CancellationToken) -> Result<DeliveryReport, StorageError> {
         let claimed_at = self.clock.now();
         let claimed = self
             .outbox
@@ -152,7 +148,7 @@ impl DeliveryWorker {
         let mut report = DeliveryReport::default();
         let leased_until = claimed_at + self.policy.lease;
         for message in claimed {
-            if *shutdown.borrow() {
+            if shutdown.is_cancelled() {
                 break;
             }
             self.deliver(message, leased_until, shutdown, &mut report)
@@ -166,7 +162,7 @@ impl DeliveryWorker {
         &self,
         message: OutboxMessage,
         leased_until: Timestamp,
-        shutdown: &mut watch::Receiver<bool>,
+        shutdown: &CancellationToken,
         report: &mut DeliveryReport,
     ) -> Result<(), StorageError> {
         let lease = message.lease();
@@ -201,7 +197,7 @@ impl DeliveryWorker {
                     self.policy.send_timeout.as_secs()
                 )))
             }),
-            () = stop_requested(shutdown) => {
+            () = shutdown.cancelled() => {
                 tracing::info!(
                     message_id = message.id.get(),
                     "stopping: send abandoned; the message comes back when its lease ends"
@@ -282,15 +278,12 @@ impl DeliveryWorker {
         }
     }
 
-    /// Runs until `shutdown` turns true: a pass, then a pause when nothing was due or
+    /// Runs until `shutdown` is cancelled: a pass, then a pause when nothing was due or
     /// storage failed.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(self, shutdown: CancellationToken) {
         tracing::info!("outbox delivery worker started");
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
-            let pause = match self.pass(&mut shutdown).await {
+        while !shutdown.is_cancelled() {
+            let pause = match self.pass(&shutdown).await {
                 Ok(report) if report.handled() > 0 => None,
                 Ok(_) => Some(self.policy.idle_poll),
                 Err(error) => {
@@ -299,20 +292,12 @@ impl DeliveryWorker {
                 }
             };
             if let Some(pause) = pause {
-                tokio::select! {
-                    () = tokio::time::sleep(pause) => {}
-                    _ = shutdown.changed() => {}
-                }
+                shutdown
+                    .run_until_cancelled(tokio::time::sleep(pause))
+                    .await;
             }
         }
         tracing::info!("outbox delivery worker stopped");
-    }
-}
-
-/// Resolves once `shutdown` turns true; never when nobody can ask any more.
-async fn stop_requested(shutdown: &mut watch::Receiver<bool>) {
-    if shutdown.wait_for(|stop| *stop).await.is_err() {
-        std::future::pending::<()>().await;
     }
 }
 
@@ -671,11 +656,11 @@ mod tests {
             Arc::new(clock),
             DeliveryPolicy::default(),
         );
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(worker.run(stopped));
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(worker.run(stop.clone()));
         tokio::time::sleep(StdDuration::from_millis(100)).await;
 
-        stop.send(true).expect("worker listens");
+        stop.cancel();
         let finished = tokio::time::timeout(StdDuration::from_secs(5), task).await;
 
         assert!(matches!(finished, Ok(Ok(()))));
@@ -685,10 +670,10 @@ mod tests {
     async fn the_worker_stops_when_told_to() {
         let mut outbox = MockOutbox::new();
         outbox.expect_claim_due().returning(|_, _, _| Ok(vec![]));
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(worker(outbox, MockMailer::new()).run(stopped));
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(worker(outbox, MockMailer::new()).run(stop.clone()));
 
-        stop.send(true).expect("worker listens");
+        stop.cancel();
         let finished = tokio::time::timeout(StdDuration::from_secs(5), task).await;
 
         assert!(matches!(finished, Ok(Ok(()))));

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use domain::Duration;
 use ports::outbound::{Clock, Outbox, RateLimitStore, StorageError, UserRepository};
@@ -67,9 +67,9 @@ pub struct Upkeep {
     pub outbox_retention: Duration,
 }
 
-/// Prunes every `PRUNE_EVERY` until `shutdown` turns true.
-pub async fn run(upkeep: Upkeep, mut shutdown: watch::Receiver<bool>) {
-    while !*shutdown.borrow() {
+/// Prunes every `PRUNE_EVERY` until `shutdown` is cancelled.
+pub async fn run(upkeep: Upkeep, shutdown: CancellationToken) {
+    while !shutdown.is_cancelled() {
         let events = prune_once(
             upkeep.limits_store.as_ref(),
             upkeep.clock.as_ref(),
@@ -103,10 +103,9 @@ pub async fn run(upkeep: Upkeep, mut shutdown: watch::Receiver<bool>) {
                 tracing::warn!(error.message = %error, "could not prune the outbox");
             }
         }
-        tokio::select! {
-            () = tokio::time::sleep(PRUNE_EVERY) => {}
-            _ = shutdown.changed() => {}
-        }
+        shutdown
+            .run_until_cancelled(tokio::time::sleep(PRUNE_EVERY))
+            .await;
     }
 }
 
@@ -176,7 +175,7 @@ mod tests {
             .with(eq(now - Duration::days(2)))
             .times(1)
             .returning(|_| Ok(5));
-        let (stop, stopped) = watch::channel(false);
+        let stop = CancellationToken::new();
         let task = tokio::spawn(run(
             Upkeep {
                 limits_store: Arc::new(limits_store),
@@ -186,11 +185,11 @@ mod tests {
                 outbox: Arc::new(outbox),
                 outbox_retention: Duration::days(2),
             },
-            stopped,
+            stop.clone(),
         ));
         tokio::time::sleep(StdDuration::from_millis(100)).await;
 
-        stop.send_replace(true);
+        stop.cancel();
         let finished = tokio::time::timeout(StdDuration::from_secs(5), task).await;
 
         assert!(matches!(finished, Ok(Ok(()))));

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use adapters_postgres::PostgresStorage;
 use adapters_smtp::{LogMailer, SmtpMailer};
@@ -314,7 +314,7 @@ pub struct RunningServer {
     pub bootstrapped: Option<Bootstrapped>,
     /// The storage it serves, for checks that look behind the API.
     pub storage: Storage,
-    stop: watch::Sender<bool>,
+    stop: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
     worker: JoinHandle<()>,
     upkeep: JoinHandle<()>,
@@ -325,7 +325,7 @@ impl RunningServer {
     /// within `ConnectionLimits::drain` (then drops their connections) and stops the
     /// outbox worker.
     pub fn request_stop(&self) {
-        self.stop.send_replace(true);
+        self.stop.cancel();
     }
 
     /// Waits until the server and the worker have stopped.
@@ -337,7 +337,7 @@ impl RunningServer {
             Ok(result) => result,
             Err(error) => Err(std::io::Error::other(error)),
         };
-        self.stop.send_replace(true);
+        self.stop.cancel();
         if let Err(error) = self.worker.await {
             tracing::error!(error.message = %error, "the outbox worker ended abnormally");
         }
@@ -385,7 +385,7 @@ pub async fn start(options: StartOptions) -> Result<RunningServer, StartError> {
         source,
     })?;
 
-    let (stop, stopped) = watch::channel(false);
+    let stop = CancellationToken::new();
     let outbox_retention = options.delivery.retention;
     let worker = DeliveryWorker::new(
         storage.outbox.clone(),
@@ -393,7 +393,7 @@ pub async fn start(options: StartOptions) -> Result<RunningServer, StartError> {
         Arc::new(SystemClock),
         options.delivery,
     );
-    let worker = tokio::spawn(worker.run(stopped.clone()));
+    let worker = tokio::spawn(worker.run(stop.clone()));
     let upkeep = tokio::spawn(crate::maintenance::run(
         crate::maintenance::Upkeep {
             limits_store: storage.limits.clone(),
@@ -403,14 +403,14 @@ pub async fn start(options: StartOptions) -> Result<RunningServer, StartError> {
             outbox: storage.outbox.clone(),
             outbox_retention,
         },
-        stopped.clone(),
+        stop.clone(),
     ));
 
     let server = tokio::spawn(crate::connections::serve(
         listener,
         services.router(),
         options.connections,
-        stopped,
+        stop.clone(),
     ));
     tracing::info!(%address, "listening");
 

@@ -25,5 +25,5 @@ pub use email::EmailAddress;
 pub use ids::{InvitationId, OrganizationId, OutboxMessageId, RateEventId, UserId, Version};
 pub use permissions::{Access, Action, Actor, authorize};
 pub use role::Role;
-pub use time::{Duration, Timestamp};
+pub use time::{Duration, InvalidDuration, Timestamp, parse_duration};
 pub use validation::{ErrorCode, FieldErrors, Input, ValidationErrors};

@@ -4,7 +4,7 @@
 use sha2::{Digest as _, Sha256};
 
 use crate::email::EmailAddress;
-use crate::time::{Duration, Timestamp};
+use crate::time::{Duration, InvalidDuration, MAX_DURATION_DAYS, Timestamp, parse_duration};
 
 /// A limit of `count` events in any `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,33 +17,30 @@ pub struct RateLimit {
 
 /// Why a limit does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a limit such as 10/15m (a count, a slash, a duration in s, m, h or d)")]
-pub struct InvalidRateLimit(pub String);
+pub enum InvalidRateLimit {
+    /// Not `COUNT/DURATION`, a zero count or a zero window.
+    #[error("`{0}` is not a limit such as 10/15m (a count, a slash, a duration in s, m, h or d)")]
+    Malformed(String),
+    /// A window longer than [`MAX_DURATION_DAYS`] days.
+    #[error("`{0}` has too long a window: at most {MAX_DURATION_DAYS}d")]
+    WindowTooLong(String),
+}
 
 impl RateLimit {
-    /// Parses `COUNT/DURATION`, the duration as `90s`, `15m`, `1h` or `7d`.
+    /// Parses `COUNT/DURATION`, the duration in the grammar of [`parse_duration`]
+    /// (`90s`, `15m`, `1h`, `7d`, at most a year).
     ///
     /// # Errors
     /// `InvalidRateLimit` for anything else, a zero count or a zero window.
     pub fn parse(value: &str) -> Result<Self, InvalidRateLimit> {
-        let invalid = || InvalidRateLimit(value.to_owned());
+        let invalid = || InvalidRateLimit::Malformed(value.to_owned());
         let (count, window) = value.trim().split_once('/').ok_or_else(invalid)?;
         let count: u32 = count.trim().parse().map_err(|_| invalid())?;
-        let window = window.trim();
-        let split = window
-            .find(|c: char| !c.is_ascii_digit())
-            .ok_or_else(invalid)?;
-        let (amount, unit) = window.split_at(split);
-        let amount: i64 = amount.parse().map_err(|_| invalid())?;
-        let window = match unit {
-            "s" => Duration::try_seconds(amount),
-            "m" => Duration::try_minutes(amount),
-            "h" => Duration::try_hours(amount),
-            "d" => Duration::try_days(amount),
-            _ => None,
-        }
-        .ok_or_else(invalid)?;
-        if count == 0 || window <= Duration::zero() {
+        let window = parse_duration(window).map_err(|error| match error {
+            InvalidDuration::TooLong(_) => InvalidRateLimit::WindowTooLong(value.to_owned()),
+            _ => invalid(),
+        })?;
+        if count == 0 {
             return Err(invalid());
         }
         Ok(Self { count, window })
@@ -182,6 +179,15 @@ mod tests {
         ] {
             assert!(RateLimit::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn windows_longer_than_a_year_are_refused_as_such() {
+        assert!(RateLimit::parse("10/365d").is_ok());
+        assert_eq!(
+            RateLimit::parse("10/366d"),
+            Err(InvalidRateLimit::WindowTooLong("10/366d".to_owned()))
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! `/`, `/healthz`, `/readyz`, `/metrics`, `/openapi.json` and request ids.
 
 use axum::http::StatusCode;
-use ports::inbound::{ServiceGauges, UseCaseError};
+use std::sync::Arc;
+
+use ports::inbound::{HealthUseCases, ServiceGauges, UseCaseError};
 use serde_json::json;
 
 use crate::support::{Mocks, anonymous, send};
@@ -143,6 +145,69 @@ async fn the_openapi_document_is_served_without_authentication() {
     assert!(document["paths"]["/organizations/{id}/"]["patch"].is_object());
 }
 
+/// Collects what a subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn each_request_writes_one_access_log_line_with_its_route_status_latency_and_id() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+    let mut mocks = Mocks::new();
+    mocks
+        .organizations
+        .expect_get()
+        .returning(|_, _| Err(UseCaseError::NotFound));
+    let mut request = crate::support::request("GET", "/organizations/9");
+    request
+        .headers_mut()
+        .insert("x-request-id", "caller-id-7".parse().expect("valid"));
+
+    send(mocks.router(), request).await;
+
+    let text = String::from_utf8_lossy(
+        &captured
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    )
+    .into_owned();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("request_id"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    for part in [
+        "method=GET",
+        "route=/organizations/{id}/",
+        "request_id=caller-id-7",
+        "status=404",
+        "latency_ms=",
+    ] {
+        assert!(lines[0].contains(part), "{part} missing from {text}");
+    }
+}
+
 #[tokio::test]
 async fn every_response_carries_a_generated_request_id() {
     let router = Mocks::new().router();
@@ -228,4 +293,43 @@ async fn an_unavailable_database_during_a_request_is_503_with_a_generic_detail()
         answer.json(),
         json!({"detail": "Service temporarily unavailable, try again later."})
     );
+}
+
+/// Readiness that never answers, as a database that hangs.
+struct Hanging;
+
+#[async_trait::async_trait]
+impl HealthUseCases for Hanging {
+    async fn ready(&self) -> Result<(), UseCaseError> {
+        std::future::pending().await
+    }
+
+    async fn gauges(&self) -> Result<ServiceGauges, UseCaseError> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_still_unanswered_at_its_deadline_is_a_503() {
+    let mocks = Mocks::new();
+    let router = adapters_http::router(adapters_http::AppState {
+        auth: Arc::new(mocks.auth),
+        organizations: Arc::new(mocks.organizations),
+        invitations: Arc::new(mocks.invitations),
+        members: Arc::new(mocks.members),
+        opt_outs: Arc::new(mocks.opt_outs),
+        health: Arc::new(Hanging),
+    });
+    let started = tokio::time::Instant::now();
+
+    let answer = tokio::time::timeout(
+        adapters_http::REQUEST_DEADLINE * 2,
+        send(router, anonymous("GET", "/readyz")),
+    )
+    .await
+    .expect("answered at the deadline");
+
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(answer.json()["detail"].is_string(), "{}", answer.text());
+    assert!(started.elapsed() >= adapters_http::REQUEST_DEADLINE);
 }
