@@ -3,7 +3,9 @@
 
 use async_trait::async_trait;
 use domain::member::{MemberChange, MemberFilter, check_keeps_administrator};
+use domain::organization::TreeNode;
 use domain::pagination::{Page, PageRequest};
+use domain::permissions::{Access, Action, Standing, recheck};
 use domain::user::User;
 use domain::{OrganizationId, Role, Timestamp, UserId};
 use ports::outbound::{MemberChangeError, MemberRepository, StorageError};
@@ -54,12 +56,13 @@ where
     usize: ColumnIndex<<D::Db as Database>::Row>,
     for<'a> &'a str: ColumnIndex<<D::Db as Database>::Row>,
 {
-    /// Inside the caller's transaction, locks the live organization's row `for update`
-    /// (so that every member change of one organization runs one at a time), then checks,
+    /// Inside the caller's transaction, locks the live organization's row (`FOR_UPDATE`,
+    /// so that every member change of one organization runs one at a time), then checks,
     /// in this order, that the member is there, that the change keeps an administrator in
-    /// a root organization, and that the requester is still an active administrator of the
-    /// organization or of its parent (its row locked `for share`, so that it cannot be
-    /// demoted before the change commits).
+    /// a root organization, and that the requester's current standing (its row locked
+    /// `FOR_SHARE`, so that it cannot be demoted before the change commits) still allows
+    /// the change by the domain's rule (`domain::permissions::recheck`). Storage holds the
+    /// lock and reads the facts; the decision is the domain's.
     async fn check_change(
         connection: &mut Connection<D>,
         organization: OrganizationId,
@@ -105,19 +108,30 @@ where
         };
         check_keeps_administrator(is_root, role, change, administrators)
             .map_err(|_| MemberChangeError::LastAdministrator)?;
-        let allowed: Option<(i64,)> = sqlx::query_as(&format!(
-            "select id from users where id = $1 and is_active and role = $2 \
-             and (organization_id = $3 or organization_id = $4){}",
+        // The requester's current standing, locked (`FOR_SHARE`) so that it cannot change
+        // before the commit; whether it still allows the change is the domain's rule.
+        let requester_row: Option<(i64, String, bool)> = sqlx::query_as(&format!(
+            "select organization_id, role, is_active from users where id = $1{}",
             D::FOR_SHARE
         ))
         .bind(requester.get())
-        .bind(Role::Administrators.as_str())
-        .bind(organization.get())
-        .bind(parent)
         .fetch_optional(&mut *connection)
         .await
         .map_err(storage_error::<D>)?;
-        if allowed.is_none() {
+        let standing = requester_row
+            .map(|(organization, role, is_active)| {
+                Ok::<_, StorageError>(Standing {
+                    organization: OrganizationId::new(organization),
+                    role: Role::parse(&role).map_err(|e| corrupt("user", requester.get(), e))?,
+                    is_active,
+                })
+            })
+            .transpose()?;
+        let target = TreeNode {
+            id: organization,
+            parent: parent.map(OrganizationId::new),
+        };
+        if recheck(standing, Action::ManageMembers, target) != Access::Allowed {
             return Err(MemberChangeError::Forbidden);
         }
         Ok(())
