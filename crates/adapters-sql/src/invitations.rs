@@ -454,7 +454,7 @@ where
             .await
             .map_err(storage_error::<D>)?;
         // One conditional update takes the token: of concurrent attempts, the others
-        // wait for this row and then find it accepted.
+        // wait for this row (or for the write lock) and then find it accepted.
         let claimed: Option<ClaimedInvitation> = sqlx::query_as(
             "update invitations set accepted_at = $2 \
              where invitations.token_hash = $1 and invitations.accepted_at is null \
@@ -472,8 +472,9 @@ where
         let Some(claimed) = claimed else {
             return Err(AcceptInvitationError::InvalidToken);
         };
-        // Archiving the organization waits for this lock, or wins it first and is seen
-        // here: no active user is created in an archived organization.
+        // Archiving the organization waits for this lock (`FOR_SHARE`, or the write
+        // lock), or wins it first and is seen here: no active user is created in an
+        // archived organization.
         let organization = OrganizationId::new(claimed.organization_id);
         if !Self::lock_live_organization(&mut transaction, organization).await? {
             return Err(AcceptInvitationError::InvalidToken);

@@ -85,7 +85,8 @@ where
             .await
             .map_err(storage_error::<D>)?;
         // Insert, or (when the address is there already, also when a concurrent insert
-        // just won) update: `on conflict do nothing` waits for that insert to settle.
+        // just won) update: `on conflict do nothing` waits for that insert to settle, or
+        // the write lock keeps concurrent recorders apart.
         let inserted: Option<OptOutRow<D::Instant>> = sqlx::query_as(&format!(
             "insert into opt_outs (organization_id, address, origin, creation_date) \
              values ($1, $2, $3, $4) on conflict (organization_id, address) do nothing \

@@ -86,7 +86,8 @@ where
     for<'a> &'a str: ColumnIndex<<D::Db as Database>::Row>,
 {
     /// Inserts an organization inside the caller's transaction, checking its parent there:
-    /// the parent row is locked `for share`, so that it cannot change meanwhile.
+    /// the parent row is locked (`FOR_SHARE`, or the write lock), so that it cannot change
+    /// meanwhile.
     pub(crate) async fn insert_organization(
         connection: &mut Connection<D>,
         organization: &NewOrganization,

@@ -96,8 +96,8 @@ where
     usize: ColumnIndex<<D::Db as Database>::Row>,
     for<'a> &'a str: ColumnIndex<<D::Db as Database>::Row>,
 {
-    /// Whether a live organization has this id, locking its row `for share` so that it
-    /// cannot be archived before the caller's transaction ends.
+    /// Whether a live organization has this id, locking its row (`FOR_SHARE`, or the write
+    /// lock) so that it cannot be archived before the caller's transaction ends.
     pub(crate) async fn lock_live_organization(
         connection: &mut Connection<D>,
         id: OrganizationId,
