@@ -1,29 +1,23 @@
-//! The organizations service's storage on PostgreSQL: every driven storage port of
-//! `ports::outbound`, on `sqlx`, with its own embedded migrations.
+//! The organizations service's storage on PostgreSQL: the PostgreSQL [`Dialect`] of the
+//! shared SQL core (`adapters-sql`), its pool setup and its own embedded migrations.
 //!
 //! Invariants are held by the database itself (constraints, conditional updates, row
-//! locks), so that they hold with many processes on one database; see `docs/storage.md`.
-
-mod errors;
-mod invitations;
-mod members;
-mod opt_outs;
-mod organizations;
-mod outbox;
-mod paging;
-mod rate_limits;
-mod time;
-mod users;
+//! locks, advisory locks), so that they hold with many processes on one database; see
+//! `docs/storage.md`.
 
 use std::str::FromStr as _;
 use std::time::Duration as StdDuration;
 
-use async_trait::async_trait;
-use ports::outbound::{PoolUsage, StorageError, StorageHealth};
-use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use adapters_sql::{Dialect, SqlStorage, Unique, storage_error};
+use domain::Timestamp;
+use ports::outbound::StorageError;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgQueryResult};
+use sqlx::{PgConnection, PgPool, Postgres};
 
-use crate::errors::storage_error;
+/// Every storage port on one PostgreSQL connection pool. Cheap to clone: clones share
+/// the pool. `PostgresStorage::connect(url, max_connections)` opens it (with the default
+/// statement timeout), `connect(url, PostgresSettings { .. })` with other settings.
+pub type PostgresStorage = SqlStorage<PgDialect>;
 
 /// How long a caller waits for a free connection before the storage is reported unavailable.
 const ACQUIRE_TIMEOUT: StdDuration = StdDuration::from_secs(5);
@@ -36,42 +30,63 @@ pub const DEFAULT_STATEMENT_TIMEOUT: StdDuration = StdDuration::from_secs(10);
 /// trip to every statement (`docs/benchmarks.md`).
 const PING_WHEN_IDLE_FOR: StdDuration = StdDuration::from_secs(1);
 
-/// Every storage port on one PostgreSQL connection pool. Cheap to clone: clones share
-/// the pool.
-#[derive(Debug, Clone)]
-pub struct PostgresStorage {
-    pool: PgPool,
+/// The first half of every rate-limit advisory lock key (`'rate'` in ASCII): the
+/// two-part keys of `pg_advisory_xact_lock(int, int)` do not overlap the one-part keys
+/// that migrations use, and this half keeps them apart from any other two-part lock.
+const LOCK_CLASS: i32 = 0x7261_7465;
+
+/// SQLSTATE 57014: a statement cancelled, by `statement_timeout` in particular.
+const QUERY_CANCELED: &str = "57014";
+
+/// How a PostgreSQL pool is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PostgresSettings {
+    /// At most this many connections (at least one).
+    pub max_connections: u32,
+    /// Every statement of every pooled connection is cancelled by the server after this
+    /// long (PostgreSQL's `statement_timeout`, set when each connection starts); a
+    /// cancelled statement is reported `Unavailable`.
+    pub statement_timeout: StdDuration,
 }
 
-impl PostgresStorage {
-    /// Opens a pool of at most `max_connections` connections to `url`
-    /// (`postgres://user@host:port/database`) and checks that the database answers.
-    ///
-    /// # Errors
-    /// `Unavailable` when the database cannot be reached, `Unexpected` for a malformed URL.
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StorageError> {
-        Self::connect_with(url, max_connections, DEFAULT_STATEMENT_TIMEOUT).await
+/// At most `max_connections` connections, with the default statement timeout.
+impl From<u32> for PostgresSettings {
+    fn from(max_connections: u32) -> Self {
+        Self {
+            max_connections,
+            statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
+        }
     }
+}
 
-    /// As `connect`, with every statement of every pooled connection cancelled by the
-    /// server after `statement_timeout` (PostgreSQL's `statement_timeout`, set when each
-    /// connection starts). A cancelled statement is reported `Unavailable`.
-    ///
-    /// # Errors
-    /// `Unavailable` when the database cannot be reached, `Unexpected` for a malformed URL.
-    pub async fn connect_with(
-        url: &str,
-        max_connections: u32,
-        statement_timeout: StdDuration,
-    ) -> Result<Self, StorageError> {
+/// What PostgreSQL does its own way: `timestamptz` instants, row locks, a table lock for
+/// the first administrator, advisory locks for rate-limit keys, SQLSTATEs and constraint
+/// names.
+#[derive(Debug, Clone, Copy)]
+pub struct PgDialect;
+
+impl Dialect for PgDialect {
+    type Db = Postgres;
+    type Instant = Timestamp;
+    type Settings = PostgresSettings;
+    const NAME: &'static str = "postgresql";
+    const BEGIN_WRITE: &'static str = "begin";
+    const FOR_SHARE: &'static str = " for share";
+    const FOR_UPDATE: &'static str = " for update";
+    const SKIP_LOCKED: &'static str = " for update skip locked";
+    const LOCK_FIRST_ADMINISTRATOR: Option<&'static str> =
+        Some("lock table users in exclusive mode");
+
+    /// A pool on `url` (`postgres://user@host:port/database`).
+    async fn connect(url: &str, settings: PostgresSettings) -> Result<PgPool, StorageError> {
         let options = PgConnectOptions::from_str(url)
             .map_err(|error| StorageError::Unexpected(format!("bad PostgreSQL URL: {error}")))?
             .options([(
                 "statement_timeout",
-                format!("{}ms", statement_timeout.as_millis().max(1)),
+                format!("{}ms", settings.statement_timeout.as_millis().max(1)),
             )]);
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections.max(1))
+        PgPoolOptions::new()
+            .max_connections(settings.max_connections.max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .test_before_acquire(false)
             .before_acquire(|connection, metadata| {
@@ -85,30 +100,28 @@ impl PostgresStorage {
             })
             .connect_with(options)
             .await
-            .map_err(storage_error)?;
-        Ok(Self { pool })
+            .map_err(storage_error::<Self>)
     }
 
-    /// Applies the migrations not yet applied. Safe to run from several processes at
-    /// once: `sqlx` serializes them with an advisory lock.
-    ///
-    /// # Errors
-    /// `Unavailable` when the database cannot be reached, `Unexpected` when a migration fails.
-    ///
-    /// Migrations run on a connection of their own without the statement timeout (a
-    /// migration may rightly take longer than any request); that connection is closed
-    /// afterwards rather than returned to the pool.
-    pub async fn migrate(&self) -> Result<(), StorageError> {
-        let mut connection = self.pool.acquire().await.map_err(storage_error)?.detach();
+    /// Safe to run from several processes at once: `sqlx` serializes them with an
+    /// advisory lock. Migrations run on a connection of their own without the statement
+    /// timeout (a migration may rightly take longer than any request); that connection
+    /// is closed afterwards rather than returned to the pool.
+    async fn migrate(pool: &PgPool) -> Result<(), StorageError> {
+        let mut connection = pool
+            .acquire()
+            .await
+            .map_err(storage_error::<Self>)?
+            .detach();
         sqlx::query("set statement_timeout = 0")
             .execute(&mut connection)
             .await
-            .map_err(storage_error)?;
+            .map_err(storage_error::<Self>)?;
         let migrated = sqlx::migrate!("./migrations")
-            .run(&mut connection)
+            .run_direct(&mut connection)
             .await
             .map_err(|error| match error {
-                sqlx::migrate::MigrateError::Execute(error) => storage_error(error),
+                sqlx::migrate::MigrateError::Execute(error) => storage_error::<Self>(error),
                 other => StorageError::Unexpected(format!("migration failed: {other}")),
             });
         // Closing politely can only fail on a connection that is gone already.
@@ -116,28 +129,55 @@ impl PostgresStorage {
         migrated
     }
 
-    /// Closes every connection of the pool; later calls answer `Unavailable`.
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
-}
-
-#[async_trait]
-impl StorageHealth for PostgresStorage {
-    #[tracing::instrument(skip_all, err(level = "debug"))]
-    async fn ping(&self) -> Result<(), StorageError> {
-        sqlx::query("select 1")
-            .execute(&self.pool)
-            .await
-            .map(drop)
-            .map_err(storage_error)
+    /// SQLSTATE classes 08 (connection exception) and 57P0x (server shutting down), 53300
+    /// (too many connections) and 57014 (a statement cancelled by its timeout).
+    fn unavailable_code(code: &str) -> bool {
+        code.starts_with("08")
+            || code.starts_with("57P0")
+            || code == "53300"
+            || code == QUERY_CANCELED
     }
 
-    fn pool_usage(&self) -> PoolUsage {
-        PoolUsage {
-            size: self.pool.size(),
-            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
-            max: self.pool.options().get_max_connections(),
+    /// Told apart by constraint or index name.
+    fn unique_violation(error: &sqlx::Error) -> Option<Unique> {
+        let sqlx::Error::Database(database) = error else {
+            return None;
+        };
+        if !database.is_unique_violation() {
+            return None;
         }
+        match database.constraint() {
+            Some("users_identifier_key") => Some(Unique::UserIdentifier),
+            Some("invitations_one_open_idx") => Some(Unique::OneOpenInvitation),
+            _ => None,
+        }
+    }
+
+    fn rows_affected(done: &PgQueryResult) -> u64 {
+        done.rows_affected()
+    }
+
+    /// Takes the transaction-scoped advisory lock of each key, in ascending order of the
+    /// lock keys (whatever order the keys come in), so that two acquisitions of the same
+    /// keys cannot deadlock. Distinct keys whose hashes collide merely share a lock.
+    async fn lock_keys(connection: &mut PgConnection, keys: &[String]) -> Result<(), sqlx::Error> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let hashes: Vec<(i32,)> =
+            sqlx::query_as("select distinct hashtext(k) from unnest($1::text[]) as k")
+                .bind(keys)
+                .fetch_all(&mut *connection)
+                .await?;
+        let mut hashes: Vec<i32> = hashes.into_iter().map(|(hash,)| hash).collect();
+        hashes.sort_unstable();
+        for hash in hashes {
+            sqlx::query("select pg_advisory_xact_lock($1, $2)")
+                .bind(LOCK_CLASS)
+                .bind(hash)
+                .execute(&mut *connection)
+                .await?;
+        }
+        Ok(())
     }
 }

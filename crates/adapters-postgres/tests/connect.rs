@@ -2,7 +2,7 @@
 
 mod support;
 
-use adapters_postgres::PostgresStorage;
+use adapters_postgres::{PostgresSettings, PostgresStorage};
 use ports::outbound::{OrganizationRepository as _, StorageError, StorageHealth as _};
 
 #[tokio::test]
@@ -53,7 +53,11 @@ async fn a_statement_running_past_the_statement_timeout_is_cancelled() {
 
     let (migrated, database) = support::fresh_storage().await;
     migrated.close().await;
-    let storage = PostgresStorage::connect_with(database.url(), 2, Duration::from_millis(300))
+    let settings = PostgresSettings {
+        max_connections: 2,
+        statement_timeout: Duration::from_millis(300),
+    };
+    let storage = PostgresStorage::connect(database.url(), settings)
         .await
         .expect("connected");
     let mut locker = sqlx::PgConnection::connect(database.url())

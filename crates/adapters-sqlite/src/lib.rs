@@ -1,30 +1,25 @@
-//! The organizations service's storage on SQLite: every driven storage port of
-//! `ports::outbound`, on `sqlx`, with its own embedded migrations.
+//! The organizations service's storage on SQLite: the SQLite [`Dialect`] of the shared
+//! SQL core (`adapters-sql`), its connection setup and its own embedded migrations.
 //!
 //! One file, WAL journal, a busy timeout and a small pool. Every transaction that
 //! writes begins `immediate`: it takes the database's single write lock first, so
-//! that check-then-write sequences cannot interleave; see `docs/storage.md`.
-
-mod errors;
-mod invitations;
-mod members;
-mod opt_outs;
-mod organizations;
-mod outbox;
-mod paging;
-mod rate_limits;
-mod time;
-mod users;
+//! that check-then-write sequences cannot interleave, and no row, table or key lock is
+//! needed; see `docs/storage.md`.
 
 use std::str::FromStr as _;
 use std::time::Duration as StdDuration;
 
-use async_trait::async_trait;
-use ports::outbound::{PoolUsage, StorageError, StorageHealth};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use adapters_sql::{Dialect, SqlStorage, Unique, storage_error};
+use ports::outbound::StorageError;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult,
+    SqliteSynchronous,
+};
+use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 
-use crate::errors::storage_error;
+/// Every storage port on one SQLite database. Cheap to clone: clones share the pool.
+/// `SqliteStorage::connect(url, ())` opens it.
+pub type SqliteStorage = SqlStorage<SqliteDialect>;
 
 /// How long a statement waits for the write lock before the storage is reported unavailable.
 const BUSY_TIMEOUT: StdDuration = StdDuration::from_secs(5);
@@ -35,21 +30,33 @@ const ACQUIRE_TIMEOUT: StdDuration = StdDuration::from_secs(10);
 /// Connections: readers run side by side under WAL, writers one at a time.
 const MAX_CONNECTIONS: u32 = 4;
 
-/// Every storage port on one SQLite database. Cheap to clone: clones share the pool.
-#[derive(Debug, Clone)]
-pub struct SqliteStorage {
-    pool: SqlitePool,
-}
+/// SQLite's result codes for a busy or locked database (also extended codes).
+const SQLITE_BUSY: i64 = 5;
+const SQLITE_LOCKED: i64 = 6;
+const SQLITE_CANTOPEN: i64 = 14;
 
-impl SqliteStorage {
+/// What SQLite does its own way: instants as integer microseconds since the Unix epoch
+/// (UTC; they sort and compare as instants, with `timestamptz`'s precision), `begin
+/// immediate` instead of every lock, result codes and the columns a violation names.
+#[derive(Debug, Clone, Copy)]
+pub struct SqliteDialect;
+
+impl Dialect for SqliteDialect {
+    type Db = Sqlite;
+    type Instant = i64;
+    type Settings = ();
+    const NAME: &'static str = "sqlite";
+    const BEGIN_WRITE: &'static str = "begin immediate";
+    const FOR_SHARE: &'static str = "";
+    const FOR_UPDATE: &'static str = "";
+    const SKIP_LOCKED: &'static str = "";
+    const LOCK_FIRST_ADMINISTRATOR: Option<&'static str> = None;
+
     /// Opens `url` (`sqlite://path/to/file.db`, `sqlite::memory:`), creating the file
     /// (`0600`) and its parent directory when missing, in WAL mode with a busy timeout and
-    /// foreign keys on.
-    ///
-    /// # Errors
-    /// `Unexpected` for a malformed URL, `Unavailable` when the file cannot be opened
-    /// or its directory made.
-    pub async fn connect(url: &str) -> Result<Self, StorageError> {
+    /// foreign keys on. A malformed URL is `Unexpected`; a file that cannot be opened or a
+    /// directory that cannot be made is `Unavailable`.
+    async fn connect(url: &str, (): ()) -> Result<SqlitePool, StorageError> {
         if !url.starts_with("sqlite:") {
             return Err(StorageError::Unexpected(
                 "a SQLite URL starts with `sqlite:`".to_owned(),
@@ -65,41 +72,62 @@ impl SqliteStorage {
         if !url.contains(":memory:") && !url.contains("mode=memory") {
             create_private_file(options.get_filename())?;
         }
-        let pool = SqlitePoolOptions::new()
+        SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
-            .map_err(storage_error)?;
-        Ok(Self { pool })
+            .map_err(storage_error::<Self>)
     }
 
-    /// Applies the migrations not yet applied.
-    ///
-    /// # Errors
-    /// `Unavailable` when the database cannot be reached, `Unexpected` when a migration fails.
-    pub async fn migrate(&self) -> Result<(), StorageError> {
+    async fn migrate(pool: &SqlitePool) -> Result<(), StorageError> {
+        let mut connection = pool.acquire().await.map_err(storage_error::<Self>)?;
         sqlx::migrate!("./migrations")
-            .run(&self.pool)
+            .run_direct(&mut *connection)
             .await
             .map_err(|error| match error {
-                sqlx::migrate::MigrateError::Execute(error) => storage_error(error),
+                sqlx::migrate::MigrateError::Execute(error) => storage_error::<Self>(error),
                 other => StorageError::Unexpected(format!("migration failed: {other}")),
             })
     }
 
-    /// Closes every connection of the pool; later calls answer `Unavailable`.
-    pub async fn close(&self) {
-        self.pool.close().await;
+    /// A database that is busy past the busy timeout, or cannot be opened.
+    fn unavailable_code(code: &str) -> bool {
+        code.parse::<i64>()
+            .is_ok_and(|code| matches!(code & 0xff, SQLITE_BUSY | SQLITE_LOCKED | SQLITE_CANTOPEN))
     }
 
-    /// A transaction holding the write lock from its start (`begin immediate`), so that
-    /// what it reads cannot change before it commits.
-    async fn write_transaction(&self) -> Result<Transaction<'static, Sqlite>, StorageError> {
-        self.pool
-            .begin_with("begin immediate")
-            .await
-            .map_err(storage_error)
+    /// Told apart by the columns SQLite names (`table.column, table.column`).
+    fn unique_violation(error: &sqlx::Error) -> Option<Unique> {
+        let sqlx::Error::Database(database) = error else {
+            return None;
+        };
+        if !database.is_unique_violation() {
+            return None;
+        }
+        match database
+            .message()
+            .strip_prefix("UNIQUE constraint failed: ")
+        {
+            Some("users.identifier") => Some(Unique::UserIdentifier),
+            Some("invitations.organization_id, invitations.identifier") => {
+                Some(Unique::OneOpenInvitation)
+            }
+            _ => None,
+        }
+    }
+
+    fn rows_affected(done: &SqliteQueryResult) -> u64 {
+        done.rows_affected()
+    }
+
+    /// Nothing to take: the transaction began `immediate`, so it holds the database's
+    /// write lock, and no other acquisition counts or records anything until it ends.
+    async fn lock_keys(
+        _connection: &mut SqliteConnection,
+        _keys: &[String],
+    ) -> Result<(), sqlx::Error> {
+        Ok(())
     }
 }
 
@@ -128,25 +156,5 @@ fn create_private_file(path: &std::path::Path) -> Result<(), StorageError> {
         Ok(_) => Ok(()),
         Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(error) => Err(unavailable(path, error)),
-    }
-}
-
-#[async_trait]
-impl StorageHealth for SqliteStorage {
-    #[tracing::instrument(skip_all, err(level = "debug"))]
-    async fn ping(&self) -> Result<(), StorageError> {
-        sqlx::query("select 1")
-            .execute(&self.pool)
-            .await
-            .map(drop)
-            .map_err(storage_error)
-    }
-
-    fn pool_usage(&self) -> PoolUsage {
-        PoolUsage {
-            size: self.pool.size(),
-            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
-            max: self.pool.options().get_max_connections(),
-        }
     }
 }

@@ -14,7 +14,7 @@ async fn connecting_creates_the_file_and_its_missing_parent_directories() {
         .join("orgs.db");
     let url = format!("sqlite://{}", file.display());
 
-    let storage = SqliteStorage::connect(&url).await.expect("connected");
+    let storage = SqliteStorage::connect(&url, ()).await.expect("connected");
     storage.migrate().await.expect("migrated");
 
     assert!(file.is_file());
@@ -34,7 +34,7 @@ async fn connecting_creates_the_file_and_its_missing_parent_directories() {
 async fn migrating_twice_changes_nothing() {
     let directory = tempfile::tempdir().expect("a temporary directory");
     let url = format!("sqlite://{}", directory.path().join("orgs.db").display());
-    let storage = SqliteStorage::connect(&url).await.expect("connected");
+    let storage = SqliteStorage::connect(&url, ()).await.expect("connected");
     storage.migrate().await.expect("migrated");
 
     let again = storage.migrate().await;
@@ -46,7 +46,7 @@ async fn migrating_twice_changes_nothing() {
 async fn a_closed_storage_is_unavailable() {
     let directory = tempfile::tempdir().expect("a temporary directory");
     let url = format!("sqlite://{}", directory.path().join("orgs.db").display());
-    let storage = SqliteStorage::connect(&url).await.expect("connected");
+    let storage = SqliteStorage::connect(&url, ()).await.expect("connected");
     storage.migrate().await.expect("migrated");
 
     storage.close().await;
@@ -64,7 +64,7 @@ async fn a_closed_storage_is_unavailable() {
 
 #[tokio::test]
 async fn a_malformed_url_is_refused_without_panicking() {
-    let refused = SqliteStorage::connect("postgres://not-sqlite").await;
+    let refused = SqliteStorage::connect("postgres://not-sqlite", ()).await;
 
     assert!(
         matches!(refused, Err(StorageError::Unexpected(_))),
@@ -81,7 +81,7 @@ async fn a_new_database_and_its_journal_files_are_private_to_their_owner() {
     let file = data.join("orgs.db");
     let url = format!("sqlite://{}", file.display());
 
-    let storage = SqliteStorage::connect(&url).await.expect("connected");
+    let storage = SqliteStorage::connect(&url, ()).await.expect("connected");
     storage.migrate().await.expect("migrated");
 
     let mode = |path: &std::path::Path| {

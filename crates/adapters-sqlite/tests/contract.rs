@@ -12,7 +12,7 @@ use tempfile::TempDir;
 async fn fresh_store() -> (Store, TempDir) {
     let directory = tempfile::tempdir().expect("a temporary directory");
     let url = format!("sqlite://{}", directory.path().join("orgs.db").display());
-    let storage = SqliteStorage::connect(&url).await.expect("connected");
+    let storage = SqliteStorage::connect(&url, ()).await.expect("connected");
     storage.migrate().await.expect("migrated");
     let rows: RowReader = Arc::new(move |table| Box::pin(rows_of(url.clone(), table)));
     (Store::new(storage).with_rows(rows), directory)

@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use adapters_postgres::PostgresStorage;
+use adapters_postgres::{PostgresSettings, PostgresStorage};
 use adapters_smtp::{LogMailer, SmtpMailer};
 use adapters_sqlite::SqliteStorage;
 use domain::Duration;
@@ -149,15 +149,22 @@ impl Storage {
                         }
                     })?;
                 }
-                let storage = SqliteStorage::connect(raw).await.map_err(database_error)?;
+                let storage = SqliteStorage::connect(raw, ())
+                    .await
+                    .map_err(database_error)?;
                 storage.migrate().await.map_err(database_error)?;
                 Ok(Self::of(storage))
             }
             DatabaseUrl::Postgres(raw) => {
-                let storage =
-                    PostgresStorage::connect_with(raw, POSTGRES_MAX_CONNECTIONS, statement_timeout)
-                        .await
-                        .map_err(database_error)?;
+                let storage = PostgresStorage::connect(
+                    raw,
+                    PostgresSettings {
+                        max_connections: POSTGRES_MAX_CONNECTIONS,
+                        statement_timeout,
+                    },
+                )
+                .await
+                .map_err(database_error)?;
                 storage.migrate().await.map_err(database_error)?;
                 Ok(Self::of(storage))
             }

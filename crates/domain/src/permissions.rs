@@ -28,7 +28,7 @@ impl Actor {
     /// U and U's children are visible; nothing else is.
     #[must_use]
     pub fn can_see(&self, target: TreeNode) -> bool {
-        target.id == self.organization.id || target.parent == Some(self.organization.id)
+        visible(self.organization.id, target)
     }
 }
 
@@ -83,17 +83,52 @@ pub const fn allowed_roles(action: Action) -> &'static [Role] {
 
 /// Decides whether `actor` may do `action` to `target`.
 pub fn authorize(actor: &Actor, action: Action, target: TreeNode) -> Access {
-    if !actor.can_see(target) {
+    decide(actor.organization.id, actor.role, action, target)
+}
+
+/// A user's standing as it is now: read again inside the transaction of a change, so that
+/// a requester demoted, deactivated or removed since the request was authorized is not
+/// obeyed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    /// The user's organization.
+    pub organization: OrganizationId,
+    /// The user's role.
+    pub role: Role,
+    /// Whether the user is active.
+    pub is_active: bool,
+}
+
+/// Decides again, on the requester's current `standing` (`None`: the user is gone),
+/// whether they may do `action` to `target`: by the same rules as `authorize`, and
+/// `Forbidden` for a missing or inactive user.
+pub fn recheck(standing: Option<Standing>, action: Action, target: TreeNode) -> Access {
+    match standing {
+        Some(standing) if standing.is_active => {
+            decide(standing.organization, standing.role, action, target)
+        }
+        _ => Access::Forbidden,
+    }
+}
+
+/// Whether a user of `organization` with `role` may do `action` to `target`.
+fn decide(organization: OrganizationId, role: Role, action: Action, target: TreeNode) -> Access {
+    if !visible(organization, target) {
         return Access::NotVisible;
     }
-    if !allowed_roles(action).contains(&actor.role) {
+    if !allowed_roles(action).contains(&role) {
         return Access::Forbidden;
     }
     // Only a child of U can be deleted; U itself answers 403 (CONTRACT §4, DELETE).
-    if action == Action::DeleteChild && target.id == actor.organization.id {
+    if action == Action::DeleteChild && target.id == organization {
         return Access::Forbidden;
     }
     Access::Allowed
+}
+
+/// U and U's children are visible to a user of U; nothing else is.
+fn visible(organization: OrganizationId, target: TreeNode) -> bool {
+    target.id == organization || target.parent == Some(organization)
 }
 
 #[cfg(test)]
@@ -236,6 +271,74 @@ mod tests {
 
         assert_eq!(
             authorize(&collaborator, Action::Modify, node(OTHER_ROOT, None)),
+            Access::NotVisible
+        );
+    }
+
+    fn standing(organization: OrganizationId, role: Role, is_active: bool) -> Option<Standing> {
+        Some(Standing {
+            organization,
+            role,
+            is_active,
+        })
+    }
+
+    #[test]
+    fn an_active_administrator_of_the_organization_or_its_parent_may_still_manage_members() {
+        let child = node(CHILD, Some(ROOT));
+        for organization in [CHILD, ROOT] {
+            assert_eq!(
+                recheck(
+                    standing(organization, Administrators, true),
+                    Action::ManageMembers,
+                    child
+                ),
+                Access::Allowed
+            );
+        }
+        assert_eq!(
+            recheck(
+                standing(ROOT, Administrators, true),
+                Action::ManageMembers,
+                node(ROOT, None)
+            ),
+            Access::Allowed
+        );
+    }
+
+    #[test]
+    fn a_manager_an_inactive_or_a_missing_requester_is_forbidden_on_recheck() {
+        let child = node(CHILD, Some(ROOT));
+        for current in [
+            standing(ROOT, Managers, true),
+            standing(CHILD, Users, true),
+            standing(ROOT, Administrators, false),
+            None,
+        ] {
+            assert_eq!(
+                recheck(current, Action::ManageMembers, child),
+                Access::Forbidden,
+                "{current:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_administrator_of_another_root_is_not_visible_on_recheck() {
+        assert_eq!(
+            recheck(
+                standing(OTHER_ROOT, Administrators, true),
+                Action::ManageMembers,
+                node(CHILD, Some(ROOT))
+            ),
+            Access::NotVisible
+        );
+        assert_eq!(
+            recheck(
+                standing(CHILD, Administrators, true),
+                Action::ManageMembers,
+                node(ROOT, None)
+            ),
             Access::NotVisible
         );
     }

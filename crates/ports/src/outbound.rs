@@ -559,8 +559,9 @@ pub trait MemberRepository: Send + Sync {
 
     /// Gives a member a new role, in one transaction under a lock on the organization:
     /// first the last-administrator rule (`domain::member::check_keeps_administrator`),
-    /// then the requester's right (still an active administrator of the organization
-    /// or of its parent), then the change. Two administrators demoting each other at
+    /// then the requester's right, decided by `domain::permissions::recheck` on the
+    /// requester's standing read (and locked) in that transaction (still an active
+    /// administrator of the organization or of its parent), then the change. Two administrators demoting each other at
     /// once: one succeeds, the other gets `LastAdministrator`.
     ///
     /// # Errors

@@ -1,16 +1,16 @@
-//! `OrganizationRepository` on SQLite: the tree, settings, archiving and purge.
+//! `OrganizationRepository` on every SQL backend: the tree, settings, archiving and purge.
 
 use async_trait::async_trait;
 use domain::organization::{NewOrganization, Nickname, Organization, OrganizationName, Settings};
 use domain::pagination::{Page, PageRequest};
 use domain::{EmailAddress, OrganizationId, Timestamp, Version};
 use ports::outbound::{CreateOrganizationError, OrganizationRepository, StorageError, WriteError};
-use sqlx::SqliteConnection;
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 
-use crate::SqliteStorage;
-use crate::errors::{corrupt, storage_error};
+use crate::instant::{StoredInstant, load};
 use crate::paging::{count, page_bounds};
-use crate::time::{micros, timestamp};
+use crate::{Connection, Dialect, SqlStorage, stored};
+use crate::{corrupt, storage_error};
 
 /// The columns every organization query reads, in `OrganizationRow` order.
 pub(crate) const ORGANIZATION_COLUMNS: &str = "id, parent_id, name, contact_email, nickname, \
@@ -19,7 +19,7 @@ pub(crate) const ORGANIZATION_COLUMNS: &str = "id, parent_id, name, contact_emai
 
 /// An `organizations` row.
 #[derive(sqlx::FromRow)]
-pub(crate) struct OrganizationRow {
+pub(crate) struct OrganizationRow<I> {
     id: i64,
     parent_id: Option<i64>,
     name: String,
@@ -31,14 +31,14 @@ pub(crate) struct OrganizationRow {
     can_attach_files: bool,
     can_external_optout: bool,
     version: i64,
-    created_at: i64,
-    updated_at: i64,
+    created_at: I,
+    updated_at: I,
 }
 
-impl TryFrom<OrganizationRow> for Organization {
+impl<I: StoredInstant> TryFrom<OrganizationRow<I>> for Organization {
     type Error = StorageError;
 
-    fn try_from(row: OrganizationRow) -> Result<Self, StorageError> {
+    fn try_from(row: OrganizationRow<I>) -> Result<Self, StorageError> {
         let id = row.id;
         Ok(Organization {
             id: OrganizationId::new(row.id),
@@ -60,64 +60,84 @@ impl TryFrom<OrganizationRow> for Organization {
             can_attach_files: row.can_attach_files,
             can_external_optout: row.can_external_optout,
             version: Version::new(row.version),
-            created_at: timestamp("organization", id, row.created_at)?,
-            updated_at: timestamp("organization", id, row.updated_at)?,
+            created_at: load("organization", id, row.created_at)?,
+            updated_at: load("organization", id, row.updated_at)?,
         })
     }
 }
 
-/// Inserts an organization inside the caller's (immediate, so writing) transaction,
-/// checking its parent there.
-pub(crate) async fn insert_organization(
-    connection: &mut SqliteConnection,
-    organization: &NewOrganization,
-    now: Timestamp,
-) -> Result<Organization, CreateOrganizationError> {
-    if let Some(parent) = organization.parent {
-        let parent: Option<(Option<i64>,)> = sqlx::query_as(
-            "select parent_id from organizations \
-             where id = $1 and archived_at is null",
-        )
-        .bind(parent.get())
-        .fetch_optional(&mut *connection)
-        .await
-        .map_err(storage_error)?;
-        match parent {
-            None => return Err(CreateOrganizationError::ParentNotFound),
-            Some((Some(_),)) => return Err(CreateOrganizationError::ParentIsChild),
-            Some((None,)) => {}
+impl<D> SqlStorage<D>
+where
+    D: Dialect,
+    for<'c> &'c mut Connection<D>: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> bool: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<i64>: Encode<'q, D::Db>,
+    for<'q> Option<bool>: Encode<'q, D::Db>,
+    for<'q> Option<&'q str>: Encode<'q, D::Db>,
+    for<'q> Option<D::Instant>: Encode<'q, D::Db>,
+    for<'r> i64: Decode<'r, D::Db>,
+    for<'r> i32: Decode<'r, D::Db> + Type<D::Db>,
+    for<'r> bool: Decode<'r, D::Db>,
+    for<'r> String: Decode<'r, D::Db> + Type<D::Db>,
+    usize: ColumnIndex<<D::Db as Database>::Row>,
+    for<'a> &'a str: ColumnIndex<<D::Db as Database>::Row>,
+{
+    /// Inserts an organization inside the caller's transaction, checking its parent there:
+    /// the parent row is locked (`FOR_SHARE`, or the write lock), so that it cannot change
+    /// meanwhile.
+    pub(crate) async fn insert_organization(
+        connection: &mut Connection<D>,
+        organization: &NewOrganization,
+        now: Timestamp,
+    ) -> Result<Organization, CreateOrganizationError> {
+        if let Some(parent) = organization.parent {
+            let parent: Option<(Option<i64>,)> = sqlx::query_as(&format!(
+                "select parent_id from organizations \
+                     where id = $1 and archived_at is null{}",
+                D::FOR_SHARE
+            ))
+            .bind(parent.get())
+            .fetch_optional(&mut *connection)
+            .await
+            .map_err(storage_error::<D>)?;
+            match parent {
+                None => return Err(CreateOrganizationError::ParentNotFound),
+                Some((Some(_),)) => return Err(CreateOrganizationError::ParentIsChild),
+                Some((None,)) => {}
+            }
         }
+        let now = stored::<D>(now);
+        let row: OrganizationRow<D::Instant> = sqlx::query_as(&format!(
+            "insert into organizations (parent_id, name, contact_email, nickname, \
+             notify_message_status, notify_optouts, external_optout_message, can_attach_files, \
+             can_external_optout, version, created_at, updated_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10) \
+             returning {ORGANIZATION_COLUMNS}"
+        ))
+        .bind(organization.parent.map(OrganizationId::get))
+        .bind(organization.name.as_str())
+        .bind(
+            organization
+                .contact_email
+                .as_ref()
+                .map(EmailAddress::as_str),
+        )
+        .bind(organization.settings.nickname.as_str())
+        .bind(organization.settings.notify_message_status)
+        .bind(organization.settings.notify_optouts)
+        .bind(organization.settings.external_optout_message.as_str())
+        .bind(organization.can_attach_files)
+        .bind(organization.can_external_optout)
+        .bind(now)
+        .fetch_one(&mut *connection)
+        .await
+        .map_err(storage_error::<D>)?;
+        Ok(Organization::try_from(row)?)
     }
-    let now = micros(now);
-    let row: OrganizationRow = sqlx::query_as(&format!(
-        "insert into organizations (parent_id, name, contact_email, nickname, \
-         notify_message_status, notify_optouts, external_optout_message, can_attach_files, \
-         can_external_optout, version, created_at, updated_at) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10) \
-         returning {ORGANIZATION_COLUMNS}"
-    ))
-    .bind(organization.parent.map(OrganizationId::get))
-    .bind(organization.name.as_str())
-    .bind(
-        organization
-            .contact_email
-            .as_ref()
-            .map(EmailAddress::as_str),
-    )
-    .bind(organization.settings.nickname.as_str())
-    .bind(organization.settings.notify_message_status)
-    .bind(organization.settings.notify_optouts)
-    .bind(&organization.settings.external_optout_message)
-    .bind(organization.can_attach_files)
-    .bind(organization.can_external_optout)
-    .bind(now)
-    .fetch_one(&mut *connection)
-    .await
-    .map_err(storage_error)?;
-    Ok(Organization::try_from(row)?)
-}
 
-impl SqliteStorage {
     async fn live_children(
         &self,
         parent: OrganizationId,
@@ -127,7 +147,7 @@ impl SqliteStorage {
         if limit <= 0 {
             return Ok(Vec::new());
         }
-        let rows: Vec<OrganizationRow> = sqlx::query_as(&format!(
+        let rows: Vec<OrganizationRow<D::Instant>> = sqlx::query_as(&format!(
             "select {ORGANIZATION_COLUMNS} from organizations \
              where parent_id = $1 and archived_at is null \
              order by id limit $2 offset $3"
@@ -137,7 +157,7 @@ impl SqliteStorage {
         .bind(offset)
         .fetch_all(&self.pool)
         .await
-        .map_err(storage_error)?;
+        .map_err(storage_error::<D>)?;
         rows.into_iter().map(Organization::try_from).collect()
     }
 
@@ -148,7 +168,7 @@ impl SqliteStorage {
         .bind(parent.get())
         .fetch_one(&self.pool)
         .await
-        .map_err(storage_error)?;
+        .map_err(storage_error::<D>)?;
         Ok(count(total))
     }
 
@@ -166,7 +186,7 @@ impl SqliteStorage {
         .bind(children_only)
         .fetch_optional(&self.pool)
         .await
-        .map_err(storage_error)?;
+        .map_err(storage_error::<D>)?;
         Ok(if exists.is_some() {
             WriteError::VersionMismatch
         } else {
@@ -176,20 +196,38 @@ impl SqliteStorage {
 }
 
 #[async_trait]
-impl OrganizationRepository for SqliteStorage {
-    #[tracing::instrument(skip_all, err(level = "debug"))]
+impl<D> OrganizationRepository for SqlStorage<D>
+where
+    D: Dialect,
+    for<'c> &'c mut Connection<D>: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> bool: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<i64>: Encode<'q, D::Db>,
+    for<'q> Option<bool>: Encode<'q, D::Db>,
+    for<'q> Option<&'q str>: Encode<'q, D::Db>,
+    for<'q> Option<D::Instant>: Encode<'q, D::Db>,
+    for<'r> i64: Decode<'r, D::Db>,
+    for<'r> i32: Decode<'r, D::Db> + Type<D::Db>,
+    for<'r> bool: Decode<'r, D::Db>,
+    for<'r> String: Decode<'r, D::Db> + Type<D::Db>,
+    usize: ColumnIndex<<D::Db as Database>::Row>,
+    for<'a> &'a str: ColumnIndex<<D::Db as Database>::Row>,
+{
+    #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn find(&self, id: OrganizationId) -> Result<Option<Organization>, StorageError> {
-        let row: Option<OrganizationRow> = sqlx::query_as(&format!(
+        let row: Option<OrganizationRow<D::Instant>> = sqlx::query_as(&format!(
             "select {ORGANIZATION_COLUMNS} from organizations where id = $1 and archived_at is null"
         ))
         .bind(id.get())
         .fetch_optional(&self.pool)
         .await
-        .map_err(storage_error)?;
+        .map_err(storage_error::<D>)?;
         row.map(Organization::try_from).transpose()
     }
 
-    #[tracing::instrument(skip_all, err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn list_visible(
         &self,
         root: OrganizationId,
@@ -220,7 +258,7 @@ impl OrganizationRepository for SqliteStorage {
         })
     }
 
-    #[tracing::instrument(skip_all, err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn list_children(
         &self,
         parent: OrganizationId,
@@ -236,26 +274,30 @@ impl OrganizationRepository for SqliteStorage {
         })
     }
 
-    #[tracing::instrument(skip_all, err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn create(
         &self,
         organization: NewOrganization,
         now: Timestamp,
     ) -> Result<Organization, CreateOrganizationError> {
-        let mut transaction = self.write_transaction().await?;
-        let created = insert_organization(&mut transaction, &organization, now).await?;
-        transaction.commit().await.map_err(storage_error)?;
+        let mut transaction = self
+            .pool
+            .begin_with(D::BEGIN_WRITE)
+            .await
+            .map_err(storage_error::<D>)?;
+        let created = Self::insert_organization(&mut transaction, &organization, now).await?;
+        transaction.commit().await.map_err(storage_error::<D>)?;
         Ok(created)
     }
 
-    #[tracing::instrument(skip_all, err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn update(
         &self,
         organization: &Organization,
         expected: Option<Version>,
         now: Timestamp,
     ) -> Result<Organization, WriteError> {
-        let row: Option<OrganizationRow> = sqlx::query_as(&format!(
+        let row: Option<OrganizationRow<D::Instant>> = sqlx::query_as(&format!(
             "update organizations set name = $2, contact_email = $3, nickname = $4, \
              notify_message_status = $5, notify_optouts = $6, external_optout_message = $7, \
              version = version + 1, updated_at = $8 \
@@ -273,19 +315,19 @@ impl OrganizationRepository for SqliteStorage {
         .bind(organization.settings.nickname.as_str())
         .bind(organization.settings.notify_message_status)
         .bind(organization.settings.notify_optouts)
-        .bind(&organization.settings.external_optout_message)
-        .bind(micros(now))
+        .bind(organization.settings.external_optout_message.as_str())
+        .bind(stored::<D>(now))
         .bind(expected.map(Version::get))
         .fetch_optional(&self.pool)
         .await
-        .map_err(storage_error)?;
+        .map_err(storage_error::<D>)?;
         match row {
             Some(row) => Ok(Organization::try_from(row)?),
             None => Err(self.why_not_written(organization.id, false).await?),
         }
     }
 
-    #[tracing::instrument(skip_all, err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn archive_child(
         &self,
         id: OrganizationId,
@@ -298,49 +340,49 @@ impl OrganizationRepository for SqliteStorage {
              and ($3 is null or version = $3)",
         )
         .bind(id.get())
-        .bind(micros(now))
+        .bind(stored::<D>(now))
         .bind(expected.map(Version::get))
         .execute(&self.pool)
         .await
-        .map_err(storage_error)?;
-        if archived.rows_affected() == 1 {
+        .map_err(storage_error::<D>)?;
+        if D::rows_affected(&archived) == 1 {
             Ok(())
         } else {
             Err(self.why_not_written(id, true).await?)
         }
     }
 
-    #[tracing::instrument(skip_all, err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn restore(&self, id: OrganizationId, now: Timestamp) -> Result<(), WriteError> {
         let restored = sqlx::query(
             "update organizations set archived_at = null, version = version + 1, updated_at = $2 \
              where id = $1 and archived_at is not null",
         )
         .bind(id.get())
-        .bind(micros(now))
+        .bind(stored::<D>(now))
         .execute(&self.pool)
         .await
-        .map_err(storage_error)?;
-        if restored.rows_affected() == 1 {
+        .map_err(storage_error::<D>)?;
+        if D::rows_affected(&restored) == 1 {
             Ok(())
         } else {
             Err(WriteError::NotFound)
         }
     }
 
-    #[tracing::instrument(skip_all, err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn purge_archived_before(&self, before: Timestamp) -> Result<u64, StorageError> {
         // Users, their credentials, invitations and opt-outs go with their organization
-        // (`on delete cascade`, with `foreign_keys` on); outbox rows are not linked to organizations and stay.
+        // (`on delete cascade`); outbox rows are not linked to organizations and stay.
         let purged = sqlx::query("delete from organizations where archived_at < $1")
-            .bind(micros(before))
+            .bind(stored::<D>(before))
             .execute(&self.pool)
             .await
-            .map_err(storage_error)?;
-        Ok(purged.rows_affected())
+            .map_err(storage_error::<D>)?;
+        Ok(D::rows_affected(&purged))
     }
 
-    #[tracing::instrument(skip_all, err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn set_flags(
         &self,
         id: OrganizationId,
@@ -348,7 +390,7 @@ impl OrganizationRepository for SqliteStorage {
         can_external_optout: Option<bool>,
         now: Timestamp,
     ) -> Result<Organization, WriteError> {
-        let row: Option<OrganizationRow> = sqlx::query_as(&format!(
+        let row: Option<OrganizationRow<D::Instant>> = sqlx::query_as(&format!(
             "update organizations set \
              can_attach_files = coalesce($2, can_attach_files), \
              can_external_optout = coalesce($3, can_external_optout), \
@@ -359,10 +401,10 @@ impl OrganizationRepository for SqliteStorage {
         .bind(id.get())
         .bind(can_attach_files)
         .bind(can_external_optout)
-        .bind(micros(now))
+        .bind(stored::<D>(now))
         .fetch_optional(&self.pool)
         .await
-        .map_err(storage_error)?;
+        .map_err(storage_error::<D>)?;
         match row {
             Some(row) => Ok(Organization::try_from(row)?),
             None => Err(WriteError::NotFound),

@@ -1,4 +1,4 @@
-//! `InvitationRepository` on PostgreSQL: invitations written with their e-mail, single-use
+//! `InvitationRepository` on every SQL backend: invitations written with their e-mail, single-use
 //! tokens consumed by one conditional update.
 
 use async_trait::async_trait;
@@ -13,18 +13,12 @@ use ports::outbound::{
     AcceptInvitationError, AcquireError, CreateInvitationError, CreateUserError,
     InvitationChangeError, InvitationRepository, MemberProfile, StorageError,
 };
-use sqlx::PgConnection;
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 
-use crate::PostgresStorage;
-use crate::errors::{corrupt, is_unique_violation, storage_error};
-use crate::outbox::enqueue;
+use crate::instant::{StoredInstant, load, load_optional};
 use crate::paging::{page_bounds, page_of};
-use crate::rate_limits::{lock_keys, take_locked};
-use crate::time::micros;
-use crate::users::{insert_user, lock_live_organization};
-
-/// The partial unique index that allows one open invitation per organization and address.
-const ONE_OPEN_INDEX: &str = "invitations_one_open_idx";
+use crate::{Connection, Dialect, SqlStorage, stored};
+use crate::{Unique, corrupt, storage_error};
 
 /// Reads invitations with their inviter's organization (for the member URL).
 const SELECT_INVITATION: &str = "select i.id, i.organization_id, i.identifier, i.role, \
@@ -53,23 +47,23 @@ fn status_condition(status: Option<InvitationStatus>) -> &'static str {
 }
 
 #[derive(sqlx::FromRow)]
-struct InvitationRow {
+struct InvitationRow<I> {
     id: i64,
     organization_id: i64,
     identifier: String,
     role: String,
     invited_by: Option<i64>,
     inviter_organization_id: Option<i64>,
-    created_at: Timestamp,
-    expires_at: Timestamp,
-    accepted_at: Option<Timestamp>,
-    revoked_at: Option<Timestamp>,
+    created_at: I,
+    expires_at: I,
+    accepted_at: Option<I>,
+    revoked_at: Option<I>,
 }
 
-impl TryFrom<InvitationRow> for Invitation {
+impl<I: StoredInstant> TryFrom<InvitationRow<I>> for Invitation {
     type Error = StorageError;
 
-    fn try_from(row: InvitationRow) -> Result<Self, StorageError> {
+    fn try_from(row: InvitationRow<I>) -> Result<Self, StorageError> {
         let id = row.id;
         Ok(Invitation {
             id: InvitationId::new(row.id),
@@ -83,75 +77,99 @@ impl TryFrom<InvitationRow> for Invitation {
                     user_id: UserId::new(user),
                 },
             ),
-            created_at: row.created_at,
-            expires_at: row.expires_at,
-            accepted_at: row.accepted_at,
-            revoked_at: row.revoked_at,
+            created_at: load("invitation", id, row.created_at)?,
+            expires_at: load("invitation", id, row.expires_at)?,
+            accepted_at: load_optional("invitation", id, row.accepted_at)?,
+            revoked_at: load_optional("invitation", id, row.revoked_at)?,
         })
     }
 }
 
-async fn select_invitation(
-    connection: &mut PgConnection,
-    id: i64,
-) -> Result<Invitation, StorageError> {
-    let row: InvitationRow = sqlx::query_as(&format!("{SELECT_INVITATION} where i.id = $1"))
-        .bind(id)
-        .fetch_one(&mut *connection)
+impl<D> SqlStorage<D>
+where
+    D: Dialect,
+    for<'c> &'c mut Connection<D>: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> bool: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<i64>: Encode<'q, D::Db>,
+    for<'q> Option<bool>: Encode<'q, D::Db>,
+    for<'q> Option<&'q str>: Encode<'q, D::Db>,
+    for<'q> Option<D::Instant>: Encode<'q, D::Db>,
+    for<'r> i64: Decode<'r, D::Db>,
+    for<'r> i32: Decode<'r, D::Db> + Type<D::Db>,
+    for<'r> bool: Decode<'r, D::Db>,
+    for<'r> String: Decode<'r, D::Db> + Type<D::Db>,
+    usize: ColumnIndex<<D::Db as Database>::Row>,
+    for<'a> &'a str: ColumnIndex<<D::Db as Database>::Row>,
+{
+    async fn select_invitation(
+        connection: &mut Connection<D>,
+        id: i64,
+    ) -> Result<Invitation, StorageError> {
+        let row: InvitationRow<D::Instant> =
+            sqlx::query_as(&format!("{SELECT_INVITATION} where i.id = $1"))
+                .bind(id)
+                .fetch_one(&mut *connection)
+                .await
+                .map_err(storage_error::<D>)?;
+        Invitation::try_from(row)
+    }
+
+    /// Marks superseded the open invitations of `organization` for `identifier` that expired
+    /// at `now` (but `except`), so that a new or revived one can be the open one.
+    async fn supersede_expired(
+        connection: &mut Connection<D>,
+        organization: OrganizationId,
+        identifier: &str,
+        except: Option<i64>,
+        now: Timestamp,
+    ) -> Result<(), StorageError> {
+        sqlx::query(&format!(
+            "update invitations set superseded_at = $3 \
+             where organization_id = $1 and identifier = $2 and {OPEN} and expires_at <= $3 \
+             and ($4 is null or id <> $4)"
+        ))
+        .bind(organization.get())
+        .bind(identifier)
+        .bind(stored::<D>(now))
+        .bind(except)
+        .execute(&mut *connection)
         .await
-        .map_err(storage_error)?;
-    Invitation::try_from(row)
+        .map(drop)
+        .map_err(storage_error::<D>)
+    }
+
+    /// After a conditional change of an invitation changed nothing: why.
+    async fn why_unchanged(
+        connection: &mut Connection<D>,
+        organization: OrganizationId,
+        id: InvitationId,
+    ) -> Result<InvitationChangeError, StorageError> {
+        let row: Option<Settled<D::Instant>> = sqlx::query_as(
+            "select i.accepted_at, i.revoked_at from invitations i \
+             join organizations o on o.id = i.organization_id \
+             where i.id = $1 and i.organization_id = $2 and o.archived_at is null",
+        )
+        .bind(id.get())
+        .bind(organization.get())
+        .fetch_optional(&mut *connection)
+        .await
+        .map_err(storage_error::<D>)?;
+        Ok(match row {
+            None => InvitationChangeError::NotFound,
+            Some((Some(_), _)) => InvitationChangeError::Conflict(InvitationConflict::Accepted),
+            Some((None, Some(_))) => InvitationChangeError::Conflict(InvitationConflict::Revoked),
+            Some((None, None)) => InvitationChangeError::Storage(StorageError::Unexpected(
+                format!("invitation {id} is open but was not changed"),
+            )),
+        })
+    }
 }
 
-/// Marks superseded the open invitations of `organization` for `identifier` that expired
-/// at `now` (but `except`), so that a new or revived one can be the open one.
-async fn supersede_expired(
-    connection: &mut PgConnection,
-    organization: OrganizationId,
-    identifier: &str,
-    except: Option<i64>,
-    now: Timestamp,
-) -> Result<(), StorageError> {
-    sqlx::query(&format!(
-        "update invitations set superseded_at = $3 \
-         where organization_id = $1 and identifier = $2 and {OPEN} and expires_at <= $3 \
-         and ($4::bigint is null or id <> $4)"
-    ))
-    .bind(organization.get())
-    .bind(identifier)
-    .bind(micros(now))
-    .bind(except)
-    .execute(&mut *connection)
-    .await
-    .map(drop)
-    .map_err(storage_error)
-}
-
-/// After a conditional change of an invitation changed nothing: why.
-async fn why_unchanged(
-    connection: &mut PgConnection,
-    organization: OrganizationId,
-    id: InvitationId,
-) -> Result<InvitationChangeError, StorageError> {
-    let row: Option<(Option<Timestamp>, Option<Timestamp>)> = sqlx::query_as(
-        "select i.accepted_at, i.revoked_at from invitations i \
-         join organizations o on o.id = i.organization_id \
-         where i.id = $1 and i.organization_id = $2 and o.archived_at is null",
-    )
-    .bind(id.get())
-    .bind(organization.get())
-    .fetch_optional(&mut *connection)
-    .await
-    .map_err(storage_error)?;
-    Ok(match row {
-        None => InvitationChangeError::NotFound,
-        Some((Some(_), _)) => InvitationChangeError::Conflict(InvitationConflict::Accepted),
-        Some((None, Some(_))) => InvitationChangeError::Conflict(InvitationConflict::Revoked),
-        Some((None, None)) => InvitationChangeError::Storage(StorageError::Unexpected(format!(
-            "invitation {id} is open but was not changed"
-        ))),
-    })
-}
+/// When an invitation was accepted and revoked, if it was.
+type Settled<I> = (Option<I>, Option<I>);
 
 /// The claimed invitation, as the acceptance needs it.
 #[derive(sqlx::FromRow)]
@@ -163,19 +181,41 @@ struct ClaimedInvitation {
 }
 
 #[async_trait]
-impl InvitationRepository for PostgresStorage {
-    #[tracing::instrument(skip_all, err(level = "debug"))]
+impl<D> InvitationRepository for SqlStorage<D>
+where
+    D: Dialect,
+    for<'c> &'c mut Connection<D>: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> bool: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<i64>: Encode<'q, D::Db>,
+    for<'q> Option<bool>: Encode<'q, D::Db>,
+    for<'q> Option<&'q str>: Encode<'q, D::Db>,
+    for<'q> Option<D::Instant>: Encode<'q, D::Db>,
+    for<'r> i64: Decode<'r, D::Db>,
+    for<'r> i32: Decode<'r, D::Db> + Type<D::Db>,
+    for<'r> bool: Decode<'r, D::Db>,
+    for<'r> String: Decode<'r, D::Db> + Type<D::Db>,
+    usize: ColumnIndex<<D::Db as Database>::Row>,
+    for<'a> &'a str: ColumnIndex<<D::Db as Database>::Row>,
+{
+    #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn create(
         &self,
         invitation: NewInvitation,
         email: OutgoingEmail,
         allowances: &[(LimitKey, RateLimit)],
     ) -> Result<Invitation, CreateInvitationError> {
-        let mut transaction = self.pool.begin().await.map_err(storage_error)?;
+        let mut transaction = self
+            .pool
+            .begin_with(D::BEGIN_WRITE)
+            .await
+            .map_err(storage_error::<D>)?;
         // The allowances' locks first, before any row lock: attempts for one recipient
         // or organization queue here, and each sees what the one before it committed.
-        lock_keys(&mut transaction, allowances).await?;
-        if !lock_live_organization(&mut transaction, invitation.organization_id).await? {
+        Self::lock_keys(&mut transaction, allowances).await?;
+        if !Self::lock_live_organization(&mut transaction, invitation.organization_id).await? {
             return Err(CreateInvitationError::OrganizationNotFound);
         }
         let (taken,): (bool,) =
@@ -183,11 +223,11 @@ impl InvitationRepository for PostgresStorage {
                 .bind(invitation.identifier.as_str())
                 .fetch_one(&mut *transaction)
                 .await
-                .map_err(storage_error)?;
+                .map_err(storage_error::<D>)?;
         if taken {
             return Err(CreateInvitationError::IdentifierTaken);
         }
-        supersede_expired(
+        Self::supersede_expired(
             &mut transaction,
             invitation.organization_id,
             invitation.identifier.as_str(),
@@ -204,32 +244,32 @@ impl InvitationRepository for PostgresStorage {
         .bind(invitation.role.as_str())
         .bind(invitation.invited_by.get())
         .bind(invitation.token_hash.as_str())
-        .bind(micros(invitation.created_at))
-        .bind(micros(invitation.expires_at))
+        .bind(stored::<D>(invitation.created_at))
+        .bind(stored::<D>(invitation.expires_at))
         .fetch_one(&mut *transaction)
         .await
         .map_err(|error| {
-            if is_unique_violation(&error, ONE_OPEN_INDEX) {
+            if D::unique_violation(&error) == Some(Unique::OneOpenInvitation) {
                 CreateInvitationError::AlreadyInvited
             } else {
-                CreateInvitationError::Storage(storage_error(error))
+                CreateInvitationError::Storage(storage_error::<D>(error))
             }
         })?;
         // Counted only once the invitation is known to be accepted: a refused one
         // takes no allowance, and the events become visible only with it, at commit.
-        take_locked(&mut transaction, allowances, invitation.created_at)
+        Self::take_locked(&mut transaction, allowances, invitation.created_at)
             .await
             .map_err(|error| match error {
                 AcquireError::Limited(reached) => CreateInvitationError::Limited(reached),
                 AcquireError::Storage(error) => CreateInvitationError::Storage(error),
             })?;
-        enqueue(&mut transaction, &email, invitation.created_at).await?;
-        let created = select_invitation(&mut transaction, id).await?;
-        transaction.commit().await.map_err(storage_error)?;
+        Self::enqueue(&mut transaction, &email, invitation.created_at).await?;
+        let created = Self::select_invitation(&mut transaction, id).await?;
+        transaction.commit().await.map_err(storage_error::<D>)?;
         Ok(created)
     }
 
-    #[tracing::instrument(skip_all, err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn token_is_open(&self, token: &TokenHash, now: Timestamp) -> Result<bool, StorageError> {
         let (open,): (bool,) = sqlx::query_as(
             "select exists (select 1 from invitations i \
@@ -238,20 +278,20 @@ impl InvitationRepository for PostgresStorage {
              and i.superseded_at is null and i.expires_at > $2 and o.archived_at is null)",
         )
         .bind(token.as_str())
-        .bind(micros(now))
+        .bind(stored::<D>(now))
         .fetch_one(&self.pool)
         .await
-        .map_err(storage_error)?;
+        .map_err(storage_error::<D>)?;
         Ok(open)
     }
 
-    #[tracing::instrument(skip_all, err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn find(
         &self,
         organization: OrganizationId,
         id: InvitationId,
     ) -> Result<Option<Invitation>, StorageError> {
-        let row: Option<InvitationRow> = sqlx::query_as(&format!(
+        let row: Option<InvitationRow<D::Instant>> = sqlx::query_as(&format!(
             "{SELECT_INVITATION} join organizations o on o.id = i.organization_id \
              where i.id = $1 and i.organization_id = $2 and o.archived_at is null"
         ))
@@ -259,11 +299,11 @@ impl InvitationRepository for PostgresStorage {
         .bind(organization.get())
         .fetch_optional(&self.pool)
         .await
-        .map_err(storage_error)?;
+        .map_err(storage_error::<D>)?;
         row.map(Invitation::try_from).transpose()
     }
 
-    #[tracing::instrument(skip_all, err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn list(
         &self,
         organization: OrganizationId,
@@ -273,7 +313,7 @@ impl InvitationRepository for PostgresStorage {
     ) -> Result<Page<Invitation>, StorageError> {
         let (limit, offset) = page_bounds(page);
         let condition = status_condition(status);
-        let now = micros(now);
+        let now = stored::<D>(now);
         let (total,): (i64,) = sqlx::query_as(&format!(
             "select count(*) from invitations i where i.organization_id = $1 and {condition}"
         ))
@@ -281,8 +321,8 @@ impl InvitationRepository for PostgresStorage {
         .bind(now)
         .fetch_one(&self.pool)
         .await
-        .map_err(storage_error)?;
-        let rows: Vec<InvitationRow> = sqlx::query_as(&format!(
+        .map_err(storage_error::<D>)?;
+        let rows: Vec<InvitationRow<D::Instant>> = sqlx::query_as(&format!(
             "{SELECT_INVITATION} where i.organization_id = $1 and {condition} \
              order by i.created_at desc, i.id desc limit $3 offset $4"
         ))
@@ -292,11 +332,11 @@ impl InvitationRepository for PostgresStorage {
         .bind(offset)
         .fetch_all(&self.pool)
         .await
-        .map_err(storage_error)?;
+        .map_err(storage_error::<D>)?;
         page_of(rows, total, page)
     }
 
-    #[tracing::instrument(skip_all, err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn resend(
         &self,
         organization: OrganizationId,
@@ -307,9 +347,12 @@ impl InvitationRepository for PostgresStorage {
         email: OutgoingEmail,
         allowances: &[(LimitKey, RateLimit)],
     ) -> Result<Invitation, InvitationChangeError> {
-        let now = micros(now);
-        let mut transaction = self.pool.begin().await.map_err(storage_error)?;
-        lock_keys(&mut transaction, allowances).await?;
+        let mut transaction = self
+            .pool
+            .begin_with(D::BEGIN_WRITE)
+            .await
+            .map_err(storage_error::<D>)?;
+        Self::lock_keys(&mut transaction, allowances).await?;
         let identifier: Option<(String,)> = sqlx::query_as(
             "select identifier from invitations where id = $1 and organization_id = $2",
         )
@@ -317,11 +360,11 @@ impl InvitationRepository for PostgresStorage {
         .bind(organization.get())
         .fetch_optional(&mut *transaction)
         .await
-        .map_err(storage_error)?;
+        .map_err(storage_error::<D>)?;
         let Some((identifier,)) = identifier else {
             return Err(InvitationChangeError::NotFound);
         };
-        supersede_expired(
+        Self::supersede_expired(
             &mut transaction,
             organization,
             &identifier,
@@ -330,70 +373,74 @@ impl InvitationRepository for PostgresStorage {
         )
         .await?;
         let revived: Option<(i64,)> = sqlx::query_as(
-            "update invitations i set token_hash = $3, expires_at = $4, superseded_at = null \
-             where i.id = $1 and i.organization_id = $2 \
-             and i.accepted_at is null and i.revoked_at is null \
+            "update invitations set token_hash = $3, expires_at = $4, superseded_at = null \
+             where invitations.id = $1 and invitations.organization_id = $2 \
+             and invitations.accepted_at is null and invitations.revoked_at is null \
              and exists (select 1 from organizations o \
-                 where o.id = i.organization_id and o.archived_at is null) \
-             returning i.id",
+                 where o.id = invitations.organization_id and o.archived_at is null) \
+             returning id",
         )
         .bind(id.get())
         .bind(organization.get())
         .bind(token.as_str())
-        .bind(micros(expires_at))
+        .bind(stored::<D>(expires_at))
         .fetch_optional(&mut *transaction)
         .await
         .map_err(|error| {
-            if is_unique_violation(&error, ONE_OPEN_INDEX) {
+            if D::unique_violation(&error) == Some(Unique::OneOpenInvitation) {
                 InvitationChangeError::AnotherPending
             } else {
-                InvitationChangeError::Storage(storage_error(error))
+                InvitationChangeError::Storage(storage_error::<D>(error))
             }
         })?;
         if revived.is_none() {
-            return Err(why_unchanged(&mut transaction, organization, id).await?);
+            return Err(Self::why_unchanged(&mut transaction, organization, id).await?);
         }
-        take_locked(&mut transaction, allowances, now)
+        Self::take_locked(&mut transaction, allowances, now)
             .await
             .map_err(|error| match error {
                 AcquireError::Limited(reached) => InvitationChangeError::Limited(reached),
                 AcquireError::Storage(error) => InvitationChangeError::Storage(error),
             })?;
-        enqueue(&mut transaction, &email, now).await?;
-        let invitation = select_invitation(&mut transaction, id.get()).await?;
-        transaction.commit().await.map_err(storage_error)?;
+        Self::enqueue(&mut transaction, &email, now).await?;
+        let invitation = Self::select_invitation(&mut transaction, id.get()).await?;
+        transaction.commit().await.map_err(storage_error::<D>)?;
         Ok(invitation)
     }
 
-    #[tracing::instrument(skip_all, err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn revoke(
         &self,
         organization: OrganizationId,
         id: InvitationId,
         now: Timestamp,
     ) -> Result<(), InvitationChangeError> {
-        let mut transaction = self.pool.begin().await.map_err(storage_error)?;
+        let mut transaction = self
+            .pool
+            .begin_with(D::BEGIN_WRITE)
+            .await
+            .map_err(storage_error::<D>)?;
         let revoked = sqlx::query(
-            "update invitations i set revoked_at = $3 \
-             where i.id = $1 and i.organization_id = $2 \
-             and i.accepted_at is null and i.revoked_at is null \
+            "update invitations set revoked_at = $3 \
+             where invitations.id = $1 and invitations.organization_id = $2 \
+             and invitations.accepted_at is null and invitations.revoked_at is null \
              and exists (select 1 from organizations o \
-                 where o.id = i.organization_id and o.archived_at is null)",
+                 where o.id = invitations.organization_id and o.archived_at is null)",
         )
         .bind(id.get())
         .bind(organization.get())
-        .bind(micros(now))
+        .bind(stored::<D>(now))
         .execute(&mut *transaction)
         .await
-        .map_err(storage_error)?;
-        if revoked.rows_affected() == 0 {
-            return Err(why_unchanged(&mut transaction, organization, id).await?);
+        .map_err(storage_error::<D>)?;
+        if D::rows_affected(&revoked) == 0 {
+            return Err(Self::why_unchanged(&mut transaction, organization, id).await?);
         }
-        transaction.commit().await.map_err(storage_error)?;
+        transaction.commit().await.map_err(storage_error::<D>)?;
         Ok(())
     }
 
-    #[tracing::instrument(skip_all, err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn accept(
         &self,
         token: &TokenHash,
@@ -401,30 +448,35 @@ impl InvitationRepository for PostgresStorage {
         profile: MemberProfile,
         api_key: &TokenHash,
     ) -> Result<User, AcceptInvitationError> {
-        let now = micros(now);
-        let mut transaction = self.pool.begin().await.map_err(storage_error)?;
+        let mut transaction = self
+            .pool
+            .begin_with(D::BEGIN_WRITE)
+            .await
+            .map_err(storage_error::<D>)?;
         // One conditional update takes the token: of concurrent attempts, the others
-        // wait for this row and then find it accepted.
+        // wait for this row (or for the write lock) and then find it accepted.
         let claimed: Option<ClaimedInvitation> = sqlx::query_as(
-            "update invitations i set accepted_at = $2 \
-             where i.token_hash = $1 and i.accepted_at is null and i.revoked_at is null \
-             and i.superseded_at is null and i.expires_at > $2 \
+            "update invitations set accepted_at = $2 \
+             where invitations.token_hash = $1 and invitations.accepted_at is null \
+             and invitations.revoked_at is null and invitations.superseded_at is null \
+             and invitations.expires_at > $2 \
              and exists (select 1 from organizations o \
-                 where o.id = i.organization_id and o.archived_at is null) \
-             returning i.id, i.organization_id, i.identifier, i.role",
+                 where o.id = invitations.organization_id and o.archived_at is null) \
+             returning id, organization_id, identifier, role",
         )
         .bind(token.as_str())
-        .bind(now)
+        .bind(stored::<D>(now))
         .fetch_optional(&mut *transaction)
         .await
-        .map_err(storage_error)?;
+        .map_err(storage_error::<D>)?;
         let Some(claimed) = claimed else {
             return Err(AcceptInvitationError::InvalidToken);
         };
-        // Archiving the organization waits for this lock, or wins it first and is seen
-        // here: no active user is created in an archived organization.
+        // Archiving the organization waits for this lock (`FOR_SHARE`, or the write
+        // lock), or wins it first and is seen here: no active user is created in an
+        // archived organization.
         let organization = OrganizationId::new(claimed.organization_id);
-        if !lock_live_organization(&mut transaction, organization).await? {
+        if !Self::lock_live_organization(&mut transaction, organization).await? {
             return Err(AcceptInvitationError::InvalidToken);
         }
         let user = NewUser {
@@ -436,14 +488,14 @@ impl InvitationRepository for PostgresStorage {
             role: Role::parse(&claimed.role).map_err(|e| corrupt("invitation", claimed.id, e))?,
             password_hash: Some(profile.password_hash),
         };
-        let user = insert_user(&mut transaction, &user, api_key, now)
+        let user = Self::insert_user(&mut transaction, &user, api_key, now)
             .await
             .map_err(|error| match error {
                 CreateUserError::IdentifierTaken => AcceptInvitationError::IdentifierTaken,
                 CreateUserError::OrganizationNotFound => AcceptInvitationError::InvalidToken,
                 CreateUserError::Storage(error) => AcceptInvitationError::Storage(error),
             })?;
-        transaction.commit().await.map_err(storage_error)?;
+        transaction.commit().await.map_err(storage_error::<D>)?;
         Ok(user)
     }
 }

@@ -1,4 +1,4 @@
-//! `OptOutRepository` on SQLite: one opt-out per organization and address, newest
+//! `OptOutRepository` on every SQL backend: one opt-out per organization and address, newest
 //! first, exported in keyset pages (one short read each).
 
 use async_trait::async_trait;
@@ -7,12 +7,12 @@ use domain::optout::{OptOut, OptOutFilter, OptOutOrigin, OptOutRecorded};
 use domain::pagination::{Page, PageRequest};
 use domain::{EmailAddress, OrganizationId};
 use ports::outbound::{OptOutCursor, OptOutExportPage, OptOutRepository, StorageError};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 
-use crate::SqliteStorage;
-use crate::errors::{corrupt, storage_error};
-use crate::outbox::enqueue;
+use crate::instant::{StoredInstant, load};
 use crate::paging::{page_bounds, page_of};
-use crate::time::{micros, timestamp};
+use crate::{Connection, Dialect, SqlStorage, stored};
+use crate::{corrupt, storage_error};
 
 /// The filters, with `$1` the organization, `$2` the address and `$3` the origin.
 const FILTER: &str = "organization_id = $1 and ($2 is null or address = $2) \
@@ -22,49 +22,72 @@ const FILTER: &str = "organization_id = $1 and ($2 is null or address = $2) \
 const OPT_OUT_COLUMNS: &str = "id, organization_id, address, origin, creation_date";
 
 #[derive(sqlx::FromRow)]
-struct OptOutRow {
+struct OptOutRow<I> {
     id: i64,
     organization_id: i64,
     address: String,
     origin: String,
-    creation_date: i64,
+    creation_date: I,
 }
 
-impl TryFrom<OptOutRow> for OptOut {
+impl<I: StoredInstant> TryFrom<OptOutRow<I>> for OptOut {
     type Error = StorageError;
 
-    fn try_from(row: OptOutRow) -> Result<Self, StorageError> {
+    fn try_from(row: OptOutRow<I>) -> Result<Self, StorageError> {
         let id = row.id;
         Ok(OptOut {
             organization_id: OrganizationId::new(row.organization_id),
             address: EmailAddress::parse(&row.address).map_err(|e| corrupt("opt-out", id, e))?,
             origin: OptOutOrigin::parse(&row.origin).map_err(|e| corrupt("opt-out", id, e))?,
-            creation_date: timestamp("opt-out", id, row.creation_date)?,
+            creation_date: load("opt-out", id, row.creation_date)?,
         })
     }
 }
 
 /// The list-order position of `row`.
-fn cursor_of(row: &OptOutRow) -> Result<OptOutCursor, StorageError> {
+fn cursor_of<I: StoredInstant>(row: &OptOutRow<I>) -> Result<OptOutCursor, StorageError> {
     Ok(OptOutCursor {
-        creation_date: timestamp("opt-out", row.id, row.creation_date)?,
+        creation_date: load("opt-out", row.id, row.creation_date)?,
         id: row.id,
     })
 }
 
 #[async_trait]
-impl OptOutRepository for SqliteStorage {
-    #[tracing::instrument(skip_all, err(level = "debug"))]
+impl<D> OptOutRepository for SqlStorage<D>
+where
+    D: Dialect,
+    for<'c> &'c mut Connection<D>: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> bool: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<i64>: Encode<'q, D::Db>,
+    for<'q> Option<bool>: Encode<'q, D::Db>,
+    for<'q> Option<&'q str>: Encode<'q, D::Db>,
+    for<'q> Option<D::Instant>: Encode<'q, D::Db>,
+    for<'r> i64: Decode<'r, D::Db>,
+    for<'r> i32: Decode<'r, D::Db> + Type<D::Db>,
+    for<'r> bool: Decode<'r, D::Db>,
+    for<'r> String: Decode<'r, D::Db> + Type<D::Db>,
+    usize: ColumnIndex<<D::Db as Database>::Row>,
+    for<'a> &'a str: ColumnIndex<<D::Db as Database>::Row>,
+{
+    #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn record(
         &self,
         opt_out: OptOut,
         notice: Option<OutgoingEmail>,
     ) -> Result<OptOutRecorded, StorageError> {
         let creation_date = opt_out.creation_date;
-        let mut transaction = self.write_transaction().await?;
-        // Insert, or update when the address is there already; the immediate
-        // transaction keeps concurrent recorders apart.
-        let inserted: Option<OptOutRow> = sqlx::query_as(&format!(
+        let mut transaction = self
+            .pool
+            .begin_with(D::BEGIN_WRITE)
+            .await
+            .map_err(storage_error::<D>)?;
+        // Insert, or (when the address is there already, also when a concurrent insert
+        // just won) update: `on conflict do nothing` waits for that insert to settle, or
+        // the write lock keeps concurrent recorders apart.
+        let inserted: Option<OptOutRow<D::Instant>> = sqlx::query_as(&format!(
             "insert into opt_outs (organization_id, address, origin, creation_date) \
              values ($1, $2, $3, $4) on conflict (organization_id, address) do nothing \
              returning {OPT_OUT_COLUMNS}"
@@ -72,34 +95,34 @@ impl OptOutRepository for SqliteStorage {
         .bind(opt_out.organization_id.get())
         .bind(opt_out.address.as_str())
         .bind(opt_out.origin.as_str())
-        .bind(micros(creation_date))
+        .bind(stored::<D>(creation_date))
         .fetch_optional(&mut *transaction)
         .await
-        .map_err(storage_error)?;
+        .map_err(storage_error::<D>)?;
         let recorded = if let Some(row) = inserted {
             if let Some(notice) = &notice {
-                enqueue(&mut transaction, notice, creation_date).await?;
+                Self::enqueue(&mut transaction, notice, creation_date).await?;
             }
             OptOutRecorded::Created(OptOut::try_from(row)?)
         } else {
-            let row: OptOutRow = sqlx::query_as(&format!(
+            let row: OptOutRow<D::Instant> = sqlx::query_as(&format!(
                 "update opt_outs set origin = $3, creation_date = $4 \
                  where organization_id = $1 and address = $2 returning {OPT_OUT_COLUMNS}"
             ))
             .bind(opt_out.organization_id.get())
             .bind(opt_out.address.as_str())
             .bind(opt_out.origin.as_str())
-            .bind(micros(creation_date))
+            .bind(stored::<D>(creation_date))
             .fetch_one(&mut *transaction)
             .await
-            .map_err(storage_error)?;
+            .map_err(storage_error::<D>)?;
             OptOutRecorded::Updated(OptOut::try_from(row)?)
         };
-        transaction.commit().await.map_err(storage_error)?;
+        transaction.commit().await.map_err(storage_error::<D>)?;
         Ok(recorded)
     }
 
-    #[tracing::instrument(skip_all, err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn list(
         &self,
         organization: OrganizationId,
@@ -115,8 +138,8 @@ impl OptOutRepository for SqliteStorage {
                 .bind(origin)
                 .fetch_one(&self.pool)
                 .await
-                .map_err(storage_error)?;
-        let rows: Vec<OptOutRow> = sqlx::query_as(&format!(
+                .map_err(storage_error::<D>)?;
+        let rows: Vec<OptOutRow<D::Instant>> = sqlx::query_as(&format!(
             "select {OPT_OUT_COLUMNS} from opt_outs where {FILTER} \
              order by creation_date desc, id desc limit $4 offset $5"
         ))
@@ -127,11 +150,11 @@ impl OptOutRepository for SqliteStorage {
         .bind(offset)
         .fetch_all(&self.pool)
         .await
-        .map_err(storage_error)?;
+        .map_err(storage_error::<D>)?;
         page_of(rows, total, page)
     }
 
-    #[tracing::instrument(skip_all, err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn export_page(
         &self,
         organization: OrganizationId,
@@ -151,15 +174,20 @@ impl OptOutRepository for SqliteStorage {
             "select {OPT_OUT_COLUMNS} from opt_outs where {FILTER} {after_clause} \
              order by creation_date desc, id desc limit $4"
         );
-        let mut query = sqlx::query_as::<_, OptOutRow>(&sql)
+        let mut query = sqlx::query_as::<_, OptOutRow<D::Instant>>(&sql)
             .bind(organization.get())
             .bind(filter.address.as_deref())
             .bind(origin)
             .bind(i64::from(limit));
         if let Some(cursor) = after {
-            query = query.bind(micros(cursor.creation_date)).bind(cursor.id);
+            query = query
+                .bind(stored::<D>(cursor.creation_date))
+                .bind(cursor.id);
         }
-        let rows = query.fetch_all(&self.pool).await.map_err(storage_error)?;
+        let rows = query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(storage_error::<D>)?;
         let full = rows.len() >= usize::try_from(limit).unwrap_or(usize::MAX);
         let next = match rows.last() {
             Some(last) if full => Some(cursor_of(last)?),

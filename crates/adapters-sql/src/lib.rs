@@ -1,0 +1,186 @@
+//! The organizations service's storage, written once for every SQL backend: every query,
+//! row type, conversion and paging helper of the driven storage ports of
+//! `ports::outbound`, as generic impls on [`SqlStorage`]. What differs between databases
+//! (pool setup, migrations, lock statements, error codes, how an instant is stored) is
+//! named in one [`Dialect`] impl per backend crate; see `docs/storage.md`.
+//!
+//! Invariants are held by the database itself (constraints, conditional updates, row
+//! locks or a write lock), so that they hold with many processes on one database.
+//!
+//! Rust does not carry a trait's `where` clauses to its users, so every generic `impl`
+//! here restates the same block of `sqlx` bounds; each backend satisfies all of them.
+
+mod errors;
+mod instant;
+mod invitations;
+mod members;
+mod opt_outs;
+mod organizations;
+mod outbox;
+mod paging;
+mod rate_limits;
+mod users;
+
+use std::future::Future;
+use std::marker::PhantomData;
+
+use async_trait::async_trait;
+use ports::outbound::{PoolUsage, StorageError, StorageHealth};
+use sqlx::{Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
+
+pub use crate::errors::{corrupt, storage_error};
+pub use crate::instant::{InstantOutOfRange, StoredInstant};
+
+/// A unique constraint or index whose violation a business rule explains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unique {
+    /// One user per identifier.
+    UserIdentifier,
+    /// One open invitation per organization and address.
+    OneOpenInvitation,
+}
+
+/// What one SQL backend does its own way. Everything else is shared.
+pub trait Dialect: Send + Sync + 'static {
+    /// The `sqlx` database.
+    type Db: Database;
+    /// How an instant is stored in a column.
+    type Instant: StoredInstant
+        + for<'q> Encode<'q, Self::Db>
+        + Type<Self::Db>
+        + for<'r> Decode<'r, Self::Db>;
+    /// What `connect` needs besides the URL.
+    type Settings: Send;
+    /// The database's name, as tracing spans report it (`db.system`).
+    const NAME: &'static str;
+    /// The statement that begins a transaction that writes.
+    const BEGIN_WRITE: &'static str;
+    /// Appended to a `select` that must keep its rows from changing until the commit.
+    const FOR_SHARE: &'static str;
+    /// Appended to a `select` that must hold its rows alone until the commit.
+    const FOR_UPDATE: &'static str;
+    /// Appended to the subquery that claims outbox rows: rows others hold are skipped.
+    const SKIP_LOCKED: &'static str;
+    /// Run first in the transaction that makes the first administrator, so that racing
+    /// processes queue; `None` when `BEGIN_WRITE` already holds the database's write lock.
+    const LOCK_FIRST_ADMINISTRATOR: Option<&'static str>;
+
+    /// Opens a pool on `url` and checks that the database answers.
+    fn connect(
+        url: &str,
+        settings: Self::Settings,
+    ) -> impl Future<Output = Result<Pool<Self::Db>, StorageError>> + Send;
+
+    /// Applies the migrations not yet applied.
+    fn migrate(pool: &Pool<Self::Db>) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// Whether a database error code means the database cannot serve now (`Unavailable`).
+    fn unavailable_code(code: &str) -> bool;
+
+    /// The business-relevant unique constraint that `error` violates, if any.
+    fn unique_violation(error: &sqlx::Error) -> Option<Unique>;
+
+    /// How many rows a statement changed.
+    fn rows_affected(done: &<Self::Db as Database>::QueryResult) -> u64;
+
+    /// Inside the caller's transaction, takes one lock per rate-limit key, in an order
+    /// that does not depend on the keys' order, held until the transaction ends.
+    fn lock_keys<'c>(
+        connection: &'c mut <Self::Db as Database>::Connection,
+        keys: &'c [String],
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'c;
+}
+
+/// A connection of `D`'s database.
+pub(crate) type Connection<D> = <<D as Dialect>::Db as Database>::Connection;
+
+/// Every storage port on one connection pool of `D`'s database. Cheap to clone: clones
+/// share the pool.
+pub struct SqlStorage<D: Dialect> {
+    pool: Pool<D::Db>,
+    dialect: PhantomData<fn() -> D>,
+}
+
+impl<D: Dialect> Clone for SqlStorage<D> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            dialect: PhantomData,
+        }
+    }
+}
+
+impl<D: Dialect> std::fmt::Debug for SqlStorage<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlStorage")
+            .field("db", &D::NAME)
+            .field("pool", &self.pool)
+            .finish()
+    }
+}
+
+impl<D: Dialect> SqlStorage<D> {
+    /// Opens a pool on `url` with the backend's `settings`, and checks that the database
+    /// answers.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database cannot be reached, `Unexpected` for a malformed URL.
+    pub async fn connect(
+        url: &str,
+        settings: impl Into<D::Settings>,
+    ) -> Result<Self, StorageError> {
+        let pool = D::connect(url, settings.into()).await?;
+        Ok(Self::from_pool(pool))
+    }
+
+    /// Storage on a pool opened elsewhere.
+    pub fn from_pool(pool: Pool<D::Db>) -> Self {
+        Self {
+            pool,
+            dialect: PhantomData,
+        }
+    }
+
+    /// Applies the migrations not yet applied.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database cannot be reached, `Unexpected` when a migration fails.
+    pub async fn migrate(&self) -> Result<(), StorageError> {
+        D::migrate(&self.pool).await
+    }
+
+    /// Closes every connection of the pool; later calls answer `Unavailable`.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl<D> StorageHealth for SqlStorage<D>
+where
+    D: Dialect,
+    for<'c> &'c mut Connection<D>: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+{
+    #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
+    async fn ping(&self) -> Result<(), StorageError> {
+        sqlx::query("select 1")
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(storage_error::<D>)
+    }
+
+    fn pool_usage(&self) -> PoolUsage {
+        PoolUsage {
+            size: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+}
+
+/// `at` as `D` stores it.
+pub(crate) fn stored<D: Dialect>(at: domain::Timestamp) -> D::Instant {
+    D::Instant::store(at)
+}
