@@ -147,7 +147,7 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::respo
         .map(|text| (*text).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a handler panicked".to_owned());
-    axum::response::IntoResponse::into_response(ApiError::Internal(message))
+    axum::response::IntoResponse::into_response(ApiError::Internal(ports::Cause::new(message)))
 }
 
 async fn unknown_route() -> ApiError {

@@ -147,7 +147,7 @@ async fn why_unchanged(
         None => InvitationChangeError::NotFound,
         Some((Some(_), _)) => InvitationChangeError::Conflict(InvitationConflict::Accepted),
         Some((None, Some(_))) => InvitationChangeError::Conflict(InvitationConflict::Revoked),
-        Some((None, None)) => InvitationChangeError::Storage(StorageError::Unexpected(format!(
+        Some((None, None)) => InvitationChangeError::Storage(StorageError::unexpected(format!(
             "invitation {id} is open but was not changed"
         ))),
     })

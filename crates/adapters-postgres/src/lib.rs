@@ -65,7 +65,7 @@ impl PostgresStorage {
         statement_timeout: StdDuration,
     ) -> Result<Self, StorageError> {
         let options = PgConnectOptions::from_str(url)
-            .map_err(|error| StorageError::Unexpected(format!("bad PostgreSQL URL: {error}")))?
+            .map_err(|error| StorageError::unexpected(format!("bad PostgreSQL URL: {error}")))?
             .options([(
                 "statement_timeout",
                 format!("{}ms", statement_timeout.as_millis().max(1)),
@@ -109,7 +109,7 @@ impl PostgresStorage {
             .await
             .map_err(|error| match error {
                 sqlx::migrate::MigrateError::Execute(error) => storage_error(error),
-                other => StorageError::Unexpected(format!("migration failed: {other}")),
+                other => StorageError::unexpected(format!("migration failed: {other}")),
             });
         // Closing politely can only fail on a connection that is gone already.
         drop(sqlx::Connection::close(connection).await);

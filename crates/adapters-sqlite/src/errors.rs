@@ -15,11 +15,11 @@ pub(crate) fn storage_error(error: sqlx::Error) -> StorageError {
         | sqlx::Error::Tls(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => StorageError::Unavailable(error.to_string()),
+        | sqlx::Error::WorkerCrashed => StorageError::unavailable(error),
         sqlx::Error::Database(database) if is_unavailable(database.code().as_deref()) => {
-            StorageError::Unavailable(error.to_string())
+            StorageError::unavailable(error)
         }
-        _ => StorageError::Unexpected(error.to_string()),
+        _ => StorageError::unexpected(error),
     }
 }
 
@@ -46,5 +46,5 @@ pub(crate) fn is_unique_violation(error: &sqlx::Error, columns: &str) -> bool {
 
 /// A row that does not convert into a domain value.
 pub(crate) fn corrupt(what: &str, id: i64, problem: impl std::fmt::Debug) -> StorageError {
-    StorageError::Unexpected(format!("corrupt {what} row {id}: {problem:?}"))
+    StorageError::unexpected(format!("corrupt {what} row {id}: {problem:?}"))
 }

@@ -14,7 +14,7 @@ pub(crate) fn micros(at: Timestamp) -> i64 {
 /// A stored instant; `what` and `id` name the row for the error of a corrupt value.
 pub(crate) fn timestamp(what: &str, id: i64, micros: i64) -> Result<Timestamp, StorageError> {
     Timestamp::from_timestamp_micros(micros).ok_or_else(|| {
-        StorageError::Unexpected(format!("corrupt {what} row {id}: bad instant {micros}"))
+        StorageError::unexpected(format!("corrupt {what} row {id}: bad instant {micros}"))
     })
 }
 

@@ -330,7 +330,7 @@ impl UserRepository for SqliteStorage {
             .await
             .map_err(|error| match error {
                 CreateOrganizationError::Storage(error) => error,
-                other => StorageError::Unexpected(other.to_string()),
+                other => StorageError::unexpected(other),
             })?;
         let administrator = NewUser {
             organization_id: organization.id,
@@ -340,7 +340,7 @@ impl UserRepository for SqliteStorage {
             .await
             .map_err(|error| match error {
                 CreateUserError::Storage(error) => error,
-                other => StorageError::Unexpected(other.to_string()),
+                other => StorageError::unexpected(other),
             })?;
         transaction.commit().await.map_err(storage_error)?;
         Ok(Some((organization, administrator)))

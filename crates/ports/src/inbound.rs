@@ -6,6 +6,8 @@
 //! (HTTP statuses, exit codes).
 
 use async_trait::async_trait;
+
+use crate::Cause;
 use futures::stream::BoxStream;
 
 use domain::invitation::{AcceptRequest, Invitation, InviteRequest};
@@ -71,9 +73,9 @@ pub enum UseCaseError {
         /// How long to wait.
         retry_after: Duration,
     },
-    /// The database is unreachable (→ 503).
-    #[error("service unavailable: {0}")]
-    Unavailable(String),
+    /// The database is unreachable (→ 503); the cause is for logs only.
+    #[error("service unavailable")]
+    Unavailable(#[source] Cause),
     /// Too busy to take this request now (→ 503 with `Retry-After`), for example every
     /// password-hashing slot is taken.
     #[error("overloaded; retry after {retry_after}")]
@@ -81,9 +83,21 @@ pub enum UseCaseError {
         /// How long to wait.
         retry_after: Duration,
     },
-    /// A bug or corrupt data (→ 500); the text is for logs only.
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// A bug or corrupt data (→ 500); the cause is for logs only.
+    #[error("internal error")]
+    Internal(#[source] Cause),
+}
+
+impl UseCaseError {
+    /// `Unavailable`, caused by `error` (an error value, or a message).
+    pub fn unavailable(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Unavailable(Cause::new(error))
+    }
+
+    /// `Internal`, caused by `error` (an error value, or a message).
+    pub fn internal(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(Cause::new(error))
+    }
 }
 
 /// A session token just issued.
@@ -517,13 +531,13 @@ pub trait HealthUseCases: Send + Sync {
     async fn gauges(&self) -> Result<ServiceGauges, UseCaseError>;
 }
 
+/// Wraps the storage failure: it stays the source of the use-case error, with its own
+/// cause behind it.
 impl From<crate::outbound::StorageError> for UseCaseError {
     fn from(error: crate::outbound::StorageError) -> Self {
         match error {
-            crate::outbound::StorageError::Unavailable(message) => {
-                UseCaseError::Unavailable(message)
-            }
-            crate::outbound::StorageError::Unexpected(message) => UseCaseError::Internal(message),
+            crate::outbound::StorageError::Unavailable(_) => UseCaseError::unavailable(error),
+            crate::outbound::StorageError::Unexpected(_) => UseCaseError::internal(error),
         }
     }
 }

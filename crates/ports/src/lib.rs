@@ -8,7 +8,10 @@
 //!
 //! With the `mocks` feature, every trait has a `mockall` mock (`MockClock`, …).
 
+pub mod cause;
 pub mod inbound;
 pub mod outbound;
+
+pub use cause::{Cause, ErrorChain};
 
 pub use domain;
