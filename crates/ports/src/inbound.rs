@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use crate::Cause;
 use futures::stream::BoxStream;
 
-use domain::invitation::{AcceptRequest, Invitation, InviteRequest};
+use domain::invitation::{AcceptRequest, Invitation, InvitationStatus, InviteRequest};
 use domain::optout::{OptOut, OptOutRecorded, OptOutRequest};
 use domain::organization::{Organization, SettingsInput, UpdateMode};
 use domain::pagination::{Page, PageRequest};
@@ -247,6 +247,28 @@ pub struct AcceptedInvitation {
     pub api_key: SecretToken,
 }
 
+/// An invitation with its status at the moment the use case answered.
+///
+/// The status depends on the time (a pending invitation expires), so the use case
+/// computes it with its clock, the same instant it used to filter a list: callers read
+/// no clock of their own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvitationView {
+    /// The invitation.
+    pub invitation: Invitation,
+    /// Its status at the use case's now.
+    pub status: InvitationStatus,
+}
+
+impl InvitationView {
+    /// The invitation with its status at `now`.
+    #[must_use]
+    pub fn at(invitation: Invitation, now: Timestamp) -> Self {
+        let status = invitation.status(now);
+        Self { invitation, status }
+    }
+}
+
 /// Invitations.
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
@@ -261,7 +283,7 @@ pub trait InvitationUseCases: Send + Sync {
         actor: &Actor,
         organization: OrganizationId,
         request: InviteRequest,
-    ) -> Result<Invitation, UseCaseError>;
+    ) -> Result<InvitationView, UseCaseError>;
 
     /// One invitation of a visible organization.
     ///
@@ -272,9 +294,10 @@ pub trait InvitationUseCases: Send + Sync {
         actor: &Actor,
         organization: OrganizationId,
         invitation: InvitationId,
-    ) -> Result<Invitation, UseCaseError>;
+    ) -> Result<InvitationView, UseCaseError>;
 
-    /// An organization's invitations, newest first; `status` is the raw `?status=`.
+    /// An organization's invitations, newest first, each with its status at the same
+    /// now that filtered them; `status` is the raw `?status=`.
     ///
     /// # Errors
     /// `NotFound`, `Forbidden`, `Validation` on `status`, `InvalidPage`.
@@ -284,7 +307,7 @@ pub trait InvitationUseCases: Send + Sync {
         organization: OrganizationId,
         status: Option<String>,
         page: PageRequest,
-    ) -> Result<Page<Invitation>, UseCaseError>;
+    ) -> Result<Page<InvitationView>, UseCaseError>;
 
     /// Sends an invitation again with a fresh token and expiry.
     ///
@@ -295,7 +318,7 @@ pub trait InvitationUseCases: Send + Sync {
         actor: &Actor,
         organization: OrganizationId,
         invitation: InvitationId,
-    ) -> Result<Invitation, UseCaseError>;
+    ) -> Result<InvitationView, UseCaseError>;
 
     /// Revokes an invitation.
     ///
