@@ -1,6 +1,6 @@
 //! Driving ports: the use cases that the HTTP adapter and the command line call.
 //!
-//! Requests come in as domain inputs ([`Input`](domain::Input) per field, so that every
+//! Requests come in as domain inputs ([`Input`] per field, so that every
 //! problem of a request is reported together); results are domain values. One error
 //! type, [`UseCaseError`], crosses this boundary; adapters map it to their own terms
 //! (HTTP statuses, exit codes).
