@@ -132,6 +132,29 @@ mod tests {
     }
 
     #[test]
+    fn a_use_case_error_keeps_the_storage_error_itself() {
+        use crate::inbound::UseCaseError;
+        use crate::outbound::StorageError;
+
+        let error = UseCaseError::from(StorageError::unexpected(Outer(std::io::Error::other(
+            "disk full",
+        ))));
+
+        let UseCaseError::Internal(cause) = &error else {
+            panic!("not internal: {error:?}");
+        };
+        let storage = cause.get().downcast_ref::<StorageError>();
+        assert!(
+            matches!(storage, Some(StorageError::Unexpected(_))),
+            "{storage:?}"
+        );
+        assert_eq!(
+            ErrorChain(&error).to_string(),
+            "internal error: unexpected storage error: outer: disk full"
+        );
+    }
+
+    #[test]
     fn causes_compare_by_their_chains() {
         assert_eq!(Cause::new("a"), Cause::new(String::from("a")));
         assert_ne!(Cause::new("a"), Cause::new("b"));
