@@ -113,7 +113,7 @@ impl Mailer for RefusingMailer {
             .lock()
             .expect("mailer lock")
             .push(email.clone());
-        Err(MailError::Permanent("550 no such user".to_owned()))
+        Err(MailError::permanent("550 no such user".to_owned()))
     }
 }
 

@@ -12,6 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use domain::{FieldErrors, ValidationErrors};
 use ports::inbound::{AuthFailure, Conflict, UseCaseError};
+use ports::{Cause, ErrorChain};
 use serde_json::{Map, Value};
 
 use crate::catalog::{Language, MessageCode, error_text, render};
@@ -50,15 +51,15 @@ pub enum ApiError {
         /// Seconds until a new attempt may succeed.
         retry_after_seconds: u64,
     },
-    /// 503; the text is for logs only.
-    Unavailable(String),
+    /// 503; the cause is for logs only.
+    Unavailable(Cause),
     /// 503 with `Retry-After`: too busy for this request now.
     Overloaded {
         /// Seconds until a new attempt may succeed.
         retry_after_seconds: u64,
     },
-    /// 500; the text is for logs only.
-    Internal(String),
+    /// 500; the cause is for logs only.
+    Internal(Cause),
 }
 
 impl From<UseCaseError> for ApiError {
@@ -252,12 +253,24 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
         }
         None => return response,
     };
+    // The whole chain of causes goes to the log, with the request id that the client
+    // sees; the body below says only "server error" or "unavailable".
     match &error {
-        ApiError::Internal(reason) => {
-            tracing::error!(request_id = %request_id, error.message = %reason, "internal error");
+        ApiError::Internal(cause) => {
+            tracing::error!(
+                request_id = %request_id,
+                error.message = %cause,
+                error.chain = %ErrorChain(cause),
+                "internal error"
+            );
         }
-        ApiError::Unavailable(reason) => {
-            tracing::error!(request_id = %request_id, error.message = %reason, "service unavailable");
+        ApiError::Unavailable(cause) => {
+            tracing::error!(
+                request_id = %request_id,
+                error.message = %cause,
+                error.chain = %ErrorChain(cause),
+                "service unavailable"
+            );
         }
         _ => {}
     }
@@ -352,7 +365,7 @@ mod tests {
 
     #[test]
     fn internal_errors_never_show_their_reason() {
-        let body = ApiError::Internal("SELECT * FROM secrets failed at /src/db.rs".to_owned())
+        let body = ApiError::Internal(Cause::new("SELECT * FROM secrets failed at /src/db.rs"))
             .body(Language::English);
 
         assert_eq!(

@@ -4,8 +4,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use domain::invitation::{AcceptRequest, Invitation, InviteRequest};
+use domain::invitation::{AcceptRequest, InviteRequest};
 use domain::{InvitationId, OrganizationId};
+use ports::inbound::InvitationView;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -50,11 +51,11 @@ pub struct InvitationDto {
     pub expires_at: String,
 }
 
-impl From<&Invitation> for InvitationDto {
-    fn from(invitation: &Invitation) -> Self {
-        // The port gives the invitation, not its status: it is computed here, at the
-        // moment of answering (docs/http.md).
-        let status = invitation.status(chrono::Utc::now());
+impl From<&InvitationView> for InvitationDto {
+    fn from(view: &InvitationView) -> Self {
+        // The status comes with the invitation, computed by the use case with its clock:
+        // the adapter reads no clock (docs/http.md).
+        let InvitationView { invitation, status } = view;
         Self {
             url: links::invitation(invitation.organization_id, invitation.id),
             identifier: invitation.identifier.to_string(),

@@ -31,6 +31,7 @@ use axum::http::{Method, Request};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{MethodFilter, MethodRouter};
 use axum::{Extension, Router};
+use ports::Cause;
 use ports::inbound::{
     AuthUseCases, HealthUseCases, InvitationUseCases, MemberUseCases, OptOutUseCases,
     OrganizationUseCases,
@@ -149,7 +150,7 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::respo
         .map(|text| (*text).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a handler panicked".to_owned());
-    axum::response::IntoResponse::into_response(ApiError::Internal(message))
+    axum::response::IntoResponse::into_response(ApiError::Internal(ports::Cause::new(message)))
 }
 
 async fn unknown_route() -> ApiError {
@@ -193,10 +194,10 @@ pub const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
 
 /// A request past [`REQUEST_DEADLINE`].
 async fn past_deadline(_: tower::BoxError) -> ApiError {
-    ApiError::Unavailable(format!(
+    ApiError::Unavailable(Cause::new(format!(
         "no answer within the request deadline of {} s",
         REQUEST_DEADLINE.as_secs()
-    ))
+    )))
 }
 
 /// The API, ready to serve: every route (with and without its trailing slash) and every

@@ -171,7 +171,7 @@ pub(crate) async fn list(
                 match row {
                     Ok(opt_out) => chunk.push_str(&csv_row(&opt_out)),
                     Err(error) => {
-                        tracing::error!(request_id = %request_id, error.message = %error, "opt-out export failed");
+                        tracing::error!(request_id = %request_id, error.message = %error, error.chain = %ports::ErrorChain(&error), "opt-out export failed");
                         return Err(std::io::Error::other("opt-out export failed"));
                     }
                 }

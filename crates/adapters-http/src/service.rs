@@ -72,7 +72,7 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<StatusD
         Ok(()) => Ok(Json(StatusDto {
             status: "ok".to_owned(),
         })),
-        Err(error) => Err(ApiError::Unavailable(error.to_string())),
+        Err(error) => Err(ApiError::Unavailable(ports::Cause::new(error))),
     }
 }
 
@@ -86,7 +86,7 @@ pub(crate) async fn metrics(
     let gauges = match state.health.gauges().await {
         Ok(gauges) => Some(gauges),
         Err(error) => {
-            tracing::warn!(error.message = %error, "service gauges unavailable");
+            tracing::warn!(error.message = %error, error.chain = %ports::ErrorChain(&error), "service gauges unavailable");
             None
         }
     };

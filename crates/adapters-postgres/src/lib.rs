@@ -80,7 +80,7 @@ impl Dialect for PgDialect {
     /// A pool on `url` (`postgres://user@host:port/database`).
     async fn connect(url: &str, settings: PostgresSettings) -> Result<PgPool, StorageError> {
         let options = PgConnectOptions::from_str(url)
-            .map_err(|error| StorageError::Unexpected(format!("bad PostgreSQL URL: {error}")))?
+            .map_err(|error| StorageError::unexpected(format!("bad PostgreSQL URL: {error}")))?
             .options([(
                 "statement_timeout",
                 format!("{}ms", settings.statement_timeout.as_millis().max(1)),
@@ -122,7 +122,7 @@ impl Dialect for PgDialect {
             .await
             .map_err(|error| match error {
                 sqlx::migrate::MigrateError::Execute(error) => storage_error::<Self>(error),
-                other => StorageError::Unexpected(format!("migration failed: {other}")),
+                other => StorageError::unexpected(format!("migration failed: {other}")),
             });
         // Closing politely can only fail on a connection that is gone already.
         drop(sqlx::Connection::close(connection).await);

@@ -63,7 +63,7 @@ impl SmtpMailer {
             .to
             .as_str()
             .parse::<Mailbox>()
-            .map_err(|error| MailError::Permanent(format!("bad recipient: {error}")))?;
+            .map_err(|error| MailError::permanent(format!("bad recipient: {error}")))?;
         Message::builder()
             .from(self.from.clone())
             .to(to)
@@ -72,7 +72,7 @@ impl SmtpMailer {
                 email.text.clone(),
                 email.html.clone(),
             ))
-            .map_err(|error| MailError::Permanent(format!("cannot build the message: {error}")))
+            .map_err(|error| MailError::permanent(format!("cannot build the message: {error}")))
     }
 }
 
@@ -83,9 +83,9 @@ impl Mailer for SmtpMailer {
         match self.transport.send(message).await {
             Ok(_) => Ok(()),
             // A 5xx reply: the server refuses for good (unknown mailbox, policy).
-            Err(error) if error.is_permanent() => Err(MailError::Permanent(error.to_string())),
+            Err(error) if error.is_permanent() => Err(MailError::permanent(error)),
             // A 4xx reply, a timeout, a refused or dropped connection: try again later.
-            Err(error) => Err(MailError::Transient(error.to_string())),
+            Err(error) => Err(MailError::transient(error)),
         }
     }
 }

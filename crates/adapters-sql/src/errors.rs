@@ -12,17 +12,17 @@ pub fn storage_error<D: Dialect>(error: sqlx::Error) -> StorageError {
         | sqlx::Error::Tls(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => StorageError::Unavailable(error.to_string()),
+        | sqlx::Error::WorkerCrashed => StorageError::unavailable(error),
         sqlx::Error::Database(database)
             if database.code().as_deref().is_some_and(D::unavailable_code) =>
         {
-            StorageError::Unavailable(error.to_string())
+            StorageError::unavailable(error)
         }
-        _ => StorageError::Unexpected(error.to_string()),
+        _ => StorageError::unexpected(error),
     }
 }
 
 /// A row that does not convert into a domain value.
 pub fn corrupt(what: &str, id: i64, problem: impl std::fmt::Debug) -> StorageError {
-    StorageError::Unexpected(format!("corrupt {what} row {id}: {problem:?}"))
+    StorageError::unexpected(format!("corrupt {what} row {id}: {problem:?}"))
 }

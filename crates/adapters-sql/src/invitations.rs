@@ -161,7 +161,7 @@ where
             None => InvitationChangeError::NotFound,
             Some((Some(_), _)) => InvitationChangeError::Conflict(InvitationConflict::Accepted),
             Some((None, Some(_))) => InvitationChangeError::Conflict(InvitationConflict::Revoked),
-            Some((None, None)) => InvitationChangeError::Storage(StorageError::Unexpected(
+            Some((None, None)) => InvitationChangeError::Storage(StorageError::unexpected(
                 format!("invitation {id} is open but was not changed"),
             )),
         })

@@ -389,7 +389,7 @@ where
             .await
             .map_err(|error| match error {
                 CreateOrganizationError::Storage(error) => error,
-                other => StorageError::Unexpected(other.to_string()),
+                other => StorageError::unexpected(other),
             })?;
         let administrator = NewUser {
             organization_id: organization.id,
@@ -399,7 +399,7 @@ where
             .await
             .map_err(|error| match error {
                 CreateUserError::Storage(error) => error,
-                other => StorageError::Unexpected(other.to_string()),
+                other => StorageError::unexpected(other),
             })?;
         transaction.commit().await.map_err(storage_error::<D>)?;
         Ok(Some((organization, administrator)))

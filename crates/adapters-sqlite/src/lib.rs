@@ -58,12 +58,12 @@ impl Dialect for SqliteDialect {
     /// directory that cannot be made is `Unavailable`.
     async fn connect(url: &str, (): ()) -> Result<SqlitePool, StorageError> {
         if !url.starts_with("sqlite:") {
-            return Err(StorageError::Unexpected(
+            return Err(StorageError::unexpected(
                 "a SQLite URL starts with `sqlite:`".to_owned(),
             ));
         }
         let options = SqliteConnectOptions::from_str(url)
-            .map_err(|error| StorageError::Unexpected(format!("bad SQLite URL: {error}")))?
+            .map_err(|error| StorageError::unexpected(format!("bad SQLite URL: {error}")))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
@@ -87,7 +87,7 @@ impl Dialect for SqliteDialect {
             .await
             .map_err(|error| match error {
                 sqlx::migrate::MigrateError::Execute(error) => storage_error::<Self>(error),
-                other => StorageError::Unexpected(format!("migration failed: {other}")),
+                other => StorageError::unexpected(format!("migration failed: {other}")),
             })
     }
 
@@ -137,7 +137,7 @@ impl Dialect for SqliteDialect {
 /// the `-wal` and `-shm` files the database file's mode. An existing file is left as it is.
 fn create_private_file(path: &std::path::Path) -> Result<(), StorageError> {
     let unavailable = |what: &std::path::Path, error: std::io::Error| {
-        StorageError::Unavailable(format!("cannot create {}: {error}", what.display()))
+        StorageError::unavailable(format!("cannot create {}: {error}", what.display()))
     };
     if let Some(directory) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         let mut builder = std::fs::DirBuilder::new();

@@ -16,6 +16,7 @@ use rand::Rng as _;
 use tokio_util::sync::CancellationToken;
 
 use domain::{Duration, Timestamp};
+use ports::ErrorChain;
 use ports::outbound::{
     Clock, LeaseError, MailError, Mailer, Outbox, OutboxLease, OutboxMessage, StorageError,
 };
@@ -192,7 +193,7 @@ impl DeliveryWorker {
         let send = tokio::time::timeout(self.policy.send_timeout, self.mailer.send(&message.email));
         let sent = tokio::select! {
             sent = send => sent.unwrap_or_else(|_| {
-                Err(MailError::Transient(format!(
+                Err(MailError::transient(format!(
                     "no answer within {} s",
                     self.policy.send_timeout.as_secs()
                 )))
@@ -218,7 +219,8 @@ impl DeliveryWorker {
                     );
                 }
             }
-            Err(MailError::Transient(reason)) if attempts < self.policy.max_attempts => {
+            Err(MailError::Transient(cause)) if attempts < self.policy.max_attempts => {
+                let reason = ErrorChain(&cause).to_string();
                 let delay = jittered(self.policy.backoff(attempts));
                 let next = self.clock.now() + delay;
                 let recorded = self.outbox.mark_failed(lease, next, &reason).await;
@@ -233,7 +235,8 @@ impl DeliveryWorker {
                     );
                 }
             }
-            Err(MailError::Transient(reason) | MailError::Permanent(reason)) => {
+            Err(MailError::Transient(cause) | MailError::Permanent(cause)) => {
+                let reason = ErrorChain(&cause).to_string();
                 let recorded = self
                     .outbox
                     .mark_dead(lease, self.clock.now(), &reason)
@@ -287,7 +290,11 @@ impl DeliveryWorker {
                 Ok(report) if report.handled() > 0 => None,
                 Ok(_) => Some(self.policy.idle_poll),
                 Err(error) => {
-                    tracing::warn!(error.message = %error, "outbox unavailable; will try again");
+                    tracing::warn!(
+                        error.message = %error,
+                        error.chain = %ErrorChain(&error),
+                        "outbox unavailable; will try again"
+                    );
                     Some(self.policy.idle_poll * 5)
                 }
             };
@@ -456,7 +463,7 @@ mod tests {
         let mut mailer = MockMailer::new();
         mailer
             .expect_send()
-            .returning(|_| Err(MailError::Transient("421 try later".to_owned())));
+            .returning(|_| Err(MailError::transient("421 try later".to_owned())));
 
         let report = worker(outbox, mailer).run_once().await.expect("ran");
 
@@ -477,7 +484,7 @@ mod tests {
         let mut mailer = MockMailer::new();
         mailer
             .expect_send()
-            .returning(|_| Err(MailError::Permanent("550 no such user".to_owned())));
+            .returning(|_| Err(MailError::permanent("550 no such user".to_owned())));
 
         let report = worker(outbox, mailer).run_once().await.expect("ran");
 
@@ -498,7 +505,7 @@ mod tests {
         let mut mailer = MockMailer::new();
         mailer
             .expect_send()
-            .returning(|_| Err(MailError::Transient("timeout".to_owned())));
+            .returning(|_| Err(MailError::transient("timeout".to_owned())));
 
         let report = worker(outbox, mailer).run_once().await.expect("ran");
 

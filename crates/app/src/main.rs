@@ -12,6 +12,7 @@ use app::connections::ConnectionLimits;
 use app::delivery::DeliveryPolicy;
 use app::server::{self, ServiceSettings, Services, StartOptions, Storage};
 use domain::{ErrorCode, FieldErrors, OrganizationId, ValidationErrors};
+use ports::ErrorChain;
 use ports::inbound::{OperatorOrganization, OperatorUseCases as _, OperatorUser, UseCaseError};
 
 fn main() -> ExitCode {
@@ -47,7 +48,7 @@ fn fail(reason: &str) -> ExitCode {
 async fn serve(args: ServeArgs) -> Result<(), String> {
     app::telemetry::init(&args.log, args.log_format)?;
     let mailer = server::mailer(args.smtp_url.as_deref(), &args.mail_from)
-        .map_err(|error| error.to_string())?;
+        .map_err(|error| ErrorChain(&error).to_string())?;
     match args.smtp_url.as_deref() {
         Some(url) => tracing::info!(smtp = %app::config::redact_url(url), "e-mail through SMTP"),
         None => tracing::info!("no SMTP server: e-mails are written to the log"),
@@ -75,7 +76,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             .map_err(|_| "ORGS_STATEMENT_TIMEOUT must be positive".to_owned())?,
     })
     .await
-    .map_err(|error| error.to_string())?;
+    .map_err(|error| ErrorChain(&error).to_string())?;
 
     if let Some(bootstrapped) = &running.bootstrapped {
         let base = format!("http://{}", running.address);
@@ -142,7 +143,7 @@ async fn migrate(url: &DatabaseUrl) -> Result<(), String> {
     app::telemetry::init("warn", LogFormat::Pretty)?;
     Storage::open(url)
         .await
-        .map_err(|error| error.to_string())?;
+        .map_err(|error| ErrorChain(&error).to_string())?;
     Ok(())
 }
 
@@ -151,7 +152,7 @@ async fn operator(url: &DatabaseUrl) -> Result<Services, String> {
     app::telemetry::init("warn", LogFormat::Pretty)?;
     let storage = Storage::open(url)
         .await
-        .map_err(|error| error.to_string())?;
+        .map_err(|error| ErrorChain(&error).to_string())?;
     Ok(Services::new(
         &storage,
         &ServiceSettings {
@@ -259,7 +260,7 @@ fn describe(error: &UseCaseError, subject: &str) -> String {
     match error {
         UseCaseError::NotFound => format!("{subject} not found"),
         UseCaseError::Validation(errors) => describe_validation(errors),
-        other => other.to_string(),
+        other => ErrorChain(other).to_string(),
     }
 }
 

@@ -80,14 +80,14 @@ pub async fn run(upkeep: Upkeep, shutdown: CancellationToken) {
             Ok(0) => {}
             Ok(pruned) => tracing::info!(pruned, "forgot expired rate-limit events"),
             Err(error) => {
-                tracing::warn!(error.message = %error, "could not prune rate-limit events");
+                tracing::warn!(error.message = %error, error.chain = %ports::ErrorChain(&error), "could not prune rate-limit events");
             }
         }
         match upkeep.users.prune_sessions(upkeep.clock.now()).await {
             Ok(0) => {}
             Ok(pruned) => tracing::info!(pruned, "deleted expired session tokens"),
             Err(error) => {
-                tracing::warn!(error.message = %error, "could not delete expired sessions");
+                tracing::warn!(error.message = %error, error.chain = %ports::ErrorChain(&error), "could not delete expired sessions");
             }
         }
         let settled = prune_outbox(
@@ -100,7 +100,7 @@ pub async fn run(upkeep: Upkeep, shutdown: CancellationToken) {
             Ok(0) => {}
             Ok(pruned) => tracing::info!(pruned, "deleted delivered and dead outbox messages"),
             Err(error) => {
-                tracing::warn!(error.message = %error, "could not prune the outbox");
+                tracing::warn!(error.message = %error, error.chain = %ports::ErrorChain(&error), "could not prune the outbox");
             }
         }
         shutdown

@@ -107,7 +107,7 @@ impl Argon2PasswordHasher {
             .map_err(|_| PasswordHashError::Busy {
                 retry_after: Duration::seconds(1),
             })?
-            .map_err(|error| PasswordHashError::Failed(error.to_string()))?;
+            .map_err(PasswordHashError::failed)?;
         let memory = Arc::clone(&self.memory);
         tokio::task::spawn_blocking(move || {
             // A slot holds a permit, so a buffer is free; a poisoned lock only means
@@ -126,7 +126,7 @@ impl Argon2PasswordHasher {
             done
         })
         .await
-        .map_err(|error| PasswordHashError::Failed(error.to_string()))
+        .map_err(PasswordHashError::failed)
     }
 }
 
@@ -213,7 +213,7 @@ impl PasswordHasher for Argon2PasswordHasher {
         self.run(move |memory| {
             hash_in(password.expose().as_bytes(), memory)
                 .map(PasswordHash::new)
-                .map_err(|error| PasswordHashError::Failed(error.to_string()))
+                .map_err(PasswordHashError::failed)
         })
         .await?
     }

@@ -35,11 +35,12 @@ const POSTGRES_MAX_CONNECTIONS: u32 = 16;
 /// background tasks included, before the process exits anyway (CONTRACT §9: 15 s).
 const SHUTDOWN_GRACE: StdDuration = StdDuration::from_secs(13);
 
-/// Why the service could not start.
+/// Why the service could not start. Each variant keeps what went wrong as its
+/// [`source`](std::error::Error::source); [`ports::ErrorChain`] writes it all.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The database could not be opened or migrated.
-    #[error("database {url}: {source}")]
+    #[error("database {url}")]
     Database {
         /// The URL, without password.
         url: String,
@@ -47,7 +48,7 @@ pub enum StartError {
         source: StorageError,
     },
     /// The SQLite file's directory could not be made.
-    #[error("cannot create {path}: {source}")]
+    #[error("cannot create {path}")]
     Directory {
         /// The directory.
         path: String,
@@ -55,7 +56,7 @@ pub enum StartError {
         source: std::io::Error,
     },
     /// The address could not be bound.
-    #[error("cannot listen on {address}: {source}")]
+    #[error("cannot listen on {address}")]
     Listen {
         /// The address.
         address: SocketAddr,
@@ -66,8 +67,8 @@ pub enum StartError {
     #[error("{0}")]
     Smtp(String),
     /// The first start's bootstrap failed.
-    #[error("bootstrap failed: {0}")]
-    Bootstrap(UseCaseError),
+    #[error("bootstrap failed")]
+    Bootstrap(#[source] UseCaseError),
 }
 
 /// The driven storage ports of one database.

@@ -1,5 +1,54 @@
 //! Invitations: an offer for an e-mail address to join an organization with a role,
 //! and its lifecycle pending → accepted / revoked / expired (CONTRACT §5).
+//!
+//! The status is never stored: it follows from the stored instants and `now`, which
+//! the caller passes in.
+//!
+//! ```
+//! use chrono::{TimeZone, Utc};
+//! use domain::invitation::{
+//!     Invitation, InvitationConflict, InvitationStatus, InviteRequest, check_invite,
+//! };
+//! use domain::{Duration, Input, InvitationId, OrganizationId, Role};
+//!
+//! // A request is checked first; the role defaults to `users`.
+//! let terms = check_invite(
+//!     InviteRequest {
+//!         identifier: Input::Value("ada@Example.COM".to_owned()),
+//!         expires_in_days: Input::Value(3),
+//!         ..InviteRequest::default()
+//!     },
+//!     Duration::days(7),
+//! )
+//! .expect("valid");
+//! assert_eq!(terms.identifier.as_str(), "ada@example.com");
+//! assert_eq!(terms.role, Role::Users);
+//!
+//! // Stored, it is pending until it expires…
+//! let sent = Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 0).single().expect("a valid instant");
+//! let mut invitation = Invitation {
+//!     id: InvitationId::new(7),
+//!     organization_id: OrganizationId::new(1),
+//!     identifier: terms.identifier,
+//!     role: terms.role,
+//!     invited_by: None,
+//!     created_at: sent,
+//!     expires_at: sent + terms.valid_for,
+//!     accepted_at: None,
+//!     revoked_at: None,
+//! };
+//! assert_eq!(invitation.status(sent + Duration::days(1)), InvitationStatus::Pending);
+//! let later = sent + Duration::days(4);
+//! assert_eq!(invitation.status(later), InvitationStatus::Expired);
+//!
+//! // …an expired one can still be resent or revoked…
+//! assert_eq!(invitation.check_resend(later), Ok(()));
+//!
+//! // …and once accepted, that is final.
+//! invitation.accepted_at = Some(sent + Duration::hours(2));
+//! assert_eq!(invitation.status(later), InvitationStatus::Accepted);
+//! assert_eq!(invitation.check_revoke(later), Err(InvitationConflict::Accepted));
+//! ```
 
 use crate::email::EmailAddress;
 use crate::ids::{InvitationId, OrganizationId, UserId};

@@ -4,6 +4,17 @@
 //! passed in, so every rule here is a plain function that another binary can reuse and
 //! that tests in milliseconds. Errors are language-free codes; texts live in the HTTP
 //! adapter.
+//!
+//! Where to start:
+//! - [`authorize`]: the permission policy (who may do what to which organization);
+//! - [`organization::plan_new_child`]: the create-child rules;
+//! - [`invitation`]: an invitation's checks and lifecycle;
+//! - [`validation`]: field-keyed errors that collect every problem of a request.
+//!
+//! `cargo run -p domain --example invitation_lifecycle` walks an invitation from the
+//! permission check to its acceptance.
+
+#![warn(missing_docs)]
 
 pub mod email;
 pub mod ids;

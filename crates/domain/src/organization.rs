@@ -271,6 +271,51 @@ pub struct NewChildRequest {
 ///
 /// # Errors
 /// Every problem of the request, keyed by field.
+///
+/// # Example
+///
+/// ```
+/// use domain::organization::{NewChildRequest, ParentReference, TreeNode, plan_new_child};
+/// use domain::{ErrorCode, FieldErrors, Input, OrganizationId};
+///
+/// let root = TreeNode { id: OrganizationId::new(1), parent: None };
+/// let request = |name: &str, parent| NewChildRequest {
+///     name: Input::Value(name.to_owned()),
+///     contact_email: Input::Value("team@example.com".to_owned()),
+///     parent,
+///     settings: Input::Absent,
+/// };
+///
+/// // A child of the actor's own root organization, with default settings.
+/// let planned = plan_new_child(root, request("Lab", ParentReference::Found(root)))
+///     .expect("valid");
+/// assert_eq!(planned.parent, Some(root.id));
+/// assert_eq!(planned.name.as_str(), "Lab");
+/// assert!(!planned.can_attach_files);
+///
+/// // Every problem is reported together: a blank name, and a parent that is not the
+/// // actor's organization.
+/// let other = TreeNode { id: OrganizationId::new(9), parent: None };
+/// let refused = plan_new_child(root, request(" ", ParentReference::Found(other)))
+///     .expect_err("refused");
+/// assert_eq!(
+///     refused.field("name"),
+///     Some(&FieldErrors::Codes(vec![ErrorCode::Blank]))
+/// );
+/// assert_eq!(
+///     refused.field("parent"),
+///     Some(&FieldErrors::Codes(vec![ErrorCode::ParentMustBeYourOrganization]))
+/// );
+///
+/// // The tree is two levels deep: a child organization has no children.
+/// let child = TreeNode { id: OrganizationId::new(2), parent: Some(root.id) };
+/// let too_deep = plan_new_child(child, request("Lab", ParentReference::Found(child)))
+///     .expect_err("refused");
+/// assert_eq!(
+///     too_deep.field("parent"),
+///     Some(&FieldErrors::Codes(vec![ErrorCode::ParentAlreadyHasParent]))
+/// );
+/// ```
 pub fn plan_new_child(
     actor_organization: TreeNode,
     request: NewChildRequest,

@@ -82,6 +82,30 @@ pub const fn allowed_roles(action: Action) -> &'static [Role] {
 }
 
 /// Decides whether `actor` may do `action` to `target`.
+///
+/// Visibility first (an organization outside the actor's own and its children is
+/// `NotVisible`, → 404, whatever the role), then the role table ([`allowed_roles`]),
+/// then the one special case: an actor's own organization is no child to delete.
+///
+/// ```
+/// use domain::organization::TreeNode;
+/// use domain::{Access, Action, Actor, OrganizationId, Role, UserId, authorize};
+///
+/// let root = TreeNode { id: OrganizationId::new(1), parent: None };
+/// let child = TreeNode { id: OrganizationId::new(2), parent: Some(root.id) };
+/// let elsewhere = TreeNode { id: OrganizationId::new(3), parent: None };
+/// let manager = Actor { user_id: UserId::new(10), role: Role::Managers, organization: root };
+/// let admin = Actor { role: Role::Administrators, ..manager };
+///
+/// // A manager of the root sees its child and lists its opt-outs, but may not change it.
+/// assert_eq!(authorize(&manager, Action::ManageOptOuts, child), Access::Allowed);
+/// assert_eq!(authorize(&manager, Action::Modify, child), Access::Forbidden);
+/// // Nobody learns that another tree exists: 404 before 403.
+/// assert_eq!(authorize(&admin, Action::View, elsewhere), Access::NotVisible);
+/// // An administrator deletes a child, never the own organization.
+/// assert_eq!(authorize(&admin, Action::DeleteChild, child), Access::Allowed);
+/// assert_eq!(authorize(&admin, Action::DeleteChild, root), Access::Forbidden);
+/// ```
 pub fn authorize(actor: &Actor, action: Action, target: TreeNode) -> Access {
     decide(actor.organization.id, actor.role, action, target)
 }

@@ -1,14 +1,16 @@
 //! Driving ports: the use cases that the HTTP adapter and the command line call.
 //!
-//! Requests come in as domain inputs ([`Input`](domain::Input) per field, so that every
+//! Requests come in as domain inputs ([`Input`] per field, so that every
 //! problem of a request is reported together); results are domain values. One error
 //! type, [`UseCaseError`], crosses this boundary; adapters map it to their own terms
 //! (HTTP statuses, exit codes).
 
 use async_trait::async_trait;
+
+use crate::Cause;
 use futures::stream::BoxStream;
 
-use domain::invitation::{AcceptRequest, Invitation, InviteRequest};
+use domain::invitation::{AcceptRequest, Invitation, InvitationStatus, InviteRequest};
 use domain::optout::{OptOut, OptOutRecorded, OptOutRequest};
 use domain::organization::{Organization, SettingsInput, UpdateMode};
 use domain::pagination::{Page, PageRequest};
@@ -71,9 +73,9 @@ pub enum UseCaseError {
         /// How long to wait.
         retry_after: Duration,
     },
-    /// The database is unreachable (→ 503).
-    #[error("service unavailable: {0}")]
-    Unavailable(String),
+    /// The database is unreachable (→ 503); the cause is for logs only.
+    #[error("service unavailable")]
+    Unavailable(#[source] Cause),
     /// Too busy to take this request now (→ 503 with `Retry-After`), for example every
     /// password-hashing slot is taken.
     #[error("overloaded; retry after {retry_after}")]
@@ -81,9 +83,21 @@ pub enum UseCaseError {
         /// How long to wait.
         retry_after: Duration,
     },
-    /// A bug or corrupt data (→ 500); the text is for logs only.
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// A bug or corrupt data (→ 500); the cause is for logs only.
+    #[error("internal error")]
+    Internal(#[source] Cause),
+}
+
+impl UseCaseError {
+    /// `Unavailable`, caused by `error` (an error value, or a message).
+    pub fn unavailable(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Unavailable(Cause::new(error))
+    }
+
+    /// `Internal`, caused by `error` (an error value, or a message).
+    pub fn internal(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(Cause::new(error))
+    }
 }
 
 /// A session token just issued.
@@ -233,6 +247,28 @@ pub struct AcceptedInvitation {
     pub api_key: SecretToken,
 }
 
+/// An invitation with its status at the moment the use case answered.
+///
+/// The status depends on the time (a pending invitation expires), so the use case
+/// computes it with its clock, the same instant it used to filter a list: callers read
+/// no clock of their own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvitationView {
+    /// The invitation.
+    pub invitation: Invitation,
+    /// Its status at the use case's now.
+    pub status: InvitationStatus,
+}
+
+impl InvitationView {
+    /// The invitation with its status at `now`.
+    #[must_use]
+    pub fn at(invitation: Invitation, now: Timestamp) -> Self {
+        let status = invitation.status(now);
+        Self { invitation, status }
+    }
+}
+
 /// Invitations.
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
@@ -247,7 +283,7 @@ pub trait InvitationUseCases: Send + Sync {
         actor: &Actor,
         organization: OrganizationId,
         request: InviteRequest,
-    ) -> Result<Invitation, UseCaseError>;
+    ) -> Result<InvitationView, UseCaseError>;
 
     /// One invitation of a visible organization.
     ///
@@ -258,9 +294,10 @@ pub trait InvitationUseCases: Send + Sync {
         actor: &Actor,
         organization: OrganizationId,
         invitation: InvitationId,
-    ) -> Result<Invitation, UseCaseError>;
+    ) -> Result<InvitationView, UseCaseError>;
 
-    /// An organization's invitations, newest first; `status` is the raw `?status=`.
+    /// An organization's invitations, newest first, each with its status at the same
+    /// now that filtered them; `status` is the raw `?status=`.
     ///
     /// # Errors
     /// `NotFound`, `Forbidden`, `Validation` on `status`, `InvalidPage`.
@@ -270,7 +307,7 @@ pub trait InvitationUseCases: Send + Sync {
         organization: OrganizationId,
         status: Option<String>,
         page: PageRequest,
-    ) -> Result<Page<Invitation>, UseCaseError>;
+    ) -> Result<Page<InvitationView>, UseCaseError>;
 
     /// Sends an invitation again with a fresh token and expiry.
     ///
@@ -281,7 +318,7 @@ pub trait InvitationUseCases: Send + Sync {
         actor: &Actor,
         organization: OrganizationId,
         invitation: InvitationId,
-    ) -> Result<Invitation, UseCaseError>;
+    ) -> Result<InvitationView, UseCaseError>;
 
     /// Revokes an invitation.
     ///
@@ -517,13 +554,13 @@ pub trait HealthUseCases: Send + Sync {
     async fn gauges(&self) -> Result<ServiceGauges, UseCaseError>;
 }
 
+/// Wraps the storage failure: it stays the source of the use-case error, with its own
+/// cause behind it.
 impl From<crate::outbound::StorageError> for UseCaseError {
     fn from(error: crate::outbound::StorageError) -> Self {
         match error {
-            crate::outbound::StorageError::Unavailable(message) => {
-                UseCaseError::Unavailable(message)
-            }
-            crate::outbound::StorageError::Unexpected(message) => UseCaseError::Internal(message),
+            crate::outbound::StorageError::Unavailable(_) => UseCaseError::unavailable(error),
+            crate::outbound::StorageError::Unexpected(_) => UseCaseError::internal(error),
         }
     }
 }

@@ -7,6 +7,8 @@
 
 use async_trait::async_trait;
 
+use crate::Cause;
+
 use domain::invitation::{Invitation, InvitationConflict, InvitationStatus, NewInvitation};
 use domain::limits::{EventWindow, LimitKey, LimitReached, RateLimit};
 use domain::mail::OutgoingEmail;
@@ -22,14 +24,30 @@ use domain::{
 };
 
 /// A storage failure that no business rule explains.
+///
+/// It keeps the underlying error (a driver's error, or a message where there is none) as
+/// its [`source`](std::error::Error::source): logs show it with
+/// [`ErrorChain`](crate::ErrorChain), the API's answers never.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StorageError {
     /// The database cannot be reached or refused the connection (→ 503).
-    #[error("storage unavailable: {0}")]
-    Unavailable(String),
-    /// Anything else: a bug or corrupt data (→ 500). The text is for logs only.
-    #[error("unexpected storage error: {0}")]
-    Unexpected(String),
+    #[error("storage unavailable")]
+    Unavailable(#[source] Cause),
+    /// Anything else: a bug or corrupt data (→ 500).
+    #[error("unexpected storage error")]
+    Unexpected(#[source] Cause),
+}
+
+impl StorageError {
+    /// `Unavailable`, caused by `error` (an error value, or a message).
+    pub fn unavailable(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Unavailable(Cause::new(error))
+    }
+
+    /// `Unexpected`, caused by `error` (an error value, or a message).
+    pub fn unexpected(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Unexpected(Cause::new(error))
+    }
 }
 
 /// Why a new organization could not be stored.
@@ -789,15 +807,36 @@ pub trait Outbox: Send + Sync {
     async fn dead(&self) -> Result<u64, StorageError>;
 }
 
-/// Whether a delivery failure is worth retrying.
+/// Whether a delivery failure is worth retrying; either keeps the underlying error as
+/// its source.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MailError {
     /// The server is away or answered 4xx: try again later.
-    #[error("temporary delivery failure: {0}")]
-    Transient(String),
+    #[error("temporary delivery failure")]
+    Transient(#[source] Cause),
     /// The server refused for good (5xx, bad recipient): do not retry.
-    #[error("permanent delivery failure: {0}")]
-    Permanent(String),
+    #[error("permanent delivery failure")]
+    Permanent(#[source] Cause),
+}
+
+impl MailError {
+    /// `Transient`, caused by `error` (an error value, or a message).
+    pub fn transient(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Transient(Cause::new(error))
+    }
+
+    /// `Permanent`, caused by `error` (an error value, or a message).
+    pub fn permanent(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Permanent(Cause::new(error))
+    }
+
+    /// The underlying error.
+    #[must_use]
+    pub fn cause(&self) -> &Cause {
+        match self {
+            Self::Transient(cause) | Self::Permanent(cause) => cause,
+        }
+    }
 }
 
 /// Sends one e-mail.
@@ -835,9 +874,16 @@ pub enum PasswordHashError {
         /// How long to wait before trying again.
         retry_after: Duration,
     },
-    /// Hashing failed (bad parameters); the text is for logs only.
-    #[error("password hashing failed: {0}")]
-    Failed(String),
+    /// Hashing failed (bad parameters); the cause is for logs only.
+    #[error("password hashing failed")]
+    Failed(#[source] Cause),
+}
+
+impl PasswordHashError {
+    /// `Failed`, caused by `error` (an error value, or a message).
+    pub fn failed(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Failed(Cause::new(error))
+    }
 }
 
 /// Password hashing (Argon2id). Async because hashing is slow by design and must not

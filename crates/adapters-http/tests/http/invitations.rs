@@ -2,6 +2,7 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use domain::invitation::InvitationStatus;
 use domain::secret::SecretToken;
 use domain::{ErrorCode, Input, InvitationId, OrganizationId, ValidationErrors};
 use ports::inbound::{AcceptedInvitation, Conflict, UseCaseError};
@@ -255,12 +256,15 @@ async fn one_invitation_answers_200_as_it_appears_in_the_list() {
 }
 
 #[tokio::test]
-async fn one_invitation_shows_its_computed_status() {
+async fn one_invitation_shows_the_status_its_use_case_computed() {
+    // The use case computes the status with its clock; the adapter only writes it, and
+    // reads no clock of its own: an invitation whose expiry lies ahead shows `expired`
+    // when the use case says so.
     let mut mocks = Mocks::new();
     mocks.invitations.expect_get().returning(|_, _, _| {
-        let mut revoked = invitation();
-        revoked.revoked_at = Some(revoked.created_at);
-        Ok(revoked)
+        let mut shown = invitation();
+        shown.status = InvitationStatus::Expired;
+        Ok(shown)
     });
 
     let answer = send(
@@ -270,7 +274,7 @@ async fn one_invitation_shows_its_computed_status() {
     .await;
 
     assert_eq!(answer.status, StatusCode::OK);
-    assert_eq!(answer.json()["status"], "revoked");
+    assert_eq!(answer.json()["status"], "expired");
 }
 
 #[tokio::test]

@@ -204,7 +204,7 @@ async fn a_storage_failure_in_the_middle_of_the_csv_ends_the_body_with_an_error(
     mocks.opt_outs.expect_export().returning(|_, _, _, _| {
         let rows = vec![
             Ok(opt_out("a@example.com", OptOutOrigin::Api, 0)),
-            Err(UseCaseError::Unavailable("connection reset".to_owned())),
+            Err(UseCaseError::unavailable("connection reset".to_owned())),
         ];
         Ok(futures::stream::iter(rows).boxed())
     });

@@ -1,9 +1,10 @@
 //! `/`, `/healthz`, `/readyz`, `/metrics`, `/openapi.json` and request ids.
 
-use axum::http::StatusCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
+use axum::http::StatusCode;
 use ports::inbound::{HealthUseCases, ServiceGauges, UseCaseError};
+use ports::outbound::StorageError;
 use serde_json::json;
 
 use crate::support::{Mocks, anonymous, send};
@@ -44,7 +45,7 @@ async fn readyz_answers_200_when_the_database_answers() {
 async fn readyz_answers_503_with_a_detail_but_no_internals_when_the_database_does_not() {
     let mut mocks = Mocks::new();
     mocks.health.expect_ready().returning(|| {
-        Err(UseCaseError::Unavailable(
+        Err(UseCaseError::unavailable(
             "connection refused to 10.0.0.3:5432".to_owned(),
         ))
     });
@@ -118,7 +119,7 @@ async fn metrics_put_unknown_paths_under_one_label() {
     mocks
         .health
         .expect_gauges()
-        .returning(|| Err(UseCaseError::Unavailable("down".to_owned())));
+        .returning(|| Err(UseCaseError::unavailable("down".to_owned())));
     let router = mocks.router();
     send(router.clone(), anonymous("GET", "/wp-admin/a")).await;
     send(router.clone(), anonymous("GET", "/wp-admin/b")).await;
@@ -238,7 +239,7 @@ async fn a_callers_request_id_is_kept() {
 async fn an_internal_error_is_500_with_a_generic_detail_and_the_request_id() {
     let mut mocks = Mocks::new();
     mocks.organizations.expect_get().returning(|_, _| {
-        Err(UseCaseError::Internal(
+        Err(UseCaseError::internal(
             "relation \"organizations\" does not exist at src/pg.rs:42".to_owned(),
         ))
     });
@@ -253,6 +254,88 @@ async fn an_internal_error_is_500_with_a_generic_detail_and_the_request_id() {
     assert_eq!(answer.json(), json!({"detail": "A server error occurred."}));
     assert!(!answer.text().contains("relation"));
     assert!(answer.header("x-request-id").is_some());
+}
+
+/// A driver error with a cause of its own, as a database driver reports one.
+#[derive(Debug)]
+struct DriverError(std::io::Error);
+
+impl std::fmt::Display for DriverError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("error returned from database")
+    }
+}
+
+impl std::error::Error for DriverError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// Log output written to memory.
+#[derive(Clone, Default)]
+struct CapturedLog(Arc<Mutex<Vec<u8>>>);
+
+impl CapturedLog {
+    fn text(&self) -> String {
+        let bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl std::io::Write for CapturedLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_500_logs_the_whole_chain_of_causes_and_answers_none_of_it() {
+    let log = CapturedLog::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let mut mocks = Mocks::new();
+    mocks.organizations.expect_get().returning(|_, _| {
+        let driver = DriverError(std::io::Error::other(
+            "relation \"organizations\" does not exist",
+        ));
+        Err(StorageError::unexpected(driver).into())
+    });
+
+    let answer = send(
+        mocks.router(),
+        crate::support::request("GET", "/organizations/1/"),
+    )
+    .await;
+
+    assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(answer.json(), json!({"detail": "A server error occurred."}));
+    assert!(!answer.text().contains("relation"));
+    let logged = log.text();
+    let line = logged
+        .lines()
+        .find(|line| line.contains("internal error") && line.contains("ERROR"))
+        .unwrap_or_else(|| panic!("no 500 log line in {logged:?}"));
+    assert!(
+        line.contains(
+            "error.chain=unexpected storage error: error returned from database: \
+             relation \"organizations\" does not exist"
+        ),
+        "{line}"
+    );
+    assert!(line.contains("request_id="), "{line}");
 }
 
 #[tokio::test]
@@ -277,7 +360,7 @@ async fn a_panic_in_a_use_case_is_a_generic_500() {
 async fn an_unavailable_database_during_a_request_is_503_with_a_generic_detail() {
     let mut mocks = Mocks::new();
     mocks.organizations.expect_list().returning(|_, _| {
-        Err(UseCaseError::Unavailable(
+        Err(UseCaseError::unavailable(
             "pool timed out after 30s".to_owned(),
         ))
     });

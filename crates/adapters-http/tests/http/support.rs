@@ -5,7 +5,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use chrono::TimeZone;
-use domain::invitation::Invitation;
+use domain::invitation::{Invitation, InvitationStatus};
 use domain::optout::{OptOut, OptOutOrigin};
 use domain::organization::TreeNode;
 use domain::organization::{Organization, OrganizationName, Settings};
@@ -14,8 +14,8 @@ use domain::user::{MemberRef, PersonName, User};
 use domain::{Actor, EmailAddress, InvitationId, OrganizationId, Role, Timestamp, UserId, Version};
 use http_body_util::BodyExt;
 use ports::inbound::{
-    AuthFailure, MockAuthUseCases, MockHealthUseCases, MockInvitationUseCases, MockMemberUseCases,
-    MockOptOutUseCases, MockOrganizationUseCases, UseCaseError,
+    AuthFailure, InvitationView, MockAuthUseCases, MockHealthUseCases, MockInvitationUseCases,
+    MockMemberUseCases, MockOptOutUseCases, MockOrganizationUseCases, UseCaseError,
 };
 use serde_json::Value;
 use std::sync::Arc;
@@ -143,10 +143,10 @@ pub fn member(id: i64, role: Role) -> User {
     }
 }
 
-/// A pending invitation 7 of organization 1, far in the future.
-pub fn invitation() -> Invitation {
-    let now = chrono::Utc::now();
-    Invitation {
+/// Invitation 7 of organization 1, pending as its use case reports it.
+pub fn invitation() -> InvitationView {
+    let now = at(0);
+    let invitation = Invitation {
         id: InvitationId::new(7),
         organization_id: OrganizationId::new(1),
         identifier: email("new@example.com"),
@@ -159,6 +159,10 @@ pub fn invitation() -> Invitation {
         expires_at: now + chrono::TimeDelta::days(7),
         accepted_at: None,
         revoked_at: None,
+    };
+    InvitationView {
+        invitation,
+        status: InvitationStatus::Pending,
     }
 }
 

@@ -28,7 +28,7 @@ impl HealthUseCases for HealthService {
             .ping()
             .await
             // Whatever the cause, a database that does not answer makes us not ready.
-            .map_err(|error| UseCaseError::Unavailable(error.to_string()))
+            .map_err(UseCaseError::unavailable)
     }
 
     async fn gauges(&self) -> Result<ServiceGauges, UseCaseError> {
@@ -55,7 +55,7 @@ mod tests {
         let mut storage = MockStorageHealth::new();
         storage
             .expect_ping()
-            .returning(|| Err(StorageError::Unexpected("timeout".to_owned())));
+            .returning(|| Err(StorageError::unexpected("timeout".to_owned())));
         let service = HealthService::new(Arc::new(storage), Arc::new(MockOutbox::new()));
 
         let ready = service.ready().await;

@@ -17,7 +17,9 @@ use domain::{
     Action, Actor, Duration, EmailAddress, ErrorCode, InvitationId, OrganizationId, Timestamp,
     ValidationErrors,
 };
-use ports::inbound::{AcceptedInvitation, Conflict, InvitationUseCases, UseCaseError};
+use ports::inbound::{
+    AcceptedInvitation, Conflict, InvitationUseCases, InvitationView, UseCaseError,
+};
 use ports::outbound::{
     AcceptInvitationError, Clock, CreateInvitationError, InvitationChangeError,
     InvitationRepository, MemberProfile, OrganizationRepository, PasswordHasher, SecretGenerator,
@@ -217,7 +219,7 @@ impl InvitationUseCases for InvitationService {
         actor: &Actor,
         organization: OrganizationId,
         request: InviteRequest,
-    ) -> Result<Invitation, UseCaseError> {
+    ) -> Result<InvitationView, UseCaseError> {
         let organization = authorized_organization(
             self.organizations.as_ref(),
             actor,
@@ -228,7 +230,8 @@ impl InvitationUseCases for InvitationService {
         let terms = check_invite(request, self.settings.default_ttl)?;
         // The allowances are taken with the invitation, in one transaction, and only
         // when it is stored: a refused one uses none, not even for a moment (§5c, §9).
-        self.create_invitation(actor, &organization, terms).await
+        let invitation = self.create_invitation(actor, &organization, terms).await?;
+        Ok(InvitationView::at(invitation, self.clock.now()))
     }
 
     async fn get(
@@ -236,7 +239,7 @@ impl InvitationUseCases for InvitationService {
         actor: &Actor,
         organization: OrganizationId,
         invitation: InvitationId,
-    ) -> Result<Invitation, UseCaseError> {
+    ) -> Result<InvitationView, UseCaseError> {
         authorized_organization(
             self.organizations.as_ref(),
             actor,
@@ -244,10 +247,12 @@ impl InvitationUseCases for InvitationService {
             organization,
         )
         .await?;
-        self.invitations
+        let invitation = self
+            .invitations
             .find(organization, invitation)
             .await?
-            .ok_or(UseCaseError::NotFound)
+            .ok_or(UseCaseError::NotFound)?;
+        Ok(InvitationView::at(invitation, self.clock.now()))
     }
 
     async fn list(
@@ -256,7 +261,7 @@ impl InvitationUseCases for InvitationService {
         organization: OrganizationId,
         status: Option<String>,
         page: PageRequest,
-    ) -> Result<Page<Invitation>, UseCaseError> {
+    ) -> Result<Page<InvitationView>, UseCaseError> {
         authorized_organization(
             self.organizations.as_ref(),
             actor,
@@ -269,13 +274,16 @@ impl InvitationUseCases for InvitationService {
             .map(InvitationStatus::parse)
             .transpose()
             .map_err(|code| ValidationErrors::single("status", code))?;
+        // One now filters the list and gives each row its status: a row listed as
+        // `?status=pending` also reads `pending`.
+        let now = self.clock.now();
         let listed = self
             .invitations
-            .list(organization, status, self.clock.now(), page)
+            .list(organization, status, now, page)
             .await?;
         page.check(listed.total)
             .map_err(|_| UseCaseError::InvalidPage)?;
-        Ok(listed)
+        Ok(listed.map(|invitation| InvitationView::at(invitation, now)))
     }
 
     async fn resend(
@@ -283,7 +291,7 @@ impl InvitationUseCases for InvitationService {
         actor: &Actor,
         organization: OrganizationId,
         invitation: InvitationId,
-    ) -> Result<Invitation, UseCaseError> {
+    ) -> Result<InvitationView, UseCaseError> {
         let organization = authorized_organization(
             self.organizations.as_ref(),
             actor,
@@ -299,8 +307,10 @@ impl InvitationUseCases for InvitationService {
         let now = self.clock.now();
         current.check_resend(now).map_err(conflict)?;
         // As for an invitation: the allowances are taken with the resend, or not at all.
-        self.resend_invitation(actor, &organization, &current, now)
-            .await
+        let resent = self
+            .resend_invitation(actor, &organization, &current, now)
+            .await?;
+        Ok(InvitationView::at(resent, now))
     }
 
     async fn revoke(
@@ -415,8 +425,13 @@ mod tests {
         }
 
         fn service(self) -> InvitationService {
+            self.service_at(now())
+        }
+
+        /// The service with a clock that reads `at`.
+        fn service_at(self, at: Timestamp) -> InvitationService {
             let mut clock = MockClock::new();
-            clock.expect_now().returning(now);
+            clock.expect_now().returning(move || at);
             let mut secrets = MockSecretGenerator::new();
             secrets
                 .expect_generate()
@@ -521,7 +536,13 @@ mod tests {
             )
             .await;
 
-        assert_eq!(invited, Ok(invitation(false, false, false)));
+        assert_eq!(
+            invited,
+            Ok(InvitationView {
+                invitation: invitation(false, false, false),
+                status: InvitationStatus::Pending,
+            })
+        );
     }
 
     #[tokio::test]
@@ -743,7 +764,13 @@ mod tests {
             .await;
         let as_user = service.get(&actor(Role::Users), CHILD, INVITATION).await;
 
-        assert_eq!(found, Ok(invitation(false, false, false)));
+        assert_eq!(
+            found,
+            Ok(InvitationView {
+                invitation: invitation(false, false, false),
+                status: InvitationStatus::Pending,
+            })
+        );
         assert_eq!(elsewhere, Err(UseCaseError::NotFound));
         assert_eq!(as_user, Err(UseCaseError::Forbidden));
     }
@@ -804,6 +831,41 @@ mod tests {
             .expect("listed");
 
         assert_eq!(listed.total, 1);
+        assert_eq!(listed.items[0].status, InvitationStatus::Expired);
+    }
+
+    #[tokio::test]
+    async fn an_invitations_status_follows_the_use_cases_clock() {
+        // Pending for three more days at `now()`.
+        let pending = invitation(false, false, false);
+        let expires_at = pending.expires_at;
+        let status_at = |at: Timestamp| {
+            let invitation = pending.clone();
+            async move {
+                let mut mocks = Mocks::new();
+                mocks
+                    .invitations
+                    .expect_find()
+                    .returning(move |_, _| Ok(Some(invitation.clone())));
+                mocks
+                    .service_at(at)
+                    .get(&actor(Role::Administrators), CHILD, INVITATION)
+                    .await
+                    .expect("found")
+                    .status
+            }
+        };
+
+        assert_eq!(status_at(now()).await, InvitationStatus::Pending);
+        assert_eq!(
+            status_at(expires_at - Duration::seconds(1)).await,
+            InvitationStatus::Pending
+        );
+        assert_eq!(status_at(expires_at).await, InvitationStatus::Expired);
+        assert_eq!(
+            status_at(now() + Duration::days(4)).await,
+            InvitationStatus::Expired
+        );
     }
 
     #[tokio::test]

@@ -53,7 +53,7 @@ pub(crate) fn acquire_error(error: AcquireError) -> UseCaseError {
 /// logged, not returned.
 pub(crate) async fn give_back(limits: &dyn RateLimitStore, events: &[RateEventId]) {
     if let Err(error) = limits.release(events).await {
-        tracing::warn!(error.message = %error, "could not give back a rate-limit allowance");
+        tracing::warn!(error.message = %error, error.chain = %ports::ErrorChain(&error), "could not give back a rate-limit allowance");
     }
 }
 
@@ -62,6 +62,6 @@ pub(crate) async fn give_back(limits: &dyn RateLimitStore, events: &[RateEventId
 pub(crate) fn hash_error(error: PasswordHashError) -> UseCaseError {
     match error {
         PasswordHashError::Busy { retry_after } => UseCaseError::Overloaded { retry_after },
-        PasswordHashError::Failed(reason) => UseCaseError::Internal(reason),
+        error @ PasswordHashError::Failed(_) => UseCaseError::internal(error),
     }
 }

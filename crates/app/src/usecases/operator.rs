@@ -129,7 +129,7 @@ impl OperatorUseCases for OperatorService {
                 self.hasher
                     .hash(&password)
                     .await
-                    .map_err(|error| UseCaseError::Internal(error.to_string()))?,
+                    .map_err(UseCaseError::internal)?,
             ),
             None => None,
         };

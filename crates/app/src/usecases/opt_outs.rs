@@ -367,7 +367,7 @@ mod tests {
         opt_outs
             .expect_export_page()
             .times(1)
-            .returning(|_, _, _, _| Err(StorageError::Unavailable("timeout".to_owned())));
+            .returning(|_, _, _, _| Err(StorageError::unavailable("timeout".to_owned())));
         let service = service(organizations(false), opt_outs);
 
         let started = service
@@ -391,7 +391,7 @@ mod tests {
                     rows: vec![row("a@example.com")],
                     next: Some(cursor),
                 }),
-                Some(_) => Err(StorageError::Unavailable("timeout".to_owned())),
+                Some(_) => Err(StorageError::unavailable("timeout".to_owned())),
             });
         let service = service(organizations(false), opt_outs);
 

@@ -478,7 +478,7 @@ mod tests {
         let mut organizations = MockOrganizationRepository::new();
         organizations
             .expect_find()
-            .returning(|_| Err(StorageError::Unavailable("connection refused".to_owned())));
+            .returning(|_| Err(StorageError::unavailable("connection refused".to_owned())));
         let service = service(organizations);
 
         let created = service
