@@ -19,18 +19,9 @@ where
     for<'c> &'c mut Connection<D>: Executor<'c, Database = D::Db>,
     for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
     for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> bool: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> Option<i64>: Encode<'q, D::Db>,
-    for<'q> Option<bool>: Encode<'q, D::Db>,
-    for<'q> Option<&'q str>: Encode<'q, D::Db>,
-    for<'q> Option<D::Instant>: Encode<'q, D::Db>,
     for<'r> i64: Decode<'r, D::Db>,
-    for<'r> i32: Decode<'r, D::Db> + Type<D::Db>,
-    for<'r> bool: Decode<'r, D::Db>,
-    for<'r> String: Decode<'r, D::Db> + Type<D::Db>,
     usize: ColumnIndex<<D::Db as Database>::Row>,
-    for<'a> &'a str: ColumnIndex<<D::Db as Database>::Row>,
 {
     /// The events of `key` strictly after `since`, inside the caller's connection.
     async fn count_window(
@@ -120,18 +111,9 @@ where
     for<'c> &'c mut Connection<D>: Executor<'c, Database = D::Db>,
     for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
     for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> bool: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> Option<i64>: Encode<'q, D::Db>,
-    for<'q> Option<bool>: Encode<'q, D::Db>,
-    for<'q> Option<&'q str>: Encode<'q, D::Db>,
-    for<'q> Option<D::Instant>: Encode<'q, D::Db>,
     for<'r> i64: Decode<'r, D::Db>,
-    for<'r> i32: Decode<'r, D::Db> + Type<D::Db>,
-    for<'r> bool: Decode<'r, D::Db>,
-    for<'r> String: Decode<'r, D::Db> + Type<D::Db>,
     usize: ColumnIndex<<D::Db as Database>::Row>,
-    for<'a> &'a str: ColumnIndex<<D::Db as Database>::Row>,
 {
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn window(&self, key: &LimitKey, since: Timestamp) -> Result<EventWindow, StorageError> {
