@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
@@ -11,7 +11,7 @@ use crate::extract::coerce;
 use crate::extract::{CurrentActor, JsonBody};
 use crate::openapi::DetailBody;
 use crate::organizations::Link;
-use crate::{AppState, Endpoint, links};
+use crate::{AppState, Endpoint, links, schema};
 
 /// The endpoints of this module.
 pub(crate) fn endpoints() -> Vec<Endpoint> {
@@ -23,11 +23,13 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
 }
 
 /// Credentials.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct LoginWrite {
     /// The user's identifier (e-mail address).
+    #[schema(schema_with = schema::secret)]
     pub identifier: String,
     /// The user's password.
+    #[schema(schema_with = schema::secret)]
     pub password: String,
 }
 

@@ -6,15 +6,15 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use domain::invitation::{AcceptRequest, Invitation, InviteRequest};
 use domain::{InvitationId, OrganizationId};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
 use crate::extract::coerce;
 use crate::extract::{CurrentActor, Ids, JsonBody, ListQuery};
 use crate::openapi::{DetailBody, ListParams};
 use crate::pagination::Paginated;
-use crate::{AppState, Endpoint, links};
+use crate::{AppState, Endpoint, links, schema};
 
 /// The endpoints of this module.
 pub(crate) fn endpoints() -> Vec<Endpoint> {
@@ -68,27 +68,43 @@ impl From<&Invitation> for InvitationDto {
 }
 
 /// An invitation request.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct InviteWrite {
     /// The e-mail address to invite.
+    #[schema(schema_with = schema::email)]
     pub identifier: String,
     /// `administrators`, `managers`, `users` (default) or `collaborators`.
+    #[schema(schema_with = schema::role)]
     pub role: Option<String>,
     /// 1 to 30; the service's default when absent.
+    #[schema(schema_with = schema::invitation_days)]
     pub expires_in_days: Option<i64>,
 }
 
 /// An acceptance.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct AcceptWrite {
     /// The token from the invitation e-mail.
+    #[schema(schema_with = schema::secret)]
     pub token: String,
     /// At least 8 characters.
+    #[schema(schema_with = schema::new_password)]
     pub password: String,
-    /// At most 50 characters.
+    /// Not blank, at most 50 characters.
+    #[schema(schema_with = schema::person_name)]
     pub first_name: String,
-    /// At most 50 characters.
+    /// Not blank, at most 50 characters.
+    #[schema(schema_with = schema::person_name)]
     pub last_name: String,
+}
+
+/// `?status=` and the pagination of the invitation list.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InvitationFilters {
+    /// `pending`, `accepted`, `revoked` or `expired`; empty for all.
+    #[param(schema_with = schema::status_filter)]
+    pub status: Option<String>,
 }
 
 /// The user an accepted invitation made.
@@ -142,7 +158,7 @@ pub(crate) async fn invite(
 /// A visible organization's invitations, newest first.
 #[utoipa::path(get, path = "/organizations/{id}/invitations/", tag = "invitations",
     params(("id" = i64, Path, description = "Organization id"),
-        ("status" = Option<String>, Query, description = "pending, accepted, revoked or expired"), ListParams),
+        InvitationFilters, ListParams),
     security(("bearer" = [])),
     responses((status = 200, body = Paginated<InvitationDto>), (status = 400, description = "Unknown status"),
         (status = 401, body = DetailBody), (status = 403, body = DetailBody), (status = 404, body = DetailBody)))]

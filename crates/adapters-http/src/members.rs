@@ -6,15 +6,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use domain::user::User;
 use domain::{OrganizationId, UserId};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
 use crate::extract::coerce;
 use crate::extract::{CurrentActor, Ids, JsonBody, ListQuery};
 use crate::openapi::{DetailBody, ListParams};
 use crate::pagination::Paginated;
-use crate::{AppState, Endpoint, links};
+use crate::{AppState, Endpoint, links, schema};
 
 /// The endpoints of this module.
 pub(crate) fn endpoints() -> Vec<Endpoint> {
@@ -57,10 +57,23 @@ impl From<&User> for MemberDto {
 }
 
 /// A role change.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct RoleWrite {
     /// `administrators`, `managers`, `users` or `collaborators`.
+    #[schema(schema_with = schema::role)]
     pub role: String,
+}
+
+/// The filters of the member list.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MemberFilters {
+    /// `administrators`, `managers`, `users` or `collaborators`; empty for all.
+    #[param(schema_with = schema::role_filter)]
+    pub role: Option<String>,
+    /// Part of the identifier, ignoring case.
+    #[param(schema_with = schema::text_filter)]
+    pub identifier: Option<String>,
 }
 
 fn member_id(ids: Ids) -> Result<UserId, ApiError> {
@@ -70,9 +83,7 @@ fn member_id(ids: Ids) -> Result<UserId, ApiError> {
 /// A visible organization's members (administrators and managers).
 #[utoipa::path(get, path = "/organizations/{id}/users/", tag = "members",
     params(("id" = i64, Path, description = "Organization id"),
-        ("role" = Option<String>, Query, description = "administrators, managers, users or collaborators"),
-        ("identifier" = Option<String>, Query, description = "Part of the identifier, ignoring case"),
-        ListParams),
+        MemberFilters, ListParams),
     security(("bearer" = [])),
     responses((status = 200, body = Paginated<MemberDto>), (status = 400, description = "Unknown role"),
         (status = 401, body = DetailBody), (status = 403, body = DetailBody), (status = 404, body = DetailBody)))]

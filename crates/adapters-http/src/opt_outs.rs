@@ -8,15 +8,15 @@ use axum::response::{IntoResponse, Response};
 use domain::OrganizationId;
 use domain::optout::{OptOut, OptOutRecorded, OptOutRequest};
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
 use crate::extract::coerce;
 use crate::extract::{CurrentActor, Ids, JsonBody, ListQuery};
 use crate::openapi::{DetailBody, ListParams};
 use crate::pagination::Paginated;
-use crate::{AppState, Endpoint, links};
+use crate::{AppState, Endpoint, links, schema};
 
 /// The endpoints of this module.
 pub(crate) fn endpoints() -> Vec<Endpoint> {
@@ -54,12 +54,29 @@ impl From<&OptOut> for OptOutDto {
 }
 
 /// An opt-out to record.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct OptOutWrite {
     /// The address.
+    #[schema(schema_with = schema::email)]
     pub address: String,
     /// The origin; `api` when absent.
+    #[schema(schema_with = schema::origin)]
     pub origin: Option<String>,
+}
+
+/// The filters of the opt-out list, and its format.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OptOutFilters {
+    /// Only this address.
+    #[param(schema_with = schema::text_filter)]
+    pub address: Option<String>,
+    /// Only this origin; empty for all.
+    #[param(schema_with = schema::origin_filter)]
+    pub origin: Option<String>,
+    /// `csv` for CSV, `json` or empty for JSON.
+    #[param(schema_with = schema::format_filter)]
+    pub format: Option<String>,
 }
 
 /// Whether the list is asked as CSV: `?format=csv`, or `Accept` preferring `text/csv`.
@@ -137,9 +154,7 @@ pub fn csv_row(opt_out: &OptOut) -> String {
 /// `?format=csv`, streamed row by row.
 #[utoipa::path(get, path = "/organizations/{id}/opt_outs/", tag = "opt-outs",
     params(("id" = i64, Path, description = "Organization id"),
-        ("address" = Option<String>, Query, description = "Only this address"),
-        ("origin" = Option<String>, Query, description = "Only this origin"),
-        ("format" = Option<String>, Query, description = "`csv` for CSV"), ListParams),
+        OptOutFilters, ListParams),
     security(("bearer" = [])),
     responses((status = 200, description = "A page of opt-outs, or every opt-out as CSV (address,origin,creation_date)",
             content((Paginated<OptOutDto> = "application/json"), (String = "text/csv"))),

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use domain::organization::{Organization, UpdateMode};
 use domain::{OrganizationId, Version};
 use ports::inbound::OrganizationFields;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
@@ -15,7 +15,7 @@ use crate::extract::coerce::{self, Fields};
 use crate::extract::{CurrentActor, Ids, IfMatch, JsonBody, ListQuery};
 use crate::openapi::{DetailBody, ListParams};
 use crate::pagination::Paginated;
-use crate::{AppState, Endpoint, links};
+use crate::{AppState, Endpoint, links, schema};
 
 /// The endpoints of this module.
 pub(crate) fn endpoints() -> Vec<Endpoint> {
@@ -116,28 +116,66 @@ impl From<&Organization> for OrganizationDto {
 }
 
 /// Settings as a request may give them (any subset; DRF's boolean strings accepted).
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct SettingsWrite {
     /// Empty, or 4 to 30 lowercase letters, digits and dashes.
+    #[schema(schema_with = schema::nickname)]
     pub nickname: Option<String>,
-    /// `true`/`false`, or `"true"`, `"false"`, `"1"`, `"0"`.
+    /// `true`/`false`, or `"true"`, `"false"`, `"1"`, `"0"` and DRF's other spellings.
+    #[schema(schema_with = schema::boolean)]
     pub notify_message_status: Option<bool>,
-    /// `true`/`false`, or `"true"`, `"false"`, `"1"`, `"0"`.
+    /// `true`/`false`, or `"true"`, `"false"`, `"1"`, `"0"` and DRF's other spellings.
+    #[schema(schema_with = schema::boolean)]
     pub notify_optouts: Option<bool>,
     /// Blank unless the organization may use external opt-out.
+    #[schema(schema_with = schema::external_optout_message)]
     pub external_optout_message: Option<String>,
 }
 
-/// The writable fields of an organization; others are ignored.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct OrganizationWrite {
+/// A new child organization; other fields are ignored.
+#[derive(Debug, ToSchema)]
+pub struct OrganizationCreate {
     /// At most 200 characters, not blank.
+    #[schema(schema_with = schema::organization_name)]
+    pub name: String,
+    /// A valid e-mail address.
+    #[schema(schema_with = schema::email)]
+    pub contact_email: String,
+    /// The parent's URL (`/organizations/1/` or absolute): your own organization.
+    #[schema(schema_with = schema::organization_link)]
+    pub parent: String,
+    /// Any subset of the settings; the others take their defaults.
+    #[schema(nullable = false)]
+    pub settings: Option<SettingsWrite>,
+}
+
+/// An organization's writable fields, all given; others are ignored, and `parent`
+/// cannot change (the same value is accepted).
+#[derive(Debug, ToSchema)]
+pub struct OrganizationReplace {
+    /// At most 200 characters, not blank.
+    #[schema(schema_with = schema::organization_name)]
+    pub name: String,
+    /// A valid e-mail address.
+    #[schema(schema_with = schema::email)]
+    pub contact_email: String,
+    /// Any subset of the settings, merged key by key.
+    #[schema(nullable = false)]
+    pub settings: Option<SettingsWrite>,
+}
+
+/// Any subset of an organization's writable fields; others are ignored, and `parent`
+/// cannot change (the same value is accepted).
+#[derive(Debug, ToSchema)]
+pub struct OrganizationPatch {
+    /// At most 200 characters, not blank.
+    #[schema(schema_with = schema::organization_name)]
     pub name: Option<String>,
     /// A valid e-mail address.
+    #[schema(schema_with = schema::email)]
     pub contact_email: Option<String>,
-    /// The parent's URL (`/organizations/1/` or absolute); required on create, unchangeable.
-    pub parent: Option<String>,
     /// Any subset of the settings, merged key by key.
+    #[schema(nullable = false)]
     pub settings: Option<SettingsWrite>,
 }
 
@@ -243,7 +281,7 @@ pub(crate) async fn children(
 }
 
 /// Creates a child of your organization (administrators only).
-#[utoipa::path(post, path = "/organizations/", tag = "organizations", request_body = OrganizationWrite,
+#[utoipa::path(post, path = "/organizations/", tag = "organizations", request_body = OrganizationCreate,
     security(("bearer" = [])),
     responses((status = 201, body = OrganizationDto, headers(("Location" = String), ("ETag" = String))),
         (status = 400, description = "Field errors"), (status = 401, body = DetailBody),
@@ -282,7 +320,7 @@ async fn update(
 }
 
 /// Replaces a visible organization's fields (`name` and `contact_email` required).
-#[utoipa::path(put, path = "/organizations/{id}/", tag = "organizations", request_body = OrganizationWrite,
+#[utoipa::path(put, path = "/organizations/{id}/", tag = "organizations", request_body = OrganizationReplace,
     params(("id" = i64, Path, description = "Organization id"),
         ("If-Match" = Option<String>, Header, description = "The ETag last read")),
     security(("bearer" = [])),
@@ -300,7 +338,7 @@ pub(crate) async fn replace(
 }
 
 /// Changes some fields of a visible organization.
-#[utoipa::path(patch, path = "/organizations/{id}/", tag = "organizations", request_body = OrganizationWrite,
+#[utoipa::path(patch, path = "/organizations/{id}/", tag = "organizations", request_body = OrganizationPatch,
     params(("id" = i64, Path, description = "Organization id"),
         ("If-Match" = Option<String>, Header, description = "The ETag last read")),
     security(("bearer" = [])),
