@@ -7,11 +7,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
-use crate::extract::coerce;
-use crate::extract::{CurrentActor, JsonBody};
+use crate::extract::CurrentActor;
 use crate::openapi::DetailBody;
 use crate::organizations::Link;
-use crate::{AppState, Endpoint, links, schema};
+use crate::request::{self, request_body};
+use crate::{AppState, Endpoint, links};
 
 /// The endpoints of this module.
 pub(crate) fn endpoints() -> Vec<Endpoint> {
@@ -22,15 +22,14 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
     ]
 }
 
-/// Credentials.
-#[derive(Debug, ToSchema)]
-pub struct LoginWrite {
-    /// The user's identifier (e-mail address).
-    #[schema(schema_with = schema::secret)]
-    pub identifier: String,
-    /// The user's password.
-    #[schema(schema_with = schema::secret)]
-    pub password: String,
+request_body! {
+    /// Credentials.
+    pub struct LoginWrite {
+        /// The user's identifier (e-mail address).
+        identifier: request::LoginIdentifier, required;
+        /// The user's password.
+        password: request::Secret, required;
+    }
 }
 
 /// A session token, shown once.
@@ -76,10 +75,6 @@ pub struct ApiKeyDto {
     pub api_key: String,
 }
 
-/// The longest login identifier: the longest e-mail address, as Django's login form
-/// bounds its username by the model field's `max_length`.
-const IDENTIFIER_MAX_LENGTH: usize = 320;
-
 /// Exchanges an identifier and password for a session token.
 #[utoipa::path(post, path = "/auth/token/", tag = "auth", request_body = LoginWrite,
     responses((status = 201, body = SessionDto),
@@ -88,15 +83,9 @@ const IDENTIFIER_MAX_LENGTH: usize = 320;
         (status = 503, body = DetailBody, description = "Every password-hashing slot is busy: retry after `Retry-After`")))]
 pub(crate) async fn login(
     State(state): State<AppState>,
-    JsonBody(body): JsonBody,
+    body: LoginWrite,
 ) -> Result<(StatusCode, Json<SessionDto>), ApiError> {
-    let session = state
-        .auth
-        .login(
-            coerce::bounded_string(&body, "identifier", IDENTIFIER_MAX_LENGTH),
-            coerce::string(&body, "password"),
-        )
-        .await?;
+    let session = state.auth.login(body.identifier, body.password).await?;
     Ok((
         StatusCode::CREATED,
         Json(SessionDto {

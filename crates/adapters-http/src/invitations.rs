@@ -7,14 +7,14 @@ use axum::response::{IntoResponse, Response};
 use domain::invitation::{AcceptRequest, Invitation, InviteRequest};
 use domain::{InvitationId, OrganizationId};
 use serde::Serialize;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
-use crate::extract::coerce;
-use crate::extract::{CurrentActor, Ids, JsonBody, ListQuery};
+use crate::extract::{CurrentActor, Ids, ListQuery};
 use crate::openapi::{DetailBody, ListParams};
 use crate::pagination::Paginated;
-use crate::{AppState, Endpoint, links, schema};
+use crate::request::{self, list_filters, request_body};
+use crate::{AppState, Endpoint, links};
 
 /// The endpoints of this module.
 pub(crate) fn endpoints() -> Vec<Endpoint> {
@@ -67,44 +67,38 @@ impl From<&Invitation> for InvitationDto {
     }
 }
 
-/// An invitation request.
-#[derive(Debug, ToSchema)]
-pub struct InviteWrite {
-    /// The e-mail address to invite.
-    #[schema(schema_with = schema::email)]
-    pub identifier: String,
-    /// `administrators`, `managers`, `users` (default) or `collaborators`.
-    #[schema(schema_with = schema::role)]
-    pub role: Option<String>,
-    /// 1 to 30; the service's default when absent.
-    #[schema(schema_with = schema::invitation_days)]
-    pub expires_in_days: Option<i64>,
+request_body! {
+    /// An invitation request.
+    pub struct InviteWrite => InviteRequest {
+        /// The e-mail address to invite.
+        identifier: request::Email, required;
+        /// `administrators`, `managers`, `users` (default) or `collaborators`.
+        role: request::RoleName;
+        /// 1 to 30; the service's default when absent.
+        expires_in_days: request::InvitationDays;
+    }
 }
 
-/// An acceptance.
-#[derive(Debug, ToSchema)]
-pub struct AcceptWrite {
-    /// The token from the invitation e-mail.
-    #[schema(schema_with = schema::secret)]
-    pub token: String,
-    /// At least 8 characters.
-    #[schema(schema_with = schema::new_password)]
-    pub password: String,
-    /// Not blank, at most 50 characters.
-    #[schema(schema_with = schema::person_name)]
-    pub first_name: String,
-    /// Not blank, at most 50 characters.
-    #[schema(schema_with = schema::person_name)]
-    pub last_name: String,
+request_body! {
+    /// An acceptance.
+    pub struct AcceptWrite => AcceptRequest {
+        /// The token from the invitation e-mail.
+        token: request::Secret, required;
+        /// At least 8 characters.
+        password: request::NewPassword, required;
+        /// Not blank, at most 50 characters.
+        first_name: request::PersonName, required;
+        /// Not blank, at most 50 characters.
+        last_name: request::PersonName, required;
+    }
 }
 
-/// `?status=` and the pagination of the invitation list.
-#[derive(Debug, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct InvitationFilters {
-    /// `pending`, `accepted`, `revoked` or `expired`; empty for all.
-    #[param(schema_with = schema::status_filter)]
-    pub status: Option<String>,
+list_filters! {
+    /// The filters of the invitation list.
+    pub struct InvitationFilters {
+        /// `pending`, `accepted`, `revoked` or `expired`; empty for all.
+        status: request::StatusFilter;
+    }
 }
 
 /// The user an accepted invitation made.
@@ -139,16 +133,11 @@ pub(crate) async fn invite(
     ids: Ids,
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
-    JsonBody(body): JsonBody,
+    body: InviteWrite,
 ) -> Result<Response, ApiError> {
-    let request = InviteRequest {
-        identifier: coerce::string(&body, "identifier"),
-        role: coerce::string(&body, "role"),
-        expires_in_days: coerce::integer(&body, "expires_in_days"),
-    };
     let invitation = state
         .invitations
-        .invite(&actor, OrganizationId::new(ids.organization), request)
+        .invite(&actor, OrganizationId::new(ids.organization), body.into())
         .await?;
     let dto = InvitationDto::from(&invitation);
     let location = dto.url.clone();
@@ -168,7 +157,7 @@ pub(crate) async fn list(
     CurrentActor(actor): CurrentActor,
     query: ListQuery,
 ) -> Result<Json<Paginated<InvitationDto>>, ApiError> {
-    let [status] = query.filters(["status"])?;
+    let InvitationFilters { status } = InvitationFilters::read(&query)?;
     let page = state
         .invitations
         .list(
@@ -263,15 +252,9 @@ pub(crate) async fn revoke(
         (status = 503, body = DetailBody, description = "Every password-hashing slot is busy: retry after `Retry-After`")))]
 pub(crate) async fn accept(
     State(state): State<AppState>,
-    JsonBody(body): JsonBody,
+    body: AcceptWrite,
 ) -> Result<Response, ApiError> {
-    let request = AcceptRequest {
-        token: coerce::string(&body, "token"),
-        password: coerce::string(&body, "password"),
-        first_name: coerce::string(&body, "first_name"),
-        last_name: coerce::string(&body, "last_name"),
-    };
-    let accepted = state.invitations.accept(request).await?;
+    let accepted = state.invitations.accept(body.into()).await?;
     let user = &accepted.user;
     let dto = AcceptedDto {
         identifier: user.identifier.to_string(),

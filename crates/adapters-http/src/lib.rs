@@ -17,6 +17,7 @@ pub mod openapi;
 pub mod opt_outs;
 pub mod organizations;
 pub mod pagination;
+pub mod request;
 pub mod schema;
 pub mod service;
 

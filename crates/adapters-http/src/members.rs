@@ -7,14 +7,14 @@ use axum::http::StatusCode;
 use domain::user::User;
 use domain::{OrganizationId, UserId};
 use serde::Serialize;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
-use crate::extract::coerce;
-use crate::extract::{CurrentActor, Ids, JsonBody, ListQuery};
+use crate::extract::{CurrentActor, Ids, ListQuery};
 use crate::openapi::{DetailBody, ListParams};
 use crate::pagination::Paginated;
-use crate::{AppState, Endpoint, links, schema};
+use crate::request::{self, list_filters, request_body};
+use crate::{AppState, Endpoint, links};
 
 /// The endpoints of this module.
 pub(crate) fn endpoints() -> Vec<Endpoint> {
@@ -56,24 +56,22 @@ impl From<&User> for MemberDto {
     }
 }
 
-/// A role change.
-#[derive(Debug, ToSchema)]
-pub struct RoleWrite {
-    /// `administrators`, `managers`, `users` or `collaborators`.
-    #[schema(schema_with = schema::role)]
-    pub role: String,
+request_body! {
+    /// A role change.
+    pub struct RoleWrite {
+        /// `administrators`, `managers`, `users` or `collaborators`.
+        role: request::RoleName, required;
+    }
 }
 
-/// The filters of the member list.
-#[derive(Debug, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct MemberFilters {
-    /// `administrators`, `managers`, `users` or `collaborators`; empty for all.
-    #[param(schema_with = schema::role_filter)]
-    pub role: Option<String>,
-    /// Part of the identifier, ignoring case.
-    #[param(schema_with = schema::text_filter)]
-    pub identifier: Option<String>,
+list_filters! {
+    /// The filters of the member list.
+    pub struct MemberFilters {
+        /// `administrators`, `managers`, `users` or `collaborators`; empty for all.
+        role: request::RoleFilter;
+        /// Part of the identifier, ignoring case.
+        identifier: request::TextFilter;
+    }
 }
 
 fn member_id(ids: Ids) -> Result<UserId, ApiError> {
@@ -93,7 +91,7 @@ pub(crate) async fn list(
     CurrentActor(actor): CurrentActor,
     query: ListQuery,
 ) -> Result<Json<Paginated<MemberDto>>, ApiError> {
-    let [role, identifier] = query.filters(["role", "identifier"])?;
+    let MemberFilters { role, identifier } = MemberFilters::read(&query)?;
     let page = state
         .members
         .list(
@@ -143,7 +141,7 @@ pub(crate) async fn change_role(
     ids: Ids,
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
-    JsonBody(body): JsonBody,
+    body: RoleWrite,
 ) -> Result<Json<MemberDto>, ApiError> {
     let user = state
         .members
@@ -151,7 +149,7 @@ pub(crate) async fn change_role(
             &actor,
             OrganizationId::new(ids.organization),
             member_id(ids)?,
-            coerce::string(&body, "role"),
+            body.role,
         )
         .await?;
     Ok(Json(MemberDto::from(&user)))

@@ -409,7 +409,6 @@ mod tests {
             "OrganizationCreate",
             "OrganizationReplace",
             "OrganizationPatch",
-            "SettingsWrite",
             "InviteWrite",
             "AcceptWrite",
             "RoleWrite",

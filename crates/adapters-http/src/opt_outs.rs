@@ -12,10 +12,10 @@ use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
-use crate::extract::coerce;
-use crate::extract::{CurrentActor, Ids, JsonBody, ListQuery};
+use crate::extract::{CurrentActor, Ids, ListQuery};
 use crate::openapi::{DetailBody, ListParams};
 use crate::pagination::Paginated;
+use crate::request::{self, list_filters, request_body};
 use crate::{AppState, Endpoint, links, schema};
 
 /// The endpoints of this module.
@@ -53,27 +53,30 @@ impl From<&OptOut> for OptOutDto {
     }
 }
 
-/// An opt-out to record.
-#[derive(Debug, ToSchema)]
-pub struct OptOutWrite {
-    /// The address.
-    #[schema(schema_with = schema::email)]
-    pub address: String,
-    /// The origin; `api` when absent.
-    #[schema(schema_with = schema::origin)]
-    pub origin: Option<String>,
+request_body! {
+    /// An opt-out to record.
+    pub struct OptOutWrite => OptOutRequest {
+        /// The address.
+        address: request::Email, required;
+        /// The origin; `api` when absent.
+        origin: request::Origin;
+    }
 }
 
-/// The filters of the opt-out list, and its format.
+list_filters! {
+    /// The filters of the opt-out list.
+    pub struct OptOutFilters {
+        /// Only this address.
+        address: request::TextFilter;
+        /// Only this origin; empty for all.
+        origin: request::OriginFilter;
+    }
+}
+
+/// The format of the opt-out list.
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct OptOutFilters {
-    /// Only this address.
-    #[param(schema_with = schema::text_filter)]
-    pub address: Option<String>,
-    /// Only this origin; empty for all.
-    #[param(schema_with = schema::origin_filter)]
-    pub origin: Option<String>,
+pub struct FormatParam {
     /// `csv` for CSV, `json` or empty for JSON.
     #[param(schema_with = schema::format_filter)]
     pub format: Option<String>,
@@ -154,7 +157,7 @@ pub fn csv_row(opt_out: &OptOut) -> String {
 /// `?format=csv`, streamed row by row.
 #[utoipa::path(get, path = "/organizations/{id}/opt_outs/", tag = "opt-outs",
     params(("id" = i64, Path, description = "Organization id"),
-        OptOutFilters, ListParams),
+        OptOutFilters, FormatParam, ListParams),
     security(("bearer" = [])),
     responses((status = 200, description = "A page of opt-outs, or every opt-out as CSV (address,origin,creation_date)",
             content((Paginated<OptOutDto> = "application/json"), (String = "text/csv"))),
@@ -168,7 +171,7 @@ pub(crate) async fn list(
     query: ListQuery,
 ) -> Result<Response, ApiError> {
     let organization = OrganizationId::new(ids.organization);
-    let [address, origin] = query.filters(["address", "origin"])?;
+    let OptOutFilters { address, origin } = OptOutFilters::read(&query)?;
     if wants_csv(&headers, &query)? {
         let rows = state
             .opt_outs
@@ -227,15 +230,11 @@ pub(crate) async fn record(
     ids: Ids,
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
-    JsonBody(body): JsonBody,
+    body: OptOutWrite,
 ) -> Result<(StatusCode, Json<OptOutDto>), ApiError> {
-    let request = OptOutRequest {
-        address: coerce::string(&body, "address"),
-        origin: coerce::string(&body, "origin"),
-    };
     let recorded = state
         .opt_outs
-        .record(&actor, OrganizationId::new(ids.organization), request)
+        .record(&actor, OrganizationId::new(ids.organization), body.into())
         .await?;
     let status = match recorded {
         OptOutRecorded::Created(_) => StatusCode::CREATED,

@@ -11,11 +11,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
-use crate::extract::coerce::{self, Fields};
-use crate::extract::{CurrentActor, Ids, IfMatch, JsonBody, ListQuery};
+use crate::extract::{CurrentActor, Ids, IfMatch, ListQuery};
 use crate::openapi::{DetailBody, ListParams};
 use crate::pagination::Paginated;
-use crate::{AppState, Endpoint, links, schema};
+use crate::request::{self, request_body};
+use crate::{AppState, Endpoint, links};
 
 /// The endpoints of this module.
 pub(crate) fn endpoints() -> Vec<Endpoint> {
@@ -115,68 +115,46 @@ impl From<&Organization> for OrganizationDto {
     }
 }
 
-/// Settings as a request may give them (any subset; DRF's boolean strings accepted).
-#[derive(Debug, ToSchema)]
-pub struct SettingsWrite {
-    /// Empty, or 4 to 30 lowercase letters, digits and dashes.
-    #[schema(schema_with = schema::nickname)]
-    pub nickname: Option<String>,
-    /// `true`/`false`, or `"true"`, `"false"`, `"1"`, `"0"` and DRF's other spellings.
-    #[schema(schema_with = schema::boolean)]
-    pub notify_message_status: Option<bool>,
-    /// `true`/`false`, or `"true"`, `"false"`, `"1"`, `"0"` and DRF's other spellings.
-    #[schema(schema_with = schema::boolean)]
-    pub notify_optouts: Option<bool>,
-    /// Blank unless the organization may use external opt-out.
-    #[schema(schema_with = schema::external_optout_message)]
-    pub external_optout_message: Option<String>,
+request_body! {
+    /// A new child organization; other fields are ignored.
+    pub struct OrganizationCreate => OrganizationFields {
+        /// At most 200 characters, not blank.
+        name: request::OrganizationName, required;
+        /// A valid e-mail address.
+        contact_email: request::Email, required;
+        /// The parent's URL (`/organizations/1/` or absolute): your own organization.
+        parent: request::Parent, required;
+        /// Any subset of the settings; the others take their defaults.
+        settings: request::Settings;
+    }
 }
 
-/// A new child organization; other fields are ignored.
-#[derive(Debug, ToSchema)]
-pub struct OrganizationCreate {
-    /// At most 200 characters, not blank.
-    #[schema(schema_with = schema::organization_name)]
-    pub name: String,
-    /// A valid e-mail address.
-    #[schema(schema_with = schema::email)]
-    pub contact_email: String,
-    /// The parent's URL (`/organizations/1/` or absolute): your own organization.
-    #[schema(schema_with = schema::organization_link)]
-    pub parent: String,
-    /// Any subset of the settings; the others take their defaults.
-    #[schema(nullable = false)]
-    pub settings: Option<SettingsWrite>,
+request_body! {
+    /// An organization's writable fields, all given; others are ignored.
+    pub struct OrganizationReplace => OrganizationFields {
+        /// At most 200 characters, not blank.
+        name: request::OrganizationName, required;
+        /// A valid e-mail address.
+        contact_email: request::Email, required;
+        /// The parent's URL, which cannot change.
+        parent: request::UnchangedParent;
+        /// Any subset of the settings, merged key by key.
+        settings: request::Settings;
+    }
 }
 
-/// An organization's writable fields, all given; others are ignored, and `parent`
-/// cannot change (the same value is accepted).
-#[derive(Debug, ToSchema)]
-pub struct OrganizationReplace {
-    /// At most 200 characters, not blank.
-    #[schema(schema_with = schema::organization_name)]
-    pub name: String,
-    /// A valid e-mail address.
-    #[schema(schema_with = schema::email)]
-    pub contact_email: String,
-    /// Any subset of the settings, merged key by key.
-    #[schema(nullable = false)]
-    pub settings: Option<SettingsWrite>,
-}
-
-/// Any subset of an organization's writable fields; others are ignored, and `parent`
-/// cannot change (the same value is accepted).
-#[derive(Debug, ToSchema)]
-pub struct OrganizationPatch {
-    /// At most 200 characters, not blank.
-    #[schema(schema_with = schema::organization_name)]
-    pub name: Option<String>,
-    /// A valid e-mail address.
-    #[schema(schema_with = schema::email)]
-    pub contact_email: Option<String>,
-    /// Any subset of the settings, merged key by key.
-    #[schema(nullable = false)]
-    pub settings: Option<SettingsWrite>,
+request_body! {
+    /// Any subset of an organization's writable fields; others are ignored.
+    pub struct OrganizationPatch => OrganizationFields {
+        /// At most 200 characters, not blank.
+        name: request::OrganizationName;
+        /// A valid e-mail address.
+        contact_email: request::Email;
+        /// The parent's URL, which cannot change.
+        parent: request::UnchangedParent;
+        /// Any subset of the settings, merged key by key.
+        settings: request::Settings;
+    }
 }
 
 /// The strong `ETag` of an organization: its version, quoted (`"3"`).
@@ -194,15 +172,6 @@ pub fn parse_etag(tag: &str) -> Option<Version> {
         return None;
     }
     inner.parse::<i64>().ok().map(Version::new)
-}
-
-fn fields(body: &Fields) -> OrganizationFields {
-    OrganizationFields {
-        name: coerce::string(body, "name"),
-        contact_email: coerce::string(body, "contact_email"),
-        parent: coerce::parent(body, "parent"),
-        settings: coerce::settings(body, "settings"),
-    }
 }
 
 /// The representation with its `ETag`, and `Location` when `created`.
@@ -289,11 +258,11 @@ pub(crate) async fn children(
 pub(crate) async fn create(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
-    JsonBody(body): JsonBody,
+    body: OrganizationCreate,
 ) -> Result<Response, ApiError> {
     let organization = state
         .organizations
-        .create_child(&actor, fields(&body))
+        .create_child(&actor, body.into())
         .await?;
     Ok(respond(&organization, StatusCode::CREATED))
 }
@@ -303,7 +272,7 @@ async fn update(
     actor: &domain::Actor,
     ids: Ids,
     mode: UpdateMode,
-    body: &Fields,
+    fields: OrganizationFields,
     if_match: IfMatch,
 ) -> Result<Response, ApiError> {
     let organization = state
@@ -312,7 +281,7 @@ async fn update(
             actor,
             OrganizationId::new(ids.organization),
             mode,
-            fields(body),
+            fields,
             if_match.0,
         )
         .await?;
@@ -332,9 +301,17 @@ pub(crate) async fn replace(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
     if_match: IfMatch,
-    JsonBody(body): JsonBody,
+    body: OrganizationReplace,
 ) -> Result<Response, ApiError> {
-    update(&state, &actor, ids, UpdateMode::Replace, &body, if_match).await
+    update(
+        &state,
+        &actor,
+        ids,
+        UpdateMode::Replace,
+        body.into(),
+        if_match,
+    )
+    .await
 }
 
 /// Changes some fields of a visible organization.
@@ -350,9 +327,17 @@ pub(crate) async fn patch(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
     if_match: IfMatch,
-    JsonBody(body): JsonBody,
+    body: OrganizationPatch,
 ) -> Result<Response, ApiError> {
-    update(&state, &actor, ids, UpdateMode::Partial, &body, if_match).await
+    update(
+        &state,
+        &actor,
+        ids,
+        UpdateMode::Partial,
+        body.into(),
+        if_match,
+    )
+    .await
 }
 
 /// Archives a child of your organization.

@@ -3,7 +3,7 @@
 //! document allows is accepted and one it forbids is refused.
 
 use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, SchemaFormat, SchemaType, Type};
-use utoipa::openapi::{KnownFormat, RefOr, Schema};
+use utoipa::openapi::{KnownFormat, Schema};
 
 /// No NUL character anywhere (CONTRACT §9).
 const NO_NUL: &str = "^[^\\x00]*$";
@@ -47,6 +47,11 @@ pub fn secret() -> Schema {
         .pattern(Some(NOT_BLANK))
         .max_length(Some(4096))
         .into()
+}
+
+/// A login identifier: not blank, at most 320 characters once trimmed.
+pub fn login_identifier() -> Schema {
+    char_field(320)
 }
 
 /// A new password: at least 8 characters, no NUL.
@@ -148,6 +153,17 @@ pub fn organization_link() -> Schema {
         .into()
 }
 
+/// The parent hyperlink on an update: read-only, as it cannot change (the same value is
+/// accepted, another refused).
+pub fn unchanged_parent() -> Schema {
+    string()
+        .read_only(Some(true))
+        .description(Some(
+            "Cannot change: the same value is accepted, another refused.",
+        ))
+        .into()
+}
+
 /// A filter of a list: one of `choices`, or empty for none.
 fn choice_filter(choices: &[&str]) -> Schema {
     let mut values = vec![""];
@@ -197,9 +213,4 @@ pub fn page_size() -> Schema {
             "Rows per page: 50 by default, at most 1000 (larger is capped); a value that is not a positive integer is ignored.",
         ))
         .into()
-}
-
-/// Wraps a schema for `schema_with`.
-pub fn inline(schema: Schema) -> RefOr<Schema> {
-    RefOr::T(schema)
 }
