@@ -12,6 +12,7 @@
 # first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$(pwd)
 
 SCHEMATHESIS_VERSION=4.32.5
 VENV=target/schemathesis-venv
@@ -86,7 +87,9 @@ stop() {
 
 # One schemathesis run over the operations the arguments select.
 fuzz() {
-  "$VENV/bin/schemathesis" --no-color --config-file scripts/schemathesis.toml run "$BASE/openapi.json" \
+  # From the scratch directory, where schemathesis keeps its cache.
+  (cd "$WORK" && "$ROOT/$VENV/bin/schemathesis" --no-color --config-file "$ROOT/scripts/schemathesis.toml" \
+    run "$BASE/openapi.json" \
     --header "Authorization: Bearer $KEY" \
     --checks all \
     --max-examples "$MAX_EXAMPLES" \
@@ -95,7 +98,7 @@ fuzz() {
     --request-timeout 10 \
     --suppress-health-check all \
     --generation-database none \
-    "$@"
+    "$@")
 }
 
 fuzz_database() {

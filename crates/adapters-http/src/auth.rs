@@ -11,14 +11,16 @@ use crate::extract::CurrentActor;
 use crate::openapi::DetailBody;
 use crate::organizations::Link;
 use crate::request::{self, request_body};
-use crate::{AppState, Endpoint, links};
+use utoipa_axum::routes;
 
-/// The endpoints of this module.
-pub(crate) fn endpoints() -> Vec<Endpoint> {
+use crate::{AppState, Routes, carrying_secret, links};
+
+/// The routes of this module, each documented by its handler's `utoipa::path`.
+pub(crate) fn routes() -> Vec<Routes> {
     vec![
-        Endpoint::post("/auth/token/", login).carrying_secret(),
-        Endpoint::get("/me/", me),
-        Endpoint::post("/me/regen_secret/", regenerate_secret).carrying_secret(),
+        carrying_secret(routes!(login)),
+        routes!(me),
+        carrying_secret(routes!(regenerate_secret)),
     ]
 }
 

@@ -14,20 +14,18 @@ use crate::extract::{CurrentActor, Ids, ListQuery};
 use crate::openapi::{DetailBody, ListParams};
 use crate::pagination::Paginated;
 use crate::request::{self, list_filters, request_body};
-use crate::{AppState, Endpoint, links};
+use utoipa_axum::routes;
 
-/// The endpoints of this module.
-pub(crate) fn endpoints() -> Vec<Endpoint> {
+use crate::{AppState, Routes, carrying_secret, links};
+
+/// The routes of this module, each documented by its handler's `utoipa::path`.
+pub(crate) fn routes() -> Vec<Routes> {
     vec![
-        Endpoint::post("/organizations/{id}/invite_user/", invite),
-        Endpoint::get("/organizations/{id}/invitations/", list),
-        Endpoint::get("/organizations/{id}/invitations/{invitation}/", detail),
-        Endpoint::post(
-            "/organizations/{id}/invitations/{invitation}/resend/",
-            resend,
-        ),
-        Endpoint::delete("/organizations/{id}/invitations/{invitation}/", revoke),
-        Endpoint::post("/invitations/accept/", accept).carrying_secret(),
+        routes!(invite),
+        routes!(list),
+        routes!(detail, revoke),
+        routes!(resend),
+        carrying_secret(routes!(accept)),
     ]
 }
 

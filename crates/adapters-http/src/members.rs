@@ -14,16 +14,13 @@ use crate::extract::{CurrentActor, Ids, ListQuery};
 use crate::openapi::{DetailBody, ListParams};
 use crate::pagination::Paginated;
 use crate::request::{self, list_filters, request_body};
-use crate::{AppState, Endpoint, links};
+use utoipa_axum::routes;
 
-/// The endpoints of this module.
-pub(crate) fn endpoints() -> Vec<Endpoint> {
-    vec![
-        Endpoint::get("/organizations/{id}/users/", list),
-        Endpoint::get("/organizations/{id}/users/{user}/", get),
-        Endpoint::patch("/organizations/{id}/users/{user}/", change_role),
-        Endpoint::delete("/organizations/{id}/users/{user}/", remove),
-    ]
+use crate::{AppState, Routes, links};
+
+/// The routes of this module, each documented by its handler's `utoipa::path`.
+pub(crate) fn routes() -> Vec<Routes> {
+    vec![routes!(list), routes!(get, change_role, remove)]
 }
 
 /// A member of an organization.

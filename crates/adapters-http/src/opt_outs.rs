@@ -16,14 +16,13 @@ use crate::extract::{CurrentActor, Ids, ListQuery};
 use crate::openapi::{DetailBody, ListParams};
 use crate::pagination::Paginated;
 use crate::request::{self, list_filters, request_body};
-use crate::{AppState, Endpoint, links, schema};
+use utoipa_axum::routes;
 
-/// The endpoints of this module.
-pub(crate) fn endpoints() -> Vec<Endpoint> {
-    vec![
-        Endpoint::get("/organizations/{id}/opt_outs/", list),
-        Endpoint::post("/organizations/{id}/opt_outs/", record),
-    ]
+use crate::{AppState, Routes, links, schema};
+
+/// The routes of this module, each documented by its handler's `utoipa::path`.
+pub(crate) fn routes() -> Vec<Routes> {
+    vec![routes!(list, record)]
 }
 
 /// The most rows written as one chunk of the CSV body.

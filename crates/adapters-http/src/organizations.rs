@@ -15,18 +15,16 @@ use crate::extract::{CurrentActor, Ids, IfMatch, ListQuery};
 use crate::openapi::{DetailBody, ListParams};
 use crate::pagination::Paginated;
 use crate::request::{self, request_body};
-use crate::{AppState, Endpoint, links};
+use utoipa_axum::routes;
 
-/// The endpoints of this module.
-pub(crate) fn endpoints() -> Vec<Endpoint> {
+use crate::{AppState, Routes, links};
+
+/// The routes of this module, each documented by its handler's `utoipa::path`.
+pub(crate) fn routes() -> Vec<Routes> {
     vec![
-        Endpoint::get("/organizations/", list),
-        Endpoint::post("/organizations/", create),
-        Endpoint::get("/organizations/{id}/", detail),
-        Endpoint::put("/organizations/{id}/", replace),
-        Endpoint::patch("/organizations/{id}/", patch),
-        Endpoint::delete("/organizations/{id}/", archive),
-        Endpoint::get("/organizations/{id}/children/", children),
+        routes!(list, create),
+        routes!(detail, replace, patch, archive),
+        routes!(children),
     ]
 }
 
