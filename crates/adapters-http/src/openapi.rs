@@ -1,5 +1,7 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::extensions::Extensions;
@@ -28,143 +30,100 @@ pub struct ListParams {
     page_size: Option<String>,
 }
 
-/// The runtime expression of the organization id in a `Location` header.
-const CREATED_ORGANIZATION: &[(&str, &str)] = &[(
-    "id",
-    "$response.header.Location#regex:^/organizations/([0-9]+)/",
-)];
-
-/// The operations an organization's URL leads to.
-const ORGANIZATION_OPERATIONS: &[(&str, &str)] = &[
-    ("/organizations/{id}/", "get"),
-    ("/organizations/{id}/", "put"),
-    ("/organizations/{id}/", "patch"),
-    ("/organizations/{id}/", "delete"),
-    ("/organizations/{id}/children/", "get"),
-    ("/organizations/{id}/invite_user/", "post"),
-    ("/organizations/{id}/invitations/", "get"),
-    ("/organizations/{id}/users/", "get"),
-    ("/organizations/{id}/opt_outs/", "get"),
-    ("/organizations/{id}/opt_outs/", "post"),
-];
-
-/// The operations an invitation's URL leads to.
-const INVITATION_OPERATIONS: &[(&str, &str)] = &[
-    ("/organizations/{id}/invitations/{invitation}/", "get"),
-    ("/organizations/{id}/invitations/{invitation}/", "delete"),
-    (
-        "/organizations/{id}/invitations/{invitation}/resend/",
-        "post",
-    ),
-];
-
-/// The operations a member's URL leads to.
-const MEMBER_OPERATIONS: &[(&str, &str)] = &[
-    ("/organizations/{id}/users/{user}/", "get"),
-    ("/organizations/{id}/users/{user}/", "patch"),
-    ("/organizations/{id}/users/{user}/", "delete"),
-];
-
-/// An operation's answer that leads to other operations.
-type LinkSource = (
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static [(&'static str, &'static str)],
-    &'static [(&'static str, &'static str)],
-);
-
-/// Where each answer leads (OpenAPI link objects, so that a client or a fuzzer can
-/// follow them): `(path, method, status, targets, parameters)`, each parameter a runtime
-/// expression reading an id out of a URL the answer gives.
-const LINK_SOURCES: &[LinkSource] = &[
+/// Where answers lead (OpenAPI links, so that a client or a fuzzer can follow them):
+/// `(path, method, status, URL, template)` links the answer to every operation under
+/// `template`, the ids read out of the URL the answer gives (a runtime expression).
+const LINKS: [(&str, &str, &str, &str, &str); 5] = [
     (
         "/organizations/",
         "post",
         "201",
-        ORGANIZATION_OPERATIONS,
-        CREATED_ORGANIZATION,
+        "$response.header.Location",
+        "/organizations/{id}/",
     ),
     (
         "/organizations/{id}/invite_user/",
         "post",
         "201",
-        INVITATION_OPERATIONS,
-        &[
-            (
-                "id",
-                "$response.header.Location#regex:^/organizations/([0-9]+)/",
-            ),
-            (
-                "invitation",
-                "$response.header.Location#regex:/invitations/([0-9]+)/",
-            ),
-        ],
+        "$response.header.Location",
+        "/organizations/{id}/invitations/{invitation}/",
+    ),
+    (
+        "/invitations/accept/",
+        "post",
+        "201",
+        "$response.header.Location",
+        "/organizations/{id}/users/{user}/",
     ),
     (
         "/me/",
         "get",
         "200",
-        MEMBER_OPERATIONS,
-        &[
-            ("id", "$response.body#/url#regex:^/organizations/([0-9]+)/"),
-            ("user", "$response.body#/url#regex:/users/([0-9]+)/"),
-        ],
+        "$response.body#/url",
+        "/organizations/{id}/users/{user}/",
     ),
     (
         "/me/",
         "get",
         "200",
-        ORGANIZATION_OPERATIONS,
-        &[(
-            "id",
-            "$response.body#/organization#regex:^/organizations/([0-9]+)/",
-        )],
+        "$response.body#/organization",
+        "/organizations/{id}/",
     ),
 ];
 
-struct Links;
+const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
-impl Modify for Links {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for (path, method, status, targets, parameters) in LINK_SOURCES {
-            let Some(operation) = operation(openapi, path, method) else {
-                continue;
-            };
-            let Some(RefOr::T(response)) = operation.responses.responses.get_mut(*status) else {
-                continue;
-            };
-            for (target_path, target_method) in *targets {
-                let pointer = target_path.replace('~', "~0").replace('/', "~1");
-                // `Link` spells the field `operation_ref` when serialized; the document
-                // must say `operationRef`.
-                let mut link = LinkBuilder::new().extensions(Some(Extensions::from_iter([(
-                    "operationRef",
-                    format!("#/paths/{pointer}/{target_method}"),
-                )])));
-                for (name, expression) in *parameters {
-                    if target_path.contains(&format!("{{{name}}}")) {
-                        link = link.parameter(*name, *expression);
-                    }
+fn add_links(document: &mut utoipa::openapi::OpenApi) {
+    let paths: Vec<String> = document.paths.paths.keys().cloned().collect();
+    for (path, method, status, url, template) in LINKS {
+        let names: Vec<&str> = template
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+            .collect();
+        let mut links = BTreeMap::new();
+        let under = paths
+            .iter()
+            .filter(|p| p.starts_with(template) && p.matches('{').count() == names.len());
+        for target in under {
+            for target_method in METHODS
+                .into_iter()
+                .filter(|m| operation(document, target, m).is_some())
+            {
+                // `Link` would spell the field `operation_ref`; the document says `operationRef`.
+                let pointer = target.replace('~', "~0").replace('/', "~1");
+                let reference = format!("#/paths/{pointer}/{target_method}");
+                let mut link = LinkBuilder::new()
+                    .extensions(Some(Extensions::from_iter([("operationRef", reference)])));
+                for name in &names {
+                    link =
+                        link.parameter(*name, format!("{url}#regex:{}", capture(template, name)));
                 }
-                let name = format!(
-                    "{}{}",
-                    target_method,
-                    target_path
-                        .split(['/', '{', '}', '_'])
-                        .filter(|part| !part.is_empty())
-                        .map(|part| {
-                            let mut chars = part.chars();
-                            chars.next().map_or_else(String::new, |first| {
-                                first.to_ascii_uppercase().to_string() + chars.as_str()
-                            })
-                        })
-                        .collect::<String>()
-                );
-                response.links.insert(name, RefOr::T(link.build()));
+                let words = target.split(['/', '{', '}', '_']).filter(|w| !w.is_empty());
+                let name = words.fold(target_method.to_owned(), |name, word| {
+                    name + &word[..1].to_ascii_uppercase() + &word[1..]
+                });
+                links.insert(name, RefOr::T(link.build()));
             }
         }
+        let response =
+            operation(document, path, method).and_then(|o| o.responses.responses.get_mut(status));
+        if let Some(RefOr::T(response)) = response {
+            response.links.extend(links);
+        }
     }
+}
+
+/// A regular expression capturing the id `name` of a URL that matches `template`.
+fn capture(template: &str, name: &str) -> String {
+    let marker = format!("{{{name}}}");
+    let end = template
+        .find(&marker)
+        .map_or(0, |start| start + marker.len());
+    let mut pattern = format!("^{}/", template[..end].replace(&marker, "([0-9]+)"));
+    while let (Some(open), Some(close)) = (pattern.find('{'), pattern.find('}')) {
+        pattern.replace_range(open..=close, "[0-9]+");
+    }
+    pattern
 }
 
 fn operation<'a>(
@@ -221,7 +180,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         let components = document.components.get_or_insert_with(Default::default);
         components.schemas.extend(schemas);
     }
-    Links.modify(&mut document);
+    add_links(&mut document);
     document
 }
 

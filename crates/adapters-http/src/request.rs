@@ -45,15 +45,15 @@ macro_rules! kinds {
 
 kinds! {
     /// An organization's name: not blank, at most 200 characters.
-    OrganizationName: Input<String> = coerce::string, schema::organization_name;
+    OrganizationName: Input<String> = coerce::string, || schema::char_field(200);
     /// A first or last name: not blank, at most 50 characters.
-    PersonName: Input<String> = coerce::string, schema::person_name;
+    PersonName: Input<String> = coerce::string, || schema::char_field(50);
     /// An e-mail address.
     Email: Input<String> = coerce::string, schema::email;
     /// A credential or token given as text.
     Secret: Input<String> = coerce::string, schema::secret;
     /// A login identifier: at most 320 characters once trimmed.
-    LoginIdentifier: Input<String> = login_identifier, schema::login_identifier;
+    LoginIdentifier: Input<String> = login_identifier, || schema::char_field(IDENTIFIER_MAX_LENGTH);
     /// A new password: at least 8 characters.
     NewPassword: Input<String> = coerce::string, schema::new_password;
     /// A nickname.

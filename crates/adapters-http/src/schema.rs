@@ -1,6 +1,7 @@
 //! The schemas of what requests may hold, as lenient as the service is (DRF's coercions,
 //! CONTRACT §2): each says exactly which values are accepted, so that a request the
-//! document allows is accepted and one it forbids is refused.
+//! document allows is accepted and one it forbids is refused. Request bodies and filters
+//! use them through the field kinds of [`crate::request`].
 
 use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::{KnownFormat, Schema};
@@ -14,50 +15,46 @@ const NOT_BLANK: &str = "^[^\\x00]*[^\\x00\\s][^\\x00]*$";
 /// The roles, as the wire names them.
 const ROLES: [&str; 4] = ["administrators", "managers", "users", "collaborators"];
 
-fn string() -> ObjectBuilder {
-    ObjectBuilder::new().schema_type(Type::String)
+/// The origins of opt-outs.
+const ORIGINS: [&str; 6] = ["mail", "web", "feedback-loop", "bounce", "abuse", "api"];
+
+/// DRF's spellings of a boolean.
+const BOOLEAN_WORDS: [&str; 28] = [
+    "t", "T", "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "1", "on", "On", "ON", "f",
+    "F", "n", "N", "no", "No", "NO", "false", "False", "FALSE", "0", "off", "Off", "OFF",
+];
+
+fn typed(kind: Type) -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(kind)
+}
+
+fn text(pattern: &str) -> ObjectBuilder {
+    typed(Type::String).pattern(Some(pattern))
+}
+
+fn any_of(schemas: [ObjectBuilder; 2]) -> Schema {
+    schemas
+        .into_iter()
+        .fold(AnyOfBuilder::new(), AnyOfBuilder::item)
+        .into()
 }
 
 /// A DRF `CharField` that must not be blank: a string with no NUL of 1 to `max`
 /// characters once trimmed, or a number (taken as its text).
-fn char_field(max: usize) -> Schema {
-    let pattern = format!(
-        "^\\s*[^\\s\\x00]([^\\x00]{{0,{}}}[^\\s\\x00])?\\s*$",
-        max - 2
-    );
-    AnyOfBuilder::new()
-        .item(string().pattern(Some(pattern)))
-        .item(ObjectBuilder::new().schema_type(Type::Number))
-        .into()
-}
-
-/// An organization's name: not blank, at most 200 characters.
-pub fn organization_name() -> Schema {
-    char_field(200)
-}
-
-/// A first or last name: not blank, at most 50 characters.
-pub fn person_name() -> Schema {
-    char_field(50)
+pub fn char_field(max: usize) -> Schema {
+    let inner = max - 2;
+    let pattern = format!("^\\s*[^\\s\\x00]([^\\x00]{{0,{inner}}}[^\\s\\x00])?\\s*$");
+    any_of([text(&pattern), typed(Type::Number)])
 }
 
 /// A secret or credential given as text: not blank, no NUL.
 pub fn secret() -> Schema {
-    string()
-        .pattern(Some(NOT_BLANK))
-        .max_length(Some(4096))
-        .into()
-}
-
-/// A login identifier: not blank, at most 320 characters once trimmed.
-pub fn login_identifier() -> Schema {
-    char_field(320)
+    text(NOT_BLANK).max_length(Some(4096)).into()
 }
 
 /// A new password: at least 8 characters, no NUL.
 pub fn new_password() -> Schema {
-    string()
-        .pattern(Some(NO_NUL))
+    text(NO_NUL)
         .min_length(Some(8))
         .max_length(Some(4096))
         .into()
@@ -65,110 +62,79 @@ pub fn new_password() -> Schema {
 
 /// An e-mail address.
 pub fn email() -> Schema {
-    string()
-        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email)))
+    let format = SchemaFormat::KnownFormat(KnownFormat::Email);
+    typed(Type::String)
+        .format(Some(format))
         .max_length(Some(320))
         .into()
 }
 
-/// A nickname: empty, or 4 to 30 lowercase letters, digits and dashes.
+/// A nickname: empty, or 4 to 30 lowercase letters, digits and dashes (trimmed).
 pub fn nickname() -> Schema {
-    string()
-        .pattern(Some("^\\s*([a-z0-9-]{4,30})?\\s*$"))
-        .into()
+    text("^\\s*([a-z0-9-]{4,30})?\\s*$").into()
 }
 
 /// The external opt-out message: blank, as organizations may only set one when
 /// `can_external_optout` is true, which no request can make true.
 pub fn external_optout_message() -> Schema {
-    string()
-        .pattern(Some("^\\s*$"))
-        .description(Some(
-            "Blank unless the organization's `can_external_optout` is true.",
-        ))
-        .into()
+    let rule = "Blank unless the organization's `can_external_optout` is true.";
+    text("^\\s*$").description(Some(rule)).into()
 }
 
 /// A DRF `BooleanField`: `true`/`false`, the strings DRF knows, or 0 and 1.
 pub fn boolean() -> Schema {
-    let words = [
-        "t", "T", "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "1", "on", "On", "ON",
-        "f", "F", "n", "N", "no", "No", "NO", "false", "False", "FALSE", "0", "off", "Off", "OFF",
-    ];
+    let numbers = typed(Type::Integer).enum_values(Some([0, 1]));
+    let words = typed(Type::String).enum_values(Some(BOOLEAN_WORDS));
     AnyOfBuilder::new()
-        .item(ObjectBuilder::new().schema_type(Type::Boolean))
-        .item(string().enum_values(Some(words)))
-        .item(
-            ObjectBuilder::new()
-                .schema_type(Type::Integer)
-                .enum_values(Some([0, 1])),
-        )
+        .item(typed(Type::Boolean))
+        .item(words)
+        .item(numbers)
         .into()
 }
 
-/// A DRF `IntegerField` from `min` to `max`: an integer, or its text.
-fn bounded_integer(min: i64, max: i64, text_pattern: &str) -> Schema {
-    AnyOfBuilder::new()
-        .item(
-            ObjectBuilder::new()
-                .schema_type(Type::Integer)
-                .minimum(Some(min))
-                .maximum(Some(max)),
-        )
-        .item(string().pattern(Some(text_pattern)))
-        .into()
-}
-
-/// The days an invitation lasts: 1 to 30.
+/// The days an invitation lasts: 1 to 30, as an integer or its text.
 pub fn invitation_days() -> Schema {
-    bounded_integer(1, 30, "^\\s*\\+?0*([1-9]|[12][0-9]|30)(\\.0*)?\\s*$")
+    let number = typed(Type::Integer).minimum(Some(1)).maximum(Some(30));
+    any_of([number, text("^\\s*\\+?0*([1-9]|[12][0-9]|30)(\\.0*)?\\s*$")])
+}
+
+/// One of `values`.
+fn one_of<const N: usize>(values: [&str; N]) -> Schema {
+    typed(Type::String).enum_values(Some(values)).into()
 }
 
 /// A role.
 pub fn role() -> Schema {
-    string().enum_values(Some(ROLES)).into()
+    one_of(ROLES)
 }
 
 /// The origin of an opt-out.
 pub fn origin() -> Schema {
-    string()
-        .enum_values(Some([
-            "mail",
-            "web",
-            "feedback-loop",
-            "bounce",
-            "abuse",
-            "api",
-        ]))
-        .into()
+    one_of(ORIGINS)
 }
 
 /// The URL of an organization, relative (`/organizations/1/`) or absolute.
 pub fn organization_link() -> Schema {
-    string()
-        .pattern(Some(NOT_BLANK))
-        .description(Some(
-            "The URL of an organization, relative (`/organizations/1/`) or absolute.",
-        ))
-        .into()
+    let rule = "The URL of an organization, relative (`/organizations/1/`) or absolute.";
+    text(NOT_BLANK).description(Some(rule)).into()
 }
 
 /// The parent hyperlink on an update: read-only, as it cannot change (the same value is
 /// accepted, another refused).
 pub fn unchanged_parent() -> Schema {
-    string()
+    let rule = "Cannot change: the same value is accepted, another refused.";
+    typed(Type::String)
         .read_only(Some(true))
-        .description(Some(
-            "Cannot change: the same value is accepted, another refused.",
-        ))
+        .description(Some(rule))
         .into()
 }
 
 /// A filter of a list: one of `choices`, or empty for none.
 fn choice_filter(choices: &[&str]) -> Schema {
-    let mut values = vec![""];
-    values.extend_from_slice(choices);
-    string().enum_values(Some(values)).into()
+    let values = std::iter::once(&"").chain(choices);
+    typed(Type::String)
+        .enum_values(Some(values.copied()))
+        .into()
 }
 
 /// `?role=`.
@@ -183,7 +149,7 @@ pub fn status_filter() -> Schema {
 
 /// `?origin=` of opt-outs.
 pub fn origin_filter() -> Schema {
-    choice_filter(&["mail", "web", "feedback-loop", "bounce", "abuse", "api"])
+    choice_filter(&ORIGINS)
 }
 
 /// `?format=` of opt-outs.
@@ -193,24 +159,20 @@ pub fn format_filter() -> Schema {
 
 /// A text filter: at most 320 characters, no NUL.
 pub fn text_filter() -> Schema {
-    string().pattern(Some(NO_NUL)).max_length(Some(320)).into()
+    text(NO_NUL).max_length(Some(320)).into()
 }
 
 /// `?page=`: a positive integer.
 pub fn page() -> Schema {
-    ObjectBuilder::new()
-        .schema_type(Type::Integer)
-        .minimum(Some(1))
-        .into()
+    typed(Type::Integer).minimum(Some(1)).into()
 }
 
 /// `?page_size=`: any text. A positive integer is the page size, capped at 1000; anything
 /// else is ignored and the default, 50, applies (CONTRACT §2).
 pub fn page_size() -> Schema {
+    let rule = "Rows per page: 50 by default, at most 1000 (larger is capped); a value that is not a positive integer is ignored.";
     ObjectBuilder::new()
         .schema_type(SchemaType::AnyValue)
-        .description(Some(
-            "Rows per page: 50 by default, at most 1000 (larger is capped); a value that is not a positive integer is ignored.",
-        ))
+        .description(Some(rule))
         .into()
 }
