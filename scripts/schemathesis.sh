@@ -6,19 +6,21 @@
 # that the service refuses, a request it forbids that the service accepts, an answer the
 # document does not describe, or a server error.
 #
-# Environment: SCHEMATHESIS_MAX_EXAMPLES (default 30) test cases per operation and phase,
-# SCHEMATHESIS_DATABASES (default "sqlite postgres"), ORGS_TEST_POSTGRES_URL (default
-# postgres://postgres@127.0.0.1:5432), ORGS_BINARY (default: the release build, built
-# first).
+# Environment: SCHEMATHESIS_MAX_EXAMPLES (default 60) test cases per operation and phase,
+# SCHEMATHESIS_DATABASES (default "sqlite postgres"), DATABASE_URL (as the tests: a
+# PostgreSQL database on the server where the run makes and drops its own; default
+# postgres://postgres@127.0.0.1:5432/postgres), ORGS_BINARY (default: the release build,
+# built first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 SCHEMATHESIS_VERSION=4.32.5
 VENV=target/schemathesis-venv
-MAX_EXAMPLES=${SCHEMATHESIS_MAX_EXAMPLES:-30}
+MAX_EXAMPLES=${SCHEMATHESIS_MAX_EXAMPLES:-60}
 DATABASES=${SCHEMATHESIS_DATABASES:-sqlite postgres}
-POSTGRES=${ORGS_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
+ADMIN_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+POSTGRES=${ADMIN_URL%/*}
 
 if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -qF "$SCHEMATHESIS_VERSION"; then
   echo "schemathesis: installing schemathesis $SCHEMATHESIS_VERSION in $VENV"
@@ -43,7 +45,7 @@ cleanup() {
     wait "$SERVER" 2>/dev/null || true
   fi
   if [ -n "$DATABASE" ]; then
-    psql -q "$POSTGRES/postgres" -c "DROP DATABASE IF EXISTS \"$DATABASE\" WITH (FORCE)" >/dev/null || true
+    psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS \"$DATABASE\" WITH (FORCE)" >/dev/null || true
   fi
   rm -rf "$WORK"
 }
@@ -119,9 +121,9 @@ for database in $DATABASES; do
       ;;
     postgres)
       DATABASE="orgs_schemathesis_$$"
-      psql -q "$POSTGRES/postgres" -c "CREATE DATABASE \"$DATABASE\"" >/dev/null
+      psql -q "$ADMIN_URL" -c "CREATE DATABASE \"$DATABASE\"" >/dev/null
       fuzz_database "$POSTGRES/$DATABASE"
-      psql -q "$POSTGRES/postgres" -c "DROP DATABASE \"$DATABASE\" WITH (FORCE)" >/dev/null
+      psql -q "$ADMIN_URL" -c "DROP DATABASE \"$DATABASE\" WITH (FORCE)" >/dev/null
       DATABASE=""
       ;;
     *)
