@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::extract::CurrentActor;
-use crate::openapi::DetailBody;
+use crate::openapi::{BodyRefused, DetailBody};
 use crate::organizations::Link;
 use crate::request::{self, request_body};
 use utoipa_axum::routes;
@@ -79,7 +79,7 @@ pub struct ApiKeyDto {
 
 /// Exchanges an identifier and password for a session token.
 #[utoipa::path(post, path = "/auth/token/", tag = "auth", request_body = LoginWrite,
-    responses((status = 201, body = SessionDto),
+    responses(BodyRefused, (status = 201, body = SessionDto),
         (status = 400, description = "Unable to log in with provided credentials."),
         (status = 429, body = DetailBody),
         (status = 503, body = DetailBody, description = "Every password-hashing slot is busy: retry after `Retry-After`")))]

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::extract::{CurrentActor, Ids, ListQuery};
-use crate::openapi::{DetailBody, ListParams};
+use crate::openapi::{BodyRefused, DetailBody, ListParams};
 use crate::pagination::Paginated;
 use crate::request::{self, list_filters, request_body};
 use utoipa_axum::routes;
@@ -124,7 +124,7 @@ fn with_location(status: StatusCode, location: &str, body: impl Serialize) -> Re
 #[utoipa::path(post, path = "/organizations/{id}/invite_user/", tag = "invitations",
     params(("id" = i64, Path, description = "Organization id")), request_body = InviteWrite,
     security(("bearer" = [])),
-    responses((status = 201, body = InvitationDto, headers(("Location" = String))),
+    responses(BodyRefused, (status = 201, body = InvitationDto, headers(("Location" = String))),
         (status = 400, description = "Field errors"), (status = 401, body = DetailBody),
         (status = 403, body = DetailBody), (status = 404, body = DetailBody), (status = 429, body = DetailBody)))]
 pub(crate) async fn invite(
@@ -245,7 +245,7 @@ pub(crate) async fn revoke(
 
 /// Accepts an invitation: the user now exists (no authentication).
 #[utoipa::path(post, path = "/invitations/accept/", tag = "invitations", request_body = AcceptWrite,
-    responses((status = 201, body = AcceptedDto, headers(("Location" = String))),
+    responses(BodyRefused, (status = 201, body = AcceptedDto, headers(("Location" = String))),
         (status = 400, description = "Field errors, or an invalid or expired token"),
         (status = 503, body = DetailBody, description = "Every password-hashing slot is busy: retry after `Retry-After`")))]
 pub(crate) async fn accept(

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::extract::{CurrentActor, Ids, ListQuery};
-use crate::openapi::{DetailBody, ListParams};
+use crate::openapi::{BodyRefused, DetailBody, ListParams};
 use crate::pagination::Paginated;
 use crate::request::{self, list_filters, request_body};
 use utoipa_axum::routes;
@@ -131,7 +131,7 @@ pub(crate) async fn get(
 #[utoipa::path(patch, path = "/organizations/{id}/users/{user}/", tag = "members",
     params(("id" = i64, Path, description = "Organization id"), ("user" = i64, Path, description = "User id")),
     request_body = RoleWrite, security(("bearer" = [])),
-    responses((status = 200, body = MemberDto), (status = 400, description = "Missing or unknown role"),
+    responses(BodyRefused, (status = 200, body = MemberDto), (status = 400, description = "Missing or unknown role"),
         (status = 401, body = DetailBody), (status = 403, body = DetailBody), (status = 404, body = DetailBody),
         (status = 409, body = DetailBody, description = "The organization would lose its last administrator")))]
 pub(crate) async fn change_role(

@@ -7,13 +7,24 @@ use utoipa::openapi::RefOr;
 use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToSchema};
 
 /// `{"detail": "…"}`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DetailBody {
     /// What went wrong, in the request's language.
     pub detail: String,
+}
+
+/// The refusals of any request with a JSON body (CONTRACT §2).
+#[derive(IntoResponses)]
+pub enum BodyRefused {
+    /// The body is above 64 KiB.
+    #[response(status = 413)]
+    TooLarge(DetailBody),
+    /// A non-empty body that is not JSON.
+    #[response(status = 415)]
+    NotJson(DetailBody),
 }
 
 /// The pagination parameters of every list.
@@ -339,5 +350,27 @@ mod tests {
                 "{name} has a nullable field: {text}"
             );
         }
+    }
+
+    #[test]
+    fn every_operation_with_a_body_documents_413_and_415() {
+        let document = serde_json::to_value(document()).unwrap_or_default();
+        let mut bodies = 0;
+
+        for (path, item) in document["paths"].as_object().into_iter().flatten() {
+            for (method, operation) in item.as_object().into_iter().flatten() {
+                if operation["requestBody"].is_object() {
+                    bodies += 1;
+                    for status in ["400", "413", "415"] {
+                        assert!(
+                            operation["responses"][status].is_object(),
+                            "{method} {path}: {status}"
+                        );
+                    }
+                }
+            }
+        }
+
+        assert_eq!(bodies, 8);
     }
 }

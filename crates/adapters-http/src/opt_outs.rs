@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
 use crate::extract::{CurrentActor, Ids, ListQuery};
-use crate::openapi::{DetailBody, ListParams};
+use crate::openapi::{BodyRefused, DetailBody, ListParams};
 use crate::pagination::Paginated;
 use crate::request::{self, list_filters, request_body};
 use utoipa_axum::routes;
@@ -221,7 +221,7 @@ pub(crate) async fn list(
 #[utoipa::path(post, path = "/organizations/{id}/opt_outs/", tag = "opt-outs",
     params(("id" = i64, Path, description = "Organization id")), request_body = OptOutWrite,
     security(("bearer" = [])),
-    responses((status = 201, body = OptOutDto, description = "Recorded"),
+    responses(BodyRefused, (status = 201, body = OptOutDto, description = "Recorded"),
         (status = 200, body = OptOutDto, description = "Updated"),
         (status = 400, description = "Field errors"), (status = 401, body = DetailBody),
         (status = 403, body = DetailBody), (status = 404, body = DetailBody)))]

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::extract::{CurrentActor, Ids, IfMatch, ListQuery};
-use crate::openapi::{DetailBody, ListParams};
+use crate::openapi::{BodyRefused, DetailBody, ListParams};
 use crate::pagination::Paginated;
 use crate::request::{self, request_body};
 use utoipa_axum::routes;
@@ -250,9 +250,9 @@ pub(crate) async fn children(
 /// Creates a child of your organization (administrators only).
 #[utoipa::path(post, path = "/organizations/", tag = "organizations", request_body = OrganizationCreate,
     security(("bearer" = [])),
-    responses((status = 201, body = OrganizationDto, headers(("Location" = String), ("ETag" = String))),
+    responses(BodyRefused, (status = 201, body = OrganizationDto, headers(("Location" = String), ("ETag" = String))),
         (status = 400, description = "Field errors"), (status = 401, body = DetailBody),
-        (status = 403, body = DetailBody), (status = 413, body = DetailBody), (status = 415, body = DetailBody)))]
+        (status = 403, body = DetailBody)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
@@ -291,7 +291,7 @@ async fn update(
     params(("id" = i64, Path, description = "Organization id"),
         ("If-Match" = Option<String>, Header, description = "The ETag last read")),
     security(("bearer" = [])),
-    responses((status = 200, body = OrganizationDto, headers(("ETag" = String))),
+    responses(BodyRefused, (status = 200, body = OrganizationDto, headers(("ETag" = String))),
         (status = 400, description = "Field errors"), (status = 401, body = DetailBody),
         (status = 403, body = DetailBody), (status = 404, body = DetailBody), (status = 412, body = DetailBody)))]
 pub(crate) async fn replace(
@@ -317,7 +317,7 @@ pub(crate) async fn replace(
     params(("id" = i64, Path, description = "Organization id"),
         ("If-Match" = Option<String>, Header, description = "The ETag last read")),
     security(("bearer" = [])),
-    responses((status = 200, body = OrganizationDto, headers(("ETag" = String))),
+    responses(BodyRefused, (status = 200, body = OrganizationDto, headers(("ETag" = String))),
         (status = 400, description = "Field errors"), (status = 401, body = DetailBody),
         (status = 403, body = DetailBody), (status = 404, body = DetailBody), (status = 412, body = DetailBody)))]
 pub(crate) async fn patch(
