@@ -16,7 +16,7 @@ use crate::pagination::Paginated;
 use crate::request::{self, list_filters, request_body};
 use utoipa_axum::routes;
 
-use crate::{AppState, Routes, carrying_secret, links};
+use crate::{AppState, Routes, carrying_secret, links, schema};
 
 /// The routes of this module, each documented by its handler's `utoipa::path`.
 pub(crate) fn routes() -> Vec<Routes> {
@@ -95,7 +95,7 @@ list_filters! {
     /// The filters of the invitation list.
     pub struct InvitationFilters {
         /// `pending`, `accepted`, `revoked` or `expired`; empty for all.
-        status: request::StatusFilter;
+        status: schema::status_filter;
     }
 }
 

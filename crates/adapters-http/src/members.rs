@@ -16,7 +16,7 @@ use crate::pagination::Paginated;
 use crate::request::{self, list_filters, request_body};
 use utoipa_axum::routes;
 
-use crate::{AppState, Routes, links};
+use crate::{AppState, Routes, links, schema};
 
 /// The routes of this module, each documented by its handler's `utoipa::path`.
 pub(crate) fn routes() -> Vec<Routes> {
@@ -65,9 +65,9 @@ list_filters! {
     /// The filters of the member list.
     pub struct MemberFilters {
         /// `administrators`, `managers`, `users` or `collaborators`; empty for all.
-        role: request::RoleFilter;
+        role: schema::role_filter;
         /// Part of the identifier, ignoring case.
-        identifier: request::TextFilter;
+        identifier: schema::text_filter;
     }
 }
 

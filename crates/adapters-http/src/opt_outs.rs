@@ -66,9 +66,9 @@ list_filters! {
     /// The filters of the opt-out list.
     pub struct OptOutFilters {
         /// Only this address.
-        address: request::TextFilter;
+        address: schema::text_filter;
         /// Only this origin; empty for all.
-        origin: request::OriginFilter;
+        origin: schema::origin_filter;
     }
 }
 

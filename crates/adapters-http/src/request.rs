@@ -221,45 +221,14 @@ request_body! {
     }
 }
 
-/// What a list filter may hold.
-pub trait Filter {
-    /// The schema of its values.
-    fn schema() -> Schema;
-}
-
-/// Declares filter kinds: `Kind = schema;`.
-macro_rules! filters {
-    ($($(#[doc = $doc:literal])* $kind:ident = $schema:expr;)*) => {$(
-        $(#[doc = $doc])*
-        pub struct $kind;
-
-        impl Filter for $kind {
-            fn schema() -> Schema {
-                $schema()
-            }
-        }
-    )*};
-}
-
-filters! {
-    /// `?role=`: a role, or empty for all.
-    RoleFilter = schema::role_filter;
-    /// `?status=`: an invitation status, or empty for all.
-    StatusFilter = schema::status_filter;
-    /// `?origin=`: an opt-out origin, or empty for all.
-    OriginFilter = schema::origin_filter;
-    /// Free text.
-    TextFilter = schema::text_filter;
-}
-
-/// Declares the filters of a list: each read as [`ListQuery::filters`] (absent or empty
+/// Declares the filters of a list: each read as [`crate::extract::ListQuery::filters`] (absent or empty
 /// is `None`; a NUL or more than 320 characters is a field error) and documented from
 /// the same declaration.
 macro_rules! list_filters {
     (
         $(#[doc = $doc:literal])*
         pub struct $name:ident {
-            $($(#[doc = $field_doc:literal])* $field:ident: $kind:ty;)*
+            $($(#[doc = $field_doc:literal])* $field:ident: $schema:path;)*
         }
     ) => {
         $(#[doc = $doc])*
@@ -286,7 +255,7 @@ macro_rules! list_filters {
                     $crate::request::query_parameter(
                         stringify!($field),
                         concat!($($field_doc, "\n",)* ""),
-                        <$kind as $crate::request::Filter>::schema(),
+                        $schema(),
                     ),
                 )*]
             }
