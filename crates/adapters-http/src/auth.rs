@@ -3,32 +3,35 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
-use crate::extract::coerce;
-use crate::extract::{CurrentActor, JsonBody};
-use crate::openapi::DetailBody;
+use crate::extract::CurrentActor;
+use crate::openapi::{BodyRefused, DetailBody};
 use crate::organizations::Link;
-use crate::{AppState, Endpoint, links};
+use crate::request::{self, request_body};
+use utoipa_axum::routes;
 
-/// The endpoints of this module.
-pub(crate) fn endpoints() -> Vec<Endpoint> {
+use crate::{AppState, Routes, carrying_secret, links};
+
+/// The routes of this module, each documented by its handler's `utoipa::path`.
+pub(crate) fn routes() -> Vec<Routes> {
     vec![
-        Endpoint::post("/auth/token/", login).carrying_secret(),
-        Endpoint::get("/me/", me),
-        Endpoint::post("/me/regen_secret/", regenerate_secret).carrying_secret(),
+        carrying_secret(routes!(login)),
+        routes!(me),
+        carrying_secret(routes!(regenerate_secret)),
     ]
 }
 
-/// Credentials.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct LoginWrite {
-    /// The user's identifier (e-mail address).
-    pub identifier: String,
-    /// The user's password.
-    pub password: String,
+request_body! {
+    /// Credentials.
+    pub struct LoginWrite {
+        /// The user's identifier (e-mail address).
+        identifier: request::LoginIdentifier, required;
+        /// The user's password.
+        password: request::Secret, required;
+    }
 }
 
 /// A session token, shown once.
@@ -74,27 +77,17 @@ pub struct ApiKeyDto {
     pub api_key: String,
 }
 
-/// The longest login identifier: the longest e-mail address, as Django's login form
-/// bounds its username by the model field's `max_length`.
-const IDENTIFIER_MAX_LENGTH: usize = 320;
-
 /// Exchanges an identifier and password for a session token.
 #[utoipa::path(post, path = "/auth/token/", tag = "auth", request_body = LoginWrite,
-    responses((status = 201, body = SessionDto),
+    responses(BodyRefused, (status = 201, body = SessionDto),
         (status = 400, description = "Unable to log in with provided credentials."),
         (status = 429, body = DetailBody),
         (status = 503, body = DetailBody, description = "Every password-hashing slot is busy: retry after `Retry-After`")))]
 pub(crate) async fn login(
     State(state): State<AppState>,
-    JsonBody(body): JsonBody,
+    body: LoginWrite,
 ) -> Result<(StatusCode, Json<SessionDto>), ApiError> {
-    let session = state
-        .auth
-        .login(
-            coerce::bounded_string(&body, "identifier", IDENTIFIER_MAX_LENGTH),
-            coerce::string(&body, "password"),
-        )
-        .await?;
+    let session = state.auth.login(body.identifier, body.password).await?;
     Ok((
         StatusCode::CREATED,
         Json(SessionDto {

@@ -7,28 +7,26 @@ use axum::response::{IntoResponse, Response};
 use domain::invitation::{AcceptRequest, InviteRequest};
 use domain::{InvitationId, OrganizationId};
 use ports::inbound::InvitationView;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
-use crate::extract::coerce;
-use crate::extract::{CurrentActor, Ids, JsonBody, ListQuery};
-use crate::openapi::{DetailBody, ListParams};
+use crate::extract::{CurrentActor, Ids, ListQuery};
+use crate::openapi::{BodyRefused, DetailBody, ListParams};
 use crate::pagination::Paginated;
-use crate::{AppState, Endpoint, links};
+use crate::request::{self, list_filters, request_body};
+use utoipa_axum::routes;
 
-/// The endpoints of this module.
-pub(crate) fn endpoints() -> Vec<Endpoint> {
+use crate::{AppState, Routes, carrying_secret, links, schema};
+
+/// The routes of this module, each documented by its handler's `utoipa::path`.
+pub(crate) fn routes() -> Vec<Routes> {
     vec![
-        Endpoint::post("/organizations/{id}/invite_user/", invite),
-        Endpoint::get("/organizations/{id}/invitations/", list),
-        Endpoint::get("/organizations/{id}/invitations/{invitation}/", detail),
-        Endpoint::post(
-            "/organizations/{id}/invitations/{invitation}/resend/",
-            resend,
-        ),
-        Endpoint::delete("/organizations/{id}/invitations/{invitation}/", revoke),
-        Endpoint::post("/invitations/accept/", accept).carrying_secret(),
+        routes!(invite),
+        routes!(list),
+        routes!(detail, revoke),
+        routes!(resend),
+        carrying_secret(routes!(accept)),
     ]
 }
 
@@ -68,28 +66,38 @@ impl From<&InvitationView> for InvitationDto {
     }
 }
 
-/// An invitation request.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct InviteWrite {
-    /// The e-mail address to invite.
-    pub identifier: String,
-    /// `administrators`, `managers`, `users` (default) or `collaborators`.
-    pub role: Option<String>,
-    /// 1 to 30; the service's default when absent.
-    pub expires_in_days: Option<i64>,
+request_body! {
+    /// An invitation request.
+    pub struct InviteWrite => InviteRequest {
+        /// The e-mail address to invite.
+        identifier: request::Email, required;
+        /// `administrators`, `managers`, `users` (default) or `collaborators`.
+        role: request::RoleName;
+        /// 1 to 30; the service's default when absent.
+        expires_in_days: request::InvitationDays;
+    }
 }
 
-/// An acceptance.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct AcceptWrite {
-    /// The token from the invitation e-mail.
-    pub token: String,
-    /// At least 8 characters.
-    pub password: String,
-    /// At most 50 characters.
-    pub first_name: String,
-    /// At most 50 characters.
-    pub last_name: String,
+request_body! {
+    /// An acceptance.
+    pub struct AcceptWrite => AcceptRequest {
+        /// The token from the invitation e-mail.
+        token: request::Secret, required;
+        /// At least 8 characters.
+        password: request::NewPassword, required;
+        /// Not blank, at most 50 characters.
+        first_name: request::PersonName, required;
+        /// Not blank, at most 50 characters.
+        last_name: request::PersonName, required;
+    }
+}
+
+list_filters! {
+    /// The filters of the invitation list.
+    pub struct InvitationFilters {
+        /// `pending`, `accepted`, `revoked` or `expired`; empty for all.
+        status: schema::status_filter;
+    }
 }
 
 /// The user an accepted invitation made.
@@ -117,23 +125,18 @@ fn with_location(status: StatusCode, location: &str, body: impl Serialize) -> Re
 #[utoipa::path(post, path = "/organizations/{id}/invite_user/", tag = "invitations",
     params(("id" = i64, Path, description = "Organization id")), request_body = InviteWrite,
     security(("bearer" = [])),
-    responses((status = 201, body = InvitationDto, headers(("Location" = String))),
+    responses(BodyRefused, (status = 201, body = InvitationDto, headers(("Location" = String))),
         (status = 400, description = "Field errors"), (status = 401, body = DetailBody),
         (status = 403, body = DetailBody), (status = 404, body = DetailBody), (status = 429, body = DetailBody)))]
 pub(crate) async fn invite(
     ids: Ids,
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
-    JsonBody(body): JsonBody,
+    body: InviteWrite,
 ) -> Result<Response, ApiError> {
-    let request = InviteRequest {
-        identifier: coerce::string(&body, "identifier"),
-        role: coerce::string(&body, "role"),
-        expires_in_days: coerce::integer(&body, "expires_in_days"),
-    };
     let invitation = state
         .invitations
-        .invite(&actor, OrganizationId::new(ids.organization), request)
+        .invite(&actor, OrganizationId::new(ids.organization), body.into())
         .await?;
     let dto = InvitationDto::from(&invitation);
     let location = dto.url.clone();
@@ -143,7 +146,7 @@ pub(crate) async fn invite(
 /// A visible organization's invitations, newest first.
 #[utoipa::path(get, path = "/organizations/{id}/invitations/", tag = "invitations",
     params(("id" = i64, Path, description = "Organization id"),
-        ("status" = Option<String>, Query, description = "pending, accepted, revoked or expired"), ListParams),
+        InvitationFilters, ListParams),
     security(("bearer" = [])),
     responses((status = 200, body = Paginated<InvitationDto>), (status = 400, description = "Unknown status"),
         (status = 401, body = DetailBody), (status = 403, body = DetailBody), (status = 404, body = DetailBody)))]
@@ -153,7 +156,7 @@ pub(crate) async fn list(
     CurrentActor(actor): CurrentActor,
     query: ListQuery,
 ) -> Result<Json<Paginated<InvitationDto>>, ApiError> {
-    let [status] = query.filters(["status"])?;
+    let InvitationFilters { status } = InvitationFilters::read(&query)?;
     let page = state
         .invitations
         .list(
@@ -243,20 +246,14 @@ pub(crate) async fn revoke(
 
 /// Accepts an invitation: the user now exists (no authentication).
 #[utoipa::path(post, path = "/invitations/accept/", tag = "invitations", request_body = AcceptWrite,
-    responses((status = 201, body = AcceptedDto, headers(("Location" = String))),
+    responses(BodyRefused, (status = 201, body = AcceptedDto, headers(("Location" = String))),
         (status = 400, description = "Field errors, or an invalid or expired token"),
         (status = 503, body = DetailBody, description = "Every password-hashing slot is busy: retry after `Retry-After`")))]
 pub(crate) async fn accept(
     State(state): State<AppState>,
-    JsonBody(body): JsonBody,
+    body: AcceptWrite,
 ) -> Result<Response, ApiError> {
-    let request = AcceptRequest {
-        token: coerce::string(&body, "token"),
-        password: coerce::string(&body, "password"),
-        first_name: coerce::string(&body, "first_name"),
-        last_name: coerce::string(&body, "last_name"),
-    };
-    let accepted = state.invitations.accept(request).await?;
+    let accepted = state.invitations.accept(body.into()).await?;
     let user = &accepted.user;
     let dto = AcceptedDto {
         identifier: user.identifier.to_string(),

@@ -17,19 +17,18 @@ pub mod openapi;
 pub mod opt_outs;
 pub mod organizations;
 pub mod pagination;
+pub mod request;
+pub mod schema;
 pub mod service;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::MatchedPath;
-use axum::handler::Handler;
-use axum::http::{Method, Request};
+use axum::http::Request;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{MethodFilter, MethodRouter};
 use axum::{Extension, Router};
 use ports::Cause;
 use ports::inbound::{
@@ -40,6 +39,7 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::UtoipaMethodRouter;
 
 use crate::error::{ApiError, render_errors};
 use crate::metrics::{Metrics, track};
@@ -61,57 +61,18 @@ pub struct AppState {
     pub health: Arc<dyn HealthUseCases>,
 }
 
-/// One method on one path, with its handler.
-pub(crate) struct Endpoint {
-    /// The method.
-    pub method: Method,
-    /// The canonical path (as documented and linked).
-    pub path: &'static str,
-    /// The handler.
-    pub handler: MethodRouter<AppState>,
-}
+/// The routes of one path: its handlers and their documentation, from one declaration
+/// (`utoipa_axum::routes!` over handlers annotated with `utoipa::path`).
+pub(crate) type Routes = UtoipaMethodRouter<AppState>;
 
-impl Endpoint {
-    fn new<H, T>(method: Method, filter: MethodFilter, path: &'static str, handler: H) -> Self
-    where
-        H: Handler<T, AppState>,
-        T: 'static,
-    {
-        Self {
-            method,
-            path,
-            handler: axum::routing::on(filter, handler),
-        }
-    }
-
-    pub(crate) fn get<H: Handler<T, AppState>, T: 'static>(path: &'static str, h: H) -> Self {
-        Self::new(Method::GET, MethodFilter::GET, path, h)
-    }
-
-    pub(crate) fn post<H: Handler<T, AppState>, T: 'static>(path: &'static str, h: H) -> Self {
-        Self::new(Method::POST, MethodFilter::POST, path, h)
-    }
-
-    pub(crate) fn put<H: Handler<T, AppState>, T: 'static>(path: &'static str, h: H) -> Self {
-        Self::new(Method::PUT, MethodFilter::PUT, path, h)
-    }
-
-    pub(crate) fn patch<H: Handler<T, AppState>, T: 'static>(path: &'static str, h: H) -> Self {
-        Self::new(Method::PATCH, MethodFilter::PATCH, path, h)
-    }
-
-    pub(crate) fn delete<H: Handler<T, AppState>, T: 'static>(path: &'static str, h: H) -> Self {
-        Self::new(Method::DELETE, MethodFilter::DELETE, path, h)
-    }
-
-    /// Marks an endpoint whose answer carries a secret (a token, an API key): every
-    /// response it gives has `Cache-Control: no-store` (CONTRACT §9), so that no cache
-    /// keeps the secret.
-    #[must_use]
-    pub(crate) fn carrying_secret(mut self) -> Self {
-        self.handler = self.handler.layer(axum::middleware::map_response(no_store));
-        self
-    }
+/// Marks routes whose answers carry a secret (a token, an API key): every response they
+/// give has `Cache-Control: no-store` (CONTRACT §9), so that no cache keeps the secret.
+pub(crate) fn carrying_secret((schemas, paths, handler): Routes) -> Routes {
+    (
+        schemas,
+        paths,
+        handler.layer(axum::middleware::map_response(no_store)),
+    )
 }
 
 /// Adds `Cache-Control: no-store` to a response.
@@ -123,14 +84,14 @@ async fn no_store(mut response: axum::response::Response) -> axum::response::Res
     response
 }
 
-/// Every endpoint of the API.
-pub(crate) fn endpoints() -> Vec<Endpoint> {
-    let mut all = service::endpoints();
-    all.extend(auth::endpoints());
-    all.extend(organizations::endpoints());
-    all.extend(invitations::endpoints());
-    all.extend(members::endpoints());
-    all.extend(opt_outs::endpoints());
+/// Every route of the API.
+pub(crate) fn routes() -> Vec<Routes> {
+    let mut all = service::routes();
+    all.extend(auth::routes());
+    all.extend(organizations::routes());
+    all.extend(invitations::routes());
+    all.extend(members::routes());
+    all.extend(opt_outs::routes());
     all
 }
 
@@ -203,26 +164,21 @@ async fn past_deadline(_: tower::BoxError) -> ApiError {
 /// The API, ready to serve: every route (with and without its trailing slash) and every
 /// middleware (request ids, tracing, metrics, error rendering).
 pub fn router(state: AppState) -> Router {
-    let endpoints = endpoints();
-    let metrics = Arc::new(Metrics::new(endpoints.iter().map(|e| e.path)));
+    let routes = routes();
+    let paths = routes.iter().flat_map(|(_, paths, _)| paths.paths.keys());
+    let metrics = Arc::new(Metrics::new(paths.map(String::as_str)));
     let span_metrics = Arc::clone(&metrics);
 
-    let mut by_path: BTreeMap<&'static str, MethodRouter<AppState>> = BTreeMap::new();
-    for endpoint in endpoints {
-        tracing::debug!(method = %endpoint.method, path = endpoint.path, "route");
-        let handler = match by_path.remove(endpoint.path) {
-            Some(existing) => existing.merge(endpoint.handler),
-            None => endpoint.handler,
-        };
-        by_path.insert(endpoint.path, handler);
-    }
     let mut router = Router::new();
-    for (path, handler) in by_path {
-        let alternate = alternate_path(path);
-        if alternate != path {
-            router = router.route(&alternate, handler.clone());
+    for (_, paths, handler) in routes {
+        for path in paths.paths.keys() {
+            tracing::debug!(path, "route");
+            let alternate = alternate_path(path);
+            if alternate != *path {
+                router = router.route(&alternate, handler.clone());
+            }
+            router = router.route(path, handler.clone());
         }
-        router = router.route(path, handler);
     }
 
     router

@@ -6,24 +6,21 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use domain::user::User;
 use domain::{OrganizationId, UserId};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
-use crate::extract::coerce;
-use crate::extract::{CurrentActor, Ids, JsonBody, ListQuery};
-use crate::openapi::{DetailBody, ListParams};
+use crate::extract::{CurrentActor, Ids, ListQuery};
+use crate::openapi::{BodyRefused, DetailBody, ListParams};
 use crate::pagination::Paginated;
-use crate::{AppState, Endpoint, links};
+use crate::request::{self, list_filters, request_body};
+use utoipa_axum::routes;
 
-/// The endpoints of this module.
-pub(crate) fn endpoints() -> Vec<Endpoint> {
-    vec![
-        Endpoint::get("/organizations/{id}/users/", list),
-        Endpoint::get("/organizations/{id}/users/{user}/", get),
-        Endpoint::patch("/organizations/{id}/users/{user}/", change_role),
-        Endpoint::delete("/organizations/{id}/users/{user}/", remove),
-    ]
+use crate::{AppState, Routes, links, schema};
+
+/// The routes of this module, each documented by its handler's `utoipa::path`.
+pub(crate) fn routes() -> Vec<Routes> {
+    vec![routes!(list), routes!(get, change_role, remove)]
 }
 
 /// A member of an organization.
@@ -56,11 +53,22 @@ impl From<&User> for MemberDto {
     }
 }
 
-/// A role change.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct RoleWrite {
-    /// `administrators`, `managers`, `users` or `collaborators`.
-    pub role: String,
+request_body! {
+    /// A role change.
+    pub struct RoleWrite {
+        /// `administrators`, `managers`, `users` or `collaborators`.
+        role: request::RoleName, required;
+    }
+}
+
+list_filters! {
+    /// The filters of the member list.
+    pub struct MemberFilters {
+        /// `administrators`, `managers`, `users` or `collaborators`; empty for all.
+        role: schema::role_filter;
+        /// Part of the identifier, ignoring case.
+        identifier: schema::text_filter;
+    }
 }
 
 fn member_id(ids: Ids) -> Result<UserId, ApiError> {
@@ -70,9 +78,7 @@ fn member_id(ids: Ids) -> Result<UserId, ApiError> {
 /// A visible organization's members (administrators and managers).
 #[utoipa::path(get, path = "/organizations/{id}/users/", tag = "members",
     params(("id" = i64, Path, description = "Organization id"),
-        ("role" = Option<String>, Query, description = "administrators, managers, users or collaborators"),
-        ("identifier" = Option<String>, Query, description = "Part of the identifier, ignoring case"),
-        ListParams),
+        MemberFilters, ListParams),
     security(("bearer" = [])),
     responses((status = 200, body = Paginated<MemberDto>), (status = 400, description = "Unknown role"),
         (status = 401, body = DetailBody), (status = 403, body = DetailBody), (status = 404, body = DetailBody)))]
@@ -82,7 +88,7 @@ pub(crate) async fn list(
     CurrentActor(actor): CurrentActor,
     query: ListQuery,
 ) -> Result<Json<Paginated<MemberDto>>, ApiError> {
-    let [role, identifier] = query.filters(["role", "identifier"])?;
+    let MemberFilters { role, identifier } = MemberFilters::read(&query)?;
     let page = state
         .members
         .list(
@@ -125,14 +131,14 @@ pub(crate) async fn get(
 #[utoipa::path(patch, path = "/organizations/{id}/users/{user}/", tag = "members",
     params(("id" = i64, Path, description = "Organization id"), ("user" = i64, Path, description = "User id")),
     request_body = RoleWrite, security(("bearer" = [])),
-    responses((status = 200, body = MemberDto), (status = 400, description = "Missing or unknown role"),
+    responses(BodyRefused, (status = 200, body = MemberDto), (status = 400, description = "Missing or unknown role"),
         (status = 401, body = DetailBody), (status = 403, body = DetailBody), (status = 404, body = DetailBody),
         (status = 409, body = DetailBody, description = "The organization would lose its last administrator")))]
 pub(crate) async fn change_role(
     ids: Ids,
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
-    JsonBody(body): JsonBody,
+    body: RoleWrite,
 ) -> Result<Json<MemberDto>, ApiError> {
     let user = state
         .members
@@ -140,7 +146,7 @@ pub(crate) async fn change_role(
             &actor,
             OrganizationId::new(ids.organization),
             member_id(ids)?,
-            coerce::string(&body, "role"),
+            body.role,
         )
         .await?;
     Ok(Json(MemberDto::from(&user)))

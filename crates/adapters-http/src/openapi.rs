@@ -1,10 +1,13 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations.
 
-use serde::Serialize;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+use std::collections::BTreeMap;
 
-use crate::{auth, invitations, members, opt_outs, organizations, service};
+use serde::Serialize;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::extensions::Extensions;
+use utoipa::openapi::link::LinkBuilder;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToSchema};
 
 /// `{"detail": "…"}`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -13,15 +16,141 @@ pub struct DetailBody {
     pub detail: String,
 }
 
+/// The refusals of any request with a JSON body (CONTRACT §2).
+#[derive(IntoResponses)]
+pub enum BodyRefused {
+    /// The body is above 64 KiB.
+    #[response(status = 413)]
+    TooLarge(DetailBody),
+    /// A non-empty body that is not JSON.
+    #[response(status = 415)]
+    NotJson(DetailBody),
+}
+
 /// The pagination parameters of every list.
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct ListParams {
     /// The page, from 1.
+    #[param(schema_with = crate::schema::page)]
     page: Option<u64>,
-    /// Rows per page: 50 by default, at most 1000.
-    page_size: Option<u64>,
+    /// Rows per page: 50 by default, at most 1000 (larger is capped); a value that is
+    /// not a positive integer is ignored.
+    #[param(schema_with = crate::schema::page_size)]
+    page_size: Option<String>,
+}
+
+/// Where answers lead (OpenAPI links, so that a client or a fuzzer can follow them):
+/// `(path, method, status, URL, template)` links the answer to every operation under
+/// `template`, the ids read out of the URL the answer gives (a runtime expression).
+const LINKS: [(&str, &str, &str, &str, &str); 5] = [
+    (
+        "/organizations/",
+        "post",
+        "201",
+        "$response.header.Location",
+        "/organizations/{id}/",
+    ),
+    (
+        "/organizations/{id}/invite_user/",
+        "post",
+        "201",
+        "$response.header.Location",
+        "/organizations/{id}/invitations/{invitation}/",
+    ),
+    (
+        "/invitations/accept/",
+        "post",
+        "201",
+        "$response.header.Location",
+        "/organizations/{id}/users/{user}/",
+    ),
+    (
+        "/me/",
+        "get",
+        "200",
+        "$response.body#/url",
+        "/organizations/{id}/users/{user}/",
+    ),
+    (
+        "/me/",
+        "get",
+        "200",
+        "$response.body#/organization",
+        "/organizations/{id}/",
+    ),
+];
+
+const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
+
+fn add_links(document: &mut utoipa::openapi::OpenApi) {
+    let paths: Vec<String> = document.paths.paths.keys().cloned().collect();
+    for (path, method, status, url, template) in LINKS {
+        let names: Vec<&str> = template
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+            .collect();
+        let mut links = BTreeMap::new();
+        let under = paths
+            .iter()
+            .filter(|p| p.starts_with(template) && p.matches('{').count() == names.len());
+        for target in under {
+            for target_method in METHODS
+                .into_iter()
+                .filter(|m| operation(document, target, m).is_some())
+            {
+                // `Link` would spell the field `operation_ref`; the document says `operationRef`.
+                let pointer = target.replace('~', "~0").replace('/', "~1");
+                let reference = format!("#/paths/{pointer}/{target_method}");
+                let mut link = LinkBuilder::new()
+                    .extensions(Some(Extensions::from_iter([("operationRef", reference)])));
+                for name in &names {
+                    link =
+                        link.parameter(*name, format!("{url}#regex:{}", capture(template, name)));
+                }
+                let words = target.split(['/', '{', '}', '_']).filter(|w| !w.is_empty());
+                let name = words.fold(target_method.to_owned(), |name, word| {
+                    name + &word[..1].to_ascii_uppercase() + &word[1..]
+                });
+                links.insert(name, RefOr::T(link.build()));
+            }
+        }
+        let response =
+            operation(document, path, method).and_then(|o| o.responses.responses.get_mut(status));
+        if let Some(RefOr::T(response)) = response {
+            response.links.extend(links);
+        }
+    }
+}
+
+/// A regular expression capturing the id `name` of a URL that matches `template`.
+fn capture(template: &str, name: &str) -> String {
+    let marker = format!("{{{name}}}");
+    let end = template
+        .find(&marker)
+        .map_or(0, |start| start + marker.len());
+    let mut pattern = format!("^{}/", template[..end].replace(&marker, "([0-9]+)"));
+    while let (Some(open), Some(close)) = (pattern.find('{'), pattern.find('}')) {
+        pattern.replace_range(open..=close, "[0-9]+");
+    }
+    pattern
+}
+
+fn operation<'a>(
+    openapi: &'a mut utoipa::openapi::OpenApi,
+    path: &str,
+    method: &str,
+) -> Option<&'a mut utoipa::openapi::path::Operation> {
+    let item = openapi.paths.paths.get_mut(path)?;
+    match method {
+        "get" => item.get.as_mut(),
+        "post" => item.post.as_mut(),
+        "put" => item.put.as_mut(),
+        "patch" => item.patch.as_mut(),
+        "delete" => item.delete.as_mut(),
+        _ => None,
+    }
 }
 
 struct BearerScheme;
@@ -39,17 +168,6 @@ impl Modify for BearerScheme {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "orgs", description = "Organizations, their users, invitations and opt-outs."),
-    paths(
-        service::root, service::healthz, service::readyz, service::metrics, service::openapi,
-        auth::login, auth::me, auth::regenerate_secret,
-        organizations::list, organizations::create, organizations::detail,
-        organizations::replace, organizations::patch, organizations::archive,
-        organizations::children,
-        invitations::invite, invitations::list, invitations::detail, invitations::resend,
-        invitations::revoke, invitations::accept,
-        members::list, members::get, members::change_role, members::remove,
-        opt_outs::list, opt_outs::record,
-    ),
     components(schemas(DetailBody)),
     modifiers(&BearerScheme),
     tags(
@@ -63,52 +181,23 @@ impl Modify for BearerScheme {
 )]
 struct ApiDoc;
 
-/// The OpenAPI document of the router.
+/// The OpenAPI document of the router: every route's documentation, from the same
+/// declaration as the route, and the links between them.
 #[must_use]
 pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut document = ApiDoc::openapi();
+    for (schemas, paths, _) in crate::routes() {
+        document.paths.paths.extend(paths.paths);
+        let components = document.components.get_or_insert_with(Default::default);
+        components.schemas.extend(schemas);
+    }
+    add_links(&mut document);
+    document
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_route_of_the_router_is_documented_with_its_method() {
-        let document = serde_json::to_value(document()).unwrap_or_default();
-
-        let missing: Vec<String> = crate::endpoints()
-            .iter()
-            .filter(|endpoint| {
-                document["paths"][endpoint.path][endpoint.method.as_str().to_ascii_lowercase()]
-                    .is_null()
-            })
-            .map(|endpoint| format!("{} {}", endpoint.method, endpoint.path))
-            .collect();
-
-        assert!(missing.is_empty(), "undocumented routes: {missing:?}");
-    }
-
-    #[test]
-    fn every_documented_operation_is_a_route_of_the_router() {
-        let document = serde_json::to_value(document()).unwrap_or_default();
-        let routes: Vec<(String, String)> = crate::endpoints()
-            .iter()
-            .map(|e| (e.path.to_owned(), e.method.as_str().to_ascii_lowercase()))
-            .collect();
-
-        let mut extra = Vec::new();
-        for (path, item) in document["paths"].as_object().into_iter().flatten() {
-            for method in item.as_object().into_iter().flatten().map(|(m, _)| m) {
-                if !routes.contains(&(path.clone(), method.clone())) {
-                    extra.push(format!("{method} {path}"));
-                }
-            }
-        }
-
-        assert!(!routes.is_empty());
-        assert!(extra.is_empty(), "documented but not routed: {extra:?}");
-    }
 
     #[test]
     fn the_opt_out_list_documents_both_json_and_csv() {
@@ -147,5 +236,141 @@ mod tests {
             document["components"]["securitySchemes"]["bearer"]["scheme"],
             "bearer"
         );
+    }
+
+    #[test]
+    fn a_created_organization_links_to_its_detail_through_its_location() {
+        let document = serde_json::to_value(document()).unwrap_or_default();
+
+        let link = &document["paths"]["/organizations/"]["post"]["responses"]["201"]["links"]["getOrganizationsId"];
+
+        assert_eq!(link["operationRef"], "#/paths/~1organizations~1{id}~1/get");
+        assert_eq!(
+            link["parameters"]["id"],
+            "$response.header.Location#regex:^/organizations/([0-9]+)/"
+        );
+        assert!(link.get("operation_ref").is_none());
+    }
+
+    #[test]
+    fn every_link_targets_a_documented_operation_and_fills_its_path() {
+        let document = serde_json::to_value(document()).unwrap_or_default();
+        let mut count = 0;
+
+        for (_, item) in document["paths"].as_object().into_iter().flatten() {
+            for (_, operation) in item.as_object().into_iter().flatten() {
+                for (_, response) in operation["responses"].as_object().into_iter().flatten() {
+                    for (name, link) in response["links"].as_object().into_iter().flatten() {
+                        count += 1;
+                        let reference = link["operationRef"].as_str().unwrap_or_default();
+                        let (path, method) = reference
+                            .strip_prefix("#/paths/")
+                            .and_then(|rest| rest.rsplit_once('/'))
+                            .unwrap_or_default();
+                        let path = path.replace("~1", "/").replace("~0", "~");
+                        assert!(document["paths"][&path][method].is_object(), "{name}");
+                        for parameter in ["id", "invitation", "user"] {
+                            assert_eq!(
+                                path.contains(&format!("{{{parameter}}}")),
+                                link["parameters"][parameter].is_string(),
+                                "{name}: {parameter}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+
+        assert!(count >= 10, "{count} links");
+    }
+
+    #[test]
+    fn list_parameters_say_what_the_service_accepts() {
+        let document = serde_json::to_value(document()).unwrap_or_default();
+        let parameter = |path: &str, name: &str| {
+            document["paths"][path]["get"]["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|parameter| parameter["name"] == name)
+                .map(|parameter| parameter["schema"].clone())
+                .unwrap_or_default()
+        };
+
+        let page_size = parameter("/organizations/", "page_size");
+        let page = parameter("/organizations/", "page");
+        let status = parameter("/organizations/{id}/invitations/", "status");
+        let role = parameter("/organizations/{id}/users/", "role");
+
+        assert!(
+            page_size.get("type").is_none(),
+            "any page_size: {page_size}"
+        );
+        assert!(page_size.get("maximum").is_none(), "{page_size}");
+        assert_eq!(page["minimum"], 1);
+        assert_eq!(
+            status["enum"],
+            serde_json::json!(["", "pending", "accepted", "revoked", "expired"])
+        );
+        assert_eq!(
+            role["enum"],
+            serde_json::json!(["", "administrators", "managers", "users", "collaborators"])
+        );
+    }
+
+    #[test]
+    fn request_bodies_require_what_the_service_requires_and_allow_no_null() {
+        let document = serde_json::to_value(document()).unwrap_or_default();
+        let schemas = &document["components"]["schemas"];
+        let required = |name: &str| schemas[name]["required"].clone();
+
+        assert_eq!(
+            required("OrganizationCreate"),
+            serde_json::json!(["name", "contact_email", "parent"])
+        );
+        assert_eq!(
+            required("OrganizationReplace"),
+            serde_json::json!(["name", "contact_email"])
+        );
+        assert!(required("OrganizationPatch").is_null());
+        for name in [
+            "OrganizationCreate",
+            "OrganizationReplace",
+            "OrganizationPatch",
+            "InviteWrite",
+            "AcceptWrite",
+            "RoleWrite",
+            "OptOutWrite",
+            "LoginWrite",
+        ] {
+            let text = serde_json::to_string(&schemas[name]).unwrap_or_default();
+            assert!(schemas[name].is_object(), "{name}");
+            assert!(
+                !text.contains("\"null\""),
+                "{name} has a nullable field: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_operation_with_a_body_documents_413_and_415() {
+        let document = serde_json::to_value(document()).unwrap_or_default();
+        let mut bodies = 0;
+
+        for (path, item) in document["paths"].as_object().into_iter().flatten() {
+            for (method, operation) in item.as_object().into_iter().flatten() {
+                if operation["requestBody"].is_object() {
+                    bodies += 1;
+                    for status in ["400", "413", "415"] {
+                        assert!(
+                            operation["responses"][status].is_object(),
+                            "{method} {path}: {status}"
+                        );
+                    }
+                }
+            }
+        }
+
+        assert_eq!(bodies, 8);
     }
 }

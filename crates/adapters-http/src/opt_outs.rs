@@ -8,22 +8,21 @@ use axum::response::{IntoResponse, Response};
 use domain::OrganizationId;
 use domain::optout::{OptOut, OptOutRecorded, OptOutRequest};
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
-use crate::extract::coerce;
-use crate::extract::{CurrentActor, Ids, JsonBody, ListQuery};
-use crate::openapi::{DetailBody, ListParams};
+use crate::extract::{CurrentActor, Ids, ListQuery};
+use crate::openapi::{BodyRefused, DetailBody, ListParams};
 use crate::pagination::Paginated;
-use crate::{AppState, Endpoint, links};
+use crate::request::{self, list_filters, request_body};
+use utoipa_axum::routes;
 
-/// The endpoints of this module.
-pub(crate) fn endpoints() -> Vec<Endpoint> {
-    vec![
-        Endpoint::get("/organizations/{id}/opt_outs/", list),
-        Endpoint::post("/organizations/{id}/opt_outs/", record),
-    ]
+use crate::{AppState, Routes, links, schema};
+
+/// The routes of this module, each documented by its handler's `utoipa::path`.
+pub(crate) fn routes() -> Vec<Routes> {
+    vec![routes!(list, record)]
 }
 
 /// The most rows written as one chunk of the CSV body.
@@ -53,13 +52,33 @@ impl From<&OptOut> for OptOutDto {
     }
 }
 
-/// An opt-out to record.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct OptOutWrite {
-    /// The address.
-    pub address: String,
-    /// The origin; `api` when absent.
-    pub origin: Option<String>,
+request_body! {
+    /// An opt-out to record.
+    pub struct OptOutWrite => OptOutRequest {
+        /// The address.
+        address: request::Email, required;
+        /// The origin; `api` when absent.
+        origin: request::Origin;
+    }
+}
+
+list_filters! {
+    /// The filters of the opt-out list.
+    pub struct OptOutFilters {
+        /// Only this address.
+        address: schema::text_filter;
+        /// Only this origin; empty for all.
+        origin: schema::origin_filter;
+    }
+}
+
+/// The format of the opt-out list.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FormatParam {
+    /// `csv` for CSV, `json` or empty for JSON.
+    #[param(schema_with = schema::format_filter)]
+    pub format: Option<String>,
 }
 
 /// Whether the list is asked as CSV: `?format=csv`, or `Accept` preferring `text/csv`.
@@ -137,9 +156,7 @@ pub fn csv_row(opt_out: &OptOut) -> String {
 /// `?format=csv`, streamed row by row.
 #[utoipa::path(get, path = "/organizations/{id}/opt_outs/", tag = "opt-outs",
     params(("id" = i64, Path, description = "Organization id"),
-        ("address" = Option<String>, Query, description = "Only this address"),
-        ("origin" = Option<String>, Query, description = "Only this origin"),
-        ("format" = Option<String>, Query, description = "`csv` for CSV"), ListParams),
+        OptOutFilters, FormatParam, ListParams),
     security(("bearer" = [])),
     responses((status = 200, description = "A page of opt-outs, or every opt-out as CSV (address,origin,creation_date)",
             content((Paginated<OptOutDto> = "application/json"), (String = "text/csv"))),
@@ -153,7 +170,7 @@ pub(crate) async fn list(
     query: ListQuery,
 ) -> Result<Response, ApiError> {
     let organization = OrganizationId::new(ids.organization);
-    let [address, origin] = query.filters(["address", "origin"])?;
+    let OptOutFilters { address, origin } = OptOutFilters::read(&query)?;
     if wants_csv(&headers, &query)? {
         let rows = state
             .opt_outs
@@ -204,7 +221,7 @@ pub(crate) async fn list(
 #[utoipa::path(post, path = "/organizations/{id}/opt_outs/", tag = "opt-outs",
     params(("id" = i64, Path, description = "Organization id")), request_body = OptOutWrite,
     security(("bearer" = [])),
-    responses((status = 201, body = OptOutDto, description = "Recorded"),
+    responses(BodyRefused, (status = 201, body = OptOutDto, description = "Recorded"),
         (status = 200, body = OptOutDto, description = "Updated"),
         (status = 400, description = "Field errors"), (status = 401, body = DetailBody),
         (status = 403, body = DetailBody), (status = 404, body = DetailBody)))]
@@ -212,15 +229,11 @@ pub(crate) async fn record(
     ids: Ids,
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
-    JsonBody(body): JsonBody,
+    body: OptOutWrite,
 ) -> Result<(StatusCode, Json<OptOutDto>), ApiError> {
-    let request = OptOutRequest {
-        address: coerce::string(&body, "address"),
-        origin: coerce::string(&body, "origin"),
-    };
     let recorded = state
         .opt_outs
-        .record(&actor, OrganizationId::new(ids.organization), request)
+        .record(&actor, OrganizationId::new(ids.organization), body.into())
         .await?;
     let status = match recorded {
         OptOutRecorded::Created(_) => StatusCode::CREATED,

@@ -7,26 +7,24 @@ use axum::response::{IntoResponse, Response};
 use domain::organization::{Organization, UpdateMode};
 use domain::{OrganizationId, Version};
 use ports::inbound::OrganizationFields;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
-use crate::extract::coerce::{self, Fields};
-use crate::extract::{CurrentActor, Ids, IfMatch, JsonBody, ListQuery};
-use crate::openapi::{DetailBody, ListParams};
+use crate::extract::{CurrentActor, Ids, IfMatch, ListQuery};
+use crate::openapi::{BodyRefused, DetailBody, ListParams};
 use crate::pagination::Paginated;
-use crate::{AppState, Endpoint, links};
+use crate::request::{self, request_body};
+use utoipa_axum::routes;
 
-/// The endpoints of this module.
-pub(crate) fn endpoints() -> Vec<Endpoint> {
+use crate::{AppState, Routes, links};
+
+/// The routes of this module, each documented by its handler's `utoipa::path`.
+pub(crate) fn routes() -> Vec<Routes> {
     vec![
-        Endpoint::get("/organizations/", list),
-        Endpoint::post("/organizations/", create),
-        Endpoint::get("/organizations/{id}/", detail),
-        Endpoint::put("/organizations/{id}/", replace),
-        Endpoint::patch("/organizations/{id}/", patch),
-        Endpoint::delete("/organizations/{id}/", archive),
-        Endpoint::get("/organizations/{id}/children/", children),
+        routes!(list, create),
+        routes!(detail, replace, patch, archive),
+        routes!(children),
     ]
 }
 
@@ -115,30 +113,46 @@ impl From<&Organization> for OrganizationDto {
     }
 }
 
-/// Settings as a request may give them (any subset; DRF's boolean strings accepted).
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct SettingsWrite {
-    /// Empty, or 4 to 30 lowercase letters, digits and dashes.
-    pub nickname: Option<String>,
-    /// `true`/`false`, or `"true"`, `"false"`, `"1"`, `"0"`.
-    pub notify_message_status: Option<bool>,
-    /// `true`/`false`, or `"true"`, `"false"`, `"1"`, `"0"`.
-    pub notify_optouts: Option<bool>,
-    /// Blank unless the organization may use external opt-out.
-    pub external_optout_message: Option<String>,
+request_body! {
+    /// A new child organization; other fields are ignored.
+    pub struct OrganizationCreate => OrganizationFields {
+        /// At most 200 characters, not blank.
+        name: request::OrganizationName, required;
+        /// A valid e-mail address.
+        contact_email: request::Email, required;
+        /// The parent's URL (`/organizations/1/` or absolute): your own organization.
+        parent: request::Parent, required;
+        /// Any subset of the settings; the others take their defaults.
+        settings: request::Settings;
+    }
 }
 
-/// The writable fields of an organization; others are ignored.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct OrganizationWrite {
-    /// At most 200 characters, not blank.
-    pub name: Option<String>,
-    /// A valid e-mail address.
-    pub contact_email: Option<String>,
-    /// The parent's URL (`/organizations/1/` or absolute); required on create, unchangeable.
-    pub parent: Option<String>,
-    /// Any subset of the settings, merged key by key.
-    pub settings: Option<SettingsWrite>,
+request_body! {
+    /// An organization's writable fields, all given; others are ignored.
+    pub struct OrganizationReplace => OrganizationFields {
+        /// At most 200 characters, not blank.
+        name: request::OrganizationName, required;
+        /// A valid e-mail address.
+        contact_email: request::Email, required;
+        /// The parent's URL, which cannot change.
+        parent: request::UnchangedParent;
+        /// Any subset of the settings, merged key by key.
+        settings: request::Settings;
+    }
+}
+
+request_body! {
+    /// Any subset of an organization's writable fields; others are ignored.
+    pub struct OrganizationPatch => OrganizationFields {
+        /// At most 200 characters, not blank.
+        name: request::OrganizationName;
+        /// A valid e-mail address.
+        contact_email: request::Email;
+        /// The parent's URL, which cannot change.
+        parent: request::UnchangedParent;
+        /// Any subset of the settings, merged key by key.
+        settings: request::Settings;
+    }
 }
 
 /// The strong `ETag` of an organization: its version, quoted (`"3"`).
@@ -156,15 +170,6 @@ pub fn parse_etag(tag: &str) -> Option<Version> {
         return None;
     }
     inner.parse::<i64>().ok().map(Version::new)
-}
-
-fn fields(body: &Fields) -> OrganizationFields {
-    OrganizationFields {
-        name: coerce::string(body, "name"),
-        contact_email: coerce::string(body, "contact_email"),
-        parent: coerce::parent(body, "parent"),
-        settings: coerce::settings(body, "settings"),
-    }
 }
 
 /// The representation with its `ETag`, and `Location` when `created`.
@@ -243,19 +248,19 @@ pub(crate) async fn children(
 }
 
 /// Creates a child of your organization (administrators only).
-#[utoipa::path(post, path = "/organizations/", tag = "organizations", request_body = OrganizationWrite,
+#[utoipa::path(post, path = "/organizations/", tag = "organizations", request_body = OrganizationCreate,
     security(("bearer" = [])),
-    responses((status = 201, body = OrganizationDto, headers(("Location" = String), ("ETag" = String))),
+    responses(BodyRefused, (status = 201, body = OrganizationDto, headers(("Location" = String), ("ETag" = String))),
         (status = 400, description = "Field errors"), (status = 401, body = DetailBody),
-        (status = 403, body = DetailBody), (status = 413, body = DetailBody), (status = 415, body = DetailBody)))]
+        (status = 403, body = DetailBody)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
-    JsonBody(body): JsonBody,
+    body: OrganizationCreate,
 ) -> Result<Response, ApiError> {
     let organization = state
         .organizations
-        .create_child(&actor, fields(&body))
+        .create_child(&actor, body.into())
         .await?;
     Ok(respond(&organization, StatusCode::CREATED))
 }
@@ -265,7 +270,7 @@ async fn update(
     actor: &domain::Actor,
     ids: Ids,
     mode: UpdateMode,
-    body: &Fields,
+    fields: OrganizationFields,
     if_match: IfMatch,
 ) -> Result<Response, ApiError> {
     let organization = state
@@ -274,7 +279,7 @@ async fn update(
             actor,
             OrganizationId::new(ids.organization),
             mode,
-            fields(body),
+            fields,
             if_match.0,
         )
         .await?;
@@ -282,11 +287,11 @@ async fn update(
 }
 
 /// Replaces a visible organization's fields (`name` and `contact_email` required).
-#[utoipa::path(put, path = "/organizations/{id}/", tag = "organizations", request_body = OrganizationWrite,
+#[utoipa::path(put, path = "/organizations/{id}/", tag = "organizations", request_body = OrganizationReplace,
     params(("id" = i64, Path, description = "Organization id"),
         ("If-Match" = Option<String>, Header, description = "The ETag last read")),
     security(("bearer" = [])),
-    responses((status = 200, body = OrganizationDto, headers(("ETag" = String))),
+    responses(BodyRefused, (status = 200, body = OrganizationDto, headers(("ETag" = String))),
         (status = 400, description = "Field errors"), (status = 401, body = DetailBody),
         (status = 403, body = DetailBody), (status = 404, body = DetailBody), (status = 412, body = DetailBody)))]
 pub(crate) async fn replace(
@@ -294,17 +299,25 @@ pub(crate) async fn replace(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
     if_match: IfMatch,
-    JsonBody(body): JsonBody,
+    body: OrganizationReplace,
 ) -> Result<Response, ApiError> {
-    update(&state, &actor, ids, UpdateMode::Replace, &body, if_match).await
+    update(
+        &state,
+        &actor,
+        ids,
+        UpdateMode::Replace,
+        body.into(),
+        if_match,
+    )
+    .await
 }
 
 /// Changes some fields of a visible organization.
-#[utoipa::path(patch, path = "/organizations/{id}/", tag = "organizations", request_body = OrganizationWrite,
+#[utoipa::path(patch, path = "/organizations/{id}/", tag = "organizations", request_body = OrganizationPatch,
     params(("id" = i64, Path, description = "Organization id"),
         ("If-Match" = Option<String>, Header, description = "The ETag last read")),
     security(("bearer" = [])),
-    responses((status = 200, body = OrganizationDto, headers(("ETag" = String))),
+    responses(BodyRefused, (status = 200, body = OrganizationDto, headers(("ETag" = String))),
         (status = 400, description = "Field errors"), (status = 401, body = DetailBody),
         (status = 403, body = DetailBody), (status = 404, body = DetailBody), (status = 412, body = DetailBody)))]
 pub(crate) async fn patch(
@@ -312,9 +325,17 @@ pub(crate) async fn patch(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
     if_match: IfMatch,
-    JsonBody(body): JsonBody,
+    body: OrganizationPatch,
 ) -> Result<Response, ApiError> {
-    update(&state, &actor, ids, UpdateMode::Partial, &body, if_match).await
+    update(
+        &state,
+        &actor,
+        ids,
+        UpdateMode::Partial,
+        body.into(),
+        if_match,
+    )
+    .await
 }
 
 /// Archives a child of your organization.

@@ -12,16 +12,18 @@ use utoipa::ToSchema;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::openapi::DetailBody;
-use crate::{AppState, Endpoint};
+use utoipa_axum::routes;
 
-/// The endpoints of this module.
-pub(crate) fn endpoints() -> Vec<Endpoint> {
+use crate::{AppState, Routes};
+
+/// The routes of this module, each documented by its handler's `utoipa::path`.
+pub(crate) fn routes() -> Vec<Routes> {
     vec![
-        Endpoint::get("/", root),
-        Endpoint::get("/healthz", healthz),
-        Endpoint::get("/readyz", readyz),
-        Endpoint::get("/metrics", metrics),
-        Endpoint::get("/openapi.json", openapi),
+        routes!(root),
+        routes!(healthz),
+        routes!(readyz),
+        routes!(metrics),
+        routes!(openapi),
     ]
 }
 

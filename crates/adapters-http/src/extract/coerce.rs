@@ -148,12 +148,9 @@ pub fn settings(fields: &Fields, name: &str) -> Input<SettingsInput> {
     match fields.get(name) {
         None => Input::Absent,
         Some(Value::Null) => Input::Null,
-        Some(Value::Object(settings)) => Input::Value(SettingsInput {
-            nickname: string(settings, "nickname"),
-            notify_message_status: boolean(settings, "notify_message_status"),
-            notify_optouts: boolean(settings, "notify_optouts"),
-            external_optout_message: string(settings, "external_optout_message"),
-        }),
+        Some(Value::Object(settings)) => {
+            Input::Value(crate::request::SettingsWrite::read(settings).into())
+        }
         Some(other) => Input::Invalid(ErrorCode::NotAnObject {
             given: python_type_name(other).to_owned(),
         }),
