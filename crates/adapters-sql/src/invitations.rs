@@ -2,9 +2,12 @@
 //! tokens consumed by one conditional update.
 
 use async_trait::async_trait;
-use domain::invitation::{Invitation, InvitationConflict, InvitationStatus, NewInvitation};
+use domain::invitation::{
+    Invitation, InvitationConflict, InvitationPreview, InvitationStatus, NewInvitation,
+};
 use domain::limits::{LimitKey, RateLimit};
 use domain::mail::OutgoingEmail;
+use domain::organization::OrganizationName;
 use domain::pagination::{Page, PageRequest};
 use domain::secret::TokenHash;
 use domain::user::{MemberRef, NewUser, User};
@@ -283,6 +286,41 @@ where
         .await
         .map_err(storage_error::<D>)?;
         Ok(open)
+    }
+
+    #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
+    async fn preview(
+        &self,
+        token: &TokenHash,
+        now: Timestamp,
+    ) -> Result<Option<InvitationPreview>, StorageError> {
+        // The conditions of `token_is_open`: the page shows only what acceptance would take.
+        let row: Option<(i64, String, String, String, Option<String>)> = sqlx::query_as(
+            "select i.id, o.name, i.role, i.identifier, inviter.identifier \
+             from invitations i join organizations o on o.id = i.organization_id \
+             left join users inviter on inviter.id = i.invited_by \
+             where i.token_hash = $1 and i.accepted_at is null and i.revoked_at is null \
+             and i.superseded_at is null and i.expires_at > $2 and o.archived_at is null",
+        )
+        .bind(token.as_str())
+        .bind(stored::<D>(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage_error::<D>)?;
+        row.map(|(id, name, role, identifier, inviter)| {
+            Ok(InvitationPreview {
+                organization_name: OrganizationName::parse(&name)
+                    .map_err(|e| corrupt("invitation", id, e))?,
+                role: Role::parse(&role).map_err(|e| corrupt("invitation", id, e))?,
+                identifier: EmailAddress::parse(&identifier)
+                    .map_err(|e| corrupt("invitation", id, e))?,
+                invited_by: inviter
+                    .map(|inviter| EmailAddress::parse(&inviter))
+                    .transpose()
+                    .map_err(|e| corrupt("invitation", id, e))?,
+            })
+        })
+        .transpose()
     }
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]

@@ -280,6 +280,20 @@ pub struct NewInvitation {
     pub expires_at: Timestamp,
 }
 
+/// What the invitation page shows of a usable invitation before it is accepted: what the
+/// invited person joins, as whom, and who invited them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvitationPreview {
+    /// The name of the organization it invites into.
+    pub organization_name: crate::organization::OrganizationName,
+    /// The role the user will have.
+    pub role: Role,
+    /// The invited address.
+    pub identifier: EmailAddress,
+    /// The inviter's identifier; `None` once that user was removed.
+    pub invited_by: Option<EmailAddress>,
+}
+
 /// The fields of `POST /invitations/accept/`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AcceptRequest {

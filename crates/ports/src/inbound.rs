@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use crate::Cause;
 use futures::stream::BoxStream;
 
-use domain::invitation::{AcceptRequest, Invitation, InvitationStatus, InviteRequest};
+use domain::invitation::{
+    AcceptRequest, Invitation, InvitationPreview, InvitationStatus, InviteRequest,
+};
 use domain::optout::{OptOut, OptOutRecorded, OptOutRequest};
 use domain::organization::{Organization, SettingsInput, UpdateMode};
 use domain::pagination::{Page, PageRequest};
@@ -330,6 +332,14 @@ pub trait InvitationUseCases: Send + Sync {
         organization: OrganizationId,
         invitation: InvitationId,
     ) -> Result<(), UseCaseError>;
+
+    /// What the invitation page shows of the invitation `token` opens (no authentication
+    /// needed); viewing consumes nothing.
+    ///
+    /// # Errors
+    /// `Validation` with `token` `InvalidInvitation` for a token that is malformed,
+    /// unknown, used, revoked, expired or of an archived organization.
+    async fn preview(&self, token: String) -> Result<InvitationPreview, UseCaseError>;
 
     /// Accepts an invitation: the user now exists (no authentication needed).
     ///

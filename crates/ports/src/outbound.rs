@@ -9,7 +9,9 @@ use async_trait::async_trait;
 
 use crate::Cause;
 
-use domain::invitation::{Invitation, InvitationConflict, InvitationStatus, NewInvitation};
+use domain::invitation::{
+    Invitation, InvitationConflict, InvitationPreview, InvitationStatus, NewInvitation,
+};
 use domain::limits::{EventWindow, LimitKey, LimitReached, RateLimit};
 use domain::mail::OutgoingEmail;
 use domain::member::MemberFilter;
@@ -396,6 +398,18 @@ pub trait InvitationRepository: Send + Sync {
     /// # Errors
     /// `StorageError` only.
     async fn token_is_open(&self, token: &TokenHash, now: Timestamp) -> Result<bool, StorageError>;
+
+    /// What the invitation page shows of the invitation `token` opens, in one read that
+    /// consumes nothing: `None` unless it is pending at `now` in a live organization (the
+    /// conditions of `token_is_open`).
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn preview(
+        &self,
+        token: &TokenHash,
+        now: Timestamp,
+    ) -> Result<Option<InvitationPreview>, StorageError>;
 
     /// An invitation of a live organization.
     ///

@@ -1942,6 +1942,86 @@ pub async fn only_the_token_of_a_pending_invitation_is_open(store: &Store) {
     assert_eq!(is_open(hidden, now()).await, Ok(false));
 }
 
+/// `preview`: what `token_is_open` opens, read without consuming it; nothing for a
+/// revoked, used, expired or archived one.
+pub async fn a_preview_shows_only_a_usable_invitation_and_consumes_nothing(store: &Store) {
+    let (parent, admin) = organization_with_admin(store).await;
+    let archived = child(store, &parent, "Archived").await;
+    let (_, open) = invitation(store, &parent, &admin, "open@example.com", now(), week()).await;
+    let (revoked, revoked_token) =
+        invitation(store, &parent, &admin, "revoked@example.com", now(), week()).await;
+    let (expiring, expiring_token) = invitation(
+        store,
+        &parent,
+        &admin,
+        "expiring@example.com",
+        now(),
+        Duration::days(1),
+    )
+    .await;
+    let (_, used) = invitation(store, &parent, &admin, "used@example.com", now(), week()).await;
+    let (_, hidden) = invitation(
+        store,
+        &archived,
+        &admin,
+        "hidden@example.com",
+        now(),
+        week(),
+    )
+    .await;
+    store
+        .invitations
+        .revoke(parent.id, revoked.id, now())
+        .await
+        .expect("revoked");
+    store
+        .invitations
+        .accept(&used, now(), profile(), &token())
+        .await
+        .expect("accepted");
+    store
+        .organizations
+        .archive_child(archived.id, None, now())
+        .await
+        .expect("archived");
+    let preview = |token_hash, at| {
+        let invitations = store.invitations.clone();
+        async move { invitations.preview(&token_hash, at).await }
+    };
+
+    let shown = preview(open.clone(), now())
+        .await
+        .expect("read")
+        .expect("shown");
+    let again = preview(open.clone(), now()).await.expect("read");
+
+    assert_eq!(shown.organization_name, parent.name);
+    assert_eq!(shown.identifier, email("open@example.com"));
+    assert_eq!(shown.role, Role::Managers);
+    assert_eq!(shown.invited_by, Some(admin.identifier.clone()));
+    assert_eq!(again, Some(shown));
+    assert_eq!(preview(token(), now()).await, Ok(None));
+    assert_eq!(preview(revoked_token, now()).await, Ok(None));
+    assert_eq!(
+        preview(expiring_token.clone(), expiring.expires_at).await,
+        Ok(None)
+    );
+    assert!(matches!(
+        preview(expiring_token, expiring.expires_at - Duration::seconds(1)).await,
+        Ok(Some(_))
+    ));
+    assert_eq!(preview(used, now()).await, Ok(None));
+    assert_eq!(preview(hidden, now()).await, Ok(None));
+    // Viewing consumed nothing: the token still accepts.
+    assert!(
+        store
+            .invitations
+            .accept(&open, now(), profile(), &token())
+            .await
+            .is_ok()
+    );
+}
+
 /// Ten simultaneous acceptances of one token: exactly one user.
 pub async fn ten_simultaneous_acceptances_of_one_token_create_exactly_one_user(store: &Store) {
     let (organization, admin) = organization_with_admin(store).await;

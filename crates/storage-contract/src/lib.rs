@@ -139,6 +139,7 @@ macro_rules! contract_tests {
             an_invitation_takes_its_allowances_and_a_refused_one_takes_none,
             resending_takes_its_allowances_and_a_refused_resend_takes_none,
             only_the_token_of_a_pending_invitation_is_open,
+            a_preview_shows_only_a_usable_invitation_and_consumes_nothing,
             ten_simultaneous_acceptances_of_one_token_create_exactly_one_user,
             recording_an_opt_out_twice_creates_then_updates_and_queues_one_notice,
             opt_outs_are_listed_newest_first_and_filtered,

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use domain::invitation::{
-    AcceptRequest, Invitation, InvitationConflict, InvitationStatus, InvitationTerms,
-    InviteRequest, NewInvitation, check_accept, check_invite,
+    AcceptRequest, Invitation, InvitationConflict, InvitationPreview, InvitationStatus,
+    InvitationTerms, InviteRequest, NewInvitation, check_accept, check_invite,
 };
 use domain::limits::{LimitKey, RateLimit};
 use domain::mail::{InvitationEmail, OutgoingEmail};
@@ -189,6 +189,9 @@ impl InvitationService {
     }
 }
 
+/// The longest token the invitation page looks up; real ones are far shorter.
+const PREVIEW_TOKEN_MAX_LENGTH: usize = 256;
+
 fn invalid_token() -> UseCaseError {
     ValidationErrors::single("token", ErrorCode::InvalidInvitation).into()
 }
@@ -330,6 +333,20 @@ impl InvitationUseCases for InvitationService {
             .revoke(organization, invitation, self.clock.now())
             .await
             .map_err(change_error)
+    }
+
+    async fn preview(&self, token: String) -> Result<InvitationPreview, UseCaseError> {
+        let token = token.trim();
+        // A token is a short random string: a blank or oversized one opens nothing, and
+        // costs no read.
+        if token.is_empty() || token.len() > PREVIEW_TOKEN_MAX_LENGTH {
+            return Err(invalid_token());
+        }
+        let token = SecretToken::presented(token).hash();
+        self.invitations
+            .preview(&token, self.clock.now())
+            .await?
+            .ok_or_else(invalid_token)
     }
 
     async fn accept(&self, request: AcceptRequest) -> Result<AcceptedInvitation, UseCaseError> {
@@ -1012,6 +1029,65 @@ mod tests {
 
         assert_eq!(accepted.user.id, UserId::new(30));
         assert_eq!(accepted.api_key.expose(), "fresh-token");
+    }
+
+    fn preview() -> InvitationPreview {
+        InvitationPreview {
+            organization_name: domain::organization::OrganizationName::parse("Acme")
+                .expect("valid name"),
+            role: Role::Managers,
+            identifier: email("new@example.com"),
+            invited_by: Some(email("boss@example.com")),
+        }
+    }
+
+    #[tokio::test]
+    async fn previewing_reads_the_invitation_of_the_token_without_accepting_it() {
+        let mut mocks = Mocks::new();
+        mocks.hasher.expect_hash().never();
+        mocks.invitations.expect_accept().never();
+        mocks
+            .invitations
+            .expect_preview()
+            .withf(|token, at| *token == SecretToken::presented("the-token").hash() && *at == now())
+            .times(1)
+            .returning(|_, _| Ok(Some(preview())));
+
+        let shown = mocks.service().preview(" the-token ".to_owned()).await;
+
+        assert_eq!(shown, Ok(preview()));
+    }
+
+    #[tokio::test]
+    async fn previewing_a_token_that_opens_nothing_is_an_invalid_invitation() {
+        let mut mocks = Mocks::new();
+        mocks
+            .invitations
+            .expect_preview()
+            .times(1)
+            .returning(|_, _| Ok(None));
+
+        let shown = mocks.service().preview("used".to_owned()).await;
+
+        assert_eq!(
+            field_codes(shown.expect_err("refused"), "token"),
+            [ErrorCode::InvalidInvitation]
+        );
+    }
+
+    #[tokio::test]
+    async fn previewing_a_blank_or_oversized_token_reads_nothing() {
+        for token in [String::new(), "  ".to_owned(), "x".repeat(257)] {
+            let mut mocks = Mocks::new();
+            mocks.invitations.expect_preview().never();
+
+            let shown = mocks.service().preview(token).await;
+
+            assert_eq!(
+                field_codes(shown.expect_err("refused"), "token"),
+                [ErrorCode::InvalidInvitation]
+            );
+        }
     }
 
     #[tokio::test]
