@@ -10,6 +10,7 @@ mod opt_outs;
 mod organizations;
 mod outbox;
 mod outputs;
+mod pages;
 mod resilience;
 mod schema;
 mod service;

@@ -339,6 +339,200 @@ pub fn error_text(code: &ErrorCode, language: Language) -> String {
     render(message, language, &params)
 }
 
+/// The texts of the invitation page (CONTRACT §10), keyed by (text, language).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PageText {
+    /// The title of the invitation page (`{organization}`).
+    InvitationTitle,
+    /// What the invitation offers (`{inviter}`, `{organization}`, `{role}`).
+    InvitationIntro,
+    /// What the invitation offers when its inviter is gone (`{organization}`, `{role}`).
+    InvitationIntroWithoutInviter,
+    /// The label of the organization's name.
+    OrganizationLabel,
+    /// The label of the role.
+    RoleLabel,
+    /// The label of the invited identifier.
+    IdentifierLabel,
+    /// The label of the inviter.
+    InviterLabel,
+    /// The first name field.
+    FirstName,
+    /// The last name field.
+    LastName,
+    /// The password field.
+    Password,
+    /// The password confirmation field.
+    PasswordAgain,
+    /// The submit button.
+    Accept,
+    /// The confirmation differs from the password.
+    PasswordsDiffer,
+    /// The invalid-invitation page's title.
+    InvalidInvitation,
+    /// What to do about an invalid invitation.
+    InvalidInvitationHelp,
+    /// The welcome page's title (`{organization}`).
+    WelcomeTitle,
+    /// The new account (`{identifier}`, `{role}`).
+    WelcomeAccount,
+    /// The label of the API key.
+    ApiKeyLabel,
+    /// The API key is shown once.
+    ApiKeyOnce,
+    /// How to send the API key.
+    ApiKeyUsage,
+    /// Which request to try first.
+    ApiKeyExample,
+    /// The role `administrators`.
+    RoleAdministrators,
+    /// The role `managers`.
+    RoleManagers,
+    /// The role `users`.
+    RoleUsers,
+    /// The role `collaborators`.
+    RoleCollaborators,
+}
+
+impl PageText {
+    /// Every text, so tests can check the catalog is complete.
+    pub const ALL: [PageText; 25] = [
+        PageText::InvitationTitle,
+        PageText::InvitationIntro,
+        PageText::InvitationIntroWithoutInviter,
+        PageText::OrganizationLabel,
+        PageText::RoleLabel,
+        PageText::IdentifierLabel,
+        PageText::InviterLabel,
+        PageText::FirstName,
+        PageText::LastName,
+        PageText::Password,
+        PageText::PasswordAgain,
+        PageText::Accept,
+        PageText::PasswordsDiffer,
+        PageText::InvalidInvitation,
+        PageText::InvalidInvitationHelp,
+        PageText::WelcomeTitle,
+        PageText::WelcomeAccount,
+        PageText::ApiKeyLabel,
+        PageText::ApiKeyOnce,
+        PageText::ApiKeyUsage,
+        PageText::ApiKeyExample,
+        PageText::RoleAdministrators,
+        PageText::RoleManagers,
+        PageText::RoleUsers,
+        PageText::RoleCollaborators,
+    ];
+}
+
+/// The text of the page text `text` in `language`, with its `{placeholders}` unfilled.
+#[must_use]
+pub fn page_template(text: PageText, language: Language) -> &'static str {
+    use Language::{English as En, French as Fr};
+    use PageText as P;
+    match (text, language) {
+        (P::InvitationTitle, En) => "Join {organization}",
+        (P::InvitationTitle, Fr) => "Rejoindre {organization}",
+        (P::InvitationIntro, En) => "{inviter} invited you to join {organization} as {role}.",
+        (P::InvitationIntro, Fr) => {
+            "{inviter} vous invite à rejoindre {organization} en tant que {role}."
+        }
+        (P::InvitationIntroWithoutInviter, En) => {
+            "You are invited to join {organization} as {role}."
+        }
+        (P::InvitationIntroWithoutInviter, Fr) => {
+            "Vous êtes invité à rejoindre {organization} en tant que {role}."
+        }
+        (P::OrganizationLabel, En) => "Organization",
+        (P::OrganizationLabel, Fr) => "Organisation",
+        (P::RoleLabel, En) => "Role",
+        (P::RoleLabel, Fr) => "Rôle",
+        (P::IdentifierLabel, En) => "Your identifier",
+        (P::IdentifierLabel, Fr) => "Votre identifiant",
+        (P::InviterLabel, En) => "Invited by",
+        (P::InviterLabel, Fr) => "Invité par",
+        (P::FirstName, En) => "First name",
+        (P::FirstName, Fr) => "Prénom",
+        (P::LastName, En) => "Last name",
+        (P::LastName, Fr) => "Nom",
+        (P::Password, En) => "Password (at least 8 characters)",
+        (P::Password, Fr) => "Mot de passe (au moins 8 caractères)",
+        (P::PasswordAgain, En) => "Password again",
+        (P::PasswordAgain, Fr) => "Mot de passe, à nouveau",
+        (P::Accept, En) => "Accept the invitation",
+        (P::Accept, Fr) => "Accepter l'invitation",
+        (P::PasswordsDiffer, En) => "The two passwords do not match.",
+        (P::PasswordsDiffer, Fr) => "Les deux mots de passe ne correspondent pas.",
+        (P::InvalidInvitation, En) => "Invalid or expired invitation.",
+        (P::InvalidInvitation, Fr) => "Invitation invalide ou expirée.",
+        (P::InvalidInvitationHelp, En) => {
+            "This link was already used, revoked or has expired. Ask the person who invited you for a new invitation."
+        }
+        (P::InvalidInvitationHelp, Fr) => {
+            "Ce lien a déjà servi, a été révoqué ou a expiré. Demandez une nouvelle invitation à la personne qui vous a invité."
+        }
+        (P::WelcomeTitle, En) => "Welcome to {organization}",
+        (P::WelcomeTitle, Fr) => "Bienvenue dans {organization}",
+        (P::WelcomeAccount, En) => "Your account {identifier} is ready, with the role {role}.",
+        (P::WelcomeAccount, Fr) => "Votre compte {identifier} est prêt, avec le rôle {role}.",
+        (P::ApiKeyLabel, En) => "Your API key",
+        (P::ApiKeyLabel, Fr) => "Votre clé d'API",
+        (P::ApiKeyOnce, En) => {
+            "It is shown only this once: copy it now and keep it secret. You can make a new one later with POST /me/regen_secret/."
+        }
+        (P::ApiKeyOnce, Fr) => {
+            "Elle n'est affichée que cette fois : copiez-la maintenant et gardez-la secrète. Vous pourrez en créer une nouvelle avec POST /me/regen_secret/."
+        }
+        (P::ApiKeyUsage, En) => "Send it in the Authorization header of each API request:",
+        (P::ApiKeyUsage, Fr) => {
+            "Envoyez-la dans l'en-tête Authorization de chaque requête à l'API :"
+        }
+        (P::ApiKeyExample, En) => "For example, your own account:",
+        (P::ApiKeyExample, Fr) => "Par exemple, votre propre compte :",
+        (P::RoleAdministrators, En) => "administrators",
+        (P::RoleAdministrators, Fr) => "administrateurs",
+        (P::RoleManagers, En) => "managers",
+        (P::RoleManagers, Fr) => "gestionnaires",
+        (P::RoleUsers, En) => "users",
+        (P::RoleUsers, Fr) => "utilisateurs",
+        (P::RoleCollaborators, En) => "collaborators",
+        (P::RoleCollaborators, Fr) => "collaborateurs",
+    }
+}
+
+/// The page text `text` in `language` with its placeholders filled from `params`.
+#[must_use]
+///
+/// One pass over the template: a value that itself looks like a placeholder (an
+/// organization named `{role}`) is kept as given.
+pub fn page_text(text: PageText, language: Language, params: &[(&str, &str)]) -> String {
+    let mut rest = page_template(text, language);
+    let mut filled = String::with_capacity(rest.len());
+    while let Some(start) = rest.find('{') {
+        filled.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let value = after.find('}').and_then(|end| {
+            let name = &after[..end];
+            params
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value, end))
+        });
+        match value {
+            Some((value, end)) => {
+                filled.push_str(value);
+                rest = &after[end + 1..];
+            }
+            None => {
+                filled.push('{');
+                rest = after;
+            }
+        }
+    }
+    filled.push_str(rest);
+    filled
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,6 +558,35 @@ mod tests {
             assert_ne!(english, french, "{code:?} is not translated");
             assert_eq!(placeholders(english), placeholders(french), "{code:?}");
         }
+    }
+
+    #[test]
+    fn every_page_text_has_an_english_and_a_french_text_with_the_same_placeholders() {
+        let mut seen = std::collections::HashSet::new();
+        for text in PageText::ALL {
+            let english = page_template(text, Language::English);
+            let french = page_template(text, Language::French);
+
+            assert!(seen.insert(text), "{text:?} is listed twice");
+            assert!(!english.is_empty(), "{text:?} has no English text");
+            assert_ne!(english, french, "{text:?} is not translated");
+            assert_eq!(placeholders(english), placeholders(french), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn page_values_are_filled_once_even_when_they_look_like_placeholders() {
+        let text = page_text(
+            PageText::InvitationIntro,
+            Language::English,
+            &[
+                ("inviter", "{organization}"),
+                ("organization", "Acme"),
+                ("role", "users"),
+            ],
+        );
+
+        assert_eq!(text, "{organization} invited you to join Acme as users.");
     }
 
     #[test]

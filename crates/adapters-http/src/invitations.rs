@@ -17,7 +17,7 @@ use crate::pagination::Paginated;
 use crate::request::{self, list_filters, request_body};
 use utoipa_axum::routes;
 
-use crate::{AppState, Routes, carrying_secret, links, schema};
+use crate::{AppState, Routes, carrying_secret, links, pages, schema};
 
 /// The routes of this module, each documented by its handler's `utoipa::path`.
 pub(crate) fn routes() -> Vec<Routes> {
@@ -26,7 +26,12 @@ pub(crate) fn routes() -> Vec<Routes> {
         routes!(list),
         routes!(detail, revoke),
         routes!(resend),
-        carrying_secret(routes!(accept)),
+        // The invitation page shares the acceptance's path; it answers HTML, which the
+        // JSON API's document leaves out (docs/http.md).
+        {
+            let (schemas, paths, handler) = routes!(accept);
+            carrying_secret((schemas, paths, handler.get(pages::view)))
+        },
     ]
 }
 
@@ -251,8 +256,14 @@ pub(crate) async fn revoke(
         (status = 503, body = DetailBody, description = "Every password-hashing slot is busy: retry after `Retry-After`")))]
 pub(crate) async fn accept(
     State(state): State<AppState>,
-    body: AcceptWrite,
+    request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
+    // A browser's form gets the invitation pages; any other body is the JSON API's.
+    if pages::is_form(request.headers()) {
+        return Ok(pages::accept_form(state, request).await);
+    }
+    let body = <AcceptWrite as axum::extract::FromRequest<AppState>>::from_request(request, &state)
+        .await?;
     let accepted = state.invitations.accept(body.into()).await?;
     let user = &accepted.user;
     let dto = AcceptedDto {

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod opt_outs;
 pub mod organizations;
+pub mod pages;
 pub mod pagination;
 pub mod request;
 pub mod schema;

@@ -58,7 +58,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     }
 }
 
-async fn read_limited(body: Body) -> Result<axum::body::Bytes, ApiError> {
+pub(crate) async fn read_limited(body: Body) -> Result<axum::body::Bytes, ApiError> {
     axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|error| {
