@@ -1,0 +1,321 @@
+//! The invitation page in a real browser (CONTRACT §10): headless Chromium, driven over
+//! WebDriver (`chromedriver`), opens the link of the invitation e-mail, fills the form,
+//! reads the API key and uses it. Debian's `chromium` and `chromium-driver` must be
+//! installed (`.ci/run` installs them); without them these tests fail, they never skip.
+//!
+//! Screenshots of the pages at phone and desktop widths are saved in
+//! `target/screenshots/` for a person to look at.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use orgs_tests::{Backend, TestApp, spawn_app};
+use serde_json::json;
+
+/// The widths screenshots are taken at, a phone's and a desktop's (the phone's window is
+/// tall enough to show the whole form).
+const WIDTHS: [(&str, u32, u32); 2] = [("phone", 390, 1300), ("desktop", 1280, 900)];
+
+/// A `chromedriver` on a free port, stopped when dropped.
+struct Driver {
+    child: Child,
+    port: u16,
+    profiles: tempfile::TempDir,
+}
+
+impl Driver {
+    async fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let mut child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect(
+                "chromedriver must be installed for the browser tests \
+                 (apt-get install -y chromium chromium-driver)",
+            );
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Self {
+                    child,
+                    port,
+                    profiles: tempfile::tempdir().expect("a profile directory"),
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("chromedriver did not listen on port {port} within 10 s");
+    }
+
+    /// A headless Chromium session asking for pages in `language`.
+    async fn browser(&self, language: &str) -> Client {
+        let profile = self.profiles.path().join(language);
+        let args = vec![
+            "--headless".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--disable-quic".to_owned(),
+            "--no-first-run".to_owned(),
+            "--disable-background-networking".to_owned(),
+            "--disable-component-update".to_owned(),
+            "--disable-sync".to_owned(),
+            "--disable-dev-shm-usage".to_owned(),
+            "--hide-scrollbars".to_owned(),
+            format!("--user-data-dir={}", profile.display()),
+            format!("--lang={language}"),
+            format!("--accept-lang={language}"),
+        ];
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".to_owned(),
+            json!({
+                "binary": chromium(),
+                "args": args,
+                "prefs": {"intl.accept_languages": language},
+            }),
+        );
+        ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .expect("chromium starts under chromedriver")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Debian's Chromium.
+fn chromium() -> String {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|path| std::path::Path::new(path).exists())
+        .expect("chromium must be installed for the browser tests (apt-get install -y chromium)")
+        .to_owned()
+}
+
+fn screenshots() -> PathBuf {
+    let directory = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .join("screenshots");
+    std::fs::create_dir_all(&directory).expect("the screenshot directory");
+    directory
+}
+
+/// Saves the current page at each width (for the SQLite run only: both runs show the
+/// same pages), then goes back to the desktop width.
+async fn shoot(browser: &Client, app: &TestApp, language: &str, page: &str) {
+    if app.backend != Backend::Sqlite {
+        return;
+    }
+    for (name, width, height) in WIDTHS {
+        browser
+            .set_window_size(width, height)
+            .await
+            .expect("window resized");
+        let png = browser.screenshot().await.expect("a screenshot");
+        let path = screenshots().join(format!("{language}-{page}-{name}.png"));
+        std::fs::write(&path, png).expect("the screenshot is saved");
+    }
+}
+
+/// The link of the last invitation e-mail to `to`, from its HTML part, on the test
+/// service's address (the e-mail names the configured public URL).
+async fn link_in_email(app: &TestApp, to: &str) -> String {
+    app.token_sent_to(to).await;
+    let email = app
+        .mailer
+        .sent()
+        .into_iter()
+        .rev()
+        .find(|email| email.to.as_str() == to)
+        .expect("an invitation e-mail");
+    let start = email.html.find("href=\"").expect("a link in the HTML part") + "href=\"".len();
+    let link = &email.html[start..];
+    let link = link[..link.find('"').expect("the link ends")].replace("&amp;", "&");
+    assert!(
+        email.text.contains(&link),
+        "the text part has the same link"
+    );
+    let path = link
+        .strip_prefix("http://orgs.test")
+        .expect("the link is on the public URL");
+    assert!(path.starts_with("/invitations/accept?token="), "{path}");
+    app.url(path)
+}
+
+async fn text_of(browser: &Client, id: &str) -> String {
+    browser
+        .find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|error| panic!("#{id} is on the page: {error}"))
+        .text()
+        .await
+        .expect("its text")
+}
+
+async fn fill(browser: &Client, fields: &[(&str, &str)]) {
+    for (id, value) in fields {
+        let input = browser
+            .find(Locator::Id(id))
+            .await
+            .unwrap_or_else(|error| panic!("#{id} is on the page: {error}"));
+        input.clear().await.expect("cleared");
+        input.send_keys(value).await.expect("typed");
+    }
+    let submit = browser
+        .find(Locator::Id("submit"))
+        .await
+        .expect("the submit button");
+    submit.clone().click().await.expect("submitted");
+    // The answer is a new page: wait until the old one is gone.
+    for _ in 0..200 {
+        if submit.is_displayed().await.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the form's answer did not load within 10 s");
+}
+
+/// What one language's run expects to read.
+struct Texts {
+    language: &'static str,
+    title: &'static str,
+    short_password: &'static str,
+    mismatch: &'static str,
+    welcome: &'static str,
+    invalid: &'static str,
+}
+
+const ENGLISH: Texts = Texts {
+    language: "en",
+    title: "Join Acme Mail",
+    short_password: "Ensure this field has at least 8 characters.",
+    mismatch: "The two passwords do not match.",
+    welcome: "Welcome to Acme Mail",
+    invalid: "Invalid or expired invitation.",
+};
+
+const FRENCH: Texts = Texts {
+    language: "fr",
+    title: "Rejoindre Acme Mail",
+    short_password: "Assurez-vous que ce champ comporte au moins 8 caractères.",
+    mismatch: "Les deux mots de passe ne correspondent pas.",
+    welcome: "Bienvenue dans Acme Mail",
+    invalid: "Invitation invalide ou expirée.",
+};
+
+/// A person follows the e-mail's link, makes mistakes, joins, and uses the API key.
+async fn a_person_joins_through_the_page(app: TestApp, texts: Texts) {
+    let driver = Driver::start().await;
+    let child = app.create_child("Acme Mail").await;
+    let invited = app
+        .post(
+            &format!("/organizations/{child}/invite_user/"),
+            Some(&app.admin_key),
+            &json!({"identifier": "guest@example.com", "role": "managers"}),
+        )
+        .await;
+    assert_eq!(invited.status, 201, "{}", invited.text);
+    let link = link_in_email(&app, "guest@example.com").await;
+    let browser = driver.browser(texts.language).await;
+
+    browser.goto(&link).await.expect("the link opens");
+    assert_eq!(text_of(&browser, "title").await, texts.title);
+    assert_eq!(text_of(&browser, "organization").await, "Acme Mail");
+    shoot(&browser, &app, texts.language, "invitation").await;
+
+    fill(
+        &browser,
+        &[
+            ("first_name", "Ada"),
+            ("last_name", "Lovelace"),
+            ("password", "short"),
+            ("password_confirmation", "short"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        text_of(&browser, "password-error").await,
+        texts.short_password
+    );
+    let first_name = browser
+        .find(Locator::Id("first_name"))
+        .await
+        .expect("the first name field")
+        .prop("value")
+        .await
+        .expect("its value");
+    assert_eq!(first_name.as_deref(), Some("Ada"));
+    shoot(&browser, &app, texts.language, "errors").await;
+
+    fill(
+        &browser,
+        &[
+            ("password", "long enough"),
+            ("password_confirmation", "long enuogh"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        text_of(&browser, "password_confirmation-error").await,
+        texts.mismatch
+    );
+
+    fill(
+        &browser,
+        &[
+            ("password", "long enough"),
+            ("password_confirmation", "long enough"),
+        ],
+    )
+    .await;
+    assert_eq!(text_of(&browser, "title").await, texts.welcome);
+    let key = text_of(&browser, "api-key").await;
+    shoot(&browser, &app, texts.language, "welcome").await;
+    let me = app.get("/me/", &key).await;
+    assert_eq!(me.status, 200, "{}", me.text);
+    assert_eq!(me.body["identifier"], "guest@example.com");
+    assert_eq!(me.body["first_name"], "Ada");
+
+    browser.goto(&link).await.expect("the link opens again");
+    assert_eq!(text_of(&browser, "title").await, texts.invalid);
+    shoot(&browser, &app, texts.language, "invalid").await;
+
+    browser.close().await.expect("the browser closes");
+}
+
+macro_rules! in_each_language_on_both_backends {
+    ($($name:ident: $backend:ident, $texts:ident;)+) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            a_person_joins_through_the_page(spawn_app(Backend::$backend).await, $texts).await;
+        }
+    )+};
+}
+
+in_each_language_on_both_backends! {
+    english_on_sqlite: Sqlite, ENGLISH;
+    english_on_postgres: Postgres, ENGLISH;
+    french_on_sqlite: Sqlite, FRENCH;
+    french_on_postgres: Postgres, FRENCH;
+}
