@@ -11,9 +11,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use app::server;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
-use orgs_tests::{Backend, TestApp, spawn_app};
+use orgs_tests::{Backend, SmtpServer, SpawnOptions, TestApp, spawn_app, spawn_app_with_options};
 use serde_json::json;
 
 /// The widths screenshots are taken at, a phone's and a desktop's (the phone's window is
@@ -120,10 +121,10 @@ fn screenshots() -> PathBuf {
     directory
 }
 
-/// Saves the current page at each width (for the SQLite run only: both runs show the
-/// same pages), then goes back to the desktop width.
-async fn shoot(browser: &Client, app: &TestApp, language: &str, page: &str) {
-    if app.backend != Backend::Sqlite {
+/// Saves the current page at each width when `shots` (one run per language takes them:
+/// the others show the same pages).
+async fn shoot(browser: &Client, shots: bool, language: &str, page: &str) {
+    if !shots {
         return;
     }
     for (name, width, height) in WIDTHS {
@@ -224,9 +225,8 @@ const FRENCH: Texts = Texts {
     invalid: "Invitation invalide ou expirée.",
 };
 
-/// A person follows the e-mail's link, makes mistakes, joins, and uses the API key.
-async fn a_person_joins_through_the_page(app: TestApp, texts: Texts) {
-    let driver = Driver::start().await;
+/// Invites `guest@example.com` into a new child organization, `Acme Mail`, as `managers`.
+async fn invite_guest(app: &TestApp) {
     let child = app.create_child("Acme Mail").await;
     let invited = app
         .post(
@@ -236,13 +236,64 @@ async fn a_person_joins_through_the_page(app: TestApp, texts: Texts) {
         )
         .await;
     assert_eq!(invited.status, 201, "{}", invited.text);
+}
+
+/// A person follows the e-mail's link, makes mistakes, joins, and uses the API key.
+async fn a_person_joins_through_the_page(app: TestApp, texts: Texts) {
+    invite_guest(&app).await;
     let link = link_in_email(&app, "guest@example.com").await;
+    joins_through(&app, &link, &texts, app.backend == Backend::Sqlite).await;
+}
+
+/// The same with the link of an e-mail delivered by real SMTP, read from its HTML part.
+async fn a_person_joins_from_an_smtp_message(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let mailer = server::mailer(Some(&smtp.url()), "orgs <noreply@orgs.test>").expect("mailer");
+    let app = spawn_app_with_options(
+        backend,
+        SpawnOptions {
+            mailer: Some(mailer),
+            ..SpawnOptions::default()
+        },
+    )
+    .await;
+    invite_guest(&app).await;
+    let mut received = Vec::new();
+    for _ in 0..400 {
+        received = smtp.received();
+        if !received.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (to, raw) = received
+        .pop()
+        .expect("an e-mail arrives by SMTP within 20 s");
+    assert_eq!(to, ["guest@example.com"]);
+    assert!(raw.contains("multipart/alternative"), "{raw}");
+    // Quoted-printable soft line breaks and `=3D` would split the link.
+    let message = raw.replace("=\r\n", "").replace("=3D", "=");
+    let html = &message[message.find("text/html").expect("an HTML part")..];
+    let start = html.find("href=\"").expect("a link in the HTML part") + "href=\"".len();
+    let link = &html[start..];
+    let link = link[..link.find('"').expect("the link ends")].replace("&amp;", "&");
+    let path = link
+        .strip_prefix("http://orgs.test")
+        .expect("the link is on the public URL");
+    assert!(path.starts_with("/invitations/accept?token="), "{path}");
+
+    joins_through(&app, &app.url(path), &ENGLISH, false).await;
+}
+
+/// Opens `link`, makes mistakes, joins, uses the API key, and opens `link` again.
+async fn joins_through(app: &TestApp, link: &str, texts: &Texts, shots: bool) {
+    let driver = Driver::start().await;
     let browser = driver.browser(texts.language).await;
 
-    browser.goto(&link).await.expect("the link opens");
+    browser.goto(link).await.expect("the link opens");
     assert_eq!(text_of(&browser, "title").await, texts.title);
     assert_eq!(text_of(&browser, "organization").await, "Acme Mail");
-    shoot(&browser, &app, texts.language, "invitation").await;
+    shoot(&browser, shots, texts.language, "invitation").await;
 
     fill(
         &browser,
@@ -266,7 +317,7 @@ async fn a_person_joins_through_the_page(app: TestApp, texts: Texts) {
         .await
         .expect("its value");
     assert_eq!(first_name.as_deref(), Some("Ada"));
-    shoot(&browser, &app, texts.language, "errors").await;
+    shoot(&browser, shots, texts.language, "errors").await;
 
     fill(
         &browser,
@@ -291,15 +342,15 @@ async fn a_person_joins_through_the_page(app: TestApp, texts: Texts) {
     .await;
     assert_eq!(text_of(&browser, "title").await, texts.welcome);
     let key = text_of(&browser, "api-key").await;
-    shoot(&browser, &app, texts.language, "welcome").await;
+    shoot(&browser, shots, texts.language, "welcome").await;
     let me = app.get("/me/", &key).await;
     assert_eq!(me.status, 200, "{}", me.text);
     assert_eq!(me.body["identifier"], "guest@example.com");
     assert_eq!(me.body["first_name"], "Ada");
 
-    browser.goto(&link).await.expect("the link opens again");
+    browser.goto(link).await.expect("the link opens again");
     assert_eq!(text_of(&browser, "title").await, texts.invalid);
-    shoot(&browser, &app, texts.language, "invalid").await;
+    shoot(&browser, shots, texts.language, "invalid").await;
 
     browser.close().await.expect("the browser closes");
 }
@@ -311,6 +362,16 @@ macro_rules! in_each_language_on_both_backends {
             a_person_joins_through_the_page(spawn_app(Backend::$backend).await, $texts).await;
         }
     )+};
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn from_an_smtp_message_on_sqlite() {
+    a_person_joins_from_an_smtp_message(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn from_an_smtp_message_on_postgres() {
+    a_person_joins_from_an_smtp_message(Backend::Postgres).await;
 }
 
 in_each_language_on_both_backends! {
