@@ -423,3 +423,41 @@ pub(crate) async fn accept_form(state: AppState, request: Request) -> Response {
         Err(error) => ApiError::from(error).into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_content_type(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_str(value).expect("a header value"),
+        );
+        headers
+    }
+
+    #[test]
+    fn only_a_form_content_type_gets_the_pages() {
+        assert!(is_form(&with_content_type(
+            "application/x-www-form-urlencoded"
+        )));
+        assert!(is_form(&with_content_type(
+            "Application/X-WWW-Form-Urlencoded; charset=UTF-8"
+        )));
+        assert!(!is_form(&with_content_type("application/json")));
+        assert!(!is_form(&with_content_type("multipart/form-data")));
+        assert!(!is_form(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn a_form_body_is_read_as_text_fields_first_value_first() {
+        let fields = form_fields(b"token=a%2Bb&first_name=Ada+L&token=other");
+
+        assert_eq!(fields.get("token"), Some(&Value::String("a+b".to_owned())));
+        assert_eq!(
+            fields.get("first_name"),
+            Some(&Value::String("Ada L".to_owned()))
+        );
+    }
+}
