@@ -26,12 +26,8 @@ pub(crate) fn routes() -> Vec<Routes> {
         routes!(list),
         routes!(detail, revoke),
         routes!(resend),
-        // The invitation page shares the acceptance's path; it answers HTML, which the
-        // JSON API's document leaves out (docs/http.md).
-        {
-            let (schemas, paths, handler) = routes!(accept);
-            carrying_secret((schemas, paths, handler.get(pages::view)))
-        },
+        // The invitation page (`GET`, HTML) shares the acceptance's path.
+        carrying_secret(routes!(pages::view, accept)),
     ]
 }
 

@@ -302,8 +302,15 @@ fn refuses_token(error: &UseCaseError) -> bool {
     matches!(error, UseCaseError::Validation(errors) if errors.codes("token").is_some())
 }
 
-/// `GET /invitations/accept/?token=…`: the page of the invitation, or the invalid page.
-/// Viewing consumes nothing.
+/// The invitation page of the e-mail's link (HTML, English or French): the organization,
+/// the role, who invited, and the form that posts to this same path. Viewing consumes
+/// nothing. A token that opens nothing answers the invalid-invitation page.
+#[utoipa::path(get, path = "/invitations/accept/", tag = "invitations",
+    params(("token" = String, Query, description = "The token from the invitation e-mail")),
+    responses(
+        (status = 200, description = "The invitation page, with its form", body = String, content_type = "text/html"),
+        (status = 400, description = "The invalid-invitation page: the token is unknown, used, revoked or expired", body = String, content_type = "text/html"),
+        (status = 503, body = crate::openapi::DetailBody, description = "The database is unavailable")))]
 pub(crate) async fn view(
     State(state): State<AppState>,
     headers: HeaderMap,
