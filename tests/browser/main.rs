@@ -9,8 +9,10 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
+use app::config::LogFormat;
 use app::server;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -227,12 +229,17 @@ const FRENCH: Texts = Texts {
 
 /// Invites `guest@example.com` into a new child organization, `Acme Mail`, as `managers`.
 async fn invite_guest(app: &TestApp) {
+    invite(app, GUEST).await;
+}
+
+/// Invites `identifier` into a new child organization, `Acme Mail`, as `managers`.
+async fn invite(app: &TestApp, identifier: &str) {
     let child = app.create_child("Acme Mail").await;
     let invited = app
         .post(
             &format!("/organizations/{child}/invite_user/"),
             Some(&app.admin_key),
-            &json!({"identifier": "guest@example.com", "role": "managers"}),
+            &json!({"identifier": identifier, "role": "managers"}),
         )
         .await;
     assert_eq!(invited.status, 201, "{}", invited.text);
@@ -241,8 +248,8 @@ async fn invite_guest(app: &TestApp) {
 /// A person follows the e-mail's link, makes mistakes, joins, and uses the API key.
 async fn a_person_joins_through_the_page(app: TestApp, texts: Texts) {
     invite_guest(&app).await;
-    let link = link_in_email(&app, "guest@example.com").await;
-    joins_through(&app, &link, &texts, app.backend == Backend::Sqlite).await;
+    let link = link_in_email(&app, GUEST).await;
+    joins_through(&app, &link, GUEST, &texts, app.backend == Backend::Sqlite).await;
 }
 
 /// The same with the link of an e-mail delivered by real SMTP, read from its HTML part.
@@ -282,11 +289,117 @@ async fn a_person_joins_from_an_smtp_message(backend: Backend) {
         .expect("the link is on the public URL");
     assert!(path.starts_with("/invitations/accept?token="), "{path}");
 
-    joins_through(&app, &app.url(path), &ENGLISH, false).await;
+    joins_through(&app, &app.url(path), GUEST, &ENGLISH, false).await;
+}
+
+/// Who the page tests invite.
+const GUEST: &str = "guest@example.com";
+
+/// Everything this test binary logs, through the service's own log format: the log
+/// mailer's lines are read from here as an operator reads them on standard error.
+fn log() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOG.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&buffer);
+        app::telemetry::init_with_writer("info", LogFormat::Pretty, move || {
+            LogSink(Arc::clone(&sink))
+        })
+        .expect("the log format installs");
+        buffer
+    })
+}
+
+/// Appends what the subscriber writes to the shared log.
+struct LogSink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `line` without terminal colour sequences (`ESC [ … m`).
+fn without_colours(line: &str) -> String {
+    let mut plain = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+}
+
+/// The acceptance link of the log mailer's line for `to`, on the test service's address.
+async fn link_in_log_line(app: &TestApp, to: &str) -> String {
+    let needle = format!(" to={to} ");
+    for _ in 0..400 {
+        let text = String::from_utf8_lossy(&log().lock().unwrap_or_else(PoisonError::into_inner))
+            .into_owned();
+        let lines: Vec<String> = text
+            .lines()
+            .map(without_colours)
+            .filter(|line| line.contains(&needle))
+            .collect();
+        if let Some(line) = lines.first() {
+            assert_eq!(lines.len(), 1, "one line per e-mail: {lines:#?}");
+            let start = line
+                .find("http://orgs.test/invitations/accept?token=")
+                .expect("the line holds the acceptance link")
+                + "http://orgs.test".len();
+            let path = &line[start..];
+            let end = path
+                .find(|c: char| !(c.is_ascii_alphanumeric() || "/?=_-".contains(c)))
+                .unwrap_or(path.len());
+            return app.url(&path[..end]);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no log mailer line names {to} within 20 s");
+}
+
+/// The same with the link read from the log mailer's line (no SMTP server configured).
+async fn a_person_joins_from_the_log_mailers_line(backend: Backend) {
+    log();
+    let app = spawn_app_with_options(
+        backend,
+        SpawnOptions {
+            mailer: Some(server::mailer(None, "orgs <noreply@orgs.test>").expect("mailer")),
+            ..SpawnOptions::default()
+        },
+    )
+    .await;
+    let reader = format!("reader-{}@example.com", backend_name(backend));
+    invite(&app, &reader).await;
+    let link = link_in_log_line(&app, &reader).await;
+
+    joins_through(&app, &link, &reader, &ENGLISH, false).await;
+}
+
+fn backend_name(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    }
 }
 
 /// Opens `link`, makes mistakes, joins, uses the API key, and opens `link` again.
-async fn joins_through(app: &TestApp, link: &str, texts: &Texts, shots: bool) {
+async fn joins_through(app: &TestApp, link: &str, identifier: &str, texts: &Texts, shots: bool) {
     let driver = Driver::start().await;
     let browser = driver.browser(texts.language).await;
 
@@ -345,7 +458,7 @@ async fn joins_through(app: &TestApp, link: &str, texts: &Texts, shots: bool) {
     shoot(&browser, shots, texts.language, "welcome").await;
     let me = app.get("/me/", &key).await;
     assert_eq!(me.status, 200, "{}", me.text);
-    assert_eq!(me.body["identifier"], "guest@example.com");
+    assert_eq!(me.body["identifier"], identifier);
     assert_eq!(me.body["first_name"], "Ada");
 
     browser.goto(link).await.expect("the link opens again");
@@ -362,6 +475,16 @@ macro_rules! in_each_language_on_both_backends {
             a_person_joins_through_the_page(spawn_app(Backend::$backend).await, $texts).await;
         }
     )+};
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn from_the_log_mailers_line_on_sqlite() {
+    a_person_joins_from_the_log_mailers_line(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn from_the_log_mailers_line_on_postgres() {
+    a_person_joins_from_the_log_mailers_line(Backend::Postgres).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
