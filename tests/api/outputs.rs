@@ -9,6 +9,7 @@ use serde_json::json;
 on_both_backends!(
     made_up_methods_and_unknown_paths_make_no_new_metric_series,
     responses_carrying_a_secret_are_not_stored_by_caches,
+    an_over_long_or_odd_request_id_is_replaced_by_a_fresh_one,
 );
 
 /// The `http_requests_total` series of a `/metrics` page, sorted (the page's order is
@@ -132,4 +133,29 @@ async fn responses_carrying_a_secret_are_not_stored_by_caches(app: TestApp) {
     assert_eq!(ordinary.status, 200);
     assert_eq!(ordinary.header("cache-control"), None);
     assert_eq!(me.header("cache-control"), None);
+}
+
+/// A caller's `X-Request-Id` is echoed and written on every log line of its request: one
+/// that is over-long or holds other than visible ASCII is replaced, a usable one is kept.
+async fn an_over_long_or_odd_request_id_is_replaced_by_a_fresh_one(app: TestApp) {
+    let long = "r".repeat(3000);
+    let kept = "caller-chosen-0123456789";
+
+    for (given, expect_kept) in [(long.as_str(), false), ("two words", false), (kept, true)] {
+        let reply = app
+            .send(
+                app.request(Method::GET, "/me/", Some(&app.admin_key))
+                    .header("x-request-id", given),
+            )
+            .await;
+
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        let answered = reply.header("x-request-id").expect("a request id");
+        if expect_kept {
+            assert_eq!(answered, given);
+        } else {
+            assert_ne!(answered, given);
+            assert!(answered.len() <= 128, "{answered}");
+        }
+    }
 }

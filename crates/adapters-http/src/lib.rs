@@ -29,7 +29,7 @@ use axum::body::Body;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::MatchedPath;
 use axum::http::Request;
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::{from_fn, from_fn_with_state, map_request};
 use axum::{Extension, Router};
 use ports::Cause;
 use ports::inbound::{
@@ -186,6 +186,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(unknown_route)
         .layer(
             ServiceBuilder::new()
+                .layer(map_request(keep_usable_request_id))
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(
                     TraceLayer::new_for_http()
@@ -205,9 +206,41 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The longest `X-Request-Id` a caller may choose. It is echoed, logged on every line of the
+/// request, and will be stored with audit events, so a longer one (or one with other than
+/// visible ASCII characters) is dropped and the request gets an id of its own (CONTRACT §9).
+const REQUEST_ID_MAX_LENGTH: usize = 128;
+
+/// Drops a caller's `X-Request-Id` that is empty, longer than `REQUEST_ID_MAX_LENGTH` or
+/// not visible ASCII, so that the next layer makes a fresh one.
+async fn keep_usable_request_id(mut request: Request<Body>) -> Request<Body> {
+    let usable = request
+        .headers()
+        .get("x-request-id")
+        .is_none_or(|value| is_usable_request_id(value.as_bytes()));
+    if !usable {
+        request.headers_mut().remove("x-request-id");
+    }
+    request
+}
+
+fn is_usable_request_id(value: &[u8]) -> bool {
+    (1..=REQUEST_ID_MAX_LENGTH).contains(&value.len()) && value.iter().all(u8::is_ascii_graphic)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_id_is_kept_only_when_short_and_visible_ascii() {
+        assert!(is_usable_request_id(b"caller-chosen-42"));
+        assert!(is_usable_request_id(&[b'a'; REQUEST_ID_MAX_LENGTH]));
+        assert!(!is_usable_request_id(&[b'a'; REQUEST_ID_MAX_LENGTH + 1]));
+        assert!(!is_usable_request_id(b""));
+        assert!(!is_usable_request_id(b"two words"));
+        assert!(!is_usable_request_id("caf\u{e9}".as_bytes()));
+    }
 
     #[test]
     fn the_alternate_of_a_path_toggles_its_trailing_slash() {
