@@ -151,18 +151,28 @@ async fn link_in_email(app: &TestApp, to: &str) -> String {
         .rev()
         .find(|email| email.to.as_str() == to)
         .expect("an invitation e-mail");
-    let start = email.html.find("href=\"").expect("a link in the HTML part") + "href=\"".len();
-    let link = &email.html[start..];
-    let link = link[..link.find('"').expect("the link ends")].replace("&amp;", "&");
+    let link = first_link(&email.html);
     assert!(
         email.text.contains(&link),
         "the text part has the same link"
     );
+    app.url(&acceptance_path(&link))
+}
+
+/// The first `href` of an HTML part, unescaped.
+fn first_link(html: &str) -> String {
+    let start = html.find("href=\"").expect("a link in the HTML part") + "href=\"".len();
+    let link = &html[start..];
+    link[..link.find('"').expect("the link ends")].replace("&amp;", "&")
+}
+
+/// The path of an acceptance link on the test service's public URL.
+fn acceptance_path(link: &str) -> String {
     let path = link
         .strip_prefix("http://orgs.test")
         .expect("the link is on the public URL");
     assert!(path.starts_with("/invitations/accept?token="), "{path}");
-    app.url(path)
+    path.to_owned()
 }
 
 async fn text_of(browser: &Client, id: &str) -> String {
@@ -281,15 +291,9 @@ async fn a_person_joins_from_an_smtp_message(backend: Backend) {
     // Quoted-printable soft line breaks and `=3D` would split the link.
     let message = raw.replace("=\r\n", "").replace("=3D", "=");
     let html = &message[message.find("text/html").expect("an HTML part")..];
-    let start = html.find("href=\"").expect("a link in the HTML part") + "href=\"".len();
-    let link = &html[start..];
-    let link = link[..link.find('"').expect("the link ends")].replace("&amp;", "&");
-    let path = link
-        .strip_prefix("http://orgs.test")
-        .expect("the link is on the public URL");
-    assert!(path.starts_with("/invitations/accept?token="), "{path}");
+    let path = acceptance_path(&first_link(html));
 
-    joins_through(&app, &app.url(path), GUEST, &ENGLISH, false).await;
+    joins_through(&app, &app.url(&path), GUEST, &ENGLISH, false).await;
 }
 
 /// Who the page tests invite.

@@ -21,7 +21,6 @@ use serde_json::Value;
 use crate::AppState;
 use crate::catalog::{Language, PageText, error_text, page_text};
 use crate::error::ApiError;
-use crate::error::MAX_BODY_BYTES;
 use crate::extract::coerce::{self, Fields};
 use crate::extract::language::language_of;
 use crate::extract::read_limited;
@@ -365,15 +364,7 @@ fn text_of(input: &Input<String>) -> String {
 pub(crate) async fn accept_form(state: AppState, request: Request) -> Response {
     let language = language_of(request.headers());
     let (parts, body) = request.into_parts();
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
-        return ApiError::PayloadTooLarge.into_response();
-    }
-    let bytes = match read_limited(body).await {
+    let bytes = match read_limited(&parts.headers, body).await {
         Ok(bytes) => bytes,
         Err(error) => return error.into_response(),
     };

@@ -32,15 +32,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
         let (parts, body) = request.into_parts();
-        let declared = parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.parse::<u64>().ok());
-        if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
-            return Err(ApiError::PayloadTooLarge);
-        }
-        let bytes = read_limited(body).await?;
+        let bytes = read_limited(&parts.headers, body).await?;
         if bytes.is_empty() {
             return Ok(Self(Fields::new()));
         }
@@ -58,7 +50,19 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     }
 }
 
-pub(crate) async fn read_limited(body: Body) -> Result<axum::body::Bytes, ApiError> {
+/// The whole body, at most `MAX_BODY_BYTES`: a larger declared `Content-Length` is
+/// refused before anything is read, a longer body as soon as it passes the limit (`413`).
+pub(crate) async fn read_limited(
+    headers: &axum::http::HeaderMap,
+    body: Body,
+) -> Result<axum::body::Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return Err(ApiError::PayloadTooLarge);
+    }
     axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|error| {
