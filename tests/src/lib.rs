@@ -16,7 +16,7 @@ use reqwest::{Method, RequestBuilder, Response};
 use serde_json::Value;
 use sqlx::Connection as _;
 
-use app::config::DatabaseUrl;
+use app::config::{DatabasePooler, DatabaseUrl};
 use app::connections::ConnectionLimits;
 use app::delivery::DeliveryPolicy;
 use app::security::HashingSettings;
@@ -32,7 +32,21 @@ pub enum Backend {
     Sqlite,
     /// A fresh PostgreSQL database.
     Postgres,
+    /// A fresh PostgreSQL database reached through PgBouncer in transaction mode (one
+    /// pooler per test binary, five server connections per database), with the service's
+    /// `transaction` pooler setting.
+    PgBouncer,
 }
+
+impl Backend {
+    /// Whether the database is PostgreSQL, directly or through the pooler.
+    #[must_use]
+    pub fn is_postgres(self) -> bool {
+        matches!(self, Backend::Postgres | Backend::PgBouncer)
+    }
+}
+
+pub mod pgbouncer;
 
 /// The base PostgreSQL URL tests create their databases from.
 #[must_use]
@@ -142,7 +156,8 @@ pub struct TestApp {
     pub mailer: CapturingMailer,
     /// The backend it runs on.
     pub backend: Backend,
-    /// The database it runs on.
+    /// The database it runs on (the server's own URL, also for `PgBouncer`: for checks
+    /// that look behind the API).
     pub database_url: String,
     client: reqwest::Client,
     server: Option<RunningServer>,
@@ -216,7 +231,7 @@ pub async fn spawn_app_with_options(backend: Backend, options: SpawnOptions) -> 
             let url = format!("sqlite://{}", directory.path().join("orgs.db").display());
             (None, Some(directory), url)
         }
-        Backend::Postgres => {
+        Backend::Postgres | Backend::PgBouncer => {
             let (database, url) = ScratchDatabase::create().await;
             let url = match &options.postgres_server {
                 Some(server) => database_url(&format!("{server}/postgres"), &database.name),
@@ -227,8 +242,16 @@ pub async fn spawn_app_with_options(backend: Backend, options: SpawnOptions) -> 
     };
     let mailer = CapturingMailer::default();
     let database_url = url.clone();
+    let (served_url, pooler) = match backend {
+        Backend::PgBouncer => (
+            pgbouncer::PgBouncer::shared().route(&url),
+            DatabasePooler::Transaction,
+        ),
+        Backend::Sqlite | Backend::Postgres => (url, DatabasePooler::None),
+    };
     let running = server::start(StartOptions {
-        database_url: url.parse::<DatabaseUrl>().expect("database URL"),
+        database_url: served_url.parse::<DatabaseUrl>().expect("database URL"),
+        pooler,
         listen: "127.0.0.1:0".parse().expect("address"),
         settings: ServiceSettings {
             public_url: "http://orgs.test".to_owned(),
@@ -771,8 +794,9 @@ pub fn id_of(link: &Value) -> i64 {
         .unwrap_or_else(|| panic!("no id in {link}"))
 }
 
-/// Runs one async test scenario on both backends, as two tests named `sqlite` and
-/// `postgres` in a module named after the scenario.
+/// Runs one async test scenario on both backends, as tests named `sqlite`, `postgres`
+/// and `pgbouncer` (PostgreSQL through a transaction-mode pooler) in a module named
+/// after the scenario.
 #[macro_export]
 macro_rules! on_both_backends {
     ($($scenario:ident),+ $(,)?) => {
@@ -786,6 +810,11 @@ macro_rules! on_both_backends {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
                     super::$scenario($crate::spawn_app($crate::Backend::Postgres).await).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn pgbouncer() {
+                    super::$scenario($crate::spawn_app($crate::Backend::PgBouncer).await).await;
                 }
             }
         )+

@@ -145,28 +145,29 @@ where
         if limit <= 0 {
             return Ok(Vec::new());
         }
-        let rows: Vec<OrganizationRow<D::Instant>> = sqlx::query_as(&format!(
-            "select {ORGANIZATION_COLUMNS} from organizations \
+        let rows: Vec<OrganizationRow<D::Instant>> = on_pool!(
+            self,
+            sqlx::query_as(&format!(
+                "select {ORGANIZATION_COLUMNS} from organizations \
              where parent_id = $1 and archived_at is null \
              order by id limit $2 offset $3"
-        ))
-        .bind(parent.get())
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&self.pool)
-        .await
+            ))
+            .bind(parent.get())
+            .bind(limit)
+            .bind(offset),
+            fetch_all
+        )
         .map_err(storage_error::<D>)?;
         rows.into_iter().map(Organization::try_from).collect()
     }
 
     async fn count_live_children(&self, parent: OrganizationId) -> Result<u64, StorageError> {
-        let (total,): (i64,) = sqlx::query_as(
+        let (total,): (i64,) =
+            on_pool!(self, sqlx::query_as(
             "select count(*) from organizations where parent_id = $1 and archived_at is null",
         )
-        .bind(parent.get())
-        .fetch_one(&self.pool)
-        .await
-        .map_err(storage_error::<D>)?;
+        .bind(parent.get()), fetch_one)
+            .map_err(storage_error::<D>)?;
         Ok(count(total))
     }
 
@@ -176,14 +177,16 @@ where
         id: OrganizationId,
         children_only: bool,
     ) -> Result<WriteError, StorageError> {
-        let exists: Option<(i64,)> = sqlx::query_as(
-            "select id from organizations \
+        let exists: Option<(i64,)> = on_pool!(
+            self,
+            sqlx::query_as(
+                "select id from organizations \
              where id = $1 and archived_at is null and ($2 = false or parent_id is not null)",
+            )
+            .bind(id.get())
+            .bind(children_only),
+            fetch_optional
         )
-        .bind(id.get())
-        .bind(children_only)
-        .fetch_optional(&self.pool)
-        .await
         .map_err(storage_error::<D>)?;
         Ok(if exists.is_some() {
             WriteError::VersionMismatch
@@ -213,12 +216,10 @@ where
 {
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn find(&self, id: OrganizationId) -> Result<Option<Organization>, StorageError> {
-        let row: Option<OrganizationRow<D::Instant>> = sqlx::query_as(&format!(
+        let row: Option<OrganizationRow<D::Instant>> = on_pool!(self, sqlx::query_as(&format!(
             "select {ORGANIZATION_COLUMNS} from organizations where id = $1 and archived_at is null"
         ))
-        .bind(id.get())
-        .fetch_optional(&self.pool)
-        .await
+        .bind(id.get()), fetch_optional)
         .map_err(storage_error::<D>)?;
         row.map(Organization::try_from).transpose()
     }
@@ -276,11 +277,7 @@ where
         organization: NewOrganization,
         now: Timestamp,
     ) -> Result<Organization, CreateOrganizationError> {
-        let mut transaction = self
-            .pool
-            .begin_with(D::BEGIN_WRITE)
-            .await
-            .map_err(storage_error::<D>)?;
+        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         let created = Self::insert_organization(&mut transaction, &organization, now).await?;
         transaction.commit().await.map_err(storage_error::<D>)?;
         Ok(created)
@@ -293,29 +290,31 @@ where
         expected: Option<Version>,
         now: Timestamp,
     ) -> Result<Organization, WriteError> {
-        let row: Option<OrganizationRow<D::Instant>> = sqlx::query_as(&format!(
-            "update organizations set name = $2, contact_email = $3, nickname = $4, \
+        let row: Option<OrganizationRow<D::Instant>> = on_pool!(
+            self,
+            sqlx::query_as(&format!(
+                "update organizations set name = $2, contact_email = $3, nickname = $4, \
              notify_message_status = $5, notify_optouts = $6, external_optout_message = $7, \
              version = version + 1, updated_at = $8 \
              where id = $1 and archived_at is null and ($9 is null or version = $9) \
              returning {ORGANIZATION_COLUMNS}"
-        ))
-        .bind(organization.id.get())
-        .bind(organization.name.as_str())
-        .bind(
-            organization
-                .contact_email
-                .as_ref()
-                .map(EmailAddress::as_str),
+            ))
+            .bind(organization.id.get())
+            .bind(organization.name.as_str())
+            .bind(
+                organization
+                    .contact_email
+                    .as_ref()
+                    .map(EmailAddress::as_str),
+            )
+            .bind(organization.settings.nickname.as_str())
+            .bind(organization.settings.notify_message_status)
+            .bind(organization.settings.notify_optouts)
+            .bind(organization.settings.external_optout_message.as_str())
+            .bind(stored::<D>(now))
+            .bind(expected.map(Version::get)),
+            fetch_optional
         )
-        .bind(organization.settings.nickname.as_str())
-        .bind(organization.settings.notify_message_status)
-        .bind(organization.settings.notify_optouts)
-        .bind(organization.settings.external_optout_message.as_str())
-        .bind(stored::<D>(now))
-        .bind(expected.map(Version::get))
-        .fetch_optional(&self.pool)
-        .await
         .map_err(storage_error::<D>)?;
         match row {
             Some(row) => Ok(Organization::try_from(row)?),
@@ -330,17 +329,16 @@ where
         expected: Option<Version>,
         now: Timestamp,
     ) -> Result<(), WriteError> {
-        let archived = sqlx::query(
+        let archived =
+            on_pool!(self, sqlx::query(
             "update organizations set archived_at = $2, version = version + 1, updated_at = $2 \
              where id = $1 and parent_id is not null and archived_at is null \
              and ($3 is null or version = $3)",
         )
         .bind(id.get())
         .bind(stored::<D>(now))
-        .bind(expected.map(Version::get))
-        .execute(&self.pool)
-        .await
-        .map_err(storage_error::<D>)?;
+        .bind(expected.map(Version::get)), execute)
+            .map_err(storage_error::<D>)?;
         if D::rows_affected(&archived) == 1 {
             Ok(())
         } else {
@@ -350,14 +348,12 @@ where
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn restore(&self, id: OrganizationId, now: Timestamp) -> Result<(), WriteError> {
-        let restored = sqlx::query(
+        let restored = on_pool!(self, sqlx::query(
             "update organizations set archived_at = null, version = version + 1, updated_at = $2 \
              where id = $1 and archived_at is not null",
         )
         .bind(id.get())
-        .bind(stored::<D>(now))
-        .execute(&self.pool)
-        .await
+        .bind(stored::<D>(now)), execute)
         .map_err(storage_error::<D>)?;
         if D::rows_affected(&restored) == 1 {
             Ok(())
@@ -370,11 +366,13 @@ where
     async fn purge_archived_before(&self, before: Timestamp) -> Result<u64, StorageError> {
         // Users, their credentials, invitations and opt-outs go with their organization
         // (`on delete cascade`); outbox rows are not linked to organizations and stay.
-        let purged = sqlx::query("delete from organizations where archived_at < $1")
-            .bind(stored::<D>(before))
-            .execute(&self.pool)
-            .await
-            .map_err(storage_error::<D>)?;
+        let purged = on_pool!(
+            self,
+            sqlx::query("delete from organizations where archived_at < $1")
+                .bind(stored::<D>(before)),
+            execute
+        )
+        .map_err(storage_error::<D>)?;
         Ok(D::rows_affected(&purged))
     }
 
@@ -386,20 +384,22 @@ where
         can_external_optout: Option<bool>,
         now: Timestamp,
     ) -> Result<Organization, WriteError> {
-        let row: Option<OrganizationRow<D::Instant>> = sqlx::query_as(&format!(
-            "update organizations set \
+        let row: Option<OrganizationRow<D::Instant>> = on_pool!(
+            self,
+            sqlx::query_as(&format!(
+                "update organizations set \
              can_attach_files = coalesce($2, can_attach_files), \
              can_external_optout = coalesce($3, can_external_optout), \
              version = version + 1, updated_at = $4 \
              where id = $1 and archived_at is null \
              returning {ORGANIZATION_COLUMNS}"
-        ))
-        .bind(id.get())
-        .bind(can_attach_files)
-        .bind(can_external_optout)
-        .bind(stored::<D>(now))
-        .fetch_optional(&self.pool)
-        .await
+            ))
+            .bind(id.get())
+            .bind(can_attach_files)
+            .bind(can_external_optout)
+            .bind(stored::<D>(now)),
+            fetch_optional
+        )
         .map_err(storage_error::<D>)?;
         match row {
             Some(row) => Ok(Organization::try_from(row)?),

@@ -203,17 +203,19 @@ where
         token: &TokenHash,
         now: Timestamp,
     ) -> Result<Option<AuthenticatedUser>, StorageError> {
-        let row: Option<AuthenticatedRow<D::Instant>> = sqlx::query_as(&format!(
-            "select {USER_COLUMNS}, o.parent_id from credentials c \
+        let row: Option<AuthenticatedRow<D::Instant>> = on_pool!(
+            self,
+            sqlx::query_as(&format!(
+                "select {USER_COLUMNS}, o.parent_id from credentials c \
              join users u on u.id = c.user_id \
              join organizations o on o.id = u.organization_id \
              where c.token_hash = $1 and (c.expires_at is null or c.expires_at > $2) \
              and u.is_active and o.archived_at is null"
-        ))
-        .bind(token.as_str())
-        .bind(stored::<D>(now))
-        .fetch_optional(&self.pool)
-        .await
+            ))
+            .bind(token.as_str())
+            .bind(stored::<D>(now)),
+            fetch_optional
+        )
         .map_err(storage_error::<D>)?;
         row.map(|row| {
             let parent = row.parent_id.map(OrganizationId::new);
@@ -234,14 +236,16 @@ where
         &self,
         identifier: &EmailAddress,
     ) -> Result<Option<LoginRecord>, StorageError> {
-        let row: Option<LoginRow<D::Instant>> = sqlx::query_as(&format!(
-            "select {USER_COLUMNS}, u.password_hash from users u \
+        let row: Option<LoginRow<D::Instant>> = on_pool!(
+            self,
+            sqlx::query_as(&format!(
+                "select {USER_COLUMNS}, u.password_hash from users u \
              join organizations o on o.id = u.organization_id \
              where u.identifier = $1 and o.archived_at is null"
-        ))
-        .bind(identifier.as_str())
-        .fetch_optional(&self.pool)
-        .await
+            ))
+            .bind(identifier.as_str()),
+            fetch_optional
+        )
         .map_err(storage_error::<D>)?;
         row.map(|row| {
             Ok(LoginRecord {
@@ -254,26 +258,29 @@ where
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn find(&self, id: UserId) -> Result<Option<User>, StorageError> {
-        let row: Option<UserRow<D::Instant>> = sqlx::query_as(&format!(
-            "select {USER_COLUMNS} from users u \
+        let row: Option<UserRow<D::Instant>> = on_pool!(
+            self,
+            sqlx::query_as(&format!(
+                "select {USER_COLUMNS} from users u \
              join organizations o on o.id = u.organization_id \
              where u.id = $1 and o.archived_at is null"
-        ))
-        .bind(id.get())
-        .fetch_optional(&self.pool)
-        .await
+            ))
+            .bind(id.get()),
+            fetch_optional
+        )
         .map_err(storage_error::<D>)?;
         row.map(User::try_from).transpose()
     }
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn identifier_taken(&self, identifier: &EmailAddress) -> Result<bool, StorageError> {
-        let (taken,): (bool,) =
+        let (taken,): (bool,) = on_pool!(
+            self,
             sqlx::query_as("select exists (select 1 from users where identifier = $1)")
-                .bind(identifier.as_str())
-                .fetch_one(&self.pool)
-                .await
-                .map_err(storage_error::<D>)?;
+                .bind(identifier.as_str()),
+            fetch_one
+        )
+        .map_err(storage_error::<D>)?;
         Ok(taken)
     }
 
@@ -285,8 +292,7 @@ where
         created_at: Timestamp,
         expires_at: Timestamp,
     ) -> Result<(), StorageError> {
-        let mut connection = self.pool.acquire().await.map_err(storage_error::<D>)?;
-        Self::insert_credential(
+        on_connection!(self, |connection| Self::insert_credential(
             &mut connection,
             user.get(),
             CredentialKind::Session,
@@ -294,17 +300,18 @@ where
             created_at,
             Some(expires_at),
         )
-        .await
+        .await)
     }
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn prune_sessions(&self, before: Timestamp) -> Result<u64, StorageError> {
-        let deleted =
+        let deleted = on_pool!(
+            self,
             sqlx::query("delete from credentials where kind = 'session' and expires_at <= $1")
-                .bind(stored::<D>(before))
-                .execute(&self.pool)
-                .await
-                .map_err(storage_error::<D>)?;
+                .bind(stored::<D>(before)),
+            execute
+        )
+        .map_err(storage_error::<D>)?;
         Ok(D::rows_affected(&deleted))
     }
 
@@ -315,11 +322,7 @@ where
         token: &TokenHash,
         now: Timestamp,
     ) -> Result<(), StorageError> {
-        let mut transaction = self
-            .pool
-            .begin_with(D::BEGIN_WRITE)
-            .await
-            .map_err(storage_error::<D>)?;
+        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         sqlx::query("delete from credentials where user_id = $1 and kind = 'api_key'")
             .bind(user.get())
             .execute(&mut *transaction)
@@ -344,11 +347,7 @@ where
         api_key: &TokenHash,
         now: Timestamp,
     ) -> Result<User, CreateUserError> {
-        let mut transaction = self
-            .pool
-            .begin_with(D::BEGIN_WRITE)
-            .await
-            .map_err(storage_error::<D>)?;
+        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         if !Self::lock_live_organization(&mut transaction, user.organization_id).await? {
             return Err(CreateUserError::OrganizationNotFound);
         }
@@ -365,11 +364,7 @@ where
         api_key: &TokenHash,
         now: Timestamp,
     ) -> Result<Option<(Organization, User)>, StorageError> {
-        let mut transaction = self
-            .pool
-            .begin_with(D::BEGIN_WRITE)
-            .await
-            .map_err(storage_error::<D>)?;
+        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         // Racing processes queue here (on the lock, or on the write lock that
         // `BEGIN_WRITE` took); the first one's users are visible to the next.
         if let Some(lock) = D::LOCK_FIRST_ADMINISTRATOR {

@@ -80,7 +80,7 @@ impl Dialect for SqliteDialect {
             .map_err(storage_error::<Self>)
     }
 
-    async fn migrate(pool: &SqlitePool) -> Result<(), StorageError> {
+    async fn migrate(pool: &SqlitePool, _sessionless: bool) -> Result<(), StorageError> {
         let mut connection = pool.acquire().await.map_err(storage_error::<Self>)?;
         sqlx::migrate!("./migrations")
             .run_direct(&mut *connection)

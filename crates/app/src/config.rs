@@ -57,6 +57,27 @@ pub struct DatabaseArgs {
         value_parser = DatabaseUrlParser
     )]
     pub database_url: DatabaseUrl,
+
+    /// What stands between the service and PostgreSQL: `none`, or `transaction` for a
+    /// pooler in transaction mode such as PgBouncer's `pool_mode = transaction`, under
+    /// which nothing is kept in a database session (`docs/scaling.md`). SQLite ignores it.
+    #[arg(
+        long = "database-pooler",
+        env = "ORGS_DATABASE_POOLER",
+        value_enum,
+        default_value_t = DatabasePooler::None
+    )]
+    pub pooler: DatabasePooler,
+}
+
+/// What stands between the service and PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum DatabasePooler {
+    /// PostgreSQL itself, or a pooler in session mode: connections keep their session.
+    #[default]
+    None,
+    /// A pooler in transaction mode: a server connection serves one transaction at a time.
+    Transaction,
 }
 
 /// `orgs serve`.

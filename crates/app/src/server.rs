@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use adapters_postgres::{PostgresSettings, PostgresStorage};
+use adapters_postgres::{Pooler, PostgresSettings, PostgresStorage};
 use adapters_smtp::{LogMailer, SmtpMailer};
 use adapters_sqlite::SqliteStorage;
 use domain::Duration;
@@ -20,7 +20,7 @@ use ports::outbound::{
     OrganizationRepository, Outbox, RateLimitStore, StorageError, StorageHealth, UserRepository,
 };
 
-use crate::config::DatabaseUrl;
+use crate::config::{DatabasePooler, DatabaseUrl};
 use crate::connections::ConnectionLimits;
 use crate::delivery::{DeliveryPolicy, DeliveryWorker};
 use crate::security::{Argon2PasswordHasher, HashingSettings, OsSecretGenerator, SystemClock};
@@ -122,8 +122,8 @@ impl Storage {
     ///
     /// # Errors
     /// `StartError` when the database cannot be opened or migrated.
-    pub async fn open(url: &DatabaseUrl) -> Result<Self, StartError> {
-        Self::open_with(url, adapters_postgres::DEFAULT_STATEMENT_TIMEOUT).await
+    pub async fn open(url: &DatabaseUrl, pooler: DatabasePooler) -> Result<Self, StartError> {
+        Self::open_with(url, pooler, adapters_postgres::DEFAULT_STATEMENT_TIMEOUT).await
     }
 
     /// As `open`, with PostgreSQL statements cancelled after `statement_timeout`.
@@ -134,6 +134,7 @@ impl Storage {
     /// `StartError` when the database cannot be opened or migrated.
     pub async fn open_with(
         url: &DatabaseUrl,
+        pooler: DatabasePooler,
         statement_timeout: StdDuration,
     ) -> Result<Self, StartError> {
         let database_error = |source| StartError::Database {
@@ -162,6 +163,10 @@ impl Storage {
                     PostgresSettings {
                         max_connections: POSTGRES_MAX_CONNECTIONS,
                         statement_timeout,
+                        pooler: match pooler {
+                            DatabasePooler::None => Pooler::None,
+                            DatabasePooler::Transaction => Pooler::Transaction,
+                        },
                     },
                 )
                 .await
@@ -299,6 +304,8 @@ pub fn mailer(smtp_url: Option<&str>, from: &str) -> Result<Arc<dyn Mailer>, Sta
 pub struct StartOptions {
     /// Where the database is.
     pub database_url: DatabaseUrl,
+    /// What stands between the service and PostgreSQL.
+    pub pooler: DatabasePooler,
     /// Where to listen (port 0 picks a free port).
     pub listen: SocketAddr,
     /// The service settings.
@@ -371,7 +378,12 @@ impl RunningServer {
 /// # Errors
 /// `StartError` for anything that prevents serving.
 pub async fn start(options: StartOptions) -> Result<RunningServer, StartError> {
-    let storage = Storage::open_with(&options.database_url, options.statement_timeout).await?;
+    let storage = Storage::open_with(
+        &options.database_url,
+        options.pooler,
+        options.statement_timeout,
+    )
+    .await?;
     tracing::info!(database = %options.database_url.redacted(), "database ready");
     let services = Services::new(&storage, &options.settings);
 
