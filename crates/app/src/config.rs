@@ -460,6 +460,37 @@ mod tests {
     }
 
     #[test]
+    fn there_is_no_pooler_unless_one_is_named_for_serve_migrate_and_admin() {
+        let default = Cli::try_parse_from(["orgs"]).expect("parsed");
+        let migrate = Cli::try_parse_from(["orgs", "migrate", "--database-pooler", "transaction"])
+            .expect("parsed");
+        let admin = Cli::try_parse_from([
+            "orgs",
+            "admin",
+            "restore-organization",
+            "--organization",
+            "2",
+            "--database-pooler",
+            "transaction",
+        ])
+        .expect("parsed");
+        let unknown = Cli::try_parse_from(["orgs", "migrate", "--database-pooler", "statement"]);
+
+        assert_eq!(default.serve.database.pooler, DatabasePooler::None);
+        let Some(Command::Migrate(migrate)) = migrate.command else {
+            panic!("migrate");
+        };
+        assert_eq!(migrate.pooler, DatabasePooler::Transaction);
+        let Some(Command::Admin(AdminCommand::RestoreOrganization { database, .. })) =
+            admin.command
+        else {
+            panic!("admin");
+        };
+        assert_eq!(database.pooler, DatabasePooler::Transaction);
+        assert!(unknown.is_err());
+    }
+
+    #[test]
     fn durations_and_limit_windows_longer_than_a_year_are_refused_in_one_line() {
         for (flag, value) in [
             ("--session-ttl", "1000000000d"),
