@@ -53,8 +53,9 @@ pub enum Pooler {
     /// A pooler that hands a server connection to a client for one transaction only
     /// (PgBouncer's `pool_mode = transaction`): nothing is kept in a session. Every
     /// statement runs inside a transaction that begins with `set local statement_timeout`
-    /// and `deallocate all`; prepared statements are never cached (each is parsed within
-    /// its transaction, under a name no other transaction can see); locks are
+    /// and `deallocate all`; prepared statements are never cached (each is prepared and
+    /// used within its transaction, and dropped by the next transaction's `deallocate all`
+    /// on that server connection, whichever client it serves); locks are
     /// transaction-scoped, migrations included; no startup parameter is sent beyond the
     /// ones every pooler passes on.
     Transaction,
