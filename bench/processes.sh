@@ -72,7 +72,8 @@ EOF
   printf '"%s" ""\n' "$user" >"$dir/users.txt"
   local as_user=()
   if [ "$(id -u)" -eq 0 ]; then
-    # PgBouncer will not run as root.
+    # PgBouncer will not run as root: `nobody` must reach, read and write its directory.
+    chmod 711 "$WORK"
     chmod 777 "$dir"
     chmod 644 "$dir/pgbouncer.ini" "$dir/users.txt"
     as_user=(-u nobody)
