@@ -147,7 +147,7 @@ catalog! {
     /// A bad invitation token.
     InvalidInvitation:
         "Invalid or expired invitation.",
-        "Invitation non valide ou expirée.";
+        "Invitation invalide ou expirée.";
     /// Wrong credentials.
     InvalidCredentials:
         "Unable to log in with provided credentials.",
