@@ -183,6 +183,8 @@ pub struct SpawnOptions {
     /// Password-hashing slots and wait; by default a wait long enough that tests
     /// sharing a busy machine never see `503` unless they ask for it.
     pub hashing: HashingSettings,
+    /// How long idempotency keys live (`ORGS_IDEMPOTENCY_TTL`).
+    pub idempotency_ttl: domain::Duration,
 }
 
 impl Default for SpawnOptions {
@@ -196,6 +198,7 @@ impl Default for SpawnOptions {
                 ..HashingSettings::default()
             },
             connections: ConnectionLimits::default(),
+            idempotency_ttl: domain::Duration::hours(24),
             delivery: DeliveryPolicy {
                 idle_poll: StdDuration::from_millis(20),
                 ..DeliveryPolicy::default()
@@ -236,6 +239,7 @@ pub async fn spawn_app_with_options(backend: Backend, options: SpawnOptions) -> 
             session_ttl: domain::Duration::hours(12),
             limits,
             hashing: options.hashing,
+            idempotency_ttl: options.idempotency_ttl,
         },
         mailer: options
             .mailer

@@ -105,11 +105,17 @@ pub enum MessageCode {
     ServerError,
     /// A NUL character in a string.
     NullCharacter,
+    /// 400: a malformed `Idempotency-Key` (CONTRACT §12).
+    InvalidIdempotencyKey,
+    /// 422: the key was used for a different request.
+    IdempotencyKeyReused,
+    /// 409: the request with this key still runs.
+    IdempotencyKeyInProgress,
 }
 
 impl MessageCode {
     /// Every code, so tests can check the catalog is complete.
-    pub const ALL: [MessageCode; 43] = [
+    pub const ALL: [MessageCode; 46] = [
         MessageCode::Required,
         MessageCode::Null,
         MessageCode::Blank,
@@ -153,6 +159,9 @@ impl MessageCode {
         MessageCode::ServiceUnavailable,
         MessageCode::ServerError,
         MessageCode::NullCharacter,
+        MessageCode::InvalidIdempotencyKey,
+        MessageCode::IdempotencyKeyReused,
+        MessageCode::IdempotencyKeyInProgress,
     ];
 }
 
@@ -276,6 +285,24 @@ pub fn template(code: MessageCode, language: Language) -> &'static str {
         (M::ServerError, Fr) => "Une erreur du serveur est survenue.",
         (M::NullCharacter, En) => "Null characters are not allowed.",
         (M::NullCharacter, Fr) => "Les caractères null ne sont pas autorisés.",
+        (M::InvalidIdempotencyKey, En) => {
+            "Idempotency-Key must be 1 to 255 visible ASCII characters."
+        }
+        (M::InvalidIdempotencyKey, Fr) => {
+            "Idempotency-Key doit comporter de 1 à 255 caractères ASCII visibles."
+        }
+        (M::IdempotencyKeyReused, En) => {
+            "This Idempotency-Key was already used for a different request."
+        }
+        (M::IdempotencyKeyReused, Fr) => {
+            "Cette Idempotency-Key a déjà servi pour une autre requête."
+        }
+        (M::IdempotencyKeyInProgress, En) => {
+            "A request with this Idempotency-Key is still being processed."
+        }
+        (M::IdempotencyKeyInProgress, Fr) => {
+            "Une requête avec cette Idempotency-Key est encore en cours de traitement."
+        }
     }
 }
 

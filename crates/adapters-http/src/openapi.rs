@@ -192,6 +192,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         components.schemas.extend(schemas);
     }
     add_links(&mut document);
+    crate::idempotency::document(&mut document);
     document
 }
 

@@ -63,6 +63,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             session_ttl: args.session_ttl,
             limits: args.limits(),
             hashing: args.hashing(),
+            idempotency_ttl: args.idempotency_ttl,
         },
         mailer,
         delivery: DeliveryPolicy {
@@ -161,6 +162,7 @@ async fn operator(url: &DatabaseUrl) -> Result<Services, String> {
             session_ttl: domain::Duration::hours(12),
             limits: app::usecases::AbuseLimits::default(),
             hashing: app::security::HashingSettings::default(),
+            idempotency_ttl: domain::Duration::hours(24),
         },
     ))
 }
