@@ -212,7 +212,6 @@ impl Default for SpawnOptions {
 /// # Panics
 /// When the service cannot start: the test cannot go on.
 pub async fn spawn_app_with_options(backend: Backend, options: SpawnOptions) -> TestApp {
-    let limits = options.limits;
     let (database, directory, url) = match backend {
         Backend::Sqlite => {
             let directory = tempfile::tempdir().expect("temporary directory");
@@ -228,8 +227,30 @@ pub async fn spawn_app_with_options(backend: Backend, options: SpawnOptions) -> 
             (Some(database), None, url)
         }
     };
-    let mailer = CapturingMailer::default();
     let database_url = url.clone();
+    let (running, mailer) = start_server(&url, options).await;
+    let bootstrapped = running
+        .bootstrapped
+        .as_ref()
+        .expect("a fresh database is bootstrapped");
+    TestApp {
+        address: running.address,
+        admin_key: bootstrapped.api_key.expose().to_owned(),
+        root_id: bootstrapped.organization.id.get(),
+        mailer,
+        backend,
+        database_url,
+        client: reqwest::Client::new(),
+        server: Some(running),
+        _database: database,
+        _directory: directory,
+    }
+}
+
+/// Starts the service on the database at `url`.
+async fn start_server(url: &str, options: SpawnOptions) -> (RunningServer, CapturingMailer) {
+    let limits = options.limits;
+    let mailer = CapturingMailer::default();
     let running = server::start(StartOptions {
         database_url: url.parse::<DatabaseUrl>().expect("database URL"),
         listen: "127.0.0.1:0".parse().expect("address"),
@@ -250,22 +271,7 @@ pub async fn spawn_app_with_options(backend: Backend, options: SpawnOptions) -> 
     })
     .await
     .expect("the service starts");
-    let bootstrapped = running
-        .bootstrapped
-        .as_ref()
-        .expect("a fresh database is bootstrapped");
-    TestApp {
-        address: running.address,
-        admin_key: bootstrapped.api_key.expose().to_owned(),
-        root_id: bootstrapped.organization.id.get(),
-        mailer,
-        backend,
-        database_url,
-        client: reqwest::Client::new(),
-        server: Some(running),
-        _database: database,
-        _directory: directory,
-    }
+    (running, mailer)
 }
 
 /// A response, read whole.
@@ -303,6 +309,27 @@ impl Reply {
 }
 
 impl TestApp {
+    /// Another service on this app's database, as a second `orgs serve` process behind a
+    /// load balancer would be, with its own capturing mailer. Drop it before this app.
+    ///
+    /// # Panics
+    /// When the service cannot start.
+    pub async fn spawn_beside(&self, options: SpawnOptions) -> TestApp {
+        let (running, mailer) = start_server(&self.database_url, options).await;
+        TestApp {
+            address: running.address,
+            admin_key: self.admin_key.clone(),
+            root_id: self.root_id,
+            mailer,
+            backend: self.backend,
+            database_url: self.database_url.clone(),
+            client: reqwest::Client::new(),
+            server: Some(running),
+            _database: None,
+            _directory: None,
+        }
+    }
+
     /// The absolute URL of a path.
     #[must_use]
     pub fn url(&self, path: &str) -> String {

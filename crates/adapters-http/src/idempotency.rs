@@ -303,9 +303,14 @@ fn strip_secrets(value: &mut Value) -> bool {
             }
             stripped
         }
-        Value::Array(items) => items
-            .iter_mut()
-            .fold(false, |stripped, item| strip_secrets(item) || stripped),
+        Value::Array(items) => {
+            // Every item, not only up to the first with a secret.
+            let mut stripped = false;
+            for item in items {
+                stripped |= strip_secrets(item);
+            }
+            stripped
+        }
         _ => false,
     }
 }
@@ -396,7 +401,7 @@ mod tests {
         let body = json!({
             "api_key": "s3cr3t",
             "nested": {"token": "t0k3n", "secret": "whsec_x", "name": "kept"},
-            "items": [{"key": "k"}],
+            "items": [{"key": "k"}, {"token": "t"}],
         });
 
         let kept: Value = serde_json::from_slice(&without_secrets(body.to_string().as_bytes()))
@@ -407,7 +412,7 @@ mod tests {
             json!({
                 "api_key": null,
                 "nested": {"token": null, "secret": null, "name": "kept"},
-                "items": [{"key": null}],
+                "items": [{"key": null}, {"token": null}],
             })
         );
     }
