@@ -354,6 +354,40 @@ mod tests {
     }
 
     #[test]
+    fn every_authenticated_post_documents_the_idempotency_key_and_its_answers() {
+        let document = serde_json::to_value(document()).unwrap_or_default();
+        let mut authenticated = 0;
+
+        for (path, item) in document["paths"].as_object().into_iter().flatten() {
+            let post = &item["post"];
+            if !post.is_object() {
+                continue;
+            }
+            let header = post["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|parameter| parameter["name"] == "Idempotency-Key");
+            if post["security"].as_array().is_some_and(|s| !s.is_empty()) {
+                authenticated += 1;
+                let header = header.unwrap_or_else(|| panic!("POST {path}: no Idempotency-Key"));
+                assert_eq!(header["in"], "header");
+                assert_eq!(header["schema"]["maxLength"], 255);
+                for status in ["400", "409", "422"] {
+                    assert!(
+                        post["responses"][status].is_object(),
+                        "POST {path}: {status}"
+                    );
+                }
+            } else {
+                assert!(header.is_none(), "POST {path} needs no authentication");
+            }
+        }
+
+        assert!(authenticated >= 5, "{authenticated}");
+    }
+
+    #[test]
     fn every_operation_with_a_body_documents_413_and_415() {
         let document = serde_json::to_value(document()).unwrap_or_default();
         let mut bodies = 0;
