@@ -23,8 +23,8 @@ use ports::inbound::{IdempotencyTicket, IdempotencyUseCases, IdempotentStart};
 use serde_json::Value;
 use tracing::Instrument as _;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
-use utoipa::openapi::schema::{ObjectBuilder, Type};
-use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder};
 
 use crate::catalog::Language;
 use crate::error::ApiError;
@@ -316,16 +316,55 @@ fn strip_secrets(value: &mut Value) -> bool {
 }
 
 /// Documents the header and its answers on every authenticated `POST` of `document`:
-/// one parameter and the same `400`, `409` and `422`, added here for all of them.
+/// one parameter and the same `400`, `409` and `422`, added here for all of them; and
+/// the secret fields of their success bodies may be `null` (in a replay).
 pub(crate) fn document(document: &mut utoipa::openapi::OpenApi) {
+    let mut answered = Vec::new();
     for item in document.paths.paths.values_mut() {
         if !applies_to(item) {
             continue;
         }
         if let Some(operation) = item.post.as_mut() {
             describe(operation);
+            answered.extend(success_schemas(operation));
         }
     }
+    let Some(components) = document.components.as_mut() else {
+        return;
+    };
+    for name in answered {
+        if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(&name) {
+            for field in SECRET_FIELDS {
+                if let Some(RefOr::T(Schema::Object(property))) = object.properties.get_mut(field) {
+                    if let SchemaType::Type(kind) = &property.schema_type {
+                        property.schema_type = SchemaType::Array(vec![kind.clone(), Type::Null]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The names of the component schemas that the `2xx` answers of `operation` refer to.
+fn success_schemas(operation: &Operation) -> Vec<String> {
+    operation
+        .responses
+        .responses
+        .iter()
+        .filter(|(status, _)| status.starts_with('2'))
+        .filter_map(|(_, response)| match response {
+            RefOr::T(response) => Some(response),
+            RefOr::Ref(_) => None,
+        })
+        .flat_map(|response| response.content.values())
+        .filter_map(|content| match &content.schema {
+            Some(RefOr::Ref(reference)) => reference
+                .ref_location
+                .strip_prefix("#/components/schemas/")
+                .map(str::to_owned),
+            _ => None,
+        })
+        .collect()
 }
 
 fn describe(operation: &mut Operation) {

@@ -388,6 +388,21 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_in_an_authenticated_posts_answer_may_be_null_as_in_a_replay() {
+        let document = serde_json::to_value(document()).unwrap_or_default();
+        let schemas = &document["components"]["schemas"];
+
+        assert_eq!(
+            schemas["ApiKeyDto"]["properties"]["api_key"]["type"],
+            serde_json::json!(["string", "null"])
+        );
+        assert_eq!(
+            schemas["SessionDto"]["properties"]["token"]["type"], "string",
+            "a login is no authenticated POST: never replayed"
+        );
+    }
+
+    #[test]
     fn every_operation_with_a_body_documents_413_and_415() {
         let document = serde_json::to_value(document()).unwrap_or_default();
         let mut bodies = 0;
