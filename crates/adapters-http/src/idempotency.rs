@@ -22,6 +22,7 @@ use ports::Cause;
 use ports::inbound::{IdempotencyTicket, IdempotencyUseCases, IdempotentStart};
 use serde_json::Value;
 use tracing::Instrument as _;
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder};
@@ -402,6 +403,24 @@ fn describe(operation: &mut Operation) {
             .build()
     };
     let responses = &mut operation.responses.responses;
+    for (status, response) in responses.iter_mut() {
+        if let (true, RefOr::T(response)) = (status.starts_with('2'), response) {
+            response.headers.insert(
+                "Idempotent-Replayed".to_owned(),
+                HeaderBuilder::new()
+                    .schema(
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .enum_values(Some(["true"])),
+                    )
+                    .description(Some(
+                        "`true` when this is the kept answer of an earlier request with the \
+                         same `Idempotency-Key`",
+                    ))
+                    .build(),
+            );
+        }
+    }
     responses.entry("400".to_owned()).or_insert_with(|| {
         detail("`Idempotency-Key` is not 1 to 255 visible ASCII characters").into()
     });

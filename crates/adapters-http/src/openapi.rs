@@ -379,6 +379,13 @@ mod tests {
                         "POST {path}: {status}"
                     );
                 }
+                for (status, response) in post["responses"].as_object().into_iter().flatten() {
+                    assert_eq!(
+                        response["headers"]["Idempotent-Replayed"].is_object(),
+                        status.starts_with('2'),
+                        "POST {path}: {status}"
+                    );
+                }
             } else {
                 assert!(header.is_none(), "POST {path} needs no authentication");
             }

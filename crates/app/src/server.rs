@@ -467,3 +467,20 @@ pub async fn start(options: StartOptions) -> Result<RunningServer, StartError> {
 pub fn shutdown_grace() -> StdDuration {
     SHUTDOWN_GRACE
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idempotency_claim_outlives_the_longest_request() {
+        let lease = idempotency_lease();
+
+        assert_eq!(lease, Duration::seconds(60));
+        assert!(
+            lease
+                .to_std()
+                .is_ok_and(|lease| lease > adapters_http::REQUEST_DEADLINE)
+        );
+    }
+}
