@@ -200,3 +200,26 @@ async fn the_caller_is_authenticated_once_and_before_the_key_is_read() {
 
     assert_eq!(answer.status, StatusCode::CONFLICT);
 }
+
+#[tokio::test]
+async fn a_request_that_panics_frees_its_key_and_answers_500() {
+    let mut mocks = Mocks::new();
+    mocks
+        .idempotency
+        .expect_start()
+        .times(1)
+        .returning(|_, _, _| Ok(IdempotentStart::Run(ticket())));
+    // No expectation: the mocked use case panics when called.
+    mocks.idempotency.expect_finish().never();
+    mocks
+        .idempotency
+        .expect_abandon()
+        .withf(|given| *given == ticket())
+        .times(1)
+        .returning(|_| Ok(()));
+
+    let answer = send(mocks.router(), with_key("POST", "/me/regen_secret/", "k-1")).await;
+
+    assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(answer.json(), json!({"detail": "A server error occurred."}));
+}
