@@ -205,8 +205,8 @@ ceiling() {
   grep -E '^tps' "$RESULTS/$name.pgbench" | sed 's/^/bench:    /' >&2
 }
 
-export BENCH_METHOD BENCH_PATH BENCH_BODY BENCH_ID_MIN BENCH_ID_MAX BENCH_ACCEPT
-route() { BENCH_METHOD=$1; BENCH_PATH=$2; BENCH_ID_MIN=$3; BENCH_ID_MAX=$4; BENCH_BODY=${5:-}; BENCH_ACCEPT=application/json; }
+export BENCH_METHOD BENCH_PATH BENCH_BODY BENCH_ID_MIN BENCH_ID_MAX BENCH_ACCEPT BENCH_IDEMPOTENT
+route() { BENCH_METHOD=$1; BENCH_PATH=$2; BENCH_ID_MIN=$3; BENCH_ID_MAX=$4; BENCH_BODY=${5:-}; BENCH_ACCEPT=application/json; BENCH_IDEMPOTENT=0; }
 
 # shellcheck source=bench/processes.sh
 source bench/processes.sh
@@ -250,6 +250,12 @@ measure org_put "PUT /organizations/{id}/"
 
 route POST "/organizations/{id}/invite_user/" 3 1001 '{"identifier": "invitee-{n}@bench.example.com", "role": "users"}'
 measure invite "POST /organizations/{id}/invite_user/"
+
+# The same POST, each request with an Idempotency-Key of its own: the cost of the claim
+# and of keeping the response (CONTRACT §12).
+route POST "/organizations/{id}/invite_user/" 3 1001 '{"identifier": "invitee-{n}@bench.example.com", "role": "users"}'
+BENCH_IDEMPOTENT=1
+measure invite_idempotent "POST /organizations/{id}/invite_user/ with an Idempotency-Key"
 
 # The CSV export of child 2's 200,000 opt-outs, timed end to end by curl.
 say "exporting child 2's opt-outs as CSV"

@@ -3,6 +3,7 @@
 mod auth;
 mod hardening_auth;
 mod hostile_input;
+mod idempotency;
 mod invitations;
 mod limits;
 mod members;

@@ -198,6 +198,8 @@ pub struct SpawnOptions {
     /// Password-hashing slots and wait; by default a wait long enough that tests
     /// sharing a busy machine never see `503` unless they ask for it.
     pub hashing: HashingSettings,
+    /// How long idempotency keys live (`ORGS_IDEMPOTENCY_TTL`).
+    pub idempotency_ttl: domain::Duration,
 }
 
 impl Default for SpawnOptions {
@@ -211,6 +213,7 @@ impl Default for SpawnOptions {
                 ..HashingSettings::default()
             },
             connections: ConnectionLimits::default(),
+            idempotency_ttl: domain::Duration::hours(24),
             delivery: DeliveryPolicy {
                 idle_poll: StdDuration::from_millis(20),
                 ..DeliveryPolicy::default()
@@ -224,7 +227,6 @@ impl Default for SpawnOptions {
 /// # Panics
 /// When the service cannot start: the test cannot go on.
 pub async fn spawn_app_with_options(backend: Backend, options: SpawnOptions) -> TestApp {
-    let limits = options.limits;
     let (database, directory, url) = match backend {
         Backend::Sqlite => {
             let directory = tempfile::tempdir().expect("temporary directory");
@@ -240,35 +242,8 @@ pub async fn spawn_app_with_options(backend: Backend, options: SpawnOptions) -> 
             (Some(database), None, url)
         }
     };
-    let mailer = CapturingMailer::default();
     let database_url = url.clone();
-    let (served_url, pooler) = match backend {
-        Backend::PgBouncer => (
-            pgbouncer::PgBouncer::shared().route(&url),
-            DatabasePooler::Transaction,
-        ),
-        Backend::Sqlite | Backend::Postgres => (url, DatabasePooler::None),
-    };
-    let running = server::start(StartOptions {
-        database_url: served_url.parse::<DatabaseUrl>().expect("database URL"),
-        pooler,
-        listen: "127.0.0.1:0".parse().expect("address"),
-        settings: ServiceSettings {
-            public_url: "http://orgs.test".to_owned(),
-            invitation_ttl: domain::Duration::days(7),
-            session_ttl: domain::Duration::hours(12),
-            limits,
-            hashing: options.hashing,
-        },
-        mailer: options
-            .mailer
-            .unwrap_or_else(|| Arc::new(mailer.clone()) as Arc<dyn Mailer>),
-        delivery: options.delivery,
-        connections: options.connections,
-        statement_timeout: StdDuration::from_secs(10),
-    })
-    .await
-    .expect("the service starts");
+    let (running, mailer) = start_server(backend, &url, options).await;
     let bootstrapped = running
         .bootstrapped
         .as_ref()
@@ -285,6 +260,45 @@ pub async fn spawn_app_with_options(backend: Backend, options: SpawnOptions) -> 
         _database: database,
         _directory: directory,
     }
+}
+
+/// Starts the service on the database at `url`.
+async fn start_server(
+    backend: Backend,
+    url: &str,
+    options: SpawnOptions,
+) -> (RunningServer, CapturingMailer) {
+    let limits = options.limits;
+    let mailer = CapturingMailer::default();
+    let (served_url, pooler) = match backend {
+        Backend::PgBouncer => (
+            pgbouncer::PgBouncer::shared().route(url),
+            DatabasePooler::Transaction,
+        ),
+        Backend::Sqlite | Backend::Postgres => (url.to_owned(), DatabasePooler::None),
+    };
+    let running = server::start(StartOptions {
+        database_url: served_url.parse::<DatabaseUrl>().expect("database URL"),
+        pooler,
+        listen: "127.0.0.1:0".parse().expect("address"),
+        settings: ServiceSettings {
+            public_url: "http://orgs.test".to_owned(),
+            invitation_ttl: domain::Duration::days(7),
+            session_ttl: domain::Duration::hours(12),
+            limits,
+            hashing: options.hashing,
+            idempotency_ttl: options.idempotency_ttl,
+        },
+        mailer: options
+            .mailer
+            .unwrap_or_else(|| Arc::new(mailer.clone()) as Arc<dyn Mailer>),
+        delivery: options.delivery,
+        connections: options.connections,
+        statement_timeout: StdDuration::from_secs(10),
+    })
+    .await
+    .expect("the service starts");
+    (running, mailer)
 }
 
 /// A response, read whole.
@@ -322,6 +336,27 @@ impl Reply {
 }
 
 impl TestApp {
+    /// Another service on this app's database, as a second `orgs serve` process behind a
+    /// load balancer would be, with its own capturing mailer. Drop it before this app.
+    ///
+    /// # Panics
+    /// When the service cannot start.
+    pub async fn spawn_beside(&self, options: SpawnOptions) -> TestApp {
+        let (running, mailer) = start_server(self.backend, &self.database_url, options).await;
+        TestApp {
+            address: running.address,
+            admin_key: self.admin_key.clone(),
+            root_id: self.root_id,
+            mailer,
+            backend: self.backend,
+            database_url: self.database_url.clone(),
+            client: reqwest::Client::new(),
+            server: Some(running),
+            _database: None,
+            _directory: None,
+        }
+    }
+
     /// The absolute URL of a path.
     #[must_use]
     pub fn url(&self, path: &str) -> String {

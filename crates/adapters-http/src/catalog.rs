@@ -228,6 +228,18 @@ catalog! {
     NullCharacter:
         "Null characters are not allowed.",
         "Les caractères null ne sont pas autorisés.";
+    /// 400: a malformed `Idempotency-Key` (CONTRACT §12).
+    InvalidIdempotencyKey:
+        "Idempotency-Key must be 1 to 255 visible ASCII characters.",
+        "Idempotency-Key doit comporter de 1 à 255 caractères ASCII visibles.";
+    /// 422: the key was used for a different request.
+    IdempotencyKeyReused:
+        "This Idempotency-Key was already used for a different request.",
+        "Cette Idempotency-Key a déjà servi pour une autre requête.";
+    /// 409: the request with this key still runs.
+    IdempotencyKeyInProgress:
+        "A request with this Idempotency-Key is still being processed.",
+        "Une requête avec cette Idempotency-Key est encore en cours de traitement.";
 }
 
 /// The text of `code` in `language` with its placeholders filled from `params`.

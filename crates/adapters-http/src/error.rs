@@ -60,6 +60,12 @@ pub enum ApiError {
     },
     /// 500; the cause is for logs only.
     Internal(Cause),
+    /// 400: an `Idempotency-Key` that is not 1 to 255 visible ASCII characters.
+    InvalidIdempotencyKey,
+    /// 422: the `Idempotency-Key` was used for a different request.
+    IdempotencyKeyReused,
+    /// 409: the request with this `Idempotency-Key` is still running.
+    IdempotencyKeyInProgress,
 }
 
 impl From<UseCaseError> for ApiError {
@@ -98,9 +104,12 @@ impl ApiError {
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound | ApiError::InvalidPage => StatusCode::NOT_FOUND,
-            ApiError::Validation(_) | ApiError::Parse(_) => StatusCode::BAD_REQUEST,
+            ApiError::Validation(_) | ApiError::Parse(_) | ApiError::InvalidIdempotencyKey => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::IdempotencyKeyInProgress => StatusCode::CONFLICT,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -149,6 +158,9 @@ impl ApiError {
             } => (M::ThrottledSeconds, Some(("wait", wait.to_string()))),
             Self::Unavailable(_) | Self::Overloaded { .. } => (M::ServiceUnavailable, None),
             Self::Internal(_) => (M::ServerError, None),
+            Self::InvalidIdempotencyKey => (M::InvalidIdempotencyKey, None),
+            Self::IdempotencyKeyReused => (M::IdempotencyKeyReused, None),
+            Self::IdempotencyKeyInProgress => (M::IdempotencyKeyInProgress, None),
         };
         let params: Vec<(&str, &str)> = param
             .iter()

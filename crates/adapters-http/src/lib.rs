@@ -9,6 +9,7 @@ pub mod auth;
 pub mod catalog;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod invitations;
 pub mod links;
 pub mod members;
@@ -33,8 +34,8 @@ use axum::middleware::{from_fn, from_fn_with_state, map_request};
 use axum::{Extension, Router};
 use ports::Cause;
 use ports::inbound::{
-    AuthUseCases, HealthUseCases, InvitationUseCases, MemberUseCases, OptOutUseCases,
-    OrganizationUseCases,
+    AuthUseCases, HealthUseCases, IdempotencyUseCases, InvitationUseCases, MemberUseCases,
+    OptOutUseCases, OrganizationUseCases,
 };
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub opt_outs: Arc<dyn OptOutUseCases>,
     /// Readiness and gauges.
     pub health: Arc<dyn HealthUseCases>,
+    /// Idempotent retries of authenticated `POST`s.
+    pub idempotency: Arc<dyn IdempotencyUseCases>,
 }
 
 /// The routes of one path: its handlers and their documentation, from one declaration
@@ -167,7 +170,8 @@ async fn past_deadline(_: tower::BoxError) -> ApiError {
 }
 
 /// The API, ready to serve: every route (with and without its trailing slash) and every
-/// middleware (request ids, tracing, metrics, error rendering).
+/// middleware (request ids, tracing, metrics, error rendering, and `Idempotency-Key` on
+/// every authenticated `POST`).
 pub fn router(state: AppState) -> Router {
     let routes = routes();
     let paths = routes.iter().flat_map(|(_, paths, _)| paths.paths.keys());
@@ -176,8 +180,15 @@ pub fn router(state: AppState) -> Router {
 
     let mut router = Router::new();
     for (_, paths, handler) in routes {
-        for path in paths.paths.keys() {
+        for (path, item) in &paths.paths {
             tracing::debug!(path, "route");
+            let handler = if idempotency::applies_to(item) {
+                handler
+                    .clone()
+                    .layer(from_fn_with_state(state.clone(), idempotency::guard))
+            } else {
+                handler.clone()
+            };
             let alternate = alternate_path(path);
             if alternate != *path {
                 router = router.route(&alternate, handler.clone());

@@ -192,6 +192,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         components.schemas.extend(schemas);
     }
     add_links(&mut document);
+    crate::idempotency::document(&mut document);
     document
 }
 
@@ -350,6 +351,62 @@ mod tests {
                 "{name} has a nullable field: {text}"
             );
         }
+    }
+
+    #[test]
+    fn every_authenticated_post_documents_the_idempotency_key_and_its_answers() {
+        let document = serde_json::to_value(document()).unwrap_or_default();
+        let mut authenticated = 0;
+
+        for (path, item) in document["paths"].as_object().into_iter().flatten() {
+            let post = &item["post"];
+            if !post.is_object() {
+                continue;
+            }
+            let header = post["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|parameter| parameter["name"] == "Idempotency-Key");
+            if post["security"].as_array().is_some_and(|s| !s.is_empty()) {
+                authenticated += 1;
+                let header = header.unwrap_or_else(|| panic!("POST {path}: no Idempotency-Key"));
+                assert_eq!(header["in"], "header");
+                assert_eq!(header["schema"]["maxLength"], 255);
+                for status in ["400", "409", "422"] {
+                    assert!(
+                        post["responses"][status].is_object(),
+                        "POST {path}: {status}"
+                    );
+                }
+                for (status, response) in post["responses"].as_object().into_iter().flatten() {
+                    assert_eq!(
+                        response["headers"]["Idempotent-Replayed"].is_object(),
+                        status.starts_with('2'),
+                        "POST {path}: {status}"
+                    );
+                }
+            } else {
+                assert!(header.is_none(), "POST {path} needs no authentication");
+            }
+        }
+
+        assert!(authenticated >= 5, "{authenticated}");
+    }
+
+    #[test]
+    fn a_secret_in_an_authenticated_posts_answer_may_be_null_as_in_a_replay() {
+        let document = serde_json::to_value(document()).unwrap_or_default();
+        let schemas = &document["components"]["schemas"];
+
+        assert_eq!(
+            schemas["ApiKeyDto"]["properties"]["api_key"]["type"],
+            serde_json::json!(["string", "null"])
+        );
+        assert_eq!(
+            schemas["SessionDto"]["properties"]["token"]["type"], "string",
+            "a login is no authenticated POST: never replayed"
+        );
     }
 
     #[test]

@@ -127,6 +127,10 @@ pub struct ServeArgs {
     #[arg(long = "invites-per-organization", env = "ORGS_INVITES_PER_ORGANIZATION", default_value = "200/1h", value_parser = RateLimit::parse)]
     pub invites_per_organization: RateLimit,
 
+    /// How long an `Idempotency-Key` and the response it replays are kept (CONTRACT §12).
+    #[arg(long = "idempotency-ttl", env = "ORGS_IDEMPOTENCY_TTL", default_value = "24h", value_parser = domain::parse_duration)]
+    pub idempotency_ttl: Duration,
+
     /// How long delivered and dead e-mails stay in the outbox before they are deleted.
     #[arg(long = "outbox-retention", env = "ORGS_OUTBOX_RETENTION", default_value = "7d", value_parser = domain::parse_duration)]
     pub outbox_retention: Duration,
@@ -706,6 +710,21 @@ mod tests {
         };
         assert_eq!(can_attach_files, None);
         assert_eq!(can_external_optout, Some(true));
+    }
+
+    #[test]
+    fn idempotency_keys_live_24_hours_by_default() {
+        let default = Cli::try_parse_from(["orgs"]).expect("parses");
+        let given =
+            Cli::try_parse_from(["orgs", "serve", "--idempotency-ttl", "90s"]).expect("parses");
+        let refused = Cli::try_parse_from(["orgs", "--idempotency-ttl", "0s"]);
+
+        assert_eq!(default.serve.idempotency_ttl, Duration::hours(24));
+        let Some(Command::Serve(serve)) = given.command else {
+            panic!("expected serve");
+        };
+        assert_eq!(serve.idempotency_ttl, Duration::seconds(90));
+        assert!(refused.is_err());
     }
 
     #[test]

@@ -64,6 +64,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             session_ttl: args.session_ttl,
             limits: args.limits(),
             hashing: args.hashing(),
+            idempotency_ttl: args.idempotency_ttl,
         },
         mailer,
         delivery: DeliveryPolicy {
@@ -162,6 +163,7 @@ async fn operator(database: &DatabaseArgs) -> Result<Services, String> {
             session_ttl: domain::Duration::hours(12),
             limits: app::usecases::AbuseLimits::default(),
             hashing: app::security::HashingSettings::default(),
+            idempotency_ttl: domain::Duration::hours(24),
         },
     ))
 }

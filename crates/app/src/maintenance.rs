@@ -1,6 +1,7 @@
 //! Periodic upkeep inside `orgs serve`: forgetting abuse-limit events that no window
 //! can count any more, session tokens that expired, and outbox messages delivered or
-//! dead for longer than the retention (`ORGS_OUTBOX_RETENTION`, `docs/outbox.md`), so
+//! dead for longer than the retention (`ORGS_OUTBOX_RETENTION`, `docs/outbox.md`), and
+//! idempotency keys past their expiry (`ORGS_IDEMPOTENCY_TTL`, `docs/idempotency.md`), so
 //! that those tables stay small.
 
 use std::sync::Arc;
@@ -9,7 +10,9 @@ use std::time::Duration as StdDuration;
 use tokio_util::sync::CancellationToken;
 
 use domain::Duration;
-use ports::outbound::{Clock, Outbox, RateLimitStore, StorageError, UserRepository};
+use ports::outbound::{
+    Clock, IdempotencyStore, Outbox, RateLimitStore, StorageError, UserRepository,
+};
 
 use crate::usecases::AbuseLimits;
 
@@ -65,6 +68,8 @@ pub struct Upkeep {
     pub outbox: Arc<dyn Outbox>,
     /// How long delivered and dead messages are kept.
     pub outbox_retention: Duration,
+    /// Idempotency keys.
+    pub idempotency: Arc<dyn IdempotencyStore>,
 }
 
 /// Prunes every `PRUNE_EVERY` until `shutdown` is cancelled.
@@ -103,6 +108,13 @@ pub async fn run(upkeep: Upkeep, shutdown: CancellationToken) {
                 tracing::warn!(error.message = %error, error.chain = %ports::ErrorChain(&error), "could not prune the outbox");
             }
         }
+        match upkeep.idempotency.prune(upkeep.clock.now()).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "forgot expired idempotency keys"),
+            Err(error) => {
+                tracing::warn!(error.message = %error, error.chain = %ports::ErrorChain(&error), "could not prune idempotency keys");
+            }
+        }
         shutdown
             .run_until_cancelled(tokio::time::sleep(PRUNE_EVERY))
             .await;
@@ -115,7 +127,9 @@ mod tests {
     use domain::Timestamp;
     use domain::limits::RateLimit;
     use mockall::predicate::eq;
-    use ports::outbound::{MockClock, MockOutbox, MockRateLimitStore, MockUserRepository};
+    use ports::outbound::{
+        MockClock, MockIdempotencyStore, MockOutbox, MockRateLimitStore, MockUserRepository,
+    };
 
     #[tokio::test]
     async fn events_older_than_the_longest_window_are_forgotten() {
@@ -157,7 +171,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn each_round_prunes_events_sessions_and_the_outbox_until_told_to_stop() {
+    async fn each_round_prunes_events_sessions_the_outbox_and_idempotency_keys_until_told_to_stop()
+    {
         let now = Timestamp::UNIX_EPOCH + Duration::days(1);
         let mut clock = MockClock::new();
         clock.expect_now().return_const(now);
@@ -175,6 +190,12 @@ mod tests {
             .with(eq(now - Duration::days(2)))
             .times(1)
             .returning(|_| Ok(5));
+        let mut idempotency = MockIdempotencyStore::new();
+        idempotency
+            .expect_prune()
+            .with(eq(now))
+            .times(1)
+            .returning(|_| Ok(2));
         let stop = CancellationToken::new();
         let task = tokio::spawn(run(
             Upkeep {
@@ -184,6 +205,7 @@ mod tests {
                 limits: AbuseLimits::default(),
                 outbox: Arc::new(outbox),
                 outbox_retention: Duration::days(2),
+                idempotency: Arc::new(idempotency),
             },
             stop.clone(),
         ));

@@ -16,7 +16,7 @@ use adapters_sqlite::SqliteStorage;
 use domain::Duration;
 use ports::inbound::{Bootstrapped, OperatorUseCases, UseCaseError};
 use ports::outbound::{
-    Clock, InvitationRepository, Mailer, MemberRepository, OptOutRepository,
+    Clock, IdempotencyStore, InvitationRepository, Mailer, MemberRepository, OptOutRepository,
     OrganizationRepository, Outbox, RateLimitStore, StorageError, StorageHealth, UserRepository,
 };
 
@@ -25,8 +25,9 @@ use crate::connections::ConnectionLimits;
 use crate::delivery::{DeliveryPolicy, DeliveryWorker};
 use crate::security::{Argon2PasswordHasher, HashingSettings, OsSecretGenerator, SystemClock};
 use crate::usecases::{
-    AbuseLimits, AuthService, BootstrapSettings, HealthService, InvitationPorts, InvitationService,
-    InvitationSettings, MemberService, OperatorService, OptOutService, OrganizationService,
+    AbuseLimits, AuthService, BootstrapSettings, HealthService, IdempotencyService,
+    IdempotencySettings, InvitationPorts, InvitationService, InvitationSettings, MemberService,
+    OperatorService, OptOutService, OrganizationService,
 };
 
 /// The most PostgreSQL connections one process opens.
@@ -34,6 +35,10 @@ const POSTGRES_MAX_CONNECTIONS: u32 = 16;
 /// How long a stop may take in all, requests in flight (`ConnectionLimits::drain`) and
 /// background tasks included, before the process exits anyway (CONTRACT §9: 15 s).
 const SHUTDOWN_GRACE: StdDuration = StdDuration::from_secs(13);
+/// How long an unfinished idempotent request holds its key: the request deadline, which
+/// bounds how long the request runs, plus a margin. A claim older than this was left by
+/// a process that died, and a retry takes it over (`docs/idempotency.md`).
+const IDEMPOTENCY_LEASE_MARGIN: StdDuration = StdDuration::from_secs(30);
 
 /// Why the service could not start. Each variant keeps what went wrong as its
 /// [`source`](std::error::Error::source); [`ports::ErrorChain`] writes it all.
@@ -88,6 +93,8 @@ pub struct Storage {
     pub limits: Arc<dyn RateLimitStore>,
     /// The e-mail outbox.
     pub outbox: Arc<dyn Outbox>,
+    /// Idempotency keys and kept responses.
+    pub idempotency: Arc<dyn IdempotencyStore>,
     /// Readiness and pool usage.
     pub health: Arc<dyn StorageHealth>,
 }
@@ -102,6 +109,7 @@ impl Storage {
             + MemberRepository
             + RateLimitStore
             + Outbox
+            + IdempotencyStore
             + StorageHealth
             + Clone
             + 'static,
@@ -114,6 +122,7 @@ impl Storage {
             members: Arc::new(storage.clone()),
             limits: Arc::new(storage.clone()),
             outbox: Arc::new(storage.clone()),
+            idempotency: Arc::new(storage.clone()),
             health: Arc::new(storage),
         }
     }
@@ -191,6 +200,8 @@ pub struct ServiceSettings {
     pub limits: AbuseLimits,
     /// How many password hashes run at once, and how long a request waits for one.
     pub hashing: HashingSettings,
+    /// How long idempotency keys and their responses are kept.
+    pub idempotency_ttl: Duration,
 }
 
 /// The use-case services over one storage.
@@ -208,6 +219,8 @@ pub struct Services {
     pub members: Arc<MemberService>,
     /// Readiness and gauges.
     pub health: Arc<HealthService>,
+    /// Idempotent retries.
+    pub idempotency: Arc<IdempotencyService>,
     /// Operator commands.
     pub operator: Arc<OperatorService>,
 }
@@ -263,6 +276,14 @@ impl Services {
                 storage.health.clone(),
                 storage.outbox.clone(),
             )),
+            idempotency: Arc::new(IdempotencyService::new(
+                storage.idempotency.clone(),
+                clock.clone(),
+                IdempotencySettings {
+                    ttl: settings.idempotency_ttl,
+                    lease: idempotency_lease(),
+                },
+            )),
             operator: Arc::new(OperatorService::new(
                 storage.organizations.clone(),
                 storage.users.clone(),
@@ -283,8 +304,15 @@ impl Services {
             opt_outs: self.opt_outs.clone(),
             members: self.members.clone(),
             health: self.health.clone(),
+            idempotency: self.idempotency.clone(),
         })
     }
+}
+
+/// How long an unfinished idempotent request holds its key (`IDEMPOTENCY_LEASE_MARGIN`).
+fn idempotency_lease() -> Duration {
+    Duration::from_std(adapters_http::REQUEST_DEADLINE + IDEMPOTENCY_LEASE_MARGIN)
+        .unwrap_or(Duration::seconds(60))
 }
 
 /// Builds the mailer: SMTP when a URL is given, the log otherwise.
@@ -422,6 +450,7 @@ pub async fn start(options: StartOptions) -> Result<RunningServer, StartError> {
             limits: options.settings.limits,
             outbox: storage.outbox.clone(),
             outbox_retention,
+            idempotency: storage.idempotency.clone(),
         },
         stop.clone(),
     ));
@@ -449,4 +478,21 @@ pub async fn start(options: StartOptions) -> Result<RunningServer, StartError> {
 #[must_use]
 pub fn shutdown_grace() -> StdDuration {
     SHUTDOWN_GRACE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idempotency_claim_outlives_the_longest_request() {
+        let lease = idempotency_lease();
+
+        assert_eq!(lease, Duration::seconds(60));
+        assert!(
+            lease
+                .to_std()
+                .is_ok_and(|lease| lease > adapters_http::REQUEST_DEADLINE)
+        );
+    }
 }

@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod email;
+pub mod idempotency;
 pub mod ids;
 pub mod invitation;
 pub mod limits;

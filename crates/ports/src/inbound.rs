@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use crate::Cause;
 use futures::stream::BoxStream;
 
+use domain::idempotency::{IdempotencyKey, RecordedResponse, RequestFingerprint};
 use domain::invitation::{
     AcceptRequest, Invitation, InvitationPreview, InvitationStatus, InviteRequest,
 };
@@ -562,6 +563,63 @@ pub trait HealthUseCases: Send + Sync {
     /// # Errors
     /// `Unavailable` when the database does not answer.
     async fn gauges(&self) -> Result<ServiceGauges, UseCaseError>;
+}
+
+/// A claimed idempotency key: the request runs, then is finished with its response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyTicket {
+    /// Whose key it is.
+    pub user: UserId,
+    /// The key.
+    pub key: IdempotencyKey,
+    /// Which claim of the key this is.
+    pub attempt: i64,
+}
+
+/// What to do with a request that carries an idempotency key (CONTRACT §12).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotentStart {
+    /// The key is this request's: run it, then `finish` the ticket.
+    Run(IdempotencyTicket),
+    /// The same request already ran: answer its kept response again.
+    Replay(RecordedResponse),
+    /// The key was used for a different request (→ 422).
+    KeyReused,
+    /// The same request is still running (→ 409).
+    InProgress,
+}
+
+/// Idempotent retries of `POST` requests: claiming a key, keeping the response.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait IdempotencyUseCases: Send + Sync {
+    /// Claims `key` of `actor` for the request `fingerprint`, or says why not.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Internal` for storage failures only.
+    async fn start(
+        &self,
+        actor: &Actor,
+        key: IdempotencyKey,
+        fingerprint: RequestFingerprint,
+    ) -> Result<IdempotentStart, UseCaseError>;
+
+    /// Ends a claimed request with its response: kept for replays unless it is one that
+    /// is not kept (a server error, a `429`), in which case the key is freed.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Internal` for storage failures only.
+    async fn finish(
+        &self,
+        ticket: IdempotencyTicket,
+        response: RecordedResponse,
+    ) -> Result<(), UseCaseError>;
+
+    /// Frees the key of a request that ended without a response to keep.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Internal` for storage failures only.
+    async fn abandon(&self, ticket: IdempotencyTicket) -> Result<(), UseCaseError>;
 }
 
 /// Wraps the storage failure: it stays the source of the use-case error, with its own

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 use crate::Cause;
 
+use domain::idempotency::{IdempotencyKey, RecordedResponse, RequestFingerprint};
 use domain::invitation::{
     Invitation, InvitationConflict, InvitationPreview, InvitationStatus, NewInvitation,
 };
@@ -671,6 +672,82 @@ pub trait RateLimitStore: Send + Sync {
     /// # Errors
     /// `StorageError` only.
     async fn prune(&self, before: Timestamp) -> Result<u64, StorageError>;
+}
+
+/// What a claim of an idempotency key found (CONTRACT §12).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// The key is now this request's: run it, then `complete` or `release` this
+    /// `attempt` (it counts the claims of the key, so that a claim another one took over
+    /// changes nothing).
+    Claimed {
+        /// Which claim of the key this is.
+        attempt: i64,
+    },
+    /// Another request holds the key and its lease has not run out, or has finished.
+    Held {
+        /// The fingerprint of the request that holds it.
+        fingerprint: RequestFingerprint,
+        /// Its response, once it finished; `None` while it runs.
+        response: Option<RecordedResponse>,
+    },
+}
+
+/// The claims of idempotency keys and the responses kept for replays (CONTRACT §12), in
+/// the database, so that every process honours the same keys.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Atomically (also across processes) claims `key` of `user` for the request
+    /// `fingerprint`, unless a live claim holds it: the key is free when it was never
+    /// used, when its claim expired (`expires_at` at or before `now`), or when the claim of
+    /// the same fingerprint is unfinished and its lease ran out (`locked_until` at or
+    /// before `now`: its process died). A new claim holds until `locked_until` while it
+    /// runs and is forgotten at `expires_at`.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn claim(
+        &self,
+        user: UserId,
+        key: &IdempotencyKey,
+        fingerprint: &RequestFingerprint,
+        now: Timestamp,
+        locked_until: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<IdempotencyClaim, StorageError>;
+
+    /// Keeps `response` for the unfinished claim `attempt` of `key`, until `expires_at`.
+    /// Returns whether it was kept: `false` when that claim is finished, released or was
+    /// taken over.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn complete(
+        &self,
+        user: UserId,
+        key: &IdempotencyKey,
+        attempt: i64,
+        response: &RecordedResponse,
+        expires_at: Timestamp,
+    ) -> Result<bool, StorageError>;
+
+    /// Frees `key` when its unfinished claim is still `attempt`, so that a retry runs.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn release(
+        &self,
+        user: UserId,
+        key: &IdempotencyKey,
+        attempt: i64,
+    ) -> Result<(), StorageError>;
+
+    /// Forgets the keys that expired at or before `now`; returns how many.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn prune(&self, now: Timestamp) -> Result<u64, StorageError>;
 }
 
 /// A queued e-mail, as one claim returned it.

@@ -8,13 +8,14 @@
 
 pub mod checks;
 pub mod fixtures;
+pub mod idempotency;
 
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use ports::outbound::{
-    InvitationRepository, MemberRepository, OptOutRepository, OrganizationRepository, Outbox,
-    RateLimitStore, StorageHealth, UserRepository,
+    IdempotencyStore, InvitationRepository, MemberRepository, OptOutRepository,
+    OrganizationRepository, Outbox, RateLimitStore, StorageHealth, UserRepository,
 };
 
 /// Reads every row of a table, each row as one text holding all its column values, past
@@ -39,6 +40,8 @@ pub struct Store {
     pub members: Arc<dyn MemberRepository>,
     /// Counted events of the abuse limits.
     pub rate_limits: Arc<dyn RateLimitStore>,
+    /// Idempotency keys and kept responses.
+    pub idempotency: Arc<dyn IdempotencyStore>,
     /// Health and pool usage.
     pub health: Arc<dyn StorageHealth>,
     /// The rows as stored, for the checks that look past the ports (`with_rows`).
@@ -56,6 +59,7 @@ impl Store {
             + Outbox
             + MemberRepository
             + RateLimitStore
+            + IdempotencyStore
             + StorageHealth
             + 'static,
     {
@@ -68,6 +72,7 @@ impl Store {
             outbox: storage.clone(),
             members: storage.clone(),
             rate_limits: storage.clone(),
+            idempotency: storage.clone(),
             health: storage,
             rows: None,
         }
@@ -174,6 +179,32 @@ macro_rules! contract_tests {
             keys_of_any_input_are_stored_and_counted,
             the_storage_answers_pings_and_reports_its_pool,
         );
+        $crate::contract_tests!(@each_in idempotency $fresh;
+            a_free_key_is_claimed_and_then_held_by_its_request,
+            a_completed_claim_holds_its_response_until_it_expires,
+            a_released_claim_frees_the_key,
+            an_expired_key_is_claimed_again_even_for_another_request,
+            an_unfinished_claim_past_its_lease_is_taken_over_by_the_same_request_only,
+            a_claim_that_was_taken_over_can_neither_complete_nor_release,
+            keys_are_scoped_to_their_user,
+            pruning_forgets_keys_expired_at_or_before_now,
+            a_removed_user_takes_their_keys_along,
+            twenty_simultaneous_claims_of_one_key_give_exactly_one,
+            kept_responses_hold_any_bytes_and_long_keys,
+        );
+    };
+    (@each_in $module:ident $fresh:path; $($check:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let (store, guard) = $fresh().await;
+
+                $crate::$module::$check(&store).await;
+
+                drop(store);
+                drop(guard);
+            }
+        )*
     };
     (@each $fresh:path; $($check:ident),* $(,)?) => {
         $(

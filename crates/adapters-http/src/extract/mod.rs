@@ -110,6 +110,10 @@ impl FromRequestParts<AppState> for CurrentActor {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        // Already authenticated by the `Idempotency-Key` middleware.
+        if let Some(actor) = parts.extensions.get::<CurrentActor>() {
+            return Ok(*actor);
+        }
         let token = bearer_token(&parts.headers)?;
         let actor = state.auth.authenticate(&token).await?;
         Ok(Self(actor))

@@ -402,6 +402,7 @@ async fn a_request_still_unanswered_at_its_deadline_is_a_503() {
         members: Arc::new(mocks.members),
         opt_outs: Arc::new(mocks.opt_outs),
         health: Arc::new(Hanging),
+        idempotency: Arc::new(mocks.idempotency),
     });
     let started = tokio::time::Instant::now();
 

@@ -14,8 +14,9 @@ use domain::user::{MemberRef, PersonName, User};
 use domain::{Actor, EmailAddress, InvitationId, OrganizationId, Role, Timestamp, UserId, Version};
 use http_body_util::BodyExt;
 use ports::inbound::{
-    AuthFailure, InvitationView, MockAuthUseCases, MockHealthUseCases, MockInvitationUseCases,
-    MockMemberUseCases, MockOptOutUseCases, MockOrganizationUseCases, UseCaseError,
+    AuthFailure, InvitationView, MockAuthUseCases, MockHealthUseCases, MockIdempotencyUseCases,
+    MockInvitationUseCases, MockMemberUseCases, MockOptOutUseCases, MockOrganizationUseCases,
+    UseCaseError,
 };
 use serde_json::Value;
 use std::sync::Arc;
@@ -32,6 +33,7 @@ pub struct Mocks {
     pub members: MockMemberUseCases,
     pub opt_outs: MockOptOutUseCases,
     pub health: MockHealthUseCases,
+    pub idempotency: MockIdempotencyUseCases,
 }
 
 impl Mocks {
@@ -51,6 +53,7 @@ impl Mocks {
             members: MockMemberUseCases::new(),
             opt_outs: MockOptOutUseCases::new(),
             health: MockHealthUseCases::new(),
+            idempotency: MockIdempotencyUseCases::new(),
         }
     }
 
@@ -62,6 +65,7 @@ impl Mocks {
             members: Arc::new(self.members),
             opt_outs: Arc::new(self.opt_outs),
             health: Arc::new(self.health),
+            idempotency: Arc::new(self.idempotency),
         })
     }
 }

@@ -4,6 +4,7 @@
 
 mod auth;
 mod health;
+mod idempotency;
 mod invitations;
 mod limits;
 mod members;
@@ -16,6 +17,7 @@ pub(crate) mod fixtures;
 
 pub use auth::AuthService;
 pub use health::HealthService;
+pub use idempotency::{IdempotencyService, IdempotencySettings};
 pub use invitations::{InvitationPorts, InvitationService, InvitationSettings};
 pub use limits::AbuseLimits;
 pub use members::MemberService;
