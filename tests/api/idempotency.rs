@@ -69,7 +69,7 @@ async fn execute(app: &TestApp, statements: &[&str]) {
                     .expect("statement runs");
             }
         }
-        Backend::Postgres => {
+        Backend::Postgres | Backend::PgBouncer => {
             let mut connection = sqlx::PgConnection::connect(&app.database_url)
                 .await
                 .expect("connect to PostgreSQL");
@@ -96,7 +96,7 @@ async fn kept_bodies(app: &TestApp) -> Vec<String> {
                 .await
                 .expect("rows")
         }
-        Backend::Postgres => {
+        Backend::Postgres | Backend::PgBouncer => {
             let mut connection = sqlx::PgConnection::connect(&app.database_url)
                 .await
                 .expect("connect to PostgreSQL");
@@ -256,7 +256,7 @@ async fn a_server_error_is_not_kept_and_a_retry_runs_again(backend: Backend) {
             ],
             &["drop trigger refuse_organizations"],
         ),
-        Backend::Postgres => (
+        Backend::Postgres | Backend::PgBouncer => (
             &[
                 "create function refuse_organizations() returns trigger language plpgsql \
                  as $$ begin raise exception 'forced failure'; end $$",
