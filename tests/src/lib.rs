@@ -183,6 +183,8 @@ pub struct SpawnOptions {
     /// Password-hashing slots and wait; by default a wait long enough that tests
     /// sharing a busy machine never see `503` unless they ask for it.
     pub hashing: HashingSettings,
+    /// How often the uses of API keys are written: short, so that tests see them soon.
+    pub key_use_flush: StdDuration,
 }
 
 impl Default for SpawnOptions {
@@ -196,6 +198,7 @@ impl Default for SpawnOptions {
                 ..HashingSettings::default()
             },
             connections: ConnectionLimits::default(),
+            key_use_flush: StdDuration::from_millis(200),
             delivery: DeliveryPolicy {
                 idle_poll: StdDuration::from_millis(20),
                 ..DeliveryPolicy::default()
@@ -236,6 +239,7 @@ pub async fn spawn_app_with_options(backend: Backend, options: SpawnOptions) -> 
             session_ttl: domain::Duration::hours(12),
             limits,
             hashing: options.hashing,
+            key_use_flush: options.key_use_flush,
         },
         mailer: options
             .mailer

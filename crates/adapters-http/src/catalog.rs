@@ -105,11 +105,17 @@ pub enum MessageCode {
     ServerError,
     /// A NUL character in a string.
     NullCharacter,
+    /// 403: a `read` API key tried to write.
+    ReadOnlyKey,
+    /// The user holds a live API key of this name.
+    ApiKeyNameTaken,
+    /// The user holds the most API keys (`{max}`).
+    TooManyApiKeys,
 }
 
 impl MessageCode {
     /// Every code, so tests can check the catalog is complete.
-    pub const ALL: [MessageCode; 43] = [
+    pub const ALL: [MessageCode; 46] = [
         MessageCode::Required,
         MessageCode::Null,
         MessageCode::Blank,
@@ -153,6 +159,9 @@ impl MessageCode {
         MessageCode::ServiceUnavailable,
         MessageCode::ServerError,
         MessageCode::NullCharacter,
+        MessageCode::ReadOnlyKey,
+        MessageCode::ApiKeyNameTaken,
+        MessageCode::TooManyApiKeys,
     ];
 }
 
@@ -276,6 +285,12 @@ pub fn template(code: MessageCode, language: Language) -> &'static str {
         (M::ServerError, Fr) => "Une erreur du serveur est survenue.",
         (M::NullCharacter, En) => "Null characters are not allowed.",
         (M::NullCharacter, Fr) => "Les caractères null ne sont pas autorisés.",
+        (M::ReadOnlyKey, En) => "This API key is read-only.",
+        (M::ReadOnlyKey, Fr) => "Cette clé d'API est en lecture seule.",
+        (M::ApiKeyNameTaken, En) => "You already have an API key with this name.",
+        (M::ApiKeyNameTaken, Fr) => "Vous avez déjà une clé d'API portant ce nom.",
+        (M::TooManyApiKeys, En) => "You cannot have more than {max} API keys.",
+        (M::TooManyApiKeys, Fr) => "Vous ne pouvez pas avoir plus de {max} clés d'API.",
     }
 }
 
@@ -334,6 +349,10 @@ pub fn error_text(code: &ErrorCode, language: Language) -> String {
         ErrorCode::InvalidInvitation => (MessageCode::InvalidInvitation, vec![]),
         ErrorCode::InvalidCredentials => (MessageCode::InvalidCredentials, vec![]),
         ErrorCode::NullCharacter => (MessageCode::NullCharacter, vec![]),
+        ErrorCode::ApiKeyNameTaken => (MessageCode::ApiKeyNameTaken, vec![]),
+        ErrorCode::TooManyApiKeys { max } => {
+            (MessageCode::TooManyApiKeys, vec![("max", max.to_string())])
+        }
     };
     let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
     render(message, language, &params)

@@ -28,6 +28,8 @@ pub enum ApiError {
     Unauthenticated(AuthFailure),
     /// 403.
     Forbidden,
+    /// 403: a `read` API key tried to write.
+    ReadOnlyKey,
     /// 404 `Not found.`.
     NotFound,
     /// 404 `Invalid page.`.
@@ -68,6 +70,7 @@ impl From<UseCaseError> for ApiError {
             UseCaseError::Unauthenticated(failure) => ApiError::Unauthenticated(failure),
             UseCaseError::NotFound => ApiError::NotFound,
             UseCaseError::Forbidden => ApiError::Forbidden,
+            UseCaseError::ReadOnlyKey => ApiError::ReadOnlyKey,
             UseCaseError::Validation(errors) => ApiError::Validation(errors),
             UseCaseError::InvalidPage => ApiError::InvalidPage,
             UseCaseError::PreconditionFailed => ApiError::PreconditionFailed,
@@ -96,7 +99,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::ReadOnlyKey => StatusCode::FORBIDDEN,
             ApiError::NotFound | ApiError::InvalidPage => StatusCode::NOT_FOUND,
             ApiError::Validation(_) | ApiError::Parse(_) => StatusCode::BAD_REQUEST,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -132,6 +135,7 @@ impl ApiError {
                 detail(MessageCode::InvalidToken, &[])
             }
             ApiError::Forbidden => detail(MessageCode::PermissionDenied, &[]),
+            ApiError::ReadOnlyKey => detail(MessageCode::ReadOnlyKey, &[]),
             ApiError::NotFound => detail(MessageCode::NotFound, &[]),
             ApiError::InvalidPage => detail(MessageCode::InvalidPage, &[]),
             ApiError::Parse(error) => detail(MessageCode::ParseError, &[("error", error)]),

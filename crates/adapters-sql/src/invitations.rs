@@ -484,7 +484,7 @@ where
         token: &TokenHash,
         now: Timestamp,
         profile: MemberProfile,
-        api_key: &TokenHash,
+        api_key: &domain::api_key::KeyMaterial,
     ) -> Result<User, AcceptInvitationError> {
         let mut transaction = self
             .pool

@@ -63,6 +63,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             session_ttl: args.session_ttl,
             limits: args.limits(),
             hashing: args.hashing(),
+            key_use_flush: args
+                .key_use_flush
+                .to_std()
+                .map_err(|_| "ORGS_KEY_USE_FLUSH must be positive".to_owned())?,
         },
         mailer,
         delivery: DeliveryPolicy {
@@ -161,6 +165,7 @@ async fn operator(url: &DatabaseUrl) -> Result<Services, String> {
             session_ttl: domain::Duration::hours(12),
             limits: app::usecases::AbuseLimits::default(),
             hashing: app::security::HashingSettings::default(),
+            key_use_flush: app::server::DEFAULT_KEY_USE_FLUSH,
         },
     ))
 }

@@ -16,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+pub mod api_key;
 pub mod email;
 pub mod ids;
 pub mod invitation;
@@ -33,8 +34,10 @@ pub mod user;
 pub mod validation;
 
 pub use email::EmailAddress;
-pub use ids::{InvitationId, OrganizationId, OutboxMessageId, RateEventId, UserId, Version};
-pub use permissions::{Access, Action, Actor, authorize};
+pub use ids::{
+    ApiKeyId, InvitationId, OrganizationId, OutboxMessageId, RateEventId, UserId, Version,
+};
+pub use permissions::{Access, Action, Actor, Operation, authorize, authorize_scope};
 pub use role::Role;
 pub use time::{Duration, InvalidDuration, Timestamp, parse_duration};
 pub use validation::{ErrorCode, FieldErrors, Input, ValidationErrors};

@@ -5,6 +5,7 @@
 mod auth;
 mod health;
 mod invitations;
+mod key_uses;
 mod limits;
 mod members;
 mod operator;
@@ -17,6 +18,7 @@ pub(crate) mod fixtures;
 pub use auth::AuthService;
 pub use health::HealthService;
 pub use invitations::{InvitationPorts, InvitationService, InvitationSettings};
+pub use key_uses::KeyUseBatch;
 pub use limits::AbuseLimits;
 pub use members::MemberService;
 pub use operator::{BootstrapSettings, OperatorService};
