@@ -484,6 +484,74 @@ impl TestApp {
         server.storage.outbox.backlog().await.expect("backlog")
     }
 
+    /// Runs one SQL statement on the service's database, behind the API (for states the
+    /// API cannot make at once, such as a key past its expiry).
+    ///
+    /// # Panics
+    /// When the statement fails.
+    pub async fn execute_sql(&self, statement: &str) {
+        match self.backend {
+            Backend::Postgres => {
+                let mut connection = sqlx::PgConnection::connect(&self.database_url)
+                    .await
+                    .expect("connects");
+                sqlx::query(statement)
+                    .execute(&mut connection)
+                    .await
+                    .expect("the statement runs");
+            }
+            Backend::Sqlite => {
+                let mut connection = sqlx::SqliteConnection::connect(&self.database_url)
+                    .await
+                    .expect("opens");
+                sqlx::query(statement)
+                    .execute(&mut connection)
+                    .await
+                    .expect("the statement runs");
+            }
+        }
+    }
+
+    /// A second process of the service on the same database, as behind a load balancer.
+    ///
+    /// # Panics
+    /// When it cannot start.
+    pub async fn another_instance(&self) -> TestApp {
+        let running = server::start(StartOptions {
+            database_url: self
+                .database_url
+                .parse::<DatabaseUrl>()
+                .expect("database URL"),
+            listen: "127.0.0.1:0".parse().expect("address"),
+            settings: ServiceSettings {
+                public_url: "http://orgs.test".to_owned(),
+                invitation_ttl: domain::Duration::days(7),
+                session_ttl: domain::Duration::hours(12),
+                limits: AbuseLimits::default(),
+                hashing: HashingSettings::default(),
+                key_use_flush: StdDuration::from_millis(200),
+            },
+            mailer: Arc::new(self.mailer.clone()),
+            delivery: DeliveryPolicy::default(),
+            connections: ConnectionLimits::default(),
+            statement_timeout: StdDuration::from_secs(10),
+        })
+        .await
+        .expect("the second instance starts");
+        TestApp {
+            address: running.address,
+            admin_key: self.admin_key.clone(),
+            root_id: self.root_id,
+            mailer: self.mailer.clone(),
+            backend: self.backend,
+            database_url: self.database_url.clone(),
+            client: reqwest::Client::new(),
+            server: Some(running),
+            _database: None,
+            _directory: None,
+        }
+    }
+
     /// Stops the service gracefully.
     ///
     /// # Panics
