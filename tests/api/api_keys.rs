@@ -16,6 +16,7 @@ on_both_backends!(
     regenerating_the_secret_replaces_only_the_default_key,
     the_last_use_of_a_key_shows_within_the_flush_interval,
     a_session_token_may_write_and_is_no_api_key,
+    thirty_parallel_creations_and_hostile_values_never_answer_a_server_error,
 );
 
 /// Makes a key as `owner`; returns the answer's body.
@@ -371,4 +372,40 @@ async fn a_session_token_may_write_and_is_no_api_key(app: TestApp) {
         .filter_map(|key| key["name"].as_str())
         .collect();
     assert_eq!(names, ["from a session", "default"]);
+}
+
+async fn thirty_parallel_creations_and_hostile_values_never_answer_a_server_error(app: TestApp) {
+    let bodies: Vec<Value> = (0..30)
+        .map(|n| json!({"name": format!("parallel {n}")}))
+        .collect();
+    let replies = futures::future::join_all(
+        bodies
+            .iter()
+            .map(|body| app.post("/me/api_keys/", Some(&app.admin_key), body)),
+    )
+    .await;
+    let long = app
+        .post(
+            "/me/api_keys/",
+            Some(&app.admin_key),
+            &json!({"name": "n".repeat(3000), "expires_in_days": "9".repeat(3000)}),
+        )
+        .await;
+
+    let created = replies.iter().filter(|r| r.status == 201).count();
+    let refused = replies.iter().filter(|r| r.status == 400).count();
+    assert_eq!((created, refused), (19, 11));
+    assert!(
+        replies
+            .iter()
+            .filter(|r| r.status == 400)
+            .all(|r| r.body
+                == json!({"non_field_errors": ["You cannot have more than 20 API keys."]}))
+    );
+    assert_eq!(long.status, 400, "{}", long.text);
+    assert_eq!(
+        long.body["name"],
+        json!(["Ensure this field has no more than 50 characters."])
+    );
+    assert!(long.body["expires_in_days"].is_array(), "{}", long.text);
 }
