@@ -9,6 +9,7 @@
 //! - [`authorize`]: the permission policy (who may do what to which organization);
 //! - [`organization::plan_new_child`]: the create-child rules;
 //! - [`invitation`]: an invitation's checks and lifecycle;
+//! - [`api_key`]: API keys, their scopes ([`authorize_scope`]) and limits;
 //! - [`validation`]: field-keyed errors that collect every problem of a request.
 //!
 //! `cargo run -p domain --example invitation_lifecycle` walks an invitation from the
