@@ -200,6 +200,8 @@ pub struct SpawnOptions {
     pub hashing: HashingSettings,
     /// How long idempotency keys live (`ORGS_IDEMPOTENCY_TTL`).
     pub idempotency_ttl: domain::Duration,
+    /// How often the uses of API keys are written: short, so that tests see them soon.
+    pub key_use_flush: StdDuration,
 }
 
 impl Default for SpawnOptions {
@@ -214,6 +216,7 @@ impl Default for SpawnOptions {
             },
             connections: ConnectionLimits::default(),
             idempotency_ttl: domain::Duration::hours(24),
+            key_use_flush: StdDuration::from_millis(200),
             delivery: DeliveryPolicy {
                 idle_poll: StdDuration::from_millis(20),
                 ..DeliveryPolicy::default()
@@ -288,6 +291,7 @@ async fn start_server(
             limits,
             hashing: options.hashing,
             idempotency_ttl: options.idempotency_ttl,
+            key_use_flush: options.key_use_flush,
         },
         mailer: options
             .mailer
@@ -536,6 +540,42 @@ impl TestApp {
     pub async fn outbox_backlog(&self) -> u64 {
         let server = self.server.as_ref().expect("the server runs");
         server.storage.outbox.backlog().await.expect("backlog")
+    }
+
+    /// Runs one SQL statement on the service's database, behind the API (for states the
+    /// API cannot make at once, such as a key past its expiry).
+    ///
+    /// # Panics
+    /// When the statement fails.
+    pub async fn execute_sql(&self, statement: &str) {
+        match self.backend {
+            Backend::Postgres | Backend::PgBouncer => {
+                let mut connection = sqlx::PgConnection::connect(&self.database_url)
+                    .await
+                    .expect("connects");
+                sqlx::query(statement)
+                    .execute(&mut connection)
+                    .await
+                    .expect("the statement runs");
+            }
+            Backend::Sqlite => {
+                let mut connection = sqlx::SqliteConnection::connect(&self.database_url)
+                    .await
+                    .expect("opens");
+                sqlx::query(statement)
+                    .execute(&mut connection)
+                    .await
+                    .expect("the statement runs");
+            }
+        }
+    }
+
+    /// A second process of the service on the same database, as behind a load balancer.
+    ///
+    /// # Panics
+    /// When it cannot start.
+    pub async fn another_instance(&self) -> TestApp {
+        self.spawn_beside(SpawnOptions::default()).await
     }
 
     /// Stops the service gracefully.

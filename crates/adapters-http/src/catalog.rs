@@ -240,6 +240,18 @@ catalog! {
     IdempotencyKeyInProgress:
         "A request with this Idempotency-Key is still being processed.",
         "Une requête avec cette Idempotency-Key est encore en cours de traitement.";
+    /// 403: a `read` API key tried to write.
+    ReadOnlyKey:
+        "This API key is read-only.",
+        "Cette clé d'API est en lecture seule.";
+    /// The user holds a live API key of this name.
+    ApiKeyNameTaken:
+        "You already have an API key with this name.",
+        "Vous avez déjà une clé d'API portant ce nom.";
+    /// The user holds the most API keys (`{max}`).
+    TooManyApiKeys:
+        "You cannot have more than {max} API keys.",
+        "Vous ne pouvez pas avoir plus de {max} clés d'API.";
 }
 
 /// The text of `code` in `language` with its placeholders filled from `params`.
@@ -297,6 +309,10 @@ pub fn error_text(code: &ErrorCode, language: Language) -> String {
         ErrorCode::InvalidInvitation => (MessageCode::InvalidInvitation, vec![]),
         ErrorCode::InvalidCredentials => (MessageCode::InvalidCredentials, vec![]),
         ErrorCode::NullCharacter => (MessageCode::NullCharacter, vec![]),
+        ErrorCode::ApiKeyNameTaken => (MessageCode::ApiKeyNameTaken, vec![]),
+        ErrorCode::TooManyApiKeys { max } => {
+            (MessageCode::TooManyApiKeys, vec![("max", max.to_string())])
+        }
     };
     let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
     render(message, language, &params)

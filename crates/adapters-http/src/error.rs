@@ -28,6 +28,8 @@ pub enum ApiError {
     Unauthenticated(AuthFailure),
     /// 403.
     Forbidden,
+    /// 403: a `read` API key tried to write.
+    ReadOnlyKey,
     /// 404 `Not found.`.
     NotFound,
     /// 404 `Invalid page.`.
@@ -74,6 +76,7 @@ impl From<UseCaseError> for ApiError {
             UseCaseError::Unauthenticated(failure) => ApiError::Unauthenticated(failure),
             UseCaseError::NotFound => ApiError::NotFound,
             UseCaseError::Forbidden => ApiError::Forbidden,
+            UseCaseError::ReadOnlyKey => ApiError::ReadOnlyKey,
             UseCaseError::Validation(errors) => ApiError::Validation(errors),
             UseCaseError::InvalidPage => ApiError::InvalidPage,
             UseCaseError::PreconditionFailed => ApiError::PreconditionFailed,
@@ -102,7 +105,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::ReadOnlyKey => StatusCode::FORBIDDEN,
             ApiError::NotFound | ApiError::InvalidPage => StatusCode::NOT_FOUND,
             ApiError::Validation(_) | ApiError::Parse(_) | ApiError::InvalidIdempotencyKey => {
                 StatusCode::BAD_REQUEST
@@ -130,6 +133,7 @@ impl ApiError {
             Self::Unauthenticated(AuthFailure::Missing) => (M::NotAuthenticated, None),
             Self::Unauthenticated(AuthFailure::Invalid) => (M::InvalidToken, None),
             Self::Forbidden => (M::PermissionDenied, None),
+            Self::ReadOnlyKey => (M::ReadOnlyKey, None),
             Self::NotFound => (M::NotFound, None),
             Self::InvalidPage => (M::InvalidPage, None),
             Self::Parse(error) => (M::ParseError, Some(("error", error.clone()))),

@@ -5,6 +5,7 @@
 //! messages. It talks only to the use-case traits of [`ports::inbound`]; decisions are
 //! written down in `docs/http.md`.
 
+pub mod api_keys;
 pub mod auth;
 pub mod catalog;
 pub mod error;
@@ -92,6 +93,7 @@ async fn no_store(mut response: axum::response::Response) -> axum::response::Res
 pub(crate) fn routes() -> Vec<Routes> {
     let mut all = service::routes();
     all.extend(auth::routes());
+    all.extend(api_keys::routes());
     all.extend(organizations::routes());
     all.extend(invitations::routes());
     all.extend(members::routes());

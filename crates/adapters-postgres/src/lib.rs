@@ -115,6 +115,7 @@ impl Dialect for PgDialect {
     const FOR_SHARE: &'static str = " for share";
     const FOR_UPDATE: &'static str = " for update";
     const SKIP_LOCKED: &'static str = " for update skip locked";
+    const GREATEST: &'static str = "greatest";
     const LOCK_FIRST_ADMINISTRATOR: Option<&'static str> =
         Some("lock table users in exclusive mode");
 
@@ -214,6 +215,7 @@ impl Dialect for PgDialect {
         match database.constraint() {
             Some("users_identifier_key") => Some(Unique::UserIdentifier),
             Some("invitations_one_open_idx") => Some(Unique::OneOpenInvitation),
+            Some("credentials_key_name_idx") => Some(Unique::ApiKeyName),
             _ => None,
         }
     }

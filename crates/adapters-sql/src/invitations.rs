@@ -479,7 +479,7 @@ where
         token: &TokenHash,
         now: Timestamp,
         profile: MemberProfile,
-        api_key: &TokenHash,
+        api_key: &domain::api_key::KeyMaterial,
     ) -> Result<User, AcceptInvitationError> {
         let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         // One conditional update takes the token: of concurrent attempts, the others

@@ -89,6 +89,8 @@ pub enum Unique {
     UserIdentifier,
     /// One open invitation per organization and address.
     OneOpenInvitation,
+    /// One API key of each name per user.
+    ApiKeyName,
 }
 
 /// What one SQL backend does its own way. Everything else is shared.
@@ -115,6 +117,8 @@ pub trait Dialect: Send + Sync + 'static {
     /// Run first in the transaction that makes the first administrator, so that racing
     /// processes queue; `None` when `BEGIN_WRITE` already holds the database's write lock.
     const LOCK_FIRST_ADMINISTRATOR: Option<&'static str>;
+    /// The scalar function that returns the larger of two values (`greatest`, `max`).
+    const GREATEST: &'static str;
 
     /// Opens a pool on `url` and checks that the database answers.
     fn connect(

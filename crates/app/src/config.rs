@@ -130,6 +130,9 @@ pub struct ServeArgs {
     /// How long an `Idempotency-Key` and the response it replays are kept (CONTRACT §12).
     #[arg(long = "idempotency-ttl", env = "ORGS_IDEMPOTENCY_TTL", default_value = "24h", value_parser = domain::parse_duration)]
     pub idempotency_ttl: Duration,
+    /// How often the uses of API keys are written (their `last_used_at`), at most 60s.
+    #[arg(long = "key-use-flush", env = "ORGS_KEY_USE_FLUSH", hide_env_values = true, default_value = "5s", value_parser = parse_key_use_flush)]
+    pub key_use_flush: Duration,
 
     /// How long delivered and dead e-mails stay in the outbox before they are deleted.
     #[arg(long = "outbox-retention", env = "ORGS_OUTBOX_RETENTION", default_value = "7d", value_parser = domain::parse_duration)]
@@ -155,6 +158,25 @@ pub struct ServeArgs {
     /// How long a login or acceptance waits for a hashing slot before it gets `503`.
     #[arg(long = "hash-wait", env = "ORGS_HASH_WAIT", default_value = "5s", value_parser = domain::parse_duration)]
     pub hash_wait: Duration,
+}
+
+/// The longest `ORGS_KEY_USE_FLUSH`: `last_used_at` may lag by at most a minute
+/// (CONTRACT §11).
+pub const KEY_USE_FLUSH_MAX_SECONDS: i64 = 60;
+
+/// Parses `ORGS_KEY_USE_FLUSH`: a duration of at most 60 s.
+///
+/// # Errors
+/// A bad duration, or a longer one.
+pub fn parse_key_use_flush(text: &str) -> Result<Duration, String> {
+    let duration = domain::parse_duration(text).map_err(|error| error.to_string())?;
+    if duration > Duration::seconds(KEY_USE_FLUSH_MAX_SECONDS) {
+        return Err(format!(
+            "`{}` is too long: at most {KEY_USE_FLUSH_MAX_SECONDS}s",
+            text.trim()
+        ));
+    }
+    Ok(duration)
 }
 
 impl ServeArgs {
@@ -740,5 +762,20 @@ mod tests {
         };
         assert_eq!(serve.outbox_retention, Duration::days(30));
         assert!(refused.is_err());
+    }
+
+    #[test]
+    fn key_uses_are_written_every_five_seconds_by_default_and_at_most_every_minute() {
+        let default = Cli::try_parse_from(["orgs"]).expect("parses");
+        let given =
+            Cli::try_parse_from(["orgs", "serve", "--key-use-flush", "60s"]).expect("parses");
+        let too_long = Cli::try_parse_from(["orgs", "--key-use-flush", "61s"]);
+
+        assert_eq!(default.serve.key_use_flush, Duration::seconds(5));
+        let Some(Command::Serve(serve)) = given.command else {
+            panic!("expected serve");
+        };
+        assert_eq!(serve.key_use_flush, Duration::seconds(60));
+        assert!(too_long.is_err());
     }
 }

@@ -65,6 +65,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             limits: args.limits(),
             hashing: args.hashing(),
             idempotency_ttl: args.idempotency_ttl,
+            key_use_flush: args
+                .key_use_flush
+                .to_std()
+                .map_err(|_| "ORGS_KEY_USE_FLUSH must be positive".to_owned())?,
         },
         mailer,
         delivery: DeliveryPolicy {
@@ -164,6 +168,7 @@ async fn operator(database: &DatabaseArgs) -> Result<Services, String> {
             limits: app::usecases::AbuseLimits::default(),
             hashing: app::security::HashingSettings::default(),
             idempotency_ttl: domain::Duration::hours(24),
+            key_use_flush: app::server::DEFAULT_KEY_USE_FLUSH,
         },
     ))
 }

@@ -14,7 +14,7 @@ use ports::outbound::{
     Clock, IdempotencyStore, Outbox, RateLimitStore, StorageError, UserRepository,
 };
 
-use crate::usecases::AbuseLimits;
+use crate::usecases::{AbuseLimits, KeyUseBatch};
 
 /// How often the upkeep runs.
 pub const PRUNE_EVERY: StdDuration = StdDuration::from_secs(600);
@@ -118,6 +118,32 @@ pub async fn run(upkeep: Upkeep, shutdown: CancellationToken) {
         shutdown
             .run_until_cancelled(tokio::time::sleep(PRUNE_EVERY))
             .await;
+    }
+}
+
+/// Writes the uses of API keys every `every` until `shutdown` is cancelled, then once
+/// more, so that a graceful stop loses none (a crash loses at most `every`).
+pub async fn flush_key_uses(
+    batch: Arc<KeyUseBatch>,
+    users: Arc<dyn UserRepository>,
+    every: StdDuration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let stopping = tokio::select! {
+            () = shutdown.cancelled() => true,
+            () = tokio::time::sleep(every) => false,
+        };
+        if let Err(error) = batch.flush(users.as_ref()).await {
+            tracing::warn!(
+                error.message = %error,
+                error.chain = %ports::ErrorChain(&error),
+                "could not write when API keys were last used; retrying at the next flush"
+            );
+        }
+        if stopping {
+            break;
+        }
     }
 }
 

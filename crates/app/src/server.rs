@@ -26,8 +26,8 @@ use crate::delivery::{DeliveryPolicy, DeliveryWorker};
 use crate::security::{Argon2PasswordHasher, HashingSettings, OsSecretGenerator, SystemClock};
 use crate::usecases::{
     AbuseLimits, AuthService, BootstrapSettings, HealthService, IdempotencyService,
-    IdempotencySettings, InvitationPorts, InvitationService, InvitationSettings, MemberService,
-    OperatorService, OptOutService, OrganizationService,
+    IdempotencySettings, InvitationPorts, InvitationService, InvitationSettings, KeyUseBatch,
+    MemberService, OperatorService, OptOutService, OrganizationService,
 };
 
 /// The most PostgreSQL connections one process opens.
@@ -202,7 +202,12 @@ pub struct ServiceSettings {
     pub hashing: HashingSettings,
     /// How long idempotency keys and their responses are kept.
     pub idempotency_ttl: Duration,
+    /// How often the uses of API keys are written (`ORGS_KEY_USE_FLUSH`).
+    pub key_use_flush: StdDuration,
 }
+
+/// The default of `ORGS_KEY_USE_FLUSH`.
+pub const DEFAULT_KEY_USE_FLUSH: StdDuration = StdDuration::from_secs(5);
 
 /// The use-case services over one storage.
 #[derive(Clone)]
@@ -223,6 +228,8 @@ pub struct Services {
     pub idempotency: Arc<IdempotencyService>,
     /// Operator commands.
     pub operator: Arc<OperatorService>,
+    /// The uses of API keys not yet written.
+    pub key_uses: Arc<KeyUseBatch>,
 }
 
 impl Services {
@@ -232,6 +239,7 @@ impl Services {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let secrets = Arc::new(OsSecretGenerator);
         let hasher = Arc::new(Argon2PasswordHasher::new(settings.hashing));
+        let key_uses = Arc::new(KeyUseBatch::new());
         Self {
             auth: Arc::new(AuthService::new(
                 storage.users.clone(),
@@ -241,6 +249,7 @@ impl Services {
                 storage.limits.clone(),
                 settings.session_ttl,
                 settings.limits.login_failures,
+                Arc::clone(&key_uses),
             )),
             organizations: Arc::new(OrganizationService::new(
                 storage.organizations.clone(),
@@ -292,6 +301,7 @@ impl Services {
                 clock,
                 BootstrapSettings::default(),
             )),
+            key_uses,
         }
     }
 
@@ -361,6 +371,7 @@ pub struct RunningServer {
     server: JoinHandle<std::io::Result<()>>,
     worker: JoinHandle<()>,
     upkeep: JoinHandle<()>,
+    key_uses: JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -386,6 +397,9 @@ impl RunningServer {
         }
         if let Err(error) = self.upkeep.await {
             tracing::error!(error.message = %error, "the upkeep task ended abnormally");
+        }
+        if let Err(error) = self.key_uses.await {
+            tracing::error!(error.message = %error, "the key-use writer ended abnormally");
         }
         served
     }
@@ -454,6 +468,12 @@ pub async fn start(options: StartOptions) -> Result<RunningServer, StartError> {
         },
         stop.clone(),
     ));
+    let key_uses = tokio::spawn(crate::maintenance::flush_key_uses(
+        services.key_uses.clone(),
+        storage.users.clone(),
+        options.settings.key_use_flush,
+        stop.clone(),
+    ));
 
     let server = tokio::spawn(crate::connections::serve(
         listener,
@@ -471,6 +491,7 @@ pub async fn start(options: StartOptions) -> Result<RunningServer, StartError> {
         server,
         worker,
         upkeep,
+        key_uses,
     })
 }
 

@@ -11,6 +11,7 @@ use crate::Cause;
 use futures::stream::BoxStream;
 
 use domain::idempotency::{IdempotencyKey, RecordedResponse, RequestFingerprint};
+use domain::api_key::{ApiKey, ApiKeyRequest};
 use domain::invitation::{
     AcceptRequest, Invitation, InvitationPreview, InvitationStatus, InviteRequest,
 };
@@ -20,8 +21,8 @@ use domain::pagination::{Page, PageRequest};
 use domain::secret::SecretToken;
 use domain::user::User;
 use domain::{
-    Actor, Duration, Input, InvitationId, OrganizationId, Role, Timestamp, UserId,
-    ValidationErrors, Version,
+    Actor, ApiKeyId, Duration, Input, InvitationId, Operation, OrganizationId, Role, Timestamp,
+    UserId, ValidationErrors, Version,
 };
 
 /// Why a request cannot be authenticated (→ 401).
@@ -58,6 +59,9 @@ pub enum UseCaseError {
     /// Visible but not allowed for the actor's role (→ 403).
     #[error("forbidden")]
     Forbidden,
+    /// A `read` API key tried to write (→ 403).
+    #[error("this API key is read-only")]
+    ReadOnlyKey,
     /// The request's values are wrong (→ 400), every problem together.
     #[error("invalid request: {0:?}")]
     Validation(ValidationErrors),
@@ -116,12 +120,13 @@ pub struct IssuedSession {
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait AuthUseCases: Send + Sync {
-    /// Who holds this bearer token (an API key or a session token).
+    /// Who holds this bearer token (an API key or a session token), for a request that
+    /// does `operation`; a use of an API key is recorded (its `last_used_at`).
     ///
     /// # Errors
     /// `Unauthenticated(Invalid)` for an unknown or expired token, or one whose user or
-    /// organization is gone.
-    async fn authenticate(&self, token: &str) -> Result<Actor, UseCaseError>;
+    /// organization is gone; `ReadOnlyKey` for a `read` key and a `Write` operation.
+    async fn authenticate(&self, token: &str, operation: Operation) -> Result<Actor, UseCaseError>;
 
     /// Exchanges an identifier and password for a session token.
     ///
@@ -145,6 +150,42 @@ pub trait AuthUseCases: Send + Sync {
     /// # Errors
     /// Storage failures only.
     async fn regenerate_api_key(&self, actor: &Actor) -> Result<SecretToken, UseCaseError>;
+
+    /// The actor's API keys, newest first.
+    ///
+    /// # Errors
+    /// `InvalidPage` past the end.
+    async fn api_keys(
+        &self,
+        actor: &Actor,
+        page: PageRequest,
+    ) -> Result<Page<ApiKey>, UseCaseError>;
+
+    /// Makes a new API key for the actor.
+    ///
+    /// # Errors
+    /// `Validation` with every field problem, a taken name (`name`) or too many keys
+    /// (non-field).
+    async fn create_api_key(
+        &self,
+        actor: &Actor,
+        request: ApiKeyRequest,
+    ) -> Result<CreatedApiKey, UseCaseError>;
+
+    /// Deletes one of the actor's API keys; it stops working at once.
+    ///
+    /// # Errors
+    /// `NotFound` when the actor has no such key.
+    async fn revoke_api_key(&self, actor: &Actor, key: ApiKeyId) -> Result<(), UseCaseError>;
+}
+
+/// An API key just made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedApiKey {
+    /// The stored key.
+    pub api_key: ApiKey,
+    /// The key itself, shown once.
+    pub key: SecretToken,
 }
 
 /// What the `parent` field of a request says, before it is looked up.

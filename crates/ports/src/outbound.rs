@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use crate::Cause;
 
 use domain::idempotency::{IdempotencyKey, RecordedResponse, RequestFingerprint};
+use domain::api_key::{ApiKey, KeyMaterial, KeyRefusal, NewApiKey, Scope};
 use domain::invitation::{
     Invitation, InvitationConflict, InvitationPreview, InvitationStatus, NewInvitation,
 };
@@ -22,8 +23,8 @@ use domain::pagination::{Page, PageRequest};
 use domain::secret::{SecretToken, TokenHash};
 use domain::user::{NewUser, Password, PasswordHash, PersonName, User};
 use domain::{
-    Duration, EmailAddress, InvitationId, OrganizationId, OutboxMessageId, RateEventId, Role,
-    Timestamp, UserId, Version,
+    ApiKeyId, Duration, EmailAddress, InvitationId, OrganizationId, OutboxMessageId, RateEventId,
+    Role, Timestamp, UserId, Version,
 };
 
 /// A storage failure that no business rule explains.
@@ -187,6 +188,33 @@ pub struct AuthenticatedUser {
     pub user: User,
     /// Its organization.
     pub organization: TreeNode,
+    /// What the credential may do (`Write` for a session token).
+    pub scope: Scope,
+    /// The API key used, `None` for a session token: its use is recorded.
+    pub api_key: Option<ApiKeyId>,
+}
+
+/// One recorded use of an API key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyUse {
+    /// The key.
+    pub key: ApiKeyId,
+    /// When it was used.
+    pub at: Timestamp,
+}
+
+/// Why an API key could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CreateApiKeyError {
+    /// A rule of `domain::api_key::check_key_allowance` refuses it.
+    #[error(transparent)]
+    Refused(#[from] KeyRefusal),
+    /// The user is gone.
+    #[error("the user does not exist")]
+    UserNotFound,
+    /// A storage failure.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
 }
 
 /// A user as needed to check a password.
@@ -216,8 +244,8 @@ pub enum CreateUserError {
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait UserRepository: Send + Sync {
-    /// The user holding this credential: an API key, or a session token not expired at
-    /// `now`, of an active user of a live organization.
+    /// The user holding this credential: an API key or a session token not expired at
+    /// `now`, of an active user of a live organization, with the credential's scope.
     ///
     /// # Errors
     /// `StorageError` only; an unknown credential is `Ok(None)`.
@@ -261,24 +289,63 @@ pub trait UserRepository: Send + Sync {
     ) -> Result<(), StorageError>;
 
     /// Deletes the session tokens that expired at or before `before`; returns how many.
-    /// API keys never expire and are kept.
+    /// API keys are kept, expired ones too: their owners still see them listed.
     ///
     /// # Errors
     /// `StorageError` only.
     async fn prune_sessions(&self, before: Timestamp) -> Result<u64, StorageError>;
 
-    /// Replaces every API key of a user with this one, at once; sessions are kept.
+    /// Replaces the user's key named `default` with a new `default` write key that never
+    /// expires, at once (made when the user has none); other keys and sessions are kept.
     ///
     /// # Errors
     /// `StorageError` only.
     async fn replace_api_key(
         &self,
         user: UserId,
-        token: &TokenHash,
+        key: &KeyMaterial,
         now: Timestamp,
     ) -> Result<(), StorageError>;
 
-    /// Stores a new active user with its first API key.
+    /// A page of the user's API keys (expired ones included), newest first.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn list_api_keys(
+        &self,
+        user: UserId,
+        page: PageRequest,
+    ) -> Result<Page<ApiKey>, StorageError>;
+
+    /// Stores a new API key for a user, in one transaction under a lock on the user:
+    /// the user's live keys at `now` (expired ones are deleted there) are checked by
+    /// `domain::api_key::check_key_allowance`, so that parallel requests cannot pass the
+    /// limit or share a name.
+    ///
+    /// # Errors
+    /// MUST return `Refused` as that rule says and `UserNotFound` for a missing user.
+    async fn create_api_key(
+        &self,
+        user: UserId,
+        key: NewApiKey,
+        now: Timestamp,
+    ) -> Result<ApiKey, CreateApiKeyError>;
+
+    /// Deletes one of the user's API keys: it stops working at once.
+    ///
+    /// # Errors
+    /// MUST return `NotFound` when the user has no such key.
+    async fn revoke_api_key(&self, user: UserId, key: ApiKeyId) -> Result<(), WriteError>;
+
+    /// Records when keys were last used, in one statement, keeping for each key the
+    /// latest of the stored and the given instant (so that several processes flushing
+    /// out of order never move it back). Unknown keys are skipped.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn record_key_uses(&self, uses: &[KeyUse]) -> Result<(), StorageError>;
+
+    /// Stores a new active user with its first API key, named `default`.
     ///
     /// # Errors
     /// MUST return `IdentifierTaken` for a taken identifier (checked by a unique
@@ -286,7 +353,7 @@ pub trait UserRepository: Send + Sync {
     async fn create(
         &self,
         user: NewUser,
-        api_key: &TokenHash,
+        api_key: &KeyMaterial,
         now: Timestamp,
     ) -> Result<User, CreateUserError>;
 
@@ -300,7 +367,7 @@ pub trait UserRepository: Send + Sync {
         &self,
         organization: NewOrganization,
         administrator: NewUser,
-        api_key: &TokenHash,
+        api_key: &KeyMaterial,
         now: Timestamp,
     ) -> Result<Option<(Organization, User)>, StorageError>;
 }
@@ -481,7 +548,7 @@ pub trait InvitationRepository: Send + Sync {
         token: &TokenHash,
         now: Timestamp,
         profile: MemberProfile,
-        api_key: &TokenHash,
+        api_key: &KeyMaterial,
     ) -> Result<User, AcceptInvitationError>;
 }
 

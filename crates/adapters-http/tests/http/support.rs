@@ -25,6 +25,9 @@ use tower::ServiceExt;
 /// The token the mocked authentication accepts.
 pub const TOKEN: &str = "good-token";
 
+/// A `read` key of [`admin`]: writes are refused.
+pub const READ_TOKEN: &str = "read-token";
+
 /// One mock per driving port; authentication accepts [`TOKEN`] as [`admin`].
 pub struct Mocks {
     pub auth: MockAuthUseCases,
@@ -39,9 +42,14 @@ pub struct Mocks {
 impl Mocks {
     pub fn new() -> Self {
         let mut auth = MockAuthUseCases::new();
-        auth.expect_authenticate().returning(|token| {
+        auth.expect_authenticate().returning(|token, operation| {
             if token == TOKEN {
                 Ok(admin())
+            } else if token == READ_TOKEN {
+                match operation {
+                    domain::Operation::Read => Ok(admin()),
+                    domain::Operation::Write => Err(UseCaseError::ReadOnlyKey),
+                }
             } else {
                 Err(UseCaseError::Unauthenticated(AuthFailure::Invalid))
             }

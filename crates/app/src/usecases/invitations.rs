@@ -375,7 +375,12 @@ impl InvitationUseCases for InvitationService {
         };
         let user = self
             .invitations
-            .accept(&token, self.clock.now(), profile, &api_key.hash())
+            .accept(
+                &token,
+                self.clock.now(),
+                profile,
+                &domain::api_key::KeyMaterial::of(&api_key),
+            )
             .await
             .map_err(|error| -> UseCaseError {
                 match error {
@@ -1016,7 +1021,7 @@ mod tests {
                     && *at == now()
                     && profile.first_name.as_str() == "Ada"
                     && profile.password_hash.as_str() == "$argon2id$hash"
-                    && *api_key == SecretToken::presented("fresh-token").hash()
+                    && api_key.hash == SecretToken::presented("fresh-token").hash()
             })
             .times(1)
             .returning(|_, _, _, _| Ok(user(UserId::new(30), CHILD, Role::Users)));

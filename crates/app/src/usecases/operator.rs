@@ -144,7 +144,11 @@ impl OperatorUseCases for OperatorService {
         };
         let created = self
             .users
-            .create(new, &api_key.hash(), self.clock.now())
+            .create(
+                new,
+                &domain::api_key::KeyMaterial::of(&api_key),
+                self.clock.now(),
+            )
             .await
             .map_err(|error| match error {
                 CreateUserError::IdentifierTaken => {
@@ -222,7 +226,7 @@ impl OperatorUseCases for OperatorService {
             .create_first_administrator(
                 organization,
                 administrator,
-                &api_key.hash(),
+                &domain::api_key::KeyMaterial::of(&api_key),
                 self.clock.now(),
             )
             .await?;
@@ -362,7 +366,8 @@ mod tests {
             .withf(|new, key, _| {
                 new.role == Role::Managers
                     && new.password_hash.is_some()
-                    && *key == SecretToken::presented("operator-key").hash()
+                    && key.hash == SecretToken::presented("operator-key").hash()
+                    && key.prefix == "operator"
             })
             .times(1)
             .returning(|new, _, _| Ok(user(UserId::new(5), new.organization_id, new.role)));
