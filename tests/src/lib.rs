@@ -23,6 +23,7 @@ use app::security::HashingSettings;
 use app::server::{self, RunningServer, ServiceSettings, StartOptions};
 use app::usecases::AbuseLimits;
 use domain::mail::OutgoingEmail;
+use ports::inbound::OperatorUseCases as _;
 use ports::outbound::{MailError, Mailer};
 
 /// Which database a test app runs on.
@@ -183,6 +184,8 @@ pub struct SpawnOptions {
     /// Password-hashing slots and wait; by default a wait long enough that tests
     /// sharing a busy machine never see `503` unless they ask for it.
     pub hashing: HashingSettings,
+    /// How long audit-log events are kept (pruned once at start, then every ten minutes).
+    pub audit_retention: domain::Duration,
 }
 
 impl Default for SpawnOptions {
@@ -196,6 +199,7 @@ impl Default for SpawnOptions {
                 ..HashingSettings::default()
             },
             connections: ConnectionLimits::default(),
+            audit_retention: domain::Duration::days(365),
             delivery: DeliveryPolicy {
                 idle_poll: StdDuration::from_millis(20),
                 ..DeliveryPolicy::default()
@@ -243,6 +247,7 @@ pub async fn spawn_app_with_options(backend: Backend, options: SpawnOptions) -> 
         delivery: options.delivery,
         connections: options.connections,
         statement_timeout: StdDuration::from_secs(10),
+        audit_retention: options.audit_retention,
     })
     .await
     .expect("the service starts");
@@ -443,13 +448,30 @@ impl TestApp {
     /// # Panics
     /// When the organization is not archived.
     pub async fn restore(&self, organization: i64) {
-        let server = self.server.as_ref().expect("the server runs");
-        server
-            .storage
-            .organizations
-            .restore(domain::OrganizationId::new(organization), chrono_now())
+        self.operator()
+            .restore_organization(domain::OrganizationId::new(organization))
             .await
             .expect("restored");
+    }
+
+    /// The operator commands (`orgs admin …`) over this app's database.
+    ///
+    /// # Panics
+    /// When the server is stopped.
+    #[must_use]
+    pub fn operator(&self) -> Arc<app::usecases::OperatorService> {
+        let server = self.server.as_ref().expect("the server runs");
+        server::Services::new(
+            &server.storage,
+            &ServiceSettings {
+                public_url: String::new(),
+                invitation_ttl: domain::Duration::days(7),
+                session_ttl: domain::Duration::hours(12),
+                limits: AbuseLimits::default(),
+                hashing: HashingSettings::default(),
+            },
+        )
+        .operator
     }
 
     /// Sets an organization's `can_external_optout`, as `orgs admin set-flags` does.
@@ -457,16 +479,8 @@ impl TestApp {
     /// # Panics
     /// When the organization does not exist.
     pub async fn set_can_external_optout(&self, organization: i64, value: bool) {
-        let server = self.server.as_ref().expect("the server runs");
-        server
-            .storage
-            .organizations
-            .set_flags(
-                domain::OrganizationId::new(organization),
-                None,
-                Some(value),
-                chrono_now(),
-            )
+        self.operator()
+            .set_flags(domain::OrganizationId::new(organization), None, Some(value))
             .await
             .expect("flags set");
     }
@@ -497,10 +511,6 @@ impl Drop for TestApp {
             server.request_stop();
         }
     }
-}
-
-fn chrono_now() -> domain::Timestamp {
-    std::time::SystemTime::now().into()
 }
 
 /// A TCP proxy in front of PostgreSQL that a test can cut and restore, to see the

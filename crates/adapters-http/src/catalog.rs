@@ -105,11 +105,13 @@ pub enum MessageCode {
     ServerError,
     /// A NUL character in a string.
     NullCharacter,
+    /// Not an ISO 8601 date or date-time (`?since=`, `?until=`).
+    InvalidDateTime,
 }
 
 impl MessageCode {
     /// Every code, so tests can check the catalog is complete.
-    pub const ALL: [MessageCode; 43] = [
+    pub const ALL: [MessageCode; 44] = [
         MessageCode::Required,
         MessageCode::Null,
         MessageCode::Blank,
@@ -153,6 +155,7 @@ impl MessageCode {
         MessageCode::ServiceUnavailable,
         MessageCode::ServerError,
         MessageCode::NullCharacter,
+        MessageCode::InvalidDateTime,
     ];
 }
 
@@ -276,6 +279,14 @@ pub fn template(code: MessageCode, language: Language) -> &'static str {
         (M::ServerError, Fr) => "Une erreur du serveur est survenue.",
         (M::NullCharacter, En) => "Null characters are not allowed.",
         (M::NullCharacter, Fr) => "Les caractères null ne sont pas autorisés.",
+        (M::InvalidDateTime, En) => {
+            "Datetime has wrong format. Use one of these formats instead: \
+             YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z], YYYY-MM-DD."
+        }
+        (M::InvalidDateTime, Fr) => {
+            "La date + heure n'a pas le bon format. Utilisez un des formats suivants : \
+             YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z], YYYY-MM-DD."
+        }
     }
 }
 
@@ -334,6 +345,7 @@ pub fn error_text(code: &ErrorCode, language: Language) -> String {
         ErrorCode::InvalidInvitation => (MessageCode::InvalidInvitation, vec![]),
         ErrorCode::InvalidCredentials => (MessageCode::InvalidCredentials, vec![]),
         ErrorCode::NullCharacter => (MessageCode::NullCharacter, vec![]),
+        ErrorCode::InvalidDateTime => (MessageCode::InvalidDateTime, vec![]),
     };
     let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
     render(message, language, &params)
@@ -639,6 +651,18 @@ mod tests {
         assert_eq!(
             error_text(&ErrorCode::NullCharacter, Language::French),
             "Les caractères null ne sont pas autorisés."
+        );
+    }
+
+    #[test]
+    fn a_bad_datetime_names_the_formats_in_both_languages() {
+        assert!(
+            error_text(&ErrorCode::InvalidDateTime, Language::English)
+                .starts_with("Datetime has wrong format.")
+        );
+        assert!(
+            error_text(&ErrorCode::InvalidDateTime, Language::French)
+                .starts_with("La date + heure n'a pas le bon format.")
         );
     }
 

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod catalog;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod invitations;
 pub mod links;
@@ -33,8 +34,8 @@ use axum::middleware::{from_fn, from_fn_with_state, map_request};
 use axum::{Extension, Router};
 use ports::Cause;
 use ports::inbound::{
-    AuthUseCases, HealthUseCases, InvitationUseCases, MemberUseCases, OptOutUseCases,
-    OrganizationUseCases,
+    AuthUseCases, EventUseCases, HealthUseCases, InvitationUseCases, MemberUseCases,
+    OptOutUseCases, OrganizationUseCases,
 };
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub members: Arc<dyn MemberUseCases>,
     /// Opt-outs.
     pub opt_outs: Arc<dyn OptOutUseCases>,
+    /// The audit log.
+    pub events: Arc<dyn EventUseCases>,
     /// Readiness and gauges.
     pub health: Arc<dyn HealthUseCases>,
 }
@@ -93,6 +96,7 @@ pub(crate) fn routes() -> Vec<Routes> {
     all.extend(invitations::routes());
     all.extend(members::routes());
     all.extend(opt_outs::routes());
+    all.extend(events::routes());
     all
 }
 

@@ -17,8 +17,8 @@ use ports::outbound::{
 use sqlx::{Connection as _, Executor as _, PgConnection};
 use storage_contract::Store;
 use storage_contract::fixtures::{
-    child, invitation, mail, new_invitation, now, organization_with_admin, person, root, token,
-    user,
+    any_event, child, invitation, mail, new_invitation, now, organization_with_admin, person, root,
+    token, user,
 };
 
 fn profile() -> ports::outbound::MemberProfile {
@@ -60,7 +60,7 @@ async fn twenty_spawned_invitations_of_one_address_store_exactly_one() {
             let invitations = Arc::clone(&store.invitations);
             tokio::spawn(async move {
                 let email = mail(EmailKind::Invitation, &new.identifier, "Hi");
-                invitations.create(new, email, &[]).await
+                invitations.create(new, email, &[], any_event()).await
             })
         })
         .collect();
@@ -101,7 +101,7 @@ async fn ten_spawned_acceptances_of_one_token_create_exactly_one_user() {
             let invitation_token = invitation_token.clone();
             tokio::spawn(async move {
                 invitations
-                    .accept(&invitation_token, now(), profile(), &token())
+                    .accept(&invitation_token, now(), profile(), &token(), any_event())
                     .await
             })
         })
@@ -221,7 +221,7 @@ async fn archiving_a_child_while_its_invitations_are_accepted_leaves_no_later_ac
                 let invitations = Arc::clone(&store.invitations);
                 tokio::spawn(async move {
                     invitations
-                        .accept(&invitation_token, now(), profile(), &token())
+                        .accept(&invitation_token, now(), profile(), &token(), any_event())
                         .await
                         .is_ok()
                 })
@@ -233,7 +233,7 @@ async fn archiving_a_child_while_its_invitations_are_accepted_leaves_no_later_ac
             4,
             tokio::spawn(async move {
                 organizations
-                    .archive_child(archived_id, None, now())
+                    .archive_child(archived_id, None, now(), any_event())
                     .await
                     .expect("archived");
                 false
@@ -280,10 +280,12 @@ async fn demote_or_remove(
     remove: bool,
 ) -> Result<(), MemberChangeError> {
     if remove {
-        members.remove(organization, member, requester).await
+        members
+            .remove(organization, member, requester, any_event())
+            .await
     } else {
         members
-            .change_role(organization, member, Role::Managers, requester, now())
+            .change_role(organization, member, Role::Managers, requester, now(), None)
             .await
             .map(drop)
     }

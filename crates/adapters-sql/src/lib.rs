@@ -11,6 +11,7 @@
 //! here restates the same block of `sqlx` bounds; each backend satisfies all of them.
 
 mod errors;
+mod events;
 mod instant;
 mod invitations;
 mod members;

@@ -1,12 +1,14 @@
 //! `OrganizationRepository` on every SQL backend: the tree, settings, archiving and purge.
 
 use async_trait::async_trait;
+use domain::audit::NewEvent;
 use domain::organization::{NewOrganization, Nickname, Organization, OrganizationName, Settings};
 use domain::pagination::{Page, PageRequest};
 use domain::{EmailAddress, OrganizationId, Timestamp, Version};
 use ports::outbound::{CreateOrganizationError, OrganizationRepository, StorageError, WriteError};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 
+use crate::events::Made;
 use crate::instant::{StoredInstant, load};
 use crate::paging::{count, page_bounds};
 use crate::{Connection, Dialect, SqlStorage, stored};
@@ -275,6 +277,7 @@ where
         &self,
         organization: NewOrganization,
         now: Timestamp,
+        event: NewEvent,
     ) -> Result<Organization, CreateOrganizationError> {
         let mut transaction = self
             .pool
@@ -282,6 +285,11 @@ where
             .await
             .map_err(storage_error::<D>)?;
         let created = Self::insert_organization(&mut transaction, &organization, now).await?;
+        let made = Made {
+            organization: Some(created.id),
+            ..Made::default()
+        };
+        Self::record_event(&mut transaction, &event, made).await?;
         transaction.commit().await.map_err(storage_error::<D>)?;
         Ok(created)
     }
@@ -292,7 +300,13 @@ where
         organization: &Organization,
         expected: Option<Version>,
         now: Timestamp,
+        event: Option<NewEvent>,
     ) -> Result<Organization, WriteError> {
+        let mut transaction = self
+            .pool
+            .begin_with(D::BEGIN_WRITE)
+            .await
+            .map_err(storage_error::<D>)?;
         let row: Option<OrganizationRow<D::Instant>> = sqlx::query_as(&format!(
             "update organizations set name = $2, contact_email = $3, nickname = $4, \
              notify_message_status = $5, notify_optouts = $6, external_optout_message = $7, \
@@ -314,13 +328,19 @@ where
         .bind(organization.settings.external_optout_message.as_str())
         .bind(stored::<D>(now))
         .bind(expected.map(Version::get))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *transaction)
         .await
         .map_err(storage_error::<D>)?;
-        match row {
-            Some(row) => Ok(Organization::try_from(row)?),
-            None => Err(self.why_not_written(organization.id, false).await?),
+        let Some(row) = row else {
+            drop(transaction);
+            return Err(self.why_not_written(organization.id, false).await?);
+        };
+        let updated = Organization::try_from(row)?;
+        if let Some(event) = &event {
+            Self::record_event(&mut transaction, event, Made::of(updated.id)).await?;
         }
+        transaction.commit().await.map_err(storage_error::<D>)?;
+        Ok(updated)
     }
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
@@ -329,7 +349,13 @@ where
         id: OrganizationId,
         expected: Option<Version>,
         now: Timestamp,
+        event: NewEvent,
     ) -> Result<(), WriteError> {
+        let mut transaction = self
+            .pool
+            .begin_with(D::BEGIN_WRITE)
+            .await
+            .map_err(storage_error::<D>)?;
         let archived = sqlx::query(
             "update organizations set archived_at = $2, version = version + 1, updated_at = $2 \
              where id = $1 and parent_id is not null and archived_at is null \
@@ -338,38 +364,52 @@ where
         .bind(id.get())
         .bind(stored::<D>(now))
         .bind(expected.map(Version::get))
-        .execute(&self.pool)
+        .execute(&mut *transaction)
         .await
         .map_err(storage_error::<D>)?;
-        if D::rows_affected(&archived) == 1 {
-            Ok(())
-        } else {
-            Err(self.why_not_written(id, true).await?)
+        if D::rows_affected(&archived) != 1 {
+            drop(transaction);
+            return Err(self.why_not_written(id, true).await?);
         }
+        Self::record_event(&mut transaction, &event, Made::of(id)).await?;
+        transaction.commit().await.map_err(storage_error::<D>)?;
+        Ok(())
     }
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
-    async fn restore(&self, id: OrganizationId, now: Timestamp) -> Result<(), WriteError> {
+    async fn restore(
+        &self,
+        id: OrganizationId,
+        now: Timestamp,
+        event: NewEvent,
+    ) -> Result<(), WriteError> {
+        let mut transaction = self
+            .pool
+            .begin_with(D::BEGIN_WRITE)
+            .await
+            .map_err(storage_error::<D>)?;
         let restored = sqlx::query(
             "update organizations set archived_at = null, version = version + 1, updated_at = $2 \
              where id = $1 and archived_at is not null",
         )
         .bind(id.get())
         .bind(stored::<D>(now))
-        .execute(&self.pool)
+        .execute(&mut *transaction)
         .await
         .map_err(storage_error::<D>)?;
-        if D::rows_affected(&restored) == 1 {
-            Ok(())
-        } else {
-            Err(WriteError::NotFound)
+        if D::rows_affected(&restored) != 1 {
+            return Err(WriteError::NotFound);
         }
+        Self::record_event(&mut transaction, &event, Made::of(id)).await?;
+        transaction.commit().await.map_err(storage_error::<D>)?;
+        Ok(())
     }
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn purge_archived_before(&self, before: Timestamp) -> Result<u64, StorageError> {
-        // Users, their credentials, invitations and opt-outs go with their organization
-        // (`on delete cascade`); outbox rows are not linked to organizations and stay.
+        // Users, their credentials, invitations, opt-outs and events go with their
+        // organization (`on delete cascade`); outbox rows are not linked to organizations
+        // and stay.
         let purged = sqlx::query("delete from organizations where archived_at < $1")
             .bind(stored::<D>(before))
             .execute(&self.pool)
@@ -385,7 +425,13 @@ where
         can_attach_files: Option<bool>,
         can_external_optout: Option<bool>,
         now: Timestamp,
+        event: Option<NewEvent>,
     ) -> Result<Organization, WriteError> {
+        let mut transaction = self
+            .pool
+            .begin_with(D::BEGIN_WRITE)
+            .await
+            .map_err(storage_error::<D>)?;
         let row: Option<OrganizationRow<D::Instant>> = sqlx::query_as(&format!(
             "update organizations set \
              can_attach_files = coalesce($2, can_attach_files), \
@@ -398,12 +444,17 @@ where
         .bind(can_attach_files)
         .bind(can_external_optout)
         .bind(stored::<D>(now))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *transaction)
         .await
         .map_err(storage_error::<D>)?;
-        match row {
-            Some(row) => Ok(Organization::try_from(row)?),
-            None => Err(WriteError::NotFound),
+        let Some(row) = row else {
+            return Err(WriteError::NotFound);
+        };
+        let changed = Organization::try_from(row)?;
+        if let Some(event) = &event {
+            Self::record_event(&mut transaction, event, Made::of(id)).await?;
         }
+        transaction.commit().await.map_err(storage_error::<D>)?;
+        Ok(changed)
     }
 }

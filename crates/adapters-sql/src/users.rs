@@ -1,6 +1,7 @@
 //! `UserRepository` on every SQL backend: users, API keys and session tokens (as hashes).
 
 use async_trait::async_trait;
+use domain::audit::NewEvent;
 use domain::organization::{NewOrganization, Organization, TreeNode};
 use domain::secret::{CredentialKind, TokenHash};
 use domain::user::{NewUser, PasswordHash, PersonName, User};
@@ -11,6 +12,7 @@ use ports::outbound::{
 };
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 
+use crate::events::Made;
 use crate::instant::{StoredInstant, load};
 use crate::{Connection, Dialect, SqlStorage, stored};
 use crate::{Unique, corrupt, storage_error};
@@ -314,6 +316,7 @@ where
         user: UserId,
         token: &TokenHash,
         now: Timestamp,
+        event: NewEvent,
     ) -> Result<(), StorageError> {
         let mut transaction = self
             .pool
@@ -334,6 +337,14 @@ where
             None,
         )
         .await?;
+        let (organization,): (i64,) =
+            sqlx::query_as("select organization_id from users where id = $1")
+                .bind(user.get())
+                .fetch_one(&mut *transaction)
+                .await
+                .map_err(storage_error::<D>)?;
+        let made = Made::of(OrganizationId::new(organization));
+        Self::record_event(&mut transaction, &event, made).await?;
         transaction.commit().await.map_err(storage_error::<D>)
     }
 
@@ -343,6 +354,7 @@ where
         user: NewUser,
         api_key: &TokenHash,
         now: Timestamp,
+        event: NewEvent,
     ) -> Result<User, CreateUserError> {
         let mut transaction = self
             .pool
@@ -353,6 +365,12 @@ where
             return Err(CreateUserError::OrganizationNotFound);
         }
         let created = Self::insert_user(&mut transaction, &user, api_key, now).await?;
+        let made = Made {
+            organization: Some(created.organization_id),
+            member: Some(created.id),
+            ..Made::default()
+        };
+        Self::record_event(&mut transaction, &event, made).await?;
         transaction.commit().await.map_err(storage_error::<D>)?;
         Ok(created)
     }
@@ -364,6 +382,7 @@ where
         administrator: NewUser,
         api_key: &TokenHash,
         now: Timestamp,
+        events: Vec<NewEvent>,
     ) -> Result<Option<(Organization, User)>, StorageError> {
         let mut transaction = self
             .pool
@@ -401,6 +420,12 @@ where
                 CreateUserError::Storage(error) => error,
                 other => StorageError::unexpected(other),
             })?;
+        let made = Made {
+            organization: Some(organization.id),
+            member: Some(administrator.id),
+            invitation: None,
+        };
+        Self::record_events(&mut transaction, &events, made).await?;
         transaction.commit().await.map_err(storage_error::<D>)?;
         Ok(Some((organization, administrator)))
     }

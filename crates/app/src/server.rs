@@ -16,7 +16,7 @@ use adapters_sqlite::SqliteStorage;
 use domain::Duration;
 use ports::inbound::{Bootstrapped, OperatorUseCases, UseCaseError};
 use ports::outbound::{
-    Clock, InvitationRepository, Mailer, MemberRepository, OptOutRepository,
+    Clock, EventRepository, InvitationRepository, Mailer, MemberRepository, OptOutRepository,
     OrganizationRepository, Outbox, RateLimitStore, StorageError, StorageHealth, UserRepository,
 };
 
@@ -25,8 +25,9 @@ use crate::connections::ConnectionLimits;
 use crate::delivery::{DeliveryPolicy, DeliveryWorker};
 use crate::security::{Argon2PasswordHasher, HashingSettings, OsSecretGenerator, SystemClock};
 use crate::usecases::{
-    AbuseLimits, AuthService, BootstrapSettings, HealthService, InvitationPorts, InvitationService,
-    InvitationSettings, MemberService, OperatorService, OptOutService, OrganizationService,
+    AbuseLimits, AuthService, BootstrapSettings, EventService, HealthService, InvitationPorts,
+    InvitationService, InvitationSettings, MemberService, OperatorService, OptOutService,
+    OrganizationService,
 };
 
 /// The most PostgreSQL connections one process opens.
@@ -84,6 +85,8 @@ pub struct Storage {
     pub opt_outs: Arc<dyn OptOutRepository>,
     /// Members.
     pub members: Arc<dyn MemberRepository>,
+    /// The audit log.
+    pub events: Arc<dyn EventRepository>,
     /// Abuse-limit events.
     pub limits: Arc<dyn RateLimitStore>,
     /// The e-mail outbox.
@@ -100,6 +103,7 @@ impl Storage {
             + InvitationRepository
             + OptOutRepository
             + MemberRepository
+            + EventRepository
             + RateLimitStore
             + Outbox
             + StorageHealth
@@ -112,6 +116,7 @@ impl Storage {
             invitations: Arc::new(storage.clone()),
             opt_outs: Arc::new(storage.clone()),
             members: Arc::new(storage.clone()),
+            events: Arc::new(storage.clone()),
             limits: Arc::new(storage.clone()),
             outbox: Arc::new(storage.clone()),
             health: Arc::new(storage),
@@ -201,6 +206,8 @@ pub struct Services {
     pub opt_outs: Arc<OptOutService>,
     /// Members.
     pub members: Arc<MemberService>,
+    /// The audit log.
+    pub events: Arc<EventService>,
     /// Readiness and gauges.
     pub health: Arc<HealthService>,
     /// Operator commands.
@@ -254,6 +261,10 @@ impl Services {
                 storage.members.clone(),
                 clock.clone(),
             )),
+            events: Arc::new(EventService::new(
+                storage.organizations.clone(),
+                storage.events.clone(),
+            )),
             health: Arc::new(HealthService::new(
                 storage.health.clone(),
                 storage.outbox.clone(),
@@ -277,6 +288,7 @@ impl Services {
             invitations: self.invitations.clone(),
             opt_outs: self.opt_outs.clone(),
             members: self.members.clone(),
+            events: self.events.clone(),
             health: self.health.clone(),
         })
     }
@@ -311,6 +323,8 @@ pub struct StartOptions {
     pub connections: ConnectionLimits,
     /// How long one SQL statement may run (PostgreSQL).
     pub statement_timeout: StdDuration,
+    /// How long audit-log events are kept (`ORGS_AUDIT_RETENTION`).
+    pub audit_retention: Duration,
 }
 
 /// A service that is up: its address, the first start's credentials if this start
@@ -410,6 +424,8 @@ pub async fn start(options: StartOptions) -> Result<RunningServer, StartError> {
             limits: options.settings.limits,
             outbox: storage.outbox.clone(),
             outbox_retention,
+            events: storage.events.clone(),
+            audit_retention: options.audit_retention,
         },
         stop.clone(),
     ));

@@ -16,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod email;
 pub mod ids;
 pub mod invitation;
@@ -32,8 +33,11 @@ pub mod time;
 pub mod user;
 pub mod validation;
 
+pub use audit::RequestId;
 pub use email::EmailAddress;
-pub use ids::{InvitationId, OrganizationId, OutboxMessageId, RateEventId, UserId, Version};
+pub use ids::{
+    EventId, InvitationId, OrganizationId, OutboxMessageId, RateEventId, UserId, Version,
+};
 pub use permissions::{Access, Action, Actor, authorize};
 pub use role::Role;
 pub use time::{Duration, InvalidDuration, Timestamp, parse_duration};

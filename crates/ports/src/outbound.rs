@@ -4,11 +4,16 @@
 //! needs; invariants (unique identifiers, one pending invitation per address and
 //! organization, single-use tokens, depth two) are held by the storage itself, so that
 //! they hold with many processes on one database. No storage type appears here.
+//!
+//! A method that changes something takes the audit event(s) the use case built for the
+//! change (`domain::audit::NewEvent`) and stores them in the same transaction: no change
+//! without its event, no event without its change (CONTRACT §13, `docs/audit.md`).
 
 use async_trait::async_trait;
 
 use crate::Cause;
 
+use domain::audit::{Event, EventFilter, NewEvent};
 use domain::invitation::{
     Invitation, InvitationConflict, InvitationPreview, InvitationStatus, NewInvitation,
 };
@@ -17,6 +22,7 @@ use domain::mail::OutgoingEmail;
 use domain::member::MemberFilter;
 use domain::optout::{OptOut, OptOutFilter, OptOutRecorded};
 use domain::organization::{NewOrganization, Organization, TreeNode};
+
 use domain::pagination::{Page, PageRequest};
 use domain::secret::{SecretToken, TokenHash};
 use domain::user::{NewUser, Password, PasswordHash, PersonName, User};
@@ -119,11 +125,12 @@ pub trait OrganizationRepository: Send + Sync {
     /// # Errors
     /// MUST return `ParentNotFound` when the parent is missing or archived and
     /// `ParentIsChild` when the parent has a parent, checked by the storage in the same
-    /// transaction as the insert.
+    /// transaction as the insert. `event` (`organization.created`) is stored with it.
     async fn create(
         &self,
         organization: NewOrganization,
         now: Timestamp,
+        event: NewEvent,
     ) -> Result<Organization, CreateOrganizationError>;
 
     /// Writes `name`, `contact_email` and `settings` of a live organization and bumps
@@ -131,12 +138,14 @@ pub trait OrganizationRepository: Send + Sync {
     ///
     /// # Errors
     /// MUST return `NotFound` for a missing or archived organization and
-    /// `VersionMismatch` when the version moved on; nothing is written then.
+    /// `VersionMismatch` when the version moved on; nothing is written then. `event`
+    /// (`organization.updated`; `None` when no value changed) is stored with the change.
     async fn update(
         &self,
         organization: &Organization,
         expected: Option<Version>,
         now: Timestamp,
+        event: Option<NewEvent>,
     ) -> Result<Organization, WriteError>;
 
     /// Archives a live child organization, if its version is still `expected`: from then
@@ -150,6 +159,7 @@ pub trait OrganizationRepository: Send + Sync {
         id: OrganizationId,
         expected: Option<Version>,
         now: Timestamp,
+        event: NewEvent,
     ) -> Result<(), WriteError>;
 
     /// Restores an archived organization: it, its users, their unexpired sessions and
@@ -157,10 +167,16 @@ pub trait OrganizationRepository: Send + Sync {
     ///
     /// # Errors
     /// MUST return `NotFound` when no archived organization has this id.
-    async fn restore(&self, id: OrganizationId, now: Timestamp) -> Result<(), WriteError>;
+    async fn restore(
+        &self,
+        id: OrganizationId,
+        now: Timestamp,
+        event: NewEvent,
+    ) -> Result<(), WriteError>;
 
     /// Erases for good the organizations archived strictly before `before`, with
-    /// everything they own, in one transaction. Returns how many were erased.
+    /// everything they own (their events included), in one transaction. Returns how
+    /// many were erased.
     ///
     /// # Errors
     /// `StorageError` only.
@@ -176,6 +192,7 @@ pub trait OrganizationRepository: Send + Sync {
         can_attach_files: Option<bool>,
         can_external_optout: Option<bool>,
         now: Timestamp,
+        event: Option<NewEvent>,
     ) -> Result<Organization, WriteError>;
 }
 
@@ -275,6 +292,7 @@ pub trait UserRepository: Send + Sync {
         user: UserId,
         token: &TokenHash,
         now: Timestamp,
+        event: NewEvent,
     ) -> Result<(), StorageError>;
 
     /// Stores a new active user with its first API key.
@@ -287,6 +305,7 @@ pub trait UserRepository: Send + Sync {
         user: NewUser,
         api_key: &TokenHash,
         now: Timestamp,
+        event: NewEvent,
     ) -> Result<User, CreateUserError>;
 
     /// On a database with no users at all, stores a first root organization and its
@@ -301,6 +320,7 @@ pub trait UserRepository: Send + Sync {
         administrator: NewUser,
         api_key: &TokenHash,
         now: Timestamp,
+        events: Vec<NewEvent>,
     ) -> Result<Option<(Organization, User)>, StorageError>;
 }
 
@@ -390,6 +410,7 @@ pub trait InvitationRepository: Send + Sync {
         invitation: NewInvitation,
         email: OutgoingEmail,
         allowances: &[(LimitKey, RateLimit)],
+        event: NewEvent,
     ) -> Result<Invitation, CreateInvitationError>;
 
     /// Whether `token` opens a pending invitation of a live organization at `now`: the
@@ -453,6 +474,7 @@ pub trait InvitationRepository: Send + Sync {
         now: Timestamp,
         email: OutgoingEmail,
         allowances: &[(LimitKey, RateLimit)],
+        event: NewEvent,
     ) -> Result<Invitation, InvitationChangeError>;
 
     /// Revokes a pending or expired invitation.
@@ -465,6 +487,7 @@ pub trait InvitationRepository: Send + Sync {
         organization: OrganizationId,
         id: InvitationId,
         now: Timestamp,
+        event: NewEvent,
     ) -> Result<(), InvitationChangeError>;
 
     /// Consumes a pending token and creates the invited user with its first API key, in
@@ -481,6 +504,7 @@ pub trait InvitationRepository: Send + Sync {
         now: Timestamp,
         profile: MemberProfile,
         api_key: &TokenHash,
+        event: NewEvent,
     ) -> Result<User, AcceptInvitationError>;
 }
 
@@ -498,6 +522,7 @@ pub trait OptOutRepository: Send + Sync {
         &self,
         opt_out: OptOut,
         notice: Option<OutgoingEmail>,
+        event: NewEvent,
     ) -> Result<OptOutRecorded, StorageError>;
 
     /// A page of an organization's opt-outs, newest first.
@@ -605,6 +630,7 @@ pub trait MemberRepository: Send + Sync {
         role: Role,
         requester: UserId,
         now: Timestamp,
+        event: Option<NewEvent>,
     ) -> Result<User, MemberChangeError>;
 
     /// Removes a member with all their API keys and sessions, under the same lock and
@@ -617,7 +643,32 @@ pub trait MemberRepository: Send + Sync {
         organization: OrganizationId,
         user: UserId,
         requester: UserId,
+        event: NewEvent,
     ) -> Result<(), MemberChangeError>;
+}
+
+/// The audit log (CONTRACT §13): events are written by the methods above, each with
+/// its change; this port reads and prunes them.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait EventRepository: Send + Sync {
+    /// A page of the events of `organization`, newest first (by id, descending): for a
+    /// root, also those of its children, archived ones included.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn list(
+        &self,
+        organization: TreeNode,
+        filter: EventFilter,
+        page: PageRequest,
+    ) -> Result<Page<Event>, StorageError>;
+
+    /// Deletes the events made strictly before `before`; returns how many.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn prune(&self, before: Timestamp) -> Result<u64, StorageError>;
 }
 
 /// Why events could not be acquired.

@@ -18,7 +18,7 @@ use ports::outbound::{
 
 use crate::Store;
 use crate::fixtures::{
-    child, email, invitation, mail, new_invitation, new_organization, new_user, now,
+    any_event, child, email, invitation, mail, new_invitation, new_organization, new_user, now,
     organization_with_admin, person, root, token, user,
 };
 
@@ -46,7 +46,7 @@ pub async fn a_created_root_organization_is_found_with_version_1(store: &Store) 
 
     let created = store
         .organizations
-        .create(new_organization("Root", None), at)
+        .create(new_organization("Root", None), at, any_event())
         .await
         .expect("created");
     let found = store.organizations.find(created.id).await.expect("found");
@@ -66,7 +66,7 @@ pub async fn a_child_of_a_missing_or_archived_parent_is_parent_not_found(store: 
     let archived = child(store, &parent, "Archived").await;
     store
         .organizations
-        .archive_child(archived.id, None, now())
+        .archive_child(archived.id, None, now(), any_event())
         .await
         .expect("archived");
 
@@ -75,11 +75,16 @@ pub async fn a_child_of_a_missing_or_archived_parent_is_parent_not_found(store: 
         .create(
             new_organization("Orphan", Some(OrganizationId::new(999_999))),
             now(),
+            any_event(),
         )
         .await;
     let under_archived = store
         .organizations
-        .create(new_organization("Orphan", Some(archived.id)), now())
+        .create(
+            new_organization("Orphan", Some(archived.id)),
+            now(),
+            any_event(),
+        )
         .await;
 
     assert_eq!(missing, Err(CreateOrganizationError::ParentNotFound));
@@ -103,7 +108,11 @@ pub async fn a_child_of_a_child_is_parent_is_child(store: &Store) {
 
     let grandchild = store
         .organizations
-        .create(new_organization("Grandchild", Some(first.id)), now())
+        .create(
+            new_organization("Grandchild", Some(first.id)),
+            now(),
+            any_event(),
+        )
         .await;
 
     assert_eq!(grandchild, Err(CreateOrganizationError::ParentIsChild));
@@ -121,7 +130,7 @@ pub async fn the_visible_list_puts_the_root_first_then_its_live_children_by_id(s
     child(store, &other, "Not visible").await;
     store
         .organizations
-        .archive_child(gone.id, None, now())
+        .archive_child(gone.id, None, now(), any_event())
         .await
         .expect("archived");
 
@@ -164,7 +173,7 @@ pub async fn the_children_list_pages_the_live_children_by_id(store: &Store) {
     }
     store
         .organizations
-        .archive_child(children[1].id, None, now())
+        .archive_child(children[1].id, None, now(), any_event())
         .await
         .expect("archived");
 
@@ -207,16 +216,16 @@ pub async fn an_update_bumps_the_version_and_a_stale_version_is_a_mismatch(store
 
     let updated = store
         .organizations
-        .update(&changed, Some(Version::FIRST), later)
+        .update(&changed, Some(Version::FIRST), later, None)
         .await
         .expect("updated");
     let stale = store
         .organizations
-        .update(&changed, Some(Version::FIRST), later)
+        .update(&changed, Some(Version::FIRST), later, None)
         .await;
     let last_write_wins = store
         .organizations
-        .update(&changed, None, later)
+        .update(&changed, None, later, None)
         .await
         .expect("updated without a version");
 
@@ -242,16 +251,19 @@ pub async fn updating_a_missing_or_archived_organization_is_not_found(store: &St
     let archived = child(store, &parent, "Archived").await;
     store
         .organizations
-        .archive_child(archived.id, None, now())
+        .archive_child(archived.id, None, now(), any_event())
         .await
         .expect("archived");
     let mut missing = parent.clone();
     missing.id = OrganizationId::new(999_999);
 
-    let on_missing = store.organizations.update(&missing, None, now()).await;
+    let on_missing = store
+        .organizations
+        .update(&missing, None, now(), None)
+        .await;
     let on_archived = store
         .organizations
-        .update(&archived, Some(archived.version), now())
+        .update(&archived, Some(archived.version), now(), None)
         .await;
 
     assert_eq!(on_missing, Err(WriteError::NotFound));
@@ -267,27 +279,27 @@ pub async fn archiving_a_child_hides_it_and_refuses_roots_and_stale_versions(sto
 
     let stale = store
         .organizations
-        .archive_child(first.id, Some(Version::new(7)), now())
+        .archive_child(first.id, Some(Version::new(7)), now(), any_event())
         .await;
     let archived = store
         .organizations
-        .archive_child(first.id, Some(first.version), now())
+        .archive_child(first.id, Some(first.version), now(), any_event())
         .await;
     let again = store
         .organizations
-        .archive_child(first.id, None, now())
+        .archive_child(first.id, None, now(), any_event())
         .await;
     let of_root = store
         .organizations
-        .archive_child(parent.id, None, now())
+        .archive_child(parent.id, None, now(), any_event())
         .await;
     let of_missing = store
         .organizations
-        .archive_child(OrganizationId::new(999_999), None, now())
+        .archive_child(OrganizationId::new(999_999), None, now(), any_event())
         .await;
     let without_version = store
         .organizations
-        .archive_child(second.id, None, now())
+        .archive_child(second.id, None, now(), any_event())
         .await;
 
     assert_eq!(stale, Err(WriteError::VersionMismatch));
@@ -314,15 +326,21 @@ pub async fn restoring_brings_back_an_archived_child_and_refuses_a_live_one(stor
     let archived = child(store, &parent, "Archived").await;
     store
         .organizations
-        .archive_child(archived.id, None, now())
+        .archive_child(archived.id, None, now(), any_event())
         .await
         .expect("archived");
 
-    let restored = store.organizations.restore(archived.id, now()).await;
-    let of_live = store.organizations.restore(archived.id, now()).await;
+    let restored = store
+        .organizations
+        .restore(archived.id, now(), any_event())
+        .await;
+    let of_live = store
+        .organizations
+        .restore(archived.id, now(), any_event())
+        .await;
     let of_missing = store
         .organizations
-        .restore(OrganizationId::new(999_999), now())
+        .restore(OrganizationId::new(999_999), now(), any_event())
         .await;
 
     assert_eq!(restored, Ok(()));
@@ -369,17 +387,21 @@ pub async fn purging_erases_what_was_archived_strictly_before_with_all_it_owns(s
         origin: OptOutOrigin::Web,
         creation_date: now(),
     };
-    store.opt_outs.record(opted, None).await.expect("recorded");
+    store
+        .opt_outs
+        .record(opted, None, any_event())
+        .await
+        .expect("recorded");
     let t1 = now() + Duration::hours(1);
     let t2 = t1 + Duration::hours(1);
     store
         .organizations
-        .archive_child(old.id, None, t1)
+        .archive_child(old.id, None, t1, any_event())
         .await
         .expect("archived");
     store
         .organizations
-        .archive_child(recent.id, None, t2)
+        .archive_child(recent.id, None, t2, any_event())
         .await
         .expect("archived");
 
@@ -389,10 +411,19 @@ pub async fn purging_erases_what_was_archived_strictly_before_with_all_it_owns(s
     assert_eq!(at_t1, Ok(0), "archived at t1 is not strictly before t1");
     assert_eq!(before_t2, Ok(1));
     assert_eq!(
-        store.organizations.restore(old.id, now()).await,
+        store
+            .organizations
+            .restore(old.id, now(), any_event())
+            .await,
         Err(WriteError::NotFound)
     );
-    assert_eq!(store.organizations.restore(recent.id, now()).await, Ok(()));
+    assert_eq!(
+        store
+            .organizations
+            .restore(recent.id, now(), any_event())
+            .await,
+        Ok(())
+    );
     assert_eq!(
         store
             .users
@@ -447,27 +478,27 @@ pub async fn setting_flags_keeps_the_unset_ones_and_refuses_an_archived_organiza
     let archived = child(store, &parent, "Archived").await;
     store
         .organizations
-        .archive_child(archived.id, None, now())
+        .archive_child(archived.id, None, now(), any_event())
         .await
         .expect("archived");
 
     let attach = store
         .organizations
-        .set_flags(parent.id, Some(true), None, now())
+        .set_flags(parent.id, Some(true), None, now(), None)
         .await
         .expect("set");
     let optout = store
         .organizations
-        .set_flags(parent.id, None, Some(true), now())
+        .set_flags(parent.id, None, Some(true), now(), None)
         .await
         .expect("set");
     let on_archived = store
         .organizations
-        .set_flags(archived.id, Some(true), None, now())
+        .set_flags(archived.id, Some(true), None, now(), None)
         .await;
     let on_missing = store
         .organizations
-        .set_flags(OrganizationId::new(999_999), None, None, now())
+        .set_flags(OrganizationId::new(999_999), None, None, now(), None)
         .await;
 
     assert!(attach.can_attach_files && !attach.can_external_optout);
@@ -485,7 +516,7 @@ pub async fn timestamps_come_back_truncated_to_the_microsecond(store: &Store) {
 
     let created = store
         .organizations
-        .create(new_organization("Root", None), exact)
+        .create(new_organization("Root", None), exact, any_event())
         .await
         .expect("created");
     let found = store
@@ -515,6 +546,7 @@ pub async fn a_created_user_is_found_and_authenticates_with_its_api_key(store: &
             new_user(organization.id, "Member@Example.COM", Role::Managers),
             &api_key,
             at,
+            any_event(),
         )
         .await
         .expect("created");
@@ -563,7 +595,7 @@ pub async fn a_taken_identifier_cannot_be_given_to_a_second_user(store: &Store) 
     user(store, &archived, "taken@example.com", Role::Users).await;
     store
         .organizations
-        .archive_child(archived.id, None, now())
+        .archive_child(archived.id, None, now(), any_event())
         .await
         .expect("archived");
 
@@ -573,6 +605,7 @@ pub async fn a_taken_identifier_cannot_be_given_to_a_second_user(store: &Store) 
             new_user(parent.id, "taken@example.com", Role::Users),
             &token(),
             now(),
+            any_event(),
         )
         .await;
 
@@ -592,7 +625,7 @@ pub async fn a_user_of_a_missing_or_archived_organization_is_organization_not_fo
     let archived = child(store, &parent, "Archived").await;
     store
         .organizations
-        .archive_child(archived.id, None, now())
+        .archive_child(archived.id, None, now(), any_event())
         .await
         .expect("archived");
 
@@ -602,6 +635,7 @@ pub async fn a_user_of_a_missing_or_archived_organization_is_organization_not_fo
             new_user(OrganizationId::new(999_999), "a@example.com", Role::Users),
             &token(),
             now(),
+            any_event(),
         )
         .await;
     let in_archived = store
@@ -610,6 +644,7 @@ pub async fn a_user_of_a_missing_or_archived_organization_is_organization_not_fo
             new_user(archived.id, "b@example.com", Role::Users),
             &token(),
             now(),
+            any_event(),
         )
         .await;
 
@@ -686,7 +721,7 @@ pub async fn replacing_the_api_key_stops_the_old_one_and_keeps_sessions(store: &
 
     store
         .users
-        .replace_api_key(member.id, &new_key, now())
+        .replace_api_key(member.id, &new_key, now(), any_event())
         .await
         .expect("replaced");
 
@@ -712,7 +747,7 @@ pub async fn users_of_an_archived_organization_cannot_act_until_it_is_restored(s
 
     store
         .organizations
-        .archive_child(organization.id, None, now())
+        .archive_child(organization.id, None, now(), any_event())
         .await
         .expect("archived");
 
@@ -725,7 +760,7 @@ pub async fn users_of_an_archived_organization_cannot_act_until_it_is_restored(s
     );
     store
         .organizations
-        .restore(organization.id, now())
+        .restore(organization.id, now(), any_event())
         .await
         .expect("restored");
     assert!(
@@ -757,7 +792,7 @@ pub async fn the_login_record_carries_the_password_hash(store: &Store) {
     without.last_name = domain::user::PersonName::unnamed();
     let without = store
         .users
-        .create(without, &token(), now())
+        .create(without, &token(), now(), any_event())
         .await
         .expect("created");
 
@@ -793,6 +828,7 @@ pub async fn the_first_administrator_is_created_only_on_a_database_without_users
             ),
             &api_key,
             now(),
+            Vec::new(),
         )
         .await
         .expect("ok");
@@ -807,6 +843,7 @@ pub async fn the_first_administrator_is_created_only_on_a_database_without_users
             ),
             &token(),
             now(),
+            Vec::new(),
         )
         .await;
 
@@ -850,6 +887,7 @@ pub async fn racing_first_administrators_create_exactly_one(store: &Store) {
                     ),
                     &token(),
                     now(),
+                    Vec::new(),
                 )
                 .await
         }
@@ -879,7 +917,7 @@ pub async fn an_invitation_is_stored_with_its_email_in_the_outbox(store: &Store)
 
     let created = store
         .invitations
-        .create(new, email_out.clone(), &[])
+        .create(new, email_out.clone(), &[], any_event())
         .await
         .expect("created");
 
@@ -911,6 +949,7 @@ pub async fn inviting_a_taken_identifier_is_identifier_taken(store: &Store) {
             new,
             mail(EmailKind::Invitation, &admin.identifier, "Hi"),
             &[],
+            any_event(),
         )
         .await;
 
@@ -926,7 +965,7 @@ pub async fn inviting_into_a_missing_or_archived_organization_is_organization_no
     let archived = child(store, &parent, "Archived").await;
     store
         .organizations
-        .archive_child(archived.id, None, now())
+        .archive_child(archived.id, None, now(), any_event())
         .await
         .expect("archived");
     let mut missing = parent.clone();
@@ -939,6 +978,7 @@ pub async fn inviting_into_a_missing_or_archived_organization_is_organization_no
             new_invitation(&archived, &admin, "guest@example.com", now(), week()),
             mail(EmailKind::Invitation, &to, "Hi"),
             &[],
+            any_event(),
         )
         .await;
     let in_missing = store
@@ -947,6 +987,7 @@ pub async fn inviting_into_a_missing_or_archived_organization_is_organization_no
             new_invitation(&missing, &admin, "guest@example.com", now(), week()),
             mail(EmailKind::Invitation, &to, "Hi"),
             &[],
+            any_event(),
         )
         .await;
 
@@ -992,6 +1033,7 @@ pub async fn a_second_pending_invitation_is_refused_but_an_expired_one_blocks_no
             new_invitation(&organization, &admin, "guest@example.com", now(), week()),
             mail(EmailKind::Invitation, &to, "Hi"),
             &[],
+            any_event(),
         )
         .await;
     let elsewhere = store
@@ -1000,6 +1042,7 @@ pub async fn a_second_pending_invitation_is_refused_but_an_expired_one_blocks_no
             new_invitation(&other, &admin, "guest@example.com", now(), week()),
             mail(EmailKind::Invitation, &to, "Hi"),
             &[],
+            any_event(),
         )
         .await;
 
@@ -1031,6 +1074,7 @@ pub async fn a_second_pending_invitation_is_refused_but_an_expired_one_blocks_no
             past + Duration::days(1),
             profile(),
             &token(),
+            any_event(),
         )
         .await;
     assert_eq!(accepted, Err(AcceptInvitationError::InvalidToken));
@@ -1088,12 +1132,12 @@ pub async fn invitations_are_listed_newest_first_and_filtered_by_status(store: &
     .await;
     store
         .invitations
-        .revoke(organization.id, revoked.id, at)
+        .revoke(organization.id, revoked.id, at, any_event())
         .await
         .expect("revoked");
     store
         .invitations
-        .accept(&accepted_token, at, profile(), &token())
+        .accept(&accepted_token, at, profile(), &token(), any_event())
         .await
         .expect("accepted");
 
@@ -1190,7 +1234,7 @@ pub async fn an_invitation_is_found_only_in_its_live_organization(store: &Store)
         .await;
     store
         .organizations
-        .archive_child(organization.id, None, now())
+        .archive_child(organization.id, None, now(), any_event())
         .await
         .expect("archived");
     let archived = store.invitations.find(organization.id, created.id).await;
@@ -1227,6 +1271,7 @@ pub async fn resending_gives_a_new_token_and_expiry_and_queues_a_new_email(store
             now(),
             resent_mail.clone(),
             &[],
+            any_event(),
         )
         .await
         .expect("resent");
@@ -1236,7 +1281,7 @@ pub async fn resending_gives_a_new_token_and_expiry_and_queues_a_new_email(store
     assert_eq!(resent.created_at, created.created_at);
     let old = store
         .invitations
-        .accept(&old_token, now(), profile(), &token())
+        .accept(&old_token, now(), profile(), &token(), any_event())
         .await;
     assert_eq!(old, Err(AcceptInvitationError::InvalidToken));
     let claimed = store
@@ -1248,7 +1293,7 @@ pub async fn resending_gives_a_new_token_and_expiry_and_queues_a_new_email(store
     assert_eq!(claimed[1].email, resent_mail);
     let accepted = store
         .invitations
-        .accept(&new_token, now(), profile(), &token())
+        .accept(&new_token, now(), profile(), &token(), any_event())
         .await;
     assert!(accepted.is_ok(), "{accepted:?}");
 }
@@ -1287,6 +1332,7 @@ pub async fn resending_revives_an_expired_invitation(store: &Store) {
             now(),
             mail(EmailKind::Invitation, &oldest.identifier, "Again"),
             &[],
+            any_event(),
         )
         .await
         .expect("revived");
@@ -1312,7 +1358,7 @@ pub async fn resending_revives_an_expired_invitation(store: &Store) {
     assert_eq!(newer.status(now()), InvitationStatus::Expired);
     let accepted = store
         .invitations
-        .accept(&revived_token, now(), profile(), &token())
+        .accept(&revived_token, now(), profile(), &token(), any_event())
         .await;
     assert!(accepted.is_ok(), "{accepted:?}");
 }
@@ -1344,17 +1390,17 @@ pub async fn resending_an_accepted_revoked_or_missing_invitation_is_refused(stor
     .await;
     store
         .invitations
-        .accept(&accepted_token, now(), profile(), &token())
+        .accept(&accepted_token, now(), profile(), &token(), any_event())
         .await
         .expect("accepted");
     store
         .invitations
-        .revoke(parent.id, revoked.id, now())
+        .revoke(parent.id, revoked.id, now(), any_event())
         .await
         .expect("revoked");
     store
         .organizations
-        .archive_child(archived.id, None, now())
+        .archive_child(archived.id, None, now(), any_event())
         .await
         .expect("archived");
     let backlog = store.outbox.backlog().await.expect("counted");
@@ -1370,6 +1416,7 @@ pub async fn resending_an_accepted_revoked_or_missing_invitation_is_refused(stor
                     now(),
                     mail(EmailKind::Invitation, &email("x@example.com"), "Again"),
                     &[],
+                    any_event(),
                 )
                 .await
                 .map(|invitation| invitation.id)
@@ -1433,6 +1480,7 @@ pub async fn reviving_an_invitation_while_another_one_is_pending_is_another_pend
             now(),
             mail(EmailKind::Invitation, &old.identifier, "Again"),
             &[],
+            any_event(),
         )
         .await;
 
@@ -1446,7 +1494,7 @@ pub async fn reviving_an_invitation_while_another_one_is_pending_is_another_pend
     assert_eq!(still.status(now()), InvitationStatus::Pending);
     let accepted = store
         .invitations
-        .accept(&current_token, now(), profile(), &token())
+        .accept(&current_token, now(), profile(), &token(), any_event())
         .await;
     assert!(accepted.is_ok(), "{accepted:?}");
 }
@@ -1487,25 +1535,40 @@ pub async fn revoking_closes_an_invitation_once(store: &Store) {
     .await;
     store
         .invitations
-        .accept(&accepted_token, now(), profile(), &token())
+        .accept(&accepted_token, now(), profile(), &token(), any_event())
         .await
         .expect("accepted");
     store
         .organizations
-        .archive_child(archived.id, None, now())
+        .archive_child(archived.id, None, now(), any_event())
         .await
         .expect("archived");
     let at = now();
 
-    let first = store.invitations.revoke(parent.id, pending.id, at).await;
-    let again = store.invitations.revoke(parent.id, pending.id, at).await;
-    let of_expired = store.invitations.revoke(parent.id, expired.id, at).await;
-    let of_accepted = store.invitations.revoke(parent.id, accepted.id, at).await;
+    let first = store
+        .invitations
+        .revoke(parent.id, pending.id, at, any_event())
+        .await;
+    let again = store
+        .invitations
+        .revoke(parent.id, pending.id, at, any_event())
+        .await;
+    let of_expired = store
+        .invitations
+        .revoke(parent.id, expired.id, at, any_event())
+        .await;
+    let of_accepted = store
+        .invitations
+        .revoke(parent.id, accepted.id, at, any_event())
+        .await;
     let of_missing = store
         .invitations
-        .revoke(parent.id, InvitationId::new(999_999), at)
+        .revoke(parent.id, InvitationId::new(999_999), at, any_event())
         .await;
-    let of_hidden = store.invitations.revoke(archived.id, hidden.id, at).await;
+    let of_hidden = store
+        .invitations
+        .revoke(archived.id, hidden.id, at, any_event())
+        .await;
 
     assert_eq!(first, Ok(()));
     assert_eq!(
@@ -1531,7 +1594,7 @@ pub async fn revoking_closes_an_invitation_once(store: &Store) {
     assert_eq!(revoked.status(at), InvitationStatus::Revoked);
     let accept = store
         .invitations
-        .accept(&pending_token, at, profile(), &token())
+        .accept(&pending_token, at, profile(), &token(), any_event())
         .await;
     assert_eq!(accept, Err(AcceptInvitationError::InvalidToken));
 }
@@ -1554,12 +1617,12 @@ pub async fn accepting_creates_the_user_and_consumes_the_token(store: &Store) {
 
     let accepted = store
         .invitations
-        .accept(&invitation_token, at, profile(), &api_key)
+        .accept(&invitation_token, at, profile(), &api_key, any_event())
         .await
         .expect("accepted");
     let again = store
         .invitations
-        .accept(&invitation_token, at, profile(), &token())
+        .accept(&invitation_token, at, profile(), &token(), any_event())
         .await;
 
     assert_eq!(accepted.identifier, email("guest@example.com"));
@@ -1614,19 +1677,19 @@ pub async fn an_unknown_revoked_expired_or_archived_token_is_invalid(store: &Sto
     .await;
     store
         .invitations
-        .revoke(parent.id, revoked.id, now())
+        .revoke(parent.id, revoked.id, now(), any_event())
         .await
         .expect("revoked");
     store
         .organizations
-        .archive_child(archived.id, None, now())
+        .archive_child(archived.id, None, now(), any_event())
         .await
         .expect("archived");
     let accept = |token_hash, at| {
         let invitations = store.invitations.clone();
         async move {
             invitations
-                .accept(&token_hash, at, profile(), &token())
+                .accept(&token_hash, at, profile(), &token(), any_event())
                 .await
                 .map(|user| user.id)
         }
@@ -1653,7 +1716,7 @@ pub async fn an_unknown_revoked_expired_or_archived_token_is_invalid(store: &Sto
     assert!(before_expiry.is_ok(), "{before_expiry:?}");
     store
         .organizations
-        .restore(archived.id, now())
+        .restore(archived.id, now(), any_event())
         .await
         .expect("restored");
     let after_restore = accept(hidden_token, now()).await;
@@ -1671,7 +1734,7 @@ pub async fn accepting_a_taken_identifier_is_refused_and_keeps_the_token(store: 
 
     let result = store
         .invitations
-        .accept(&invitation_token, now(), profile(), &token())
+        .accept(&invitation_token, now(), profile(), &token(), any_event())
         .await;
 
     assert_eq!(result, Err(AcceptInvitationError::IdentifierTaken));
@@ -1711,7 +1774,12 @@ pub async fn twenty_simultaneous_invitations_of_one_address_store_exactly_one(st
         let allowances = allowances.clone();
         async move {
             invitations
-                .create(new, mail(EmailKind::Invitation, &to, "Hi"), &allowances)
+                .create(
+                    new,
+                    mail(EmailKind::Invitation, &to, "Hi"),
+                    &allowances,
+                    any_event(),
+                )
                 .await
         }
     });
@@ -1762,7 +1830,12 @@ pub async fn an_invitation_takes_its_allowances_and_a_refused_one_takes_none(sto
         let invitations = store.invitations.clone();
         async move {
             invitations
-                .create(new, mail(EmailKind::Invitation, &to, "Hi"), &allowances)
+                .create(
+                    new,
+                    mail(EmailKind::Invitation, &to, "Hi"),
+                    &allowances,
+                    any_event(),
+                )
                 .await
                 .map(|invitation| invitation.id)
         }
@@ -1829,7 +1902,7 @@ pub async fn resending_takes_its_allowances_and_a_refused_resend_takes_none(stor
     .await;
     store
         .invitations
-        .revoke(organization.id, revoked.id, now())
+        .revoke(organization.id, revoked.id, now(), any_event())
         .await
         .expect("revoked");
     let key = LimitKey::InvitesFromOrganization(organization.id);
@@ -1847,6 +1920,7 @@ pub async fn resending_takes_its_allowances_and_a_refused_resend_takes_none(stor
                     now(),
                     mail(EmailKind::Invitation, &email("guest@example.com"), "Again"),
                     &allowances,
+                    any_event(),
                 )
                 .await
                 .map(|invitation| invitation.id)
@@ -1875,7 +1949,7 @@ pub async fn resending_takes_its_allowances_and_a_refused_resend_takes_none(stor
     assert_eq!(store.outbox.backlog().await, Ok(3));
     let old = store
         .invitations
-        .accept(&pending_token, now(), profile(), &token())
+        .accept(&pending_token, now(), profile(), &token(), any_event())
         .await;
     assert_eq!(old, Err(AcceptInvitationError::InvalidToken));
 }
@@ -1909,17 +1983,17 @@ pub async fn only_the_token_of_a_pending_invitation_is_open(store: &Store) {
     .await;
     store
         .invitations
-        .revoke(parent.id, revoked.id, now())
+        .revoke(parent.id, revoked.id, now(), any_event())
         .await
         .expect("revoked");
     store
         .invitations
-        .accept(&used, now(), profile(), &token())
+        .accept(&used, now(), profile(), &token(), any_event())
         .await
         .expect("accepted");
     store
         .organizations
-        .archive_child(archived.id, None, now())
+        .archive_child(archived.id, None, now(), any_event())
         .await
         .expect("archived");
     let is_open = |token_hash, at| {
@@ -1971,17 +2045,17 @@ pub async fn a_preview_shows_only_a_usable_invitation_and_consumes_nothing(store
     .await;
     store
         .invitations
-        .revoke(parent.id, revoked.id, now())
+        .revoke(parent.id, revoked.id, now(), any_event())
         .await
         .expect("revoked");
     store
         .invitations
-        .accept(&used, now(), profile(), &token())
+        .accept(&used, now(), profile(), &token(), any_event())
         .await
         .expect("accepted");
     store
         .organizations
-        .archive_child(archived.id, None, now())
+        .archive_child(archived.id, None, now(), any_event())
         .await
         .expect("archived");
     let preview = |token_hash, at| {
@@ -2016,7 +2090,7 @@ pub async fn a_preview_shows_only_a_usable_invitation_and_consumes_nothing(store
     assert!(
         store
             .invitations
-            .accept(&open, now(), profile(), &token())
+            .accept(&open, now(), profile(), &token(), any_event())
             .await
             .is_ok()
     );
@@ -2039,7 +2113,7 @@ pub async fn ten_simultaneous_acceptances_of_one_token_create_exactly_one_user(s
         let invitation_token = invitation_token.clone();
         async move {
             invitations
-                .accept(&invitation_token, now(), profile(), &token())
+                .accept(&invitation_token, now(), profile(), &token(), any_event())
                 .await
         }
     });
@@ -2087,11 +2161,11 @@ pub async fn recording_an_opt_out_twice_creates_then_updates_and_queues_one_noti
 
     let created = store
         .opt_outs
-        .record(opt_out.clone(), Some(notice.clone()))
+        .record(opt_out.clone(), Some(notice.clone()), any_event())
         .await;
     let updated = store
         .opt_outs
-        .record(again.clone(), Some(notice.clone()))
+        .record(again.clone(), Some(notice.clone()), any_event())
         .await;
 
     assert_eq!(created, Ok(OptOutRecorded::Created(opt_out)));
@@ -2117,7 +2191,10 @@ pub async fn recording_an_opt_out_twice_creates_then_updates_and_queues_one_noti
         address: email("quiet@example.com"),
         ..opt_out_at(organization.id, "quiet@example.com", now())
     };
-    let without_notice = store.opt_outs.record(quiet.clone(), None).await;
+    let without_notice = store
+        .opt_outs
+        .record(quiet.clone(), None, any_event())
+        .await;
     assert_eq!(without_notice, Ok(OptOutRecorded::Created(quiet)));
     assert_eq!(store.outbox.backlog().await, Ok(1));
 }
@@ -2155,7 +2232,7 @@ async fn seed_opt_outs(store: &Store, organization: OrganizationId) -> Vec<OptOu
         };
         store
             .opt_outs
-            .record(opt_out.clone(), None)
+            .record(opt_out.clone(), None, any_event())
             .await
             .expect("recorded");
         stored.push(opt_out);
@@ -2171,7 +2248,11 @@ pub async fn opt_outs_are_listed_newest_first_and_filtered(store: &Store) {
     let newest_first = seed_opt_outs(store, organization.id).await;
     store
         .opt_outs
-        .record(opt_out_at(other.id, "reader0@example.com", now()), None)
+        .record(
+            opt_out_at(other.id, "reader0@example.com", now()),
+            None,
+            any_event(),
+        )
         .await
         .expect("recorded");
 
@@ -2300,7 +2381,7 @@ pub async fn the_export_keyset_splits_rows_of_one_date_and_skips_later_ones(stor
         let opt_out = opt_out_at(organization.id, &format!("same{n}@example.com"), at);
         store
             .opt_outs
-            .record(opt_out.clone(), None)
+            .record(opt_out.clone(), None, any_event())
             .await
             .expect("recorded");
         recorded.push(opt_out);
@@ -2314,7 +2395,11 @@ pub async fn the_export_keyset_splits_rows_of_one_date_and_skips_later_ones(stor
         .expect("a page");
     store
         .opt_outs
-        .record(opt_out_at(organization.id, "late@example.com", now()), None)
+        .record(
+            opt_out_at(organization.id, "late@example.com", now()),
+            None,
+            any_event(),
+        )
         .await
         .expect("recorded");
     let mut rows = first.rows.clone();
@@ -2343,13 +2428,13 @@ pub async fn opt_outs_are_kept_when_their_organization_is_archived(store: &Store
     let opt_out = opt_out_at(organization.id, "reader@example.com", now());
     store
         .opt_outs
-        .record(opt_out.clone(), None)
+        .record(opt_out.clone(), None, any_event())
         .await
         .expect("recorded");
 
     store
         .organizations
-        .archive_child(organization.id, None, now())
+        .archive_child(organization.id, None, now(), any_event())
         .await
         .expect("archived");
 
@@ -2379,6 +2464,7 @@ async fn queue_notices(store: &Store, count: usize, at: Timestamp) {
                     &email("contact@example.com"),
                     &format!("Notice {n}"),
                 )),
+                any_event(),
             )
             .await
             .expect("recorded");
@@ -2542,7 +2628,7 @@ pub async fn settled_messages_keep_no_subject_or_body_at_rest(store: &Store) {
         message.html = format!("<a href=\"https://orgs.test/invitations/accept?token={secret}\">");
         store
             .invitations
-            .create(new, message, &[])
+            .create(new, message, &[], any_event())
             .await
             .expect("created");
     }
@@ -2926,7 +3012,7 @@ pub async fn members_are_found_only_in_their_own_live_organization(store: &Store
     let missing = store.members.find(parent.id, UserId::new(999_999)).await;
     store
         .organizations
-        .archive_child(organization.id, None, now())
+        .archive_child(organization.id, None, now(), any_event())
         .await
         .expect("archived");
     let archived = store.members.find(organization.id, member.id).await;
@@ -2974,6 +3060,7 @@ pub async fn changing_a_role_returns_the_member_with_its_new_role(store: &Store)
             Role::Users,
             local_admin.id,
             now(),
+            None,
         )
         .await;
     let by_parent = store
@@ -2984,11 +3071,12 @@ pub async fn changing_a_role_returns_the_member_with_its_new_role(store: &Store)
             Role::Collaborators,
             admin.id,
             now(),
+            None,
         )
         .await;
     let self_demotion = store
         .members
-        .change_role(parent.id, second.id, Role::Managers, second.id, now())
+        .change_role(parent.id, second.id, Role::Managers, second.id, now(), None)
         .await;
 
     let expected = User {
@@ -3031,7 +3119,7 @@ pub async fn changing_or_removing_a_member_elsewhere_or_in_an_archived_organizat
 
     let elsewhere = store
         .members
-        .change_role(parent.id, member.id, Role::Managers, admin.id, now())
+        .change_role(parent.id, member.id, Role::Managers, admin.id, now(), None)
         .await;
     let missing = store
         .members
@@ -3041,6 +3129,7 @@ pub async fn changing_or_removing_a_member_elsewhere_or_in_an_archived_organizat
             Role::Managers,
             admin.id,
             now(),
+            None,
         )
         .await;
     let no_organization = store
@@ -3051,25 +3140,36 @@ pub async fn changing_or_removing_a_member_elsewhere_or_in_an_archived_organizat
             Role::Managers,
             admin.id,
             now(),
+            None,
         )
         .await;
-    let removed_elsewhere = store.members.remove(parent.id, member.id, admin.id).await;
+    let removed_elsewhere = store
+        .members
+        .remove(parent.id, member.id, admin.id, any_event())
+        .await;
     let removed_missing = store
         .members
-        .remove(organization.id, missing_user, admin.id)
+        .remove(organization.id, missing_user, admin.id, any_event())
         .await;
     store
         .organizations
-        .archive_child(organization.id, None, now())
+        .archive_child(organization.id, None, now(), any_event())
         .await
         .expect("archived");
     let archived = store
         .members
-        .change_role(organization.id, member.id, Role::Managers, admin.id, now())
+        .change_role(
+            organization.id,
+            member.id,
+            Role::Managers,
+            admin.id,
+            now(),
+            None,
+        )
         .await;
     let removed_archived = store
         .members
-        .remove(organization.id, member.id, admin.id)
+        .remove(organization.id, member.id, admin.id, any_event())
         .await;
 
     assert_eq!(elsewhere, Err(MemberChangeError::NotFound));
@@ -3081,7 +3181,7 @@ pub async fn changing_or_removing_a_member_elsewhere_or_in_an_archived_organizat
     assert_eq!(removed_archived, Err(MemberChangeError::NotFound));
     store
         .organizations
-        .restore(organization.id, now())
+        .restore(organization.id, now(), any_event())
         .await
         .expect("restored");
     assert_eq!(
@@ -3098,19 +3198,33 @@ pub async fn the_last_administrator_of_a_root_can_be_neither_demoted_nor_removed
 
     let demoted = store
         .members
-        .change_role(organization.id, admin.id, Role::Managers, admin.id, now())
+        .change_role(
+            organization.id,
+            admin.id,
+            Role::Managers,
+            admin.id,
+            now(),
+            None,
+        )
         .await;
     let removed = store
         .members
-        .remove(organization.id, admin.id, admin.id)
+        .remove(organization.id, admin.id, admin.id, any_event())
         .await;
     let by_manager = store
         .members
-        .change_role(organization.id, admin.id, Role::Users, manager.id, now())
+        .change_role(
+            organization.id,
+            admin.id,
+            Role::Users,
+            manager.id,
+            now(),
+            None,
+        )
         .await;
     let removed_by_manager = store
         .members
-        .remove(organization.id, admin.id, manager.id)
+        .remove(organization.id, admin.id, manager.id, any_event())
         .await;
     let kept = store
         .members
@@ -3120,6 +3234,7 @@ pub async fn the_last_administrator_of_a_root_can_be_neither_demoted_nor_removed
             Role::Administrators,
             admin.id,
             now(),
+            None,
         )
         .await;
 
@@ -3158,11 +3273,18 @@ pub async fn a_child_may_be_left_without_administrators(store: &Store) {
 
     let demoted = store
         .members
-        .change_role(organization.id, first.id, Role::Users, first.id, now())
+        .change_role(
+            organization.id,
+            first.id,
+            Role::Users,
+            first.id,
+            now(),
+            None,
+        )
         .await;
     let removed = store
         .members
-        .remove(organization.id, second.id, admin.id)
+        .remove(organization.id, second.id, admin.id, any_event())
         .await;
 
     assert_eq!(demoted.map(|u| u.role), Ok(Role::Users));
@@ -3189,7 +3311,7 @@ pub async fn a_requester_who_is_no_longer_an_administrator_is_forbidden(store: &
     let (former, _) = user(store, &parent, "former@example.com", Role::Administrators).await;
     store
         .members
-        .change_role(parent.id, former.id, Role::Users, admin.id, now())
+        .change_role(parent.id, former.id, Role::Users, admin.id, now(), None)
         .await
         .expect("demoted");
 
@@ -3201,20 +3323,31 @@ pub async fn a_requester_who_is_no_longer_an_administrator_is_forbidden(store: &
             Role::Users,
             manager.id,
             now(),
+            None,
         )
         .await;
     let by_stranger = store
         .members
-        .remove(organization.id, manager.id, stranger.id)
+        .remove(organization.id, manager.id, stranger.id, any_event())
         .await;
     let by_child_admin = store
         .members
-        .change_role(parent.id, member.id, Role::Managers, child_admin.id, now())
+        .change_role(
+            parent.id,
+            member.id,
+            Role::Managers,
+            child_admin.id,
+            now(),
+            None,
+        )
         .await;
-    let by_former = store.members.remove(parent.id, member.id, former.id).await;
+    let by_former = store
+        .members
+        .remove(parent.id, member.id, former.id, any_event())
+        .await;
     let by_missing = store
         .members
-        .remove(parent.id, member.id, UserId::new(999_999))
+        .remove(parent.id, member.id, UserId::new(999_999), any_event())
         .await;
 
     assert_eq!(by_manager, Err(MemberChangeError::Forbidden));
@@ -3267,7 +3400,7 @@ pub async fn removing_a_member_deletes_their_credentials_and_frees_their_identif
 
     let removed = store
         .members
-        .remove(organization.id, member.id, admin.id)
+        .remove(organization.id, member.id, admin.id, any_event())
         .await;
 
     assert_eq!(removed, Ok(()));
@@ -3300,6 +3433,7 @@ pub async fn removing_a_member_deletes_their_credentials_and_frees_their_identif
             new_user(organization.id, "member@example.com", Role::Users),
             &token(),
             now(),
+            any_event(),
         )
         .await;
     assert!(again.is_ok(), "{again:?}");
@@ -3315,11 +3449,14 @@ async fn demote_or_remove(
     remove: bool,
 ) -> Result<(), MemberChangeError> {
     if remove {
-        store.members.remove(organization, member, requester).await
+        store
+            .members
+            .remove(organization, member, requester, any_event())
+            .await
     } else {
         store
             .members
-            .change_role(organization, member, Role::Managers, requester, now())
+            .change_role(organization, member, Role::Managers, requester, now(), None)
             .await
             .map(drop)
     }

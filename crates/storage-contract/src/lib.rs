@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use ports::outbound::{
-    InvitationRepository, MemberRepository, OptOutRepository, OrganizationRepository, Outbox,
-    RateLimitStore, StorageHealth, UserRepository,
+    EventRepository, InvitationRepository, MemberRepository, OptOutRepository,
+    OrganizationRepository, Outbox, RateLimitStore, StorageHealth, UserRepository,
 };
 
 /// Reads every row of a table, each row as one text holding all its column values, past
@@ -37,6 +37,8 @@ pub struct Store {
     pub outbox: Arc<dyn Outbox>,
     /// Members.
     pub members: Arc<dyn MemberRepository>,
+    /// The audit log.
+    pub events: Arc<dyn EventRepository>,
     /// Counted events of the abuse limits.
     pub rate_limits: Arc<dyn RateLimitStore>,
     /// Health and pool usage.
@@ -55,6 +57,7 @@ impl Store {
             + OptOutRepository
             + Outbox
             + MemberRepository
+            + EventRepository
             + RateLimitStore
             + StorageHealth
             + 'static,
@@ -67,6 +70,7 @@ impl Store {
             opt_outs: storage.clone(),
             outbox: storage.clone(),
             members: storage.clone(),
+            events: storage.clone(),
             rate_limits: storage.clone(),
             health: storage,
             rows: None,

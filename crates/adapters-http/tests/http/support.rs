@@ -14,8 +14,9 @@ use domain::user::{MemberRef, PersonName, User};
 use domain::{Actor, EmailAddress, InvitationId, OrganizationId, Role, Timestamp, UserId, Version};
 use http_body_util::BodyExt;
 use ports::inbound::{
-    AuthFailure, InvitationView, MockAuthUseCases, MockHealthUseCases, MockInvitationUseCases,
-    MockMemberUseCases, MockOptOutUseCases, MockOrganizationUseCases, UseCaseError,
+    AuthFailure, InvitationView, MockAuthUseCases, MockEventUseCases, MockHealthUseCases,
+    MockInvitationUseCases, MockMemberUseCases, MockOptOutUseCases, MockOrganizationUseCases,
+    UseCaseError,
 };
 use serde_json::Value;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ pub struct Mocks {
     pub invitations: MockInvitationUseCases,
     pub members: MockMemberUseCases,
     pub opt_outs: MockOptOutUseCases,
+    pub events: MockEventUseCases,
     pub health: MockHealthUseCases,
 }
 
@@ -50,6 +52,7 @@ impl Mocks {
             invitations: MockInvitationUseCases::new(),
             members: MockMemberUseCases::new(),
             opt_outs: MockOptOutUseCases::new(),
+            events: MockEventUseCases::new(),
             health: MockHealthUseCases::new(),
         }
     }
@@ -61,6 +64,7 @@ impl Mocks {
             invitations: Arc::new(self.invitations),
             members: Arc::new(self.members),
             opt_outs: Arc::new(self.opt_outs),
+            events: Arc::new(self.events),
             health: Arc::new(self.health),
         })
     }
@@ -75,6 +79,7 @@ pub fn admin() -> Actor {
             id: OrganizationId::new(1),
             parent: None,
         },
+        request_id: None,
     }
 }
 

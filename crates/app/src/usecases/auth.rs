@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use domain::audit::{EventAction, EventTarget, NewEvent};
 use domain::limits::{LimitKey, RateLimit};
 use domain::secret::SecretToken;
 use domain::user::{Password, User};
@@ -113,6 +114,7 @@ impl AuthUseCases for AuthService {
             user_id: authenticated.user.id,
             role: authenticated.user.role,
             organization: authenticated.organization,
+            request_id: None,
         })
     }
 
@@ -170,8 +172,16 @@ impl AuthUseCases for AuthService {
 
     async fn regenerate_api_key(&self, actor: &Actor) -> Result<SecretToken, UseCaseError> {
         let token = self.secrets.generate();
+        let now = self.clock.now();
+        let event = NewEvent::by(
+            actor,
+            EventAction::ApiKeyRegenerated,
+            actor.organization_id(),
+            EventTarget::Member(actor.user_id),
+            now,
+        );
         self.users
-            .replace_api_key(actor.user_id, &token.hash(), self.clock.now())
+            .replace_api_key(actor.user_id, &token.hash(), now, event)
             .await?;
         Ok(token)
     }
@@ -633,11 +643,17 @@ mod tests {
         mocks
             .users
             .expect_replace_api_key()
-            .withf(|user, hash, _| {
-                *user == UserId::new(10) && *hash == SecretToken::presented("fresh-secret").hash()
+            .withf(|user, hash, _, event| {
+                *user == UserId::new(10)
+                    && *hash == SecretToken::presented("fresh-secret").hash()
+                    && event.action == EventAction::ApiKeyRegenerated
+                    && event.actor == domain::audit::EventActor::User(UserId::new(10))
+                    && event.organization == domain::audit::EventOrganization::Existing(ROOT)
+                    && event.target == EventTarget::Member(UserId::new(10))
+                    && event.changes.is_empty()
             })
             .times(1)
-            .returning(|_, _, _| Ok(()));
+            .returning(|_, _, _, _| Ok(()));
 
         let key = mocks
             .service()

@@ -3,6 +3,7 @@
 //! port call carrying the whole intent.
 
 mod auth;
+mod events;
 mod health;
 mod invitations;
 mod limits;
@@ -15,6 +16,7 @@ mod organizations;
 pub(crate) mod fixtures;
 
 pub use auth::AuthService;
+pub use events::EventService;
 pub use health::HealthService;
 pub use invitations::{InvitationPorts, InvitationService, InvitationSettings};
 pub use limits::AbuseLimits;

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use super::organizations::created_changes;
+use domain::audit::{Changes, EventAction, EventOrganization, EventTarget, NewEvent};
 use domain::organization::{NewOrganization, Organization, OrganizationName, Settings};
 use domain::secret::SecretToken;
 use domain::user::{NewUser, Password, PersonName, User};
@@ -68,6 +70,13 @@ impl OperatorService {
     }
 }
 
+/// What `member.created` records: the new member's identifier and role, from `null`.
+fn member_changes(user: &NewUser) -> Changes {
+    Changes::new()
+        .with("identifier", None::<&str>, user.identifier.as_str())
+        .with("role", None::<&str>, user.role.as_str())
+}
+
 fn not_found(error: WriteError) -> UseCaseError {
     match error {
         WriteError::NotFound | WriteError::VersionMismatch => UseCaseError::NotFound,
@@ -99,8 +108,16 @@ impl OperatorUseCases for OperatorService {
             can_attach_files: organization.can_attach_files,
             can_external_optout: organization.can_external_optout,
         };
+        let now = self.clock.now();
+        let event = NewEvent::by_operator(
+            EventAction::OrganizationCreated,
+            EventOrganization::ThisOrganization,
+            EventTarget::Organization,
+            now,
+        )
+        .with_changes(created_changes(&new));
         self.organizations
-            .create(new, self.clock.now())
+            .create(new, now, event)
             .await
             .map_err(|error| match error {
                 CreateOrganizationError::ParentNotFound => {
@@ -142,9 +159,17 @@ impl OperatorUseCases for OperatorService {
             role: user.role,
             password_hash,
         };
+        let now = self.clock.now();
+        let event = NewEvent::by_operator(
+            EventAction::MemberCreated,
+            EventOrganization::Existing(user.organization),
+            EventTarget::ThisMember,
+            now,
+        )
+        .with_changes(member_changes(&new));
         let created = self
             .users
-            .create(new, &api_key.hash(), self.clock.now())
+            .create(new, &api_key.hash(), now, event)
             .await
             .map_err(|error| match error {
                 CreateUserError::IdentifierTaken => {
@@ -162,20 +187,50 @@ impl OperatorUseCases for OperatorService {
         can_attach_files: Option<bool>,
         can_external_optout: Option<bool>,
     ) -> Result<Organization, UseCaseError> {
+        // The flags before, for the event's `changes`.
+        let current = self
+            .organizations
+            .find(organization)
+            .await?
+            .ok_or(UseCaseError::NotFound)?;
+        let planned = Organization {
+            can_attach_files: can_attach_files.unwrap_or(current.can_attach_files),
+            can_external_optout: can_external_optout.unwrap_or(current.can_external_optout),
+            ..current.clone()
+        };
+        let now = self.clock.now();
+        let changes = Changes::of_flags(&current, &planned);
+        let event = (!changes.is_empty()).then(|| {
+            NewEvent::by_operator(
+                EventAction::OrganizationFlagsChanged,
+                EventOrganization::Existing(organization),
+                EventTarget::Organization,
+                now,
+            )
+            .with_changes(changes)
+        });
         self.organizations
             .set_flags(
                 organization,
                 can_attach_files,
                 can_external_optout,
-                self.clock.now(),
+                now,
+                event,
             )
             .await
             .map_err(not_found)
     }
 
     async fn restore_organization(&self, organization: OrganizationId) -> Result<(), UseCaseError> {
+        let now = self.clock.now();
+        let event = NewEvent::by_operator(
+            EventAction::OrganizationRestored,
+            EventOrganization::Existing(organization),
+            EventTarget::Organization,
+            now,
+        );
         self.organizations
-            .restore(organization, self.clock.now())
+            .restore(organization, now, event)
             .await
             .map_err(not_found)
     }
@@ -217,14 +272,26 @@ impl OperatorUseCases for OperatorService {
             password_hash: None,
         };
         let api_key = self.secrets.generate();
+        let now = self.clock.now();
+        let events = vec![
+            NewEvent::by_operator(
+                EventAction::OrganizationCreated,
+                EventOrganization::ThisOrganization,
+                EventTarget::Organization,
+                now,
+            )
+            .with_changes(created_changes(&organization)),
+            NewEvent::by_operator(
+                EventAction::MemberCreated,
+                EventOrganization::ThisOrganization,
+                EventTarget::ThisMember,
+                now,
+            )
+            .with_changes(member_changes(&administrator)),
+        ];
         let created = self
             .users
-            .create_first_administrator(
-                organization,
-                administrator,
-                &api_key.hash(),
-                self.clock.now(),
-            )
+            .create_first_administrator(organization, administrator, &api_key.hash(), now, events)
             .await?;
         Ok(created.map(|(organization, administrator)| Bootstrapped {
             organization,
@@ -295,11 +362,18 @@ mod tests {
         mocks
             .organizations
             .expect_create()
-            .withf(|new, _| {
-                new.parent.is_none() && new.can_attach_files && new.name.as_str() == "Acme"
+            .withf(|new, _, event| {
+                event.action == EventAction::OrganizationCreated
+                    && event.actor == domain::audit::EventActor::Operator
+                    && event.request_id.is_none()
+                    && event.organization == EventOrganization::ThisOrganization
+                    && event.target == EventTarget::Organization
+                    && new.parent.is_none()
+                    && new.can_attach_files
+                    && new.name.as_str() == "Acme"
             })
             .times(1)
-            .returning(|_, _| Ok(root()));
+            .returning(|_, _, _| Ok(root()));
 
         let created = mocks
             .service()
@@ -315,7 +389,7 @@ mod tests {
         mocks
             .organizations
             .expect_create()
-            .returning(|_, _| Err(CreateOrganizationError::ParentIsChild));
+            .returning(|_, _, _| Err(CreateOrganizationError::ParentIsChild));
 
         let created = mocks
             .service()
@@ -359,13 +433,18 @@ mod tests {
         mocks
             .users
             .expect_create()
-            .withf(|new, key, _| {
-                new.role == Role::Managers
+            .withf(|new, key, _, event| {
+                event.action == EventAction::MemberCreated
+                    && event.actor == domain::audit::EventActor::Operator
+                    && event.target == EventTarget::ThisMember
+                    && event.organization == EventOrganization::Existing(new.organization_id)
+                    && !event.changes.to_json().contains("operator-key")
+                    && new.role == Role::Managers
                     && new.password_hash.is_some()
                     && *key == SecretToken::presented("operator-key").hash()
             })
             .times(1)
-            .returning(|new, _, _| Ok(user(UserId::new(5), new.organization_id, new.role)));
+            .returning(|new, _, _, _| Ok(user(UserId::new(5), new.organization_id, new.role)));
 
         let (created, key) = mocks
             .service()
@@ -388,7 +467,7 @@ mod tests {
         mocks
             .users
             .expect_create()
-            .returning(|_, _, _| Err(CreateUserError::OrganizationNotFound));
+            .returning(|_, _, _, _| Err(CreateUserError::OrganizationNotFound));
 
         let created = mocks
             .service()
@@ -409,8 +488,12 @@ mod tests {
         mocks
             .organizations
             .expect_restore()
-            .with(eq(CHILD), eq(now()))
-            .returning(|_, _| Err(WriteError::NotFound));
+            .withf(|organization, at, event| {
+                (*organization, *at) == (CHILD, now())
+                    && event.action == EventAction::OrganizationRestored
+                    && event.target == EventTarget::Organization
+            })
+            .returning(|_, _, _| Err(WriteError::NotFound));
 
         let restored = mocks.service().restore_organization(CHILD).await;
 
@@ -438,13 +521,17 @@ mod tests {
             mocks
                 .users
                 .expect_create_first_administrator()
-                .withf(|organization, administrator, _, _| {
-                    organization.parent.is_none()
+                .withf(|organization, administrator, _, _, events| {
+                    events.iter().map(|event| event.action).collect::<Vec<_>>()
+                        == [EventAction::OrganizationCreated, EventAction::MemberCreated]
+                        && events[1].target == EventTarget::ThisMember
+                        && events[1].organization == EventOrganization::ThisOrganization
+                        && organization.parent.is_none()
                         && administrator.role == Role::Administrators
                         && administrator.identifier.as_str() == "admin@localhost"
                 })
                 .times(1)
-                .returning(move |_, _, _, _| {
+                .returning(move |_, _, _, _, _| {
                     Ok((!existing_users)
                         .then(|| (root(), user(UserId::new(1), ROOT, Role::Administrators))))
                 });
