@@ -17,6 +17,7 @@ use ports::outbound::{
 };
 
 use crate::Store;
+pub use crate::audit_checks::*;
 use crate::fixtures::{
     any_event, child, email, invitation, mail, new_invitation, new_organization, new_user, now,
     organization_with_admin, person, root, token, user,
