@@ -1,5 +1,6 @@
 //! Black-box tests of the API: the real service over HTTP, on SQLite and PostgreSQL.
 
+mod audit;
 mod auth;
 mod hardening_auth;
 mod hostile_input;
