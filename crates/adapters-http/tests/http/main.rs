@@ -1,6 +1,7 @@
 //! Router tests: requests through `oneshot`, with mocks of the driving ports.
 
 mod auth;
+mod events;
 mod invitations;
 mod languages;
 mod members;
