@@ -24,7 +24,35 @@ on_both_backends!(
     bad_filter_values_are_refused_on_their_parameter_in_both_languages,
     only_administrators_see_an_organizations_events,
     events_are_erased_with_a_purged_organization,
+    the_events_route_is_documented,
 );
+
+async fn the_events_route_is_documented(app: TestApp) {
+    let document = app.get("/openapi.json", &app.admin_key).await;
+
+    let operation = &document.body["paths"]["/organizations/{id}/events/"]["get"];
+    assert!(operation.is_object(), "{}", document.text);
+    let parameters: Vec<&str> = operation["parameters"]
+        .as_array()
+        .expect("parameters")
+        .iter()
+        .filter_map(|parameter| parameter["name"].as_str())
+        .collect();
+    for name in [
+        "id",
+        "action",
+        "actor",
+        "since",
+        "until",
+        "page",
+        "page_size",
+    ] {
+        assert!(parameters.contains(&name), "{name}: {parameters:?}");
+    }
+    for status in ["200", "400", "401", "403", "404"] {
+        assert!(operation["responses"][status].is_object(), "{status}");
+    }
+}
 
 fn events_path(organization: i64) -> String {
     format!("/organizations/{organization}/events/")
