@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use domain::pagination::PageRequest;
 use domain::validation::filter_text;
-use domain::{Actor, ErrorCode, ValidationErrors, Version};
+use domain::{Actor, ErrorCode, InvitationId, OrganizationId, UserId, ValidationErrors, Version};
 use ports::inbound::AuthFailure;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -154,11 +154,27 @@ fn bearer_token(headers: &HeaderMap) -> Result<String, ApiError> {
 #[derive(Debug, Clone, Copy)]
 pub struct Ids {
     /// `{id}`: the organization.
-    pub organization: i64,
-    /// `{invitation}`, when the route has one.
-    pub invitation: Option<i64>,
-    /// `{user}`: a member, when the route has one.
-    pub user: Option<i64>,
+    pub organization: OrganizationId,
+    invitation: Option<InvitationId>,
+    user: Option<UserId>,
+}
+
+impl Ids {
+    /// `{invitation}`.
+    ///
+    /// # Errors
+    /// `NotFound` on a route without one.
+    pub fn invitation(&self) -> Result<InvitationId, ApiError> {
+        self.invitation.ok_or(ApiError::NotFound)
+    }
+
+    /// `{user}`: a member.
+    ///
+    /// # Errors
+    /// `NotFound` on a route without one.
+    pub fn user(&self) -> Result<UserId, ApiError> {
+        self.user.ok_or(ApiError::NotFound)
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Ids {
@@ -177,9 +193,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Ids {
             Some(raw) => positive_id(raw).map(Some).ok_or(ApiError::NotFound),
         };
         Ok(Self {
-            organization,
-            invitation: optional("invitation")?,
-            user: optional("user")?,
+            organization: OrganizationId::new(organization),
+            invitation: optional("invitation")?.map(InvitationId::new),
+            user: optional("user")?.map(UserId::new),
         })
     }
 }
