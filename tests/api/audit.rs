@@ -25,7 +25,40 @@ on_both_backends!(
     only_administrators_see_an_organizations_events,
     events_are_erased_with_a_purged_organization,
     the_events_route_is_documented,
+    thirty_parallel_lists_with_hostile_filters_never_fail,
 );
+
+async fn thirty_parallel_lists_with_hostile_filters_never_fail(app: TestApp) {
+    let root = app.root_id;
+    let paths: Vec<String> = (0..30)
+        .map(|n| match n % 5 {
+            0 => format!("{}?action=member.*&page_size=1000", events_path(root)),
+            1 => format!("{}?since=%00", events_path(root)),
+            2 => format!("{}?until={}", events_path(root), "9".repeat(3000)),
+            3 => format!(
+                "{}?actor=/organizations/{}/users/1/",
+                events_path(root),
+                "9".repeat(40)
+            ),
+            _ => format!("{}?page=99999999999999999999", events_path(root)),
+        })
+        .collect();
+
+    let replies =
+        futures::future::join_all(paths.iter().map(|path| app.get(path, &app.admin_key))).await;
+
+    for (path, reply) in paths.iter().zip(&replies) {
+        assert!(
+            [200, 400, 404].contains(&reply.status),
+            "{path}: {} {}",
+            reply.status,
+            reply.text
+        );
+    }
+    assert_eq!(replies[0].status, 200);
+    assert_eq!(replies[1].status, 400);
+    assert_eq!(replies[2].status, 400);
+}
 
 async fn the_events_route_is_documented(app: TestApp) {
     let document = app.get("/openapi.json", &app.admin_key).await;
