@@ -1,6 +1,7 @@
 //! Black-box tests of the API: the real service over HTTP, on SQLite and PostgreSQL.
 
 mod api_keys;
+mod audit;
 mod auth;
 mod hardening_auth;
 mod hostile_input;

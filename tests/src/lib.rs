@@ -23,6 +23,7 @@ use app::security::HashingSettings;
 use app::server::{self, RunningServer, ServiceSettings, StartOptions};
 use app::usecases::AbuseLimits;
 use domain::mail::OutgoingEmail;
+use ports::inbound::OperatorUseCases as _;
 use ports::outbound::{MailError, Mailer};
 
 /// Which database a test app runs on.
@@ -202,6 +203,8 @@ pub struct SpawnOptions {
     pub idempotency_ttl: domain::Duration,
     /// How often the uses of API keys are written: short, so that tests see them soon.
     pub key_use_flush: StdDuration,
+    /// How long audit-log events are kept (pruned once at start, then every ten minutes).
+    pub audit_retention: domain::Duration,
 }
 
 impl Default for SpawnOptions {
@@ -217,6 +220,7 @@ impl Default for SpawnOptions {
             connections: ConnectionLimits::default(),
             idempotency_ttl: domain::Duration::hours(24),
             key_use_flush: StdDuration::from_millis(200),
+            audit_retention: domain::Duration::days(365),
             delivery: DeliveryPolicy {
                 idle_poll: StdDuration::from_millis(20),
                 ..DeliveryPolicy::default()
@@ -299,6 +303,7 @@ async fn start_server(
         delivery: options.delivery,
         connections: options.connections,
         statement_timeout: StdDuration::from_secs(10),
+        audit_retention: options.audit_retention,
     })
     .await
     .expect("the service starts");
@@ -505,13 +510,32 @@ impl TestApp {
     /// # Panics
     /// When the organization is not archived.
     pub async fn restore(&self, organization: i64) {
-        let server = self.server.as_ref().expect("the server runs");
-        server
-            .storage
-            .organizations
-            .restore(domain::OrganizationId::new(organization), chrono_now())
+        self.operator()
+            .restore_organization(domain::OrganizationId::new(organization))
             .await
             .expect("restored");
+    }
+
+    /// The operator commands (`orgs admin …`) over this app's database.
+    ///
+    /// # Panics
+    /// When the server is stopped.
+    #[must_use]
+    pub fn operator(&self) -> Arc<app::usecases::OperatorService> {
+        let server = self.server.as_ref().expect("the server runs");
+        server::Services::new(
+            &server.storage,
+            &ServiceSettings {
+                public_url: String::new(),
+                invitation_ttl: domain::Duration::days(7),
+                session_ttl: domain::Duration::hours(12),
+                limits: AbuseLimits::default(),
+                hashing: HashingSettings::default(),
+                idempotency_ttl: domain::Duration::hours(24),
+                key_use_flush: server::DEFAULT_KEY_USE_FLUSH,
+            },
+        )
+        .operator
     }
 
     /// Sets an organization's `can_external_optout`, as `orgs admin set-flags` does.
@@ -519,16 +543,8 @@ impl TestApp {
     /// # Panics
     /// When the organization does not exist.
     pub async fn set_can_external_optout(&self, organization: i64, value: bool) {
-        let server = self.server.as_ref().expect("the server runs");
-        server
-            .storage
-            .organizations
-            .set_flags(
-                domain::OrganizationId::new(organization),
-                None,
-                Some(value),
-                chrono_now(),
-            )
+        self.operator()
+            .set_flags(domain::OrganizationId::new(organization), None, Some(value))
             .await
             .expect("flags set");
     }
@@ -595,10 +611,6 @@ impl Drop for TestApp {
             server.request_stop();
         }
     }
-}
-
-fn chrono_now() -> domain::Timestamp {
-    std::time::SystemTime::now().into()
 }
 
 /// A TCP proxy in front of PostgreSQL that a test can cut and restore, to see the

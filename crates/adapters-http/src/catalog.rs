@@ -252,6 +252,10 @@ catalog! {
     TooManyApiKeys:
         "You cannot have more than {max} API keys.",
         "Vous ne pouvez pas avoir plus de {max} clés d'API.";
+    /// Not an ISO 8601 date or date-time (`?since=`, `?until=`).
+    InvalidDateTime:
+        "Datetime has wrong format. Use one of these formats instead: YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z], YYYY-MM-DD.",
+        "La date + heure n'a pas le bon format. Utilisez un des formats suivants : YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z], YYYY-MM-DD.";
 }
 
 /// The text of `code` in `language` with its placeholders filled from `params`.
@@ -313,6 +317,7 @@ pub fn error_text(code: &ErrorCode, language: Language) -> String {
         ErrorCode::TooManyApiKeys { max } => {
             (MessageCode::TooManyApiKeys, vec![("max", max.to_string())])
         }
+        ErrorCode::InvalidDateTime => (MessageCode::InvalidDateTime, vec![]),
     };
     let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
     render(message, language, &params)
@@ -572,6 +577,18 @@ mod tests {
         assert_eq!(
             error_text(&ErrorCode::NullCharacter, Language::French),
             "Les caractères null ne sont pas autorisés."
+        );
+    }
+
+    #[test]
+    fn a_bad_datetime_names_the_formats_in_both_languages() {
+        assert!(
+            error_text(&ErrorCode::InvalidDateTime, Language::English)
+                .starts_with("Datetime has wrong format.")
+        );
+        assert!(
+            error_text(&ErrorCode::InvalidDateTime, Language::French)
+                .starts_with("La date + heure n'a pas le bon format.")
         );
     }
 

@@ -226,9 +226,10 @@ pub(crate) async fn accept(
     if pages::is_form(request.headers()) {
         return Ok(pages::accept_form(state, request).await);
     }
+    let request_id = crate::extract::request_id(request.headers());
     let body = <AcceptWrite as axum::extract::FromRequest<AppState>>::from_request(request, &state)
         .await?;
-    let accepted = state.invitations.accept(body.into()).await?;
+    let accepted = state.invitations.accept(body.into(), request_id).await?;
     let user = &accepted.user;
     let dto = AcceptedDto {
         identifier: user.identifier.to_string(),

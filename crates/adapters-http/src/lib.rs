@@ -9,6 +9,7 @@ pub mod api_keys;
 pub mod auth;
 pub mod catalog;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod idempotency;
 pub mod invitations;
@@ -35,8 +36,8 @@ use axum::middleware::{from_fn, from_fn_with_state, map_request};
 use axum::{Extension, Router};
 use ports::Cause;
 use ports::inbound::{
-    AuthUseCases, HealthUseCases, IdempotencyUseCases, InvitationUseCases, MemberUseCases,
-    OptOutUseCases, OrganizationUseCases,
+    AuthUseCases, EventUseCases, HealthUseCases, IdempotencyUseCases, InvitationUseCases,
+    MemberUseCases, OptOutUseCases, OrganizationUseCases,
 };
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub members: Arc<dyn MemberUseCases>,
     /// Opt-outs.
     pub opt_outs: Arc<dyn OptOutUseCases>,
+    /// The audit log.
+    pub events: Arc<dyn EventUseCases>,
     /// Readiness and gauges.
     pub health: Arc<dyn HealthUseCases>,
     /// Idempotent retries of authenticated `POST`s.
@@ -98,6 +101,7 @@ pub(crate) fn routes() -> Vec<Routes> {
     all.extend(invitations::routes());
     all.extend(members::routes());
     all.extend(opt_outs::routes());
+    all.extend(events::routes());
     all
 }
 

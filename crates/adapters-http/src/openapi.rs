@@ -176,6 +176,7 @@ impl Modify for BearerScheme {
         (name = "members", description = "The users of an organization"),
         (name = "auth", description = "Authentication"),
         (name = "opt-outs", description = "Opt-outs"),
+        (name = "events", description = "The audit log"),
         (name = "service", description = "Health, metrics and this document"),
     )
 )]

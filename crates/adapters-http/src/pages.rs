@@ -368,6 +368,7 @@ fn text_of(input: &Input<String>) -> String {
 /// with the welcome page, the form again with each field's errors, or the invalid page.
 pub(crate) async fn accept_form(state: AppState, request: Request) -> Response {
     let language = language_of(request.headers());
+    let request_id = crate::extract::request_id(request.headers());
     let (parts, body) = request.into_parts();
     let bytes = match read_limited(&parts.headers, body).await {
         Ok(bytes) => bytes,
@@ -416,7 +417,7 @@ pub(crate) async fn accept_form(state: AppState, request: Request) -> Response {
         );
     }
 
-    match state.invitations.accept(request).await {
+    match state.invitations.accept(request, request_id).await {
         Ok(accepted) => welcome_page(&preview, &accepted, language),
         Err(error) if refuses_token(&error) => invalid_page(language),
         Err(UseCaseError::Validation(errors)) => html(

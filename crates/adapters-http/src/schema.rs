@@ -158,6 +158,25 @@ pub fn status_filter() -> Schema {
     choice_filter(&["pending", "accepted", "revoked", "expired"])
 }
 
+/// `?action=` of the audit log: an action, or a prefix such as `member.*`.
+pub fn event_action_filter() -> Schema {
+    use domain::audit::EventAction;
+    let mut choices: Vec<String> = EventAction::ALL
+        .iter()
+        .map(|action| action.as_str().to_owned())
+        .collect();
+    for action in EventAction::ALL {
+        if let Some((prefix, _)) = action.as_str().split_once('.') {
+            let pattern = format!("{prefix}.*");
+            if !choices.contains(&pattern) {
+                choices.push(pattern);
+            }
+        }
+    }
+    let choices: Vec<&str> = choices.iter().map(String::as_str).collect();
+    choice_filter(&choices)
+}
+
 /// `?origin=` of opt-outs.
 pub fn origin_filter() -> Schema {
     choice_filter(&ORIGINS)

@@ -17,7 +17,8 @@ use ports::outbound::{
 use sqlx::{Connection as _, Executor as _, PgConnection};
 use storage_contract::Store;
 use storage_contract::fixtures::{
-    child, invitation, mail, new_invitation, now, organization_with_admin, person, root, user,
+    any_event, child, invitation, mail, new_invitation, now, organization_with_admin, person, root,
+    user,
 };
 
 fn profile() -> ports::outbound::MemberProfile {
@@ -59,7 +60,7 @@ async fn twenty_spawned_invitations_of_one_address_store_exactly_one() {
             let invitations = Arc::clone(&store.invitations);
             tokio::spawn(async move {
                 let email = mail(EmailKind::Invitation, &new.identifier, "Hi");
-                invitations.create(new, email, &[]).await
+                invitations.create(new, email, &[], any_event()).await
             })
         })
         .collect();
@@ -105,6 +106,7 @@ async fn ten_spawned_acceptances_of_one_token_create_exactly_one_user() {
                         now(),
                         profile(),
                         &storage_contract::fixtures::key(),
+                        any_event(),
                     )
                     .await
             })
@@ -230,6 +232,7 @@ async fn archiving_a_child_while_its_invitations_are_accepted_leaves_no_later_ac
                             now(),
                             profile(),
                             &storage_contract::fixtures::key(),
+                            any_event(),
                         )
                         .await
                         .is_ok()
@@ -242,7 +245,7 @@ async fn archiving_a_child_while_its_invitations_are_accepted_leaves_no_later_ac
             4,
             tokio::spawn(async move {
                 organizations
-                    .archive_child(archived_id, None, now())
+                    .archive_child(archived_id, None, now(), any_event())
                     .await
                     .expect("archived");
                 false
@@ -289,10 +292,12 @@ async fn demote_or_remove(
     remove: bool,
 ) -> Result<(), MemberChangeError> {
     if remove {
-        members.remove(organization, member, requester).await
+        members
+            .remove(organization, member, requester, any_event())
+            .await
     } else {
         members
-            .change_role(organization, member, Role::Managers, requester, now())
+            .change_role(organization, member, Role::Managers, requester, now(), None)
             .await
             .map(drop)
     }

@@ -22,7 +22,8 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions as _, Connection as _, Executor as _, PgConnection};
 use storage_contract::Store;
 use storage_contract::fixtures::{
-    invitation, mail, new_invitation, now, organization_with_admin, person, root, token, user,
+    any_event, invitation, key, mail, new_invitation, now, organization_with_admin, person, root,
+    user,
 };
 use support::pgbouncer::PgBouncer;
 use support::{TestDatabase, pooled_storage};
@@ -264,7 +265,7 @@ async fn ten_acceptances_of_one_token_from_four_instances_create_exactly_one_use
             let invitation_token = invitation_token.clone();
             tokio::spawn(async move {
                 invitations
-                    .accept(&invitation_token, now(), profile(), &token())
+                    .accept(&invitation_token, now(), profile(), &key(), any_event())
                     .await
             })
         })
@@ -296,7 +297,7 @@ async fn twenty_invitations_of_one_address_from_four_instances_store_exactly_one
             );
             tokio::spawn(async move {
                 let email = mail(EmailKind::Invitation, &new.identifier, "Hi");
-                invitations.create(new, email, &[]).await
+                invitations.create(new, email, &[], any_event()).await
             })
         })
         .collect();
@@ -342,10 +343,19 @@ async fn administrators_demoting_and_removing_each_other_from_four_instances_lea
                 let organization = organization.id;
                 tokio::spawn(async move {
                     let outcome = if remove {
-                        members.remove(organization, member, requester).await
+                        members
+                            .remove(organization, member, requester, any_event())
+                            .await
                     } else {
                         members
-                            .change_role(organization, member, Role::Managers, requester, now())
+                            .change_role(
+                                organization,
+                                member,
+                                Role::Managers,
+                                requester,
+                                now(),
+                                Some(any_event()),
+                            )
                             .await
                             .map(drop)
                     };

@@ -2,6 +2,7 @@
 //! tokens consumed by one conditional update.
 
 use async_trait::async_trait;
+use domain::audit::NewEvent;
 use domain::invitation::{
     Invitation, InvitationConflict, InvitationPreview, InvitationStatus, NewInvitation,
 };
@@ -18,6 +19,7 @@ use ports::outbound::{
 };
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 
+use crate::events::Made;
 use crate::instant::{StoredInstant, load, load_optional};
 use crate::paging::{page_bounds, page_of};
 use crate::{Connection, Dialect, SqlStorage, stored};
@@ -209,6 +211,7 @@ where
         invitation: NewInvitation,
         email: OutgoingEmail,
         allowances: &[(LimitKey, RateLimit)],
+        event: NewEvent,
     ) -> Result<Invitation, CreateInvitationError> {
         let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         // The allowances' locks first, before any row lock: attempts for one recipient
@@ -263,6 +266,12 @@ where
                 AcquireError::Storage(error) => CreateInvitationError::Storage(error),
             })?;
         Self::enqueue(&mut transaction, &email, invitation.created_at).await?;
+        let made = Made {
+            organization: Some(invitation.organization_id),
+            invitation: Some(InvitationId::new(id)),
+            ..Made::default()
+        };
+        Self::record_event(&mut transaction, &event, made).await?;
         let created = Self::select_invitation(&mut transaction, id).await?;
         transaction.commit().await.map_err(storage_error::<D>)?;
         Ok(created)
@@ -387,6 +396,7 @@ where
         now: Timestamp,
         email: OutgoingEmail,
         allowances: &[(LimitKey, RateLimit)],
+        event: NewEvent,
     ) -> Result<Invitation, InvitationChangeError> {
         let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         Self::lock_keys(&mut transaction, allowances).await?;
@@ -440,6 +450,7 @@ where
                 AcquireError::Storage(error) => InvitationChangeError::Storage(error),
             })?;
         Self::enqueue(&mut transaction, &email, now).await?;
+        Self::record_event(&mut transaction, &event, Made::of(organization)).await?;
         let invitation = Self::select_invitation(&mut transaction, id.get()).await?;
         transaction.commit().await.map_err(storage_error::<D>)?;
         Ok(invitation)
@@ -451,6 +462,7 @@ where
         organization: OrganizationId,
         id: InvitationId,
         now: Timestamp,
+        event: NewEvent,
     ) -> Result<(), InvitationChangeError> {
         let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         let revoked = sqlx::query(
@@ -469,6 +481,7 @@ where
         if D::rows_affected(&revoked) == 0 {
             return Err(Self::why_unchanged(&mut transaction, organization, id).await?);
         }
+        Self::record_event(&mut transaction, &event, Made::of(organization)).await?;
         transaction.commit().await.map_err(storage_error::<D>)?;
         Ok(())
     }
@@ -480,6 +493,7 @@ where
         now: Timestamp,
         profile: MemberProfile,
         api_key: &domain::api_key::KeyMaterial,
+        event: NewEvent,
     ) -> Result<User, AcceptInvitationError> {
         let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         // One conditional update takes the token: of concurrent attempts, the others
@@ -524,6 +538,12 @@ where
                 CreateUserError::OrganizationNotFound => AcceptInvitationError::InvalidToken,
                 CreateUserError::Storage(error) => AcceptInvitationError::Storage(error),
             })?;
+        let made = Made {
+            organization: Some(organization),
+            member: Some(user.id),
+            invitation: Some(InvitationId::new(claimed.id)),
+        };
+        Self::record_event(&mut transaction, &event, made).await?;
         transaction.commit().await.map_err(storage_error::<D>)?;
         Ok(user)
     }

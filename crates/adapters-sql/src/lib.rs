@@ -60,6 +60,7 @@ macro_rules! on_connection {
 }
 
 mod errors;
+mod events;
 mod idempotency;
 mod instant;
 mod invitations;

@@ -2,6 +2,7 @@
 //! members under a lock on their organization (CONTRACT §5b).
 
 use async_trait::async_trait;
+use domain::audit::NewEvent;
 use domain::member::{MemberChange, MemberFilter, check_keeps_administrator};
 use domain::organization::TreeNode;
 use domain::pagination::{Page, PageRequest};
@@ -11,6 +12,7 @@ use domain::{OrganizationId, Role, Timestamp, UserId};
 use ports::outbound::{MemberChangeError, MemberRepository, StorageError};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 
+use crate::events::Made;
 use crate::paging::{count, page_bounds, page_of};
 use crate::users::{USER_COLUMNS, USER_RETURNING, UserRow};
 use crate::{Connection, Dialect, SqlStorage};
@@ -143,6 +145,7 @@ where
     for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> bool: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<i64>: Encode<'q, D::Db>,
     for<'q> Option<&'q str>: Encode<'q, D::Db>,
     for<'r> i64: Decode<'r, D::Db>,
     for<'r> bool: Decode<'r, D::Db>,
@@ -209,6 +212,7 @@ where
         role: Role,
         requester: UserId,
         _now: Timestamp,
+        event: Option<NewEvent>,
     ) -> Result<User, MemberChangeError> {
         let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         Self::check_change(
@@ -228,6 +232,9 @@ where
         .await
         .map_err(storage_error::<D>)?;
         let changed = User::try_from(row)?;
+        if let Some(event) = &event {
+            Self::record_event(&mut transaction, event, Made::of(organization)).await?;
+        }
         transaction.commit().await.map_err(storage_error::<D>)?;
         Ok(changed)
     }
@@ -238,6 +245,7 @@ where
         organization: OrganizationId,
         user: UserId,
         requester: UserId,
+        event: NewEvent,
     ) -> Result<(), MemberChangeError> {
         let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         Self::check_change(
@@ -248,6 +256,8 @@ where
             requester,
         )
         .await?;
+        // The event first: a member who removes themselves is still there to name.
+        Self::record_event(&mut transaction, &event, Made::of(organization)).await?;
         // Invitations the member sent stay, with `invited_by` null (`on delete set null`).
         sqlx::query("delete from credentials where user_id = $1")
             .bind(user.get())

@@ -2,6 +2,7 @@
 //! first, exported in keyset pages (one short read each).
 
 use async_trait::async_trait;
+use domain::audit::NewEvent;
 use domain::mail::OutgoingEmail;
 use domain::optout::{OptOut, OptOutFilter, OptOutOrigin, OptOutRecorded};
 use domain::pagination::{Page, PageRequest};
@@ -9,6 +10,7 @@ use domain::{EmailAddress, OrganizationId};
 use ports::outbound::{OptOutCursor, OptOutExportPage, OptOutRepository, StorageError};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 
+use crate::events::Made;
 use crate::instant::{StoredInstant, load};
 use crate::paging::{page_bounds, page_of};
 use crate::{Connection, Dialect, SqlStorage, stored};
@@ -77,6 +79,7 @@ where
         &self,
         opt_out: OptOut,
         notice: Option<OutgoingEmail>,
+        event: NewEvent,
     ) -> Result<OptOutRecorded, StorageError> {
         let creation_date = opt_out.creation_date;
         let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
@@ -114,6 +117,8 @@ where
             .map_err(storage_error::<D>)?;
             OptOutRecorded::Updated(OptOut::try_from(row)?)
         };
+        let made = Made::of(recorded.opt_out().organization_id);
+        Self::record_event(&mut transaction, &event, made).await?;
         transaction.commit().await.map_err(storage_error::<D>)?;
         Ok(recorded)
     }

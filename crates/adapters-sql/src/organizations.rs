@@ -1,12 +1,14 @@
 //! `OrganizationRepository` on every SQL backend: the tree, settings, archiving and purge.
 
 use async_trait::async_trait;
+use domain::audit::NewEvent;
 use domain::organization::{NewOrganization, Nickname, Organization, OrganizationName, Settings};
 use domain::pagination::{Page, PageRequest};
 use domain::{EmailAddress, OrganizationId, Timestamp, Version};
 use ports::outbound::{CreateOrganizationError, OrganizationRepository, StorageError, WriteError};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 
+use crate::events::Made;
 use crate::instant::{StoredInstant, load};
 use crate::paging::{count, page_bounds};
 use crate::{Connection, Dialect, SqlStorage, stored};
@@ -276,9 +278,15 @@ where
         &self,
         organization: NewOrganization,
         now: Timestamp,
+        event: NewEvent,
     ) -> Result<Organization, CreateOrganizationError> {
         let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         let created = Self::insert_organization(&mut transaction, &organization, now).await?;
+        let made = Made {
+            organization: Some(created.id),
+            ..Made::default()
+        };
+        Self::record_event(&mut transaction, &event, made).await?;
         transaction.commit().await.map_err(storage_error::<D>)?;
         Ok(created)
     }
@@ -289,37 +297,43 @@ where
         organization: &Organization,
         expected: Option<Version>,
         now: Timestamp,
+        event: Option<NewEvent>,
     ) -> Result<Organization, WriteError> {
-        let row: Option<OrganizationRow<D::Instant>> = on_pool!(
-            self,
-            sqlx::query_as(&format!(
-                "update organizations set name = $2, contact_email = $3, nickname = $4, \
+        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
+        let row: Option<OrganizationRow<D::Instant>> = sqlx::query_as(&format!(
+            "update organizations set name = $2, contact_email = $3, nickname = $4, \
              notify_message_status = $5, notify_optouts = $6, external_optout_message = $7, \
              version = version + 1, updated_at = $8 \
              where id = $1 and archived_at is null and ($9 is null or version = $9) \
              returning {ORGANIZATION_COLUMNS}"
-            ))
-            .bind(organization.id.get())
-            .bind(organization.name.as_str())
-            .bind(
-                organization
-                    .contact_email
-                    .as_ref()
-                    .map(EmailAddress::as_str),
-            )
-            .bind(organization.settings.nickname.as_str())
-            .bind(organization.settings.notify_message_status)
-            .bind(organization.settings.notify_optouts)
-            .bind(organization.settings.external_optout_message.as_str())
-            .bind(stored::<D>(now))
-            .bind(expected.map(Version::get)),
-            fetch_optional
+        ))
+        .bind(organization.id.get())
+        .bind(organization.name.as_str())
+        .bind(
+            organization
+                .contact_email
+                .as_ref()
+                .map(EmailAddress::as_str),
         )
+        .bind(organization.settings.nickname.as_str())
+        .bind(organization.settings.notify_message_status)
+        .bind(organization.settings.notify_optouts)
+        .bind(organization.settings.external_optout_message.as_str())
+        .bind(stored::<D>(now))
+        .bind(expected.map(Version::get))
+        .fetch_optional(&mut *transaction)
+        .await
         .map_err(storage_error::<D>)?;
-        match row {
-            Some(row) => Ok(Organization::try_from(row)?),
-            None => Err(self.why_not_written(organization.id, false).await?),
+        let Some(row) = row else {
+            drop(transaction);
+            return Err(self.why_not_written(organization.id, false).await?);
+        };
+        let updated = Organization::try_from(row)?;
+        if let Some(event) = &event {
+            Self::record_event(&mut transaction, event, Made::of(updated.id)).await?;
         }
+        transaction.commit().await.map_err(storage_error::<D>)?;
+        Ok(updated)
     }
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
@@ -328,44 +342,59 @@ where
         id: OrganizationId,
         expected: Option<Version>,
         now: Timestamp,
+        event: NewEvent,
     ) -> Result<(), WriteError> {
-        let archived =
-            on_pool!(self, sqlx::query(
+        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
+        let archived = sqlx::query(
             "update organizations set archived_at = $2, version = version + 1, updated_at = $2 \
              where id = $1 and parent_id is not null and archived_at is null \
              and ($3 is null or version = $3)",
         )
         .bind(id.get())
         .bind(stored::<D>(now))
-        .bind(expected.map(Version::get)), execute)
-            .map_err(storage_error::<D>)?;
-        if D::rows_affected(&archived) == 1 {
-            Ok(())
-        } else {
-            Err(self.why_not_written(id, true).await?)
+        .bind(expected.map(Version::get))
+        .execute(&mut *transaction)
+        .await
+        .map_err(storage_error::<D>)?;
+        if D::rows_affected(&archived) != 1 {
+            drop(transaction);
+            return Err(self.why_not_written(id, true).await?);
         }
+        Self::record_event(&mut transaction, &event, Made::of(id)).await?;
+        transaction.commit().await.map_err(storage_error::<D>)?;
+        Ok(())
     }
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
-    async fn restore(&self, id: OrganizationId, now: Timestamp) -> Result<(), WriteError> {
-        let restored = on_pool!(self, sqlx::query(
+    async fn restore(
+        &self,
+        id: OrganizationId,
+        now: Timestamp,
+        event: NewEvent,
+    ) -> Result<(), WriteError> {
+        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
+        let restored = sqlx::query(
             "update organizations set archived_at = null, version = version + 1, updated_at = $2 \
              where id = $1 and archived_at is not null",
         )
         .bind(id.get())
-        .bind(stored::<D>(now)), execute)
+        .bind(stored::<D>(now))
+        .execute(&mut *transaction)
+        .await
         .map_err(storage_error::<D>)?;
-        if D::rows_affected(&restored) == 1 {
-            Ok(())
-        } else {
-            Err(WriteError::NotFound)
+        if D::rows_affected(&restored) != 1 {
+            return Err(WriteError::NotFound);
         }
+        Self::record_event(&mut transaction, &event, Made::of(id)).await?;
+        transaction.commit().await.map_err(storage_error::<D>)?;
+        Ok(())
     }
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn purge_archived_before(&self, before: Timestamp) -> Result<u64, StorageError> {
-        // Users, their credentials, invitations and opt-outs go with their organization
-        // (`on delete cascade`); outbox rows are not linked to organizations and stay.
+        // Users, their credentials, invitations, opt-outs and events go with their
+        // organization (`on delete cascade`); outbox rows are not linked to organizations
+        // and stay.
         let purged = on_pool!(
             self,
             sqlx::query("delete from organizations where archived_at < $1")
@@ -383,27 +412,32 @@ where
         can_attach_files: Option<bool>,
         can_external_optout: Option<bool>,
         now: Timestamp,
+        event: Option<NewEvent>,
     ) -> Result<Organization, WriteError> {
-        let row: Option<OrganizationRow<D::Instant>> = on_pool!(
-            self,
-            sqlx::query_as(&format!(
-                "update organizations set \
+        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
+        let row: Option<OrganizationRow<D::Instant>> = sqlx::query_as(&format!(
+            "update organizations set \
              can_attach_files = coalesce($2, can_attach_files), \
              can_external_optout = coalesce($3, can_external_optout), \
              version = version + 1, updated_at = $4 \
              where id = $1 and archived_at is null \
              returning {ORGANIZATION_COLUMNS}"
-            ))
-            .bind(id.get())
-            .bind(can_attach_files)
-            .bind(can_external_optout)
-            .bind(stored::<D>(now)),
-            fetch_optional
-        )
+        ))
+        .bind(id.get())
+        .bind(can_attach_files)
+        .bind(can_external_optout)
+        .bind(stored::<D>(now))
+        .fetch_optional(&mut *transaction)
+        .await
         .map_err(storage_error::<D>)?;
-        match row {
-            Some(row) => Ok(Organization::try_from(row)?),
-            None => Err(WriteError::NotFound),
+        let Some(row) = row else {
+            return Err(WriteError::NotFound);
+        };
+        let changed = Organization::try_from(row)?;
+        if let Some(event) = &event {
+            Self::record_event(&mut transaction, event, Made::of(id)).await?;
         }
+        transaction.commit().await.map_err(storage_error::<D>)?;
+        Ok(changed)
     }
 }

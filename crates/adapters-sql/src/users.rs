@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use domain::api_key::{
     ApiKey, ApiKeyName, KeyMaterial, KeyRefusal, NewApiKey, Scope, check_key_allowance,
 };
+use domain::audit::NewEvent;
 use domain::organization::{NewOrganization, Organization, TreeNode};
 use domain::pagination::{Page, PageRequest};
 use domain::secret::{CredentialKind, TokenHash};
@@ -15,6 +16,7 @@ use ports::outbound::{
 };
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 
+use crate::events::Made;
 use crate::instant::{StoredInstant, load, load_optional};
 use crate::paging::{page_bounds, page_of};
 use crate::{Connection, Dialect, SqlStorage, stored};
@@ -444,6 +446,7 @@ where
         user: UserId,
         key: &KeyMaterial,
         now: Timestamp,
+        event: NewEvent,
     ) -> Result<(), StorageError> {
         let default_key = NewApiKey {
             name: ApiKeyName::default_key(),
@@ -451,8 +454,7 @@ where
             material: key.clone(),
             expires_at: None,
         };
-        let mut transaction = self.begin_write().await
-            .map_err(storage_error::<D>)?;
+        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         sqlx::query(
             "delete from credentials where user_id = $1 and kind = 'api_key' and name = $2",
         )
@@ -467,6 +469,14 @@ where
                 CreateApiKeyError::Storage(error) => error,
                 other => StorageError::unexpected(other),
             })?;
+        let (organization,): (i64,) =
+            sqlx::query_as("select organization_id from users where id = $1")
+                .bind(user.get())
+                .fetch_one(&mut *transaction)
+                .await
+                .map_err(storage_error::<D>)?;
+        let made = Made::of(OrganizationId::new(organization));
+        Self::record_event(&mut transaction, &event, made).await?;
         transaction.commit().await.map_err(storage_error::<D>)
     }
 
@@ -477,19 +487,24 @@ where
         page: PageRequest,
     ) -> Result<Page<ApiKey>, StorageError> {
         let (limit, offset) = page_bounds(page);
-        let (total,): (i64,) = on_pool!(self, sqlx::query_as(
-            "select count(*) from credentials where user_id = $1 and kind = 'api_key'",
+        let (total,): (i64,) = on_pool!(
+            self,
+            sqlx::query_as(
+                "select count(*) from credentials where user_id = $1 and kind = 'api_key'",
+            )
+            .bind(user.get()),
+            fetch_one
         )
-        .bind(user.get()), fetch_one)
         .map_err(storage_error::<D>)?;
-        let rows: Vec<ApiKeyRow<D::Instant>> = on_pool!(self, sqlx::query_as(&format!(
+        let rows: Vec<ApiKeyRow<D::Instant>> =
+            on_pool!(self, sqlx::query_as(&format!(
             "select {API_KEY_COLUMNS} from credentials where user_id = $1 and kind = 'api_key' \
              order by created_at desc, id desc limit $2 offset $3"
         ))
         .bind(user.get())
         .bind(limit)
         .bind(offset), fetch_all)
-        .map_err(storage_error::<D>)?;
+            .map_err(storage_error::<D>)?;
         page_of(rows, total, page)
     }
 
@@ -500,8 +515,7 @@ where
         key: NewApiKey,
         now: Timestamp,
     ) -> Result<ApiKey, CreateApiKeyError> {
-        let mut transaction = self.begin_write().await
-            .map_err(storage_error::<D>)?;
+        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         // The user's row, locked: requests making keys for one user queue here.
         let found: Option<(i64,)> = sqlx::query_as(&format!(
             "select id from users where id = $1{}",
@@ -542,11 +556,15 @@ where
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn revoke_api_key(&self, user: UserId, key: ApiKeyId) -> Result<(), WriteError> {
-        let deleted = on_pool!(self, sqlx::query(
-            "delete from credentials where id = $1 and user_id = $2 and kind = 'api_key'",
+        let deleted = on_pool!(
+            self,
+            sqlx::query(
+                "delete from credentials where id = $1 and user_id = $2 and kind = 'api_key'",
+            )
+            .bind(key.get())
+            .bind(user.get()),
+            execute
         )
-        .bind(key.get())
-        .bind(user.get()), execute)
         .map_err(storage_error::<D>)?;
         if D::rows_affected(&deleted) == 0 {
             return Err(WriteError::NotFound);
@@ -568,12 +586,19 @@ where
         user: NewUser,
         api_key: &KeyMaterial,
         now: Timestamp,
+        event: NewEvent,
     ) -> Result<User, CreateUserError> {
         let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         if !Self::lock_live_organization(&mut transaction, user.organization_id).await? {
             return Err(CreateUserError::OrganizationNotFound);
         }
         let created = Self::insert_user(&mut transaction, &user, api_key, now).await?;
+        let made = Made {
+            organization: Some(created.organization_id),
+            member: Some(created.id),
+            ..Made::default()
+        };
+        Self::record_event(&mut transaction, &event, made).await?;
         transaction.commit().await.map_err(storage_error::<D>)?;
         Ok(created)
     }
@@ -585,6 +610,7 @@ where
         administrator: NewUser,
         api_key: &KeyMaterial,
         now: Timestamp,
+        events: Vec<NewEvent>,
     ) -> Result<Option<(Organization, User)>, StorageError> {
         let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         // Racing processes queue here (on the lock, or on the write lock that
@@ -618,6 +644,12 @@ where
                 CreateUserError::Storage(error) => error,
                 other => StorageError::unexpected(other),
             })?;
+        let made = Made {
+            organization: Some(organization.id),
+            member: Some(administrator.id),
+            invitation: None,
+        };
+        Self::record_events(&mut transaction, &events, made).await?;
         transaction.commit().await.map_err(storage_error::<D>)?;
         Ok(Some((organization, administrator)))
     }

@@ -137,6 +137,9 @@ pub struct ServeArgs {
     /// How long delivered and dead e-mails stay in the outbox before they are deleted.
     #[arg(long = "outbox-retention", env = "ORGS_OUTBOX_RETENTION", default_value = "7d", value_parser = domain::parse_duration)]
     pub outbox_retention: Duration,
+    /// How long audit-log events are kept before they are deleted.
+    #[arg(long = "audit-retention", env = "ORGS_AUDIT_RETENTION", default_value = "365d", value_parser = domain::parse_duration)]
+    pub audit_retention: Duration,
     /// How long one SQL statement may run before the database cancels it (PostgreSQL's
     /// `statement_timeout` on every connection; SQLite has none, see `docs/storage.md`).
     #[arg(long = "statement-timeout", env = "ORGS_STATEMENT_TIMEOUT", default_value = "10s", value_parser = domain::parse_duration)]
@@ -746,6 +749,21 @@ mod tests {
             panic!("expected serve");
         };
         assert_eq!(serve.idempotency_ttl, Duration::seconds(90));
+        assert!(refused.is_err());
+    }
+
+    #[test]
+    fn the_audit_retention_is_a_duration_of_365_days_by_default() {
+        let default = Cli::try_parse_from(["orgs"]).expect("parses");
+        let given =
+            Cli::try_parse_from(["orgs", "serve", "--audit-retention", "30d"]).expect("parses");
+        let refused = Cli::try_parse_from(["orgs", "--audit-retention", "forever"]);
+
+        assert_eq!(default.serve.audit_retention, Duration::days(365));
+        let Some(Command::Serve(serve)) = given.command else {
+            panic!("expected serve");
+        };
+        assert_eq!(serve.audit_retention, Duration::days(30));
         assert!(refused.is_err());
     }
 

@@ -80,6 +80,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             .statement_timeout
             .to_std()
             .map_err(|_| "ORGS_STATEMENT_TIMEOUT must be positive".to_owned())?,
+        audit_retention: args.audit_retention,
     })
     .await
     .map_err(|error| ErrorChain(&error).to_string())?;

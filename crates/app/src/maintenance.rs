@@ -1,8 +1,9 @@
 //! Periodic upkeep inside `orgs serve`: forgetting abuse-limit events that no window
 //! can count any more, session tokens that expired, and outbox messages delivered or
-//! dead for longer than the retention (`ORGS_OUTBOX_RETENTION`, `docs/outbox.md`), and
-//! idempotency keys past their expiry (`ORGS_IDEMPOTENCY_TTL`, `docs/idempotency.md`), so
-//! that those tables stay small.
+//! dead for longer than the retention (`ORGS_OUTBOX_RETENTION`, `docs/outbox.md`),
+//! idempotency keys past their expiry (`ORGS_IDEMPOTENCY_TTL`, `docs/idempotency.md`) and
+//! audit-log events older than theirs (`ORGS_AUDIT_RETENTION`, `docs/audit.md`), so that
+//! those tables stay small.
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -11,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use domain::Duration;
 use ports::outbound::{
-    Clock, IdempotencyStore, Outbox, RateLimitStore, StorageError, UserRepository,
+    Clock, EventRepository, IdempotencyStore, Outbox, RateLimitStore, StorageError, UserRepository,
 };
 
 use crate::usecases::{AbuseLimits, KeyUseBatch};
@@ -54,6 +55,18 @@ pub async fn prune_outbox(
     outbox.prune(clock.now() - retention).await
 }
 
+/// Deletes the audit-log events made more than `retention` ago; returns how many.
+///
+/// # Errors
+/// A storage failure.
+pub async fn prune_events(
+    events: &dyn EventRepository,
+    clock: &dyn Clock,
+    retention: Duration,
+) -> Result<u64, StorageError> {
+    events.prune(clock.now() - retention).await
+}
+
 /// What the upkeep works on.
 pub struct Upkeep {
     /// Abuse-limit events.
@@ -70,6 +83,10 @@ pub struct Upkeep {
     pub outbox_retention: Duration,
     /// Idempotency keys.
     pub idempotency: Arc<dyn IdempotencyStore>,
+    /// The audit log.
+    pub events: Arc<dyn EventRepository>,
+    /// How long events are kept (`ORGS_AUDIT_RETENTION`).
+    pub audit_retention: Duration,
 }
 
 /// Prunes every `PRUNE_EVERY` until `shutdown` is cancelled.
@@ -115,6 +132,19 @@ pub async fn run(upkeep: Upkeep, shutdown: CancellationToken) {
                 tracing::warn!(error.message = %error, error.chain = %ports::ErrorChain(&error), "could not prune idempotency keys");
             }
         }
+        let expired = prune_events(
+            upkeep.events.as_ref(),
+            upkeep.clock.as_ref(),
+            upkeep.audit_retention,
+        )
+        .await;
+        match expired {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "deleted audit-log events past their retention"),
+            Err(error) => {
+                tracing::warn!(error.message = %error, error.chain = %ports::ErrorChain(&error), "could not prune the audit log");
+            }
+        }
         shutdown
             .run_until_cancelled(tokio::time::sleep(PRUNE_EVERY))
             .await;
@@ -154,7 +184,8 @@ mod tests {
     use domain::limits::RateLimit;
     use mockall::predicate::eq;
     use ports::outbound::{
-        MockClock, MockIdempotencyStore, MockOutbox, MockRateLimitStore, MockUserRepository,
+        MockClock, MockEventRepository, MockIdempotencyStore, MockOutbox, MockRateLimitStore,
+        MockUserRepository,
     };
 
     #[tokio::test]
@@ -197,6 +228,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn audit_events_older_than_the_retention_are_deleted() {
+        let now = Timestamp::UNIX_EPOCH + Duration::days(400);
+        let mut clock = MockClock::new();
+        clock.expect_now().return_const(now);
+        let mut events = MockEventRepository::new();
+        events
+            .expect_prune()
+            .with(eq(now - Duration::days(365)))
+            .times(1)
+            .returning(|_| Ok(9));
+
+        let pruned = prune_events(&events, &clock, Duration::days(365)).await;
+
+        assert_eq!(pruned, Ok(9));
+    }
+
+    #[tokio::test]
     async fn each_round_prunes_events_sessions_the_outbox_and_idempotency_keys_until_told_to_stop()
     {
         let now = Timestamp::UNIX_EPOCH + Duration::days(1);
@@ -222,6 +270,12 @@ mod tests {
             .with(eq(now))
             .times(1)
             .returning(|_| Ok(2));
+        let mut events = MockEventRepository::new();
+        events
+            .expect_prune()
+            .with(eq(now - Duration::days(365)))
+            .times(1)
+            .returning(|_| Ok(1));
         let stop = CancellationToken::new();
         let task = tokio::spawn(run(
             Upkeep {
@@ -232,6 +286,8 @@ mod tests {
                 outbox: Arc::new(outbox),
                 outbox_retention: Duration::days(2),
                 idempotency: Arc::new(idempotency),
+                events: Arc::new(events),
+                audit_retention: Duration::days(365),
             },
             stop.clone(),
         ));

@@ -16,8 +16,9 @@ use adapters_sqlite::SqliteStorage;
 use domain::Duration;
 use ports::inbound::{Bootstrapped, OperatorUseCases, UseCaseError};
 use ports::outbound::{
-    Clock, IdempotencyStore, InvitationRepository, Mailer, MemberRepository, OptOutRepository,
-    OrganizationRepository, Outbox, RateLimitStore, StorageError, StorageHealth, UserRepository,
+    Clock, EventRepository, IdempotencyStore, InvitationRepository, Mailer, MemberRepository,
+    OptOutRepository, OrganizationRepository, Outbox, RateLimitStore, StorageError, StorageHealth,
+    UserRepository,
 };
 
 use crate::config::{DatabasePooler, DatabaseUrl};
@@ -25,7 +26,7 @@ use crate::connections::ConnectionLimits;
 use crate::delivery::{DeliveryPolicy, DeliveryWorker};
 use crate::security::{Argon2PasswordHasher, HashingSettings, OsSecretGenerator, SystemClock};
 use crate::usecases::{
-    AbuseLimits, AuthService, BootstrapSettings, HealthService, IdempotencyService,
+    AbuseLimits, AuthService, BootstrapSettings, EventService, HealthService, IdempotencyService,
     IdempotencySettings, InvitationPorts, InvitationService, InvitationSettings, KeyUseBatch,
     MemberService, OperatorService, OptOutService, OrganizationService,
 };
@@ -89,6 +90,8 @@ pub struct Storage {
     pub opt_outs: Arc<dyn OptOutRepository>,
     /// Members.
     pub members: Arc<dyn MemberRepository>,
+    /// The audit log.
+    pub events: Arc<dyn EventRepository>,
     /// Abuse-limit events.
     pub limits: Arc<dyn RateLimitStore>,
     /// The e-mail outbox.
@@ -107,6 +110,7 @@ impl Storage {
             + InvitationRepository
             + OptOutRepository
             + MemberRepository
+            + EventRepository
             + RateLimitStore
             + Outbox
             + IdempotencyStore
@@ -120,6 +124,7 @@ impl Storage {
             invitations: Arc::new(storage.clone()),
             opt_outs: Arc::new(storage.clone()),
             members: Arc::new(storage.clone()),
+            events: Arc::new(storage.clone()),
             limits: Arc::new(storage.clone()),
             outbox: Arc::new(storage.clone()),
             idempotency: Arc::new(storage.clone()),
@@ -222,6 +227,8 @@ pub struct Services {
     pub opt_outs: Arc<OptOutService>,
     /// Members.
     pub members: Arc<MemberService>,
+    /// The audit log.
+    pub events: Arc<EventService>,
     /// Readiness and gauges.
     pub health: Arc<HealthService>,
     /// Idempotent retries.
@@ -281,6 +288,10 @@ impl Services {
                 storage.members.clone(),
                 clock.clone(),
             )),
+            events: Arc::new(EventService::new(
+                storage.organizations.clone(),
+                storage.events.clone(),
+            )),
             health: Arc::new(HealthService::new(
                 storage.health.clone(),
                 storage.outbox.clone(),
@@ -313,6 +324,7 @@ impl Services {
             invitations: self.invitations.clone(),
             opt_outs: self.opt_outs.clone(),
             members: self.members.clone(),
+            events: self.events.clone(),
             health: self.health.clone(),
             idempotency: self.idempotency.clone(),
         })
@@ -356,6 +368,8 @@ pub struct StartOptions {
     pub connections: ConnectionLimits,
     /// How long one SQL statement may run (PostgreSQL).
     pub statement_timeout: StdDuration,
+    /// How long audit-log events are kept (`ORGS_AUDIT_RETENTION`).
+    pub audit_retention: Duration,
 }
 
 /// A service that is up: its address, the first start's credentials if this start
@@ -465,6 +479,8 @@ pub async fn start(options: StartOptions) -> Result<RunningServer, StartError> {
             outbox: storage.outbox.clone(),
             outbox_retention,
             idempotency: storage.idempotency.clone(),
+            events: storage.events.clone(),
+            audit_retention: options.audit_retention,
         },
         stop.clone(),
     ));

@@ -26,6 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         user_id: UserId::new(10),
         role: Role::Administrators,
         organization: root,
+        request_id: None,
     };
     let manager = Actor {
         role: Role::Managers,

@@ -49,6 +49,10 @@ typed_id!(
     OutboxMessageId
 );
 typed_id!(
+    /// The id of an audit-log event.
+    EventId
+);
+typed_id!(
     /// The id of one counted event of an abuse limit.
     RateEventId
 );

@@ -18,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod api_key;
+pub mod audit;
 pub mod email;
 pub mod idempotency;
 pub mod ids;
@@ -35,9 +36,10 @@ pub mod time;
 pub mod user;
 pub mod validation;
 
+pub use audit::RequestId;
 pub use email::EmailAddress;
 pub use ids::{
-    ApiKeyId, InvitationId, OrganizationId, OutboxMessageId, RateEventId, UserId, Version,
+    ApiKeyId, EventId, InvitationId, OrganizationId, OutboxMessageId, RateEventId, UserId, Version,
 };
 pub use permissions::{Access, Action, Actor, Operation, authorize, authorize_scope};
 pub use role::Role;

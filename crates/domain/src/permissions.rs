@@ -17,6 +17,8 @@ pub struct Actor {
     pub role: Role,
     /// The user's organization (U) and its parent.
     pub organization: TreeNode,
+    /// The request the actor made (`X-Request-Id`), recorded with the events it causes.
+    pub request_id: Option<crate::RequestId>,
 }
 
 impl Actor {
@@ -52,6 +54,8 @@ pub enum Action {
     ListMembers,
     /// Change a member's role, remove a member.
     ManageMembers,
+    /// Read its audit log (CONTRACT §13).
+    ViewEvents,
 }
 
 /// The answer of the policy.
@@ -78,7 +82,8 @@ pub const fn allowed_roles(action: Action) -> &'static [Role] {
         | Action::CreateChild
         | Action::DeleteChild
         | Action::ManageInvitations
-        | Action::ManageMembers => &[Administrators],
+        | Action::ManageMembers
+        | Action::ViewEvents => &[Administrators],
     }
 }
 
@@ -95,7 +100,7 @@ pub const fn allowed_roles(action: Action) -> &'static [Role] {
 /// let root = TreeNode { id: OrganizationId::new(1), parent: None };
 /// let child = TreeNode { id: OrganizationId::new(2), parent: Some(root.id) };
 /// let elsewhere = TreeNode { id: OrganizationId::new(3), parent: None };
-/// let manager = Actor { user_id: UserId::new(10), role: Role::Managers, organization: root };
+/// let manager = Actor { user_id: UserId::new(10), role: Role::Managers, organization: root, request_id: None };
 /// let admin = Actor { role: Role::Administrators, ..manager };
 ///
 /// // A manager of the root sees its child and lists its opt-outs, but may not change it.
@@ -195,6 +200,7 @@ mod tests {
             user_id: UserId::new(10),
             role,
             organization: node(ROOT, None),
+            request_id: None,
         }
     }
 
@@ -203,10 +209,11 @@ mod tests {
             user_id: UserId::new(11),
             role,
             organization: node(CHILD, Some(ROOT)),
+            request_id: None,
         }
     }
 
-    const ALL_ACTIONS: [Action; 8] = [
+    const ALL_ACTIONS: [Action; 9] = [
         Action::View,
         Action::Modify,
         Action::CreateChild,
@@ -215,6 +222,7 @@ mod tests {
         Action::ManageOptOuts,
         Action::ListMembers,
         Action::ManageMembers,
+        Action::ViewEvents,
     ];
 
     /// The table of CONTRACT §4, row by row, for a child of U.
@@ -227,7 +235,8 @@ mod tests {
             | Action::CreateChild
             | Action::DeleteChild
             | Action::ManageInvitations
-            | Action::ManageMembers => [yes, no, no, no],
+            | Action::ManageMembers
+            | Action::ViewEvents => [yes, no, no, no],
             Action::ManageOptOuts | Action::ListMembers => [yes, yes, no, no],
         };
         let column = Role::ALL.iter().position(|r| *r == role).unwrap_or(0);

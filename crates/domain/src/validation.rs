@@ -84,6 +84,8 @@ pub enum ErrorCode {
     /// A string holds a NUL character, which no text column stores (PostgreSQL refuses
     /// it), as DRF's `ProhibitNullCharactersValidator` refuses it.
     NullCharacter,
+    /// Not an ISO 8601 date or date-time.
+    InvalidDateTime,
 }
 
 /// The errors of one field: a list of codes, or the errors of a nested object.

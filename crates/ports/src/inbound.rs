@@ -10,8 +10,9 @@ use async_trait::async_trait;
 use crate::Cause;
 use futures::stream::BoxStream;
 
-use domain::idempotency::{IdempotencyKey, RecordedResponse, RequestFingerprint};
 use domain::api_key::{ApiKey, ApiKeyRequest};
+use domain::audit::Event;
+use domain::idempotency::{IdempotencyKey, RecordedResponse, RequestFingerprint};
 use domain::invitation::{
     AcceptRequest, Invitation, InvitationPreview, InvitationStatus, InviteRequest,
 };
@@ -21,8 +22,8 @@ use domain::pagination::{Page, PageRequest};
 use domain::secret::SecretToken;
 use domain::user::User;
 use domain::{
-    Actor, ApiKeyId, Duration, Input, InvitationId, Operation, OrganizationId, Role, Timestamp,
-    UserId, ValidationErrors, Version,
+    Actor, ApiKeyId, Duration, Input, InvitationId, Operation, OrganizationId, RequestId, Role,
+    Timestamp, UserId, ValidationErrors, Version,
 };
 
 /// Why a request cannot be authenticated (→ 401).
@@ -384,10 +385,15 @@ pub trait InvitationUseCases: Send + Sync {
     async fn preview(&self, token: String) -> Result<InvitationPreview, UseCaseError>;
 
     /// Accepts an invitation: the user now exists (no authentication needed).
+    /// `request_id` is recorded with the `invitation.accepted` event.
     ///
     /// # Errors
     /// `Validation` with every field problem, or `token` `InvalidInvitation`.
-    async fn accept(&self, request: AcceptRequest) -> Result<AcceptedInvitation, UseCaseError>;
+    async fn accept(
+        &self,
+        request: AcceptRequest,
+        request_id: Option<RequestId>,
+    ) -> Result<AcceptedInvitation, UseCaseError>;
 }
 
 /// Opt-outs.
@@ -525,7 +531,8 @@ pub struct Bootstrapped {
     pub api_key: SecretToken,
 }
 
-/// What operators do from the command line (never over HTTP).
+/// What operators do from the command line (never over HTTP). Their events have no
+/// actor (`actor_identifier` `operator`) and no request id.
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait OperatorUseCases: Send + Sync {
@@ -572,6 +579,53 @@ pub trait OperatorUseCases: Send + Sync {
     /// # Errors
     /// Storage failures only; `Ok(None)` when users exist.
     async fn bootstrap(&self) -> Result<Option<Bootstrapped>, UseCaseError>;
+}
+
+/// What a `?actor=` filter says, before it is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberLink {
+    /// A member URL (`/organizations/1/users/5/`).
+    Member {
+        /// The member's organization.
+        organization: OrganizationId,
+        /// The member.
+        user: UserId,
+    },
+    /// A value that is no member URL.
+    NoUrlMatch,
+}
+
+/// The raw filters of the audit log, as the request gives them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventQuery {
+    /// `?action=`: an action, or a prefix such as `member.*`.
+    pub action: Option<String>,
+    /// `?actor=`.
+    pub actor: Option<MemberLink>,
+    /// `?since=` (ISO 8601).
+    pub since: Option<String>,
+    /// `?until=` (ISO 8601).
+    pub until: Option<String>,
+}
+
+/// The audit log (CONTRACT §13).
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait EventUseCases: Send + Sync {
+    /// A page of a visible organization's events, newest first; a root's include its
+    /// children's.
+    ///
+    /// # Errors
+    /// `NotFound` when it is not visible, `Forbidden` for a non-administrator,
+    /// `Validation` on each bad filter (`action`, `actor`, `since`, `until`),
+    /// `InvalidPage`.
+    async fn list(
+        &self,
+        actor: &Actor,
+        organization: OrganizationId,
+        query: EventQuery,
+        page: PageRequest,
+    ) -> Result<Page<Event>, UseCaseError>;
 }
 
 /// Figures for `/metrics` that only the service's insides know.

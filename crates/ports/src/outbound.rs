@@ -4,13 +4,18 @@
 //! needs; invariants (unique identifiers, one pending invitation per address and
 //! organization, single-use tokens, depth two) are held by the storage itself, so that
 //! they hold with many processes on one database. No storage type appears here.
+//!
+//! A method that changes something takes the audit event(s) the use case built for the
+//! change (`domain::audit::NewEvent`) and stores them in the same transaction: no change
+//! without its event, no event without its change (CONTRACT §13, `docs/audit.md`).
 
 use async_trait::async_trait;
 
 use crate::Cause;
 
-use domain::idempotency::{IdempotencyKey, RecordedResponse, RequestFingerprint};
 use domain::api_key::{ApiKey, KeyMaterial, KeyRefusal, NewApiKey, Scope};
+use domain::audit::{Event, EventFilter, NewEvent};
+use domain::idempotency::{IdempotencyKey, RecordedResponse, RequestFingerprint};
 use domain::invitation::{
     Invitation, InvitationConflict, InvitationPreview, InvitationStatus, NewInvitation,
 };
@@ -19,6 +24,7 @@ use domain::mail::OutgoingEmail;
 use domain::member::MemberFilter;
 use domain::optout::{OptOut, OptOutFilter, OptOutRecorded};
 use domain::organization::{NewOrganization, Organization, TreeNode};
+
 use domain::pagination::{Page, PageRequest};
 use domain::secret::{SecretToken, TokenHash};
 use domain::user::{NewUser, Password, PasswordHash, PersonName, User};
@@ -121,11 +127,12 @@ pub trait OrganizationRepository: Send + Sync {
     /// # Errors
     /// MUST return `ParentNotFound` when the parent is missing or archived and
     /// `ParentIsChild` when the parent has a parent, checked by the storage in the same
-    /// transaction as the insert.
+    /// transaction as the insert. `event` (`organization.created`) is stored with it.
     async fn create(
         &self,
         organization: NewOrganization,
         now: Timestamp,
+        event: NewEvent,
     ) -> Result<Organization, CreateOrganizationError>;
 
     /// Writes `name`, `contact_email` and `settings` of a live organization and bumps
@@ -133,12 +140,14 @@ pub trait OrganizationRepository: Send + Sync {
     ///
     /// # Errors
     /// MUST return `NotFound` for a missing or archived organization and
-    /// `VersionMismatch` when the version moved on; nothing is written then.
+    /// `VersionMismatch` when the version moved on; nothing is written then. `event`
+    /// (`organization.updated`; `None` when no value changed) is stored with the change.
     async fn update(
         &self,
         organization: &Organization,
         expected: Option<Version>,
         now: Timestamp,
+        event: Option<NewEvent>,
     ) -> Result<Organization, WriteError>;
 
     /// Archives a live child organization, if its version is still `expected`: from then
@@ -152,6 +161,7 @@ pub trait OrganizationRepository: Send + Sync {
         id: OrganizationId,
         expected: Option<Version>,
         now: Timestamp,
+        event: NewEvent,
     ) -> Result<(), WriteError>;
 
     /// Restores an archived organization: it, its users, their unexpired sessions and
@@ -159,10 +169,16 @@ pub trait OrganizationRepository: Send + Sync {
     ///
     /// # Errors
     /// MUST return `NotFound` when no archived organization has this id.
-    async fn restore(&self, id: OrganizationId, now: Timestamp) -> Result<(), WriteError>;
+    async fn restore(
+        &self,
+        id: OrganizationId,
+        now: Timestamp,
+        event: NewEvent,
+    ) -> Result<(), WriteError>;
 
     /// Erases for good the organizations archived strictly before `before`, with
-    /// everything they own, in one transaction. Returns how many were erased.
+    /// everything they own (their events included), in one transaction. Returns how
+    /// many were erased.
     ///
     /// # Errors
     /// `StorageError` only.
@@ -178,6 +194,7 @@ pub trait OrganizationRepository: Send + Sync {
         can_attach_files: Option<bool>,
         can_external_optout: Option<bool>,
         now: Timestamp,
+        event: Option<NewEvent>,
     ) -> Result<Organization, WriteError>;
 }
 
@@ -305,6 +322,7 @@ pub trait UserRepository: Send + Sync {
         user: UserId,
         key: &KeyMaterial,
         now: Timestamp,
+        event: NewEvent,
     ) -> Result<(), StorageError>;
 
     /// A page of the user's API keys (expired ones included), newest first.
@@ -355,6 +373,7 @@ pub trait UserRepository: Send + Sync {
         user: NewUser,
         api_key: &KeyMaterial,
         now: Timestamp,
+        event: NewEvent,
     ) -> Result<User, CreateUserError>;
 
     /// On a database with no users at all, stores a first root organization and its
@@ -369,6 +388,7 @@ pub trait UserRepository: Send + Sync {
         administrator: NewUser,
         api_key: &KeyMaterial,
         now: Timestamp,
+        events: Vec<NewEvent>,
     ) -> Result<Option<(Organization, User)>, StorageError>;
 }
 
@@ -458,6 +478,7 @@ pub trait InvitationRepository: Send + Sync {
         invitation: NewInvitation,
         email: OutgoingEmail,
         allowances: &[(LimitKey, RateLimit)],
+        event: NewEvent,
     ) -> Result<Invitation, CreateInvitationError>;
 
     /// Whether `token` opens a pending invitation of a live organization at `now`: the
@@ -521,6 +542,7 @@ pub trait InvitationRepository: Send + Sync {
         now: Timestamp,
         email: OutgoingEmail,
         allowances: &[(LimitKey, RateLimit)],
+        event: NewEvent,
     ) -> Result<Invitation, InvitationChangeError>;
 
     /// Revokes a pending or expired invitation.
@@ -533,6 +555,7 @@ pub trait InvitationRepository: Send + Sync {
         organization: OrganizationId,
         id: InvitationId,
         now: Timestamp,
+        event: NewEvent,
     ) -> Result<(), InvitationChangeError>;
 
     /// Consumes a pending token and creates the invited user with its first API key, in
@@ -549,6 +572,7 @@ pub trait InvitationRepository: Send + Sync {
         now: Timestamp,
         profile: MemberProfile,
         api_key: &KeyMaterial,
+        event: NewEvent,
     ) -> Result<User, AcceptInvitationError>;
 }
 
@@ -566,6 +590,7 @@ pub trait OptOutRepository: Send + Sync {
         &self,
         opt_out: OptOut,
         notice: Option<OutgoingEmail>,
+        event: NewEvent,
     ) -> Result<OptOutRecorded, StorageError>;
 
     /// A page of an organization's opt-outs, newest first.
@@ -673,6 +698,7 @@ pub trait MemberRepository: Send + Sync {
         role: Role,
         requester: UserId,
         now: Timestamp,
+        event: Option<NewEvent>,
     ) -> Result<User, MemberChangeError>;
 
     /// Removes a member with all their API keys and sessions, under the same lock and
@@ -685,7 +711,32 @@ pub trait MemberRepository: Send + Sync {
         organization: OrganizationId,
         user: UserId,
         requester: UserId,
+        event: NewEvent,
     ) -> Result<(), MemberChangeError>;
+}
+
+/// The audit log (CONTRACT §13): events are written by the methods above, each with
+/// its change; this port reads and prunes them.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait EventRepository: Send + Sync {
+    /// A page of the events of `organization`, newest first (by id, descending): for a
+    /// root, also those of its children, archived ones included.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn list(
+        &self,
+        organization: TreeNode,
+        filter: EventFilter,
+        page: PageRequest,
+    ) -> Result<Page<Event>, StorageError>;
+
+    /// Deletes the events made strictly before `before`; returns how many.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn prune(&self, before: Timestamp) -> Result<u64, StorageError>;
 }
 
 /// Why events could not be acquired.

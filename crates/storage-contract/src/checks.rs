@@ -20,9 +20,10 @@ use ports::outbound::{
 use ports::outbound::{CreateApiKeyError, KeyUse};
 
 use crate::Store;
+pub use crate::audit_checks::*;
 use crate::fixtures::{
-    child, email, invitation, key, mail, new_invitation, new_organization, new_user, now,
-    organization_with_admin, person, root, token, user,
+    any_event, child, email, invitation, key, mail, new_invitation, new_organization, new_user,
+    now, organization_with_admin, person, root, token, user,
 };
 
 fn ids<T>(items: &[T], id: impl Fn(&T) -> i64) -> Vec<i64> {
@@ -49,7 +50,7 @@ pub async fn a_created_root_organization_is_found_with_version_1(store: &Store) 
 
     let created = store
         .organizations
-        .create(new_organization("Root", None), at)
+        .create(new_organization("Root", None), at, any_event())
         .await
         .expect("created");
     let found = store.organizations.find(created.id).await.expect("found");
@@ -69,7 +70,7 @@ pub async fn a_child_of_a_missing_or_archived_parent_is_parent_not_found(store: 
     let archived = child(store, &parent, "Archived").await;
     store
         .organizations
-        .archive_child(archived.id, None, now())
+        .archive_child(archived.id, None, now(), any_event())
         .await
         .expect("archived");
 
@@ -78,11 +79,16 @@ pub async fn a_child_of_a_missing_or_archived_parent_is_parent_not_found(store: 
         .create(
             new_organization("Orphan", Some(OrganizationId::new(999_999))),
             now(),
+            any_event(),
         )
         .await;
     let under_archived = store
         .organizations
-        .create(new_organization("Orphan", Some(archived.id)), now())
+        .create(
+            new_organization("Orphan", Some(archived.id)),
+            now(),
+            any_event(),
+        )
         .await;
 
     assert_eq!(missing, Err(CreateOrganizationError::ParentNotFound));
@@ -106,7 +112,11 @@ pub async fn a_child_of_a_child_is_parent_is_child(store: &Store) {
 
     let grandchild = store
         .organizations
-        .create(new_organization("Grandchild", Some(first.id)), now())
+        .create(
+            new_organization("Grandchild", Some(first.id)),
+            now(),
+            any_event(),
+        )
         .await;
 
     assert_eq!(grandchild, Err(CreateOrganizationError::ParentIsChild));
@@ -124,7 +134,7 @@ pub async fn the_visible_list_puts_the_root_first_then_its_live_children_by_id(s
     child(store, &other, "Not visible").await;
     store
         .organizations
-        .archive_child(gone.id, None, now())
+        .archive_child(gone.id, None, now(), any_event())
         .await
         .expect("archived");
 
@@ -167,7 +177,7 @@ pub async fn the_children_list_pages_the_live_children_by_id(store: &Store) {
     }
     store
         .organizations
-        .archive_child(children[1].id, None, now())
+        .archive_child(children[1].id, None, now(), any_event())
         .await
         .expect("archived");
 
@@ -210,16 +220,16 @@ pub async fn an_update_bumps_the_version_and_a_stale_version_is_a_mismatch(store
 
     let updated = store
         .organizations
-        .update(&changed, Some(Version::FIRST), later)
+        .update(&changed, Some(Version::FIRST), later, None)
         .await
         .expect("updated");
     let stale = store
         .organizations
-        .update(&changed, Some(Version::FIRST), later)
+        .update(&changed, Some(Version::FIRST), later, None)
         .await;
     let last_write_wins = store
         .organizations
-        .update(&changed, None, later)
+        .update(&changed, None, later, None)
         .await
         .expect("updated without a version");
 
@@ -245,16 +255,19 @@ pub async fn updating_a_missing_or_archived_organization_is_not_found(store: &St
     let archived = child(store, &parent, "Archived").await;
     store
         .organizations
-        .archive_child(archived.id, None, now())
+        .archive_child(archived.id, None, now(), any_event())
         .await
         .expect("archived");
     let mut missing = parent.clone();
     missing.id = OrganizationId::new(999_999);
 
-    let on_missing = store.organizations.update(&missing, None, now()).await;
+    let on_missing = store
+        .organizations
+        .update(&missing, None, now(), None)
+        .await;
     let on_archived = store
         .organizations
-        .update(&archived, Some(archived.version), now())
+        .update(&archived, Some(archived.version), now(), None)
         .await;
 
     assert_eq!(on_missing, Err(WriteError::NotFound));
@@ -270,27 +283,27 @@ pub async fn archiving_a_child_hides_it_and_refuses_roots_and_stale_versions(sto
 
     let stale = store
         .organizations
-        .archive_child(first.id, Some(Version::new(7)), now())
+        .archive_child(first.id, Some(Version::new(7)), now(), any_event())
         .await;
     let archived = store
         .organizations
-        .archive_child(first.id, Some(first.version), now())
+        .archive_child(first.id, Some(first.version), now(), any_event())
         .await;
     let again = store
         .organizations
-        .archive_child(first.id, None, now())
+        .archive_child(first.id, None, now(), any_event())
         .await;
     let of_root = store
         .organizations
-        .archive_child(parent.id, None, now())
+        .archive_child(parent.id, None, now(), any_event())
         .await;
     let of_missing = store
         .organizations
-        .archive_child(OrganizationId::new(999_999), None, now())
+        .archive_child(OrganizationId::new(999_999), None, now(), any_event())
         .await;
     let without_version = store
         .organizations
-        .archive_child(second.id, None, now())
+        .archive_child(second.id, None, now(), any_event())
         .await;
 
     assert_eq!(stale, Err(WriteError::VersionMismatch));
@@ -317,15 +330,21 @@ pub async fn restoring_brings_back_an_archived_child_and_refuses_a_live_one(stor
     let archived = child(store, &parent, "Archived").await;
     store
         .organizations
-        .archive_child(archived.id, None, now())
+        .archive_child(archived.id, None, now(), any_event())
         .await
         .expect("archived");
 
-    let restored = store.organizations.restore(archived.id, now()).await;
-    let of_live = store.organizations.restore(archived.id, now()).await;
+    let restored = store
+        .organizations
+        .restore(archived.id, now(), any_event())
+        .await;
+    let of_live = store
+        .organizations
+        .restore(archived.id, now(), any_event())
+        .await;
     let of_missing = store
         .organizations
-        .restore(OrganizationId::new(999_999), now())
+        .restore(OrganizationId::new(999_999), now(), any_event())
         .await;
 
     assert_eq!(restored, Ok(()));
@@ -372,17 +391,21 @@ pub async fn purging_erases_what_was_archived_strictly_before_with_all_it_owns(s
         origin: OptOutOrigin::Web,
         creation_date: now(),
     };
-    store.opt_outs.record(opted, None).await.expect("recorded");
+    store
+        .opt_outs
+        .record(opted, None, any_event())
+        .await
+        .expect("recorded");
     let t1 = now() + Duration::hours(1);
     let t2 = t1 + Duration::hours(1);
     store
         .organizations
-        .archive_child(old.id, None, t1)
+        .archive_child(old.id, None, t1, any_event())
         .await
         .expect("archived");
     store
         .organizations
-        .archive_child(recent.id, None, t2)
+        .archive_child(recent.id, None, t2, any_event())
         .await
         .expect("archived");
 
@@ -392,10 +415,19 @@ pub async fn purging_erases_what_was_archived_strictly_before_with_all_it_owns(s
     assert_eq!(at_t1, Ok(0), "archived at t1 is not strictly before t1");
     assert_eq!(before_t2, Ok(1));
     assert_eq!(
-        store.organizations.restore(old.id, now()).await,
+        store
+            .organizations
+            .restore(old.id, now(), any_event())
+            .await,
         Err(WriteError::NotFound)
     );
-    assert_eq!(store.organizations.restore(recent.id, now()).await, Ok(()));
+    assert_eq!(
+        store
+            .organizations
+            .restore(recent.id, now(), any_event())
+            .await,
+        Ok(())
+    );
     assert_eq!(
         store
             .users
@@ -450,27 +482,27 @@ pub async fn setting_flags_keeps_the_unset_ones_and_refuses_an_archived_organiza
     let archived = child(store, &parent, "Archived").await;
     store
         .organizations
-        .archive_child(archived.id, None, now())
+        .archive_child(archived.id, None, now(), any_event())
         .await
         .expect("archived");
 
     let attach = store
         .organizations
-        .set_flags(parent.id, Some(true), None, now())
+        .set_flags(parent.id, Some(true), None, now(), None)
         .await
         .expect("set");
     let optout = store
         .organizations
-        .set_flags(parent.id, None, Some(true), now())
+        .set_flags(parent.id, None, Some(true), now(), None)
         .await
         .expect("set");
     let on_archived = store
         .organizations
-        .set_flags(archived.id, Some(true), None, now())
+        .set_flags(archived.id, Some(true), None, now(), None)
         .await;
     let on_missing = store
         .organizations
-        .set_flags(OrganizationId::new(999_999), None, None, now())
+        .set_flags(OrganizationId::new(999_999), None, None, now(), None)
         .await;
 
     assert!(attach.can_attach_files && !attach.can_external_optout);
@@ -488,7 +520,7 @@ pub async fn timestamps_come_back_truncated_to_the_microsecond(store: &Store) {
 
     let created = store
         .organizations
-        .create(new_organization("Root", None), exact)
+        .create(new_organization("Root", None), exact, any_event())
         .await
         .expect("created");
     let found = store
@@ -518,6 +550,7 @@ pub async fn a_created_user_is_found_and_authenticates_with_its_api_key(store: &
             new_user(organization.id, "Member@Example.COM", Role::Managers),
             &api_key,
             at,
+            any_event(),
         )
         .await
         .expect("created");
@@ -566,7 +599,7 @@ pub async fn a_taken_identifier_cannot_be_given_to_a_second_user(store: &Store) 
     user(store, &archived, "taken@example.com", Role::Users).await;
     store
         .organizations
-        .archive_child(archived.id, None, now())
+        .archive_child(archived.id, None, now(), any_event())
         .await
         .expect("archived");
 
@@ -576,6 +609,7 @@ pub async fn a_taken_identifier_cannot_be_given_to_a_second_user(store: &Store) 
             new_user(parent.id, "taken@example.com", Role::Users),
             &key(),
             now(),
+            any_event(),
         )
         .await;
 
@@ -595,7 +629,7 @@ pub async fn a_user_of_a_missing_or_archived_organization_is_organization_not_fo
     let archived = child(store, &parent, "Archived").await;
     store
         .organizations
-        .archive_child(archived.id, None, now())
+        .archive_child(archived.id, None, now(), any_event())
         .await
         .expect("archived");
 
@@ -605,6 +639,7 @@ pub async fn a_user_of_a_missing_or_archived_organization_is_organization_not_fo
             new_user(OrganizationId::new(999_999), "a@example.com", Role::Users),
             &key(),
             now(),
+            any_event(),
         )
         .await;
     let in_archived = store
@@ -613,6 +648,7 @@ pub async fn a_user_of_a_missing_or_archived_organization_is_organization_not_fo
             new_user(archived.id, "b@example.com", Role::Users),
             &key(),
             now(),
+            any_event(),
         )
         .await;
 
@@ -689,7 +725,7 @@ pub async fn replacing_the_api_key_stops_the_old_one_and_keeps_sessions(store: &
 
     store
         .users
-        .replace_api_key(member.id, &new_key, now())
+        .replace_api_key(member.id, &new_key, now(), any_event())
         .await
         .expect("replaced");
 
@@ -719,7 +755,7 @@ pub async fn users_of_an_archived_organization_cannot_act_until_it_is_restored(s
 
     store
         .organizations
-        .archive_child(organization.id, None, now())
+        .archive_child(organization.id, None, now(), any_event())
         .await
         .expect("archived");
 
@@ -732,7 +768,7 @@ pub async fn users_of_an_archived_organization_cannot_act_until_it_is_restored(s
     );
     store
         .organizations
-        .restore(organization.id, now())
+        .restore(organization.id, now(), any_event())
         .await
         .expect("restored");
     assert!(
@@ -764,7 +800,7 @@ pub async fn the_login_record_carries_the_password_hash(store: &Store) {
     without.last_name = domain::user::PersonName::unnamed();
     let without = store
         .users
-        .create(without, &key(), now())
+        .create(without, &key(), now(), any_event())
         .await
         .expect("created");
 
@@ -800,6 +836,7 @@ pub async fn the_first_administrator_is_created_only_on_a_database_without_users
             ),
             &api_key,
             now(),
+            Vec::new(),
         )
         .await
         .expect("ok");
@@ -814,6 +851,7 @@ pub async fn the_first_administrator_is_created_only_on_a_database_without_users
             ),
             &key(),
             now(),
+            Vec::new(),
         )
         .await;
 
@@ -861,6 +899,7 @@ pub async fn racing_first_administrators_create_exactly_one(store: &Store) {
                     ),
                     &key(),
                     now(),
+                    Vec::new(),
                 )
                 .await
         }
@@ -890,7 +929,7 @@ pub async fn an_invitation_is_stored_with_its_email_in_the_outbox(store: &Store)
 
     let created = store
         .invitations
-        .create(new, email_out.clone(), &[])
+        .create(new, email_out.clone(), &[], any_event())
         .await
         .expect("created");
 
@@ -922,6 +961,7 @@ pub async fn inviting_a_taken_identifier_is_identifier_taken(store: &Store) {
             new,
             mail(EmailKind::Invitation, &admin.identifier, "Hi"),
             &[],
+            any_event(),
         )
         .await;
 
@@ -937,7 +977,7 @@ pub async fn inviting_into_a_missing_or_archived_organization_is_organization_no
     let archived = child(store, &parent, "Archived").await;
     store
         .organizations
-        .archive_child(archived.id, None, now())
+        .archive_child(archived.id, None, now(), any_event())
         .await
         .expect("archived");
     let mut missing = parent.clone();
@@ -950,6 +990,7 @@ pub async fn inviting_into_a_missing_or_archived_organization_is_organization_no
             new_invitation(&archived, &admin, "guest@example.com", now(), week()),
             mail(EmailKind::Invitation, &to, "Hi"),
             &[],
+            any_event(),
         )
         .await;
     let in_missing = store
@@ -958,6 +999,7 @@ pub async fn inviting_into_a_missing_or_archived_organization_is_organization_no
             new_invitation(&missing, &admin, "guest@example.com", now(), week()),
             mail(EmailKind::Invitation, &to, "Hi"),
             &[],
+            any_event(),
         )
         .await;
 
@@ -1003,6 +1045,7 @@ pub async fn a_second_pending_invitation_is_refused_but_an_expired_one_blocks_no
             new_invitation(&organization, &admin, "guest@example.com", now(), week()),
             mail(EmailKind::Invitation, &to, "Hi"),
             &[],
+            any_event(),
         )
         .await;
     let elsewhere = store
@@ -1011,6 +1054,7 @@ pub async fn a_second_pending_invitation_is_refused_but_an_expired_one_blocks_no
             new_invitation(&other, &admin, "guest@example.com", now(), week()),
             mail(EmailKind::Invitation, &to, "Hi"),
             &[],
+            any_event(),
         )
         .await;
 
@@ -1037,7 +1081,13 @@ pub async fn a_second_pending_invitation_is_refused_but_an_expired_one_blocks_no
     assert_eq!(superseded.status(now()), InvitationStatus::Expired);
     let accepted = store
         .invitations
-        .accept(&expired_token, past + Duration::days(1), profile(), &key())
+        .accept(
+            &expired_token,
+            past + Duration::days(1),
+            profile(),
+            &key(),
+            any_event(),
+        )
         .await;
     assert_eq!(accepted, Err(AcceptInvitationError::InvalidToken));
     assert_eq!(store.outbox.backlog().await, Ok(3));
@@ -1094,12 +1144,12 @@ pub async fn invitations_are_listed_newest_first_and_filtered_by_status(store: &
     .await;
     store
         .invitations
-        .revoke(organization.id, revoked.id, at)
+        .revoke(organization.id, revoked.id, at, any_event())
         .await
         .expect("revoked");
     store
         .invitations
-        .accept(&accepted_token, at, profile(), &key())
+        .accept(&accepted_token, at, profile(), &key(), any_event())
         .await
         .expect("accepted");
 
@@ -1196,7 +1246,7 @@ pub async fn an_invitation_is_found_only_in_its_live_organization(store: &Store)
         .await;
     store
         .organizations
-        .archive_child(organization.id, None, now())
+        .archive_child(organization.id, None, now(), any_event())
         .await
         .expect("archived");
     let archived = store.invitations.find(organization.id, created.id).await;
@@ -1233,6 +1283,7 @@ pub async fn resending_gives_a_new_token_and_expiry_and_queues_a_new_email(store
             now(),
             resent_mail.clone(),
             &[],
+            any_event(),
         )
         .await
         .expect("resent");
@@ -1242,7 +1293,7 @@ pub async fn resending_gives_a_new_token_and_expiry_and_queues_a_new_email(store
     assert_eq!(resent.created_at, created.created_at);
     let old = store
         .invitations
-        .accept(&old_token, now(), profile(), &key())
+        .accept(&old_token, now(), profile(), &key(), any_event())
         .await;
     assert_eq!(old, Err(AcceptInvitationError::InvalidToken));
     let claimed = store
@@ -1254,7 +1305,7 @@ pub async fn resending_gives_a_new_token_and_expiry_and_queues_a_new_email(store
     assert_eq!(claimed[1].email, resent_mail);
     let accepted = store
         .invitations
-        .accept(&new_token, now(), profile(), &key())
+        .accept(&new_token, now(), profile(), &key(), any_event())
         .await;
     assert!(accepted.is_ok(), "{accepted:?}");
 }
@@ -1293,6 +1344,7 @@ pub async fn resending_revives_an_expired_invitation(store: &Store) {
             now(),
             mail(EmailKind::Invitation, &oldest.identifier, "Again"),
             &[],
+            any_event(),
         )
         .await
         .expect("revived");
@@ -1318,7 +1370,7 @@ pub async fn resending_revives_an_expired_invitation(store: &Store) {
     assert_eq!(newer.status(now()), InvitationStatus::Expired);
     let accepted = store
         .invitations
-        .accept(&revived_token, now(), profile(), &key())
+        .accept(&revived_token, now(), profile(), &key(), any_event())
         .await;
     assert!(accepted.is_ok(), "{accepted:?}");
 }
@@ -1350,17 +1402,17 @@ pub async fn resending_an_accepted_revoked_or_missing_invitation_is_refused(stor
     .await;
     store
         .invitations
-        .accept(&accepted_token, now(), profile(), &key())
+        .accept(&accepted_token, now(), profile(), &key(), any_event())
         .await
         .expect("accepted");
     store
         .invitations
-        .revoke(parent.id, revoked.id, now())
+        .revoke(parent.id, revoked.id, now(), any_event())
         .await
         .expect("revoked");
     store
         .organizations
-        .archive_child(archived.id, None, now())
+        .archive_child(archived.id, None, now(), any_event())
         .await
         .expect("archived");
     let backlog = store.outbox.backlog().await.expect("counted");
@@ -1376,6 +1428,7 @@ pub async fn resending_an_accepted_revoked_or_missing_invitation_is_refused(stor
                     now(),
                     mail(EmailKind::Invitation, &email("x@example.com"), "Again"),
                     &[],
+                    any_event(),
                 )
                 .await
                 .map(|invitation| invitation.id)
@@ -1439,6 +1492,7 @@ pub async fn reviving_an_invitation_while_another_one_is_pending_is_another_pend
             now(),
             mail(EmailKind::Invitation, &old.identifier, "Again"),
             &[],
+            any_event(),
         )
         .await;
 
@@ -1452,7 +1506,7 @@ pub async fn reviving_an_invitation_while_another_one_is_pending_is_another_pend
     assert_eq!(still.status(now()), InvitationStatus::Pending);
     let accepted = store
         .invitations
-        .accept(&current_token, now(), profile(), &key())
+        .accept(&current_token, now(), profile(), &key(), any_event())
         .await;
     assert!(accepted.is_ok(), "{accepted:?}");
 }
@@ -1493,25 +1547,40 @@ pub async fn revoking_closes_an_invitation_once(store: &Store) {
     .await;
     store
         .invitations
-        .accept(&accepted_token, now(), profile(), &key())
+        .accept(&accepted_token, now(), profile(), &key(), any_event())
         .await
         .expect("accepted");
     store
         .organizations
-        .archive_child(archived.id, None, now())
+        .archive_child(archived.id, None, now(), any_event())
         .await
         .expect("archived");
     let at = now();
 
-    let first = store.invitations.revoke(parent.id, pending.id, at).await;
-    let again = store.invitations.revoke(parent.id, pending.id, at).await;
-    let of_expired = store.invitations.revoke(parent.id, expired.id, at).await;
-    let of_accepted = store.invitations.revoke(parent.id, accepted.id, at).await;
+    let first = store
+        .invitations
+        .revoke(parent.id, pending.id, at, any_event())
+        .await;
+    let again = store
+        .invitations
+        .revoke(parent.id, pending.id, at, any_event())
+        .await;
+    let of_expired = store
+        .invitations
+        .revoke(parent.id, expired.id, at, any_event())
+        .await;
+    let of_accepted = store
+        .invitations
+        .revoke(parent.id, accepted.id, at, any_event())
+        .await;
     let of_missing = store
         .invitations
-        .revoke(parent.id, InvitationId::new(999_999), at)
+        .revoke(parent.id, InvitationId::new(999_999), at, any_event())
         .await;
-    let of_hidden = store.invitations.revoke(archived.id, hidden.id, at).await;
+    let of_hidden = store
+        .invitations
+        .revoke(archived.id, hidden.id, at, any_event())
+        .await;
 
     assert_eq!(first, Ok(()));
     assert_eq!(
@@ -1537,7 +1606,7 @@ pub async fn revoking_closes_an_invitation_once(store: &Store) {
     assert_eq!(revoked.status(at), InvitationStatus::Revoked);
     let accept = store
         .invitations
-        .accept(&pending_token, at, profile(), &key())
+        .accept(&pending_token, at, profile(), &key(), any_event())
         .await;
     assert_eq!(accept, Err(AcceptInvitationError::InvalidToken));
 }
@@ -1560,12 +1629,12 @@ pub async fn accepting_creates_the_user_and_consumes_the_token(store: &Store) {
 
     let accepted = store
         .invitations
-        .accept(&invitation_token, at, profile(), &api_key)
+        .accept(&invitation_token, at, profile(), &api_key, any_event())
         .await
         .expect("accepted");
     let again = store
         .invitations
-        .accept(&invitation_token, at, profile(), &key())
+        .accept(&invitation_token, at, profile(), &key(), any_event())
         .await;
 
     assert_eq!(accepted.identifier, email("guest@example.com"));
@@ -1624,19 +1693,19 @@ pub async fn an_unknown_revoked_expired_or_archived_token_is_invalid(store: &Sto
     .await;
     store
         .invitations
-        .revoke(parent.id, revoked.id, now())
+        .revoke(parent.id, revoked.id, now(), any_event())
         .await
         .expect("revoked");
     store
         .organizations
-        .archive_child(archived.id, None, now())
+        .archive_child(archived.id, None, now(), any_event())
         .await
         .expect("archived");
     let accept = |token_hash, at| {
         let invitations = store.invitations.clone();
         async move {
             invitations
-                .accept(&token_hash, at, profile(), &key())
+                .accept(&token_hash, at, profile(), &key(), any_event())
                 .await
                 .map(|user| user.id)
         }
@@ -1663,7 +1732,7 @@ pub async fn an_unknown_revoked_expired_or_archived_token_is_invalid(store: &Sto
     assert!(before_expiry.is_ok(), "{before_expiry:?}");
     store
         .organizations
-        .restore(archived.id, now())
+        .restore(archived.id, now(), any_event())
         .await
         .expect("restored");
     let after_restore = accept(hidden_token, now()).await;
@@ -1681,7 +1750,7 @@ pub async fn accepting_a_taken_identifier_is_refused_and_keeps_the_token(store: 
 
     let result = store
         .invitations
-        .accept(&invitation_token, now(), profile(), &key())
+        .accept(&invitation_token, now(), profile(), &key(), any_event())
         .await;
 
     assert_eq!(result, Err(AcceptInvitationError::IdentifierTaken));
@@ -1721,7 +1790,12 @@ pub async fn twenty_simultaneous_invitations_of_one_address_store_exactly_one(st
         let allowances = allowances.clone();
         async move {
             invitations
-                .create(new, mail(EmailKind::Invitation, &to, "Hi"), &allowances)
+                .create(
+                    new,
+                    mail(EmailKind::Invitation, &to, "Hi"),
+                    &allowances,
+                    any_event(),
+                )
                 .await
         }
     });
@@ -1772,7 +1846,12 @@ pub async fn an_invitation_takes_its_allowances_and_a_refused_one_takes_none(sto
         let invitations = store.invitations.clone();
         async move {
             invitations
-                .create(new, mail(EmailKind::Invitation, &to, "Hi"), &allowances)
+                .create(
+                    new,
+                    mail(EmailKind::Invitation, &to, "Hi"),
+                    &allowances,
+                    any_event(),
+                )
                 .await
                 .map(|invitation| invitation.id)
         }
@@ -1839,7 +1918,7 @@ pub async fn resending_takes_its_allowances_and_a_refused_resend_takes_none(stor
     .await;
     store
         .invitations
-        .revoke(organization.id, revoked.id, now())
+        .revoke(organization.id, revoked.id, now(), any_event())
         .await
         .expect("revoked");
     let key = LimitKey::InvitesFromOrganization(organization.id);
@@ -1857,6 +1936,7 @@ pub async fn resending_takes_its_allowances_and_a_refused_resend_takes_none(stor
                     now(),
                     mail(EmailKind::Invitation, &email("guest@example.com"), "Again"),
                     &allowances,
+                    any_event(),
                 )
                 .await
                 .map(|invitation| invitation.id)
@@ -1885,7 +1965,13 @@ pub async fn resending_takes_its_allowances_and_a_refused_resend_takes_none(stor
     assert_eq!(store.outbox.backlog().await, Ok(3));
     let old = store
         .invitations
-        .accept(&pending_token, now(), profile(), &crate::fixtures::key())
+        .accept(
+            &pending_token,
+            now(),
+            profile(),
+            &crate::fixtures::key(),
+            any_event(),
+        )
         .await;
     assert_eq!(old, Err(AcceptInvitationError::InvalidToken));
 }
@@ -1919,17 +2005,17 @@ pub async fn only_the_token_of_a_pending_invitation_is_open(store: &Store) {
     .await;
     store
         .invitations
-        .revoke(parent.id, revoked.id, now())
+        .revoke(parent.id, revoked.id, now(), any_event())
         .await
         .expect("revoked");
     store
         .invitations
-        .accept(&used, now(), profile(), &key())
+        .accept(&used, now(), profile(), &key(), any_event())
         .await
         .expect("accepted");
     store
         .organizations
-        .archive_child(archived.id, None, now())
+        .archive_child(archived.id, None, now(), any_event())
         .await
         .expect("archived");
     let is_open = |token_hash, at| {
@@ -1981,17 +2067,17 @@ pub async fn a_preview_shows_only_a_usable_invitation_and_consumes_nothing(store
     .await;
     store
         .invitations
-        .revoke(parent.id, revoked.id, now())
+        .revoke(parent.id, revoked.id, now(), any_event())
         .await
         .expect("revoked");
     store
         .invitations
-        .accept(&used, now(), profile(), &key())
+        .accept(&used, now(), profile(), &key(), any_event())
         .await
         .expect("accepted");
     store
         .organizations
-        .archive_child(archived.id, None, now())
+        .archive_child(archived.id, None, now(), any_event())
         .await
         .expect("archived");
     let preview = |token_hash, at| {
@@ -2026,7 +2112,7 @@ pub async fn a_preview_shows_only_a_usable_invitation_and_consumes_nothing(store
     assert!(
         store
             .invitations
-            .accept(&open, now(), profile(), &key())
+            .accept(&open, now(), profile(), &key(), any_event())
             .await
             .is_ok()
     );
@@ -2049,7 +2135,7 @@ pub async fn ten_simultaneous_acceptances_of_one_token_create_exactly_one_user(s
         let invitation_token = invitation_token.clone();
         async move {
             invitations
-                .accept(&invitation_token, now(), profile(), &key())
+                .accept(&invitation_token, now(), profile(), &key(), any_event())
                 .await
         }
     });
@@ -2097,11 +2183,11 @@ pub async fn recording_an_opt_out_twice_creates_then_updates_and_queues_one_noti
 
     let created = store
         .opt_outs
-        .record(opt_out.clone(), Some(notice.clone()))
+        .record(opt_out.clone(), Some(notice.clone()), any_event())
         .await;
     let updated = store
         .opt_outs
-        .record(again.clone(), Some(notice.clone()))
+        .record(again.clone(), Some(notice.clone()), any_event())
         .await;
 
     assert_eq!(created, Ok(OptOutRecorded::Created(opt_out)));
@@ -2127,7 +2213,10 @@ pub async fn recording_an_opt_out_twice_creates_then_updates_and_queues_one_noti
         address: email("quiet@example.com"),
         ..opt_out_at(organization.id, "quiet@example.com", now())
     };
-    let without_notice = store.opt_outs.record(quiet.clone(), None).await;
+    let without_notice = store
+        .opt_outs
+        .record(quiet.clone(), None, any_event())
+        .await;
     assert_eq!(without_notice, Ok(OptOutRecorded::Created(quiet)));
     assert_eq!(store.outbox.backlog().await, Ok(1));
 }
@@ -2165,7 +2254,7 @@ async fn seed_opt_outs(store: &Store, organization: OrganizationId) -> Vec<OptOu
         };
         store
             .opt_outs
-            .record(opt_out.clone(), None)
+            .record(opt_out.clone(), None, any_event())
             .await
             .expect("recorded");
         stored.push(opt_out);
@@ -2181,7 +2270,11 @@ pub async fn opt_outs_are_listed_newest_first_and_filtered(store: &Store) {
     let newest_first = seed_opt_outs(store, organization.id).await;
     store
         .opt_outs
-        .record(opt_out_at(other.id, "reader0@example.com", now()), None)
+        .record(
+            opt_out_at(other.id, "reader0@example.com", now()),
+            None,
+            any_event(),
+        )
         .await
         .expect("recorded");
 
@@ -2310,7 +2403,7 @@ pub async fn the_export_keyset_splits_rows_of_one_date_and_skips_later_ones(stor
         let opt_out = opt_out_at(organization.id, &format!("same{n}@example.com"), at);
         store
             .opt_outs
-            .record(opt_out.clone(), None)
+            .record(opt_out.clone(), None, any_event())
             .await
             .expect("recorded");
         recorded.push(opt_out);
@@ -2324,7 +2417,11 @@ pub async fn the_export_keyset_splits_rows_of_one_date_and_skips_later_ones(stor
         .expect("a page");
     store
         .opt_outs
-        .record(opt_out_at(organization.id, "late@example.com", now()), None)
+        .record(
+            opt_out_at(organization.id, "late@example.com", now()),
+            None,
+            any_event(),
+        )
         .await
         .expect("recorded");
     let mut rows = first.rows.clone();
@@ -2353,13 +2450,13 @@ pub async fn opt_outs_are_kept_when_their_organization_is_archived(store: &Store
     let opt_out = opt_out_at(organization.id, "reader@example.com", now());
     store
         .opt_outs
-        .record(opt_out.clone(), None)
+        .record(opt_out.clone(), None, any_event())
         .await
         .expect("recorded");
 
     store
         .organizations
-        .archive_child(organization.id, None, now())
+        .archive_child(organization.id, None, now(), any_event())
         .await
         .expect("archived");
 
@@ -2389,6 +2486,7 @@ async fn queue_notices(store: &Store, count: usize, at: Timestamp) {
                     &email("contact@example.com"),
                     &format!("Notice {n}"),
                 )),
+                any_event(),
             )
             .await
             .expect("recorded");
@@ -2552,7 +2650,7 @@ pub async fn settled_messages_keep_no_subject_or_body_at_rest(store: &Store) {
         message.html = format!("<a href=\"https://orgs.test/invitations/accept?token={secret}\">");
         store
             .invitations
-            .create(new, message, &[])
+            .create(new, message, &[], any_event())
             .await
             .expect("created");
     }
@@ -2936,7 +3034,7 @@ pub async fn members_are_found_only_in_their_own_live_organization(store: &Store
     let missing = store.members.find(parent.id, UserId::new(999_999)).await;
     store
         .organizations
-        .archive_child(organization.id, None, now())
+        .archive_child(organization.id, None, now(), any_event())
         .await
         .expect("archived");
     let archived = store.members.find(organization.id, member.id).await;
@@ -2984,6 +3082,7 @@ pub async fn changing_a_role_returns_the_member_with_its_new_role(store: &Store)
             Role::Users,
             local_admin.id,
             now(),
+            None,
         )
         .await;
     let by_parent = store
@@ -2994,11 +3093,12 @@ pub async fn changing_a_role_returns_the_member_with_its_new_role(store: &Store)
             Role::Collaborators,
             admin.id,
             now(),
+            None,
         )
         .await;
     let self_demotion = store
         .members
-        .change_role(parent.id, second.id, Role::Managers, second.id, now())
+        .change_role(parent.id, second.id, Role::Managers, second.id, now(), None)
         .await;
 
     let expected = User {
@@ -3041,7 +3141,7 @@ pub async fn changing_or_removing_a_member_elsewhere_or_in_an_archived_organizat
 
     let elsewhere = store
         .members
-        .change_role(parent.id, member.id, Role::Managers, admin.id, now())
+        .change_role(parent.id, member.id, Role::Managers, admin.id, now(), None)
         .await;
     let missing = store
         .members
@@ -3051,6 +3151,7 @@ pub async fn changing_or_removing_a_member_elsewhere_or_in_an_archived_organizat
             Role::Managers,
             admin.id,
             now(),
+            None,
         )
         .await;
     let no_organization = store
@@ -3061,25 +3162,36 @@ pub async fn changing_or_removing_a_member_elsewhere_or_in_an_archived_organizat
             Role::Managers,
             admin.id,
             now(),
+            None,
         )
         .await;
-    let removed_elsewhere = store.members.remove(parent.id, member.id, admin.id).await;
+    let removed_elsewhere = store
+        .members
+        .remove(parent.id, member.id, admin.id, any_event())
+        .await;
     let removed_missing = store
         .members
-        .remove(organization.id, missing_user, admin.id)
+        .remove(organization.id, missing_user, admin.id, any_event())
         .await;
     store
         .organizations
-        .archive_child(organization.id, None, now())
+        .archive_child(organization.id, None, now(), any_event())
         .await
         .expect("archived");
     let archived = store
         .members
-        .change_role(organization.id, member.id, Role::Managers, admin.id, now())
+        .change_role(
+            organization.id,
+            member.id,
+            Role::Managers,
+            admin.id,
+            now(),
+            None,
+        )
         .await;
     let removed_archived = store
         .members
-        .remove(organization.id, member.id, admin.id)
+        .remove(organization.id, member.id, admin.id, any_event())
         .await;
 
     assert_eq!(elsewhere, Err(MemberChangeError::NotFound));
@@ -3091,7 +3203,7 @@ pub async fn changing_or_removing_a_member_elsewhere_or_in_an_archived_organizat
     assert_eq!(removed_archived, Err(MemberChangeError::NotFound));
     store
         .organizations
-        .restore(organization.id, now())
+        .restore(organization.id, now(), any_event())
         .await
         .expect("restored");
     assert_eq!(
@@ -3108,19 +3220,33 @@ pub async fn the_last_administrator_of_a_root_can_be_neither_demoted_nor_removed
 
     let demoted = store
         .members
-        .change_role(organization.id, admin.id, Role::Managers, admin.id, now())
+        .change_role(
+            organization.id,
+            admin.id,
+            Role::Managers,
+            admin.id,
+            now(),
+            None,
+        )
         .await;
     let removed = store
         .members
-        .remove(organization.id, admin.id, admin.id)
+        .remove(organization.id, admin.id, admin.id, any_event())
         .await;
     let by_manager = store
         .members
-        .change_role(organization.id, admin.id, Role::Users, manager.id, now())
+        .change_role(
+            organization.id,
+            admin.id,
+            Role::Users,
+            manager.id,
+            now(),
+            None,
+        )
         .await;
     let removed_by_manager = store
         .members
-        .remove(organization.id, admin.id, manager.id)
+        .remove(organization.id, admin.id, manager.id, any_event())
         .await;
     let kept = store
         .members
@@ -3130,6 +3256,7 @@ pub async fn the_last_administrator_of_a_root_can_be_neither_demoted_nor_removed
             Role::Administrators,
             admin.id,
             now(),
+            None,
         )
         .await;
 
@@ -3168,11 +3295,18 @@ pub async fn a_child_may_be_left_without_administrators(store: &Store) {
 
     let demoted = store
         .members
-        .change_role(organization.id, first.id, Role::Users, first.id, now())
+        .change_role(
+            organization.id,
+            first.id,
+            Role::Users,
+            first.id,
+            now(),
+            None,
+        )
         .await;
     let removed = store
         .members
-        .remove(organization.id, second.id, admin.id)
+        .remove(organization.id, second.id, admin.id, any_event())
         .await;
 
     assert_eq!(demoted.map(|u| u.role), Ok(Role::Users));
@@ -3199,7 +3333,7 @@ pub async fn a_requester_who_is_no_longer_an_administrator_is_forbidden(store: &
     let (former, _) = user(store, &parent, "former@example.com", Role::Administrators).await;
     store
         .members
-        .change_role(parent.id, former.id, Role::Users, admin.id, now())
+        .change_role(parent.id, former.id, Role::Users, admin.id, now(), None)
         .await
         .expect("demoted");
 
@@ -3211,20 +3345,31 @@ pub async fn a_requester_who_is_no_longer_an_administrator_is_forbidden(store: &
             Role::Users,
             manager.id,
             now(),
+            None,
         )
         .await;
     let by_stranger = store
         .members
-        .remove(organization.id, manager.id, stranger.id)
+        .remove(organization.id, manager.id, stranger.id, any_event())
         .await;
     let by_child_admin = store
         .members
-        .change_role(parent.id, member.id, Role::Managers, child_admin.id, now())
+        .change_role(
+            parent.id,
+            member.id,
+            Role::Managers,
+            child_admin.id,
+            now(),
+            None,
+        )
         .await;
-    let by_former = store.members.remove(parent.id, member.id, former.id).await;
+    let by_former = store
+        .members
+        .remove(parent.id, member.id, former.id, any_event())
+        .await;
     let by_missing = store
         .members
-        .remove(parent.id, member.id, UserId::new(999_999))
+        .remove(parent.id, member.id, UserId::new(999_999), any_event())
         .await;
 
     assert_eq!(by_manager, Err(MemberChangeError::Forbidden));
@@ -3277,7 +3422,7 @@ pub async fn removing_a_member_deletes_their_credentials_and_frees_their_identif
 
     let removed = store
         .members
-        .remove(organization.id, member.id, admin.id)
+        .remove(organization.id, member.id, admin.id, any_event())
         .await;
 
     assert_eq!(removed, Ok(()));
@@ -3310,6 +3455,7 @@ pub async fn removing_a_member_deletes_their_credentials_and_frees_their_identif
             new_user(organization.id, "member@example.com", Role::Users),
             &key(),
             now(),
+            any_event(),
         )
         .await;
     assert!(again.is_ok(), "{again:?}");
@@ -3325,11 +3471,14 @@ async fn demote_or_remove(
     remove: bool,
 ) -> Result<(), MemberChangeError> {
     if remove {
-        store.members.remove(organization, member, requester).await
+        store
+            .members
+            .remove(organization, member, requester, any_event())
+            .await
     } else {
         store
             .members
-            .change_role(organization, member, Role::Managers, requester, now())
+            .change_role(organization, member, Role::Managers, requester, now(), None)
             .await
             .map(drop)
     }
@@ -3992,7 +4141,7 @@ pub async fn replacing_the_api_key_replaces_only_the_default_one(store: &Store) 
 
     store
         .users
-        .replace_api_key(member.id, &fresh, now())
+        .replace_api_key(member.id, &fresh, now(), any_event())
         .await
         .expect("replaced");
 

@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use domain::api_key::KeyMaterial;
+use domain::audit::{EventAction, EventOrganization, EventTarget, NewEvent};
 use domain::invitation::{Invitation, NewInvitation};
 use domain::mail::{EmailKind, OutgoingEmail};
 use domain::organization::{NewOrganization, Organization, OrganizationName, Settings};
@@ -21,6 +22,18 @@ pub fn now() -> Timestamp {
             i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX)
         });
     Timestamp::from_timestamp_micros(micros).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// An event for a check that is not about events: an operator's, of the organization the
+/// call acts on, with no target.
+#[must_use]
+pub fn any_event() -> NewEvent {
+    NewEvent::by_operator(
+        EventAction::OrganizationUpdated,
+        EventOrganization::ThisOrganization,
+        EventTarget::None,
+        now(),
+    )
 }
 
 /// A token hash no other call returns.
@@ -83,7 +96,7 @@ pub fn new_organization(name: &str, parent: Option<OrganizationId>) -> NewOrgani
 pub async fn root(store: &Store, name: &str) -> Organization {
     store
         .organizations
-        .create(new_organization(name, None), now())
+        .create(new_organization(name, None), now(), any_event())
         .await
         .expect("a root organization is created")
 }
@@ -95,7 +108,7 @@ pub async fn root(store: &Store, name: &str) -> Organization {
 pub async fn child(store: &Store, parent: &Organization, name: &str) -> Organization {
     store
         .organizations
-        .create(new_organization(name, Some(parent.id)), now())
+        .create(new_organization(name, Some(parent.id)), now(), any_event())
         .await
         .expect("a child organization is created")
 }
@@ -126,7 +139,12 @@ pub async fn user(
     let api_key = key();
     let user = store
         .users
-        .create(new_user(organization.id, identifier, role), &api_key, now())
+        .create(
+            new_user(organization.id, identifier, role),
+            &api_key,
+            now(),
+            any_event(),
+        )
         .await
         .expect("a user is created");
     (user, api_key.hash)
@@ -181,7 +199,7 @@ pub async fn invitation(
     let email = mail(EmailKind::Invitation, &new.identifier, "You are invited");
     let invitation = store
         .invitations
-        .create(new, email, &[])
+        .create(new, email, &[], any_event())
         .await
         .expect("an invitation is created");
     (invitation, token)

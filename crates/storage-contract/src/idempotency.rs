@@ -361,7 +361,12 @@ pub async fn a_removed_user_takes_their_keys_along(store: &Store) {
 
     store
         .members
-        .remove(organization.id, member.id, admin.id)
+        .remove(
+            organization.id,
+            member.id,
+            admin.id,
+            crate::fixtures::any_event(),
+        )
         .await
         .expect("removed");
     let pruned = store.idempotency.prune(at + ttl() + ttl()).await;

@@ -6,6 +6,7 @@
 //! [`contract_tests!`], giving it a function that makes such a store. This crate is test
 //! code: a check panics, as a test does, when the adapter breaks the contract.
 
+mod audit_checks;
 pub mod checks;
 pub mod fixtures;
 pub mod idempotency;
@@ -14,7 +15,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use ports::outbound::{
-    IdempotencyStore, InvitationRepository, MemberRepository, OptOutRepository,
+    EventRepository, IdempotencyStore, InvitationRepository, MemberRepository, OptOutRepository,
     OrganizationRepository, Outbox, RateLimitStore, StorageHealth, UserRepository,
 };
 
@@ -38,6 +39,8 @@ pub struct Store {
     pub outbox: Arc<dyn Outbox>,
     /// Members.
     pub members: Arc<dyn MemberRepository>,
+    /// The audit log.
+    pub events: Arc<dyn EventRepository>,
     /// Counted events of the abuse limits.
     pub rate_limits: Arc<dyn RateLimitStore>,
     /// Idempotency keys and kept responses.
@@ -58,6 +61,7 @@ impl Store {
             + OptOutRepository
             + Outbox
             + MemberRepository
+            + EventRepository
             + RateLimitStore
             + IdempotencyStore
             + StorageHealth
@@ -71,6 +75,7 @@ impl Store {
             opt_outs: storage.clone(),
             outbox: storage.clone(),
             members: storage.clone(),
+            events: storage.clone(),
             rate_limits: storage.clone(),
             idempotency: storage.clone(),
             health: storage,
@@ -185,6 +190,16 @@ macro_rules! contract_tests {
             twenty_simultaneous_acquisitions_under_a_limit_of_five_succeed_five_times,
             keys_of_any_input_are_stored_and_counted,
             the_storage_answers_pings_and_reports_its_pool,
+            a_change_and_its_event_are_stored_together_and_read_back,
+            a_users_event_names_the_actor_and_the_request,
+            an_event_that_cannot_be_stored_rolls_back_its_change,
+            a_refused_change_stores_no_event,
+            an_acceptance_records_the_new_member_as_the_actor,
+            a_roots_list_includes_its_childrens_events_newest_first,
+            events_are_filtered_and_paged,
+            a_removed_actor_keeps_its_identifier_on_its_events,
+            purging_an_organization_erases_its_events,
+            pruning_deletes_events_made_before_the_cut,
         );
         $crate::contract_tests!(@each_in idempotency $fresh;
             a_free_key_is_claimed_and_then_held_by_its_request,

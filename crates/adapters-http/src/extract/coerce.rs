@@ -7,8 +7,8 @@
 
 use domain::organization::SettingsInput;
 use domain::validation::storable;
-use domain::{ErrorCode, Input, OrganizationId};
-use ports::inbound::ParentLink;
+use domain::{ErrorCode, Input, OrganizationId, UserId};
+use ports::inbound::{MemberLink, ParentLink};
 use serde_json::{Map, Value};
 
 /// A JSON object body, as DRF's `request.data`.
@@ -187,6 +187,38 @@ pub fn organization_link(link: &str) -> ParentLink {
     }
 }
 
+/// Resolves a member hyperlink (`?actor=` of the audit log) as `organization_link`
+/// does: `/organizations/{org}/users/{id}/`, relative or absolute.
+#[must_use]
+pub fn member_link(link: &str) -> MemberLink {
+    let path = if let Some(rest) = link
+        .strip_prefix("http://")
+        .or_else(|| link.strip_prefix("https://"))
+    {
+        let path = rest.find('/').map_or("", |slash| &rest[slash..]);
+        path.split(['?', '#']).next().unwrap_or_default()
+    } else {
+        link
+    };
+    let Some(rest) = path.strip_prefix("/organizations/") else {
+        return MemberLink::NoUrlMatch;
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let mut segments = rest.split('/');
+    match (
+        segments.next().and_then(positive_id),
+        segments.next(),
+        segments.next().and_then(positive_id),
+        segments.next(),
+    ) {
+        (Some(organization), Some("users"), Some(user), None) => MemberLink::Member {
+            organization: OrganizationId::new(organization),
+            user: UserId::new(user),
+        },
+        _ => MemberLink::NoUrlMatch,
+    }
+}
+
 /// A path segment that is a positive integer (`\d+` as Django's routes, above 0).
 #[must_use]
 pub fn positive_id(segment: &str) -> Option<i64> {
@@ -206,6 +238,31 @@ mod tests {
         match value {
             Value::Object(map) => map,
             _ => Fields::new(),
+        }
+    }
+
+    #[test]
+    fn a_member_link_is_a_relative_or_absolute_member_url() {
+        let member = MemberLink::Member {
+            organization: OrganizationId::new(1),
+            user: UserId::new(5),
+        };
+        assert_eq!(member_link("/organizations/1/users/5/"), member);
+        assert_eq!(member_link("/organizations/1/users/5"), member);
+        assert_eq!(
+            member_link("https://orgs.example.com/organizations/1/users/5/"),
+            member
+        );
+        for link in [
+            "",
+            "/organizations/1/",
+            "/organizations/1/users/",
+            "/organizations/1/users/0/",
+            "/organizations/1/users/5/x/",
+            "/organizations/a/users/5/",
+            "/me/",
+        ] {
+            assert_eq!(member_link(link), MemberLink::NoUrlMatch, "{link}");
         }
     }
 

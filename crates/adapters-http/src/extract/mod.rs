@@ -125,8 +125,21 @@ impl FromRequestParts<AppState> for CurrentActor {
             Operation::Write
         };
         let actor = state.auth.authenticate(&token, operation).await?;
-        Ok(Self(actor))
+        Ok(Self(Actor {
+            request_id: request_id(&parts.headers),
+            ..actor
+        }))
     }
+}
+
+/// The request's id (`X-Request-Id`, set or kept by the request-id layer), which the
+/// use cases record with the events a request causes (CONTRACT §13).
+#[must_use]
+pub fn request_id(headers: &HeaderMap) -> Option<domain::RequestId> {
+    headers
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .and_then(domain::RequestId::parse)
 }
 
 /// The token of a `Bearer` authorization header. Another scheme counts as no

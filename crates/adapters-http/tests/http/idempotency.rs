@@ -187,9 +187,9 @@ async fn the_caller_is_authenticated_once_and_before_the_key_is_read() {
     mocks
         .auth
         .expect_authenticate()
-        .withf(|token| token == TOKEN)
+        .withf(|token, _| token == TOKEN)
         .times(1)
-        .returning(|_| Ok(crate::support::admin()));
+        .returning(|_, _| Ok(crate::support::admin()));
     mocks
         .idempotency
         .expect_start()

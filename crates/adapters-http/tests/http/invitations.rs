@@ -431,14 +431,16 @@ async fn accepting_needs_no_authentication_and_answers_201_with_the_api_key() {
     mocks
         .invitations
         .expect_accept()
-        .withf(|request| {
-            request.token == Input::Value("tok".to_owned())
+        .withf(|request, request_id| {
+            // The request id the request-id layer gave it reaches the use case.
+            request_id.is_some()
+                && request.token == Input::Value("tok".to_owned())
                 && request.password == Input::Value("long-password".to_owned())
                 && request.first_name == Input::Value("Ada".to_owned())
                 && request.last_name == Input::Value("Lovelace".to_owned())
         })
         .times(1)
-        .returning(|_| {
+        .returning(|_, _| {
             Ok(AcceptedInvitation {
                 user: user(),
                 api_key: SecretToken::presented("first-key"),
@@ -464,7 +466,7 @@ async fn accepting_needs_no_authentication_and_answers_201_with_the_api_key() {
 #[tokio::test]
 async fn an_invalid_token_or_short_password_is_400() {
     let mut mocks = Mocks::new();
-    mocks.invitations.expect_accept().returning(|_| {
+    mocks.invitations.expect_accept().returning(|_, _| {
         let mut errors = ValidationErrors::new();
         errors.add("token", ErrorCode::InvalidInvitation);
         errors.add("password", ErrorCode::MinLength { min: 8 });

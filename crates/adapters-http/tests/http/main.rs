@@ -1,6 +1,7 @@
 //! Router tests: requests through `oneshot`, with mocks of the driving ports.
 
 mod auth;
+mod events;
 mod idempotency;
 mod invitations;
 mod languages;

@@ -401,6 +401,7 @@ async fn a_request_still_unanswered_at_its_deadline_is_a_503() {
         invitations: Arc::new(mocks.invitations),
         members: Arc::new(mocks.members),
         opt_outs: Arc::new(mocks.opt_outs),
+        events: Arc::new(mocks.events),
         health: Arc::new(Hanging),
         idempotency: Arc::new(mocks.idempotency),
     });

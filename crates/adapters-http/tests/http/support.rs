@@ -14,9 +14,9 @@ use domain::user::{MemberRef, PersonName, User};
 use domain::{Actor, EmailAddress, InvitationId, OrganizationId, Role, Timestamp, UserId, Version};
 use http_body_util::BodyExt;
 use ports::inbound::{
-    AuthFailure, InvitationView, MockAuthUseCases, MockHealthUseCases, MockIdempotencyUseCases,
-    MockInvitationUseCases, MockMemberUseCases, MockOptOutUseCases, MockOrganizationUseCases,
-    UseCaseError,
+    AuthFailure, InvitationView, MockAuthUseCases, MockEventUseCases, MockHealthUseCases,
+    MockIdempotencyUseCases, MockInvitationUseCases, MockMemberUseCases, MockOptOutUseCases,
+    MockOrganizationUseCases, UseCaseError,
 };
 use serde_json::Value;
 use std::sync::Arc;
@@ -35,6 +35,7 @@ pub struct Mocks {
     pub invitations: MockInvitationUseCases,
     pub members: MockMemberUseCases,
     pub opt_outs: MockOptOutUseCases,
+    pub events: MockEventUseCases,
     pub health: MockHealthUseCases,
     pub idempotency: MockIdempotencyUseCases,
 }
@@ -60,6 +61,7 @@ impl Mocks {
             invitations: MockInvitationUseCases::new(),
             members: MockMemberUseCases::new(),
             opt_outs: MockOptOutUseCases::new(),
+            events: MockEventUseCases::new(),
             health: MockHealthUseCases::new(),
             idempotency: MockIdempotencyUseCases::new(),
         }
@@ -72,6 +74,7 @@ impl Mocks {
             invitations: Arc::new(self.invitations),
             members: Arc::new(self.members),
             opt_outs: Arc::new(self.opt_outs),
+            events: Arc::new(self.events),
             health: Arc::new(self.health),
             idempotency: Arc::new(self.idempotency),
         })
@@ -87,6 +90,7 @@ pub fn admin() -> Actor {
             id: OrganizationId::new(1),
             parent: None,
         },
+        request_id: None,
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use domain::api_key::{ApiKey, ApiKeyRequest, KeyMaterial, NewApiKey, check_new_key};
+use domain::audit::{EventAction, EventTarget, NewEvent};
 use domain::limits::{LimitKey, RateLimit};
 use domain::pagination::{Page, PageRequest};
 use domain::secret::SecretToken;
@@ -131,6 +132,7 @@ impl AuthUseCases for AuthService {
             user_id: authenticated.user.id,
             role: authenticated.user.role,
             organization: authenticated.organization,
+            request_id: None,
         })
     }
 
@@ -188,8 +190,16 @@ impl AuthUseCases for AuthService {
 
     async fn regenerate_api_key(&self, actor: &Actor) -> Result<SecretToken, UseCaseError> {
         let token = self.secrets.generate();
+        let now = self.clock.now();
+        let event = NewEvent::by(
+            actor,
+            EventAction::ApiKeyRegenerated,
+            actor.organization_id(),
+            EventTarget::Member(actor.user_id),
+            now,
+        );
         self.users
-            .replace_api_key(actor.user_id, &KeyMaterial::of(&token), self.clock.now())
+            .replace_api_key(actor.user_id, &KeyMaterial::of(&token), now, event)
             .await?;
         Ok(token)
     }
@@ -705,13 +715,18 @@ mod tests {
         mocks
             .users
             .expect_replace_api_key()
-            .withf(|user, key, _| {
+            .withf(|user, key, _, event| {
                 *user == UserId::new(10)
                     && key.hash == SecretToken::presented("fresh-secret").hash()
                     && key.prefix == "fresh-se"
+                    && event.action == EventAction::ApiKeyRegenerated
+                    && event.actor == domain::audit::EventActor::User(UserId::new(10))
+                    && event.organization == domain::audit::EventOrganization::Existing(ROOT)
+                    && event.target == EventTarget::Member(UserId::new(10))
+                    && event.changes.is_empty()
             })
             .times(1)
-            .returning(|_, _, _| Ok(()));
+            .returning(|_, _, _, _| Ok(()));
 
         let key = mocks
             .service()

@@ -2,7 +2,7 @@
 
 use domain::organization::{Nickname, Organization, OrganizationName, Settings, TreeNode};
 use domain::user::{PersonName, User};
-use domain::{Actor, EmailAddress, OrganizationId, Role, Timestamp, UserId, Version};
+use domain::{Actor, EmailAddress, OrganizationId, RequestId, Role, Timestamp, UserId, Version};
 
 pub const ROOT: OrganizationId = OrganizationId::new(1);
 pub const CHILD: OrganizationId = OrganizationId::new(2);
@@ -54,6 +54,7 @@ pub fn actor(role: Role) -> Actor {
             id: ROOT,
             parent: None,
         },
+        request_id: RequestId::parse("req-root"),
     }
 }
 
@@ -65,6 +66,7 @@ pub fn child_actor(role: Role) -> Actor {
             id: CHILD,
             parent: Some(ROOT),
         },
+        request_id: RequestId::parse("req-child"),
     }
 }
 

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use domain::audit::{Changes, EventAction, EventActor, EventOrganization, EventTarget, NewEvent};
 use domain::invitation::{
     AcceptRequest, Invitation, InvitationConflict, InvitationPreview, InvitationStatus,
     InvitationTerms, InviteRequest, NewInvitation, check_accept, check_invite,
@@ -14,8 +15,8 @@ use domain::organization::Organization;
 use domain::pagination::{Page, PageRequest};
 use domain::secret::SecretToken;
 use domain::{
-    Action, Actor, Duration, EmailAddress, ErrorCode, InvitationId, OrganizationId, Timestamp,
-    ValidationErrors,
+    Action, Actor, Duration, EmailAddress, ErrorCode, InvitationId, OrganizationId, RequestId,
+    Timestamp, ValidationErrors,
 };
 use ports::inbound::{
     AcceptedInvitation, Conflict, InvitationUseCases, InvitationView, UseCaseError,
@@ -28,6 +29,11 @@ use ports::outbound::{
 
 use super::authorized_organization;
 use super::limits::{hash_error, limited};
+
+/// An instant as events show it (RFC 3339, UTC, microseconds as stored).
+fn rfc3339(at: Timestamp) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
 
 /// What the invitation use cases need to know of the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +121,18 @@ impl InvitationService {
             .await?;
         let now = self.clock.now();
         let allowances = self.allowances(organization.id, &terms.identifier);
+        let event = NewEvent::by(
+            actor,
+            EventAction::InvitationCreated,
+            organization.id,
+            EventTarget::ThisInvitation,
+            now,
+        )
+        .with_changes(
+            Changes::new()
+                .with("identifier", None::<&str>, terms.identifier.as_str())
+                .with("role", None::<&str>, terms.role.as_str()),
+        );
         let invitation = NewInvitation {
             organization_id: organization.id,
             identifier: terms.identifier,
@@ -125,7 +143,7 @@ impl InvitationService {
             expires_at: now + terms.valid_for,
         };
         self.invitations
-            .create(invitation, email, &allowances)
+            .create(invitation, email, &allowances, event)
             .await
             .map_err(|error| match error {
                 CreateInvitationError::IdentifierTaken => {
@@ -152,15 +170,29 @@ impl InvitationService {
         let email = self
             .compose_email(actor, organization, &current.identifier, &token)
             .await?;
+        let expires_at = now + self.settings.default_ttl;
+        let event = NewEvent::by(
+            actor,
+            EventAction::InvitationResent,
+            organization.id,
+            EventTarget::Invitation(current.id),
+            now,
+        )
+        .with_changes(Changes::new().with(
+            "expires_at",
+            rfc3339(current.expires_at).as_str(),
+            rfc3339(expires_at).as_str(),
+        ));
         self.invitations
             .resend(
                 organization.id,
                 current.id,
                 &token.hash(),
-                now + self.settings.default_ttl,
+                expires_at,
                 now,
                 email,
                 &self.allowances(organization.id, &current.identifier),
+                event,
             )
             .await
             .map_err(change_error)
@@ -329,8 +361,16 @@ impl InvitationUseCases for InvitationService {
             organization,
         )
         .await?;
+        let now = self.clock.now();
+        let event = NewEvent::by(
+            actor,
+            EventAction::InvitationRevoked,
+            organization,
+            EventTarget::Invitation(invitation),
+            now,
+        );
         self.invitations
-            .revoke(organization, invitation, self.clock.now())
+            .revoke(organization, invitation, now, event)
             .await
             .map_err(change_error)
     }
@@ -349,7 +389,11 @@ impl InvitationUseCases for InvitationService {
             .ok_or_else(invalid_token)
     }
 
-    async fn accept(&self, request: AcceptRequest) -> Result<AcceptedInvitation, UseCaseError> {
+    async fn accept(
+        &self,
+        request: AcceptRequest,
+        request_id: Option<RequestId>,
+    ) -> Result<AcceptedInvitation, UseCaseError> {
         let terms = check_accept(request)?;
         // The cheap check before the costly one: a password is hashed only for a token
         // that opens a pending invitation (CONTRACT §9). The acceptance below still
@@ -373,13 +417,25 @@ impl InvitationUseCases for InvitationService {
             last_name: terms.last_name,
             password_hash,
         };
+        let now = self.clock.now();
+        // The new member is the actor; the storage names it and the invitation's
+        // organization inside the acceptance's transaction.
+        let event = NewEvent::new(
+            EventAction::InvitationAccepted,
+            EventActor::ThisMember,
+            EventOrganization::ThisOrganization,
+            EventTarget::ThisInvitation,
+            request_id,
+            now,
+        );
         let user = self
             .invitations
             .accept(
                 &token,
-                self.clock.now(),
+                now,
                 profile,
                 &domain::api_key::KeyMaterial::of(&api_key),
+                event,
             )
             .await
             .map_err(|error| -> UseCaseError {
@@ -533,8 +589,14 @@ mod tests {
         mocks
             .invitations
             .expect_create()
-            .withf(|new, email, _| {
-                new.organization_id == CHILD
+            .withf(|new, email, _, event| {
+                event.action == EventAction::InvitationCreated
+                    && event.actor == EventActor::User(UserId::new(10))
+                    && event.organization == EventOrganization::Existing(CHILD)
+                    && event.target == EventTarget::ThisInvitation
+                    && event.changes.to_json()
+                        == r#"{"identifier": [null, "New@example.com"], "role": [null, "users"]}"#
+                    && new.organization_id == CHILD
                     && new.identifier.as_str() == "New@example.com"
                     && new.role == Role::Users
                     && new.invited_by == UserId::new(10)
@@ -547,7 +609,7 @@ mod tests {
                     && email.subject.contains("Ada Lovelace")
             })
             .times(1)
-            .returning(|_, _, _| Ok(invitation(false, false, false)));
+            .returning(|_, _, _, _| Ok(invitation(false, false, false)));
 
         let invited = mocks
             .service()
@@ -573,9 +635,9 @@ mod tests {
         mocks
             .invitations
             .expect_create()
-            .withf(|new, _, _| new.expires_at == now() + Duration::days(2))
+            .withf(|new, _, _, _| new.expires_at == now() + Duration::days(2))
             .times(1)
-            .returning(|_, _, _| Ok(invitation(false, false, false)));
+            .returning(|_, _, _, _| Ok(invitation(false, false, false)));
         let request = InviteRequest {
             expires_in_days: Input::Value(2),
             ..invite("new@example.com")
@@ -654,7 +716,7 @@ mod tests {
             mocks
                 .invitations
                 .expect_create()
-                .returning(move |_, _, _| Err(stored.clone()));
+                .returning(move |_, _, _, _| Err(stored.clone()));
 
             let invited = mocks
                 .service()
@@ -678,7 +740,7 @@ mod tests {
         mocks
             .invitations
             .expect_create()
-            .withf(|new, _, allowances| {
+            .withf(|new, _, allowances, _| {
                 new.created_at == now()
                     && allowances
                         == [
@@ -699,7 +761,7 @@ mod tests {
                         ]
             })
             .times(1)
-            .returning(|_, _, _| Ok(invitation(false, false, false)));
+            .returning(|_, _, _, _| Ok(invitation(false, false, false)));
 
         let invited = mocks
             .service()
@@ -723,13 +785,13 @@ mod tests {
             .invitations
             .expect_create()
             .times(1)
-            .returning(move |_, _, _| Err(CreateInvitationError::Limited(reached)));
+            .returning(move |_, _, _, _| Err(CreateInvitationError::Limited(reached)));
         mocks
             .invitations
             .expect_resend()
-            .withf(|_, _, _, _, _, _, allowances| allowances.len() == 2)
+            .withf(|_, _, _, _, _, _, allowances, _| allowances.len() == 2)
             .times(1)
-            .returning(move |_, _, _, _, _, _, _| Err(InvitationChangeError::Limited(reached)));
+            .returning(move |_, _, _, _, _, _, _, _| Err(InvitationChangeError::Limited(reached)));
         mocks
             .invitations
             .expect_find()
@@ -914,8 +976,15 @@ mod tests {
             mocks
                 .invitations
                 .expect_resend()
-                .withf(|organization, id, token, expires_at, at, email, _| {
-                    *organization == CHILD
+                .withf(|organization, id, token, expires_at, at, email, _, event| {
+                    event.action == EventAction::InvitationResent
+                        && event.target == EventTarget::Invitation(INVITATION)
+                        && event.organization == EventOrganization::Existing(CHILD)
+                        && event.changes.get("expires_at").is_some_and(|(_, after)| {
+                            *after == rfc3339(now() + Duration::days(7)).as_str().into()
+                        })
+                        && !event.changes.to_json().contains("fresh-token")
+                        && *organization == CHILD
                         && *id == INVITATION
                         && *token == SecretToken::presented("fresh-token").hash()
                         && *expires_at == now() + Duration::days(7)
@@ -923,7 +992,7 @@ mod tests {
                         && email.text.contains("token=fresh-token")
                 })
                 .times(1)
-                .returning(|_, _, _, _, _, _, _| Ok(invitation(false, false, false)));
+                .returning(|_, _, _, _, _, _, _, _| Ok(invitation(false, false, false)));
 
             let resent = mocks
                 .service()
@@ -975,8 +1044,12 @@ mod tests {
         mocks
             .invitations
             .expect_revoke()
-            .with(eq(CHILD), eq(INVITATION), eq(now()))
-            .returning(|_, _, _| {
+            .withf(|organization, invitation, at, event| {
+                (*organization, *invitation, *at) == (CHILD, INVITATION, now())
+                    && event.action == EventAction::InvitationRevoked
+                    && event.target == EventTarget::Invitation(INVITATION)
+            })
+            .returning(|_, _, _, _| {
                 Err(InvitationChangeError::Conflict(
                     InvitationConflict::Accepted,
                 ))
@@ -1016,19 +1089,24 @@ mod tests {
         mocks
             .invitations
             .expect_accept()
-            .withf(|token, at, profile, api_key| {
-                *token == SecretToken::presented("the-token").hash()
+            .withf(|token, at, profile, api_key, event| {
+                event.action == EventAction::InvitationAccepted
+                    && event.actor == EventActor::ThisMember
+                    && event.organization == EventOrganization::ThisOrganization
+                    && event.target == EventTarget::ThisInvitation
+                    && event.changes.is_empty()
+                    && *token == SecretToken::presented("the-token").hash()
                     && *at == now()
                     && profile.first_name.as_str() == "Ada"
                     && profile.password_hash.as_str() == "$argon2id$hash"
                     && api_key.hash == SecretToken::presented("fresh-token").hash()
             })
             .times(1)
-            .returning(|_, _, _, _| Ok(user(UserId::new(30), CHILD, Role::Users)));
+            .returning(|_, _, _, _, _| Ok(user(UserId::new(30), CHILD, Role::Users)));
 
         let accepted = mocks
             .service()
-            .accept(accept_request())
+            .accept(accept_request(), None)
             .await
             .expect("accepted");
 
@@ -1105,9 +1183,9 @@ mod tests {
         mocks
             .invitations
             .expect_accept()
-            .returning(|_, _, _, _| Err(AcceptInvitationError::InvalidToken));
+            .returning(|_, _, _, _, _| Err(AcceptInvitationError::InvalidToken));
 
-        let accepted = mocks.service().accept(accept_request()).await;
+        let accepted = mocks.service().accept(accept_request(), None).await;
 
         assert_eq!(
             field_codes(accepted.expect_err("refused"), "token"),
@@ -1126,7 +1204,7 @@ mod tests {
             ..accept_request()
         };
 
-        let accepted = mocks.service().accept(request).await;
+        let accepted = mocks.service().accept(request, None).await;
 
         assert_eq!(
             field_codes(accepted.expect_err("refused"), "password"),
@@ -1146,7 +1224,7 @@ mod tests {
         mocks.hasher.expect_hash().never();
         mocks.invitations.expect_accept().never();
 
-        let accepted = mocks.service().accept(accept_request()).await;
+        let accepted = mocks.service().accept(accept_request(), None).await;
 
         assert_eq!(
             field_codes(accepted.expect_err("refused"), "token"),
@@ -1175,9 +1253,9 @@ mod tests {
             .expect_accept()
             .times(1)
             .in_sequence(&mut sequence)
-            .returning(|_, _, _, _| Ok(user(UserId::new(30), CHILD, Role::Users)));
+            .returning(|_, _, _, _, _| Ok(user(UserId::new(30), CHILD, Role::Users)));
 
-        let accepted = mocks.service().accept(accept_request()).await;
+        let accepted = mocks.service().accept(accept_request(), None).await;
 
         assert!(accepted.is_ok(), "{accepted:?}");
     }
@@ -1192,7 +1270,7 @@ mod tests {
         });
         mocks.invitations.expect_accept().never();
 
-        let accepted = mocks.service().accept(accept_request()).await;
+        let accepted = mocks.service().accept(accept_request(), None).await;
 
         assert_eq!(
             accepted,

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use domain::audit::{Changes, EventAction, EventTarget, NewEvent};
 use domain::member::{MemberFilter, check_role_change};
 use domain::pagination::{Page, PageRequest};
 use domain::user::User;
@@ -103,8 +104,26 @@ impl MemberUseCases for MemberService {
         )
         .await?;
         let role = check_role_change(role)?;
+        // The role before, for the event's `changes`.
+        let before = self
+            .members
+            .find(organization, user)
+            .await?
+            .ok_or(UseCaseError::NotFound)?;
+        let now = self.clock.now();
+        let changes = Changes::of_role(before.role, role);
+        let event = (!changes.is_empty()).then(|| {
+            NewEvent::by(
+                actor,
+                EventAction::MemberRoleChanged,
+                organization,
+                EventTarget::Member(user),
+                now,
+            )
+            .with_changes(changes)
+        });
         self.members
-            .change_role(organization, user, role, actor.user_id, self.clock.now())
+            .change_role(organization, user, role, actor.user_id, now, event)
             .await
             .map_err(change_error)
     }
@@ -122,8 +141,15 @@ impl MemberUseCases for MemberService {
             organization,
         )
         .await?;
+        let event = NewEvent::by(
+            actor,
+            EventAction::MemberRemoved,
+            organization,
+            EventTarget::Member(user),
+            self.clock.now(),
+        );
         self.members
-            .remove(organization, user, actor.user_id)
+            .remove(organization, user, actor.user_id, event)
             .await
             .map_err(change_error)
     }
@@ -248,9 +274,26 @@ mod tests {
         assert_eq!(as_user, Err(UseCaseError::Forbidden));
     }
 
+    /// Members whose `find` knows `MEMBER` in `CHILD` and `ROOT` as a user.
+    fn known_members() -> MockMemberRepository {
+        let mut members = MockMemberRepository::new();
+        members
+            .expect_find()
+            .returning(|organization, user_id| Ok(Some(user(user_id, organization, Role::Users))));
+        members
+    }
+
     #[tokio::test]
     async fn an_administrator_changes_a_role_as_the_requester() {
-        let mut members = MockMemberRepository::new();
+        let mut members = known_members();
+        let event = NewEvent::by(
+            &actor(Role::Administrators),
+            EventAction::MemberRoleChanged,
+            CHILD,
+            EventTarget::Member(MEMBER),
+            now(),
+        )
+        .with_changes(Changes::of_role(Role::Users, Role::Managers));
         members
             .expect_change_role()
             .with(
@@ -259,9 +302,12 @@ mod tests {
                 eq(Role::Managers),
                 eq(UserId::new(10)),
                 eq(now()),
+                eq(Some(event)),
             )
             .times(1)
-            .returning(|organization, user_id, role, _, _| Ok(user(user_id, organization, role)));
+            .returning(|organization, user_id, role, _, _, _| {
+                Ok(user(user_id, organization, role))
+            });
 
         let changed = service(members)
             .change_role(
@@ -274,6 +320,70 @@ mod tests {
             .expect("changed");
 
         assert_eq!(changed.role, Role::Managers);
+    }
+
+    #[tokio::test]
+    async fn a_role_that_does_not_change_records_no_event() {
+        let mut members = known_members();
+        members
+            .expect_change_role()
+            .withf(|_, _, role, _, _, event| *role == Role::Users && event.is_none())
+            .times(1)
+            .returning(|organization, user_id, role, _, _, _| {
+                Ok(user(user_id, organization, role))
+            });
+
+        let changed = service(members)
+            .change_role(
+                &actor(Role::Administrators),
+                CHILD,
+                MEMBER,
+                Input::Value("users".to_owned()),
+            )
+            .await;
+
+        assert!(changed.is_ok());
+    }
+
+    #[tokio::test]
+    async fn changing_the_role_of_an_unknown_member_is_not_found_and_stores_nothing() {
+        let mut members = MockMemberRepository::new();
+        members.expect_find().returning(|_, _| Ok(None));
+        members.expect_change_role().never();
+
+        let changed = service(members)
+            .change_role(
+                &actor(Role::Administrators),
+                CHILD,
+                MEMBER,
+                Input::Value("users".to_owned()),
+            )
+            .await;
+
+        assert_eq!(changed, Err(UseCaseError::NotFound));
+    }
+
+    #[tokio::test]
+    async fn removing_a_member_records_member_removed_with_the_member_as_target() {
+        let mut members = MockMemberRepository::new();
+        let event = NewEvent::by(
+            &actor(Role::Administrators),
+            EventAction::MemberRemoved,
+            CHILD,
+            EventTarget::Member(MEMBER),
+            now(),
+        );
+        members
+            .expect_remove()
+            .with(eq(CHILD), eq(MEMBER), eq(UserId::new(10)), eq(event))
+            .times(1)
+            .returning(|_, _, _, _| Ok(()));
+
+        let removed = service(members)
+            .remove(&actor(Role::Administrators), CHILD, MEMBER)
+            .await;
+
+        assert_eq!(removed, Ok(()));
     }
 
     #[tokio::test]
@@ -313,13 +423,13 @@ mod tests {
 
     #[tokio::test]
     async fn demoting_or_removing_the_last_administrator_is_a_conflict() {
-        let mut members = MockMemberRepository::new();
+        let mut members = known_members();
         members
             .expect_change_role()
-            .returning(|_, _, _, _, _| Err(MemberChangeError::LastAdministrator));
+            .returning(|_, _, _, _, _, _| Err(MemberChangeError::LastAdministrator));
         members
             .expect_remove()
-            .returning(|_, _, _| Err(MemberChangeError::LastAdministrator));
+            .returning(|_, _, _, _| Err(MemberChangeError::LastAdministrator));
         let service = service(members);
 
         let changed = service
@@ -349,8 +459,10 @@ mod tests {
         let mut members = MockMemberRepository::new();
         members
             .expect_remove()
-            .with(eq(ROOT), eq(MEMBER), eq(UserId::new(10)))
-            .returning(|_, _, _| Err(MemberChangeError::NotFound));
+            .withf(|organization, user, requester, _| {
+                (*organization, *user, *requester) == (ROOT, MEMBER, UserId::new(10))
+            })
+            .returning(|_, _, _, _| Err(MemberChangeError::NotFound));
 
         let removed = service(members)
             .remove(&actor(Role::Administrators), ROOT, MEMBER)

@@ -3,6 +3,7 @@
 //! port call carrying the whole intent.
 
 mod auth;
+mod events;
 mod health;
 mod idempotency;
 mod invitations;
@@ -17,6 +18,7 @@ mod organizations;
 pub(crate) mod fixtures;
 
 pub use auth::AuthService;
+pub use events::EventService;
 pub use health::HealthService;
 pub use idempotency::{IdempotencyService, IdempotencySettings};
 pub use invitations::{InvitationPorts, InvitationService, InvitationSettings};

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use super::organizations::created_changes;
+use domain::audit::{Changes, EventAction, EventOrganization, EventTarget, NewEvent};
 use domain::organization::{NewOrganization, Organization, OrganizationName, Settings};
 use domain::secret::SecretToken;
 use domain::user::{NewUser, Password, PersonName, User};
@@ -68,6 +70,13 @@ impl OperatorService {
     }
 }
 
+/// What `member.created` records: the new member's identifier and role, from `null`.
+fn member_changes(user: &NewUser) -> Changes {
+    Changes::new()
+        .with("identifier", None::<&str>, user.identifier.as_str())
+        .with("role", None::<&str>, user.role.as_str())
+}
+
 fn not_found(error: WriteError) -> UseCaseError {
     match error {
         WriteError::NotFound | WriteError::VersionMismatch => UseCaseError::NotFound,
@@ -99,8 +108,16 @@ impl OperatorUseCases for OperatorService {
             can_attach_files: organization.can_attach_files,
             can_external_optout: organization.can_external_optout,
         };
+        let now = self.clock.now();
+        let event = NewEvent::by_operator(
+            EventAction::OrganizationCreated,
+            EventOrganization::ThisOrganization,
+            EventTarget::Organization,
+            now,
+        )
+        .with_changes(created_changes(&new));
         self.organizations
-            .create(new, self.clock.now())
+            .create(new, now, event)
             .await
             .map_err(|error| match error {
                 CreateOrganizationError::ParentNotFound => {
@@ -142,13 +159,17 @@ impl OperatorUseCases for OperatorService {
             role: user.role,
             password_hash,
         };
+        let now = self.clock.now();
+        let event = NewEvent::by_operator(
+            EventAction::MemberCreated,
+            EventOrganization::Existing(user.organization),
+            EventTarget::ThisMember,
+            now,
+        )
+        .with_changes(member_changes(&new));
         let created = self
             .users
-            .create(
-                new,
-                &domain::api_key::KeyMaterial::of(&api_key),
-                self.clock.now(),
-            )
+            .create(new, &domain::api_key::KeyMaterial::of(&api_key), now, event)
             .await
             .map_err(|error| match error {
                 CreateUserError::IdentifierTaken => {
@@ -166,20 +187,50 @@ impl OperatorUseCases for OperatorService {
         can_attach_files: Option<bool>,
         can_external_optout: Option<bool>,
     ) -> Result<Organization, UseCaseError> {
+        // The flags before, for the event's `changes`.
+        let current = self
+            .organizations
+            .find(organization)
+            .await?
+            .ok_or(UseCaseError::NotFound)?;
+        let planned = Organization {
+            can_attach_files: can_attach_files.unwrap_or(current.can_attach_files),
+            can_external_optout: can_external_optout.unwrap_or(current.can_external_optout),
+            ..current.clone()
+        };
+        let now = self.clock.now();
+        let changes = Changes::of_flags(&current, &planned);
+        let event = (!changes.is_empty()).then(|| {
+            NewEvent::by_operator(
+                EventAction::OrganizationFlagsChanged,
+                EventOrganization::Existing(organization),
+                EventTarget::Organization,
+                now,
+            )
+            .with_changes(changes)
+        });
         self.organizations
             .set_flags(
                 organization,
                 can_attach_files,
                 can_external_optout,
-                self.clock.now(),
+                now,
+                event,
             )
             .await
             .map_err(not_found)
     }
 
     async fn restore_organization(&self, organization: OrganizationId) -> Result<(), UseCaseError> {
+        let now = self.clock.now();
+        let event = NewEvent::by_operator(
+            EventAction::OrganizationRestored,
+            EventOrganization::Existing(organization),
+            EventTarget::Organization,
+            now,
+        );
         self.organizations
-            .restore(organization, self.clock.now())
+            .restore(organization, now, event)
             .await
             .map_err(not_found)
     }
@@ -221,13 +272,31 @@ impl OperatorUseCases for OperatorService {
             password_hash: None,
         };
         let api_key = self.secrets.generate();
+        let now = self.clock.now();
+        let events = vec![
+            NewEvent::by_operator(
+                EventAction::OrganizationCreated,
+                EventOrganization::ThisOrganization,
+                EventTarget::Organization,
+                now,
+            )
+            .with_changes(created_changes(&organization)),
+            NewEvent::by_operator(
+                EventAction::MemberCreated,
+                EventOrganization::ThisOrganization,
+                EventTarget::ThisMember,
+                now,
+            )
+            .with_changes(member_changes(&administrator)),
+        ];
         let created = self
             .users
             .create_first_administrator(
                 organization,
                 administrator,
                 &domain::api_key::KeyMaterial::of(&api_key),
-                self.clock.now(),
+                now,
+                events,
             )
             .await?;
         Ok(created.map(|(organization, administrator)| Bootstrapped {
@@ -299,11 +368,18 @@ mod tests {
         mocks
             .organizations
             .expect_create()
-            .withf(|new, _| {
-                new.parent.is_none() && new.can_attach_files && new.name.as_str() == "Acme"
+            .withf(|new, _, event| {
+                event.action == EventAction::OrganizationCreated
+                    && event.actor == domain::audit::EventActor::Operator
+                    && event.request_id.is_none()
+                    && event.organization == EventOrganization::ThisOrganization
+                    && event.target == EventTarget::Organization
+                    && new.parent.is_none()
+                    && new.can_attach_files
+                    && new.name.as_str() == "Acme"
             })
             .times(1)
-            .returning(|_, _| Ok(root()));
+            .returning(|_, _, _| Ok(root()));
 
         let created = mocks
             .service()
@@ -319,7 +395,7 @@ mod tests {
         mocks
             .organizations
             .expect_create()
-            .returning(|_, _| Err(CreateOrganizationError::ParentIsChild));
+            .returning(|_, _, _| Err(CreateOrganizationError::ParentIsChild));
 
         let created = mocks
             .service()
@@ -363,14 +439,19 @@ mod tests {
         mocks
             .users
             .expect_create()
-            .withf(|new, key, _| {
-                new.role == Role::Managers
+            .withf(|new, key, _, event| {
+                event.action == EventAction::MemberCreated
+                    && event.actor == domain::audit::EventActor::Operator
+                    && event.target == EventTarget::ThisMember
+                    && event.organization == EventOrganization::Existing(new.organization_id)
+                    && !event.changes.to_json().contains("operator-key")
+                    && new.role == Role::Managers
                     && new.password_hash.is_some()
                     && key.hash == SecretToken::presented("operator-key").hash()
                     && key.prefix == "operator"
             })
             .times(1)
-            .returning(|new, _, _| Ok(user(UserId::new(5), new.organization_id, new.role)));
+            .returning(|new, _, _, _| Ok(user(UserId::new(5), new.organization_id, new.role)));
 
         let (created, key) = mocks
             .service()
@@ -393,7 +474,7 @@ mod tests {
         mocks
             .users
             .expect_create()
-            .returning(|_, _, _| Err(CreateUserError::OrganizationNotFound));
+            .returning(|_, _, _, _| Err(CreateUserError::OrganizationNotFound));
 
         let created = mocks
             .service()
@@ -409,13 +490,65 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn setting_flags_records_only_the_flags_that_move() {
+        let mut mocks = Mocks::new();
+        mocks
+            .organizations
+            .expect_find()
+            .with(eq(CHILD))
+            .returning(|_| Ok(Some(child())));
+        mocks
+            .organizations
+            .expect_set_flags()
+            .withf(|_, attach, _, _, event| {
+                *attach == Some(true)
+                    && event.as_ref().is_some_and(|event| {
+                        event.action == EventAction::OrganizationFlagsChanged
+                            && event.actor == domain::audit::EventActor::Operator
+                            && event.organization == EventOrganization::Existing(CHILD)
+                            && event.changes.to_json() == r#"{"can_attach_files": [false, true]}"#
+                    })
+            })
+            .times(1)
+            .returning(|_, _, _, _, _| Ok(child()));
+        mocks
+            .organizations
+            .expect_set_flags()
+            .withf(|_, attach, _, _, event| *attach == Some(false) && event.is_none())
+            .times(1)
+            .returning(|_, _, _, _, _| Ok(child()));
+        let service = mocks.service();
+
+        let moved = service.set_flags(CHILD, Some(true), None).await;
+        let kept = service.set_flags(CHILD, Some(false), None).await;
+
+        assert!(moved.is_ok());
+        assert!(kept.is_ok());
+    }
+
+    #[tokio::test]
+    async fn setting_the_flags_of_a_missing_organization_is_not_found_and_writes_nothing() {
+        let mut mocks = Mocks::new();
+        mocks.organizations.expect_find().returning(|_| Ok(None));
+        mocks.organizations.expect_set_flags().never();
+
+        let set = mocks.service().set_flags(CHILD, Some(true), None).await;
+
+        assert_eq!(set, Err(UseCaseError::NotFound));
+    }
+
+    #[tokio::test]
     async fn restoring_an_organization_that_is_not_archived_is_not_found() {
         let mut mocks = Mocks::new();
         mocks
             .organizations
             .expect_restore()
-            .with(eq(CHILD), eq(now()))
-            .returning(|_, _| Err(WriteError::NotFound));
+            .withf(|organization, at, event| {
+                (*organization, *at) == (CHILD, now())
+                    && event.action == EventAction::OrganizationRestored
+                    && event.target == EventTarget::Organization
+            })
+            .returning(|_, _, _| Err(WriteError::NotFound));
 
         let restored = mocks.service().restore_organization(CHILD).await;
 
@@ -443,13 +576,17 @@ mod tests {
             mocks
                 .users
                 .expect_create_first_administrator()
-                .withf(|organization, administrator, _, _| {
-                    organization.parent.is_none()
+                .withf(|organization, administrator, _, _, events| {
+                    events.iter().map(|event| event.action).collect::<Vec<_>>()
+                        == [EventAction::OrganizationCreated, EventAction::MemberCreated]
+                        && events[1].target == EventTarget::ThisMember
+                        && events[1].organization == EventOrganization::ThisOrganization
+                        && organization.parent.is_none()
                         && administrator.role == Role::Administrators
                         && administrator.identifier.as_str() == "admin@localhost"
                 })
                 .times(1)
-                .returning(move |_, _, _, _| {
+                .returning(move |_, _, _, _, _| {
                     Ok((!existing_users)
                         .then(|| (root(), user(UserId::new(1), ROOT, Role::Administrators))))
                 });

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt as _, TryStreamExt as _};
 
+use domain::audit::{Changes, EventAction, EventTarget, NewEvent};
 use domain::mail::opt_out_notice;
 use domain::optout::{OptOut, OptOutFilter, OptOutRecorded, OptOutRequest, check_opt_out};
 use domain::pagination::{Page, PageRequest};
@@ -70,7 +71,21 @@ impl OptOutUseCases for OptOutService {
             .as_ref()
             .filter(|_| organization.settings.notify_optouts)
             .map(|contact| opt_out_notice(contact, organization.name.as_str(), &opt_out));
-        Ok(self.opt_outs.record(opt_out, notice).await?)
+        // An opt-out has no URL of its own: the event's target is null and its
+        // `changes` say which address opted out, and how.
+        let event = NewEvent::by(
+            actor,
+            EventAction::OptOutRecorded,
+            organization.id,
+            EventTarget::None,
+            opt_out.creation_date,
+        )
+        .with_changes(
+            Changes::new()
+                .with("address", None::<&str>, opt_out.address.as_str())
+                .with("origin", None::<&str>, opt_out.origin.as_str()),
+        );
+        Ok(self.opt_outs.record(opt_out, notice, event).await?)
     }
 
     async fn list(
@@ -186,15 +201,20 @@ mod tests {
         let mut opt_outs = MockOptOutRepository::new();
         opt_outs
             .expect_record()
-            .withf(|opt_out, notice| {
-                opt_out.organization_id == CHILD
+            .withf(|opt_out, notice, event| {
+                event.action == EventAction::OptOutRecorded
+                    && event.target == EventTarget::None
+                    && event.organization == domain::audit::EventOrganization::Existing(CHILD)
+                    && event.changes.to_json()
+                        == r#"{"address": [null, "gone@example.com"], "origin": [null, "api"]}"#
+                    && opt_out.organization_id == CHILD
                     && opt_out.address.as_str() == "gone@example.com"
                     && opt_out.origin == OptOutOrigin::Api
                     && opt_out.creation_date == now()
                     && notice.is_none()
             })
             .times(1)
-            .returning(|opt_out, _| Ok(OptOutRecorded::Created(opt_out)));
+            .returning(|opt_out, _, _| Ok(OptOutRecorded::Created(opt_out)));
         let service = service(organizations(false), opt_outs);
 
         let recorded = service
@@ -210,13 +230,13 @@ mod tests {
         let mut opt_outs = MockOptOutRepository::new();
         opt_outs
             .expect_record()
-            .withf(|_, notice| {
+            .withf(|_, notice, _| {
                 notice
                     .as_ref()
                     .is_some_and(|email| email.to.as_str() == "contact2@example.com")
             })
             .times(1)
-            .returning(|opt_out, _| Ok(OptOutRecorded::Created(opt_out)));
+            .returning(|opt_out, _, _| Ok(OptOutRecorded::Created(opt_out)));
         let service = service(organizations(true), opt_outs);
 
         let recorded = service

@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use domain::audit::{Changes, EventAction, EventActor, EventOrganization, EventTarget, NewEvent};
 use domain::organization::{
-    NewChildRequest, Organization, OrganizationChanges, UpdateMode, apply_changes, plan_new_child,
+    NewChildRequest, NewOrganization, Organization, OrganizationChanges, UpdateMode, apply_changes,
+    plan_new_child,
 };
 use domain::pagination::{Page, PageRequest};
 use domain::{Action, Actor, ErrorCode, OrganizationId, ValidationErrors, Version};
@@ -30,6 +32,29 @@ impl OrganizationService {
             clock,
         }
     }
+}
+
+/// What `organization.created` records: the new organization's name, contact address
+/// and parent, each from `null`.
+pub(crate) fn created_changes(organization: &NewOrganization) -> Changes {
+    Changes::new()
+        .with("name", None::<&str>, organization.name.as_str())
+        .with(
+            "contact_email",
+            None::<&str>,
+            organization
+                .contact_email
+                .as_ref()
+                .map(|email| email.as_str()),
+        )
+        .with(
+            "parent",
+            None::<&str>,
+            organization
+                .parent
+                .map(|parent| format!("/organizations/{parent}/"))
+                .as_deref(),
+        )
 }
 
 /// Maps a failed write to the use-case error.
@@ -92,8 +117,18 @@ impl OrganizationUseCases for OrganizationService {
                 settings: fields.settings,
             },
         )?;
+        let now = self.clock.now();
+        let event = NewEvent::new(
+            EventAction::OrganizationCreated,
+            EventActor::User(actor.user_id),
+            EventOrganization::ThisOrganization,
+            EventTarget::Organization,
+            actor.request_id,
+            now,
+        )
+        .with_changes(created_changes(&planned));
         self.organizations
-            .create(planned, self.clock.now())
+            .create(planned, now, event)
             .await
             .map_err(|error| match error {
                 // The parent was archived, or became a child, since it was looked up.
@@ -132,8 +167,22 @@ impl OrganizationUseCases for OrganizationService {
                 settings: fields.settings,
             },
         )?;
+        let now = self.clock.now();
+        // A request that changes no value records no event (the write still happens, so
+        // that `If-Match` keeps its meaning; see docs/audit.md).
+        let changes = Changes::between(&current, &updated);
+        let event = (!changes.is_empty()).then(|| {
+            NewEvent::by(
+                actor,
+                EventAction::OrganizationUpdated,
+                id,
+                EventTarget::Organization,
+                now,
+            )
+            .with_changes(changes)
+        });
         self.organizations
-            .update(&updated, if_match, self.clock.now())
+            .update(&updated, if_match, now, event)
             .await
             .map_err(write_error)
     }
@@ -146,8 +195,16 @@ impl OrganizationUseCases for OrganizationService {
     ) -> Result<(), UseCaseError> {
         authorized_organization(self.organizations.as_ref(), actor, Action::DeleteChild, id)
             .await?;
+        let now = self.clock.now();
+        let event = NewEvent::by(
+            actor,
+            EventAction::OrganizationArchived,
+            id,
+            EventTarget::Organization,
+            now,
+        );
         self.organizations
-            .archive_child(id, if_match, self.clock.now())
+            .archive_child(id, if_match, now, event)
             .await
             .map_err(write_error)
     }
@@ -158,7 +215,7 @@ mod tests {
     use super::*;
     use crate::usecases::fixtures::*;
     use domain::organization::SettingsInput;
-    use domain::{Input, Role};
+    use domain::{Input, Role, UserId};
     use mockall::predicate::eq;
     use ports::inbound::ParentLink;
     use ports::outbound::{MockClock, MockOrganizationRepository, StorageError};
@@ -350,15 +407,21 @@ mod tests {
         let mut organizations = known_organizations();
         organizations
             .expect_create()
-            .withf(|new, at| {
+            .withf(|new, at, event| {
                 new.parent == Some(ROOT)
                     && new.name.as_str() == "Child organization"
                     && new.settings.notify_message_status
                     && !new.can_external_optout
                     && *at == now()
+                    && event.action == EventAction::OrganizationCreated
+                    && event.actor == EventActor::User(UserId::new(10))
+                    && event.organization == EventOrganization::ThisOrganization
+                    && event.target == EventTarget::Organization
+                    && event.changes.to_json()
+                        == r#"{"contact_email": [null, "child@example.com"], "name": [null, "Child organization"], "parent": [null, "/organizations/1/"]}"#
             })
             .times(1)
-            .returning(|_, _| Ok(child()));
+            .returning(|_, _, _| Ok(child()));
         let service = service(organizations);
 
         let created = service
@@ -457,7 +520,7 @@ mod tests {
         let mut organizations = known_organizations();
         organizations
             .expect_create()
-            .returning(|_, _| Err(CreateOrganizationError::ParentNotFound));
+            .returning(|_, _, _| Err(CreateOrganizationError::ParentNotFound));
         let service = service(organizations);
 
         let created = service
@@ -530,13 +593,19 @@ mod tests {
         let mut organizations = known_organizations();
         organizations
             .expect_update()
-            .withf(|organization, expected, _| {
+            .withf(|organization, expected, _, event| {
                 organization.settings.notify_optouts
                     && organization.name == child().name
                     && *expected == Some(Version::new(3))
+                    && event.as_ref().is_some_and(|event| {
+                        event.action == EventAction::OrganizationUpdated
+                            && event.organization == EventOrganization::Existing(CHILD)
+                            && event.changes.to_json()
+                                == r#"{"settings.notify_optouts": [false, true]}"#
+                    })
             })
             .times(1)
-            .returning(|organization, _, _| Ok(organization.clone()));
+            .returning(|organization, _, _, _| Ok(organization.clone()));
         let service = service(organizations);
         let changes = OrganizationFields {
             settings: Input::Value(SettingsInput {
@@ -558,6 +627,33 @@ mod tests {
             .expect("updated");
 
         assert!(updated.settings.notify_optouts);
+    }
+
+    #[tokio::test]
+    async fn an_update_that_changes_no_value_records_no_event() {
+        let mut organizations = known_organizations();
+        organizations
+            .expect_update()
+            .withf(|_, _, _, event| event.is_none())
+            .times(1)
+            .returning(|organization, _, _, _| Ok(organization.clone()));
+        let service = service(organizations);
+        let same_name = OrganizationFields {
+            name: Input::Value(child().name.as_str().to_owned()),
+            ..no_fields()
+        };
+
+        let updated = service
+            .update(
+                &actor(Role::Administrators),
+                CHILD,
+                UpdateMode::Partial,
+                same_name,
+                None,
+            )
+            .await;
+
+        assert!(updated.is_ok());
     }
 
     #[tokio::test]
@@ -584,7 +680,7 @@ mod tests {
         let mut organizations = known_organizations();
         organizations
             .expect_update()
-            .returning(|_, _, _| Err(WriteError::VersionMismatch));
+            .returning(|_, _, _, _| Err(WriteError::VersionMismatch));
         let service = service(organizations);
 
         let updated = service
@@ -655,9 +751,20 @@ mod tests {
         let mut organizations = known_organizations();
         organizations
             .expect_archive_child()
-            .with(eq(CHILD), eq(None), eq(now()))
+            .with(
+                eq(CHILD),
+                eq(None),
+                eq(now()),
+                eq(NewEvent::by(
+                    &actor(Role::Administrators),
+                    EventAction::OrganizationArchived,
+                    CHILD,
+                    EventTarget::Organization,
+                    now(),
+                )),
+            )
             .times(1)
-            .returning(|_, _, _| Ok(()));
+            .returning(|_, _, _, _| Ok(()));
         let service = service(organizations);
 
         let archived = service
@@ -698,7 +805,7 @@ mod tests {
         let mut organizations = known_organizations();
         organizations
             .expect_archive_child()
-            .returning(|_, _, _| Err(WriteError::VersionMismatch));
+            .returning(|_, _, _, _| Err(WriteError::VersionMismatch));
         let service = service(organizations);
 
         let archived = service

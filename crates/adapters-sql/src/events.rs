@@ -1,0 +1,317 @@
+//! The audit log on every SQL backend: events are inserted by the other repositories
+//! inside their change's transaction ([`SqlStorage::record_event`]), and read and pruned
+//! by `EventRepository`.
+
+use async_trait::async_trait;
+use domain::audit::{
+    ActionFilter, Event, EventAction, EventActor, EventFilter, EventOrganization, EventTarget,
+    NewEvent, OPERATOR_IDENTIFIER, StoredTarget,
+};
+use domain::organization::TreeNode;
+use domain::pagination::{Page, PageRequest};
+use domain::user::MemberRef;
+use domain::{EventId, InvitationId, OrganizationId, Timestamp, UserId};
+use ports::outbound::{EventRepository, StorageError};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
+
+use crate::instant::{StoredInstant, load};
+use crate::paging::{page_bounds, page_of};
+use crate::{Connection, Dialect, SqlStorage, stored};
+use crate::{corrupt, storage_error};
+
+/// The columns every event query reads, in `EventRow` order.
+const EVENT_COLUMNS: &str = "id, action, actor_id, actor_organization_id, actor_identifier, \
+     organization_id, target_kind, target_id, changes, request_id, created_at";
+
+/// The filters, after the scope in `$1`: `$2` an action, `$3` a `like` pattern of a
+/// prefix, `$4` the actor, `$5` since (inclusive), `$6` until (exclusive).
+const FILTER: &str = "($2 is null or action = $2) \
+     and ($3 is null or action like $3 escape '\\') \
+     and ($4 is null or actor_id = $4) \
+     and ($5 is null or created_at >= $5) \
+     and ($6 is null or created_at < $6)";
+
+/// The rows the storage call creates or acts on, which the use case could not name:
+/// what `This…` placeholders of a `NewEvent` stand for. `organization` is the one the
+/// call acts on (or creates), so that `ThisOrganization` always resolves.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Made {
+    /// The organization created, or the one of the accepted invitation.
+    pub organization: Option<OrganizationId>,
+    /// The member created.
+    pub member: Option<UserId>,
+    /// The invitation created or accepted.
+    pub invitation: Option<InvitationId>,
+}
+
+impl Made {
+    /// A call that acts on `organization` and creates nothing.
+    pub(crate) fn of(organization: OrganizationId) -> Self {
+        Self {
+            organization: Some(organization),
+            ..Self::default()
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct EventRow<I> {
+    id: i64,
+    action: String,
+    actor_id: Option<i64>,
+    actor_organization_id: Option<i64>,
+    actor_identifier: String,
+    organization_id: i64,
+    target_kind: Option<String>,
+    target_id: Option<i64>,
+    changes: String,
+    request_id: Option<String>,
+    created_at: I,
+}
+
+impl<I: StoredInstant> TryFrom<EventRow<I>> for Event {
+    type Error = StorageError;
+
+    fn try_from(row: EventRow<I>) -> Result<Self, StorageError> {
+        let id = row.id;
+        let action = EventAction::parse(&row.action)
+            .ok_or_else(|| corrupt("event", id, format!("unknown action {:?}", row.action)))?;
+        let actor = match (row.actor_organization_id, row.actor_id) {
+            (Some(organization), Some(user)) => Some(MemberRef {
+                organization_id: OrganizationId::new(organization),
+                user_id: UserId::new(user),
+            }),
+            _ => None,
+        };
+        let target = match (row.target_kind.as_deref(), row.target_id) {
+            (None, _) => None,
+            (Some("organization"), _) => Some(StoredTarget::Organization),
+            (Some("member"), Some(user)) => Some(StoredTarget::Member(UserId::new(user))),
+            (Some("invitation"), Some(invitation)) => {
+                Some(StoredTarget::Invitation(InvitationId::new(invitation)))
+            }
+            (Some(kind), _) => return Err(corrupt("event", id, format!("target {kind:?}"))),
+        };
+        Ok(Event {
+            id: EventId::new(id),
+            action,
+            actor,
+            actor_identifier: row.actor_identifier,
+            organization: OrganizationId::new(row.organization_id),
+            target,
+            changes: row.changes,
+            request_id: row.request_id,
+            created_at: load("event", id, row.created_at)?,
+        })
+    }
+}
+
+/// A `like` pattern for names starting with `prefix`, its wildcards escaped.
+fn prefix_pattern(prefix: &str) -> String {
+    let mut pattern = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+impl<D> SqlStorage<D>
+where
+    D: Dialect,
+    for<'c> &'c mut Connection<D>: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<i64>: Encode<'q, D::Db>,
+    for<'q> Option<&'q str>: Encode<'q, D::Db>,
+{
+    /// Inserts `event` inside the caller's transaction, its placeholders resolved from
+    /// `made`. The actor's identifier and organization and the event's root are read in
+    /// the same statement. Fails (so that the caller's transaction rolls back) when the
+    /// organization or the acting user does not exist, or a placeholder is unresolved.
+    pub(crate) async fn record_event(
+        connection: &mut Connection<D>,
+        event: &NewEvent,
+        made: Made,
+    ) -> Result<(), StorageError> {
+        let unresolved = |what: &str| {
+            StorageError::unexpected(format!(
+                "{} event: the {what} it names is unknown",
+                event.action
+            ))
+        };
+        let organization = match event.organization {
+            EventOrganization::Existing(id) => id,
+            EventOrganization::ThisOrganization => made
+                .organization
+                .ok_or_else(|| unresolved("organization"))?,
+        };
+        let actor = match event.actor {
+            EventActor::Operator => None,
+            EventActor::User(user) => Some(user),
+            EventActor::ThisMember => Some(made.member.ok_or_else(|| unresolved("member"))?),
+        };
+        let (target_kind, target_id) = match event.target {
+            EventTarget::None => (None, None),
+            EventTarget::Organization => (Some("organization"), Some(organization.get())),
+            EventTarget::Member(user) => (Some("member"), Some(user.get())),
+            EventTarget::ThisMember => (
+                Some("member"),
+                Some(made.member.ok_or_else(|| unresolved("member"))?.get()),
+            ),
+            EventTarget::Invitation(invitation) => (Some("invitation"), Some(invitation.get())),
+            EventTarget::ThisInvitation => (
+                Some("invitation"),
+                Some(
+                    made.invitation
+                        .ok_or_else(|| unresolved("invitation"))?
+                        .get(),
+                ),
+            ),
+        };
+        let changes = event.changes.to_json();
+        // `actor_identifier` is not null: an acting user that does not exist fails the
+        // insert rather than being recorded as the operator.
+        let inserted = sqlx::query(
+            "insert into events (action, actor_id, actor_organization_id, actor_identifier, \
+             organization_id, root_organization_id, target_kind, target_id, changes, \
+             request_id, created_at) \
+             select $1, u.id, u.organization_id, \
+             case when $2 is null then $3 else u.identifier end, \
+             o.id, coalesce(o.parent_id, o.id), $5, $6, $7, $8, $9 \
+             from organizations o left join users u on u.id = $2 \
+             where o.id = $4",
+        )
+        .bind(event.action.as_str())
+        .bind(actor.map(UserId::get))
+        .bind(OPERATOR_IDENTIFIER)
+        .bind(organization.get())
+        .bind(target_kind)
+        .bind(target_id)
+        .bind(changes.as_str())
+        .bind(event.request_id.as_ref().map(|id| id.as_str()))
+        .bind(stored::<D>(event.at))
+        .execute(&mut *connection)
+        .await
+        .map_err(storage_error::<D>)?;
+        if D::rows_affected(&inserted) == 1 {
+            Ok(())
+        } else {
+            Err(unresolved("organization"))
+        }
+    }
+
+    /// Inserts each of `events` (see `record_event`).
+    pub(crate) async fn record_events(
+        connection: &mut Connection<D>,
+        events: &[NewEvent],
+        made: Made,
+    ) -> Result<(), StorageError> {
+        for event in events {
+            Self::record_event(connection, event, made).await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<D> EventRepository for SqlStorage<D>
+where
+    D: Dialect,
+    for<'c> &'c mut Connection<D>: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<i64>: Encode<'q, D::Db>,
+    for<'q> Option<&'q str>: Encode<'q, D::Db>,
+    for<'q> Option<D::Instant>: Encode<'q, D::Db>,
+    for<'r> i64: Decode<'r, D::Db>,
+    for<'r> Option<i64>: Decode<'r, D::Db>,
+    for<'r> String: Decode<'r, D::Db> + Type<D::Db>,
+    for<'r> Option<String>: Decode<'r, D::Db>,
+    usize: ColumnIndex<<D::Db as Database>::Row>,
+    for<'a> &'a str: ColumnIndex<<D::Db as Database>::Row>,
+{
+    #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
+    async fn list(
+        &self,
+        organization: TreeNode,
+        filter: EventFilter,
+        page: PageRequest,
+    ) -> Result<Page<Event>, StorageError> {
+        // A root's list reads `root_organization_id`, a child's `organization_id`: each
+        // has its own (scope, id desc) index.
+        let scope = if organization.parent.is_none() {
+            "root_organization_id"
+        } else {
+            "organization_id"
+        };
+        let (limit, offset) = page_bounds(page);
+        let (exact, pattern) = match &filter.action {
+            None => (None, None),
+            Some(ActionFilter::Exactly(action)) => (Some(action.as_str()), None),
+            Some(ActionFilter::Prefix(prefix)) => (None, Some(prefix_pattern(prefix))),
+        };
+        let actor = filter.actor.map(UserId::get);
+        let since = filter.since.map(stored::<D>);
+        let until = filter.until.map(stored::<D>);
+        let (total,): (i64,) = on_pool!(
+            self,
+            sqlx::query_as(&format!(
+                "select count(*) from events where {scope} = $1 and {FILTER}"
+            ))
+            .bind(organization.id.get())
+            .bind(exact)
+            .bind(pattern.as_deref())
+            .bind(actor)
+            .bind(since)
+            .bind(until),
+            fetch_one
+        )
+        .map_err(storage_error::<D>)?;
+        let rows: Vec<EventRow<D::Instant>> = on_pool!(
+            self,
+            sqlx::query_as(&format!(
+                "select {EVENT_COLUMNS} from events where {scope} = $1 and {FILTER} \
+             order by id desc limit $7 offset $8"
+            ))
+            .bind(organization.id.get())
+            .bind(exact)
+            .bind(pattern.as_deref())
+            .bind(actor)
+            .bind(since)
+            .bind(until)
+            .bind(limit)
+            .bind(offset),
+            fetch_all
+        )
+        .map_err(storage_error::<D>)?;
+        page_of(rows, total, page)
+    }
+
+    #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
+    async fn prune(&self, before: Timestamp) -> Result<u64, StorageError> {
+        let pruned = on_pool!(
+            self,
+            sqlx::query("delete from events where created_at < $1").bind(stored::<D>(before)),
+            execute
+        )
+        .map_err(storage_error::<D>)?;
+        Ok(D::rows_affected(&pruned))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_pattern;
+
+    #[test]
+    fn a_prefix_pattern_escapes_like_wildcards() {
+        assert_eq!(prefix_pattern("api_key."), "api\\_key.%");
+        assert_eq!(prefix_pattern("member."), "member.%");
+    }
+}
