@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use domain::api_key::{
     ApiKey, ApiKeyName, KeyMaterial, KeyRefusal, NewApiKey, Scope, check_key_allowance,
 };
-use domain::audit::NewEvent;
+use domain::audit::{Changes, NewEvent};
 use domain::organization::{NewOrganization, Organization, TreeNode};
 use domain::pagination::{Page, PageRequest};
 use domain::secret::{CredentialKind, TokenHash};
@@ -514,20 +514,21 @@ where
         user: UserId,
         key: NewApiKey,
         now: Timestamp,
+        event: NewEvent,
     ) -> Result<ApiKey, CreateApiKeyError> {
         let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         // The user's row, locked: requests making keys for one user queue here.
         let found: Option<(i64,)> = sqlx::query_as(&format!(
-            "select id from users where id = $1{}",
+            "select organization_id from users where id = $1{}",
             D::FOR_UPDATE
         ))
         .bind(user.get())
         .fetch_optional(&mut *transaction)
         .await
         .map_err(storage_error::<D>)?;
-        if found.is_none() {
+        let Some((organization,)) = found else {
             return Err(CreateApiKeyError::UserNotFound);
-        }
+        };
         // Expired keys are no longer live: they block neither a name nor the count.
         sqlx::query(
             "delete from credentials where user_id = $1 and kind = 'api_key' \
@@ -550,25 +551,56 @@ where
             .collect();
         check_key_allowance(&live, &key.name)?;
         let created = Self::insert_api_key(&mut transaction, user, &key, now).await?;
+        Self::record_event(
+            &mut transaction,
+            &event,
+            Made::of(OrganizationId::new(organization)),
+        )
+        .await?;
         transaction.commit().await.map_err(storage_error::<D>)?;
         Ok(created)
     }
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
-    async fn revoke_api_key(&self, user: UserId, key: ApiKeyId) -> Result<(), WriteError> {
-        let deleted = on_pool!(
-            self,
-            sqlx::query(
-                "delete from credentials where id = $1 and user_id = $2 and kind = 'api_key'",
-            )
-            .bind(key.get())
-            .bind(user.get()),
-            execute
-        )
+    async fn revoke_api_key(
+        &self,
+        user: UserId,
+        key: ApiKeyId,
+        event: NewEvent,
+    ) -> Result<(), WriteError> {
+        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
+        let deleted: Option<ApiKeyRow<D::Instant>> = sqlx::query_as(&format!(
+            "delete from credentials where id = $1 and user_id = $2 and kind = 'api_key' \
+             returning {API_KEY_COLUMNS}"
+        ))
+        .bind(key.get())
+        .bind(user.get())
+        .fetch_optional(&mut *transaction)
+        .await
         .map_err(storage_error::<D>)?;
-        if D::rows_affected(&deleted) == 0 {
+        let Some(deleted) = deleted else {
             return Err(WriteError::NotFound);
-        }
+        };
+        let deleted = ApiKey::try_from(deleted)?;
+        let (organization,): (i64,) =
+            sqlx::query_as("select organization_id from users where id = $1")
+                .bind(user.get())
+                .fetch_one(&mut *transaction)
+                .await
+                .map_err(storage_error::<D>)?;
+        let event = event.with_changes(Changes::of_api_key(
+            &deleted.name,
+            deleted.scope,
+            deleted.expires_at,
+            false,
+        ));
+        Self::record_event(
+            &mut transaction,
+            &event,
+            Made::of(OrganizationId::new(organization)),
+        )
+        .await?;
+        transaction.commit().await.map_err(storage_error::<D>)?;
         Ok(())
     }
 

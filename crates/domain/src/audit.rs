@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::api_key::{ApiKeyName, Scope};
 use crate::organization::Organization;
 use crate::user::MemberRef;
 use crate::validation::ErrorCode;
@@ -63,6 +64,10 @@ actions! {
     MemberRemoved => "member.removed",
     /// A user replaced their default API key.
     ApiKeyRegenerated => "api_key.regenerated",
+    /// A user made a named API key.
+    ApiKeyCreated => "api_key.created",
+    /// A user revoked one of their API keys.
+    ApiKeyRevoked => "api_key.revoked",
     /// An opt-out was recorded.
     OptOutRecorded => "opt_out.recorded",
 }
@@ -359,6 +364,44 @@ impl Changes {
             )
     }
 
+    /// What `api_key.created` (`made`) or `api_key.revoked` (not `made`) records: the key's
+    /// name, scope and expiry, from nothing or to nothing. Never the key, its hash or its
+    /// prefix (see `docs/audit.md`).
+    #[must_use]
+    pub fn of_api_key(
+        name: &ApiKeyName,
+        scope: Scope,
+        expires_at: Option<Timestamp>,
+        made: bool,
+    ) -> Changes {
+        // As the API shows it.
+        let expires_at = expires_at.map(|at| {
+            let format = if at.timestamp_subsec_micros() == 0 {
+                chrono::SecondsFormat::Secs
+            } else {
+                chrono::SecondsFormat::Micros
+            };
+            at.to_rfc3339_opts(format, true)
+        });
+        let fields = [
+            ("name", ChangeValue::from(name.as_str())),
+            ("scope", ChangeValue::from(scope.as_str())),
+            ("expires_at", ChangeValue::from(expires_at.as_deref())),
+        ];
+        let mut changes = Changes::new();
+        for (field, value) in fields {
+            let (before, after) = if made {
+                (ChangeValue::Null, value)
+            } else {
+                (value, ChangeValue::Null)
+            };
+            // Recorded even when both are null (a key that never expires), so that the
+            // three fields are always there.
+            changes.0.insert(field.to_owned(), (before, after));
+        }
+        changes
+    }
+
     /// What `member.role_changed` records.
     #[must_use]
     pub fn of_role(before: Role, after: Role) -> Changes {
@@ -565,6 +608,24 @@ mod tests {
             created_at: Timestamp::default(),
             updated_at: Timestamp::default(),
         }
+    }
+
+    #[test]
+    fn an_api_key_event_records_name_scope_and_expiry_from_or_to_nothing() {
+        let name = ApiKeyName::parse("ci").expect("name");
+        let expires = "2030-01-02T03:04:05Z"
+            .parse::<Timestamp>()
+            .expect("instant");
+        let created = Changes::of_api_key(&name, Scope::Read, Some(expires), true);
+        assert_eq!(
+            created.to_json(),
+            r#"{"expires_at": [null, "2030-01-02T03:04:05Z"], "name": [null, "ci"], "scope": [null, "read"]}"#
+        );
+        let revoked = Changes::of_api_key(&name, Scope::Write, None, false);
+        assert_eq!(
+            revoked.to_json(),
+            r#"{"expires_at": [null, null], "name": ["ci", null], "scope": ["write", null]}"#
+        );
     }
 
     #[test]

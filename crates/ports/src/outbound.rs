@@ -338,7 +338,8 @@ pub trait UserRepository: Send + Sync {
     /// Stores a new API key for a user, in one transaction under a lock on the user:
     /// the user's live keys at `now` (expired ones are deleted there) are checked by
     /// `domain::api_key::check_key_allowance`, so that parallel requests cannot pass the
-    /// limit or share a name.
+    /// limit or share a name. `event` (`api_key.created`) is stored in the same transaction;
+    /// a refused key stores none.
     ///
     /// # Errors
     /// MUST return `Refused` as that rule says and `UserNotFound` for a missing user.
@@ -347,13 +348,22 @@ pub trait UserRepository: Send + Sync {
         user: UserId,
         key: NewApiKey,
         now: Timestamp,
+        event: NewEvent,
     ) -> Result<ApiKey, CreateApiKeyError>;
 
-    /// Deletes one of the user's API keys: it stops working at once.
+    /// Deletes one of the user's API keys: it stops working at once. `event`
+    /// (`api_key.revoked`) is stored in the same transaction, its `changes` set to what
+    /// `Changes::of_api_key` records of the deleted key (only the storage sees it); a key
+    /// that is not the user's stores none.
     ///
     /// # Errors
     /// MUST return `NotFound` when the user has no such key.
-    async fn revoke_api_key(&self, user: UserId, key: ApiKeyId) -> Result<(), WriteError>;
+    async fn revoke_api_key(
+        &self,
+        user: UserId,
+        key: ApiKeyId,
+        event: NewEvent,
+    ) -> Result<(), WriteError>;
 
     /// Records when keys were last used, in one statement, keeping for each key the
     /// latest of the stored and the given instant (so that several processes flushing

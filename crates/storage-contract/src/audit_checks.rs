@@ -1,6 +1,7 @@
 //! The audit log's contract (CONTRACT §13): an event is stored with its change in one
 //! transaction, or neither is; lists, filters, purge and pruning.
 
+use domain::api_key::{ApiKeyName, KeyRefusal, NewApiKey, Scope};
 use domain::audit::{
     ActionFilter, Changes, Event, EventAction, EventActor, EventFilter, EventOrganization,
     EventTarget, NewEvent, StoredTarget,
@@ -8,9 +9,11 @@ use domain::audit::{
 use domain::mail::EmailKind;
 use domain::organization::Organization;
 use domain::pagination::PageRequest;
-use domain::user::MemberRef;
-use domain::{Duration, RequestId, Role, UserId, Version};
-use ports::outbound::{CreateInvitationError, MemberChangeError, StorageError, WriteError};
+use domain::user::{MemberRef, User};
+use domain::{Duration, RequestId, Role, Timestamp, UserId, Version};
+use ports::outbound::{
+    CreateApiKeyError, CreateInvitationError, MemberChangeError, StorageError, WriteError,
+};
 
 use crate::Store;
 use crate::fixtures::{
@@ -625,5 +628,175 @@ pub async fn pruning_deletes_events_made_before_the_cut(store: &Store) {
     assert!(
         left.iter()
             .all(|event| event.action != EventAction::MemberRemoved)
+    );
+}
+
+/// An `api_key.*` event of `member` about themself.
+fn key_event(action: EventAction, member: &User) -> NewEvent {
+    NewEvent::new(
+        action,
+        EventActor::User(member.id),
+        EventOrganization::Existing(member.organization_id),
+        EventTarget::Member(member.id),
+        RequestId::parse("req-key"),
+        now(),
+    )
+}
+
+fn named_key(name: &str, expires_at: Option<Timestamp>) -> NewApiKey {
+    NewApiKey {
+        name: ApiKeyName::parse(name).expect("a valid name"),
+        scope: Scope::Read,
+        material: key(),
+        expires_at,
+    }
+}
+
+/// `create_api_key` and `revoke_api_key` store their events with the key; a refused
+/// creation or another user's revoke stores none; the revoke's `changes` are the
+/// deleted key's.
+pub async fn a_made_and_a_revoked_key_store_their_events_and_refusals_none(store: &Store) {
+    let (organization, _) = organization_with_admin(store).await;
+    let (owner, _) = user(store, &organization, "keyed@example.com", Role::Users).await;
+    let (stranger, _) = user(store, &organization, "nosy@example.com", Role::Users).await;
+    let expiry = now() + Duration::days(30);
+    let created = key_event(EventAction::ApiKeyCreated, &owner).with_changes(
+        Changes::new()
+            .with("name", None::<&str>, "ci")
+            .with("scope", None::<&str>, "read"),
+    );
+
+    let made = store
+        .users
+        .create_api_key(owner.id, named_key("ci", Some(expiry)), now(), created)
+        .await
+        .expect("made");
+    let duplicate = store
+        .users
+        .create_api_key(
+            owner.id,
+            named_key("ci", None),
+            now(),
+            key_event(EventAction::ApiKeyCreated, &owner),
+        )
+        .await;
+    let by_stranger = store
+        .users
+        .revoke_api_key(
+            stranger.id,
+            made.id,
+            key_event(EventAction::ApiKeyRevoked, &stranger),
+        )
+        .await;
+    let revoked_early = of_action(store, &organization, EventAction::ApiKeyRevoked).await;
+    let by_owner = store
+        .users
+        .revoke_api_key(
+            owner.id,
+            made.id,
+            key_event(EventAction::ApiKeyRevoked, &owner),
+        )
+        .await;
+
+    assert_eq!(
+        duplicate,
+        Err(CreateApiKeyError::Refused(KeyRefusal::NameTaken))
+    );
+    assert_eq!(by_stranger, Err(WriteError::NotFound));
+    assert!(revoked_early.is_empty());
+    assert_eq!(by_owner, Ok(()));
+    let made_events = of_action(store, &organization, EventAction::ApiKeyCreated).await;
+    assert_eq!(made_events.len(), 1);
+    assert_eq!(made_events[0].target, Some(StoredTarget::Member(owner.id)));
+    assert_eq!(made_events[0].actor_identifier, "keyed@example.com");
+    assert_eq!(
+        made_events[0].changes,
+        r#"{"name": [null, "ci"], "scope": [null, "read"]}"#
+    );
+    let revoked = of_action(store, &organization, EventAction::ApiKeyRevoked).await;
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0].target, Some(StoredTarget::Member(owner.id)));
+    assert_eq!(revoked[0].organization, organization.id);
+    assert_eq!(
+        revoked[0].changes,
+        Changes::of_api_key(&made.name, made.scope, made.expires_at, false).to_json()
+    );
+    assert!(revoked[0].changes.contains(r#""name": ["ci", null]"#));
+}
+
+/// An `api_key.*` event that cannot be stored takes its key change along.
+pub async fn a_key_event_that_cannot_be_stored_rolls_back_the_key_change(store: &Store) {
+    let (organization, _) = organization_with_admin(store).await;
+    let (owner, _) = user(store, &organization, "atomic@example.com", Role::Users).await;
+    let kept = named_key("kept", None);
+    let kept_hash = kept.material.hash.clone();
+    let made = store
+        .users
+        .create_api_key(
+            owner.id,
+            kept,
+            now(),
+            key_event(EventAction::ApiKeyCreated, &owner),
+        )
+        .await
+        .expect("made");
+
+    let created = store
+        .users
+        .create_api_key(
+            owner.id,
+            named_key("lost", None),
+            now(),
+            unstorable(EventAction::ApiKeyCreated, &organization),
+        )
+        .await;
+    let revoked = store
+        .users
+        .revoke_api_key(
+            owner.id,
+            made.id,
+            unstorable(EventAction::ApiKeyRevoked, &organization),
+        )
+        .await;
+
+    assert!(
+        matches!(created, Err(CreateApiKeyError::Storage(_))),
+        "{created:?}"
+    );
+    assert!(
+        matches!(revoked, Err(WriteError::Storage(_))),
+        "{revoked:?}"
+    );
+    let listed = store
+        .users
+        .list_api_keys(owner.id, PageRequest::new(1, 50))
+        .await
+        .expect("listed");
+    assert_eq!(
+        listed
+            .items
+            .iter()
+            .map(|key| key.name.as_str())
+            .collect::<Vec<_>>(),
+        ["kept", "default"]
+    );
+    assert!(
+        store
+            .users
+            .authenticate(&kept_hash, now())
+            .await
+            .expect("ok")
+            .is_some()
+    );
+    assert_eq!(
+        of_action(store, &organization, EventAction::ApiKeyCreated)
+            .await
+            .len(),
+        1
+    );
+    assert!(
+        of_action(store, &organization, EventAction::ApiKeyRevoked)
+            .await
+            .is_empty()
     );
 }

@@ -3906,7 +3906,7 @@ pub async fn api_keys_are_listed_newest_first_with_their_name_scope_and_prefix(s
     let prefix = ci.material.prefix.clone();
     let made = store
         .users
-        .create_api_key(member.id, ci, now())
+        .create_api_key(member.id, ci, now(), any_event())
         .await
         .expect("made");
     let listed = store
@@ -3937,11 +3937,21 @@ pub async fn a_key_name_is_taken_once_per_user_and_twenty_live_keys_are_the_most
 
     let duplicate = store
         .users
-        .create_api_key(member.id, new_key("default", Scope::Write, None), now())
+        .create_api_key(
+            member.id,
+            new_key("default", Scope::Write, None),
+            now(),
+            any_event(),
+        )
         .await;
     let elsewhere = store
         .users
-        .create_api_key(other.id, new_key("shared", Scope::Write, None), now())
+        .create_api_key(
+            other.id,
+            new_key("shared", Scope::Write, None),
+            now(),
+            any_event(),
+        )
         .await;
     for n in 1..19 {
         store
@@ -3950,6 +3960,7 @@ pub async fn a_key_name_is_taken_once_per_user_and_twenty_live_keys_are_the_most
                 member.id,
                 new_key(&format!("k{n}"), Scope::Write, None),
                 now(),
+                any_event(),
             )
             .await
             .expect("under the limit");
@@ -3960,16 +3971,27 @@ pub async fn a_key_name_is_taken_once_per_user_and_twenty_live_keys_are_the_most
             member.id,
             new_key("shared", Scope::Write, Some(now() + Duration::seconds(30))),
             now(),
+            any_event(),
         )
         .await;
     let twenty_first = store
         .users
-        .create_api_key(member.id, new_key("one-more", Scope::Write, None), now())
+        .create_api_key(
+            member.id,
+            new_key("one-more", Scope::Write, None),
+            now(),
+            any_event(),
+        )
         .await;
     let later = now() + Duration::minutes(1);
     let after_expiry = store
         .users
-        .create_api_key(member.id, new_key("shared", Scope::Write, None), later)
+        .create_api_key(
+            member.id,
+            new_key("shared", Scope::Write, None),
+            later,
+            any_event(),
+        )
         .await;
 
     assert_eq!(
@@ -3995,6 +4017,7 @@ pub async fn a_key_name_is_taken_once_per_user_and_twenty_live_keys_are_the_most
             UserId::new(999_999),
             new_key("x", Scope::Write, None),
             now(),
+            any_event(),
         )
         .await;
     assert_eq!(missing, Err(CreateApiKeyError::UserNotFound));
@@ -4013,6 +4036,7 @@ pub async fn simultaneous_key_creations_never_pass_the_limit_or_share_a_name(sto
                     member.id,
                     new_key(&format!("r{n}"), Scope::Write, None),
                     now(),
+                    any_event(),
                 )
                 .await
         }
@@ -4023,7 +4047,12 @@ pub async fn simultaneous_key_creations_never_pass_the_limit_or_share_a_name(sto
         let users = store.users.clone();
         async move {
             users
-                .create_api_key(other.id, new_key("same", Scope::Write, None), now())
+                .create_api_key(
+                    other.id,
+                    new_key("same", Scope::Write, None),
+                    now(),
+                    any_event(),
+                )
                 .await
         }
     }))
@@ -4054,7 +4083,7 @@ pub async fn a_key_authenticates_with_its_scope_until_it_expires(store: &Store) 
     let read_hash = read.material.hash.clone();
     let made = store
         .users
-        .create_api_key(member.id, read, now())
+        .create_api_key(member.id, read, now(), any_event())
         .await
         .expect("made");
     let session = token();
@@ -4109,15 +4138,24 @@ pub async fn a_revoked_key_stops_at_once_and_only_its_owner_revokes_it(store: &S
     let hash = ci.material.hash.clone();
     let made = store
         .users
-        .create_api_key(owner.id, ci, now())
+        .create_api_key(owner.id, ci, now(), any_event())
         .await
         .expect("made");
 
-    let by_stranger = store.users.revoke_api_key(stranger.id, made.id).await;
+    let by_stranger = store
+        .users
+        .revoke_api_key(stranger.id, made.id, any_event())
+        .await;
     let still = store.users.authenticate(&hash, now()).await.expect("ok");
-    let by_owner = store.users.revoke_api_key(owner.id, made.id).await;
+    let by_owner = store
+        .users
+        .revoke_api_key(owner.id, made.id, any_event())
+        .await;
     let after = store.users.authenticate(&hash, now()).await.expect("ok");
-    let again = store.users.revoke_api_key(owner.id, made.id).await;
+    let again = store
+        .users
+        .revoke_api_key(owner.id, made.id, any_event())
+        .await;
 
     assert_eq!(by_stranger, Err(WriteError::NotFound));
     assert!(still.is_some());
@@ -4134,7 +4172,7 @@ pub async fn replacing_the_api_key_replaces_only_the_default_one(store: &Store) 
     let ci_hash = ci.material.hash.clone();
     store
         .users
-        .create_api_key(member.id, ci, now())
+        .create_api_key(member.id, ci, now(), any_event())
         .await
         .expect("made");
     let fresh = key();
@@ -4187,6 +4225,7 @@ pub async fn recorded_key_uses_keep_the_latest_instant(store: &Store) {
                 member.id,
                 new_key(&format!("u{n}"), Scope::Write, None),
                 now(),
+                any_event(),
             )
             .await
             .expect("made");

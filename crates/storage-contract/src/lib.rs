@@ -198,6 +198,8 @@ macro_rules! contract_tests {
             a_roots_list_includes_its_childrens_events_newest_first,
             events_are_filtered_and_paged,
             a_removed_actor_keeps_its_identifier_on_its_events,
+            a_made_and_a_revoked_key_store_their_events_and_refusals_none,
+            a_key_event_that_cannot_be_stored_rolls_back_the_key_change,
             purging_an_organization_erases_its_events,
             pruning_deletes_events_made_before_the_cut,
         );

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use domain::api_key::{ApiKey, ApiKeyRequest, KeyMaterial, NewApiKey, check_new_key};
-use domain::audit::{EventAction, EventTarget, NewEvent};
+use domain::audit::{Changes, EventAction, EventTarget, NewEvent};
 use domain::limits::{LimitKey, RateLimit};
 use domain::pagination::{Page, PageRequest};
 use domain::secret::SecretToken;
@@ -223,9 +223,23 @@ impl AuthUseCases for AuthService {
         let terms = check_new_key(request)?;
         let key = self.secrets.generate();
         let now = self.clock.now();
+        let new_key = NewApiKey::from_terms(terms, &key, now);
+        let event = NewEvent::by(
+            actor,
+            EventAction::ApiKeyCreated,
+            actor.organization_id(),
+            EventTarget::Member(actor.user_id),
+            now,
+        )
+        .with_changes(Changes::of_api_key(
+            &new_key.name,
+            new_key.scope,
+            new_key.expires_at,
+            true,
+        ));
         let stored = self
             .users
-            .create_api_key(actor.user_id, NewApiKey::from_terms(terms, &key, now), now)
+            .create_api_key(actor.user_id, new_key, now, event)
             .await
             .map_err(|error| match error {
                 CreateApiKeyError::Refused(refusal) => {
@@ -243,8 +257,16 @@ impl AuthUseCases for AuthService {
     }
 
     async fn revoke_api_key(&self, actor: &Actor, key: ApiKeyId) -> Result<(), UseCaseError> {
+        // The storage fills `changes` in from the key it deletes.
+        let event = NewEvent::by(
+            actor,
+            EventAction::ApiKeyRevoked,
+            actor.organization_id(),
+            EventTarget::Member(actor.user_id),
+            self.clock.now(),
+        );
         self.users
-            .revoke_api_key(actor.user_id, key)
+            .revoke_api_key(actor.user_id, key, event)
             .await
             .map_err(|error| match error {
                 WriteError::NotFound | WriteError::VersionMismatch => UseCaseError::NotFound,
@@ -820,22 +842,65 @@ mod tests {
         }
     }
 
+    /// The event of an `api_key.*` change by `actor(_)`, without `changes`.
+    fn api_key_event(action: EventAction) -> NewEvent {
+        NewEvent::new(
+            action,
+            domain::audit::EventActor::User(UserId::new(10)),
+            domain::audit::EventOrganization::Existing(ROOT),
+            EventTarget::Member(UserId::new(10)),
+            domain::audit::RequestId::parse("req-root"),
+            now(),
+        )
+    }
+
+    #[tokio::test]
+    async fn revoking_a_key_passes_its_event() {
+        let mut mocks = Mocks::new();
+        mocks
+            .users
+            .expect_revoke_api_key()
+            .with(
+                eq(UserId::new(10)),
+                eq(ApiKeyId::new(7)),
+                eq(api_key_event(EventAction::ApiKeyRevoked)),
+            )
+            .times(1)
+            .returning(|_, _, _| Ok(()));
+
+        mocks
+            .service()
+            .revoke_api_key(&actor(Role::Users), ApiKeyId::new(7))
+            .await
+            .expect("revoked");
+    }
+
     #[tokio::test]
     async fn a_new_key_is_stored_as_asked_and_shown_once() {
         let mut mocks = Mocks::new();
         mocks
             .users
             .expect_create_api_key()
-            .withf(|user, key, at| {
+            .withf(|user, key, at, event| {
                 *user == UserId::new(10)
                     && key.name.as_str() == "ci"
                     && key.scope == Scope::Read
                     && key.expires_at == Some(now() + Duration::days(90))
                     && key.material.hash == SecretToken::presented("fresh-secret").hash()
                     && *at == now()
+                    && *event
+                        == api_key_event(EventAction::ApiKeyCreated).with_changes(
+                            Changes::of_api_key(
+                                &key.name,
+                                Scope::Read,
+                                Some(now() + Duration::days(90)),
+                                true,
+                            ),
+                        )
+                    && !event.changes.to_json().contains("fresh-se")
             })
             .times(1)
-            .returning(|user, key, at| Ok(stored_key(user, &key, at)));
+            .returning(|user, key, at, _| Ok(stored_key(user, &key, at)));
 
         let created = mocks
             .service()
@@ -878,7 +943,7 @@ mod tests {
             mocks
                 .users
                 .expect_create_api_key()
-                .returning(move |_, _, _| Err(CreateApiKeyError::Refused(refusal)));
+                .returning(move |_, _, _, _| Err(CreateApiKeyError::Refused(refusal)));
 
             let created = mocks
                 .service()
@@ -898,8 +963,12 @@ mod tests {
         mocks
             .users
             .expect_revoke_api_key()
-            .with(eq(UserId::new(10)), eq(ApiKeyId::new(99)))
-            .returning(|_, _| Err(WriteError::NotFound));
+            .with(
+                eq(UserId::new(10)),
+                eq(ApiKeyId::new(99)),
+                eq(api_key_event(EventAction::ApiKeyRevoked)),
+            )
+            .returning(|_, _, _| Err(WriteError::NotFound));
 
         let revoked = mocks
             .service()
