@@ -18,6 +18,8 @@ on_both_backends!(
     invitations_record_created_resent_revoked_and_accepted,
     role_changes_and_removals_are_recorded,
     a_new_api_key_and_an_opt_out_are_recorded,
+    a_named_key_made_and_revoked_records_one_event_each,
+    a_refused_key_or_someone_elses_revoke_records_nothing,
     refused_changes_record_nothing,
     no_event_holds_a_secret,
     events_are_filtered_and_paged_newest_first,
@@ -442,6 +444,81 @@ async fn a_new_api_key_and_an_opt_out_are_recorded(app: TestApp) {
     );
 }
 
+async fn a_named_key_made_and_revoked_records_one_event_each(app: TestApp) {
+    let root = app.root_id;
+    let key = app.add_user(root, "named@example.com", "users").await;
+    let owner = my_url(&app, &key).await;
+
+    let created = app
+        .post(
+            "/me/api_keys/",
+            Some(&key),
+            &json!({"name": "ci", "scope": "read", "expires_in_days": 90}),
+        )
+        .await;
+    let url = created.body["url"].as_str().unwrap_or_default().to_owned();
+    let revoked = app.delete(&url, &key).await;
+
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(revoked.status, 204, "{}", revoked.text);
+    let expires_at = created.body["expires_at"].clone();
+    assert!(expires_at.is_string());
+    let made = the_event(&app, root, "api_key.created").await;
+    let gone = the_event(&app, root, "api_key.revoked").await;
+    for event in [&made, &gone] {
+        assert_eq!(event["actor"], owner.as_str());
+        assert_eq!(event["target"], owner.as_str());
+        assert_eq!(event["organization"], organization_url(root));
+    }
+    assert_eq!(
+        made["changes"],
+        json!({"name": [null, "ci"], "scope": [null, "read"], "expires_at": [null, expires_at]})
+    );
+    assert_eq!(
+        gone["changes"],
+        json!({"name": ["ci", null], "scope": ["read", null], "expires_at": [expires_at, null]})
+    );
+    let text = serde_json::to_string(&[&made, &gone]).expect("json");
+    let secret = created.body["key"].as_str().expect("a key");
+    assert!(!text.contains(secret));
+    assert!(!text.contains(created.body["prefix"].as_str().expect("a prefix")));
+}
+
+async fn a_refused_key_or_someone_elses_revoke_records_nothing(app: TestApp) {
+    let root = app.root_id;
+    let key = app.add_user(root, "refused@example.com", "users").await;
+    let someone = app.add_user(root, "stranger@example.com", "users").await;
+    let created = app
+        .post("/me/api_keys/", Some(&key), &json!({"name": "ci"}))
+        .await;
+    let url = created.body["url"].as_str().unwrap_or_default().to_owned();
+
+    let duplicate = app
+        .post("/me/api_keys/", Some(&key), &json!({"name": "ci"}))
+        .await;
+    let mut statuses = Vec::new();
+    for n in 0..19 {
+        let reply = app
+            .post(
+                "/me/api_keys/",
+                Some(&key),
+                &json!({"name": format!("k{n}")}),
+            )
+            .await;
+        statuses.push(reply.status);
+    }
+    let by_stranger = app.delete(&url, &someone).await;
+
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(duplicate.status, 400, "{}", duplicate.text);
+    // `default` and `ci` are live: 18 more are allowed, the 19th is over the limit.
+    assert_eq!(statuses.iter().filter(|status| **status == 201).count(), 18);
+    assert_eq!(statuses.last(), Some(&400));
+    assert_eq!(by_stranger.status, 404);
+    assert_eq!(events_of(&app, root, "api_key.created").await.len(), 19);
+    assert!(events_of(&app, root, "api_key.revoked").await.is_empty());
+}
+
 async fn refused_changes_record_nothing(app: TestApp) {
     let root = app.root_id;
     let child = app.create_child("Guarded").await;
@@ -525,6 +602,16 @@ async fn no_event_holds_a_secret(app: TestApp) {
     let regenerated = app
         .post("/me/regen_secret/", Some(&member_key), &json!({}))
         .await;
+    let named = app
+        .post(
+            "/me/api_keys/",
+            Some(&member_key),
+            &json!({"name": "scanned", "scope": "write"}),
+        )
+        .await;
+    let named_key = named.body["key"].as_str().expect("key").to_owned();
+    let named_url = named.body["url"].as_str().expect("url").to_owned();
+    assert_eq!(app.delete(&named_url, &member_key).await.status, 204);
     let session = app
         .post(
             "/auth/token/",
@@ -533,6 +620,7 @@ async fn no_event_holds_a_secret(app: TestApp) {
         )
         .await;
     secrets.extend([
+        named_key,
         first_token,
         second_token,
         member_key,
