@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use crate::organization::Organization;
 use crate::user::MemberRef;
 use crate::validation::ErrorCode;
-use crate::{EventId, InvitationId, OrganizationId, Role, Timestamp, UserId};
+use crate::{EventId, InvitationId, OrganizationId, Role, Timestamp, UserId, WebhookId};
 
 /// Declares [`EventAction`]: one line per action, its variant and its name.
 macro_rules! actions {
@@ -65,6 +65,14 @@ actions! {
     ApiKeyRegenerated => "api_key.regenerated",
     /// An opt-out was recorded.
     OptOutRecorded => "opt_out.recorded",
+    /// A webhook was created.
+    WebhookCreated => "webhook.created",
+    /// A webhook's endpoint, events, description or state changed.
+    WebhookUpdated => "webhook.updated",
+    /// A webhook was deleted.
+    WebhookDeleted => "webhook.deleted",
+    /// A webhook's signing secret was replaced.
+    WebhookSecretRotated => "webhook.secret_rotated",
 }
 
 impl EventAction {
@@ -195,6 +203,10 @@ pub enum EventTarget {
     Invitation(InvitationId),
     /// The invitation the storage call itself creates or accepts.
     ThisInvitation,
+    /// A webhook of the event's organization.
+    Webhook(WebhookId),
+    /// The webhook the storage call itself creates.
+    ThisWebhook,
 }
 
 /// The organization an event belongs to.
@@ -480,6 +492,8 @@ pub enum StoredTarget {
     Member(UserId),
     /// An invitation of the event's organization.
     Invitation(InvitationId),
+    /// A webhook of the event's organization.
+    Webhook(WebhookId),
 }
 
 /// A stored event, as the audit log shows it.

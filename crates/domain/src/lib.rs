@@ -32,11 +32,13 @@ pub mod secret;
 pub mod time;
 pub mod user;
 pub mod validation;
+pub mod webhook;
 
 pub use audit::RequestId;
 pub use email::EmailAddress;
 pub use ids::{
-    EventId, InvitationId, OrganizationId, OutboxMessageId, RateEventId, UserId, Version,
+    DeliveryId, EventId, InvitationId, OrganizationId, OutboxMessageId, RateEventId, UserId, Version,
+    WebhookId,
 };
 pub use permissions::{Access, Action, Actor, authorize};
 pub use role::Role;
