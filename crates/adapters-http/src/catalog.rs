@@ -107,11 +107,19 @@ pub enum MessageCode {
     NullCharacter,
     /// Not an ISO 8601 date or date-time (`?since=`, `?until=`).
     InvalidDateTime,
+    /// Not an absolute `http`/`https` URL.
+    InvalidUrl,
+    /// A webhook endpoint on a refused address.
+    AddressNotAllowed,
+    /// Not a list.
+    NotAList,
+    /// An organization already has 10 webhooks.
+    TooManyWebhooks,
 }
 
 impl MessageCode {
     /// Every code, so tests can check the catalog is complete.
-    pub const ALL: [MessageCode; 44] = [
+    pub const ALL: [MessageCode; 48] = [
         MessageCode::Required,
         MessageCode::Null,
         MessageCode::Blank,
@@ -156,6 +164,10 @@ impl MessageCode {
         MessageCode::ServerError,
         MessageCode::NullCharacter,
         MessageCode::InvalidDateTime,
+        MessageCode::InvalidUrl,
+        MessageCode::AddressNotAllowed,
+        MessageCode::NotAList,
+        MessageCode::TooManyWebhooks,
     ];
 }
 
@@ -287,6 +299,14 @@ pub fn template(code: MessageCode, language: Language) -> &'static str {
             "La date + heure n'a pas le bon format. Utilisez un des formats suivants : \
              YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z], YYYY-MM-DD."
         }
+        (M::InvalidUrl, En) => "Enter a valid URL.",
+        (M::InvalidUrl, Fr) => "Saisissez une URL valide.",
+        (M::AddressNotAllowed, En) => "This address is not allowed.",
+        (M::AddressNotAllowed, Fr) => "Cette adresse n'est pas autorisée.",
+        (M::NotAList, En) => "Expected a list of items.",
+        (M::NotAList, Fr) => "Une liste d'éléments est attendue.",
+        (M::TooManyWebhooks, En) => "An organization cannot have more than 10 webhooks.",
+        (M::TooManyWebhooks, Fr) => "Une organisation ne peut pas avoir plus de 10 webhooks.",
     }
 }
 
@@ -346,6 +366,10 @@ pub fn error_text(code: &ErrorCode, language: Language) -> String {
         ErrorCode::InvalidCredentials => (MessageCode::InvalidCredentials, vec![]),
         ErrorCode::NullCharacter => (MessageCode::NullCharacter, vec![]),
         ErrorCode::InvalidDateTime => (MessageCode::InvalidDateTime, vec![]),
+        ErrorCode::InvalidUrl => (MessageCode::InvalidUrl, vec![]),
+        ErrorCode::AddressNotAllowed => (MessageCode::AddressNotAllowed, vec![]),
+        ErrorCode::NotAList => (MessageCode::NotAList, vec![]),
+        ErrorCode::TooManyWebhooks => (MessageCode::TooManyWebhooks, vec![]),
     };
     let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
     render(message, language, &params)

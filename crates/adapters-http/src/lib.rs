@@ -22,6 +22,7 @@ pub mod pagination;
 pub mod request;
 pub mod schema;
 pub mod service;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,7 +36,7 @@ use axum::{Extension, Router};
 use ports::Cause;
 use ports::inbound::{
     AuthUseCases, EventUseCases, HealthUseCases, InvitationUseCases, MemberUseCases,
-    OptOutUseCases, OrganizationUseCases,
+    OptOutUseCases, OrganizationUseCases, WebhookUseCases,
 };
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -61,6 +62,8 @@ pub struct AppState {
     pub opt_outs: Arc<dyn OptOutUseCases>,
     /// The audit log.
     pub events: Arc<dyn EventUseCases>,
+    /// Webhooks.
+    pub webhooks: Arc<dyn WebhookUseCases>,
     /// Readiness and gauges.
     pub health: Arc<dyn HealthUseCases>,
 }
@@ -97,6 +100,7 @@ pub(crate) fn routes() -> Vec<Routes> {
     all.extend(members::routes());
     all.extend(opt_outs::routes());
     all.extend(events::routes());
+    all.extend(webhooks::routes());
     all
 }
 

@@ -63,6 +63,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             session_ttl: args.session_ttl,
             limits: args.limits(),
             hashing: args.hashing(),
+            webhook_allow_private: args.webhook_allow_private,
         },
         mailer,
         delivery: DeliveryPolicy {
@@ -75,6 +76,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             .to_std()
             .map_err(|_| "ORGS_STATEMENT_TIMEOUT must be positive".to_owned())?,
         audit_retention: args.audit_retention,
+        webhooks: app::webhooks::WebhookPolicy {
+            schedule: args.webhook_retry.clone(),
+            ..app::webhooks::WebhookPolicy::default()
+        },
     })
     .await
     .map_err(|error| ErrorChain(&error).to_string())?;
@@ -162,6 +167,7 @@ async fn operator(url: &DatabaseUrl) -> Result<Services, String> {
             session_ttl: domain::Duration::hours(12),
             limits: app::usecases::AbuseLimits::default(),
             hashing: app::security::HashingSettings::default(),
+            webhook_allow_private: false,
         },
     ))
 }

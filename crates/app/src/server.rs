@@ -18,16 +18,19 @@ use ports::inbound::{Bootstrapped, OperatorUseCases, UseCaseError};
 use ports::outbound::{
     Clock, EventRepository, InvitationRepository, Mailer, MemberRepository, OptOutRepository,
     OrganizationRepository, Outbox, RateLimitStore, StorageError, StorageHealth, UserRepository,
+    DeliveryQueue, WebhookRepository,
 };
 
 use crate::config::DatabaseUrl;
 use crate::connections::ConnectionLimits;
 use crate::delivery::{DeliveryPolicy, DeliveryWorker};
+use crate::webhooks::{WebhookPolicy, WebhookWorker};
+use adapters_webhook::HttpWebhookSender;
 use crate::security::{Argon2PasswordHasher, HashingSettings, OsSecretGenerator, SystemClock};
 use crate::usecases::{
     AbuseLimits, AuthService, BootstrapSettings, EventService, HealthService, InvitationPorts,
     InvitationService, InvitationSettings, MemberService, OperatorService, OptOutService,
-    OrganizationService,
+    OrganizationService, WebhookService,
 };
 
 /// The most PostgreSQL connections one process opens.
@@ -67,6 +70,9 @@ pub enum StartError {
     /// The SMTP configuration is wrong.
     #[error("{0}")]
     Smtp(String),
+    /// The webhook sender could not be built.
+    #[error("webhooks: {0}")]
+    Webhooks(String),
     /// The first start's bootstrap failed.
     #[error("bootstrap failed")]
     Bootstrap(#[source] UseCaseError),
@@ -91,6 +97,10 @@ pub struct Storage {
     pub limits: Arc<dyn RateLimitStore>,
     /// The e-mail outbox.
     pub outbox: Arc<dyn Outbox>,
+    /// Webhooks.
+    pub webhooks: Arc<dyn WebhookRepository>,
+    /// The webhook delivery queue.
+    pub deliveries: Arc<dyn DeliveryQueue>,
     /// Readiness and pool usage.
     pub health: Arc<dyn StorageHealth>,
 }
@@ -106,6 +116,8 @@ impl Storage {
             + EventRepository
             + RateLimitStore
             + Outbox
+            + WebhookRepository
+            + DeliveryQueue
             + StorageHealth
             + Clone
             + 'static,
@@ -119,6 +131,8 @@ impl Storage {
             events: Arc::new(storage.clone()),
             limits: Arc::new(storage.clone()),
             outbox: Arc::new(storage.clone()),
+            webhooks: Arc::new(storage.clone()),
+            deliveries: Arc::new(storage.clone()),
             health: Arc::new(storage),
         }
     }
@@ -191,6 +205,8 @@ pub struct ServiceSettings {
     pub limits: AbuseLimits,
     /// How many password hashes run at once, and how long a request waits for one.
     pub hashing: HashingSettings,
+    /// Whether webhook endpoints may be on private addresses (`ORGS_WEBHOOK_ALLOW_PRIVATE`).
+    pub webhook_allow_private: bool,
 }
 
 /// The use-case services over one storage.
@@ -208,6 +224,8 @@ pub struct Services {
     pub members: Arc<MemberService>,
     /// The audit log.
     pub events: Arc<EventService>,
+    /// Webhooks.
+    pub webhooks: Arc<WebhookService>,
     /// Readiness and gauges.
     pub health: Arc<HealthService>,
     /// Operator commands.
@@ -265,9 +283,17 @@ impl Services {
                 storage.organizations.clone(),
                 storage.events.clone(),
             )),
+            webhooks: Arc::new(WebhookService::new(
+                storage.organizations.clone(),
+                storage.webhooks.clone(),
+                secrets.clone(),
+                clock.clone(),
+                settings.webhook_allow_private,
+            )),
             health: Arc::new(HealthService::new(
                 storage.health.clone(),
                 storage.outbox.clone(),
+                storage.deliveries.clone(),
             )),
             operator: Arc::new(OperatorService::new(
                 storage.organizations.clone(),
@@ -289,6 +315,7 @@ impl Services {
             opt_outs: self.opt_outs.clone(),
             members: self.members.clone(),
             events: self.events.clone(),
+            webhooks: self.webhooks.clone(),
             health: self.health.clone(),
         })
     }
@@ -325,6 +352,8 @@ pub struct StartOptions {
     pub statement_timeout: StdDuration,
     /// How long audit-log events are kept (`ORGS_AUDIT_RETENTION`).
     pub audit_retention: Duration,
+    /// How the webhook worker paces itself and retries.
+    pub webhooks: WebhookPolicy,
 }
 
 /// A service that is up: its address, the first start's credentials if this start
@@ -339,6 +368,7 @@ pub struct RunningServer {
     stop: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
     worker: JoinHandle<()>,
+    webhook_worker: JoinHandle<()>,
     upkeep: JoinHandle<()>,
 }
 
@@ -362,6 +392,9 @@ impl RunningServer {
         self.stop.cancel();
         if let Err(error) = self.worker.await {
             tracing::error!(error.message = %error, "the outbox worker ended abnormally");
+        }
+        if let Err(error) = self.webhook_worker.await {
+            tracing::error!(error.message = %error, "the webhook worker ended abnormally");
         }
         if let Err(error) = self.upkeep.await {
             tracing::error!(error.message = %error, "the upkeep task ended abnormally");
@@ -416,6 +449,25 @@ pub async fn start(options: StartOptions) -> Result<RunningServer, StartError> {
         options.delivery,
     );
     let worker = tokio::spawn(worker.run(stop.clone()));
+    let sender = HttpWebhookSender::new(
+        options.webhooks.timeout,
+        options.settings.webhook_allow_private,
+    )
+    .map_err(|error| StartError::Webhooks(error.to_string()))?;
+    let render: crate::webhooks::EventRenderer = Arc::new(|event: &domain::audit::Event| {
+        serde_json::to_value(adapters_http::events::EventDto::from(event.clone()))
+            .unwrap_or(serde_json::Value::Null)
+    });
+    let webhook_worker = tokio::spawn(
+        WebhookWorker::new(
+            storage.deliveries.clone(),
+            Arc::new(sender),
+            Arc::new(SystemClock),
+            render,
+            options.webhooks,
+        )
+        .run(stop.clone()),
+    );
     let upkeep = tokio::spawn(crate::maintenance::run(
         crate::maintenance::Upkeep {
             limits_store: storage.limits.clone(),
@@ -445,6 +497,7 @@ pub async fn start(options: StartOptions) -> Result<RunningServer, StartError> {
         stop,
         server,
         worker,
+        webhook_worker,
         upkeep,
     })
 }

@@ -159,6 +159,10 @@ pub struct Ids {
     pub invitation: Option<i64>,
     /// `{user}`: a member, when the route has one.
     pub user: Option<i64>,
+    /// `{webhook}`, when the route has one.
+    pub webhook: Option<i64>,
+    /// `{delivery}`: a webhook delivery, when the route has one.
+    pub delivery: Option<i64>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Ids {
@@ -180,6 +184,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Ids {
             organization,
             invitation: optional("invitation")?,
             user: optional("user")?,
+            webhook: optional("webhook")?,
+            delivery: optional("delivery")?,
         })
     }
 }

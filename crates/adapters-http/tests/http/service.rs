@@ -73,6 +73,7 @@ async fn metrics_count_requests_by_route_and_status_and_show_the_service_gauges(
             pool_max: 10,
             outbox_backlog: 2,
             outbox_dead: 1,
+            webhook_backlog: 0,
         })
     });
     let router = mocks.router();
