@@ -373,6 +373,6 @@ mod tests {
             }
         }
 
-        assert_eq!(bodies, 8);
+        assert_eq!(bodies, 10);
     }
 }

@@ -403,6 +403,7 @@ async fn a_request_still_unanswered_at_its_deadline_is_a_503() {
         members: Arc::new(mocks.members),
         opt_outs: Arc::new(mocks.opt_outs),
         events: Arc::new(mocks.events),
+        webhooks: Arc::new(mocks.webhooks),
         health: Arc::new(Hanging),
     });
     let started = tokio::time::Instant::now();

@@ -16,7 +16,7 @@ use http_body_util::BodyExt;
 use ports::inbound::{
     AuthFailure, InvitationView, MockAuthUseCases, MockEventUseCases, MockHealthUseCases,
     MockInvitationUseCases, MockMemberUseCases, MockOptOutUseCases, MockOrganizationUseCases,
-    UseCaseError,
+    MockWebhookUseCases, UseCaseError,
 };
 use serde_json::Value;
 use std::sync::Arc;
@@ -33,6 +33,7 @@ pub struct Mocks {
     pub members: MockMemberUseCases,
     pub opt_outs: MockOptOutUseCases,
     pub events: MockEventUseCases,
+    pub webhooks: MockWebhookUseCases,
     pub health: MockHealthUseCases,
 }
 
@@ -53,6 +54,7 @@ impl Mocks {
             members: MockMemberUseCases::new(),
             opt_outs: MockOptOutUseCases::new(),
             events: MockEventUseCases::new(),
+            webhooks: MockWebhookUseCases::new(),
             health: MockHealthUseCases::new(),
         }
     }
@@ -65,6 +67,7 @@ impl Mocks {
             members: Arc::new(self.members),
             opt_outs: Arc::new(self.opt_outs),
             events: Arc::new(self.events),
+            webhooks: Arc::new(self.webhooks),
             health: Arc::new(self.health),
         })
     }
