@@ -18,6 +18,7 @@ use ports::outbound::{
 
 use crate::Store;
 pub use crate::audit_checks::*;
+pub use crate::webhook_checks::*;
 use crate::fixtures::{
     any_event, child, email, invitation, mail, new_invitation, new_organization, new_user, now,
     organization_with_admin, person, root, token, user,

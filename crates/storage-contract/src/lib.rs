@@ -7,6 +7,7 @@
 //! code: a check panics, as a test does, when the adapter breaks the contract.
 
 mod audit_checks;
+mod webhook_checks;
 pub mod checks;
 pub mod fixtures;
 
@@ -16,6 +17,7 @@ use futures::future::BoxFuture;
 use ports::outbound::{
     EventRepository, InvitationRepository, MemberRepository, OptOutRepository,
     OrganizationRepository, Outbox, RateLimitStore, StorageHealth, UserRepository,
+    DeliveryQueue, WebhookRepository,
 };
 
 /// Reads every row of a table, each row as one text holding all its column values, past
@@ -42,6 +44,10 @@ pub struct Store {
     pub events: Arc<dyn EventRepository>,
     /// Counted events of the abuse limits.
     pub rate_limits: Arc<dyn RateLimitStore>,
+    /// Webhooks.
+    pub webhooks: Arc<dyn WebhookRepository>,
+    /// The webhook delivery queue.
+    pub deliveries: Arc<dyn DeliveryQueue>,
     /// Health and pool usage.
     pub health: Arc<dyn StorageHealth>,
     /// The rows as stored, for the checks that look past the ports (`with_rows`).
@@ -60,6 +66,8 @@ impl Store {
             + MemberRepository
             + EventRepository
             + RateLimitStore
+            + WebhookRepository
+            + DeliveryQueue
             + StorageHealth
             + 'static,
     {
@@ -73,6 +81,8 @@ impl Store {
             members: storage.clone(),
             events: storage.clone(),
             rate_limits: storage.clone(),
+            webhooks: storage.clone(),
+            deliveries: storage.clone(),
             health: storage,
             rows: None,
         }
@@ -188,6 +198,12 @@ macro_rules! contract_tests {
             a_removed_actor_keeps_its_identifier_on_its_events,
             purging_an_organization_erases_its_events,
             pruning_deletes_events_made_before_the_cut,
+            an_event_queues_one_delivery_per_matching_active_webhook,
+            a_rolled_back_event_queues_no_delivery,
+            claims_lease_settle_once_and_follow_the_schedule,
+            deactivating_or_deleting_a_webhook_drops_its_pending_deliveries,
+            an_organization_has_at_most_ten_webhooks_even_under_concurrency,
+            two_workers_claim_each_delivery_exactly_once,
         );
     };
     (@each $fresh:path; $($check:ident),* $(,)?) => {
