@@ -17,4 +17,5 @@ mod schema;
 mod service;
 mod slow_clients;
 mod smtp;
+mod webhooks;
 mod wire;

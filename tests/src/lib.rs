@@ -6,6 +6,8 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`); each app gets its own database,
 //! dropped when the app is dropped. A PostgreSQL that does not answer fails the test.
 
+pub mod receiver;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
@@ -19,6 +21,7 @@ use sqlx::Connection as _;
 use app::config::DatabaseUrl;
 use app::connections::ConnectionLimits;
 use app::delivery::DeliveryPolicy;
+use app::webhooks::WebhookPolicy;
 use app::security::HashingSettings;
 use app::server::{self, RunningServer, ServiceSettings, StartOptions};
 use app::usecases::AbuseLimits;
@@ -186,6 +189,10 @@ pub struct SpawnOptions {
     pub hashing: HashingSettings,
     /// How long audit-log events are kept (pruned once at start, then every ten minutes).
     pub audit_retention: domain::Duration,
+    /// Whether webhook endpoints may be on private addresses (`ORGS_WEBHOOK_ALLOW_PRIVATE`).
+    pub webhook_allow_private: bool,
+    /// How the webhook worker paces itself and retries: by default, one retry after 1 s.
+    pub webhooks: WebhookPolicy,
 }
 
 impl Default for SpawnOptions {
@@ -200,6 +207,12 @@ impl Default for SpawnOptions {
             },
             connections: ConnectionLimits::default(),
             audit_retention: domain::Duration::days(365),
+            webhook_allow_private: false,
+            webhooks: WebhookPolicy {
+                idle_poll: StdDuration::from_millis(20),
+                schedule: domain::webhook::RetrySchedule::new(vec![domain::Duration::seconds(1)]),
+                ..WebhookPolicy::default()
+            },
             delivery: DeliveryPolicy {
                 idle_poll: StdDuration::from_millis(20),
                 ..DeliveryPolicy::default()
@@ -213,7 +226,6 @@ impl Default for SpawnOptions {
 /// # Panics
 /// When the service cannot start: the test cannot go on.
 pub async fn spawn_app_with_options(backend: Backend, options: SpawnOptions) -> TestApp {
-    let limits = options.limits;
     let (database, directory, url) = match backend {
         Backend::Sqlite => {
             let directory = tempfile::tempdir().expect("temporary directory");
@@ -231,26 +243,7 @@ pub async fn spawn_app_with_options(backend: Backend, options: SpawnOptions) -> 
     };
     let mailer = CapturingMailer::default();
     let database_url = url.clone();
-    let running = server::start(StartOptions {
-        database_url: url.parse::<DatabaseUrl>().expect("database URL"),
-        listen: "127.0.0.1:0".parse().expect("address"),
-        settings: ServiceSettings {
-            public_url: "http://orgs.test".to_owned(),
-            invitation_ttl: domain::Duration::days(7),
-            session_ttl: domain::Duration::hours(12),
-            limits,
-            hashing: options.hashing,
-        },
-        mailer: options
-            .mailer
-            .unwrap_or_else(|| Arc::new(mailer.clone()) as Arc<dyn Mailer>),
-        delivery: options.delivery,
-        connections: options.connections,
-        statement_timeout: StdDuration::from_secs(10),
-        audit_retention: options.audit_retention,
-    })
-    .await
-    .expect("the service starts");
+    let running = start_server(&url, options, &mailer).await;
     let bootstrapped = running
         .bootstrapped
         .as_ref()
@@ -266,6 +259,79 @@ pub async fn spawn_app_with_options(backend: Backend, options: SpawnOptions) -> 
         server: Some(running),
         _database: database,
         _directory: directory,
+    }
+}
+
+/// Starts the service on the database at `url`.
+async fn start_server(url: &str, options: SpawnOptions, mailer: &CapturingMailer) -> RunningServer {
+    server::start(StartOptions {
+        database_url: url.parse::<DatabaseUrl>().expect("database URL"),
+        listen: "127.0.0.1:0".parse().expect("address"),
+        settings: ServiceSettings {
+            public_url: "http://orgs.test".to_owned(),
+            invitation_ttl: domain::Duration::days(7),
+            session_ttl: domain::Duration::hours(12),
+            limits: options.limits,
+            hashing: options.hashing,
+            webhook_allow_private: options.webhook_allow_private,
+        },
+        mailer: options
+            .mailer
+            .unwrap_or_else(|| Arc::new(mailer.clone()) as Arc<dyn Mailer>),
+        delivery: options.delivery,
+        connections: options.connections,
+        statement_timeout: StdDuration::from_secs(10),
+        audit_retention: options.audit_retention,
+        webhooks: options.webhooks,
+    })
+    .await
+    .expect("the service starts")
+}
+
+impl TestApp {
+    /// Stops this service and starts it again on the same database with `options`.
+    ///
+    /// # Panics
+    /// When the service cannot stop or start.
+    pub async fn restart(mut self, options: SpawnOptions) -> TestApp {
+        if let Some(server) = self.server.take() {
+            server.stop().await.expect("the server stops cleanly");
+        }
+        let running = start_server(&self.database_url, options, &self.mailer).await;
+        self.address = running.address;
+        self.server = Some(running);
+        self
+    }
+
+    /// Another service on the same database (as a second process behind a load
+    /// balancer would be), calling with this app's administrator key.
+    ///
+    /// # Panics
+    /// When the service cannot start.
+    pub async fn another_instance(&self, options: SpawnOptions) -> TestApp {
+        let mailer = CapturingMailer::default();
+        let running = start_server(&self.database_url, options, &mailer).await;
+        TestApp {
+            address: running.address,
+            admin_key: self.admin_key.clone(),
+            root_id: self.root_id,
+            mailer,
+            backend: self.backend,
+            database_url: self.database_url.clone(),
+            client: reqwest::Client::new(),
+            server: Some(running),
+            _database: None,
+            _directory: None,
+        }
+    }
+
+    /// How many webhook deliveries are pending.
+    ///
+    /// # Panics
+    /// When storage fails.
+    pub async fn webhook_backlog(&self) -> u64 {
+        let server = self.server.as_ref().expect("the server runs");
+        server.storage.deliveries.backlog().await.expect("backlog")
     }
 }
 
@@ -469,6 +535,7 @@ impl TestApp {
                 session_ttl: domain::Duration::hours(12),
                 limits: AbuseLimits::default(),
                 hashing: HashingSettings::default(),
+                webhook_allow_private: false,
             },
         )
         .operator
