@@ -534,6 +534,20 @@ where
     }
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
+    async fn release(&self, delivery: DeliveryId, claim: i64) -> Result<(), StorageError> {
+        sqlx::query(
+            "update webhook_deliveries set locked_until = null \
+             where id = $1 and claims = $2 and status = 'pending'",
+        )
+        .bind(delivery.get())
+        .bind(claim)
+        .execute(&self.pool)
+        .await
+        .map(drop)
+        .map_err(storage_error::<D>)
+    }
+
+    #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn backlog(&self) -> Result<u64, StorageError> {
         let (total,): (i64,) =
             sqlx::query_as("select count(*) from webhook_deliveries where status = 'pending'")

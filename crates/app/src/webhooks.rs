@@ -121,6 +121,16 @@ impl WebhookWorker {
     /// # Errors
     /// A storage failure while claiming or recording an outcome.
     pub async fn run_once(&self) -> Result<WebhookReport, StorageError> {
+        // Nobody can ask this pass to stop.
+        self.pass(&CancellationToken::new()).await
+    }
+
+    /// Claims one batch and sends it, all at once, until `shutdown` is cancelled: then
+    /// the sends are abandoned and the claims released, so that the deliveries are
+    /// taken again at once (by this service's next start or another process) rather
+    /// than when their lease ends. A send abandoned after the receiver got it is sent
+    /// again: delivery is at least once, and `webhook-id` tells the copies apart.
+    async fn pass(&self, shutdown: &CancellationToken) -> Result<WebhookReport, StorageError> {
         let claimed = self
             .queue
             .claim_due(
@@ -129,8 +139,15 @@ impl WebhookWorker {
                 self.policy.lease(),
             )
             .await?;
-        let outcomes =
-            futures::future::join_all(claimed.into_iter().map(|due| self.deliver(due))).await;
+        let claims: Vec<_> = claimed.iter().map(|due| (due.id, due.claim)).collect();
+        let sends = futures::future::join_all(claimed.into_iter().map(|due| self.deliver(due)));
+        let Some(outcomes) = shutdown.run_until_cancelled(sends).await else {
+            for (delivery, claim) in claims {
+                self.queue.release(delivery, claim).await?;
+            }
+            tracing::info!("stopping: webhook sends abandoned and their claims released");
+            return Ok(WebhookReport::default());
+        };
         let mut report = WebhookReport::default();
         for outcome in outcomes {
             match outcome? {
@@ -214,16 +231,14 @@ impl WebhookWorker {
     }
 
     /// Runs until `shutdown` is cancelled: a pass, then a pause when nothing was due or
-    /// storage failed. A pass in progress is abandoned at shutdown; its deliveries come
-    /// back when their lease ends.
+    /// storage failed.
     pub async fn run(self, shutdown: CancellationToken) {
         tracing::info!("webhook delivery worker started");
         while !shutdown.is_cancelled() {
-            let pause = match shutdown.run_until_cancelled(self.run_once()).await {
-                None => break,
-                Some(Ok(report)) if report.handled() > 0 => None,
-                Some(Ok(_)) => Some(self.policy.idle_poll),
-                Some(Err(error)) => {
+            let pause = match self.pass(&shutdown).await {
+                Ok(report) if report.handled() > 0 => None,
+                Ok(_) => Some(self.policy.idle_poll),
+                Err(error) => {
                     tracing::warn!(
                         error.message = %error,
                         error.chain = %ErrorChain(&error),
@@ -368,6 +383,32 @@ mod tests {
             .returning(|_| Err(WebhookSendError("refused".to_owned())));
         let report = worker(queue, sender, "5s, 1m").run_once().await;
         assert_eq!(report.map(|r| r.failed), Ok(1));
+    }
+
+    #[tokio::test]
+    async fn stopping_abandons_the_sends_and_releases_their_claims() {
+        let mut queue = MockDeliveryQueue::new();
+        queue
+            .expect_claim_due()
+            .returning(|_, _, _| Ok(vec![due(0)]));
+        queue.expect_settle().never();
+        queue
+            .expect_release()
+            .withf(|id, claim| *id == DeliveryId::new(8) && *claim == 2)
+            .times(1)
+            .returning(|_, _| Ok(()));
+        let mut sender = MockWebhookSender::new();
+        sender.expect_send().returning(|_| {
+            std::thread::sleep(StdDuration::from_millis(1));
+            Ok(200)
+        });
+        let worker = worker(queue, sender, "");
+        let shutdown = CancellationToken::new();
+        shutdown.cancel();
+
+        let report = worker.pass(&shutdown).await;
+
+        assert_eq!(report, Ok(WebhookReport::default()));
     }
 
     #[tokio::test]

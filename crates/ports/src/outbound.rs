@@ -1169,6 +1169,14 @@ pub trait DeliveryQueue: Send + Sync {
         outcome: DeliveryOutcome,
     ) -> Result<bool, StorageError>;
 
+    /// Ends the lease of a claim that sends nothing more (the worker is stopping), so
+    /// that another worker may take the delivery at once; nothing when `claim` is no
+    /// longer the latest.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn release(&self, delivery: DeliveryId, claim: i64) -> Result<(), StorageError>;
+
     /// How many deliveries are pending.
     ///
     /// # Errors

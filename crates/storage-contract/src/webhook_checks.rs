@@ -169,11 +169,6 @@ pub async fn claims_lease_settle_once_and_follow_the_schedule(store: &Store) {
         .claim_due(start, 100, Duration::minutes(1))
         .await
         .expect("claimed");
-    let later = store
-        .deliveries
-        .claim_due(start + Duration::minutes(2), 100, Duration::minutes(1))
-        .await
-        .expect("claimed");
 
     let ours = |claimed: &Vec<ports::outbound::DueDelivery>| {
         claimed
@@ -183,6 +178,22 @@ pub async fn claims_lease_settle_once_and_follow_the_schedule(store: &Store) {
     };
     let first = ours(&first).expect("the delivery is claimed");
     assert!(ours(&again).is_none(), "held by the first claim's lease");
+    store
+        .deliveries
+        .release(first.id, first.claim)
+        .await
+        .expect("released");
+    let released = store
+        .deliveries
+        .claim_due(start, 100, Duration::minutes(1))
+        .await
+        .expect("claimed");
+    let first = ours(&released).expect("a released claim is taken again at once");
+    let later = store
+        .deliveries
+        .claim_due(start + Duration::minutes(2), 100, Duration::minutes(1))
+        .await
+        .expect("claimed");
     let later = ours(&later).expect("claimed again once the lease ended");
     assert_eq!(first.endpoint.as_str(), "https://hooks.example.com/");
     assert_eq!(first.secret.expose(), "whsec_c2VjcmV0");
