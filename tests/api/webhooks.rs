@@ -11,7 +11,7 @@ use std::time::{Duration as StdDuration, Instant};
 use app::webhooks::WebhookPolicy;
 use domain::Duration;
 use domain::webhook::RetrySchedule;
-use orgs_tests::receiver::{Receiver, Received, verify_with_reference};
+use orgs_tests::receiver::{Received, Receiver, verify_with_reference};
 use orgs_tests::{Backend, SpawnOptions, TestApp, id_of, spawn_app_with_options};
 use serde_json::{Value, json};
 
@@ -181,13 +181,19 @@ async fn administrators_manage_webhooks_and_every_change_is_audited(backend: Bac
         json!(["member.*", "organization.updated"])
     );
     let rotated = app
-        .post(&format!("{url}rotate_secret/"), Some(&app.admin_key), &json!({}))
+        .post(
+            &format!("{url}rotate_secret/"),
+            Some(&app.admin_key),
+            &json!({}),
+        )
         .await;
     assert_eq!(rotated.status, 200, "{}", rotated.text);
     assert_eq!(rotated.header("cache-control"), Some("no-store"));
     assert_ne!(rotated.body["secret"], secret);
 
-    let manager = app.add_user(app.root_id, "manager@example.com", "managers").await;
+    let manager = app
+        .add_user(app.root_id, "manager@example.com", "managers")
+        .await;
     let refused = app
         .post(
             &hooks_path(app.root_id),
@@ -197,7 +203,12 @@ async fn administrators_manage_webhooks_and_every_change_is_audited(backend: Bac
         .await;
     assert_eq!(refused.status, 403);
     assert_eq!(app.get(&url, &manager).await.status, 403);
-    assert_eq!(app.get("/organizations/999/webhooks/", &app.admin_key).await.status, 404);
+    assert_eq!(
+        app.get("/organizations/999/webhooks/", &app.admin_key)
+            .await
+            .status,
+        404
+    );
 
     assert_eq!(app.delete(&url, &app.admin_key).await.status, 204);
     assert_eq!(app.get(&url, &app.admin_key).await.status, 404);
@@ -288,7 +299,12 @@ async fn bad_endpoints_events_and_an_eleventh_webhook_are_refused_in_both_langua
         assert_eq!(reply.status, 400, "{body}: {}", reply.text);
     }
     for n in 0..10 {
-        create_hook(&app, &format!("https://hooks.example.com/{n}"), json!(["*"])).await;
+        create_hook(
+            &app,
+            &format!("https://hooks.example.com/{n}"),
+            json!(["*"]),
+        )
+        .await;
     }
     let eleventh = app
         .post(
@@ -323,20 +339,36 @@ async fn every_matching_event_arrives_once_signed_as_the_reference_verifier_acce
 
     let child = app.create_child("Hooked child").await;
     rename_root(&app, "Renamed root").await;
-    app.add_user(app.root_id, "member@example.com", "users").await;
+    app.add_user(app.root_id, "member@example.com", "users")
+        .await;
 
     receiver.wait_for(2, StdDuration::from_secs(20)).await;
     tokio::time::sleep(StdDuration::from_millis(1500)).await;
-    let received = receiver.received().into_iter().filter(|r| r.path == "/hook").collect::<Vec<_>>();
+    let received = receiver
+        .received()
+        .into_iter()
+        .filter(|r| r.path == "/hook")
+        .collect::<Vec<_>>();
     assert_eq!(received.len(), 2, "{received:?}");
-    assert!(receiver.received().iter().all(|r| r.path == "/hook"), "an inactive webhook got a delivery");
+    assert!(
+        receiver.received().iter().all(|r| r.path == "/hook"),
+        "an inactive webhook got a delivery"
+    );
     let types: HashSet<String> = received
         .iter()
-        .map(|request| request.json()["type"].as_str().unwrap_or_default().to_owned())
+        .map(|request| {
+            request.json()["type"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
         .collect();
     assert_eq!(
         types,
-        HashSet::from(["organization.created".to_owned(), "organization.updated".to_owned()])
+        HashSet::from([
+            "organization.created".to_owned(),
+            "organization.updated".to_owned()
+        ])
     );
     for request in &received {
         verify_with_reference(&secret, request).expect("the reference verifier accepts it");
@@ -344,8 +376,15 @@ async fn every_matching_event_arrives_once_signed_as_the_reference_verifier_acce
         let body = request.json();
         let data = &body["data"];
         let id = data["id"].as_i64().expect("the event id");
-        assert_eq!(request.header("webhook-id"), Some(format!("evt_{id}").as_str()));
-        assert_eq!(data, &event(&app, id).await, "data is the event as in /events/");
+        assert_eq!(
+            request.header("webhook-id"),
+            Some(format!("evt_{id}").as_str())
+        );
+        assert_eq!(
+            data,
+            &event(&app, id).await,
+            "data is the event as in /events/"
+        );
         assert_eq!(body["timestamp"], data["created_at"]);
         let sent: i64 = request
             .header("webhook-timestamp")
@@ -407,7 +446,10 @@ async fn a_failed_attempt_is_retried_with_the_same_webhook_id_then_fails_and_can
     assert_eq!(failed["attempts"], 2);
     let unknown = app
         .post(
-            &format!("{}deliveries/999999/retry/", broken["url"].as_str().expect("url")),
+            &format!(
+                "{}deliveries/999999/retry/",
+                broken["url"].as_str().expect("url")
+            ),
             Some(&app.admin_key),
             &json!({}),
         )
@@ -437,13 +479,21 @@ async fn rotation_changes_the_signing_key_at_once(backend: Backend) {
     let after = receiver.wait_for(2, StdDuration::from_secs(20)).await;
     assert_eq!(after.len(), 2);
     verify_with_reference(&new, &after[1]).expect("signed with the new secret");
-    assert!(verify_with_reference(&old, &after[1]).is_err(), "the old secret no longer signs");
+    assert!(
+        verify_with_reference(&old, &after[1]).is_err(),
+        "the old secret no longer signs"
+    );
 }
 
 async fn a_private_destination_is_refused_at_delivery_without_the_flag(backend: Backend) {
     let app = spawn_app_with_options(backend, options(true, &[])).await;
     let receiver = Receiver::start(200).await;
-    let literal = create_hook(&app, &receiver.url("/literal"), json!(["organization.updated"])).await;
+    let literal = create_hook(
+        &app,
+        &receiver.url("/literal"),
+        json!(["organization.updated"]),
+    )
+    .await;
     let named = create_hook(
         &app,
         &format!("http://localhost:{}/named", receiver.address.port()),
@@ -464,8 +514,14 @@ async fn a_private_destination_is_refused_at_delivery_without_the_flag(backend: 
         assert!(error.contains("not allowed"), "{error}");
     }
     assert!(
-        named["last_error"].as_str().unwrap_or_default().contains("127.0.0.1")
-            || named["last_error"].as_str().unwrap_or_default().contains("::1"),
+        named["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("127.0.0.1")
+            || named["last_error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("::1"),
         "{named}"
     );
     assert!(receiver.received().is_empty(), "{:?}", receiver.received());
@@ -511,7 +567,12 @@ async fn a_receiver_down_during_100_events_gets_them_all_after_a_restart(backend
     let receiver = Receiver::start(200).await;
     let address = receiver.address;
     drop(receiver);
-    create_hook(&app, &format!("http://{address}/"), json!(["organization.updated"])).await;
+    create_hook(
+        &app,
+        &format!("http://{address}/"),
+        json!(["organization.updated"]),
+    )
+    .await;
 
     for n in 0..100 {
         rename_root(&app, &format!("Renamed {n}")).await;

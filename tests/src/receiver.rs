@@ -270,20 +270,16 @@ fn reference_python() -> Result<std::path::PathBuf, String> {
                 .is_ok_and(|status| status.success());
             let installed = made
                 && std::process::Command::new(&python)
-                    .args([
-                        "-m",
-                        "pip",
-                        "install",
-                        "--quiet",
-                        "standardwebhooks==1.0.0",
-                    ])
+                    .args(["-m", "pip", "install", "--quiet", "standardwebhooks==1.0.0"])
                     .status()
                     .is_ok_and(|status| status.success());
             if installed && has_package(&python) {
                 Ok(python)
             } else {
-                Err("the webhook tests need python3 and `pip install standardwebhooks==1.0.0`"
-                    .to_owned())
+                Err(
+                    "the webhook tests need python3 and `pip install standardwebhooks==1.0.0`"
+                        .to_owned(),
+                )
             }
         })
         .clone()

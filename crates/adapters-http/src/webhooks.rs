@@ -292,7 +292,12 @@ pub(crate) async fn deliveries(
     let organization = OrganizationId::new(ids.organization);
     let page = state
         .webhooks
-        .deliveries(&actor, organization, webhook_id(&ids)?, query.page_request()?)
+        .deliveries(
+            &actor,
+            organization,
+            webhook_id(&ids)?,
+            query.page_request()?,
+        )
         .await?;
     Ok(Json(Paginated::new(page, &query, |delivery| {
         delivery_dto(organization, delivery)

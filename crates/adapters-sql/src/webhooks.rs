@@ -310,8 +310,7 @@ where
             .map_err(storage_error::<D>)?;
         }
         if let Some(event) = &event {
-            Self::record_event(&mut transaction, event, Made::of(webhook.organization_id))
-                .await?;
+            Self::record_event(&mut transaction, event, Made::of(webhook.organization_id)).await?;
         }
         transaction.commit().await.map_err(storage_error::<D>)?;
         Ok(true)
@@ -500,7 +499,8 @@ where
             due.push(DueDelivery {
                 id: DeliveryId::new(row.id),
                 claim: row.claims,
-                attempts: u32::try_from(row.attempts).map_err(|e| corrupt("delivery", row.id, e))?,
+                attempts: u32::try_from(row.attempts)
+                    .map_err(|e| corrupt("delivery", row.id, e))?,
                 endpoint: Endpoint::from_stored(endpoint),
                 secret: WebhookSecret::from_stored(secret),
                 event: Event::try_from(event)?,

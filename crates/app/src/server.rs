@@ -16,22 +16,22 @@ use adapters_sqlite::SqliteStorage;
 use domain::Duration;
 use ports::inbound::{Bootstrapped, OperatorUseCases, UseCaseError};
 use ports::outbound::{
-    Clock, EventRepository, InvitationRepository, Mailer, MemberRepository, OptOutRepository,
-    OrganizationRepository, Outbox, RateLimitStore, StorageError, StorageHealth, UserRepository,
-    DeliveryQueue, WebhookRepository,
+    Clock, DeliveryQueue, EventRepository, InvitationRepository, Mailer, MemberRepository,
+    OptOutRepository, OrganizationRepository, Outbox, RateLimitStore, StorageError, StorageHealth,
+    UserRepository, WebhookRepository,
 };
 
 use crate::config::DatabaseUrl;
 use crate::connections::ConnectionLimits;
 use crate::delivery::{DeliveryPolicy, DeliveryWorker};
-use crate::webhooks::{WebhookPolicy, WebhookWorker};
-use adapters_webhook::HttpWebhookSender;
 use crate::security::{Argon2PasswordHasher, HashingSettings, OsSecretGenerator, SystemClock};
 use crate::usecases::{
     AbuseLimits, AuthService, BootstrapSettings, EventService, HealthService, InvitationPorts,
     InvitationService, InvitationSettings, MemberService, OperatorService, OptOutService,
     OrganizationService, WebhookService,
 };
+use crate::webhooks::{WebhookPolicy, WebhookWorker};
+use adapters_webhook::HttpWebhookSender;
 
 /// The most PostgreSQL connections one process opens.
 const POSTGRES_MAX_CONNECTIONS: u32 = 16;

@@ -11,13 +11,12 @@ use std::time::Duration as StdDuration;
 
 use tokio_util::sync::CancellationToken;
 
+use domain::Duration;
 use domain::audit::Event;
 use domain::webhook::{DeliveryStatus, RetrySchedule};
-use domain::Duration;
 use ports::ErrorChain;
 use ports::outbound::{
-    Clock, DeliveryOutcome, DeliveryQueue, DueDelivery, StorageError, WebhookRequest,
-    WebhookSender,
+    Clock, DeliveryOutcome, DeliveryQueue, DueDelivery, StorageError, WebhookRequest, WebhookSender,
 };
 
 /// How the event of a delivery is shown in its body's `data`: as the audit log shows it.

@@ -37,8 +37,8 @@ pub mod webhook;
 pub use audit::RequestId;
 pub use email::EmailAddress;
 pub use ids::{
-    DeliveryId, EventId, InvitationId, OrganizationId, OutboxMessageId, RateEventId, UserId, Version,
-    WebhookId,
+    DeliveryId, EventId, InvitationId, OrganizationId, OutboxMessageId, RateEventId, UserId,
+    Version, WebhookId,
 };
 pub use permissions::{Access, Action, Actor, authorize};
 pub use role::Role;

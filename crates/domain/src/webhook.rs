@@ -431,7 +431,11 @@ impl RetrySchedule {
     /// The first entry that is not a duration.
     pub fn parse(text: &str) -> Result<Self, crate::InvalidDuration> {
         let mut waits = Vec::new();
-        for part in text.split(',').map(str::trim).filter(|part| !part.is_empty()) {
+        for part in text
+            .split(',')
+            .map(str::trim)
+            .filter(|part| !part.is_empty())
+        {
             waits.push(crate::parse_duration(part)?);
         }
         Ok(RetrySchedule(waits))
@@ -470,8 +474,10 @@ mod tests {
         assert!(EventPattern::parse("nothing.*").is_err());
         assert!(EventPattern::parse("").is_err());
         assert!(parse_patterns(&[]).is_err());
-        assert!(EventPattern::parse("member.*").is_ok_and(|p| p.matches(EventAction::MemberRemoved)
-            && !p.matches(EventAction::OrganizationCreated)));
+        assert!(
+            EventPattern::parse("member.*").is_ok_and(|p| p.matches(EventAction::MemberRemoved)
+                && !p.matches(EventAction::OrganizationCreated))
+        );
     }
 
     #[test]
@@ -500,7 +506,11 @@ mod tests {
             let address: IpAddr = refused.parse().expect("address");
             assert!(!address_allowed(address), "{refused}");
         }
-        for allowed in ["93.184.216.34", "2606:2800:220:1::1", "::ffff:93.184.216.34"] {
+        for allowed in [
+            "93.184.216.34",
+            "2606:2800:220:1::1",
+            "::ffff:93.184.216.34",
+        ] {
             let address: IpAddr = allowed.parse().expect("address");
             assert!(address_allowed(address), "{allowed}");
         }
@@ -513,7 +523,10 @@ mod tests {
             Endpoint::parse("ftp://hooks.example.com/", false),
             Err(ErrorCode::InvalidUrl)
         );
-        assert_eq!(Endpoint::parse("/relative", false), Err(ErrorCode::InvalidUrl));
+        assert_eq!(
+            Endpoint::parse("/relative", false),
+            Err(ErrorCode::InvalidUrl)
+        );
         for private in [
             "http://127.0.0.1:8080/",
             "http://localhost/",

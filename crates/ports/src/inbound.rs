@@ -21,9 +21,8 @@ use domain::secret::SecretToken;
 use domain::user::User;
 use domain::webhook::{Delivery, Webhook, WebhookInput, WebhookSecret};
 use domain::{
-    DeliveryId, WebhookId,
-    Actor, Duration, Input, InvitationId, OrganizationId, RequestId, Role, Timestamp, UserId,
-    ValidationErrors, Version,
+    Actor, DeliveryId, Duration, Input, InvitationId, OrganizationId, RequestId, Role, Timestamp,
+    UserId, ValidationErrors, Version, WebhookId,
 };
 
 /// Why a request cannot be authenticated (→ 401).

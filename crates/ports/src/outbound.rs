@@ -28,8 +28,8 @@ use domain::secret::{SecretToken, TokenHash};
 use domain::user::{NewUser, Password, PasswordHash, PersonName, User};
 use domain::webhook::{Delivery, DeliveryStatus, Endpoint, Webhook, WebhookFields, WebhookSecret};
 use domain::{
-    DeliveryId, Duration, EmailAddress, InvitationId, OrganizationId, OutboxMessageId, RateEventId, Role,
-    Timestamp, UserId, Version, WebhookId,
+    DeliveryId, Duration, EmailAddress, InvitationId, OrganizationId, OutboxMessageId, RateEventId,
+    Role, Timestamp, UserId, Version, WebhookId,
 };
 
 /// A storage failure that no business rule explains.
@@ -1061,8 +1061,11 @@ pub trait WebhookRepository: Send + Sync {
     ///
     /// # Errors
     /// `StorageError` only.
-    async fn update(&self, webhook: &Webhook, event: Option<NewEvent>)
-    -> Result<bool, StorageError>;
+    async fn update(
+        &self,
+        webhook: &Webhook,
+        event: Option<NewEvent>,
+    ) -> Result<bool, StorageError>;
 
     /// Deletes a webhook of `organization` and its deliveries, with its event. `false`
     /// when it does not exist.

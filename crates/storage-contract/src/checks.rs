@@ -18,11 +18,11 @@ use ports::outbound::{
 
 use crate::Store;
 pub use crate::audit_checks::*;
-pub use crate::webhook_checks::*;
 use crate::fixtures::{
     any_event, child, email, invitation, mail, new_invitation, new_organization, new_user, now,
     organization_with_admin, person, root, token, user,
 };
+pub use crate::webhook_checks::*;
 
 fn ids<T>(items: &[T], id: impl Fn(&T) -> i64) -> Vec<i64> {
     items.iter().map(id).collect()

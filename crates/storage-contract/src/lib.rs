@@ -7,17 +7,17 @@
 //! code: a check panics, as a test does, when the adapter breaks the contract.
 
 mod audit_checks;
-mod webhook_checks;
 pub mod checks;
 pub mod fixtures;
+mod webhook_checks;
 
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use ports::outbound::{
-    EventRepository, InvitationRepository, MemberRepository, OptOutRepository,
+    DeliveryQueue, EventRepository, InvitationRepository, MemberRepository, OptOutRepository,
     OrganizationRepository, Outbox, RateLimitStore, StorageHealth, UserRepository,
-    DeliveryQueue, WebhookRepository,
+    WebhookRepository,
 };
 
 /// Reads every row of a table, each row as one text holding all its column values, past

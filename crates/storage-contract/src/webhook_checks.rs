@@ -18,7 +18,9 @@ use crate::fixtures::{child, now, root};
 
 fn fields(patterns: Vec<EventPattern>, active: bool) -> WebhookFields {
     WebhookFields {
-        endpoint: Some(Endpoint::from_stored("https://hooks.example.com/".to_owned())),
+        endpoint: Some(Endpoint::from_stored(
+            "https://hooks.example.com/".to_owned(),
+        )),
         events: Some(patterns),
         description: Some(String::new()),
         active: Some(active),
@@ -206,7 +208,10 @@ pub async fn claims_lease_settle_once_and_follow_the_schedule(store: &Store) {
         next_attempt_at: Some(retry_at),
     };
     assert_eq!(
-        store.deliveries.settle(first.id, first.claim, failed.clone()).await,
+        store
+            .deliveries
+            .settle(first.id, first.claim, failed.clone())
+            .await,
         Ok(false),
         "a superseded claim settles nothing"
     );
@@ -264,13 +269,19 @@ pub async fn claims_lease_settle_once_and_follow_the_schedule(store: &Store) {
         .expect("claimed");
     assert!(ours(&retried).is_some(), "queued again at once");
     assert_eq!(
-        store.deliveries.settle(due.id, due.claim, DeliveryOutcome {
-            status: DeliveryStatus::Delivered,
-            status_code: Some(200),
-            error: None,
-            next_attempt_at: None,
-        })
-        .await,
+        store
+            .deliveries
+            .settle(
+                due.id,
+                due.claim,
+                DeliveryOutcome {
+                    status: DeliveryStatus::Delivered,
+                    status_code: Some(200),
+                    error: None,
+                    next_attempt_at: None,
+                }
+            )
+            .await,
         Ok(false),
         "a claim from before the manual retry settles nothing"
     );
@@ -331,10 +342,7 @@ pub async fn an_organization_has_at_most_ten_webhooks_even_under_concurrency(sto
     });
     let results = futures::future::join_all(attempts).await;
 
-    let made = results
-        .iter()
-        .filter(|result| result.is_ok())
-        .count();
+    let made = results.iter().filter(|result| result.is_ok()).count();
     let refused = results
         .iter()
         .filter(|result| matches!(result, Err(CreateWebhookError::TooMany)))

@@ -4,9 +4,7 @@
 
 use axum::http::StatusCode;
 use domain::audit::EventAction;
-use domain::webhook::{
-    Delivery, DeliveryStatus, Endpoint, EventPattern, Webhook, WebhookSecret,
-};
+use domain::webhook::{Delivery, DeliveryStatus, Endpoint, EventPattern, Webhook, WebhookSecret};
 use domain::{DeliveryId, ErrorCode, EventId, Input, OrganizationId, ValidationErrors, WebhookId};
 use ports::inbound::UseCaseError;
 use serde_json::json;
@@ -38,7 +36,10 @@ async fn creation_passes_the_fields_and_shows_the_secret_once_with_no_store() {
             *organization == OrganizationId::new(1)
                 && input.endpoint == Input::Value("https://hooks.example.com/orgs".to_owned())
                 && input.events
-                    == Input::Value(vec!["member.*".to_owned(), "organization.updated".to_owned()])
+                    == Input::Value(vec![
+                        "member.*".to_owned(),
+                        "organization.updated".to_owned(),
+                    ])
                 && input.active == Input::Absent
         })
         .times(1)
