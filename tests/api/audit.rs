@@ -24,7 +24,68 @@ on_both_backends!(
     bad_filter_values_are_refused_on_their_parameter_in_both_languages,
     only_administrators_see_an_organizations_events,
     events_are_erased_with_a_purged_organization,
+    the_events_route_is_documented,
+    thirty_parallel_lists_with_hostile_filters_never_fail,
 );
+
+async fn thirty_parallel_lists_with_hostile_filters_never_fail(app: TestApp) {
+    let root = app.root_id;
+    let paths: Vec<String> = (0..30)
+        .map(|n| match n % 5 {
+            0 => format!("{}?action=member.*&page_size=1000", events_path(root)),
+            1 => format!("{}?since=%00", events_path(root)),
+            2 => format!("{}?until={}", events_path(root), "9".repeat(3000)),
+            3 => format!(
+                "{}?actor=/organizations/{}/users/1/",
+                events_path(root),
+                "9".repeat(40)
+            ),
+            _ => format!("{}?page=99999999999999999999", events_path(root)),
+        })
+        .collect();
+
+    let replies =
+        futures::future::join_all(paths.iter().map(|path| app.get(path, &app.admin_key))).await;
+
+    for (path, reply) in paths.iter().zip(&replies) {
+        assert!(
+            [200, 400, 404].contains(&reply.status),
+            "{path}: {} {}",
+            reply.status,
+            reply.text
+        );
+    }
+    assert_eq!(replies[0].status, 200);
+    assert_eq!(replies[1].status, 400);
+    assert_eq!(replies[2].status, 400);
+}
+
+async fn the_events_route_is_documented(app: TestApp) {
+    let document = app.get("/openapi.json", &app.admin_key).await;
+
+    let operation = &document.body["paths"]["/organizations/{id}/events/"]["get"];
+    assert!(operation.is_object(), "{}", document.text);
+    let parameters: Vec<&str> = operation["parameters"]
+        .as_array()
+        .expect("parameters")
+        .iter()
+        .filter_map(|parameter| parameter["name"].as_str())
+        .collect();
+    for name in [
+        "id",
+        "action",
+        "actor",
+        "since",
+        "until",
+        "page",
+        "page_size",
+    ] {
+        assert!(parameters.contains(&name), "{name}: {parameters:?}");
+    }
+    for status in ["200", "400", "401", "403", "404"] {
+        assert!(operation["responses"][status].is_object(), "{status}");
+    }
+}
 
 fn events_path(organization: i64) -> String {
     format!("/organizations/{organization}/events/")

@@ -16,298 +16,238 @@ pub enum Language {
     French,
 }
 
-/// The key of one message in the catalog.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MessageCode {
+/// Declares a catalog from one table: the enum of its keys (with `ALL`, every key in
+/// order) and the function giving a key's text in a language, placeholders unfilled.
+/// Each entry is a key, its English text, then its French text.
+macro_rules! catalog {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident;
+        $(#[$fn_meta:meta])*
+        pub fn $template:ident;
+        $($(#[$doc:meta])* $key:ident: $english:literal, $french:literal;)*
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$doc])* $key,)*
+        }
+
+        impl $name {
+            /// Every key, in the order of the table.
+            pub const ALL: [$name; [$(stringify!($key)),*].len()] = [$($name::$key),*];
+        }
+
+        $(#[$fn_meta])*
+        #[must_use]
+        pub fn $template(key: $name, language: Language) -> &'static str {
+            match (key, language) {
+                $(
+                    ($name::$key, Language::English) => $english,
+                    ($name::$key, Language::French) => $french,
+                )*
+            }
+        }
+    };
+}
+
+catalog! {
+    /// The key of one message in the catalog.
+    pub enum MessageCode;
+    /// The text of `code` in `language`, with its `{placeholders}` unfilled.
+    pub fn template;
     /// A required field is absent.
-    Required,
+    Required:
+        "This field is required.",
+        "Ce champ est obligatoire.";
     /// A field is `null`.
-    Null,
+    Null:
+        "This field may not be null.",
+        "Ce champ ne peut être nul.";
     /// A field is blank.
-    Blank,
+    Blank:
+        "This field may not be blank.",
+        "Ce champ ne peut être vide.";
     /// A string is too long (`{max_length}`).
-    MaxLength,
+    MaxLength:
+        "Ensure this field has no more than {max_length} characters.",
+        "Assurez-vous que ce champ comporte au plus {max_length} caractères.";
     /// A string is too short (`{min_length}`).
-    MinLength,
+    MinLength:
+        "Ensure this field has at least {min_length} characters.",
+        "Assurez-vous que ce champ comporte au moins {min_length} caractères.";
     /// Not a string.
-    InvalidString,
+    InvalidString:
+        "Not a valid string.",
+        "Chaîne de caractères non valide.";
     /// Not a boolean.
-    InvalidBoolean,
+    InvalidBoolean:
+        "Must be a valid boolean.",
+        "Doit être un booléen valide.";
     /// Not an integer.
-    InvalidInteger,
+    InvalidInteger:
+        "A valid integer is required.",
+        "Un nombre entier valide est requis.";
     /// Below `{min_value}`.
-    MinValue,
+    MinValue:
+        "Ensure this value is greater than or equal to {min_value}.",
+        "Assurez-vous que cette valeur est supérieure ou égale à {min_value}.";
     /// Above `{max_value}`.
-    MaxValue,
+    MaxValue:
+        "Ensure this value is less than or equal to {max_value}.",
+        "Assurez-vous que cette valeur est inférieure ou égale à {max_value}.";
     /// `{input}` is no allowed choice.
-    InvalidChoice,
+    InvalidChoice:
+        "\"{input}\" is not a valid choice.",
+        "\"{input}\" n'est pas un choix valide.";
     /// Not an object (`{datatype}` given).
-    NotAnObject,
+    NotAnObject:
+        "Invalid data. Expected a dictionary, but got {datatype}.",
+        "Donnée non valide. Attendait un dictionnaire, a reçu {datatype}.";
     /// Not an e-mail address.
-    InvalidEmail,
+    InvalidEmail:
+        "Enter a valid email address.",
+        "Saisissez une adresse email valable.";
     /// Bad nickname.
-    InvalidNickname,
+    InvalidNickname:
+        "Nickname can only contain lowercase letters, numbers and dashes. It must be between 4 and 30 characters long",
+        "Le surnom ne peut contenir que des lettres minuscules, des chiffres et des tirets. Il doit comporter entre 4 et 30 caractères";
     /// External opt-out message not allowed.
-    ExternalOptoutNotAllowed,
+    ExternalOptoutNotAllowed:
+        "External optout is not allowed, no need to provide a message",
+        "Le désabonnement externe n'est pas autorisé, inutile de fournir un message";
     /// Hyperlink to no organization detail URL.
-    NoUrlMatch,
+    NoUrlMatch:
+        "Invalid hyperlink - No URL match.",
+        "Lien non valide : pas d'URL correspondante.";
     /// Hyperlink to a missing organization.
-    ObjectDoesNotExist,
+    ObjectDoesNotExist:
+        "Invalid hyperlink - Object does not exist.",
+        "Lien non valide : l'objet n'existe pas.";
     /// CONTRACT §4 create rule 3.
-    ParentMustBeYourOrganization,
+    ParentMustBeYourOrganization:
+        "Parent organization must be your organization.",
+        "L'organisation parente doit être votre organisation.";
     /// CONTRACT §4 create rule 4.
-    ParentAlreadyHasParent,
+    ParentAlreadyHasParent:
+        "Cannot be attached to a parent organization that already has a parent.",
+        "Impossible de rattacher à une organisation parente qui a déjà un parent.";
     /// `parent` cannot change.
-    ParentCannotChange,
+    ParentCannotChange:
+        "This field cannot be changed.",
+        "Ce champ ne peut pas être modifié.";
     /// A user has this identifier.
-    IdentifierTaken,
+    IdentifierTaken:
+        "A user with this identifier already exists.",
+        "Un utilisateur avec cet identifiant existe déjà.";
     /// A pending invitation exists.
-    AlreadyInvited,
+    AlreadyInvited:
+        "This identifier has already been invited.",
+        "Cet identifiant a déjà été invité.";
     /// A bad invitation token.
-    InvalidInvitation,
+    InvalidInvitation:
+        "Invalid or expired invitation.",
+        "Invitation non valide ou expirée.";
     /// Wrong credentials.
-    InvalidCredentials,
+    InvalidCredentials:
+        "Unable to log in with provided credentials.",
+        "Impossible de se connecter avec les informations d'identification fournies.";
     /// 401 without credentials.
-    NotAuthenticated,
+    NotAuthenticated:
+        "Authentication credentials were not provided.",
+        "Informations d'authentification non fournies.";
     /// 401 with bad credentials.
-    InvalidToken,
+    InvalidToken:
+        "Invalid token.",
+        "Token non valide.";
     /// 403.
-    PermissionDenied,
+    PermissionDenied:
+        "You do not have permission to perform this action.",
+        "Vous n'avez pas la permission d'effectuer cette action.";
     /// 404.
-    NotFound,
+    NotFound:
+        "Not found.",
+        "Pas trouvé.";
     /// 404 for a bad page.
-    InvalidPage,
+    InvalidPage:
+        "Invalid page.",
+        "Page invalide.";
     /// 405 (`{method}`).
-    MethodNotAllowed,
+    MethodNotAllowed:
+        "Method \"{method}\" not allowed.",
+        "Méthode \"{method}\" non autorisée.";
     /// 400 for malformed JSON (`{error}`).
-    ParseError,
+    ParseError:
+        "JSON parse error - {error}",
+        "Erreur d'analyse JSON - {error}";
     /// 413 (`{max}` bytes).
-    PayloadTooLarge,
+    PayloadTooLarge:
+        "Request body is too large: at most {max} bytes are accepted.",
+        "Le corps de la requête est trop volumineux : au plus {max} octets sont acceptés.";
     /// 415 (`{media_type}`).
-    UnsupportedMediaType,
+    UnsupportedMediaType:
+        "Unsupported media type \"{media_type}\" in request.",
+        "Type de média \"{media_type}\" non supporté.";
     /// 412.
-    PreconditionFailed,
+    PreconditionFailed:
+        "The resource has changed since it was read: If-Match does not match.",
+        "La ressource a changé depuis sa lecture : If-Match ne correspond pas.";
     /// 409: invitation accepted already.
-    InvitationAccepted,
+    InvitationAccepted:
+        "This invitation has already been accepted.",
+        "Cette invitation a déjà été acceptée.";
     /// 409: invitation revoked already.
-    InvitationRevoked,
+    InvitationRevoked:
+        "This invitation has been revoked.",
+        "Cette invitation a été révoquée.";
     /// 409: another pending invitation for the address.
-    InvitationPendingElsewhere,
+    InvitationPendingElsewhere:
+        "Another pending invitation exists for this identifier.",
+        "Une autre invitation en attente existe pour cet identifiant.";
     /// 409: a root organization keeps at least one administrator.
-    LastAdministrator,
+    LastAdministrator:
+        "An organization must keep at least one administrator.",
+        "Une organisation doit garder au moins un administrateur.";
     /// 429 with a wait of one second.
-    ThrottledOneSecond,
+    ThrottledOneSecond:
+        "Request was throttled. Expected available in 1 second.",
+        "Requête ralentie. Disponible dans 1 seconde.";
     /// 429 with a wait of `{wait}` seconds.
-    ThrottledSeconds,
+    ThrottledSeconds:
+        "Request was throttled. Expected available in {wait} seconds.",
+        "Requête ralentie. Disponible dans {wait} secondes.";
     /// 503.
-    ServiceUnavailable,
+    ServiceUnavailable:
+        "Service temporarily unavailable, try again later.",
+        "Service temporairement indisponible, réessayez plus tard.";
     /// 500.
-    ServerError,
+    ServerError:
+        "A server error occurred.",
+        "Une erreur du serveur est survenue.";
     /// A NUL character in a string.
-    NullCharacter,
+    NullCharacter:
+        "Null characters are not allowed.",
+        "Les caractères null ne sont pas autorisés.";
     /// Not an ISO 8601 date or date-time (`?since=`, `?until=`).
-    InvalidDateTime,
+    InvalidDateTime:
+        "Datetime has wrong format. Use one of these formats instead: YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z], YYYY-MM-DD.",
+        "La date + heure n'a pas le bon format. Utilisez un des formats suivants : YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z], YYYY-MM-DD.";
     /// Not an absolute `http`/`https` URL.
-    InvalidUrl,
-    /// A webhook endpoint on a refused address.
-    AddressNotAllowed,
+    InvalidUrl:
+        "Enter a valid URL.",
+        "Saisissez une URL valide.";
+    /// A webhook endpoint on a refused address (CONTRACT §14).
+    AddressNotAllowed:
+        "This address is not allowed.",
+        "Cette adresse n'est pas autorisée.";
     /// Not a list.
-    NotAList,
+    NotAList:
+        "Expected a list of items.",
+        "Une liste d'éléments est attendue.";
     /// An organization already has 10 webhooks.
-    TooManyWebhooks,
-}
-
-impl MessageCode {
-    /// Every code, so tests can check the catalog is complete.
-    pub const ALL: [MessageCode; 48] = [
-        MessageCode::Required,
-        MessageCode::Null,
-        MessageCode::Blank,
-        MessageCode::MaxLength,
-        MessageCode::MinLength,
-        MessageCode::InvalidString,
-        MessageCode::InvalidBoolean,
-        MessageCode::InvalidInteger,
-        MessageCode::MinValue,
-        MessageCode::MaxValue,
-        MessageCode::InvalidChoice,
-        MessageCode::NotAnObject,
-        MessageCode::InvalidEmail,
-        MessageCode::InvalidNickname,
-        MessageCode::ExternalOptoutNotAllowed,
-        MessageCode::NoUrlMatch,
-        MessageCode::ObjectDoesNotExist,
-        MessageCode::ParentMustBeYourOrganization,
-        MessageCode::ParentAlreadyHasParent,
-        MessageCode::ParentCannotChange,
-        MessageCode::IdentifierTaken,
-        MessageCode::AlreadyInvited,
-        MessageCode::InvalidInvitation,
-        MessageCode::InvalidCredentials,
-        MessageCode::NotAuthenticated,
-        MessageCode::InvalidToken,
-        MessageCode::PermissionDenied,
-        MessageCode::NotFound,
-        MessageCode::InvalidPage,
-        MessageCode::MethodNotAllowed,
-        MessageCode::ParseError,
-        MessageCode::PayloadTooLarge,
-        MessageCode::UnsupportedMediaType,
-        MessageCode::PreconditionFailed,
-        MessageCode::InvitationAccepted,
-        MessageCode::InvitationRevoked,
-        MessageCode::InvitationPendingElsewhere,
-        MessageCode::LastAdministrator,
-        MessageCode::ThrottledOneSecond,
-        MessageCode::ThrottledSeconds,
-        MessageCode::ServiceUnavailable,
-        MessageCode::ServerError,
-        MessageCode::NullCharacter,
-        MessageCode::InvalidDateTime,
-        MessageCode::InvalidUrl,
-        MessageCode::AddressNotAllowed,
-        MessageCode::NotAList,
-        MessageCode::TooManyWebhooks,
-    ];
-}
-
-/// The text of `code` in `language`, with its `{placeholders}` unfilled.
-#[must_use]
-pub fn template(code: MessageCode, language: Language) -> &'static str {
-    use Language::{English as En, French as Fr};
-    use MessageCode as M;
-    match (code, language) {
-        (M::Required, En) => "This field is required.",
-        (M::Required, Fr) => "Ce champ est obligatoire.",
-        (M::Null, En) => "This field may not be null.",
-        (M::Null, Fr) => "Ce champ ne peut être nul.",
-        (M::Blank, En) => "This field may not be blank.",
-        (M::Blank, Fr) => "Ce champ ne peut être vide.",
-        (M::MaxLength, En) => "Ensure this field has no more than {max_length} characters.",
-        (M::MaxLength, Fr) => "Assurez-vous que ce champ comporte au plus {max_length} caractères.",
-        (M::MinLength, En) => "Ensure this field has at least {min_length} characters.",
-        (M::MinLength, Fr) => {
-            "Assurez-vous que ce champ comporte au moins {min_length} caractères."
-        }
-        (M::InvalidString, En) => "Not a valid string.",
-        (M::InvalidString, Fr) => "Chaîne de caractères non valide.",
-        (M::InvalidBoolean, En) => "Must be a valid boolean.",
-        (M::InvalidBoolean, Fr) => "Doit être un booléen valide.",
-        (M::InvalidInteger, En) => "A valid integer is required.",
-        (M::InvalidInteger, Fr) => "Un nombre entier valide est requis.",
-        (M::MinValue, En) => "Ensure this value is greater than or equal to {min_value}.",
-        (M::MinValue, Fr) => "Assurez-vous que cette valeur est supérieure ou égale à {min_value}.",
-        (M::MaxValue, En) => "Ensure this value is less than or equal to {max_value}.",
-        (M::MaxValue, Fr) => "Assurez-vous que cette valeur est inférieure ou égale à {max_value}.",
-        (M::InvalidChoice, En) => "\"{input}\" is not a valid choice.",
-        (M::InvalidChoice, Fr) => "\"{input}\" n'est pas un choix valide.",
-        (M::NotAnObject, En) => "Invalid data. Expected a dictionary, but got {datatype}.",
-        (M::NotAnObject, Fr) => "Donnée non valide. Attendait un dictionnaire, a reçu {datatype}.",
-        (M::InvalidEmail, En) => "Enter a valid email address.",
-        (M::InvalidEmail, Fr) => "Saisissez une adresse email valable.",
-        (M::InvalidNickname, En) => {
-            "Nickname can only contain lowercase letters, numbers and dashes. It must be between 4 and 30 characters long"
-        }
-        (M::InvalidNickname, Fr) => {
-            "Le surnom ne peut contenir que des lettres minuscules, des chiffres et des tirets. Il doit comporter entre 4 et 30 caractères"
-        }
-        (M::ExternalOptoutNotAllowed, En) => {
-            "External optout is not allowed, no need to provide a message"
-        }
-        (M::ExternalOptoutNotAllowed, Fr) => {
-            "Le désabonnement externe n'est pas autorisé, inutile de fournir un message"
-        }
-        (M::NoUrlMatch, En) => "Invalid hyperlink - No URL match.",
-        (M::NoUrlMatch, Fr) => "Lien non valide : pas d'URL correspondante.",
-        (M::ObjectDoesNotExist, En) => "Invalid hyperlink - Object does not exist.",
-        (M::ObjectDoesNotExist, Fr) => "Lien non valide : l'objet n'existe pas.",
-        (M::ParentMustBeYourOrganization, En) => "Parent organization must be your organization.",
-        (M::ParentMustBeYourOrganization, Fr) => {
-            "L'organisation parente doit être votre organisation."
-        }
-        (M::ParentAlreadyHasParent, En) => {
-            "Cannot be attached to a parent organization that already has a parent."
-        }
-        (M::ParentAlreadyHasParent, Fr) => {
-            "Impossible de rattacher à une organisation parente qui a déjà un parent."
-        }
-        (M::ParentCannotChange, En) => "This field cannot be changed.",
-        (M::ParentCannotChange, Fr) => "Ce champ ne peut pas être modifié.",
-        (M::IdentifierTaken, En) => "A user with this identifier already exists.",
-        (M::IdentifierTaken, Fr) => "Un utilisateur avec cet identifiant existe déjà.",
-        (M::AlreadyInvited, En) => "This identifier has already been invited.",
-        (M::AlreadyInvited, Fr) => "Cet identifiant a déjà été invité.",
-        (M::InvalidInvitation, En) => "Invalid or expired invitation.",
-        (M::InvalidInvitation, Fr) => "Invitation non valide ou expirée.",
-        (M::InvalidCredentials, En) => "Unable to log in with provided credentials.",
-        (M::InvalidCredentials, Fr) => {
-            "Impossible de se connecter avec les informations d'identification fournies."
-        }
-        (M::NotAuthenticated, En) => "Authentication credentials were not provided.",
-        (M::NotAuthenticated, Fr) => "Informations d'authentification non fournies.",
-        (M::InvalidToken, En) => "Invalid token.",
-        (M::InvalidToken, Fr) => "Token non valide.",
-        (M::PermissionDenied, En) => "You do not have permission to perform this action.",
-        (M::PermissionDenied, Fr) => "Vous n'avez pas la permission d'effectuer cette action.",
-        (M::NotFound, En) => "Not found.",
-        (M::NotFound, Fr) => "Pas trouvé.",
-        (M::InvalidPage, En) => "Invalid page.",
-        (M::InvalidPage, Fr) => "Page invalide.",
-        (M::MethodNotAllowed, En) => "Method \"{method}\" not allowed.",
-        (M::MethodNotAllowed, Fr) => "Méthode \"{method}\" non autorisée.",
-        (M::ParseError, En) => "JSON parse error - {error}",
-        (M::ParseError, Fr) => "Erreur d'analyse JSON - {error}",
-        (M::PayloadTooLarge, En) => "Request body is too large: at most {max} bytes are accepted.",
-        (M::PayloadTooLarge, Fr) => {
-            "Le corps de la requête est trop volumineux : au plus {max} octets sont acceptés."
-        }
-        (M::UnsupportedMediaType, En) => "Unsupported media type \"{media_type}\" in request.",
-        (M::UnsupportedMediaType, Fr) => "Type de média \"{media_type}\" non supporté.",
-        (M::PreconditionFailed, En) => {
-            "The resource has changed since it was read: If-Match does not match."
-        }
-        (M::PreconditionFailed, Fr) => {
-            "La ressource a changé depuis sa lecture : If-Match ne correspond pas."
-        }
-        (M::InvitationAccepted, En) => "This invitation has already been accepted.",
-        (M::InvitationAccepted, Fr) => "Cette invitation a déjà été acceptée.",
-        (M::InvitationRevoked, En) => "This invitation has been revoked.",
-        (M::InvitationRevoked, Fr) => "Cette invitation a été révoquée.",
-        (M::InvitationPendingElsewhere, En) => {
-            "Another pending invitation exists for this identifier."
-        }
-        (M::InvitationPendingElsewhere, Fr) => {
-            "Une autre invitation en attente existe pour cet identifiant."
-        }
-        (M::LastAdministrator, En) => "An organization must keep at least one administrator.",
-        (M::LastAdministrator, Fr) => "Une organisation doit garder au moins un administrateur.",
-        (M::ThrottledOneSecond, En) => "Request was throttled. Expected available in 1 second.",
-        (M::ThrottledOneSecond, Fr) => "Requête ralentie. Disponible dans 1 seconde.",
-        (M::ThrottledSeconds, En) => "Request was throttled. Expected available in {wait} seconds.",
-        (M::ThrottledSeconds, Fr) => "Requête ralentie. Disponible dans {wait} secondes.",
-        (M::ServiceUnavailable, En) => "Service temporarily unavailable, try again later.",
-        (M::ServiceUnavailable, Fr) => "Service temporairement indisponible, réessayez plus tard.",
-        (M::ServerError, En) => "A server error occurred.",
-        (M::ServerError, Fr) => "Une erreur du serveur est survenue.",
-        (M::NullCharacter, En) => "Null characters are not allowed.",
-        (M::NullCharacter, Fr) => "Les caractères null ne sont pas autorisés.",
-        (M::InvalidDateTime, En) => {
-            "Datetime has wrong format. Use one of these formats instead: \
-             YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z], YYYY-MM-DD."
-        }
-        (M::InvalidDateTime, Fr) => {
-            "La date + heure n'a pas le bon format. Utilisez un des formats suivants : \
-             YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z], YYYY-MM-DD."
-        }
-        (M::InvalidUrl, En) => "Enter a valid URL.",
-        (M::InvalidUrl, Fr) => "Saisissez une URL valide.",
-        (M::AddressNotAllowed, En) => "This address is not allowed.",
-        (M::AddressNotAllowed, Fr) => "Cette adresse n'est pas autorisée.",
-        (M::NotAList, En) => "Expected a list of items.",
-        (M::NotAList, Fr) => "Une liste d'éléments est attendue.",
-        (M::TooManyWebhooks, En) => "An organization cannot have more than 10 webhooks.",
-        (M::TooManyWebhooks, Fr) => "Une organisation ne peut pas avoir plus de 10 webhooks.",
-    }
+    TooManyWebhooks:
+        "An organization cannot have more than 10 webhooks.",
+        "Une organisation ne peut pas avoir plus de 10 webhooks.";
 }
 
 /// The text of `code` in `language` with its placeholders filled from `params`.
@@ -375,165 +315,111 @@ pub fn error_text(code: &ErrorCode, language: Language) -> String {
     render(message, language, &params)
 }
 
-/// The texts of the invitation page (CONTRACT §10), keyed by (text, language).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PageText {
+catalog! {
+    /// The texts of the invitation page (CONTRACT §10), keyed by (text, language).
+    pub enum PageText;
+    /// The text of the page text `text` in `language`, with its `{placeholders}` unfilled.
+    pub fn page_template;
     /// The title of the invitation page (`{organization}`).
-    InvitationTitle,
+    InvitationTitle:
+        "Join {organization}",
+        "Rejoindre {organization}";
     /// What the invitation offers (`{inviter}`, `{organization}`, `{role}`).
-    InvitationIntro,
+    InvitationIntro:
+        "{inviter} invited you to join {organization} as {role}.",
+        "{inviter} vous invite à rejoindre {organization} en tant que {role}.";
     /// What the invitation offers when its inviter is gone (`{organization}`, `{role}`).
-    InvitationIntroWithoutInviter,
+    InvitationIntroWithoutInviter:
+        "You are invited to join {organization} as {role}.",
+        "Vous êtes invité à rejoindre {organization} en tant que {role}.";
     /// The label of the organization's name.
-    OrganizationLabel,
+    OrganizationLabel:
+        "Organization",
+        "Organisation";
     /// The label of the role.
-    RoleLabel,
+    RoleLabel:
+        "Role",
+        "Rôle";
     /// The label of the invited identifier.
-    IdentifierLabel,
+    IdentifierLabel:
+        "Your identifier",
+        "Votre identifiant";
     /// The label of the inviter.
-    InviterLabel,
+    InviterLabel:
+        "Invited by",
+        "Invité par";
     /// The first name field.
-    FirstName,
+    FirstName:
+        "First name",
+        "Prénom";
     /// The last name field.
-    LastName,
+    LastName:
+        "Last name",
+        "Nom";
     /// The password field.
-    Password,
+    Password:
+        "Password (at least 8 characters)",
+        "Mot de passe (au moins 8 caractères)";
     /// The password confirmation field.
-    PasswordAgain,
+    PasswordAgain:
+        "Password again",
+        "Mot de passe, à nouveau";
     /// The submit button.
-    Accept,
+    Accept:
+        "Accept the invitation",
+        "Accepter l'invitation";
     /// The confirmation differs from the password.
-    PasswordsDiffer,
+    PasswordsDiffer:
+        "The two passwords do not match.",
+        "Les deux mots de passe ne correspondent pas.";
     /// The invalid-invitation page's title.
-    InvalidInvitation,
+    InvalidInvitation:
+        "Invalid or expired invitation.",
+        "Invitation invalide ou expirée.";
     /// What to do about an invalid invitation.
-    InvalidInvitationHelp,
+    InvalidInvitationHelp:
+        "This link was already used, revoked or has expired. Ask the person who invited you for a new invitation.",
+        "Ce lien a déjà servi, a été révoqué ou a expiré. Demandez une nouvelle invitation à la personne qui vous a invité.";
     /// The welcome page's title (`{organization}`).
-    WelcomeTitle,
+    WelcomeTitle:
+        "Welcome to {organization}",
+        "Bienvenue dans {organization}";
     /// The new account (`{identifier}`, `{role}`).
-    WelcomeAccount,
+    WelcomeAccount:
+        "Your account {identifier} is ready, with the role {role}.",
+        "Votre compte {identifier} est prêt, avec le rôle {role}.";
     /// The label of the API key.
-    ApiKeyLabel,
+    ApiKeyLabel:
+        "Your API key",
+        "Votre clé d'API";
     /// The API key is shown once.
-    ApiKeyOnce,
+    ApiKeyOnce:
+        "It is shown only this once: copy it now and keep it secret. You can make a new one later with POST /me/regen_secret/.",
+        "Elle n'est affichée que cette fois : copiez-la maintenant et gardez-la secrète. Vous pourrez en créer une nouvelle avec POST /me/regen_secret/.";
     /// How to send the API key.
-    ApiKeyUsage,
+    ApiKeyUsage:
+        "Send it in the Authorization header of each API request:",
+        "Envoyez-la dans l'en-tête Authorization de chaque requête à l'API :";
     /// Which request to try first.
-    ApiKeyExample,
+    ApiKeyExample:
+        "For example, your own account:",
+        "Par exemple, votre propre compte :";
     /// The role `administrators`.
-    RoleAdministrators,
+    RoleAdministrators:
+        "administrators",
+        "administrateurs";
     /// The role `managers`.
-    RoleManagers,
+    RoleManagers:
+        "managers",
+        "gestionnaires";
     /// The role `users`.
-    RoleUsers,
+    RoleUsers:
+        "users",
+        "utilisateurs";
     /// The role `collaborators`.
-    RoleCollaborators,
-}
-
-impl PageText {
-    /// Every text, so tests can check the catalog is complete.
-    pub const ALL: [PageText; 25] = [
-        PageText::InvitationTitle,
-        PageText::InvitationIntro,
-        PageText::InvitationIntroWithoutInviter,
-        PageText::OrganizationLabel,
-        PageText::RoleLabel,
-        PageText::IdentifierLabel,
-        PageText::InviterLabel,
-        PageText::FirstName,
-        PageText::LastName,
-        PageText::Password,
-        PageText::PasswordAgain,
-        PageText::Accept,
-        PageText::PasswordsDiffer,
-        PageText::InvalidInvitation,
-        PageText::InvalidInvitationHelp,
-        PageText::WelcomeTitle,
-        PageText::WelcomeAccount,
-        PageText::ApiKeyLabel,
-        PageText::ApiKeyOnce,
-        PageText::ApiKeyUsage,
-        PageText::ApiKeyExample,
-        PageText::RoleAdministrators,
-        PageText::RoleManagers,
-        PageText::RoleUsers,
-        PageText::RoleCollaborators,
-    ];
-}
-
-/// The text of the page text `text` in `language`, with its `{placeholders}` unfilled.
-#[must_use]
-pub fn page_template(text: PageText, language: Language) -> &'static str {
-    use Language::{English as En, French as Fr};
-    use PageText as P;
-    match (text, language) {
-        (P::InvitationTitle, En) => "Join {organization}",
-        (P::InvitationTitle, Fr) => "Rejoindre {organization}",
-        (P::InvitationIntro, En) => "{inviter} invited you to join {organization} as {role}.",
-        (P::InvitationIntro, Fr) => {
-            "{inviter} vous invite à rejoindre {organization} en tant que {role}."
-        }
-        (P::InvitationIntroWithoutInviter, En) => {
-            "You are invited to join {organization} as {role}."
-        }
-        (P::InvitationIntroWithoutInviter, Fr) => {
-            "Vous êtes invité à rejoindre {organization} en tant que {role}."
-        }
-        (P::OrganizationLabel, En) => "Organization",
-        (P::OrganizationLabel, Fr) => "Organisation",
-        (P::RoleLabel, En) => "Role",
-        (P::RoleLabel, Fr) => "Rôle",
-        (P::IdentifierLabel, En) => "Your identifier",
-        (P::IdentifierLabel, Fr) => "Votre identifiant",
-        (P::InviterLabel, En) => "Invited by",
-        (P::InviterLabel, Fr) => "Invité par",
-        (P::FirstName, En) => "First name",
-        (P::FirstName, Fr) => "Prénom",
-        (P::LastName, En) => "Last name",
-        (P::LastName, Fr) => "Nom",
-        (P::Password, En) => "Password (at least 8 characters)",
-        (P::Password, Fr) => "Mot de passe (au moins 8 caractères)",
-        (P::PasswordAgain, En) => "Password again",
-        (P::PasswordAgain, Fr) => "Mot de passe, à nouveau",
-        (P::Accept, En) => "Accept the invitation",
-        (P::Accept, Fr) => "Accepter l'invitation",
-        (P::PasswordsDiffer, En) => "The two passwords do not match.",
-        (P::PasswordsDiffer, Fr) => "Les deux mots de passe ne correspondent pas.",
-        (P::InvalidInvitation, En) => "Invalid or expired invitation.",
-        (P::InvalidInvitation, Fr) => "Invitation invalide ou expirée.",
-        (P::InvalidInvitationHelp, En) => {
-            "This link was already used, revoked or has expired. Ask the person who invited you for a new invitation."
-        }
-        (P::InvalidInvitationHelp, Fr) => {
-            "Ce lien a déjà servi, a été révoqué ou a expiré. Demandez une nouvelle invitation à la personne qui vous a invité."
-        }
-        (P::WelcomeTitle, En) => "Welcome to {organization}",
-        (P::WelcomeTitle, Fr) => "Bienvenue dans {organization}",
-        (P::WelcomeAccount, En) => "Your account {identifier} is ready, with the role {role}.",
-        (P::WelcomeAccount, Fr) => "Votre compte {identifier} est prêt, avec le rôle {role}.",
-        (P::ApiKeyLabel, En) => "Your API key",
-        (P::ApiKeyLabel, Fr) => "Votre clé d'API",
-        (P::ApiKeyOnce, En) => {
-            "It is shown only this once: copy it now and keep it secret. You can make a new one later with POST /me/regen_secret/."
-        }
-        (P::ApiKeyOnce, Fr) => {
-            "Elle n'est affichée que cette fois : copiez-la maintenant et gardez-la secrète. Vous pourrez en créer une nouvelle avec POST /me/regen_secret/."
-        }
-        (P::ApiKeyUsage, En) => "Send it in the Authorization header of each API request:",
-        (P::ApiKeyUsage, Fr) => {
-            "Envoyez-la dans l'en-tête Authorization de chaque requête à l'API :"
-        }
-        (P::ApiKeyExample, En) => "For example, your own account:",
-        (P::ApiKeyExample, Fr) => "Par exemple, votre propre compte :",
-        (P::RoleAdministrators, En) => "administrators",
-        (P::RoleAdministrators, Fr) => "administrateurs",
-        (P::RoleManagers, En) => "managers",
-        (P::RoleManagers, Fr) => "gestionnaires",
-        (P::RoleUsers, En) => "users",
-        (P::RoleUsers, Fr) => "utilisateurs",
-        (P::RoleCollaborators, En) => "collaborators",
-        (P::RoleCollaborators, Fr) => "collaborateurs",
-    }
+    RoleCollaborators:
+        "collaborators",
+        "collaborateurs";
 }
 
 /// The page text `text` in `language` with its placeholders filled from `params`.

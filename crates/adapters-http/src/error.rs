@@ -10,10 +10,10 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use domain::{FieldErrors, ValidationErrors};
+use domain::{ErrorCode, FieldErrors, ValidationErrors};
 use ports::inbound::{AuthFailure, Conflict, UseCaseError};
 use ports::{Cause, ErrorChain};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::catalog::{Language, MessageCode, error_text, render};
 use crate::extract::language::language_of;
@@ -115,80 +115,64 @@ impl ApiError {
     /// The JSON body of this error in `language`.
     #[must_use]
     pub fn body(&self, language: Language) -> Value {
-        let detail = |code: MessageCode, params: &[(&str, &str)]| {
-            let mut map = Map::new();
-            map.insert(
-                "detail".to_owned(),
-                Value::String(render(code, language, params)),
-            );
-            Value::Object(map)
-        };
-        match self {
-            ApiError::Validation(errors) => validation_body(errors, language),
-            ApiError::Unauthenticated(AuthFailure::Missing) => {
-                detail(MessageCode::NotAuthenticated, &[])
+        use MessageCode as M;
+        let (code, param) = match self {
+            Self::Validation(errors) => return validation_body(errors, language),
+            Self::Unauthenticated(AuthFailure::Missing) => (M::NotAuthenticated, None),
+            Self::Unauthenticated(AuthFailure::Invalid) => (M::InvalidToken, None),
+            Self::Forbidden => (M::PermissionDenied, None),
+            Self::NotFound => (M::NotFound, None),
+            Self::InvalidPage => (M::InvalidPage, None),
+            Self::Parse(error) => (M::ParseError, Some(("error", error.clone()))),
+            Self::MethodNotAllowed(method) => {
+                (M::MethodNotAllowed, Some(("method", method.to_string())))
             }
-            ApiError::Unauthenticated(AuthFailure::Invalid) => {
-                detail(MessageCode::InvalidToken, &[])
+            Self::Conflict(Conflict::InvitationAccepted) => (M::InvitationAccepted, None),
+            Self::Conflict(Conflict::InvitationRevoked) => (M::InvitationRevoked, None),
+            Self::Conflict(Conflict::InvitationPendingElsewhere) => {
+                (M::InvitationPendingElsewhere, None)
             }
-            ApiError::Forbidden => detail(MessageCode::PermissionDenied, &[]),
-            ApiError::NotFound => detail(MessageCode::NotFound, &[]),
-            ApiError::InvalidPage => detail(MessageCode::InvalidPage, &[]),
-            ApiError::Parse(error) => detail(MessageCode::ParseError, &[("error", error)]),
-            ApiError::MethodNotAllowed(method) => detail(
-                MessageCode::MethodNotAllowed,
-                &[("method", method.as_str())],
+            Self::Conflict(Conflict::LastAdministrator) => (M::LastAdministrator, None),
+            Self::PreconditionFailed => (M::PreconditionFailed, None),
+            Self::PayloadTooLarge => (
+                M::PayloadTooLarge,
+                Some(("max", MAX_BODY_BYTES.to_string())),
             ),
-            ApiError::Conflict(Conflict::InvitationAccepted) => {
-                detail(MessageCode::InvitationAccepted, &[])
+            Self::UnsupportedMediaType(given) => {
+                (M::UnsupportedMediaType, Some(("media_type", given.clone())))
             }
-            ApiError::Conflict(Conflict::InvitationRevoked) => {
-                detail(MessageCode::InvitationRevoked, &[])
-            }
-            ApiError::Conflict(Conflict::InvitationPendingElsewhere) => {
-                detail(MessageCode::InvitationPendingElsewhere, &[])
-            }
-            ApiError::Conflict(Conflict::LastAdministrator) => {
-                detail(MessageCode::LastAdministrator, &[])
-            }
-            ApiError::PreconditionFailed => detail(MessageCode::PreconditionFailed, &[]),
-            ApiError::PayloadTooLarge => detail(
-                MessageCode::PayloadTooLarge,
-                &[("max", &MAX_BODY_BYTES.to_string())],
-            ),
-            ApiError::UnsupportedMediaType(media_type) => detail(
-                MessageCode::UnsupportedMediaType,
-                &[("media_type", media_type)],
-            ),
-            ApiError::RateLimited {
+            Self::RateLimited {
                 retry_after_seconds: 1,
-            } => detail(MessageCode::ThrottledOneSecond, &[]),
-            ApiError::RateLimited {
-                retry_after_seconds,
-            } => detail(
-                MessageCode::ThrottledSeconds,
-                &[("wait", &retry_after_seconds.to_string())],
-            ),
-            ApiError::Unavailable(_) | ApiError::Overloaded { .. } => {
-                detail(MessageCode::ServiceUnavailable, &[])
-            }
-            ApiError::Internal(_) => detail(MessageCode::ServerError, &[]),
-        }
+            } => (M::ThrottledOneSecond, None),
+            Self::RateLimited {
+                retry_after_seconds: wait,
+            } => (M::ThrottledSeconds, Some(("wait", wait.to_string()))),
+            Self::Unavailable(_) | Self::Overloaded { .. } => (M::ServiceUnavailable, None),
+            Self::Internal(_) => (M::ServerError, None),
+        };
+        let params: Vec<(&str, &str)> = param
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .collect();
+        json!({ "detail": render(code, language, &params) })
     }
 }
 
 /// DRF's validation shape: a list of texts per field, nested objects for nested
 /// serializers, and `non_field_errors`.
 fn validation_body(errors: &ValidationErrors, language: Language) -> Value {
+    let texts = |codes: &[ErrorCode]| {
+        Value::Array(
+            codes
+                .iter()
+                .map(|code| Value::String(error_text(code, language)))
+                .collect(),
+        )
+    };
     let mut map = Map::new();
     for (field, field_errors) in errors.fields() {
         let value = match field_errors {
-            FieldErrors::Codes(codes) => Value::Array(
-                codes
-                    .iter()
-                    .map(|code| Value::String(error_text(code, language)))
-                    .collect(),
-            ),
+            FieldErrors::Codes(codes) => texts(codes),
             FieldErrors::Nested(nested) => validation_body(nested, language),
         };
         map.insert(field.to_owned(), value);
@@ -196,13 +180,7 @@ fn validation_body(errors: &ValidationErrors, language: Language) -> Value {
     if !errors.non_field_codes().is_empty() {
         map.insert(
             "non_field_errors".to_owned(),
-            Value::Array(
-                errors
-                    .non_field_codes()
-                    .iter()
-                    .map(|code| Value::String(error_text(code, language)))
-                    .collect(),
-            ),
+            texts(errors.non_field_codes()),
         );
     }
     Value::Object(map)
@@ -237,12 +215,7 @@ impl IntoResponse for ApiError {
 pub async fn render_errors(request: Request, next: Next) -> Response {
     let language = language_of(request.headers());
     let method = request.method().clone();
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("-")
-        .to_owned();
+    let request_id = crate::request_id(request.headers()).to_owned();
 
     let mut response = next.run(request).await;
 
@@ -255,24 +228,18 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
     };
     // The whole chain of causes goes to the log, with the request id that the client
     // sees; the body below says only "server error" or "unavailable".
-    match &error {
-        ApiError::Internal(cause) => {
-            tracing::error!(
-                request_id = %request_id,
-                error.message = %cause,
-                error.chain = %ErrorChain(cause),
-                "internal error"
-            );
-        }
-        ApiError::Unavailable(cause) => {
-            tracing::error!(
-                request_id = %request_id,
-                error.message = %cause,
-                error.chain = %ErrorChain(cause),
-                "service unavailable"
-            );
-        }
-        _ => {}
+    let logged = match &error {
+        ApiError::Internal(cause) => Some((cause, "internal error")),
+        ApiError::Unavailable(cause) => Some((cause, "service unavailable")),
+        _ => None,
+    };
+    if let Some((cause, message)) = logged {
+        tracing::error!(
+            request_id = %request_id,
+            error.message = %cause,
+            error.chain = %ErrorChain(cause),
+            "{message}"
+        );
     }
     let body = error.body(language);
     let (mut parts, _) = response.into_parts();

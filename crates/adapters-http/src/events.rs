@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use domain::OrganizationId;
 use domain::audit::{Event, StoredTarget};
 use ports::inbound::EventQuery;
 use serde::Serialize;
@@ -116,12 +115,7 @@ pub(crate) async fn list(
     };
     let page = state
         .events
-        .list(
-            &actor,
-            OrganizationId::new(ids.organization),
-            filters,
-            query.page_request()?,
-        )
+        .list(&actor, ids.organization, filters, query.page_request()?)
         .await?;
     Ok(Json(Paginated::new(page, &query, EventDto::from)))
 }

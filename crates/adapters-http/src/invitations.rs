@@ -2,10 +2,9 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use domain::invitation::{AcceptRequest, InviteRequest};
-use domain::{InvitationId, OrganizationId};
 use ports::inbound::InvitationView;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -114,14 +113,6 @@ pub struct AcceptedDto {
     pub api_key: String,
 }
 
-fn with_location(status: StatusCode, location: &str, body: impl Serialize) -> Response {
-    let mut response = (status, Json(body)).into_response();
-    if let Ok(value) = HeaderValue::from_str(location) {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    response
-}
-
 /// Invites an address into a visible organization (administrators only).
 #[utoipa::path(post, path = "/organizations/{id}/invite_user/", tag = "invitations",
     params(("id" = i64, Path, description = "Organization id")), request_body = InviteWrite,
@@ -137,11 +128,11 @@ pub(crate) async fn invite(
 ) -> Result<Response, ApiError> {
     let invitation = state
         .invitations
-        .invite(&actor, OrganizationId::new(ids.organization), body.into())
+        .invite(&actor, ids.organization, body.into())
         .await?;
     let dto = InvitationDto::from(&invitation);
-    let location = dto.url.clone();
-    Ok(with_location(StatusCode::CREATED, &location, dto))
+    let location = [(header::LOCATION, dto.url.clone())];
+    Ok((StatusCode::CREATED, location, Json(dto)).into_response())
 }
 
 /// A visible organization's invitations, newest first.
@@ -160,22 +151,11 @@ pub(crate) async fn list(
     let InvitationFilters { status } = InvitationFilters::read(&query)?;
     let page = state
         .invitations
-        .list(
-            &actor,
-            OrganizationId::new(ids.organization),
-            status,
-            query.page_request()?,
-        )
+        .list(&actor, ids.organization, status, query.page_request()?)
         .await?;
     Ok(Json(Paginated::new(page, &query, |i| {
         InvitationDto::from(&i)
     })))
-}
-
-fn invitation_id(ids: Ids) -> Result<InvitationId, ApiError> {
-    ids.invitation
-        .map(InvitationId::new)
-        .ok_or(ApiError::NotFound)
 }
 
 /// One invitation of a visible organization, as in the list.
@@ -191,11 +171,7 @@ pub(crate) async fn detail(
 ) -> Result<Json<InvitationDto>, ApiError> {
     let invitation = state
         .invitations
-        .get(
-            &actor,
-            OrganizationId::new(ids.organization),
-            invitation_id(ids)?,
-        )
+        .get(&actor, ids.organization, ids.invitation()?)
         .await?;
     Ok(Json(InvitationDto::from(&invitation)))
 }
@@ -214,11 +190,7 @@ pub(crate) async fn resend(
 ) -> Result<(StatusCode, Json<InvitationDto>), ApiError> {
     let invitation = state
         .invitations
-        .resend(
-            &actor,
-            OrganizationId::new(ids.organization),
-            invitation_id(ids)?,
-        )
+        .resend(&actor, ids.organization, ids.invitation()?)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(InvitationDto::from(&invitation))))
 }
@@ -236,11 +208,7 @@ pub(crate) async fn revoke(
 ) -> Result<StatusCode, ApiError> {
     state
         .invitations
-        .revoke(
-            &actor,
-            OrganizationId::new(ids.organization),
-            invitation_id(ids)?,
-        )
+        .revoke(&actor, ids.organization, ids.invitation()?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -269,6 +237,9 @@ pub(crate) async fn accept(
         role: user.role.as_str().to_owned(),
         api_key: accepted.api_key.expose().to_owned(),
     };
-    let location = links::member(user.organization_id, user.id);
-    Ok(with_location(StatusCode::CREATED, &location, dto))
+    let location = [(
+        header::LOCATION,
+        links::member(user.organization_id, user.id),
+    )];
+    Ok((StatusCode::CREATED, location, Json(dto)).into_response())
 }

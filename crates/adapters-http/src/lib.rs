@@ -127,16 +127,20 @@ async fn unknown_route() -> ApiError {
     ApiError::NotFound
 }
 
+/// The request's id (`X-Request-Id`, which the request-id layer sets), or `-`.
+pub(crate) fn request_id(headers: &axum::http::HeaderMap) -> &str {
+    headers
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("-")
+}
+
 /// The span of a request, which the access log line carries: the method, the route
 /// label of the metrics (never the raw path) and the request id. Values are escaped by
 /// the log format (`app::telemetry`).
 fn request_span(metrics: &Metrics, request: &Request<Body>) -> tracing::Span {
     let route = metrics.route_label(request.extensions().get::<MatchedPath>());
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("-");
+    let request_id = request_id(request.headers());
     tracing::info_span!(
         "request",
         method = %request.method(),

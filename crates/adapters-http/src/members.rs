@@ -5,7 +5,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use domain::user::User;
-use domain::{OrganizationId, UserId};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -71,10 +70,6 @@ list_filters! {
     }
 }
 
-fn member_id(ids: Ids) -> Result<UserId, ApiError> {
-    ids.user.map(UserId::new).ok_or(ApiError::NotFound)
-}
-
 /// A visible organization's members (administrators and managers).
 #[utoipa::path(get, path = "/organizations/{id}/users/", tag = "members",
     params(("id" = i64, Path, description = "Organization id"),
@@ -93,7 +88,7 @@ pub(crate) async fn list(
         .members
         .list(
             &actor,
-            OrganizationId::new(ids.organization),
+            ids.organization,
             role,
             identifier,
             query.page_request()?,
@@ -118,11 +113,7 @@ pub(crate) async fn get(
 ) -> Result<Json<MemberDto>, ApiError> {
     let user = state
         .members
-        .get(
-            &actor,
-            OrganizationId::new(ids.organization),
-            member_id(ids)?,
-        )
+        .get(&actor, ids.organization, ids.user()?)
         .await?;
     Ok(Json(MemberDto::from(&user)))
 }
@@ -142,12 +133,7 @@ pub(crate) async fn change_role(
 ) -> Result<Json<MemberDto>, ApiError> {
     let user = state
         .members
-        .change_role(
-            &actor,
-            OrganizationId::new(ids.organization),
-            member_id(ids)?,
-            body.role,
-        )
+        .change_role(&actor, ids.organization, ids.user()?, body.role)
         .await?;
     Ok(Json(MemberDto::from(&user)))
 }
@@ -166,11 +152,7 @@ pub(crate) async fn remove(
 ) -> Result<StatusCode, ApiError> {
     state
         .members
-        .remove(
-            &actor,
-            OrganizationId::new(ids.organization),
-            member_id(ids)?,
-        )
+        .remove(&actor, ids.organization, ids.user()?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

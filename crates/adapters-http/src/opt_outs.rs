@@ -3,9 +3,8 @@
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use domain::OrganizationId;
 use domain::optout::{OptOut, OptOutRecorded, OptOutRequest};
 use futures::StreamExt;
 use serde::Serialize;
@@ -169,18 +168,14 @@ pub(crate) async fn list(
     headers: HeaderMap,
     query: ListQuery,
 ) -> Result<Response, ApiError> {
-    let organization = OrganizationId::new(ids.organization);
+    let organization = ids.organization;
     let OptOutFilters { address, origin } = OptOutFilters::read(&query)?;
     if wants_csv(&headers, &query)? {
         let rows = state
             .opt_outs
             .export(&actor, organization, address, origin)
             .await?;
-        let request_id = headers
-            .get("x-request-id")
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or("-")
-            .to_owned();
+        let request_id = crate::request_id(&headers).to_owned();
         // Rows ready together (a page read from storage) go out as one chunk.
         let rows = rows.ready_chunks(CSV_CHUNK_ROWS).map(move |rows| {
             let mut chunk = String::with_capacity(rows.len() * 64);
@@ -197,18 +192,12 @@ pub(crate) async fn list(
         });
         let stream = futures::stream::once(async { Ok(Bytes::from_static(CSV_HEADER.as_bytes())) })
             .chain(rows);
-        let mut response = Body::from_stream(stream).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/csv; charset=utf-8"),
-        );
-        if let Ok(disposition) = HeaderValue::from_str(&format!(
-            "attachment; filename=\"opt-outs-{organization}.csv\""
-        )) {
-            headers.insert(header::CONTENT_DISPOSITION, disposition);
-        }
-        return Ok(response);
+        let disposition = format!("attachment; filename=\"opt-outs-{organization}.csv\"");
+        let headers = [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ];
+        return Ok((headers, Body::from_stream(stream)).into_response());
     }
     let page = state
         .opt_outs
@@ -233,7 +222,7 @@ pub(crate) async fn record(
 ) -> Result<(StatusCode, Json<OptOutDto>), ApiError> {
     let recorded = state
         .opt_outs
-        .record(&actor, OrganizationId::new(ids.organization), body.into())
+        .record(&actor, ids.organization, body.into())
         .await?;
     let status = match recorded {
         OptOutRecorded::Created(_) => StatusCode::CREATED,
@@ -245,6 +234,7 @@ pub(crate) async fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
 
     #[test]
     fn csv_cells_with_separators_are_quoted() {

@@ -2,10 +2,11 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use domain::Version;
+use domain::organization::UpdateMode::{Partial, Replace};
 use domain::organization::{Organization, UpdateMode};
-use domain::{OrganizationId, Version};
 use ports::inbound::OrganizationFields;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -175,16 +176,12 @@ pub fn parse_etag(tag: &str) -> Option<Version> {
 /// The representation with its `ETag`, and `Location` when `created`.
 fn respond(organization: &Organization, status: StatusCode) -> Response {
     let dto = OrganizationDto::from(organization);
-    let mut response = (status, Json(&dto)).into_response();
-    if let Ok(tag) = HeaderValue::from_str(&etag(organization.version)) {
-        response.headers_mut().insert(header::ETAG, tag);
-    }
+    let tag = [(header::ETAG, etag(organization.version))];
     if status == StatusCode::CREATED {
-        if let Ok(location) = HeaderValue::from_str(&dto.url) {
-            response.headers_mut().insert(header::LOCATION, location);
-        }
+        let location = [(header::LOCATION, dto.url.clone())];
+        return (status, tag, location, Json(dto)).into_response();
     }
-    response
+    (status, tag, Json(dto)).into_response()
 }
 
 /// Your organization first, then its children.
@@ -216,10 +213,7 @@ pub(crate) async fn detail(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
 ) -> Result<Response, ApiError> {
-    let organization = state
-        .organizations
-        .get(&actor, OrganizationId::new(ids.organization))
-        .await?;
+    let organization = state.organizations.get(&actor, ids.organization).await?;
     Ok(respond(&organization, StatusCode::OK))
 }
 
@@ -236,11 +230,7 @@ pub(crate) async fn children(
 ) -> Result<Json<Paginated<OrganizationDto>>, ApiError> {
     let page = state
         .organizations
-        .children(
-            &actor,
-            OrganizationId::new(ids.organization),
-            query.page_request()?,
-        )
+        .children(&actor, ids.organization, query.page_request()?)
         .await?;
     Ok(Json(Paginated::new(page, &query, |o| {
         OrganizationDto::from(&o)
@@ -265,23 +255,18 @@ pub(crate) async fn create(
     Ok(respond(&organization, StatusCode::CREATED))
 }
 
+/// A write of a visible organization's fields; the answer is as the detail's.
 async fn update(
     state: &AppState,
     actor: &domain::Actor,
     ids: Ids,
-    mode: UpdateMode,
-    fields: OrganizationFields,
     if_match: IfMatch,
+    fields: OrganizationFields,
+    mode: UpdateMode,
 ) -> Result<Response, ApiError> {
     let organization = state
         .organizations
-        .update(
-            actor,
-            OrganizationId::new(ids.organization),
-            mode,
-            fields,
-            if_match.0,
-        )
+        .update(actor, ids.organization, mode, fields, if_match.0)
         .await?;
     Ok(respond(&organization, StatusCode::OK))
 }
@@ -301,15 +286,7 @@ pub(crate) async fn replace(
     if_match: IfMatch,
     body: OrganizationReplace,
 ) -> Result<Response, ApiError> {
-    update(
-        &state,
-        &actor,
-        ids,
-        UpdateMode::Replace,
-        body.into(),
-        if_match,
-    )
-    .await
+    update(&state, &actor, ids, if_match, body.into(), Replace).await
 }
 
 /// Changes some fields of a visible organization.
@@ -327,15 +304,7 @@ pub(crate) async fn patch(
     if_match: IfMatch,
     body: OrganizationPatch,
 ) -> Result<Response, ApiError> {
-    update(
-        &state,
-        &actor,
-        ids,
-        UpdateMode::Partial,
-        body.into(),
-        if_match,
-    )
-    .await
+    update(&state, &actor, ids, if_match, body.into(), Partial).await
 }
 
 /// Archives a child of your organization.
@@ -353,7 +322,7 @@ pub(crate) async fn archive(
 ) -> Result<StatusCode, ApiError> {
     state
         .organizations
-        .archive(&actor, OrganizationId::new(ids.organization), if_match.0)
+        .archive(&actor, ids.organization, if_match.0)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

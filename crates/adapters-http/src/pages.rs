@@ -8,9 +8,8 @@
 //! which their `Content-Security-Policy` enforces.
 
 use askama::Template;
-use axum::body::Body;
 use axum::extract::{RawQuery, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use domain::invitation::{AcceptRequest, InvitationPreview, check_accept};
 use domain::{ErrorCode, FieldErrors, Input, Role, ValidationErrors};
@@ -50,31 +49,17 @@ pub fn is_form(headers: &HeaderMap) -> bool {
 
 /// An HTML page with the security headers of CONTRACT §10.
 fn html(status: StatusCode, page: &impl Template) -> Response {
-    let body = match page.render() {
-        Ok(body) => body,
-        Err(error) => return ApiError::Internal(Cause::new(error.to_string())).into_response(),
-    };
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    let headers = [
+        (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::CACHE_CONTROL, "no-store"),
+    ];
+    match page.render() {
+        Ok(body) => (status, headers, body).into_response(),
+        Err(error) => ApiError::Internal(Cause::new(error.to_string())).into_response(),
+    }
 }
 
 fn lang(language: Language) -> &'static str {
@@ -426,6 +411,7 @@ pub(crate) async fn accept_form(state: AppState, request: Request) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
 
     fn with_content_type(value: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();

@@ -6,6 +6,8 @@
 use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::{KnownFormat, Schema};
 
+use crate::extract::coerce::{FALSE_WORDS, TRUE_WORDS};
+
 /// No NUL character anywhere (CONTRACT §9).
 const NO_NUL: &str = "^[^\\x00]*$";
 
@@ -17,12 +19,6 @@ const ROLES: [&str; 4] = ["administrators", "managers", "users", "collaborators"
 
 /// The origins of opt-outs.
 const ORIGINS: [&str; 6] = ["mail", "web", "feedback-loop", "bounce", "abuse", "api"];
-
-/// DRF's spellings of a boolean.
-const BOOLEAN_WORDS: [&str; 28] = [
-    "t", "T", "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "1", "on", "On", "ON", "f",
-    "F", "n", "N", "no", "No", "NO", "false", "False", "FALSE", "0", "off", "Off", "OFF",
-];
 
 fn typed(kind: Type) -> ObjectBuilder {
     ObjectBuilder::new().schema_type(kind)
@@ -84,7 +80,8 @@ pub fn external_optout_message() -> Schema {
 /// A DRF `BooleanField`: `true`/`false`, the strings DRF knows, or 0 and 1.
 pub fn boolean() -> Schema {
     let numbers = typed(Type::Integer).enum_values(Some([0, 1]));
-    let words = typed(Type::String).enum_values(Some(BOOLEAN_WORDS));
+    let words = TRUE_WORDS.into_iter().chain(FALSE_WORDS);
+    let words = typed(Type::String).enum_values(Some(words));
     AnyOfBuilder::new()
         .item(typed(Type::Boolean))
         .item(words)

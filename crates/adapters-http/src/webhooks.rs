@@ -5,8 +5,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use domain::OrganizationId;
 use domain::webhook::{Delivery, Webhook, WebhookInput, WebhookSecret};
-use domain::{DeliveryId, OrganizationId, WebhookId};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::routes;
@@ -132,10 +132,6 @@ request_body! {
     }
 }
 
-fn webhook_id(ids: &Ids) -> Result<WebhookId, ApiError> {
-    ids.webhook.map(WebhookId::new).ok_or(ApiError::NotFound)
-}
-
 /// Creates a webhook of an organization (administrators only); the answer shows its
 /// secret, this once.
 #[utoipa::path(post, path = "/organizations/{id}/webhooks/", tag = "webhooks",
@@ -153,7 +149,7 @@ pub(crate) async fn create(
 ) -> Result<Response, ApiError> {
     let (webhook, secret) = state
         .webhooks
-        .create(&actor, OrganizationId::new(ids.organization), body.into())
+        .create(&actor, ids.organization, body.into())
         .await?;
     Ok((StatusCode::CREATED, Json(with_secret(&webhook, &secret))).into_response())
 }
@@ -172,11 +168,7 @@ pub(crate) async fn list(
 ) -> Result<Json<Paginated<WebhookDto>>, ApiError> {
     let page = state
         .webhooks
-        .list(
-            &actor,
-            OrganizationId::new(ids.organization),
-            query.page_request()?,
-        )
+        .list(&actor, ids.organization, query.page_request()?)
         .await?;
     Ok(Json(Paginated::new(page, &query, |webhook| {
         WebhookDto::from(&webhook)
@@ -196,11 +188,7 @@ pub(crate) async fn detail(
 ) -> Result<Json<WebhookDto>, ApiError> {
     let webhook = state
         .webhooks
-        .get(
-            &actor,
-            OrganizationId::new(ids.organization),
-            webhook_id(&ids)?,
-        )
+        .get(&actor, ids.organization, ids.webhook()?)
         .await?;
     Ok(Json(WebhookDto::from(&webhook)))
 }
@@ -222,12 +210,7 @@ pub(crate) async fn update(
 ) -> Result<Json<WebhookDto>, ApiError> {
     let webhook = state
         .webhooks
-        .update(
-            &actor,
-            OrganizationId::new(ids.organization),
-            webhook_id(&ids)?,
-            body.into(),
-        )
+        .update(&actor, ids.organization, ids.webhook()?, body.into())
         .await?;
     Ok(Json(WebhookDto::from(&webhook)))
 }
@@ -245,11 +228,7 @@ pub(crate) async fn remove(
 ) -> Result<StatusCode, ApiError> {
     state
         .webhooks
-        .delete(
-            &actor,
-            OrganizationId::new(ids.organization),
-            webhook_id(&ids)?,
-        )
+        .delete(&actor, ids.organization, ids.webhook()?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -268,11 +247,7 @@ pub(crate) async fn rotate_secret(
 ) -> Result<Json<WebhookWithSecretDto>, ApiError> {
     let (webhook, secret) = state
         .webhooks
-        .rotate_secret(
-            &actor,
-            OrganizationId::new(ids.organization),
-            webhook_id(&ids)?,
-        )
+        .rotate_secret(&actor, ids.organization, ids.webhook()?)
         .await?;
     Ok(Json(with_secret(&webhook, &secret)))
 }
@@ -289,15 +264,10 @@ pub(crate) async fn deliveries(
     CurrentActor(actor): CurrentActor,
     query: ListQuery,
 ) -> Result<Json<Paginated<DeliveryDto>>, ApiError> {
-    let organization = OrganizationId::new(ids.organization);
+    let organization = ids.organization;
     let page = state
         .webhooks
-        .deliveries(
-            &actor,
-            organization,
-            webhook_id(&ids)?,
-            query.page_request()?,
-        )
+        .deliveries(&actor, organization, ids.webhook()?, query.page_request()?)
         .await?;
     Ok(Json(Paginated::new(page, &query, |delivery| {
         delivery_dto(organization, delivery)
@@ -316,18 +286,10 @@ pub(crate) async fn retry(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
 ) -> Result<StatusCode, ApiError> {
-    let delivery = ids
-        .delivery
-        .map(DeliveryId::new)
-        .ok_or(ApiError::NotFound)?;
+    let delivery = ids.delivery()?;
     state
         .webhooks
-        .retry_delivery(
-            &actor,
-            OrganizationId::new(ids.organization),
-            webhook_id(&ids)?,
-            delivery,
-        )
+        .retry_delivery(&actor, ids.organization, ids.webhook()?, delivery)
         .await?;
     Ok(StatusCode::ACCEPTED)
 }

@@ -97,27 +97,21 @@ pub fn boolean(fields: &Fields, name: &str) -> Input<bool> {
     }
 }
 
+/// DRF's spellings of true.
+pub const TRUE_WORDS: [&str; 14] = [
+    "t", "T", "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "1", "on", "On", "ON",
+];
+
+/// DRF's spellings of false.
+pub const FALSE_WORDS: [&str; 14] = [
+    "f", "F", "n", "N", "no", "No", "NO", "false", "False", "FALSE", "0", "off", "Off", "OFF",
+];
+
 fn boolean_value(value: &Value) -> Option<bool> {
-    const TRUE: [&str; 11] = [
-        "t", "T", "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "1",
-    ];
-    const FALSE: [&str; 11] = [
-        "f", "F", "n", "N", "no", "No", "NO", "false", "False", "FALSE", "0",
-    ];
-    const TRUE_WORDS: [&str; 3] = ["on", "On", "ON"];
-    const FALSE_WORDS: [&str; 3] = ["off", "Off", "OFF"];
     match value {
         Value::Bool(flag) => Some(*flag),
-        Value::String(text) => {
-            let text = text.as_str();
-            if TRUE.contains(&text) || TRUE_WORDS.contains(&text) {
-                Some(true)
-            } else if FALSE.contains(&text) || FALSE_WORDS.contains(&text) {
-                Some(false)
-            } else {
-                None
-            }
-        }
+        Value::String(text) if TRUE_WORDS.contains(&text.as_str()) => Some(true),
+        Value::String(text) if FALSE_WORDS.contains(&text.as_str()) => Some(false),
         // Python compares 1.0 == 1 and 0.0 == 0, so DRF accepts those too.
         Value::Number(number) => match number.as_f64() {
             Some(1.0) => Some(true),

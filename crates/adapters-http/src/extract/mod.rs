@@ -10,7 +10,10 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use domain::pagination::PageRequest;
 use domain::validation::filter_text;
-use domain::{Actor, ErrorCode, ValidationErrors, Version};
+use domain::{
+    Actor, DeliveryId, ErrorCode, InvitationId, OrganizationId, UserId, ValidationErrors, Version,
+    WebhookId,
+};
 use ports::inbound::AuthFailure;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -149,20 +152,50 @@ fn bearer_token(headers: &HeaderMap) -> Result<String, ApiError> {
     }
 }
 
-/// Positive integer ids from the path (`{id}`, `{invitation}`, `{user}`); anything
+/// Positive integer ids from the path (`{id}`, `{invitation}`, `{user}`, `{webhook}`, `{delivery}`); anything
 /// else → 404.
 #[derive(Debug, Clone, Copy)]
 pub struct Ids {
     /// `{id}`: the organization.
-    pub organization: i64,
-    /// `{invitation}`, when the route has one.
-    pub invitation: Option<i64>,
-    /// `{user}`: a member, when the route has one.
-    pub user: Option<i64>,
-    /// `{webhook}`, when the route has one.
-    pub webhook: Option<i64>,
-    /// `{delivery}`: a webhook delivery, when the route has one.
-    pub delivery: Option<i64>,
+    pub organization: OrganizationId,
+    invitation: Option<InvitationId>,
+    user: Option<UserId>,
+    webhook: Option<WebhookId>,
+    delivery: Option<DeliveryId>,
+}
+
+impl Ids {
+    /// `{invitation}`.
+    ///
+    /// # Errors
+    /// `NotFound` on a route without one.
+    pub fn invitation(&self) -> Result<InvitationId, ApiError> {
+        self.invitation.ok_or(ApiError::NotFound)
+    }
+
+    /// `{user}`: a member.
+    ///
+    /// # Errors
+    /// `NotFound` on a route without one.
+    pub fn user(&self) -> Result<UserId, ApiError> {
+        self.user.ok_or(ApiError::NotFound)
+    }
+
+    /// `{webhook}`.
+    ///
+    /// # Errors
+    /// `NotFound` on a route without one.
+    pub fn webhook(&self) -> Result<WebhookId, ApiError> {
+        self.webhook.ok_or(ApiError::NotFound)
+    }
+
+    /// `{delivery}`: a webhook delivery.
+    ///
+    /// # Errors
+    /// `NotFound` on a route without one.
+    pub fn delivery(&self) -> Result<DeliveryId, ApiError> {
+        self.delivery.ok_or(ApiError::NotFound)
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Ids {
@@ -181,11 +214,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Ids {
             Some(raw) => positive_id(raw).map(Some).ok_or(ApiError::NotFound),
         };
         Ok(Self {
-            organization,
-            invitation: optional("invitation")?,
-            user: optional("user")?,
-            webhook: optional("webhook")?,
-            delivery: optional("delivery")?,
+            organization: OrganizationId::new(organization),
+            invitation: optional("invitation")?.map(InvitationId::new),
+            user: optional("user")?.map(UserId::new),
+            webhook: optional("webhook")?.map(WebhookId::new),
+            delivery: optional("delivery")?.map(DeliveryId::new),
         })
     }
 }

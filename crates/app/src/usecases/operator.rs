@@ -483,6 +483,54 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn setting_flags_records_only_the_flags_that_move() {
+        let mut mocks = Mocks::new();
+        mocks
+            .organizations
+            .expect_find()
+            .with(eq(CHILD))
+            .returning(|_| Ok(Some(child())));
+        mocks
+            .organizations
+            .expect_set_flags()
+            .withf(|_, attach, _, _, event| {
+                *attach == Some(true)
+                    && event.as_ref().is_some_and(|event| {
+                        event.action == EventAction::OrganizationFlagsChanged
+                            && event.actor == domain::audit::EventActor::Operator
+                            && event.organization == EventOrganization::Existing(CHILD)
+                            && event.changes.to_json() == r#"{"can_attach_files": [false, true]}"#
+                    })
+            })
+            .times(1)
+            .returning(|_, _, _, _, _| Ok(child()));
+        mocks
+            .organizations
+            .expect_set_flags()
+            .withf(|_, attach, _, _, event| *attach == Some(false) && event.is_none())
+            .times(1)
+            .returning(|_, _, _, _, _| Ok(child()));
+        let service = mocks.service();
+
+        let moved = service.set_flags(CHILD, Some(true), None).await;
+        let kept = service.set_flags(CHILD, Some(false), None).await;
+
+        assert!(moved.is_ok());
+        assert!(kept.is_ok());
+    }
+
+    #[tokio::test]
+    async fn setting_the_flags_of_a_missing_organization_is_not_found_and_writes_nothing() {
+        let mut mocks = Mocks::new();
+        mocks.organizations.expect_find().returning(|_| Ok(None));
+        mocks.organizations.expect_set_flags().never();
+
+        let set = mocks.service().set_flags(CHILD, Some(true), None).await;
+
+        assert_eq!(set, Err(UseCaseError::NotFound));
+    }
+
+    #[tokio::test]
     async fn restoring_an_organization_that_is_not_archived_is_not_found() {
         let mut mocks = Mocks::new();
         mocks
