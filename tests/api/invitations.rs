@@ -11,6 +11,7 @@ on_both_backends!(
     the_list_is_newest_first_with_status_and_filter,
     resending_replaces_the_token_and_revoking_ends_it,
     acceptance_errors_are_reported_per_field,
+    an_invalid_token_reads_the_same_in_french_as_on_the_page,
     twenty_parallel_identical_invitations_make_one,
     ten_parallel_acceptances_of_one_token_make_one_user,
 );
@@ -337,5 +338,28 @@ async fn ten_parallel_acceptances_of_one_token_make_one_user(app: TestApp) {
         1,
         "{:?}",
         replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+}
+
+async fn an_invalid_token_reads_the_same_in_french_as_on_the_page(app: TestApp) {
+    let body = json!({
+        "token": "no-such-token",
+        "password": "a long password",
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+    });
+
+    let reply = app
+        .send(
+            app.request(reqwest::Method::POST, "/invitations/accept/", None)
+                .header("Accept-Language", "fr")
+                .json(&body),
+        )
+        .await;
+
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    assert_eq!(
+        reply.body,
+        json!({"token": ["Invitation invalide ou expirée."]})
     );
 }

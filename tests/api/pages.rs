@@ -1,7 +1,9 @@
 //! The invitation page (CONTRACT §10): the link of the e-mail, its form, and the pages
 //! it answers with.
 
-use orgs_tests::{Reply, TestApp, on_both_backends};
+use orgs_tests::{
+    Backend, DatabaseProxy, Reply, SpawnOptions, TestApp, on_both_backends, spawn_app_with_options,
+};
 use reqwest::Method;
 use reqwest::header::{ACCEPT_LANGUAGE, CONTENT_TYPE};
 use serde_json::json;
@@ -405,4 +407,40 @@ async fn json_bodies_keep_their_json_answers(app: TestApp) {
         json!({"password": ["Ensure this field has at least 8 characters."]})
     );
     assert_eq!(other_type.status, 415, "{}", other_type.text);
+}
+
+/// A person who opens the link or sends the form while the database is away reads a
+/// page (English or French) with the API's status, not the API's JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_shows_a_page_not_json() {
+    let proxy = DatabaseProxy::start().await;
+    let app = spawn_app_with_options(
+        Backend::Postgres,
+        SpawnOptions {
+            postgres_server: Some(proxy.server_url()),
+            ..SpawnOptions::default()
+        },
+    )
+    .await;
+    let token = invited(&app, "Acme Mail", "outage@example.com").await;
+
+    proxy.cut();
+    let page = view(&app, &format!("/invitations/accept?token={token}"), None).await;
+    let form = submit(&app, &filled(&token, "a long password"), Some("fr")).await;
+    proxy.restore();
+
+    for (reply, title) in [
+        (&page, "The service cannot answer right now."),
+        (&form, "Le service ne peut pas répondre pour le moment."),
+    ] {
+        assert_eq!(reply.status, 503, "{}", reply.text);
+        assert_eq!(
+            reply.header("content-type"),
+            Some("text/html; charset=utf-8")
+        );
+        assert_eq!(reply.header("content-security-policy"), Some(PAGE_CSP));
+        assert_eq!(reply.header("cache-control"), Some("no-store"));
+        assert_eq!(element_text(&reply.text, "title").as_deref(), Some(title));
+        assert!(!reply.text.contains("detail"), "{}", reply.text);
+    }
 }

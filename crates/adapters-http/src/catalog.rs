@@ -147,7 +147,7 @@ catalog! {
     /// A bad invitation token.
     InvalidInvitation:
         "Invalid or expired invitation.",
-        "Invitation non valide ou expirée.";
+        "Invitation invalide ou expirée.";
     /// Wrong credentials.
     InvalidCredentials:
         "Unable to log in with provided credentials.",
@@ -380,6 +380,14 @@ catalog! {
     InvalidInvitationHelp:
         "This link was already used, revoked or has expired. Ask the person who invited you for a new invitation.",
         "Ce lien a déjà servi, a été révoqué ou a expiré. Demandez une nouvelle invitation à la personne qui vous a invité.";
+    /// The page shown when the service cannot answer a person (database away, busy).
+    Unavailable:
+        "The service cannot answer right now.",
+        "Le service ne peut pas répondre pour le moment.";
+    /// What to do then.
+    UnavailableHelp:
+        "Please try again in a moment; your invitation link still works.",
+        "Réessayez dans un instant ; votre lien d'invitation reste valable.";
     /// The welcome page's title (`{organization}`).
     WelcomeTitle:
         "Welcome to {organization}",

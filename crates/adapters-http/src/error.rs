@@ -210,6 +210,11 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Marks an error response whose body is already written for a person (an HTML page):
+/// [`render_errors`] logs its error but keeps the body.
+#[derive(Clone, Copy)]
+pub(crate) struct PageBody;
+
 /// Writes the body of every [`ApiError`] response in the request's language, turns the
 /// router's own bare 405s into DRF-shaped ones, and logs server errors.
 pub async fn render_errors(request: Request, next: Next) -> Response {
@@ -240,6 +245,9 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
             error.chain = %ErrorChain(cause),
             "{message}"
         );
+    }
+    if response.extensions().get::<PageBody>().is_some() {
+        return response;
     }
     let body = error.body(language);
     let (mut parts, _) = response.into_parts();

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::AppState;
 use crate::catalog::{Language, PageText, error_text, page_text};
-use crate::error::ApiError;
+use crate::error::{ApiError, PageBody};
 use crate::extract::coerce::{self, Fields};
 use crate::extract::language::language_of;
 use crate::extract::read_limited;
@@ -281,6 +281,26 @@ fn welcome_page(
     )
 }
 
+/// A failure that is no answer about the invitation (database away, hashing busy, a
+/// fault): the status and headers of the API's answer (`Retry-After` included, and the
+/// cause kept for the error log), with a page instead of JSON.
+fn unavailable_page(error: UseCaseError, language: Language) -> Response {
+    let (mut parts, _) = ApiError::from(error).into_response().into_parts();
+    let page = html(
+        parts.status,
+        &InvalidPage {
+            lang: lang(language),
+            title: page_text(PageText::Unavailable, language, &[]),
+            help: page_text(PageText::UnavailableHelp, language, &[]),
+        },
+    );
+    let (page_parts, body) = page.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.extend(page_parts.headers);
+    parts.extensions.insert(PageBody);
+    Response::from_parts(parts, body)
+}
+
 /// Whether the use case refused the token itself (unknown, used, revoked, expired).
 fn refuses_token(error: &UseCaseError) -> bool {
     matches!(error, UseCaseError::Validation(errors) if errors.codes("token").is_some())
@@ -294,7 +314,7 @@ fn refuses_token(error: &UseCaseError) -> bool {
     responses(
         (status = 200, description = "The invitation page, with its form", body = String, content_type = "text/html"),
         (status = 400, description = "The invalid-invitation page: the token is unknown, used, revoked or expired", body = String, content_type = "text/html"),
-        (status = 503, body = crate::openapi::DetailBody, description = "The database is unavailable")))]
+        (status = 503, description = "The page saying the service cannot answer now (database away)", body = String, content_type = "text/html")))]
 pub(crate) async fn view(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -322,7 +342,7 @@ pub(crate) async fn view(
             ),
         ),
         Err(error) if refuses_token(&error) => invalid_page(language),
-        Err(error) => ApiError::from(error).into_response(),
+        Err(error) => unavailable_page(error, language),
     }
 }
 
@@ -368,7 +388,7 @@ pub(crate) async fn accept_form(state: AppState, request: Request) -> Response {
     let preview = match state.invitations.preview(token.clone()).await {
         Ok(preview) => preview,
         Err(error) if refuses_token(&error) => return invalid_page(language),
-        Err(error) => return ApiError::from(error).into_response(),
+        Err(error) => return unavailable_page(error, language),
     };
     let token = token.trim();
 
@@ -404,7 +424,7 @@ pub(crate) async fn accept_form(state: AppState, request: Request) -> Response {
             StatusCode::BAD_REQUEST,
             &form_page(&preview, token, typed, &errors, None, language),
         ),
-        Err(error) => ApiError::from(error).into_response(),
+        Err(error) => unavailable_page(error, language),
     }
 }
 
