@@ -137,7 +137,34 @@ on_both!(
     a_redirect_is_not_followed,
     a_receiver_that_takes_15_seconds_fails_at_10,
     a_receiver_down_during_100_events_gets_them_all_after_a_restart,
+    thirty_parallel_creations_make_ten_webhooks_and_no_server_error,
 );
+
+async fn thirty_parallel_creations_make_ten_webhooks_and_no_server_error(backend: Backend) {
+    let app = spawn_app_with_options(backend, options(false, &[1])).await;
+    let path = hooks_path(app.root_id);
+    let body = json!({"endpoint": "https://hooks.example.com/", "events": ["*"]});
+
+    let replies =
+        futures::future::join_all((0..30).map(|_| app.post(&path, Some(&app.admin_key), &body)))
+            .await;
+
+    let mut statuses: Vec<u16> = replies.iter().map(|reply| reply.status).collect();
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses.iter().filter(|status| **status == 201).count(),
+        10,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|status| [201, 400, 429].contains(status)),
+        "{statuses:?}"
+    );
+    let listed = app.get(&path, &app.admin_key).await;
+    assert_eq!(listed.body["count"], 10);
+}
 
 async fn administrators_manage_webhooks_and_every_change_is_audited(backend: Backend) {
     let app = spawn_app_with_options(backend, options(false, &[1])).await;
