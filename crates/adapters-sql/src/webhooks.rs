@@ -464,9 +464,9 @@ where
         let mut claimed: Vec<ClaimedRow> = sqlx::query_as(&format!(
             "update webhook_deliveries set locked_until = $3, claims = claims + 1 \
              where id in (select d.id from webhook_deliveries d \
-                 join webhooks w on w.id = d.webhook_id \
-                 where d.status = 'pending' and d.next_attempt_at <= $1 and w.active \
+                 where d.status = 'pending' and d.next_attempt_at <= $1 \
                  and (d.locked_until is null or d.locked_until <= $1) \
+                 and exists (select 1 from webhooks w where w.id = d.webhook_id and w.active) \
                  order by d.next_attempt_at, d.id limit $2{}) \
              returning id, claims, attempts, webhook_id, event_id",
             D::SKIP_LOCKED
