@@ -26,7 +26,8 @@ STATEMENTS = [
         "authenticate (every request)",
         "text, timestamptz",
         "select u.id, u.organization_id, u.identifier, u.first_name, u.last_name, u.role, "
-        "u.is_active, u.created_at, o.parent_id from credentials c "
+        "u.is_active, u.created_at, o.parent_id, c.id as credential_id, "
+        "c.kind as credential_kind, c.scope as credential_scope from credentials c "
         "join users u on u.id = c.user_id join organizations o on o.id = u.organization_id "
         "where c.token_hash = $1 and (c.expires_at is null or c.expires_at > $2) "
         "and u.is_active and o.archived_at is null",

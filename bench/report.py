@@ -184,6 +184,37 @@ def main() -> None:
     if errors or failed:
         print(f"\nwarning: {errors} failed requests and {failed} failed raw-SQL transactions")
 
+    processes = ""
+    processes_path = os.path.join(results, "processes")
+    if os.path.exists(processes_path):
+        rows = {}
+        for line in read(processes_path).splitlines():
+            mode, count, rps, errors = line.split()
+            rows.setdefault(int(count), {})[mode] = (int(float(rps)), int(errors))
+        pooler = read(os.path.join(results, "processes.pooler")).strip()
+        lines = [
+            "| processes | direct req/s | through PgBouncer req/s | errors |",
+            "|---:|---:|---:|---:|",
+        ]
+        for count in sorted(rows):
+            direct = rows[count].get("direct", (0, 0))
+            pooled = rows[count].get("pgbouncer", (0, 0))
+            lines.append(
+                f"| {count} | {direct[0]:,} | {pooled[0]:,} | {direct[1] + pooled[1]} |"
+            )
+        processes = (
+            "## Processes\n\n"
+            "`GET /organizations/{id}/` with 1, 2 and 4 `orgs serve` processes, the same "
+            "total connections split evenly over them (one `wrk` per process, requests per "
+            "second added up): straight to PostgreSQL, and through PgBouncer in transaction "
+            f"mode with `ORGS_DATABASE_POOLER=transaction` ({pooler}). On one machine the "
+            "processes share its CPUs with PostgreSQL and the load generators: the table shows "
+            "what the pooler and the sessionless statements cost, not how far more machines "
+            "would go (`docs/scaling.md`).\n\n" + "\n".join(lines) + "\n"
+        )
+        print()
+        print("\n".join(lines))
+
     notes_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "notes.md")
     notes = read(notes_path).rstrip() if os.path.exists(notes_path) else ""
 
@@ -214,6 +245,7 @@ machine, not the code path, sets the throughput.
 
 {chr(10).join(export_table)}
 
+{processes}
 ## Targets
 
 {chr(10).join(targets)}

@@ -9,6 +9,9 @@
 #   BENCH_PG            server URL, without database                 (default postgres://postgres@127.0.0.1:5432)
 #   BENCH_DATABASE      database to drop, create and fill            (default orgs_bench)
 #   BENCH_KEEP          1: leave the database in place at the end    (default 0)
+#   BENCH_POOLER_SIZE   PgBouncer's server connections in the process-count table (default 2 × nproc)
+#   BENCH_PROCESSES_ONLY 1: seed, then only the process-count table (1, 2, 4 processes,
+#                       directly and through PgBouncer); docs/benchmarks.md is left as is
 #   BENCH_RESULTS       a directory to keep the raw results in       (default: none)
 #                       (python3 bench/report.py DIR docs/benchmarks.md redoes the report)
 set -euo pipefail
@@ -47,6 +50,7 @@ SERVICE_PID=""
 SAMPLER_PID=""
 cleanup() {
   local status=$?
+  declare -F stop_scaled >/dev/null && { stop_scaled; stop_bouncer; }
   [ -n "$SAMPLER_PID" ] && kill "$SAMPLER_PID" 2>/dev/null || true
   if [ -n "$SERVICE_PID" ] && kill -0 "$SERVICE_PID" 2>/dev/null; then
     say "stopping the service"
@@ -201,8 +205,18 @@ ceiling() {
   grep -E '^tps' "$RESULTS/$name.pgbench" | sed 's/^/bench:    /' >&2
 }
 
-export BENCH_METHOD BENCH_PATH BENCH_BODY BENCH_ID_MIN BENCH_ID_MAX BENCH_ACCEPT
-route() { BENCH_METHOD=$1; BENCH_PATH=$2; BENCH_ID_MIN=$3; BENCH_ID_MAX=$4; BENCH_BODY=${5:-}; BENCH_ACCEPT=application/json; }
+export BENCH_METHOD BENCH_PATH BENCH_BODY BENCH_ID_MIN BENCH_ID_MAX BENCH_ACCEPT BENCH_IDEMPOTENT
+route() { BENCH_METHOD=$1; BENCH_PATH=$2; BENCH_ID_MIN=$3; BENCH_ID_MAX=$4; BENCH_BODY=${5:-}; BENCH_ACCEPT=application/json; BENCH_IDEMPOTENT=0; }
+
+# shellcheck source=bench/processes.sh
+source bench/processes.sh
+if [ "${BENCH_PROCESSES_ONLY:-0}" = 1 ]; then
+  kill -TERM "$SERVICE_PID" 2>/dev/null || true
+  wait "$SERVICE_PID" 2>/dev/null || true
+  SERVICE_PID=""
+  measure_processes
+  exit 0
+fi
 
 # Warm-up: a few seconds of the cheapest read, to fill the pool and PostgreSQL's cache.
 route GET "/organizations/{id}/" 2 1001
@@ -236,6 +250,12 @@ measure org_put "PUT /organizations/{id}/"
 
 route POST "/organizations/{id}/invite_user/" 3 1001 '{"identifier": "invitee-{n}@bench.example.com", "role": "users"}'
 measure invite "POST /organizations/{id}/invite_user/"
+
+# The same POST, each request with an Idempotency-Key of its own: the cost of the claim
+# and of keeping the response (CONTRACT §12).
+route POST "/organizations/{id}/invite_user/" 3 1001 '{"identifier": "invitee-{n}@bench.example.com", "role": "users"}'
+BENCH_IDEMPOTENT=1
+measure invite_idempotent "POST /organizations/{id}/invite_user/ with an Idempotency-Key"
 
 # The CSV export of child 2's 200,000 opt-outs, timed end to end by curl.
 say "exporting child 2's opt-outs as CSV"
@@ -277,6 +297,12 @@ status_kib VmHWM >"$RESULTS/vmhwm_total"
   echo "threads=$THREADS"
   echo "seed_seconds=$(python3 -c "print(f'{$seed_end - $seed_start:.1f}')")"
 } >"$RESULTS/machine"
+
+# The process-count table, with the main service stopped (it would share the CPUs).
+kill -TERM "$SERVICE_PID" 2>/dev/null || true
+wait "$SERVICE_PID" 2>/dev/null || true
+SERVICE_PID=""
+measure_processes
 
 python3 bench/report.py "$RESULTS" docs/benchmarks.md
 say "wrote docs/benchmarks.md"

@@ -33,11 +33,11 @@ from generate_series(1, 9999) as n;
 -- API keys are stored as the SHA-256 hex digest of the token (domain::secret). Only the
 -- administrator's token is known (it is this run's); the others are hashes of nothing
 -- anybody holds.
-insert into credentials (user_id, kind, token_hash, created_at)
+insert into credentials (user_id, kind, token_hash, created_at, name)
 select id, 'api_key',
        case when id = 1 then :'admin_hash'
             else encode(sha256(convert_to(gen_random_uuid()::text, 'UTF8')), 'hex') end,
-       now()
+       now(), 'default'
 from users;
 
 -- 200,000 opt-outs for child 2, newest first in creation_date order.

@@ -107,10 +107,13 @@ fuzz_database() {
   local url=$1
   serve "$url"
   echo "schemathesis: fuzzing $BASE on ${url%%:*}"
-  # Replacing the API key ends the key the run authenticates with: that operation runs
-  # on its own, last (it links nowhere, so without the stateful phase).
-  fuzz --exclude-path /me/regen_secret/ --phases examples,coverage,fuzzing,stateful
-  fuzz --include-path /me/regen_secret/ --phases examples,coverage,fuzzing
+  # Replacing the API key, or revoking a key by id (the run's own may be one), ends the
+  # key the run authenticates with: those operations run on their own, last (they link
+  # nowhere, so without the stateful phase).
+  fuzz --exclude-path /me/regen_secret/ --exclude-path '/me/api_keys/{key}/' \
+    --phases examples,coverage,fuzzing,stateful
+  fuzz --include-path /me/regen_secret/ --include-path '/me/api_keys/{key}/' \
+    --phases examples,coverage,fuzzing
   stop
 }
 

@@ -6,6 +6,7 @@
 --   BENCH_ACCEPT   the Accept header (default application/json)
 --   BENCH_RATE     total requests per second to pace at (0 or unset: as fast as possible)
 --   BENCH_RUN      a tag unique to the run, part of "{n}"
+--   BENCH_IDEMPOTENT  1: every request carries an Idempotency-Key of its own ("{n}")
 -- Pacing: each wrk thread hands out send slots BENCH_RATE / threads apart; a connection
 -- waits for the next free slot before it sends (wrk's delay() hook). Latency is
 -- measured by wrk from the send, as for the unpaced runs.
@@ -30,7 +31,7 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
-local method, path, body, id_min, id_max, headers, period, next_slot, run, seq
+local method, path, body, id_min, id_max, headers, period, next_slot, run, seq, idempotent
 
 function init(args)
   method = os.getenv("BENCH_METHOD") or "GET"
@@ -40,6 +41,7 @@ function init(args)
   id_min = tonumber(os.getenv("BENCH_ID_MIN") or "1")
   id_max = tonumber(os.getenv("BENCH_ID_MAX") or "1")
   run = os.getenv("BENCH_RUN") or "run"
+  idempotent = os.getenv("BENCH_IDEMPOTENT") == "1"
   headers = {
     ["Authorization"] = "Bearer " .. (os.getenv("BENCH_KEY") or ""),
     ["Accept"] = os.getenv("BENCH_ACCEPT") or "application/json",
@@ -60,6 +62,7 @@ function request()
   local p = path:gsub("{id}", id)
   local b = nil
   if body then b = body:gsub("{id}", id):gsub("{n}", unique) end
+  if idempotent then headers["Idempotency-Key"] = unique end
   return wrk.format(method, p, headers, b)
 end
 

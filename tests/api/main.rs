@@ -1,9 +1,11 @@
 //! Black-box tests of the API: the real service over HTTP, on SQLite and PostgreSQL.
 
+mod api_keys;
 mod audit;
 mod auth;
 mod hardening_auth;
 mod hostile_input;
+mod idempotency;
 mod invitations;
 mod limits;
 mod members;

@@ -15,7 +15,7 @@ use sqlx::Connection as _;
 /// Every row of `table`, each as the text of all its columns, read directly.
 async fn rows_of(app: &TestApp, table: &str) -> Vec<String> {
     match app.backend {
-        Backend::Postgres => {
+        Backend::Postgres | Backend::PgBouncer => {
             let mut connection = sqlx::PgConnection::connect(&app.database_url)
                 .await
                 .expect("connects");

@@ -20,7 +20,7 @@ const MANY: i64 = 100_000;
 /// one second apart.
 async fn seed_opt_outs(app: &TestApp, organization: i64, count: i64) {
     match app.backend {
-        Backend::Postgres => {
+        Backend::Postgres | Backend::PgBouncer => {
             let mut connection = sqlx::PgConnection::connect(&app.database_url)
                 .await
                 .expect("connected");

@@ -623,7 +623,7 @@ async fn a_receiver_down_during_100_events_gets_them_all_after_a_restart(backend
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_on_one_postgresql_deliver_each_event_once() {
     let app = spawn_app_with_options(Backend::Postgres, options(true, &[1])).await;
-    let other = app.another_instance(options(true, &[1])).await;
+    let other = app.spawn_beside(options(true, &[1])).await;
     let receiver = Receiver::start(200).await;
     create_hook(&app, &receiver.url("/"), json!(["organization.updated"])).await;
 

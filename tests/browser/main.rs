@@ -399,6 +399,7 @@ fn backend_name(backend: Backend) -> &'static str {
     match backend {
         Backend::Sqlite => "sqlite",
         Backend::Postgres => "postgres",
+        Backend::PgBouncer => "pgbouncer",
     }
 }
 

@@ -6,8 +6,6 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`); each app gets its own database,
 //! dropped when the app is dropped. A PostgreSQL that does not answer fails the test.
 
-pub mod receiver;
-
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
@@ -18,7 +16,7 @@ use reqwest::{Method, RequestBuilder, Response};
 use serde_json::Value;
 use sqlx::Connection as _;
 
-use app::config::DatabaseUrl;
+use app::config::{DatabasePooler, DatabaseUrl};
 use app::connections::ConnectionLimits;
 use app::delivery::DeliveryPolicy;
 use app::security::HashingSettings;
@@ -36,7 +34,22 @@ pub enum Backend {
     Sqlite,
     /// A fresh PostgreSQL database.
     Postgres,
+    /// A fresh PostgreSQL database reached through PgBouncer in transaction mode (one
+    /// pooler per test binary, five server connections per database), with the service's
+    /// `transaction` pooler setting.
+    PgBouncer,
 }
+
+impl Backend {
+    /// Whether the database is PostgreSQL, directly or through the pooler.
+    #[must_use]
+    pub fn is_postgres(self) -> bool {
+        matches!(self, Backend::Postgres | Backend::PgBouncer)
+    }
+}
+
+pub mod pgbouncer;
+pub mod receiver;
 
 /// The base PostgreSQL URL tests create their databases from.
 #[must_use]
@@ -146,7 +159,8 @@ pub struct TestApp {
     pub mailer: CapturingMailer,
     /// The backend it runs on.
     pub backend: Backend,
-    /// The database it runs on.
+    /// The database it runs on (the server's own URL, also for `PgBouncer`: for checks
+    /// that look behind the API).
     pub database_url: String,
     client: reqwest::Client,
     server: Option<RunningServer>,
@@ -187,6 +201,10 @@ pub struct SpawnOptions {
     /// Password-hashing slots and wait; by default a wait long enough that tests
     /// sharing a busy machine never see `503` unless they ask for it.
     pub hashing: HashingSettings,
+    /// How long idempotency keys live (`ORGS_IDEMPOTENCY_TTL`).
+    pub idempotency_ttl: domain::Duration,
+    /// How often the uses of API keys are written: short, so that tests see them soon.
+    pub key_use_flush: StdDuration,
     /// How long audit-log events are kept (pruned once at start, then every ten minutes).
     pub audit_retention: domain::Duration,
     /// Whether webhook endpoints may be on private addresses (`ORGS_WEBHOOK_ALLOW_PRIVATE`).
@@ -206,6 +224,8 @@ impl Default for SpawnOptions {
                 ..HashingSettings::default()
             },
             connections: ConnectionLimits::default(),
+            idempotency_ttl: domain::Duration::hours(24),
+            key_use_flush: StdDuration::from_millis(200),
             audit_retention: domain::Duration::days(365),
             webhook_allow_private: false,
             webhooks: WebhookPolicy {
@@ -232,7 +252,7 @@ pub async fn spawn_app_with_options(backend: Backend, options: SpawnOptions) -> 
             let url = format!("sqlite://{}", directory.path().join("orgs.db").display());
             (None, Some(directory), url)
         }
-        Backend::Postgres => {
+        Backend::Postgres | Backend::PgBouncer => {
             let (database, url) = ScratchDatabase::create().await;
             let url = match &options.postgres_server {
                 Some(server) => database_url(&format!("{server}/postgres"), &database.name),
@@ -241,9 +261,8 @@ pub async fn spawn_app_with_options(backend: Backend, options: SpawnOptions) -> 
             (Some(database), None, url)
         }
     };
-    let mailer = CapturingMailer::default();
     let database_url = url.clone();
-    let running = start_server(&url, options, &mailer).await;
+    let (running, mailer) = start_server(backend, &url, options).await;
     let bootstrapped = running
         .bootstrapped
         .as_ref()
@@ -263,16 +282,32 @@ pub async fn spawn_app_with_options(backend: Backend, options: SpawnOptions) -> 
 }
 
 /// Starts the service on the database at `url`.
-async fn start_server(url: &str, options: SpawnOptions, mailer: &CapturingMailer) -> RunningServer {
-    server::start(StartOptions {
-        database_url: url.parse::<DatabaseUrl>().expect("database URL"),
+async fn start_server(
+    backend: Backend,
+    url: &str,
+    options: SpawnOptions,
+) -> (RunningServer, CapturingMailer) {
+    let limits = options.limits;
+    let mailer = CapturingMailer::default();
+    let (served_url, pooler) = match backend {
+        Backend::PgBouncer => (
+            pgbouncer::PgBouncer::shared().route(url),
+            DatabasePooler::Transaction,
+        ),
+        Backend::Sqlite | Backend::Postgres => (url.to_owned(), DatabasePooler::None),
+    };
+    let running = server::start(StartOptions {
+        database_url: served_url.parse::<DatabaseUrl>().expect("database URL"),
+        pooler,
         listen: "127.0.0.1:0".parse().expect("address"),
         settings: ServiceSettings {
             public_url: "http://orgs.test".to_owned(),
             invitation_ttl: domain::Duration::days(7),
             session_ttl: domain::Duration::hours(12),
-            limits: options.limits,
+            limits,
             hashing: options.hashing,
+            idempotency_ttl: options.idempotency_ttl,
+            key_use_flush: options.key_use_flush,
             webhook_allow_private: options.webhook_allow_private,
         },
         mailer: options
@@ -285,54 +320,8 @@ async fn start_server(url: &str, options: SpawnOptions, mailer: &CapturingMailer
         webhooks: options.webhooks,
     })
     .await
-    .expect("the service starts")
-}
-
-impl TestApp {
-    /// Stops this service and starts it again on the same database with `options`.
-    ///
-    /// # Panics
-    /// When the service cannot stop or start.
-    pub async fn restart(mut self, options: SpawnOptions) -> TestApp {
-        if let Some(server) = self.server.take() {
-            server.stop().await.expect("the server stops cleanly");
-        }
-        let running = start_server(&self.database_url, options, &self.mailer).await;
-        self.address = running.address;
-        self.server = Some(running);
-        self
-    }
-
-    /// Another service on the same database (as a second process behind a load
-    /// balancer would be), calling with this app's administrator key.
-    ///
-    /// # Panics
-    /// When the service cannot start.
-    pub async fn another_instance(&self, options: SpawnOptions) -> TestApp {
-        let mailer = CapturingMailer::default();
-        let running = start_server(&self.database_url, options, &mailer).await;
-        TestApp {
-            address: running.address,
-            admin_key: self.admin_key.clone(),
-            root_id: self.root_id,
-            mailer,
-            backend: self.backend,
-            database_url: self.database_url.clone(),
-            client: reqwest::Client::new(),
-            server: Some(running),
-            _database: None,
-            _directory: None,
-        }
-    }
-
-    /// How many webhook deliveries are pending.
-    ///
-    /// # Panics
-    /// When storage fails.
-    pub async fn webhook_backlog(&self) -> u64 {
-        let server = self.server.as_ref().expect("the server runs");
-        server.storage.deliveries.backlog().await.expect("backlog")
-    }
+    .expect("the service starts");
+    (running, mailer)
 }
 
 /// A response, read whole.
@@ -370,6 +359,27 @@ impl Reply {
 }
 
 impl TestApp {
+    /// Another service on this app's database, as a second `orgs serve` process behind a
+    /// load balancer would be, with its own capturing mailer. Drop it before this app.
+    ///
+    /// # Panics
+    /// When the service cannot start.
+    pub async fn spawn_beside(&self, options: SpawnOptions) -> TestApp {
+        let (running, mailer) = start_server(self.backend, &self.database_url, options).await;
+        TestApp {
+            address: running.address,
+            admin_key: self.admin_key.clone(),
+            root_id: self.root_id,
+            mailer,
+            backend: self.backend,
+            database_url: self.database_url.clone(),
+            client: reqwest::Client::new(),
+            server: Some(running),
+            _database: None,
+            _directory: None,
+        }
+    }
+
     /// The absolute URL of a path.
     #[must_use]
     pub fn url(&self, path: &str) -> String {
@@ -536,6 +546,8 @@ impl TestApp {
                 limits: AbuseLimits::default(),
                 hashing: HashingSettings::default(),
                 webhook_allow_private: false,
+                idempotency_ttl: domain::Duration::hours(24),
+                key_use_flush: server::DEFAULT_KEY_USE_FLUSH,
             },
         )
         .operator
@@ -559,6 +571,65 @@ impl TestApp {
     pub async fn outbox_backlog(&self) -> u64 {
         let server = self.server.as_ref().expect("the server runs");
         server.storage.outbox.backlog().await.expect("backlog")
+    }
+
+    /// Runs one SQL statement on the service's database, behind the API (for states the
+    /// API cannot make at once, such as a key past its expiry).
+    ///
+    /// # Panics
+    /// When the statement fails.
+    pub async fn execute_sql(&self, statement: &str) {
+        match self.backend {
+            Backend::Postgres | Backend::PgBouncer => {
+                let mut connection = sqlx::PgConnection::connect(&self.database_url)
+                    .await
+                    .expect("connects");
+                sqlx::query(statement)
+                    .execute(&mut connection)
+                    .await
+                    .expect("the statement runs");
+            }
+            Backend::Sqlite => {
+                let mut connection = sqlx::SqliteConnection::connect(&self.database_url)
+                    .await
+                    .expect("opens");
+                sqlx::query(statement)
+                    .execute(&mut connection)
+                    .await
+                    .expect("the statement runs");
+            }
+        }
+    }
+
+    /// A second process of the service on the same database, as behind a load balancer.
+    ///
+    /// # Panics
+    /// When it cannot start.
+    pub async fn another_instance(&self) -> TestApp {
+        self.spawn_beside(SpawnOptions::default()).await
+    }
+
+    /// Stops this service and starts it again on the same database with `options`.
+    ///
+    /// # Panics
+    /// When the service cannot stop or start.
+    pub async fn restart(mut self, options: SpawnOptions) -> TestApp {
+        if let Some(server) = self.server.take() {
+            server.stop().await.expect("the server stops cleanly");
+        }
+        let (running, _) = start_server(self.backend, &self.database_url, options).await;
+        self.address = running.address;
+        self.server = Some(running);
+        self
+    }
+
+    /// How many webhook deliveries are pending.
+    ///
+    /// # Panics
+    /// When storage fails.
+    pub async fn webhook_backlog(&self) -> u64 {
+        let server = self.server.as_ref().expect("the server runs");
+        server.storage.deliveries.backlog().await.expect("backlog")
     }
 
     /// Stops the service gracefully.
@@ -848,8 +919,9 @@ pub fn id_of(link: &Value) -> i64 {
         .unwrap_or_else(|| panic!("no id in {link}"))
 }
 
-/// Runs one async test scenario on both backends, as two tests named `sqlite` and
-/// `postgres` in a module named after the scenario.
+/// Runs one async test scenario on both backends, as tests named `sqlite`, `postgres`
+/// and `pgbouncer` (PostgreSQL through a transaction-mode pooler) in a module named
+/// after the scenario.
 #[macro_export]
 macro_rules! on_both_backends {
     ($($scenario:ident),+ $(,)?) => {
@@ -863,6 +935,11 @@ macro_rules! on_both_backends {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
                     super::$scenario($crate::spawn_app($crate::Backend::Postgres).await).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn pgbouncer() {
+                    super::$scenario($crate::spawn_app($crate::Backend::PgBouncer).await).await;
                 }
             }
         )+

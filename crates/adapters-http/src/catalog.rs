@@ -228,6 +228,30 @@ catalog! {
     NullCharacter:
         "Null characters are not allowed.",
         "Les caractères null ne sont pas autorisés.";
+    /// 400: a malformed `Idempotency-Key` (CONTRACT §12).
+    InvalidIdempotencyKey:
+        "Idempotency-Key must be 1 to 255 visible ASCII characters.",
+        "Idempotency-Key doit comporter de 1 à 255 caractères ASCII visibles.";
+    /// 422: the key was used for a different request.
+    IdempotencyKeyReused:
+        "This Idempotency-Key was already used for a different request.",
+        "Cette Idempotency-Key a déjà servi pour une autre requête.";
+    /// 409: the request with this key still runs.
+    IdempotencyKeyInProgress:
+        "A request with this Idempotency-Key is still being processed.",
+        "Une requête avec cette Idempotency-Key est encore en cours de traitement.";
+    /// 403: a `read` API key tried to write.
+    ReadOnlyKey:
+        "This API key is read-only.",
+        "Cette clé d'API est en lecture seule.";
+    /// The user holds a live API key of this name.
+    ApiKeyNameTaken:
+        "You already have an API key with this name.",
+        "Vous avez déjà une clé d'API portant ce nom.";
+    /// The user holds the most API keys (`{max}`).
+    TooManyApiKeys:
+        "You cannot have more than {max} API keys.",
+        "Vous ne pouvez pas avoir plus de {max} clés d'API.";
     /// Not an ISO 8601 date or date-time (`?since=`, `?until=`).
     InvalidDateTime:
         "Datetime has wrong format. Use one of these formats instead: YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z], YYYY-MM-DD.",
@@ -305,6 +329,10 @@ pub fn error_text(code: &ErrorCode, language: Language) -> String {
         ErrorCode::InvalidInvitation => (MessageCode::InvalidInvitation, vec![]),
         ErrorCode::InvalidCredentials => (MessageCode::InvalidCredentials, vec![]),
         ErrorCode::NullCharacter => (MessageCode::NullCharacter, vec![]),
+        ErrorCode::ApiKeyNameTaken => (MessageCode::ApiKeyNameTaken, vec![]),
+        ErrorCode::TooManyApiKeys { max } => {
+            (MessageCode::TooManyApiKeys, vec![("max", max.to_string())])
+        }
         ErrorCode::InvalidDateTime => (MessageCode::InvalidDateTime, vec![]),
         ErrorCode::InvalidUrl => (MessageCode::InvalidUrl, vec![]),
         ErrorCode::AddressNotAllowed => (MessageCode::AddressNotAllowed, vec![]),

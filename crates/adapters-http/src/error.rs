@@ -28,6 +28,8 @@ pub enum ApiError {
     Unauthenticated(AuthFailure),
     /// 403.
     Forbidden,
+    /// 403: a `read` API key tried to write.
+    ReadOnlyKey,
     /// 404 `Not found.`.
     NotFound,
     /// 404 `Invalid page.`.
@@ -60,6 +62,12 @@ pub enum ApiError {
     },
     /// 500; the cause is for logs only.
     Internal(Cause),
+    /// 400: an `Idempotency-Key` that is not 1 to 255 visible ASCII characters.
+    InvalidIdempotencyKey,
+    /// 422: the `Idempotency-Key` was used for a different request.
+    IdempotencyKeyReused,
+    /// 409: the request with this `Idempotency-Key` is still running.
+    IdempotencyKeyInProgress,
 }
 
 impl From<UseCaseError> for ApiError {
@@ -68,6 +76,7 @@ impl From<UseCaseError> for ApiError {
             UseCaseError::Unauthenticated(failure) => ApiError::Unauthenticated(failure),
             UseCaseError::NotFound => ApiError::NotFound,
             UseCaseError::Forbidden => ApiError::Forbidden,
+            UseCaseError::ReadOnlyKey => ApiError::ReadOnlyKey,
             UseCaseError::Validation(errors) => ApiError::Validation(errors),
             UseCaseError::InvalidPage => ApiError::InvalidPage,
             UseCaseError::PreconditionFailed => ApiError::PreconditionFailed,
@@ -96,11 +105,14 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::ReadOnlyKey => StatusCode::FORBIDDEN,
             ApiError::NotFound | ApiError::InvalidPage => StatusCode::NOT_FOUND,
-            ApiError::Validation(_) | ApiError::Parse(_) => StatusCode::BAD_REQUEST,
+            ApiError::Validation(_) | ApiError::Parse(_) | ApiError::InvalidIdempotencyKey => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::IdempotencyKeyInProgress => StatusCode::CONFLICT,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -121,6 +133,7 @@ impl ApiError {
             Self::Unauthenticated(AuthFailure::Missing) => (M::NotAuthenticated, None),
             Self::Unauthenticated(AuthFailure::Invalid) => (M::InvalidToken, None),
             Self::Forbidden => (M::PermissionDenied, None),
+            Self::ReadOnlyKey => (M::ReadOnlyKey, None),
             Self::NotFound => (M::NotFound, None),
             Self::InvalidPage => (M::InvalidPage, None),
             Self::Parse(error) => (M::ParseError, Some(("error", error.clone()))),
@@ -149,6 +162,9 @@ impl ApiError {
             } => (M::ThrottledSeconds, Some(("wait", wait.to_string()))),
             Self::Unavailable(_) | Self::Overloaded { .. } => (M::ServiceUnavailable, None),
             Self::Internal(_) => (M::ServerError, None),
+            Self::InvalidIdempotencyKey => (M::InvalidIdempotencyKey, None),
+            Self::IdempotencyKeyReused => (M::IdempotencyKeyReused, None),
+            Self::IdempotencyKeyInProgress => (M::IdempotencyKeyInProgress, None),
         };
         let params: Vec<(&str, &str)> = param
             .iter()

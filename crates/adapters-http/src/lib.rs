@@ -5,11 +5,13 @@
 //! messages. It talks only to the use-case traits of [`ports::inbound`]; decisions are
 //! written down in `docs/http.md`.
 
+pub mod api_keys;
 pub mod auth;
 pub mod catalog;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod idempotency;
 pub mod invitations;
 pub mod links;
 pub mod members;
@@ -35,8 +37,8 @@ use axum::middleware::{from_fn, from_fn_with_state, map_request};
 use axum::{Extension, Router};
 use ports::Cause;
 use ports::inbound::{
-    AuthUseCases, EventUseCases, HealthUseCases, InvitationUseCases, MemberUseCases,
-    OptOutUseCases, OrganizationUseCases, WebhookUseCases,
+    AuthUseCases, EventUseCases, HealthUseCases, IdempotencyUseCases, InvitationUseCases,
+    MemberUseCases, OptOutUseCases, OrganizationUseCases, WebhookUseCases,
 };
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -66,6 +68,8 @@ pub struct AppState {
     pub webhooks: Arc<dyn WebhookUseCases>,
     /// Readiness and gauges.
     pub health: Arc<dyn HealthUseCases>,
+    /// Idempotent retries of authenticated `POST`s.
+    pub idempotency: Arc<dyn IdempotencyUseCases>,
 }
 
 /// The routes of one path: its handlers and their documentation, from one declaration
@@ -95,6 +99,7 @@ async fn no_store(mut response: axum::response::Response) -> axum::response::Res
 pub(crate) fn routes() -> Vec<Routes> {
     let mut all = service::routes();
     all.extend(auth::routes());
+    all.extend(api_keys::routes());
     all.extend(organizations::routes());
     all.extend(invitations::routes());
     all.extend(members::routes());
@@ -175,7 +180,8 @@ async fn past_deadline(_: tower::BoxError) -> ApiError {
 }
 
 /// The API, ready to serve: every route (with and without its trailing slash) and every
-/// middleware (request ids, tracing, metrics, error rendering).
+/// middleware (request ids, tracing, metrics, error rendering, and `Idempotency-Key` on
+/// every authenticated `POST`).
 pub fn router(state: AppState) -> Router {
     let routes = routes();
     let paths = routes.iter().flat_map(|(_, paths, _)| paths.paths.keys());
@@ -184,8 +190,15 @@ pub fn router(state: AppState) -> Router {
 
     let mut router = Router::new();
     for (_, paths, handler) in routes {
-        for path in paths.paths.keys() {
+        for (path, item) in &paths.paths {
             tracing::debug!(path, "route");
+            let handler = if idempotency::applies_to(item) {
+                handler
+                    .clone()
+                    .layer(from_fn_with_state(state.clone(), idempotency::guard))
+            } else {
+                handler.clone()
+            };
             let alternate = alternate_path(path);
             if alternate != *path {
                 router = router.route(&alternate, handler.clone());

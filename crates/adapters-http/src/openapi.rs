@@ -194,7 +194,52 @@ pub fn document() -> utoipa::openapi::OpenApi {
         components.schemas.extend(schemas);
     }
     add_links(&mut document);
+    crate::idempotency::document(&mut document);
+    document_read_only_keys(&mut document);
     document
+}
+
+/// What a `read` API key gets from an operation that writes (CONTRACT §11).
+const READ_ONLY: &str = "This API key is read-only.";
+
+/// Every authenticated operation that writes answers `403` to a `read` API key: added to
+/// its documented `403`, or as its `403`.
+fn document_read_only_keys(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+
+    let paths: Vec<String> = document.paths.paths.keys().cloned().collect();
+    for path in paths {
+        for method in ["post", "put", "patch", "delete"] {
+            let Some(operation) = operation(document, &path, method) else {
+                continue;
+            };
+            if operation.security.as_ref().is_none_or(Vec::is_empty) {
+                continue;
+            }
+            let responses = &mut operation.responses.responses;
+            match responses.get_mut("403") {
+                Some(RefOr::T(response)) => {
+                    response.description = format!(
+                        "{} A `read` API key: `{READ_ONLY}`",
+                        response.description.trim_end()
+                    )
+                    .trim_start()
+                    .to_owned();
+                }
+                Some(RefOr::Ref(_)) => {}
+                None => {
+                    let content = ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("DetailBody")))
+                        .build();
+                    let response = ResponseBuilder::new()
+                        .description(format!("A `read` API key: `{READ_ONLY}`"))
+                        .content("application/json", content)
+                        .build();
+                    responses.insert("403".to_owned(), RefOr::T(response));
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -344,6 +389,7 @@ mod tests {
             "RoleWrite",
             "OptOutWrite",
             "LoginWrite",
+            "ApiKeyWrite",
         ] {
             let text = serde_json::to_string(&schemas[name]).unwrap_or_default();
             assert!(schemas[name].is_object(), "{name}");
@@ -352,6 +398,62 @@ mod tests {
                 "{name} has a nullable field: {text}"
             );
         }
+    }
+
+    #[test]
+    fn every_authenticated_post_documents_the_idempotency_key_and_its_answers() {
+        let document = serde_json::to_value(document()).unwrap_or_default();
+        let mut authenticated = 0;
+
+        for (path, item) in document["paths"].as_object().into_iter().flatten() {
+            let post = &item["post"];
+            if !post.is_object() {
+                continue;
+            }
+            let header = post["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|parameter| parameter["name"] == "Idempotency-Key");
+            if post["security"].as_array().is_some_and(|s| !s.is_empty()) {
+                authenticated += 1;
+                let header = header.unwrap_or_else(|| panic!("POST {path}: no Idempotency-Key"));
+                assert_eq!(header["in"], "header");
+                assert_eq!(header["schema"]["maxLength"], 255);
+                for status in ["400", "409", "422"] {
+                    assert!(
+                        post["responses"][status].is_object(),
+                        "POST {path}: {status}"
+                    );
+                }
+                for (status, response) in post["responses"].as_object().into_iter().flatten() {
+                    assert_eq!(
+                        response["headers"]["Idempotent-Replayed"].is_object(),
+                        status.starts_with('2'),
+                        "POST {path}: {status}"
+                    );
+                }
+            } else {
+                assert!(header.is_none(), "POST {path} needs no authentication");
+            }
+        }
+
+        assert!(authenticated >= 5, "{authenticated}");
+    }
+
+    #[test]
+    fn a_secret_in_an_authenticated_posts_answer_may_be_null_as_in_a_replay() {
+        let document = serde_json::to_value(document()).unwrap_or_default();
+        let schemas = &document["components"]["schemas"];
+
+        assert_eq!(
+            schemas["ApiKeyDto"]["properties"]["api_key"]["type"],
+            serde_json::json!(["string", "null"])
+        );
+        assert_eq!(
+            schemas["SessionDto"]["properties"]["token"]["type"], "string",
+            "a login is no authenticated POST: never replayed"
+        );
     }
 
     #[test]
@@ -373,6 +475,30 @@ mod tests {
             }
         }
 
-        assert_eq!(bodies, 10);
+        assert_eq!(bodies, 11);
+    }
+
+    #[test]
+    fn every_authenticated_write_documents_the_read_only_refusal() {
+        let document = serde_json::to_value(document()).unwrap_or_default();
+        let mut count = 0;
+
+        for (path, item) in document["paths"].as_object().into_iter().flatten() {
+            for method in ["post", "put", "patch", "delete"] {
+                let operation = &item[method];
+                if operation["security"].as_array().is_none_or(Vec::is_empty) {
+                    continue;
+                }
+                count += 1;
+                let text = operation["responses"]["403"]["description"]
+                    .as_str()
+                    .unwrap_or_default();
+                assert!(text.contains(READ_ONLY), "{method} {path}: {text}");
+            }
+        }
+
+        assert!(count >= 10, "{count} writes");
+        assert!(document["paths"]["/me/api_keys/"]["post"].is_object());
+        assert!(document["paths"]["/me/api_keys/{key}/"]["delete"].is_object());
     }
 }

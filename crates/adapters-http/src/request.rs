@@ -66,6 +66,12 @@ kinds! {
     InvitationDays: Input<i64> = coerce::integer, schema::invitation_days;
     /// A role's name.
     RoleName: Input<String> = coerce::string, schema::role;
+    /// An API key's name: not blank, at most 50 characters.
+    KeyName: Input<String> = coerce::string, || schema::char_field(50);
+    /// An API key's scope.
+    KeyScope: Input<String> = coerce::string, schema::scope;
+    /// The days an API key lasts.
+    KeyDays: Input<i64> = coerce::integer, schema::api_key_days;
     /// An opt-out's origin.
     Origin: Input<String> = coerce::string, schema::origin;
     /// The parent hyperlink.

@@ -95,6 +95,20 @@ pub fn invitation_days() -> Schema {
     any_of([number, text("^\\s*\\+?0*([1-9]|[12][0-9]|30)(\\.0*)?\\s*$")])
 }
 
+/// The days an API key lasts: 1 to 365, as a number or a numeric string.
+pub fn api_key_days() -> Schema {
+    let number = typed(Type::Integer).minimum(Some(1)).maximum(Some(365));
+    any_of([
+        number,
+        text("^\\s*\\+?0*([1-9]|[1-9][0-9]|[12][0-9][0-9]|3[0-5][0-9]|36[0-5])(\\.0*)?\\s*$"),
+    ])
+}
+
+/// An API key's scope.
+pub fn scope() -> Schema {
+    one_of(["read", "write"])
+}
+
 /// One of `values`.
 fn one_of<const N: usize>(values: [&str; N]) -> Schema {
     typed(Type::String).enum_values(Some(values)).into()

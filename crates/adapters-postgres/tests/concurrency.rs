@@ -18,7 +18,7 @@ use sqlx::{Connection as _, Executor as _, PgConnection};
 use storage_contract::Store;
 use storage_contract::fixtures::{
     any_event, child, invitation, mail, new_invitation, now, organization_with_admin, person, root,
-    token, user,
+    user,
 };
 
 fn profile() -> ports::outbound::MemberProfile {
@@ -101,7 +101,13 @@ async fn ten_spawned_acceptances_of_one_token_create_exactly_one_user() {
             let invitation_token = invitation_token.clone();
             tokio::spawn(async move {
                 invitations
-                    .accept(&invitation_token, now(), profile(), &token(), any_event())
+                    .accept(
+                        &invitation_token,
+                        now(),
+                        profile(),
+                        &storage_contract::fixtures::key(),
+                        any_event(),
+                    )
                     .await
             })
         })
@@ -221,7 +227,13 @@ async fn archiving_a_child_while_its_invitations_are_accepted_leaves_no_later_ac
                 let invitations = Arc::clone(&store.invitations);
                 tokio::spawn(async move {
                     invitations
-                        .accept(&invitation_token, now(), profile(), &token(), any_event())
+                        .accept(
+                            &invitation_token,
+                            now(),
+                            profile(),
+                            &storage_contract::fixtures::key(),
+                            any_event(),
+                        )
                         .await
                         .is_ok()
                 })

@@ -56,6 +56,7 @@ async fn a_statement_running_past_the_statement_timeout_is_cancelled() {
     let settings = PostgresSettings {
         max_connections: 2,
         statement_timeout: Duration::from_millis(300),
+        pooler: adapters_postgres::Pooler::None,
     };
     let storage = PostgresStorage::connect(database.url(), settings)
         .await

@@ -158,6 +158,22 @@ async fn pages_of_50_from_100_000_rows_are_read_through_indexes() {
         .users
         .find_for_login(&email("user4242@example.com"))
         .await;
+    let keys = store
+        .users
+        .list_api_keys(domain::UserId::new(4242), PageRequest::default())
+        .await;
+    let used = match &authenticated {
+        Ok(Some(found)) => match found.api_key {
+            Some(key) => {
+                store
+                    .users
+                    .record_key_uses(&[ports::outbound::KeyUse { key, at }])
+                    .await
+            }
+            None => Ok(()),
+        },
+        _ => Ok(()),
+    };
     let members = store
         .members
         .list(organization, MemberFilter::default(), page)
@@ -194,6 +210,8 @@ async fn pages_of_50_from_100_000_rows_are_read_through_indexes() {
     assert_eq!(pruned, Ok(200));
     assert!(authenticated.expect("ok").is_some());
     assert!(login.expect("ok").is_some());
+    assert_eq!(keys.expect("listed").total, 1);
+    assert_eq!(used, Ok(()));
     assert_eq!(members.expect("listed").items.len(), 50);
     assert!(matching.expect("listed").total > 0);
     for ((table, seq_before, idx_before), (_, seq_after, idx_after)) in before.iter().zip(&after) {

@@ -10,8 +10,8 @@ insert into users (organization_id, identifier, first_name, last_name, role, cre
 select n % 100 + 1, 'user' || n || '@example.com', 'Ada', 'Lovelace', 'users', now()
 from generate_series(1, 100000) as n;
 
-insert into credentials (user_id, kind, token_hash, created_at)
-select id, 'api_key', md5('key' || id), now() from users;
+insert into credentials (user_id, kind, token_hash, created_at, name)
+select id, 'api_key', md5('key' || id), now(), 'default' from users;
 
 insert into invitations (organization_id, identifier, role, token_hash, created_at, expires_at)
 select n % 100 + 1, 'guest' || n || '@example.com', 'users', md5('invitation' || n),

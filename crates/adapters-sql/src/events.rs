@@ -286,43 +286,48 @@ where
         let actor = filter.actor.map(UserId::get);
         let since = filter.since.map(stored::<D>);
         let until = filter.until.map(stored::<D>);
-        let (total,): (i64,) = sqlx::query_as(&format!(
-            "select count(*) from events where {scope} = $1 and {FILTER}"
-        ))
-        .bind(organization.id.get())
-        .bind(exact)
-        .bind(pattern.as_deref())
-        .bind(actor)
-        .bind(since)
-        .bind(until)
-        .fetch_one(&self.pool)
-        .await
+        let (total,): (i64,) = on_pool!(
+            self,
+            sqlx::query_as(&format!(
+                "select count(*) from events where {scope} = $1 and {FILTER}"
+            ))
+            .bind(organization.id.get())
+            .bind(exact)
+            .bind(pattern.as_deref())
+            .bind(actor)
+            .bind(since)
+            .bind(until),
+            fetch_one
+        )
         .map_err(storage_error::<D>)?;
-        let rows: Vec<EventRow<D::Instant>> = sqlx::query_as(&format!(
-            "select {EVENT_COLUMNS} from events where {scope} = $1 and {FILTER} \
+        let rows: Vec<EventRow<D::Instant>> = on_pool!(
+            self,
+            sqlx::query_as(&format!(
+                "select {EVENT_COLUMNS} from events where {scope} = $1 and {FILTER} \
              order by id desc limit $7 offset $8"
-        ))
-        .bind(organization.id.get())
-        .bind(exact)
-        .bind(pattern.as_deref())
-        .bind(actor)
-        .bind(since)
-        .bind(until)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&self.pool)
-        .await
+            ))
+            .bind(organization.id.get())
+            .bind(exact)
+            .bind(pattern.as_deref())
+            .bind(actor)
+            .bind(since)
+            .bind(until)
+            .bind(limit)
+            .bind(offset),
+            fetch_all
+        )
         .map_err(storage_error::<D>)?;
         page_of(rows, total, page)
     }
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn prune(&self, before: Timestamp) -> Result<u64, StorageError> {
-        let pruned = sqlx::query("delete from events where created_at < $1")
-            .bind(stored::<D>(before))
-            .execute(&self.pool)
-            .await
-            .map_err(storage_error::<D>)?;
+        let pruned = on_pool!(
+            self,
+            sqlx::query("delete from events where created_at < $1").bind(stored::<D>(before)),
+            execute
+        )
+        .map_err(storage_error::<D>)?;
         Ok(D::rows_affected(&pruned))
     }
 }

@@ -213,11 +213,7 @@ where
         allowances: &[(LimitKey, RateLimit)],
         event: NewEvent,
     ) -> Result<Invitation, CreateInvitationError> {
-        let mut transaction = self
-            .pool
-            .begin_with(D::BEGIN_WRITE)
-            .await
-            .map_err(storage_error::<D>)?;
+        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         // The allowances' locks first, before any row lock: attempts for one recipient
         // or organization queue here, and each sees what the one before it committed.
         Self::lock_keys(&mut transaction, allowances).await?;
@@ -283,16 +279,18 @@ where
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn token_is_open(&self, token: &TokenHash, now: Timestamp) -> Result<bool, StorageError> {
-        let (open,): (bool,) = sqlx::query_as(
-            "select exists (select 1 from invitations i \
+        let (open,): (bool,) = on_pool!(
+            self,
+            sqlx::query_as(
+                "select exists (select 1 from invitations i \
              join organizations o on o.id = i.organization_id \
              where i.token_hash = $1 and i.accepted_at is null and i.revoked_at is null \
              and i.superseded_at is null and i.expires_at > $2 and o.archived_at is null)",
+            )
+            .bind(token.as_str())
+            .bind(stored::<D>(now)),
+            fetch_one
         )
-        .bind(token.as_str())
-        .bind(stored::<D>(now))
-        .fetch_one(&self.pool)
-        .await
         .map_err(storage_error::<D>)?;
         Ok(open)
     }
@@ -304,17 +302,19 @@ where
         now: Timestamp,
     ) -> Result<Option<InvitationPreview>, StorageError> {
         // The conditions of `token_is_open`: the page shows only what acceptance would take.
-        let row: Option<(i64, String, String, String, Option<String>)> = sqlx::query_as(
-            "select i.id, o.name, i.role, i.identifier, inviter.identifier \
+        let row: Option<(i64, String, String, String, Option<String>)> = on_pool!(
+            self,
+            sqlx::query_as(
+                "select i.id, o.name, i.role, i.identifier, inviter.identifier \
              from invitations i join organizations o on o.id = i.organization_id \
              left join users inviter on inviter.id = i.invited_by \
              where i.token_hash = $1 and i.accepted_at is null and i.revoked_at is null \
              and i.superseded_at is null and i.expires_at > $2 and o.archived_at is null",
+            )
+            .bind(token.as_str())
+            .bind(stored::<D>(now)),
+            fetch_optional
         )
-        .bind(token.as_str())
-        .bind(stored::<D>(now))
-        .fetch_optional(&self.pool)
-        .await
         .map_err(storage_error::<D>)?;
         row.map(|(id, name, role, identifier, inviter)| {
             Ok(InvitationPreview {
@@ -338,14 +338,16 @@ where
         organization: OrganizationId,
         id: InvitationId,
     ) -> Result<Option<Invitation>, StorageError> {
-        let row: Option<InvitationRow<D::Instant>> = sqlx::query_as(&format!(
-            "{SELECT_INVITATION} join organizations o on o.id = i.organization_id \
+        let row: Option<InvitationRow<D::Instant>> = on_pool!(
+            self,
+            sqlx::query_as(&format!(
+                "{SELECT_INVITATION} join organizations o on o.id = i.organization_id \
              where i.id = $1 and i.organization_id = $2 and o.archived_at is null"
-        ))
-        .bind(id.get())
-        .bind(organization.get())
-        .fetch_optional(&self.pool)
-        .await
+            ))
+            .bind(id.get())
+            .bind(organization.get()),
+            fetch_optional
+        )
         .map_err(storage_error::<D>)?;
         row.map(Invitation::try_from).transpose()
     }
@@ -361,24 +363,25 @@ where
         let (limit, offset) = page_bounds(page);
         let condition = status_condition(status);
         let now = stored::<D>(now);
-        let (total,): (i64,) = sqlx::query_as(&format!(
+        let (total,): (i64,) =
+            on_pool!(self, sqlx::query_as(&format!(
             "select count(*) from invitations i where i.organization_id = $1 and {condition}"
         ))
         .bind(organization.get())
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(storage_error::<D>)?;
-        let rows: Vec<InvitationRow<D::Instant>> = sqlx::query_as(&format!(
-            "{SELECT_INVITATION} where i.organization_id = $1 and {condition} \
+        .bind(now), fetch_one)
+            .map_err(storage_error::<D>)?;
+        let rows: Vec<InvitationRow<D::Instant>> = on_pool!(
+            self,
+            sqlx::query_as(&format!(
+                "{SELECT_INVITATION} where i.organization_id = $1 and {condition} \
              order by i.created_at desc, i.id desc limit $3 offset $4"
-        ))
-        .bind(organization.get())
-        .bind(now)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&self.pool)
-        .await
+            ))
+            .bind(organization.get())
+            .bind(now)
+            .bind(limit)
+            .bind(offset),
+            fetch_all
+        )
         .map_err(storage_error::<D>)?;
         page_of(rows, total, page)
     }
@@ -395,11 +398,7 @@ where
         allowances: &[(LimitKey, RateLimit)],
         event: NewEvent,
     ) -> Result<Invitation, InvitationChangeError> {
-        let mut transaction = self
-            .pool
-            .begin_with(D::BEGIN_WRITE)
-            .await
-            .map_err(storage_error::<D>)?;
+        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         Self::lock_keys(&mut transaction, allowances).await?;
         let identifier: Option<(String,)> = sqlx::query_as(
             "select identifier from invitations where id = $1 and organization_id = $2",
@@ -465,11 +464,7 @@ where
         now: Timestamp,
         event: NewEvent,
     ) -> Result<(), InvitationChangeError> {
-        let mut transaction = self
-            .pool
-            .begin_with(D::BEGIN_WRITE)
-            .await
-            .map_err(storage_error::<D>)?;
+        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         let revoked = sqlx::query(
             "update invitations set revoked_at = $3 \
              where invitations.id = $1 and invitations.organization_id = $2 \
@@ -497,14 +492,10 @@ where
         token: &TokenHash,
         now: Timestamp,
         profile: MemberProfile,
-        api_key: &TokenHash,
+        api_key: &domain::api_key::KeyMaterial,
         event: NewEvent,
     ) -> Result<User, AcceptInvitationError> {
-        let mut transaction = self
-            .pool
-            .begin_with(D::BEGIN_WRITE)
-            .await
-            .map_err(storage_error::<D>)?;
+        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         // One conditional update takes the token: of concurrent attempts, the others
         // wait for this row (or for the write lock) and then find it accepted.
         let claimed: Option<ClaimedInvitation> = sqlx::query_as(

@@ -10,8 +10,58 @@
 //! Rust does not carry a trait's `where` clauses to its users, so every generic `impl`
 //! here restates the same block of `sqlx` bounds; each backend satisfies all of them.
 
+/// Runs one statement, `$query.$method(executor)`, outside any explicit transaction: on
+/// the pool, or, when the storage keeps no session state (behind a transaction-mode
+/// connection pooler), in a transaction of its own begun with the dialect's sessionless
+/// statement, so that the statement's messages reach one server connection and its
+/// settings hold. Evaluates to `Result<_, sqlx::Error>`.
+macro_rules! on_pool {
+    ($storage:expr, $query:expr, $method:ident) => {
+        match &$storage.sessionless {
+            None => $query.$method(&$storage.pool).await,
+            Some(begin) => {
+                async {
+                    let mut transaction = $storage.pool.begin_with(String::from(&**begin)).await?;
+                    let result = $query.$method(&mut *transaction).await?;
+                    transaction.commit().await?;
+                    Ok::<_, sqlx::Error>(result)
+                }
+                .await
+            }
+        }
+    };
+}
+
+/// Runs `$body` with `$connection` bound to a connection of the pool for statements outside
+/// any explicit transaction, or, when the storage keeps no session state, to a transaction
+/// of its own (committed when `$body` succeeds). `$body` evaluates to a `Result` whose error
+/// converts from `StorageError`.
+macro_rules! on_connection {
+    ($storage:expr, |$connection:ident| $body:expr) => {
+        match &$storage.sessionless {
+            None => {
+                let mut $connection = $storage.pool.acquire().await.map_err(storage_error::<D>)?;
+                $body
+            }
+            Some(begin) => {
+                let mut $connection = $storage
+                    .pool
+                    .begin_with(String::from(&**begin))
+                    .await
+                    .map_err(storage_error::<D>)?;
+                let result = $body;
+                if result.is_ok() {
+                    $connection.commit().await.map_err(storage_error::<D>)?;
+                }
+                result
+            }
+        }
+    };
+}
+
 mod errors;
 mod events;
+mod idempotency;
 mod instant;
 mod invitations;
 mod members;
@@ -25,6 +75,7 @@ mod webhooks;
 
 use std::future::Future;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use ports::outbound::{PoolUsage, StorageError, StorageHealth};
@@ -40,6 +91,8 @@ pub enum Unique {
     UserIdentifier,
     /// One open invitation per organization and address.
     OneOpenInvitation,
+    /// One API key of each name per user.
+    ApiKeyName,
 }
 
 /// What one SQL backend does its own way. Everything else is shared.
@@ -66,6 +119,8 @@ pub trait Dialect: Send + Sync + 'static {
     /// Run first in the transaction that makes the first administrator, so that racing
     /// processes queue; `None` when `BEGIN_WRITE` already holds the database's write lock.
     const LOCK_FIRST_ADMINISTRATOR: Option<&'static str>;
+    /// The scalar function that returns the larger of two values (`greatest`, `max`).
+    const GREATEST: &'static str;
 
     /// Opens a pool on `url` and checks that the database answers.
     fn connect(
@@ -73,8 +128,20 @@ pub trait Dialect: Send + Sync + 'static {
         settings: Self::Settings,
     ) -> impl Future<Output = Result<Pool<Self::Db>, StorageError>> + Send;
 
-    /// Applies the migrations not yet applied.
-    fn migrate(pool: &Pool<Self::Db>) -> impl Future<Output = Result<(), StorageError>> + Send;
+    /// The statement that begins every transaction when `settings` ask for a pool that
+    /// keeps no session state (behind a transaction-mode connection pooler): it sets what
+    /// would otherwise be set once per connection, for that transaction only. `None`, the
+    /// default: connections keep their session, statements run on the pool directly.
+    fn sessionless_begin(_settings: &Self::Settings) -> Option<String> {
+        None
+    }
+
+    /// Applies the migrations not yet applied; `sessionless` as `sessionless_begin`
+    /// answered `Some`.
+    fn migrate(
+        pool: &Pool<Self::Db>,
+        sessionless: bool,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
 
     /// Whether a database error code means the database cannot serve now (`Unavailable`).
     fn unavailable_code(code: &str) -> bool;
@@ -100,6 +167,9 @@ pub(crate) type Connection<D> = <<D as Dialect>::Db as Database>::Connection;
 /// share the pool.
 pub struct SqlStorage<D: Dialect> {
     pool: Pool<D::Db>,
+    /// `Dialect::sessionless_begin`'s statement: every statement then runs inside a
+    /// transaction begun with it (`on_pool!`, `on_connection!`, `begin_write`).
+    sessionless: Option<Arc<str>>,
     dialect: PhantomData<fn() -> D>,
 }
 
@@ -107,6 +177,7 @@ impl<D: Dialect> Clone for SqlStorage<D> {
     fn clone(&self) -> Self {
         Self {
             pool: self.pool.clone(),
+            sessionless: self.sessionless.clone(),
             dialect: PhantomData,
         }
     }
@@ -131,15 +202,32 @@ impl<D: Dialect> SqlStorage<D> {
         url: &str,
         settings: impl Into<D::Settings>,
     ) -> Result<Self, StorageError> {
-        let pool = D::connect(url, settings.into()).await?;
-        Ok(Self::from_pool(pool))
+        let settings = settings.into();
+        let sessionless = D::sessionless_begin(&settings).map(Arc::from);
+        let pool = D::connect(url, settings).await?;
+        Ok(Self {
+            pool,
+            sessionless,
+            dialect: PhantomData,
+        })
     }
 
-    /// Storage on a pool opened elsewhere.
+    /// Storage on a pool opened elsewhere, whose connections keep their session.
     pub fn from_pool(pool: Pool<D::Db>) -> Self {
         Self {
             pool,
+            sessionless: None,
             dialect: PhantomData,
+        }
+    }
+
+    /// Begins a transaction that writes.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, D::Db>, sqlx::Error> {
+        match &self.sessionless {
+            None => self.pool.begin_with(D::BEGIN_WRITE).await,
+            Some(begin) => self.pool.begin_with(String::from(&**begin)).await,
         }
     }
 
@@ -148,7 +236,7 @@ impl<D: Dialect> SqlStorage<D> {
     /// # Errors
     /// `Unavailable` when the database cannot be reached, `Unexpected` when a migration fails.
     pub async fn migrate(&self) -> Result<(), StorageError> {
-        D::migrate(&self.pool).await
+        D::migrate(&self.pool, self.sessionless.is_some()).await
     }
 
     /// Closes every connection of the pool; later calls answer `Unavailable`.
@@ -166,9 +254,7 @@ where
 {
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn ping(&self) -> Result<(), StorageError> {
-        sqlx::query("select 1")
-            .execute(&self.pool)
-            .await
+        on_pool!(self, sqlx::query("select 1"), execute)
             .map(drop)
             .map_err(storage_error::<D>)
     }

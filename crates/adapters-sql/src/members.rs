@@ -163,17 +163,19 @@ where
         let (limit, offset) = page_bounds(page);
         let role = filter.role.map(Role::as_str);
         let pattern = filter.identifier.as_deref().map(contains_pattern);
-        let (total,): (i64,) = sqlx::query_as(&format!(
-            "select count(*) from users u join organizations o on o.id = u.organization_id \
+        let (total,): (i64,) = on_pool!(
+            self,
+            sqlx::query_as(&format!(
+                "select count(*) from users u join organizations o on o.id = u.organization_id \
              where {FILTER}"
-        ))
-        .bind(organization.get())
-        .bind(role)
-        .bind(pattern.as_deref())
-        .fetch_one(&self.pool)
-        .await
+            ))
+            .bind(organization.get())
+            .bind(role)
+            .bind(pattern.as_deref()),
+            fetch_one
+        )
         .map_err(storage_error::<D>)?;
-        let rows: Vec<UserRow<D::Instant>> = sqlx::query_as(&format!(
+        let rows: Vec<UserRow<D::Instant>> = on_pool!(self, sqlx::query_as(&format!(
             "select {USER_COLUMNS} from users u join organizations o on o.id = u.organization_id \
              where {FILTER} order by u.id limit $4 offset $5"
         ))
@@ -181,9 +183,7 @@ where
         .bind(role)
         .bind(pattern.as_deref())
         .bind(limit)
-        .bind(offset)
-        .fetch_all(&self.pool)
-        .await
+        .bind(offset), fetch_all)
         .map_err(storage_error::<D>)?;
         page_of(rows, total, page)
     }
@@ -194,14 +194,12 @@ where
         organization: OrganizationId,
         user: UserId,
     ) -> Result<Option<User>, StorageError> {
-        let row: Option<UserRow<D::Instant>> = sqlx::query_as(&format!(
+        let row: Option<UserRow<D::Instant>> = on_pool!(self, sqlx::query_as(&format!(
             "select {USER_COLUMNS} from users u join organizations o on o.id = u.organization_id \
              where u.id = $1 and u.organization_id = $2 and o.archived_at is null"
         ))
         .bind(user.get())
-        .bind(organization.get())
-        .fetch_optional(&self.pool)
-        .await
+        .bind(organization.get()), fetch_optional)
         .map_err(storage_error::<D>)?;
         row.map(User::try_from).transpose()
     }
@@ -216,11 +214,7 @@ where
         _now: Timestamp,
         event: Option<NewEvent>,
     ) -> Result<User, MemberChangeError> {
-        let mut transaction = self
-            .pool
-            .begin_with(D::BEGIN_WRITE)
-            .await
-            .map_err(storage_error::<D>)?;
+        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         Self::check_change(
             &mut transaction,
             organization,
@@ -253,11 +247,7 @@ where
         requester: UserId,
         event: NewEvent,
     ) -> Result<(), MemberChangeError> {
-        let mut transaction = self
-            .pool
-            .begin_with(D::BEGIN_WRITE)
-            .await
-            .map_err(storage_error::<D>)?;
+        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         Self::check_change(
             &mut transaction,
             organization,

@@ -82,11 +82,7 @@ where
         event: NewEvent,
     ) -> Result<OptOutRecorded, StorageError> {
         let creation_date = opt_out.creation_date;
-        let mut transaction = self
-            .pool
-            .begin_with(D::BEGIN_WRITE)
-            .await
-            .map_err(storage_error::<D>)?;
+        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         // Insert, or (when the address is there already, also when a concurrent insert
         // just won) update: `on conflict do nothing` waits for that insert to settle, or
         // the write lock keeps concurrent recorders apart.
@@ -136,25 +132,28 @@ where
     ) -> Result<Page<OptOut>, StorageError> {
         let (limit, offset) = page_bounds(page);
         let origin = filter.origin.map(OptOutOrigin::as_str);
-        let (total,): (i64,) =
+        let (total,): (i64,) = on_pool!(
+            self,
             sqlx::query_as(&format!("select count(*) from opt_outs where {FILTER}"))
                 .bind(organization.get())
                 .bind(filter.address.as_deref())
-                .bind(origin)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(storage_error::<D>)?;
-        let rows: Vec<OptOutRow<D::Instant>> = sqlx::query_as(&format!(
-            "select {OPT_OUT_COLUMNS} from opt_outs where {FILTER} \
+                .bind(origin),
+            fetch_one
+        )
+        .map_err(storage_error::<D>)?;
+        let rows: Vec<OptOutRow<D::Instant>> = on_pool!(
+            self,
+            sqlx::query_as(&format!(
+                "select {OPT_OUT_COLUMNS} from opt_outs where {FILTER} \
              order by creation_date desc, id desc limit $4 offset $5"
-        ))
-        .bind(organization.get())
-        .bind(filter.address.as_deref())
-        .bind(origin)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&self.pool)
-        .await
+            ))
+            .bind(organization.get())
+            .bind(filter.address.as_deref())
+            .bind(origin)
+            .bind(limit)
+            .bind(offset),
+            fetch_all
+        )
         .map_err(storage_error::<D>)?;
         page_of(rows, total, page)
     }
@@ -189,10 +188,7 @@ where
                 .bind(stored::<D>(cursor.creation_date))
                 .bind(cursor.id);
         }
-        let rows = query
-            .fetch_all(&self.pool)
-            .await
-            .map_err(storage_error::<D>)?;
+        let rows = on_pool!(self, query, fetch_all).map_err(storage_error::<D>)?;
         let full = rows.len() >= usize::try_from(limit).unwrap_or(usize::MAX);
         let next = match rows.last() {
             Some(last) if full => Some(cursor_of(last)?),

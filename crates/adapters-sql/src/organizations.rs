@@ -147,28 +147,29 @@ where
         if limit <= 0 {
             return Ok(Vec::new());
         }
-        let rows: Vec<OrganizationRow<D::Instant>> = sqlx::query_as(&format!(
-            "select {ORGANIZATION_COLUMNS} from organizations \
+        let rows: Vec<OrganizationRow<D::Instant>> = on_pool!(
+            self,
+            sqlx::query_as(&format!(
+                "select {ORGANIZATION_COLUMNS} from organizations \
              where parent_id = $1 and archived_at is null \
              order by id limit $2 offset $3"
-        ))
-        .bind(parent.get())
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&self.pool)
-        .await
+            ))
+            .bind(parent.get())
+            .bind(limit)
+            .bind(offset),
+            fetch_all
+        )
         .map_err(storage_error::<D>)?;
         rows.into_iter().map(Organization::try_from).collect()
     }
 
     async fn count_live_children(&self, parent: OrganizationId) -> Result<u64, StorageError> {
-        let (total,): (i64,) = sqlx::query_as(
+        let (total,): (i64,) =
+            on_pool!(self, sqlx::query_as(
             "select count(*) from organizations where parent_id = $1 and archived_at is null",
         )
-        .bind(parent.get())
-        .fetch_one(&self.pool)
-        .await
-        .map_err(storage_error::<D>)?;
+        .bind(parent.get()), fetch_one)
+            .map_err(storage_error::<D>)?;
         Ok(count(total))
     }
 
@@ -178,14 +179,16 @@ where
         id: OrganizationId,
         children_only: bool,
     ) -> Result<WriteError, StorageError> {
-        let exists: Option<(i64,)> = sqlx::query_as(
-            "select id from organizations \
+        let exists: Option<(i64,)> = on_pool!(
+            self,
+            sqlx::query_as(
+                "select id from organizations \
              where id = $1 and archived_at is null and ($2 = false or parent_id is not null)",
+            )
+            .bind(id.get())
+            .bind(children_only),
+            fetch_optional
         )
-        .bind(id.get())
-        .bind(children_only)
-        .fetch_optional(&self.pool)
-        .await
         .map_err(storage_error::<D>)?;
         Ok(if exists.is_some() {
             WriteError::VersionMismatch
@@ -215,12 +218,10 @@ where
 {
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn find(&self, id: OrganizationId) -> Result<Option<Organization>, StorageError> {
-        let row: Option<OrganizationRow<D::Instant>> = sqlx::query_as(&format!(
+        let row: Option<OrganizationRow<D::Instant>> = on_pool!(self, sqlx::query_as(&format!(
             "select {ORGANIZATION_COLUMNS} from organizations where id = $1 and archived_at is null"
         ))
-        .bind(id.get())
-        .fetch_optional(&self.pool)
-        .await
+        .bind(id.get()), fetch_optional)
         .map_err(storage_error::<D>)?;
         row.map(Organization::try_from).transpose()
     }
@@ -279,11 +280,7 @@ where
         now: Timestamp,
         event: NewEvent,
     ) -> Result<Organization, CreateOrganizationError> {
-        let mut transaction = self
-            .pool
-            .begin_with(D::BEGIN_WRITE)
-            .await
-            .map_err(storage_error::<D>)?;
+        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         let created = Self::insert_organization(&mut transaction, &organization, now).await?;
         let made = Made {
             organization: Some(created.id),
@@ -302,11 +299,7 @@ where
         now: Timestamp,
         event: Option<NewEvent>,
     ) -> Result<Organization, WriteError> {
-        let mut transaction = self
-            .pool
-            .begin_with(D::BEGIN_WRITE)
-            .await
-            .map_err(storage_error::<D>)?;
+        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         let row: Option<OrganizationRow<D::Instant>> = sqlx::query_as(&format!(
             "update organizations set name = $2, contact_email = $3, nickname = $4, \
              notify_message_status = $5, notify_optouts = $6, external_optout_message = $7, \
@@ -351,11 +344,7 @@ where
         now: Timestamp,
         event: NewEvent,
     ) -> Result<(), WriteError> {
-        let mut transaction = self
-            .pool
-            .begin_with(D::BEGIN_WRITE)
-            .await
-            .map_err(storage_error::<D>)?;
+        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         let archived = sqlx::query(
             "update organizations set archived_at = $2, version = version + 1, updated_at = $2 \
              where id = $1 and parent_id is not null and archived_at is null \
@@ -383,11 +372,7 @@ where
         now: Timestamp,
         event: NewEvent,
     ) -> Result<(), WriteError> {
-        let mut transaction = self
-            .pool
-            .begin_with(D::BEGIN_WRITE)
-            .await
-            .map_err(storage_error::<D>)?;
+        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         let restored = sqlx::query(
             "update organizations set archived_at = null, version = version + 1, updated_at = $2 \
              where id = $1 and archived_at is not null",
@@ -410,11 +395,13 @@ where
         // Users, their credentials, invitations, opt-outs and events go with their
         // organization (`on delete cascade`); outbox rows are not linked to organizations
         // and stay.
-        let purged = sqlx::query("delete from organizations where archived_at < $1")
-            .bind(stored::<D>(before))
-            .execute(&self.pool)
-            .await
-            .map_err(storage_error::<D>)?;
+        let purged = on_pool!(
+            self,
+            sqlx::query("delete from organizations where archived_at < $1")
+                .bind(stored::<D>(before)),
+            execute
+        )
+        .map_err(storage_error::<D>)?;
         Ok(D::rows_affected(&purged))
     }
 
@@ -427,11 +414,7 @@ where
         now: Timestamp,
         event: Option<NewEvent>,
     ) -> Result<Organization, WriteError> {
-        let mut transaction = self
-            .pool
-            .begin_with(D::BEGIN_WRITE)
-            .await
-            .map_err(storage_error::<D>)?;
+        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         let row: Option<OrganizationRow<D::Instant>> = sqlx::query_as(&format!(
             "update organizations set \
              can_attach_files = coalesce($2, can_attach_files), \

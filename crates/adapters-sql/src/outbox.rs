@@ -128,21 +128,23 @@ where
         // Rows another worker is claiming are skipped, not waited for (`SKIP_LOCKED`), or
         // the statement runs alone under the write lock; a row is only returned while its
         // lease (if any) has ended.
-        let mut rows: Vec<OutboxRow<D::Instant>> = sqlx::query_as(&format!(
-            "update outbox set locked_until = $3, claims = claims + 1 \
+        let mut rows: Vec<OutboxRow<D::Instant>> = on_pool!(
+            self,
+            sqlx::query_as(&format!(
+                "update outbox set locked_until = $3, claims = claims + 1 \
              where id in (select id from outbox \
                  where delivered_at is null and dead_at is null and next_attempt_at <= $1 \
                  and (locked_until is null or locked_until <= $1) \
                  order by next_attempt_at, id limit $2{}) \
              returning id, claims, kind, recipient, subject, text_body, html_body, attempts, \
              created_at",
-            D::SKIP_LOCKED
-        ))
-        .bind(now)
-        .bind(i64::from(limit))
-        .bind(locked_until)
-        .fetch_all(&self.pool)
-        .await
+                D::SKIP_LOCKED
+            ))
+            .bind(now)
+            .bind(i64::from(limit))
+            .bind(locked_until),
+            fetch_all
+        )
         .map_err(storage_error::<D>)?;
         rows.sort_by_key(|row| row.id);
         rows.into_iter().map(OutboxMessage::try_from).collect()
@@ -161,7 +163,7 @@ where
         .bind(lease.id.get())
         .bind(lease.claim)
         .bind(stored::<D>(locked_until));
-        held::<D>(lease, query.execute(&self.pool).await)
+        held::<D>(lease, on_pool!(self, query, execute))
     }
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
@@ -174,7 +176,7 @@ where
         .bind(lease.id.get())
         .bind(lease.claim)
         .bind(stored::<D>(now));
-        held::<D>(lease, query.execute(&self.pool).await)
+        held::<D>(lease, on_pool!(self, query, execute))
     }
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
@@ -193,7 +195,7 @@ where
         .bind(lease.claim)
         .bind(stored::<D>(next_attempt_at))
         .bind(error);
-        held::<D>(lease, query.execute(&self.pool).await)
+        held::<D>(lease, on_pool!(self, query, execute))
     }
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
@@ -212,38 +214,43 @@ where
         .bind(lease.claim)
         .bind(stored::<D>(now))
         .bind(error);
-        held::<D>(lease, query.execute(&self.pool).await)
+        held::<D>(lease, on_pool!(self, query, execute))
     }
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn prune(&self, before: Timestamp) -> Result<u64, StorageError> {
         // Two partial indexes (delivered, dead) find the rows; waiting ones are kept.
-        sqlx::query("delete from outbox where delivered_at <= $1 or dead_at <= $1")
-            .bind(stored::<D>(before))
-            .execute(&self.pool)
-            .await
-            .map(|done| D::rows_affected(&done))
-            .map_err(storage_error::<D>)
+        on_pool!(
+            self,
+            sqlx::query("delete from outbox where delivered_at <= $1 or dead_at <= $1")
+                .bind(stored::<D>(before)),
+            execute
+        )
+        .map(|done| D::rows_affected(&done))
+        .map_err(storage_error::<D>)
     }
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn backlog(&self) -> Result<u64, StorageError> {
-        let (total,): (i64,) = sqlx::query_as(
-            "select count(*) from outbox where delivered_at is null and dead_at is null",
+        let (total,): (i64,) = on_pool!(
+            self,
+            sqlx::query_as(
+                "select count(*) from outbox where delivered_at is null and dead_at is null",
+            ),
+            fetch_one
         )
-        .fetch_one(&self.pool)
-        .await
         .map_err(storage_error::<D>)?;
         Ok(count(total))
     }
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn dead(&self) -> Result<u64, StorageError> {
-        let (total,): (i64,) =
-            sqlx::query_as("select count(*) from outbox where dead_at is not null")
-                .fetch_one(&self.pool)
-                .await
-                .map_err(storage_error::<D>)?;
+        let (total,): (i64,) = on_pool!(
+            self,
+            sqlx::query_as("select count(*) from outbox where dead_at is not null"),
+            fetch_one
+        )
+        .map_err(storage_error::<D>)?;
         Ok(count(total))
     }
 }

@@ -117,14 +117,22 @@ where
 {
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn window(&self, key: &LimitKey, since: Timestamp) -> Result<EventWindow, StorageError> {
-        let mut connection = self.pool.acquire().await.map_err(storage_error::<D>)?;
-        Self::count_window(&mut connection, &key.as_key(), since).await
+        on_connection!(self, |connection| Self::count_window(
+            &mut connection,
+            &key.as_key(),
+            since
+        )
+        .await)
     }
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn record(&self, key: &LimitKey, at: Timestamp) -> Result<RateEventId, StorageError> {
-        let mut connection = self.pool.acquire().await.map_err(storage_error::<D>)?;
-        Self::insert_event(&mut connection, &key.as_key(), at).await
+        on_connection!(self, |connection| Self::insert_event(
+            &mut connection,
+            &key.as_key(),
+            at
+        )
+        .await)
     }
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
@@ -136,11 +144,7 @@ where
         if limits.is_empty() {
             return Ok(Vec::new());
         }
-        let mut transaction = self
-            .pool
-            .begin_with(D::BEGIN_WRITE)
-            .await
-            .map_err(storage_error::<D>)?;
+        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         Self::lock_keys(&mut transaction, limits).await?;
         let events = Self::take_locked(&mut transaction, limits, at).await?;
         transaction.commit().await.map_err(storage_error::<D>)?;
@@ -157,22 +161,25 @@ where
             "delete from rate_events where id in ({})",
             placeholders.join(", ")
         );
-        events
-            .iter()
-            .fold(sqlx::query(&sql), |query, event| query.bind(event.get()))
-            .execute(&self.pool)
-            .await
-            .map(drop)
-            .map_err(storage_error::<D>)
+        on_pool!(
+            self,
+            events
+                .iter()
+                .fold(sqlx::query(&sql), |query, event| query.bind(event.get())),
+            execute
+        )
+        .map(drop)
+        .map_err(storage_error::<D>)
     }
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn prune(&self, before: Timestamp) -> Result<u64, StorageError> {
-        sqlx::query("delete from rate_events where at <= $1")
-            .bind(stored::<D>(before))
-            .execute(&self.pool)
-            .await
-            .map(|done| D::rows_affected(&done))
-            .map_err(storage_error::<D>)
+        on_pool!(
+            self,
+            sqlx::query("delete from rate_events where at <= $1").bind(stored::<D>(before)),
+            execute
+        )
+        .map(|done| D::rows_affected(&done))
+        .map_err(storage_error::<D>)
     }
 }

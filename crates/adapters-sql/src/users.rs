@@ -1,19 +1,24 @@
 //! `UserRepository` on every SQL backend: users, API keys and session tokens (as hashes).
 
 use async_trait::async_trait;
+use domain::api_key::{
+    ApiKey, ApiKeyName, KeyMaterial, KeyRefusal, NewApiKey, Scope, check_key_allowance,
+};
 use domain::audit::NewEvent;
 use domain::organization::{NewOrganization, Organization, TreeNode};
+use domain::pagination::{Page, PageRequest};
 use domain::secret::{CredentialKind, TokenHash};
 use domain::user::{NewUser, PasswordHash, PersonName, User};
-use domain::{EmailAddress, OrganizationId, Role, Timestamp, UserId};
+use domain::{ApiKeyId, EmailAddress, OrganizationId, Role, Timestamp, UserId};
 use ports::outbound::{
-    AuthenticatedUser, CreateOrganizationError, CreateUserError, LoginRecord, StorageError,
-    UserRepository,
+    AuthenticatedUser, CreateApiKeyError, CreateOrganizationError, CreateUserError, KeyUse,
+    LoginRecord, StorageError, UserRepository, WriteError,
 };
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 
 use crate::events::Made;
-use crate::instant::{StoredInstant, load};
+use crate::instant::{StoredInstant, load, load_optional};
+use crate::paging::{page_bounds, page_of};
 use crate::{Connection, Dialect, SqlStorage, stored};
 use crate::{Unique, corrupt, storage_error};
 
@@ -70,6 +75,53 @@ struct AuthenticatedRow<I> {
     #[sqlx(flatten)]
     user: UserRow<I>,
     parent_id: Option<i64>,
+    credential_id: i64,
+    credential_kind: String,
+    credential_scope: String,
+}
+
+/// The columns an API key query reads, in `ApiKeyRow` order.
+const API_KEY_COLUMNS: &str =
+    "id, user_id, name, prefix, scope, created_at, expires_at, last_used_at";
+
+/// The most keys one `record_key_uses` statement updates (two parameters each).
+const KEY_USES_PER_STATEMENT: usize = 400;
+
+/// A `credentials` row of kind `api_key`.
+#[derive(sqlx::FromRow)]
+struct ApiKeyRow<I> {
+    id: i64,
+    user_id: i64,
+    name: Option<String>,
+    prefix: Option<String>,
+    scope: String,
+    created_at: I,
+    expires_at: Option<I>,
+    last_used_at: Option<I>,
+}
+
+impl<I: StoredInstant> TryFrom<ApiKeyRow<I>> for ApiKey {
+    type Error = StorageError;
+
+    fn try_from(row: ApiKeyRow<I>) -> Result<Self, StorageError> {
+        let id = row.id;
+        let name = row
+            .name
+            .as_deref()
+            .ok_or(domain::ErrorCode::Required)
+            .and_then(ApiKeyName::parse)
+            .map_err(|e| corrupt("api key", id, e))?;
+        Ok(ApiKey {
+            id: ApiKeyId::new(row.id),
+            user_id: UserId::new(row.user_id),
+            name,
+            prefix: row.prefix,
+            scope: Scope::parse(&row.scope).map_err(|e| corrupt("api key", id, e))?,
+            created_at: load("api key", id, row.created_at)?,
+            expires_at: load_optional("api key", id, row.expires_at)?,
+            last_used_at: load_optional("api key", id, row.last_used_at)?,
+        })
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -115,11 +167,12 @@ where
         Ok(found.is_some())
     }
 
-    /// Inserts a user and its first API key inside the caller's transaction.
+    /// Inserts a user and its first API key, named `default`, inside the caller's
+    /// transaction.
     pub(crate) async fn insert_user(
         connection: &mut Connection<D>,
         user: &NewUser,
-        api_key: &TokenHash,
+        api_key: &KeyMaterial,
         now: Timestamp,
     ) -> Result<User, CreateUserError> {
         let row: UserRow<D::Instant> = sqlx::query_as(&format!(
@@ -143,39 +196,102 @@ where
                 CreateUserError::Storage(storage_error::<D>(error))
             }
         })?;
-        Self::insert_credential(
+        Self::insert_api_key(
             connection,
-            row.id,
-            CredentialKind::ApiKey,
-            api_key,
+            UserId::new(row.id),
+            &NewApiKey {
+                name: ApiKeyName::default_key(),
+                scope: Scope::Write,
+                material: api_key.clone(),
+                expires_at: None,
+            },
             now,
-            None,
         )
-        .await?;
+        .await
+        .map_err(|error| match error {
+            CreateApiKeyError::Storage(error) => CreateUserError::Storage(error),
+            other => CreateUserError::Storage(StorageError::unexpected(other)),
+        })?;
         Ok(User::try_from(row)?)
     }
 
-    async fn insert_credential(
+    async fn insert_session(
         connection: &mut Connection<D>,
         user: i64,
-        kind: CredentialKind,
         token: &TokenHash,
         created_at: Timestamp,
-        expires_at: Option<Timestamp>,
+        expires_at: Timestamp,
     ) -> Result<(), StorageError> {
         sqlx::query(
-            "insert into credentials (user_id, kind, token_hash, created_at, expires_at) \
-             values ($1, $2, $3, $4, $5)",
+            "insert into credentials (user_id, kind, token_hash, created_at, expires_at, scope) \
+             values ($1, $2, $3, $4, $5, $6)",
         )
         .bind(user)
-        .bind(kind.as_str())
+        .bind(CredentialKind::Session.as_str())
         .bind(token.as_str())
         .bind(stored::<D>(created_at))
-        .bind(expires_at.map(stored::<D>))
+        .bind(Some(stored::<D>(expires_at)))
+        .bind(Scope::Write.as_str())
         .execute(&mut *connection)
         .await
         .map(drop)
         .map_err(storage_error::<D>)
+    }
+
+    /// Inserts an API key inside the caller's transaction.
+    async fn insert_api_key(
+        connection: &mut Connection<D>,
+        user: UserId,
+        key: &NewApiKey,
+        now: Timestamp,
+    ) -> Result<ApiKey, CreateApiKeyError> {
+        let row: ApiKeyRow<D::Instant> = sqlx::query_as(&format!(
+            "insert into credentials (user_id, kind, token_hash, created_at, expires_at, \
+             name, scope, prefix) values ($1, $2, $3, $4, $5, $6, $7, $8) \
+             returning {API_KEY_COLUMNS}"
+        ))
+        .bind(user.get())
+        .bind(CredentialKind::ApiKey.as_str())
+        .bind(key.material.hash.as_str())
+        .bind(stored::<D>(now))
+        .bind(key.expires_at.map(stored::<D>))
+        .bind(key.name.as_str())
+        .bind(key.scope.as_str())
+        .bind(key.material.prefix.as_str())
+        .fetch_one(&mut *connection)
+        .await
+        .map_err(|error| {
+            // The user's lock keeps this from happening; the index is the last word.
+            if D::unique_violation(&error) == Some(Unique::ApiKeyName) {
+                CreateApiKeyError::Refused(KeyRefusal::NameTaken)
+            } else {
+                CreateApiKeyError::Storage(storage_error::<D>(error))
+            }
+        })?;
+        Ok(ApiKey::try_from(row)?)
+    }
+
+    /// One `record_key_uses` statement: each key's `last_used_at` becomes the later of
+    /// the stored and the given instant.
+    async fn record_key_use_chunk(&self, uses: &[KeyUse]) -> Result<(), StorageError> {
+        let cases: String = (0..uses.len())
+            .map(|i| format!(" when ${} then ${}", 2 * i + 1, 2 * i + 2))
+            .collect();
+        let ids: Vec<String> = (0..uses.len()).map(|i| format!("${}", 2 * i + 1)).collect();
+        let used_at = format!("(case id{cases} end)");
+        let sql = format!(
+            "update credentials set last_used_at = {greatest}(coalesce(last_used_at, {used_at}), \
+             {used_at}) where kind = 'api_key' and id in ({ids})",
+            greatest = D::GREATEST,
+            ids = ids.join(", "),
+        );
+        let mut query = sqlx::query(&sql);
+        for use_ in uses {
+            query = query.bind(use_.key.get()).bind(stored::<D>(use_.at));
+        }
+        on_pool!(self, query, execute)
+            .map(drop)
+            .map_err(storage_error::<D>)
     }
 }
 
@@ -205,20 +321,28 @@ where
         token: &TokenHash,
         now: Timestamp,
     ) -> Result<Option<AuthenticatedUser>, StorageError> {
-        let row: Option<AuthenticatedRow<D::Instant>> = sqlx::query_as(&format!(
-            "select {USER_COLUMNS}, o.parent_id from credentials c \
+        let row: Option<AuthenticatedRow<D::Instant>> = on_pool!(
+            self,
+            sqlx::query_as(&format!(
+                "select {USER_COLUMNS}, o.parent_id, c.id as credential_id, \
+             c.kind as credential_kind, c.scope as credential_scope from credentials c \
              join users u on u.id = c.user_id \
              join organizations o on o.id = u.organization_id \
              where c.token_hash = $1 and (c.expires_at is null or c.expires_at > $2) \
              and u.is_active and o.archived_at is null"
-        ))
-        .bind(token.as_str())
-        .bind(stored::<D>(now))
-        .fetch_optional(&self.pool)
-        .await
+            ))
+            .bind(token.as_str())
+            .bind(stored::<D>(now)),
+            fetch_optional
+        )
         .map_err(storage_error::<D>)?;
         row.map(|row| {
             let parent = row.parent_id.map(OrganizationId::new);
+            let credential = row.credential_id;
+            let scope = Scope::parse(&row.credential_scope)
+                .map_err(|e| corrupt("credential", credential, e))?;
+            let api_key = (row.credential_kind == CredentialKind::ApiKey.as_str())
+                .then_some(ApiKeyId::new(credential));
             let user = User::try_from(row.user)?;
             Ok(AuthenticatedUser {
                 organization: TreeNode {
@@ -226,6 +350,8 @@ where
                     parent,
                 },
                 user,
+                scope,
+                api_key,
             })
         })
         .transpose()
@@ -236,14 +362,16 @@ where
         &self,
         identifier: &EmailAddress,
     ) -> Result<Option<LoginRecord>, StorageError> {
-        let row: Option<LoginRow<D::Instant>> = sqlx::query_as(&format!(
-            "select {USER_COLUMNS}, u.password_hash from users u \
+        let row: Option<LoginRow<D::Instant>> = on_pool!(
+            self,
+            sqlx::query_as(&format!(
+                "select {USER_COLUMNS}, u.password_hash from users u \
              join organizations o on o.id = u.organization_id \
              where u.identifier = $1 and o.archived_at is null"
-        ))
-        .bind(identifier.as_str())
-        .fetch_optional(&self.pool)
-        .await
+            ))
+            .bind(identifier.as_str()),
+            fetch_optional
+        )
         .map_err(storage_error::<D>)?;
         row.map(|row| {
             Ok(LoginRecord {
@@ -256,26 +384,29 @@ where
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn find(&self, id: UserId) -> Result<Option<User>, StorageError> {
-        let row: Option<UserRow<D::Instant>> = sqlx::query_as(&format!(
-            "select {USER_COLUMNS} from users u \
+        let row: Option<UserRow<D::Instant>> = on_pool!(
+            self,
+            sqlx::query_as(&format!(
+                "select {USER_COLUMNS} from users u \
              join organizations o on o.id = u.organization_id \
              where u.id = $1 and o.archived_at is null"
-        ))
-        .bind(id.get())
-        .fetch_optional(&self.pool)
-        .await
+            ))
+            .bind(id.get()),
+            fetch_optional
+        )
         .map_err(storage_error::<D>)?;
         row.map(User::try_from).transpose()
     }
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn identifier_taken(&self, identifier: &EmailAddress) -> Result<bool, StorageError> {
-        let (taken,): (bool,) =
+        let (taken,): (bool,) = on_pool!(
+            self,
             sqlx::query_as("select exists (select 1 from users where identifier = $1)")
-                .bind(identifier.as_str())
-                .fetch_one(&self.pool)
-                .await
-                .map_err(storage_error::<D>)?;
+                .bind(identifier.as_str()),
+            fetch_one
+        )
+        .map_err(storage_error::<D>)?;
         Ok(taken)
     }
 
@@ -287,26 +418,25 @@ where
         created_at: Timestamp,
         expires_at: Timestamp,
     ) -> Result<(), StorageError> {
-        let mut connection = self.pool.acquire().await.map_err(storage_error::<D>)?;
-        Self::insert_credential(
+        on_connection!(self, |connection| Self::insert_session(
             &mut connection,
             user.get(),
-            CredentialKind::Session,
             token,
             created_at,
-            Some(expires_at),
+            expires_at,
         )
-        .await
+        .await)
     }
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn prune_sessions(&self, before: Timestamp) -> Result<u64, StorageError> {
-        let deleted =
+        let deleted = on_pool!(
+            self,
             sqlx::query("delete from credentials where kind = 'session' and expires_at <= $1")
-                .bind(stored::<D>(before))
-                .execute(&self.pool)
-                .await
-                .map_err(storage_error::<D>)?;
+                .bind(stored::<D>(before)),
+            execute
+        )
+        .map_err(storage_error::<D>)?;
         Ok(D::rows_affected(&deleted))
     }
 
@@ -314,29 +444,31 @@ where
     async fn replace_api_key(
         &self,
         user: UserId,
-        token: &TokenHash,
+        key: &KeyMaterial,
         now: Timestamp,
         event: NewEvent,
     ) -> Result<(), StorageError> {
-        let mut transaction = self
-            .pool
-            .begin_with(D::BEGIN_WRITE)
-            .await
-            .map_err(storage_error::<D>)?;
-        sqlx::query("delete from credentials where user_id = $1 and kind = 'api_key'")
-            .bind(user.get())
-            .execute(&mut *transaction)
-            .await
-            .map_err(storage_error::<D>)?;
-        Self::insert_credential(
-            &mut transaction,
-            user.get(),
-            CredentialKind::ApiKey,
-            token,
-            now,
-            None,
+        let default_key = NewApiKey {
+            name: ApiKeyName::default_key(),
+            scope: Scope::Write,
+            material: key.clone(),
+            expires_at: None,
+        };
+        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
+        sqlx::query(
+            "delete from credentials where user_id = $1 and kind = 'api_key' and name = $2",
         )
-        .await?;
+        .bind(user.get())
+        .bind(default_key.name.as_str())
+        .execute(&mut *transaction)
+        .await
+        .map_err(storage_error::<D>)?;
+        Self::insert_api_key(&mut transaction, user, &default_key, now)
+            .await
+            .map_err(|error| match error {
+                CreateApiKeyError::Storage(error) => error,
+                other => StorageError::unexpected(other),
+            })?;
         let (organization,): (i64,) =
             sqlx::query_as("select organization_id from users where id = $1")
                 .bind(user.get())
@@ -349,18 +481,114 @@ where
     }
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
+    async fn list_api_keys(
+        &self,
+        user: UserId,
+        page: PageRequest,
+    ) -> Result<Page<ApiKey>, StorageError> {
+        let (limit, offset) = page_bounds(page);
+        let (total,): (i64,) = on_pool!(
+            self,
+            sqlx::query_as(
+                "select count(*) from credentials where user_id = $1 and kind = 'api_key'",
+            )
+            .bind(user.get()),
+            fetch_one
+        )
+        .map_err(storage_error::<D>)?;
+        let rows: Vec<ApiKeyRow<D::Instant>> =
+            on_pool!(self, sqlx::query_as(&format!(
+            "select {API_KEY_COLUMNS} from credentials where user_id = $1 and kind = 'api_key' \
+             order by created_at desc, id desc limit $2 offset $3"
+        ))
+        .bind(user.get())
+        .bind(limit)
+        .bind(offset), fetch_all)
+            .map_err(storage_error::<D>)?;
+        page_of(rows, total, page)
+    }
+
+    #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
+    async fn create_api_key(
+        &self,
+        user: UserId,
+        key: NewApiKey,
+        now: Timestamp,
+    ) -> Result<ApiKey, CreateApiKeyError> {
+        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
+        // The user's row, locked: requests making keys for one user queue here.
+        let found: Option<(i64,)> = sqlx::query_as(&format!(
+            "select id from users where id = $1{}",
+            D::FOR_UPDATE
+        ))
+        .bind(user.get())
+        .fetch_optional(&mut *transaction)
+        .await
+        .map_err(storage_error::<D>)?;
+        if found.is_none() {
+            return Err(CreateApiKeyError::UserNotFound);
+        }
+        // Expired keys are no longer live: they block neither a name nor the count.
+        sqlx::query(
+            "delete from credentials where user_id = $1 and kind = 'api_key' \
+             and expires_at is not null and expires_at <= $2",
+        )
+        .bind(user.get())
+        .bind(stored::<D>(now))
+        .execute(&mut *transaction)
+        .await
+        .map_err(storage_error::<D>)?;
+        let names: Vec<(String,)> =
+            sqlx::query_as("select name from credentials where user_id = $1 and kind = 'api_key'")
+                .bind(user.get())
+                .fetch_all(&mut *transaction)
+                .await
+                .map_err(storage_error::<D>)?;
+        let live: Vec<ApiKeyName> = names
+            .iter()
+            .filter_map(|(name,)| ApiKeyName::parse(name).ok())
+            .collect();
+        check_key_allowance(&live, &key.name)?;
+        let created = Self::insert_api_key(&mut transaction, user, &key, now).await?;
+        transaction.commit().await.map_err(storage_error::<D>)?;
+        Ok(created)
+    }
+
+    #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
+    async fn revoke_api_key(&self, user: UserId, key: ApiKeyId) -> Result<(), WriteError> {
+        let deleted = on_pool!(
+            self,
+            sqlx::query(
+                "delete from credentials where id = $1 and user_id = $2 and kind = 'api_key'",
+            )
+            .bind(key.get())
+            .bind(user.get()),
+            execute
+        )
+        .map_err(storage_error::<D>)?;
+        if D::rows_affected(&deleted) == 0 {
+            return Err(WriteError::NotFound);
+        }
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(db.system = D::NAME, uses = uses.len()), err(level = "debug"))]
+    async fn record_key_uses(&self, uses: &[KeyUse]) -> Result<(), StorageError> {
+        for chunk in uses.chunks(KEY_USES_PER_STATEMENT) {
+            self.record_key_use_chunk(chunk).await?;
+        }
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn create(
         &self,
         user: NewUser,
-        api_key: &TokenHash,
+        api_key: &KeyMaterial,
         now: Timestamp,
         event: NewEvent,
     ) -> Result<User, CreateUserError> {
-        let mut transaction = self
-            .pool
-            .begin_with(D::BEGIN_WRITE)
-            .await
-            .map_err(storage_error::<D>)?;
+        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         if !Self::lock_live_organization(&mut transaction, user.organization_id).await? {
             return Err(CreateUserError::OrganizationNotFound);
         }
@@ -380,15 +608,11 @@ where
         &self,
         organization: NewOrganization,
         administrator: NewUser,
-        api_key: &TokenHash,
+        api_key: &KeyMaterial,
         now: Timestamp,
         events: Vec<NewEvent>,
     ) -> Result<Option<(Organization, User)>, StorageError> {
-        let mut transaction = self
-            .pool
-            .begin_with(D::BEGIN_WRITE)
-            .await
-            .map_err(storage_error::<D>)?;
+        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         // Racing processes queue here (on the lock, or on the write lock that
         // `BEGIN_WRITE` took); the first one's users are visible to the next.
         if let Some(lock) = D::LOCK_FIRST_ADMINISTRATOR {

@@ -178,11 +178,7 @@ where
         secret: &WebhookSecret,
         event: NewEvent,
     ) -> Result<Webhook, CreateWebhookError> {
-        let mut transaction = self
-            .pool
-            .begin_with(D::BEGIN_WRITE)
-            .await
-            .map_err(storage_error::<D>)?;
+        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         // The organization's row, held until the commit, queues concurrent creations so
         // that the count below stays true.
         sqlx::query(&format!(
@@ -236,21 +232,24 @@ where
         page: PageRequest,
     ) -> Result<Page<Webhook>, StorageError> {
         let (limit, offset) = page_bounds(page);
-        let (total,): (i64,) =
+        let (total,): (i64,) = on_pool!(
+            self,
             sqlx::query_as("select count(*) from webhooks where organization_id = $1")
-                .bind(organization.get())
-                .fetch_one(&self.pool)
-                .await
-                .map_err(storage_error::<D>)?;
-        let rows: Vec<WebhookRow<D::Instant>> = sqlx::query_as(&format!(
-            "select {WEBHOOK_COLUMNS} from webhooks where organization_id = $1 \
+                .bind(organization.get()),
+            fetch_one
+        )
+        .map_err(storage_error::<D>)?;
+        let rows: Vec<WebhookRow<D::Instant>> = on_pool!(
+            self,
+            sqlx::query_as(&format!(
+                "select {WEBHOOK_COLUMNS} from webhooks where organization_id = $1 \
              order by id limit $2 offset $3"
-        ))
-        .bind(organization.get())
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&self.pool)
-        .await
+            ))
+            .bind(organization.get())
+            .bind(limit)
+            .bind(offset),
+            fetch_all
+        )
         .map_err(storage_error::<D>)?;
         page_of(rows, total, page)
     }
@@ -261,13 +260,15 @@ where
         organization: OrganizationId,
         webhook: WebhookId,
     ) -> Result<Option<Webhook>, StorageError> {
-        let row: Option<WebhookRow<D::Instant>> = sqlx::query_as(&format!(
-            "select {WEBHOOK_COLUMNS} from webhooks where id = $1 and organization_id = $2"
-        ))
-        .bind(webhook.get())
-        .bind(organization.get())
-        .fetch_optional(&self.pool)
-        .await
+        let row: Option<WebhookRow<D::Instant>> = on_pool!(
+            self,
+            sqlx::query_as(&format!(
+                "select {WEBHOOK_COLUMNS} from webhooks where id = $1 and organization_id = $2"
+            ))
+            .bind(webhook.get())
+            .bind(organization.get()),
+            fetch_optional
+        )
         .map_err(storage_error::<D>)?;
         row.map(Webhook::try_from).transpose()
     }
@@ -278,11 +279,7 @@ where
         webhook: &Webhook,
         event: Option<NewEvent>,
     ) -> Result<bool, StorageError> {
-        let mut transaction = self
-            .pool
-            .begin_with(D::BEGIN_WRITE)
-            .await
-            .map_err(storage_error::<D>)?;
+        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         let updated = sqlx::query(
             "update webhooks set endpoint = $3, events = $4, description = $5, active = $6 \
              where id = $1 and organization_id = $2",
@@ -323,11 +320,7 @@ where
         webhook: WebhookId,
         event: NewEvent,
     ) -> Result<bool, StorageError> {
-        let mut transaction = self
-            .pool
-            .begin_with(D::BEGIN_WRITE)
-            .await
-            .map_err(storage_error::<D>)?;
+        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         // Its deliveries and patterns go with it (`on delete cascade`).
         let deleted = sqlx::query("delete from webhooks where id = $1 and organization_id = $2")
             .bind(webhook.get())
@@ -351,11 +344,7 @@ where
         secret: &WebhookSecret,
         event: NewEvent,
     ) -> Result<bool, StorageError> {
-        let mut transaction = self
-            .pool
-            .begin_with(D::BEGIN_WRITE)
-            .await
-            .map_err(storage_error::<D>)?;
+        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
         let updated =
             sqlx::query("update webhooks set secret = $3 where id = $1 and organization_id = $2")
                 .bind(webhook.get())
@@ -379,23 +368,26 @@ where
         page: PageRequest,
     ) -> Result<Page<Delivery>, StorageError> {
         let (limit, offset) = page_bounds(page);
-        let (total,): (i64,) =
+        let (total,): (i64,) = on_pool!(
+            self,
             sqlx::query_as("select count(*) from webhook_deliveries where webhook_id = $1")
-                .bind(webhook.get())
-                .fetch_one(&self.pool)
-                .await
-                .map_err(storage_error::<D>)?;
-        let rows: Vec<DeliveryRow<D::Instant>> = sqlx::query_as(
-            "select d.id, d.webhook_id, d.event_id, e.action, d.status, d.attempts, \
+                .bind(webhook.get()),
+            fetch_one
+        )
+        .map_err(storage_error::<D>)?;
+        let rows: Vec<DeliveryRow<D::Instant>> = on_pool!(
+            self,
+            sqlx::query_as(
+                "select d.id, d.webhook_id, d.event_id, e.action, d.status, d.attempts, \
              d.last_status_code, d.last_error, d.next_attempt_at, d.created_at \
              from webhook_deliveries d join events e on e.id = d.event_id \
              where d.webhook_id = $1 order by d.id desc limit $2 offset $3",
+            )
+            .bind(webhook.get())
+            .bind(limit)
+            .bind(offset),
+            fetch_all
         )
-        .bind(webhook.get())
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&self.pool)
-        .await
         .map_err(storage_error::<D>)?;
         page_of(rows, total, page)
     }
@@ -409,16 +401,18 @@ where
     ) -> Result<bool, StorageError> {
         // A new claim number, so that a worker still holding an older claim cannot
         // settle the delivery queued again.
-        let updated = sqlx::query(
-            "update webhook_deliveries set status = 'pending', attempts = 0, \
+        let updated = on_pool!(
+            self,
+            sqlx::query(
+                "update webhook_deliveries set status = 'pending', attempts = 0, \
              next_attempt_at = $3, locked_until = null, claims = claims + 1 \
              where id = $2 and webhook_id = $1",
+            )
+            .bind(webhook.get())
+            .bind(delivery.get())
+            .bind(stored::<D>(now)),
+            execute
         )
-        .bind(webhook.get())
-        .bind(delivery.get())
-        .bind(stored::<D>(now))
-        .execute(&self.pool)
-        .await
         .map_err(storage_error::<D>)?;
         Ok(D::rows_affected(&updated) == 1)
     }
@@ -461,37 +455,41 @@ where
     ) -> Result<Vec<DueDelivery>, StorageError> {
         let locked_until = stored::<D>(now + lease);
         let now = stored::<D>(now);
-        let mut claimed: Vec<ClaimedRow> = sqlx::query_as(&format!(
-            "update webhook_deliveries set locked_until = $3, claims = claims + 1 \
+        let mut claimed: Vec<ClaimedRow> = on_pool!(
+            self,
+            sqlx::query_as(&format!(
+                "update webhook_deliveries set locked_until = $3, claims = claims + 1 \
              where id in (select d.id from webhook_deliveries d \
                  where d.status = 'pending' and d.next_attempt_at <= $1 \
                  and (d.locked_until is null or d.locked_until <= $1) \
                  and exists (select 1 from webhooks w where w.id = d.webhook_id and w.active) \
                  order by d.next_attempt_at, d.id limit $2{}) \
              returning id, claims, attempts, webhook_id, event_id",
-            D::SKIP_LOCKED
-        ))
-        .bind(now)
-        .bind(i64::from(limit))
-        .bind(locked_until)
-        .fetch_all(&self.pool)
-        .await
+                D::SKIP_LOCKED
+            ))
+            .bind(now)
+            .bind(i64::from(limit))
+            .bind(locked_until),
+            fetch_all
+        )
         .map_err(storage_error::<D>)?;
         claimed.sort_by_key(|row| row.id);
         let mut due = Vec::with_capacity(claimed.len());
         for row in claimed {
-            let webhook: Option<(String, String)> =
+            let webhook: Option<(String, String)> = on_pool!(
+                self,
                 sqlx::query_as("select endpoint, secret from webhooks where id = $1")
-                    .bind(row.webhook_id)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(storage_error::<D>)?;
-            let event: Option<EventRow<D::Instant>> =
+                    .bind(row.webhook_id),
+                fetch_optional
+            )
+            .map_err(storage_error::<D>)?;
+            let event: Option<EventRow<D::Instant>> = on_pool!(
+                self,
                 sqlx::query_as(&format!("select {EVENT_COLUMNS} from events where id = $1"))
-                    .bind(row.event_id)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(storage_error::<D>)?;
+                    .bind(row.event_id),
+                fetch_optional
+            )
+            .map_err(storage_error::<D>)?;
             // Deleted since the claim: nothing to send.
             let (Some((endpoint, secret)), Some(event)) = (webhook, event) else {
                 continue;
@@ -516,44 +514,49 @@ where
         claim: i64,
         outcome: DeliveryOutcome,
     ) -> Result<bool, StorageError> {
-        let settled = sqlx::query(
-            "update webhook_deliveries set status = $3, attempts = attempts + 1, \
+        let settled = on_pool!(
+            self,
+            sqlx::query(
+                "update webhook_deliveries set status = $3, attempts = attempts + 1, \
              last_status_code = $4, last_error = $5, next_attempt_at = $6, locked_until = null \
              where id = $1 and claims = $2 and status = 'pending'",
+            )
+            .bind(delivery.get())
+            .bind(claim)
+            .bind(outcome.status.as_str())
+            .bind(outcome.status_code.map(i64::from))
+            .bind(outcome.error.as_deref())
+            .bind(outcome.next_attempt_at.map(stored::<D>)),
+            execute
         )
-        .bind(delivery.get())
-        .bind(claim)
-        .bind(outcome.status.as_str())
-        .bind(outcome.status_code.map(i64::from))
-        .bind(outcome.error.as_deref())
-        .bind(outcome.next_attempt_at.map(stored::<D>))
-        .execute(&self.pool)
-        .await
         .map_err(storage_error::<D>)?;
         Ok(D::rows_affected(&settled) == 1)
     }
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn release(&self, delivery: DeliveryId, claim: i64) -> Result<(), StorageError> {
-        sqlx::query(
-            "update webhook_deliveries set locked_until = null \
+        on_pool!(
+            self,
+            sqlx::query(
+                "update webhook_deliveries set locked_until = null \
              where id = $1 and claims = $2 and status = 'pending'",
+            )
+            .bind(delivery.get())
+            .bind(claim),
+            execute
         )
-        .bind(delivery.get())
-        .bind(claim)
-        .execute(&self.pool)
-        .await
         .map(drop)
         .map_err(storage_error::<D>)
     }
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
     async fn backlog(&self) -> Result<u64, StorageError> {
-        let (total,): (i64,) =
-            sqlx::query_as("select count(*) from webhook_deliveries where status = 'pending'")
-                .fetch_one(&self.pool)
-                .await
-                .map_err(storage_error::<D>)?;
+        let (total,): (i64,) = on_pool!(
+            self,
+            sqlx::query_as("select count(*) from webhook_deliveries where status = 'pending'"),
+            fetch_one
+        )
+        .map_err(storage_error::<D>)?;
         Ok(count(total))
     }
 }

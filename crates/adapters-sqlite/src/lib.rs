@@ -50,6 +50,7 @@ impl Dialect for SqliteDialect {
     const FOR_SHARE: &'static str = "";
     const FOR_UPDATE: &'static str = "";
     const SKIP_LOCKED: &'static str = "";
+    const GREATEST: &'static str = "max";
     const LOCK_FIRST_ADMINISTRATOR: Option<&'static str> = None;
 
     /// Opens `url` (`sqlite://path/to/file.db`, `sqlite::memory:`), creating the file
@@ -80,7 +81,7 @@ impl Dialect for SqliteDialect {
             .map_err(storage_error::<Self>)
     }
 
-    async fn migrate(pool: &SqlitePool) -> Result<(), StorageError> {
+    async fn migrate(pool: &SqlitePool, _sessionless: bool) -> Result<(), StorageError> {
         let mut connection = pool.acquire().await.map_err(storage_error::<Self>)?;
         sqlx::migrate!("./migrations")
             .run_direct(&mut *connection)
@@ -113,6 +114,7 @@ impl Dialect for SqliteDialect {
             Some("invitations.organization_id, invitations.identifier") => {
                 Some(Unique::OneOpenInvitation)
             }
+            Some("credentials.user_id, credentials.name") => Some(Unique::ApiKeyName),
             _ => None,
         }
     }

@@ -58,6 +58,27 @@ pub struct DatabaseArgs {
         value_parser = DatabaseUrlParser
     )]
     pub database_url: DatabaseUrl,
+
+    /// What stands between the service and PostgreSQL: `none`, or `transaction` for a
+    /// pooler in transaction mode such as PgBouncer's `pool_mode = transaction`, under
+    /// which nothing is kept in a database session (`docs/scaling.md`). SQLite ignores it.
+    #[arg(
+        long = "database-pooler",
+        env = "ORGS_DATABASE_POOLER",
+        value_enum,
+        default_value_t = DatabasePooler::None
+    )]
+    pub pooler: DatabasePooler,
+}
+
+/// What stands between the service and PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum DatabasePooler {
+    /// PostgreSQL itself, or a pooler in session mode: connections keep their session.
+    #[default]
+    None,
+    /// A pooler in transaction mode: a server connection serves one transaction at a time.
+    Transaction,
 }
 
 /// `orgs serve`.
@@ -107,6 +128,13 @@ pub struct ServeArgs {
     #[arg(long = "invites-per-organization", env = "ORGS_INVITES_PER_ORGANIZATION", default_value = "200/1h", value_parser = RateLimit::parse)]
     pub invites_per_organization: RateLimit,
 
+    /// How long an `Idempotency-Key` and the response it replays are kept (CONTRACT §12).
+    #[arg(long = "idempotency-ttl", env = "ORGS_IDEMPOTENCY_TTL", default_value = "24h", value_parser = domain::parse_duration)]
+    pub idempotency_ttl: Duration,
+    /// How often the uses of API keys are written (their `last_used_at`), at most 60s.
+    #[arg(long = "key-use-flush", env = "ORGS_KEY_USE_FLUSH", hide_env_values = true, default_value = "5s", value_parser = parse_key_use_flush)]
+    pub key_use_flush: Duration,
+
     /// How long delivered and dead e-mails stay in the outbox before they are deleted.
     #[arg(long = "outbox-retention", env = "ORGS_OUTBOX_RETENTION", default_value = "7d", value_parser = domain::parse_duration)]
     pub outbox_retention: Duration,
@@ -141,6 +169,25 @@ pub struct ServeArgs {
     /// How long a login or acceptance waits for a hashing slot before it gets `503`.
     #[arg(long = "hash-wait", env = "ORGS_HASH_WAIT", default_value = "5s", value_parser = domain::parse_duration)]
     pub hash_wait: Duration,
+}
+
+/// The longest `ORGS_KEY_USE_FLUSH`: `last_used_at` may lag by at most a minute
+/// (CONTRACT §11).
+pub const KEY_USE_FLUSH_MAX_SECONDS: i64 = 60;
+
+/// Parses `ORGS_KEY_USE_FLUSH`: a duration of at most 60 s.
+///
+/// # Errors
+/// A bad duration, or a longer one.
+pub fn parse_key_use_flush(text: &str) -> Result<Duration, String> {
+    let duration = domain::parse_duration(text).map_err(|error| error.to_string())?;
+    if duration > Duration::seconds(KEY_USE_FLUSH_MAX_SECONDS) {
+        return Err(format!(
+            "`{}` is too long: at most {KEY_USE_FLUSH_MAX_SECONDS}s",
+            text.trim()
+        ));
+    }
+    Ok(duration)
 }
 
 impl ServeArgs {
@@ -450,6 +497,37 @@ mod tests {
     }
 
     #[test]
+    fn there_is_no_pooler_unless_one_is_named_for_serve_migrate_and_admin() {
+        let default = Cli::try_parse_from(["orgs"]).expect("parsed");
+        let migrate = Cli::try_parse_from(["orgs", "migrate", "--database-pooler", "transaction"])
+            .expect("parsed");
+        let admin = Cli::try_parse_from([
+            "orgs",
+            "admin",
+            "restore-organization",
+            "--organization",
+            "2",
+            "--database-pooler",
+            "transaction",
+        ])
+        .expect("parsed");
+        let unknown = Cli::try_parse_from(["orgs", "migrate", "--database-pooler", "statement"]);
+
+        assert_eq!(default.serve.database.pooler, DatabasePooler::None);
+        let Some(Command::Migrate(migrate)) = migrate.command else {
+            panic!("migrate");
+        };
+        assert_eq!(migrate.pooler, DatabasePooler::Transaction);
+        let Some(Command::Admin(AdminCommand::RestoreOrganization { database, .. })) =
+            admin.command
+        else {
+            panic!("admin");
+        };
+        assert_eq!(database.pooler, DatabasePooler::Transaction);
+        assert!(unknown.is_err());
+    }
+
+    #[test]
     fn durations_and_limit_windows_longer_than_a_year_are_refused_in_one_line() {
         for (flag, value) in [
             ("--session-ttl", "1000000000d"),
@@ -692,6 +770,21 @@ mod tests {
     }
 
     #[test]
+    fn idempotency_keys_live_24_hours_by_default() {
+        let default = Cli::try_parse_from(["orgs"]).expect("parses");
+        let given =
+            Cli::try_parse_from(["orgs", "serve", "--idempotency-ttl", "90s"]).expect("parses");
+        let refused = Cli::try_parse_from(["orgs", "--idempotency-ttl", "0s"]);
+
+        assert_eq!(default.serve.idempotency_ttl, Duration::hours(24));
+        let Some(Command::Serve(serve)) = given.command else {
+            panic!("expected serve");
+        };
+        assert_eq!(serve.idempotency_ttl, Duration::seconds(90));
+        assert!(refused.is_err());
+    }
+
+    #[test]
     fn the_audit_retention_is_a_duration_of_365_days_by_default() {
         let default = Cli::try_parse_from(["orgs"]).expect("parses");
         let given =
@@ -719,5 +812,20 @@ mod tests {
         };
         assert_eq!(serve.outbox_retention, Duration::days(30));
         assert!(refused.is_err());
+    }
+
+    #[test]
+    fn key_uses_are_written_every_five_seconds_by_default_and_at_most_every_minute() {
+        let default = Cli::try_parse_from(["orgs"]).expect("parses");
+        let given =
+            Cli::try_parse_from(["orgs", "serve", "--key-use-flush", "60s"]).expect("parses");
+        let too_long = Cli::try_parse_from(["orgs", "--key-use-flush", "61s"]);
+
+        assert_eq!(default.serve.key_use_flush, Duration::seconds(5));
+        let Some(Command::Serve(serve)) = given.command else {
+            panic!("expected serve");
+        };
+        assert_eq!(serve.key_use_flush, Duration::seconds(60));
+        assert!(too_long.is_err());
     }
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
-use app::config::{AdminCommand, Cli, Command, DatabaseUrl, LogFormat, ServeArgs};
+use app::config::{AdminCommand, Cli, Command, DatabaseArgs, LogFormat, ServeArgs};
 use app::connections::ConnectionLimits;
 use app::delivery::DeliveryPolicy;
 use app::server::{self, ServiceSettings, Services, StartOptions, Storage};
@@ -28,7 +28,7 @@ fn main() -> ExitCode {
         match cli.command {
             None => serve(cli.serve).await,
             Some(Command::Serve(args)) => serve(args).await,
-            Some(Command::Migrate(args)) => migrate(&args.database_url).await,
+            Some(Command::Migrate(args)) => migrate(&args).await,
             Some(Command::Admin(command)) => admin(command).await,
         }
     });
@@ -56,6 +56,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let stopping = shutdown_signal();
     let running = server::start(StartOptions {
         database_url: args.database.database_url.clone(),
+        pooler: args.database.pooler,
         listen: args.listen,
         settings: ServiceSettings {
             public_url: args.public_url(),
@@ -64,6 +65,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             limits: args.limits(),
             hashing: args.hashing(),
             webhook_allow_private: args.webhook_allow_private,
+            idempotency_ttl: args.idempotency_ttl,
+            key_use_flush: args
+                .key_use_flush
+                .to_std()
+                .map_err(|_| "ORGS_KEY_USE_FLUSH must be positive".to_owned())?,
         },
         mailer,
         delivery: DeliveryPolicy {
@@ -145,18 +151,18 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
-async fn migrate(url: &DatabaseUrl) -> Result<(), String> {
+async fn migrate(database: &DatabaseArgs) -> Result<(), String> {
     app::telemetry::init("warn", LogFormat::Pretty)?;
-    Storage::open(url)
+    Storage::open(&database.database_url, database.pooler)
         .await
         .map_err(|error| ErrorChain(&error).to_string())?;
     Ok(())
 }
 
 /// Opens the database for an operator command.
-async fn operator(url: &DatabaseUrl) -> Result<Services, String> {
+async fn operator(database: &DatabaseArgs) -> Result<Services, String> {
     app::telemetry::init("warn", LogFormat::Pretty)?;
-    let storage = Storage::open(url)
+    let storage = Storage::open(&database.database_url, database.pooler)
         .await
         .map_err(|error| ErrorChain(&error).to_string())?;
     Ok(Services::new(
@@ -168,6 +174,8 @@ async fn operator(url: &DatabaseUrl) -> Result<Services, String> {
             limits: app::usecases::AbuseLimits::default(),
             hashing: app::security::HashingSettings::default(),
             webhook_allow_private: false,
+            idempotency_ttl: domain::Duration::hours(24),
+            key_use_flush: app::server::DEFAULT_KEY_USE_FLUSH,
         },
     ))
 }
@@ -182,7 +190,7 @@ async fn admin(command: AdminCommand) -> Result<(), String> {
             can_attach_files,
             can_external_optout,
         } => {
-            let services = operator(&database.database_url).await?;
+            let services = operator(&database).await?;
             let organization = services
                 .operator
                 .create_organization(OperatorOrganization {
@@ -203,7 +211,7 @@ async fn admin(command: AdminCommand) -> Result<(), String> {
             role,
             password,
         } => {
-            let services = operator(&database.database_url).await?;
+            let services = operator(&database).await?;
             let (_, api_key) = services
                 .operator
                 .create_user(OperatorUser {
@@ -222,7 +230,7 @@ async fn admin(command: AdminCommand) -> Result<(), String> {
             can_attach_files,
             can_external_optout,
         } => {
-            let services = operator(&database.database_url).await?;
+            let services = operator(&database).await?;
             services
                 .operator
                 .set_flags(
@@ -237,7 +245,7 @@ async fn admin(command: AdminCommand) -> Result<(), String> {
             database,
             organization,
         } => {
-            let services = operator(&database.database_url).await?;
+            let services = operator(&database).await?;
             services
                 .operator
                 .restore_organization(OrganizationId::new(organization))
@@ -250,7 +258,7 @@ async fn admin(command: AdminCommand) -> Result<(), String> {
             database,
             archived_before,
         } => {
-            let services = operator(&database.database_url).await?;
+            let services = operator(&database).await?;
             let purged = services
                 .operator
                 .purge_organizations(archived_before)

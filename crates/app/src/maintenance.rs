@@ -1,6 +1,7 @@
 //! Periodic upkeep inside `orgs serve`: forgetting abuse-limit events that no window
 //! can count any more, session tokens that expired, and outbox messages delivered or
-//! dead for longer than the retention (`ORGS_OUTBOX_RETENTION`, `docs/outbox.md`), and
+//! dead for longer than the retention (`ORGS_OUTBOX_RETENTION`, `docs/outbox.md`),
+//! idempotency keys past their expiry (`ORGS_IDEMPOTENCY_TTL`, `docs/idempotency.md`) and
 //! audit-log events older than theirs (`ORGS_AUDIT_RETENTION`, `docs/audit.md`), so that
 //! those tables stay small.
 
@@ -11,10 +12,10 @@ use tokio_util::sync::CancellationToken;
 
 use domain::Duration;
 use ports::outbound::{
-    Clock, EventRepository, Outbox, RateLimitStore, StorageError, UserRepository,
+    Clock, EventRepository, IdempotencyStore, Outbox, RateLimitStore, StorageError, UserRepository,
 };
 
-use crate::usecases::AbuseLimits;
+use crate::usecases::{AbuseLimits, KeyUseBatch};
 
 /// How often the upkeep runs.
 pub const PRUNE_EVERY: StdDuration = StdDuration::from_secs(600);
@@ -80,6 +81,8 @@ pub struct Upkeep {
     pub outbox: Arc<dyn Outbox>,
     /// How long delivered and dead messages are kept.
     pub outbox_retention: Duration,
+    /// Idempotency keys.
+    pub idempotency: Arc<dyn IdempotencyStore>,
     /// The audit log.
     pub events: Arc<dyn EventRepository>,
     /// How long events are kept (`ORGS_AUDIT_RETENTION`).
@@ -122,6 +125,13 @@ pub async fn run(upkeep: Upkeep, shutdown: CancellationToken) {
                 tracing::warn!(error.message = %error, error.chain = %ports::ErrorChain(&error), "could not prune the outbox");
             }
         }
+        match upkeep.idempotency.prune(upkeep.clock.now()).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "forgot expired idempotency keys"),
+            Err(error) => {
+                tracing::warn!(error.message = %error, error.chain = %ports::ErrorChain(&error), "could not prune idempotency keys");
+            }
+        }
         let expired = prune_events(
             upkeep.events.as_ref(),
             upkeep.clock.as_ref(),
@@ -141,6 +151,32 @@ pub async fn run(upkeep: Upkeep, shutdown: CancellationToken) {
     }
 }
 
+/// Writes the uses of API keys every `every` until `shutdown` is cancelled, then once
+/// more, so that a graceful stop loses none (a crash loses at most `every`).
+pub async fn flush_key_uses(
+    batch: Arc<KeyUseBatch>,
+    users: Arc<dyn UserRepository>,
+    every: StdDuration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let stopping = tokio::select! {
+            () = shutdown.cancelled() => true,
+            () = tokio::time::sleep(every) => false,
+        };
+        if let Err(error) = batch.flush(users.as_ref()).await {
+            tracing::warn!(
+                error.message = %error,
+                error.chain = %ports::ErrorChain(&error),
+                "could not write when API keys were last used; retrying at the next flush"
+            );
+        }
+        if stopping {
+            break;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,7 +184,8 @@ mod tests {
     use domain::limits::RateLimit;
     use mockall::predicate::eq;
     use ports::outbound::{
-        MockClock, MockEventRepository, MockOutbox, MockRateLimitStore, MockUserRepository,
+        MockClock, MockEventRepository, MockIdempotencyStore, MockOutbox, MockRateLimitStore,
+        MockUserRepository,
     };
 
     #[tokio::test]
@@ -208,7 +245,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn each_round_prunes_events_sessions_and_the_outbox_until_told_to_stop() {
+    async fn each_round_prunes_events_sessions_the_outbox_and_idempotency_keys_until_told_to_stop()
+    {
         let now = Timestamp::UNIX_EPOCH + Duration::days(1);
         let mut clock = MockClock::new();
         clock.expect_now().return_const(now);
@@ -226,6 +264,12 @@ mod tests {
             .with(eq(now - Duration::days(2)))
             .times(1)
             .returning(|_| Ok(5));
+        let mut idempotency = MockIdempotencyStore::new();
+        idempotency
+            .expect_prune()
+            .with(eq(now))
+            .times(1)
+            .returning(|_| Ok(2));
         let mut events = MockEventRepository::new();
         events
             .expect_prune()
@@ -241,6 +285,7 @@ mod tests {
                 limits: AbuseLimits::default(),
                 outbox: Arc::new(outbox),
                 outbox_retention: Duration::days(2),
+                idempotency: Arc::new(idempotency),
                 events: Arc::new(events),
                 audit_retention: Duration::days(365),
             },

@@ -10,25 +10,25 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use adapters_postgres::{PostgresSettings, PostgresStorage};
+use adapters_postgres::{Pooler, PostgresSettings, PostgresStorage};
 use adapters_smtp::{LogMailer, SmtpMailer};
 use adapters_sqlite::SqliteStorage;
 use domain::Duration;
 use ports::inbound::{Bootstrapped, OperatorUseCases, UseCaseError};
 use ports::outbound::{
-    Clock, DeliveryQueue, EventRepository, InvitationRepository, Mailer, MemberRepository,
-    OptOutRepository, OrganizationRepository, Outbox, RateLimitStore, StorageError, StorageHealth,
-    UserRepository, WebhookRepository,
+    Clock, DeliveryQueue, EventRepository, IdempotencyStore, InvitationRepository, Mailer,
+    MemberRepository, OptOutRepository, OrganizationRepository, Outbox, RateLimitStore,
+    StorageError, StorageHealth, UserRepository, WebhookRepository,
 };
 
-use crate::config::DatabaseUrl;
+use crate::config::{DatabasePooler, DatabaseUrl};
 use crate::connections::ConnectionLimits;
 use crate::delivery::{DeliveryPolicy, DeliveryWorker};
 use crate::security::{Argon2PasswordHasher, HashingSettings, OsSecretGenerator, SystemClock};
 use crate::usecases::{
-    AbuseLimits, AuthService, BootstrapSettings, EventService, HealthService, InvitationPorts,
-    InvitationService, InvitationSettings, MemberService, OperatorService, OptOutService,
-    OrganizationService, WebhookService,
+    AbuseLimits, AuthService, BootstrapSettings, EventService, HealthService, IdempotencyService,
+    IdempotencySettings, InvitationPorts, InvitationService, InvitationSettings, KeyUseBatch,
+    MemberService, OperatorService, OptOutService, OrganizationService, WebhookService,
 };
 use crate::webhooks::{WebhookPolicy, WebhookWorker};
 use adapters_webhook::HttpWebhookSender;
@@ -38,6 +38,10 @@ const POSTGRES_MAX_CONNECTIONS: u32 = 16;
 /// How long a stop may take in all, requests in flight (`ConnectionLimits::drain`) and
 /// background tasks included, before the process exits anyway (CONTRACT §9: 15 s).
 const SHUTDOWN_GRACE: StdDuration = StdDuration::from_secs(13);
+/// How long an unfinished idempotent request holds its key: the request deadline, which
+/// bounds how long the request runs, plus a margin. A claim older than this was left by
+/// a process that died, and a retry takes it over (`docs/idempotency.md`).
+const IDEMPOTENCY_LEASE_MARGIN: StdDuration = StdDuration::from_secs(30);
 
 /// Why the service could not start. Each variant keeps what went wrong as its
 /// [`source`](std::error::Error::source); [`ports::ErrorChain`] writes it all.
@@ -101,6 +105,8 @@ pub struct Storage {
     pub webhooks: Arc<dyn WebhookRepository>,
     /// The webhook delivery queue.
     pub deliveries: Arc<dyn DeliveryQueue>,
+    /// Idempotency keys and kept responses.
+    pub idempotency: Arc<dyn IdempotencyStore>,
     /// Readiness and pool usage.
     pub health: Arc<dyn StorageHealth>,
 }
@@ -118,6 +124,7 @@ impl Storage {
             + Outbox
             + WebhookRepository
             + DeliveryQueue
+            + IdempotencyStore
             + StorageHealth
             + Clone
             + 'static,
@@ -133,6 +140,7 @@ impl Storage {
             outbox: Arc::new(storage.clone()),
             webhooks: Arc::new(storage.clone()),
             deliveries: Arc::new(storage.clone()),
+            idempotency: Arc::new(storage.clone()),
             health: Arc::new(storage),
         }
     }
@@ -141,8 +149,8 @@ impl Storage {
     ///
     /// # Errors
     /// `StartError` when the database cannot be opened or migrated.
-    pub async fn open(url: &DatabaseUrl) -> Result<Self, StartError> {
-        Self::open_with(url, adapters_postgres::DEFAULT_STATEMENT_TIMEOUT).await
+    pub async fn open(url: &DatabaseUrl, pooler: DatabasePooler) -> Result<Self, StartError> {
+        Self::open_with(url, pooler, adapters_postgres::DEFAULT_STATEMENT_TIMEOUT).await
     }
 
     /// As `open`, with PostgreSQL statements cancelled after `statement_timeout`.
@@ -153,6 +161,7 @@ impl Storage {
     /// `StartError` when the database cannot be opened or migrated.
     pub async fn open_with(
         url: &DatabaseUrl,
+        pooler: DatabasePooler,
         statement_timeout: StdDuration,
     ) -> Result<Self, StartError> {
         let database_error = |source| StartError::Database {
@@ -181,6 +190,10 @@ impl Storage {
                     PostgresSettings {
                         max_connections: POSTGRES_MAX_CONNECTIONS,
                         statement_timeout,
+                        pooler: match pooler {
+                            DatabasePooler::None => Pooler::None,
+                            DatabasePooler::Transaction => Pooler::Transaction,
+                        },
                     },
                 )
                 .await
@@ -207,7 +220,14 @@ pub struct ServiceSettings {
     pub hashing: HashingSettings,
     /// Whether webhook endpoints may be on private addresses (`ORGS_WEBHOOK_ALLOW_PRIVATE`).
     pub webhook_allow_private: bool,
+    /// How long idempotency keys and their responses are kept.
+    pub idempotency_ttl: Duration,
+    /// How often the uses of API keys are written (`ORGS_KEY_USE_FLUSH`).
+    pub key_use_flush: StdDuration,
 }
+
+/// The default of `ORGS_KEY_USE_FLUSH`.
+pub const DEFAULT_KEY_USE_FLUSH: StdDuration = StdDuration::from_secs(5);
 
 /// The use-case services over one storage.
 #[derive(Clone)]
@@ -228,8 +248,12 @@ pub struct Services {
     pub webhooks: Arc<WebhookService>,
     /// Readiness and gauges.
     pub health: Arc<HealthService>,
+    /// Idempotent retries.
+    pub idempotency: Arc<IdempotencyService>,
     /// Operator commands.
     pub operator: Arc<OperatorService>,
+    /// The uses of API keys not yet written.
+    pub key_uses: Arc<KeyUseBatch>,
 }
 
 impl Services {
@@ -239,6 +263,7 @@ impl Services {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let secrets = Arc::new(OsSecretGenerator);
         let hasher = Arc::new(Argon2PasswordHasher::new(settings.hashing));
+        let key_uses = Arc::new(KeyUseBatch::new());
         Self {
             auth: Arc::new(AuthService::new(
                 storage.users.clone(),
@@ -248,6 +273,7 @@ impl Services {
                 storage.limits.clone(),
                 settings.session_ttl,
                 settings.limits.login_failures,
+                Arc::clone(&key_uses),
             )),
             organizations: Arc::new(OrganizationService::new(
                 storage.organizations.clone(),
@@ -295,6 +321,14 @@ impl Services {
                 storage.outbox.clone(),
                 storage.deliveries.clone(),
             )),
+            idempotency: Arc::new(IdempotencyService::new(
+                storage.idempotency.clone(),
+                clock.clone(),
+                IdempotencySettings {
+                    ttl: settings.idempotency_ttl,
+                    lease: idempotency_lease(),
+                },
+            )),
             operator: Arc::new(OperatorService::new(
                 storage.organizations.clone(),
                 storage.users.clone(),
@@ -303,6 +337,7 @@ impl Services {
                 clock,
                 BootstrapSettings::default(),
             )),
+            key_uses,
         }
     }
 
@@ -317,8 +352,15 @@ impl Services {
             events: self.events.clone(),
             webhooks: self.webhooks.clone(),
             health: self.health.clone(),
+            idempotency: self.idempotency.clone(),
         })
     }
+}
+
+/// How long an unfinished idempotent request holds its key (`IDEMPOTENCY_LEASE_MARGIN`).
+fn idempotency_lease() -> Duration {
+    Duration::from_std(adapters_http::REQUEST_DEADLINE + IDEMPOTENCY_LEASE_MARGIN)
+        .unwrap_or(Duration::seconds(60))
 }
 
 /// Builds the mailer: SMTP when a URL is given, the log otherwise.
@@ -338,6 +380,8 @@ pub fn mailer(smtp_url: Option<&str>, from: &str) -> Result<Arc<dyn Mailer>, Sta
 pub struct StartOptions {
     /// Where the database is.
     pub database_url: DatabaseUrl,
+    /// What stands between the service and PostgreSQL.
+    pub pooler: DatabasePooler,
     /// Where to listen (port 0 picks a free port).
     pub listen: SocketAddr,
     /// The service settings.
@@ -370,6 +414,7 @@ pub struct RunningServer {
     worker: JoinHandle<()>,
     webhook_worker: JoinHandle<()>,
     upkeep: JoinHandle<()>,
+    key_uses: JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -399,6 +444,9 @@ impl RunningServer {
         if let Err(error) = self.upkeep.await {
             tracing::error!(error.message = %error, "the upkeep task ended abnormally");
         }
+        if let Err(error) = self.key_uses.await {
+            tracing::error!(error.message = %error, "the key-use writer ended abnormally");
+        }
         served
     }
 
@@ -418,7 +466,12 @@ impl RunningServer {
 /// # Errors
 /// `StartError` for anything that prevents serving.
 pub async fn start(options: StartOptions) -> Result<RunningServer, StartError> {
-    let storage = Storage::open_with(&options.database_url, options.statement_timeout).await?;
+    let storage = Storage::open_with(
+        &options.database_url,
+        options.pooler,
+        options.statement_timeout,
+    )
+    .await?;
     tracing::info!(database = %options.database_url.redacted(), "database ready");
     let services = Services::new(&storage, &options.settings);
 
@@ -476,9 +529,16 @@ pub async fn start(options: StartOptions) -> Result<RunningServer, StartError> {
             limits: options.settings.limits,
             outbox: storage.outbox.clone(),
             outbox_retention,
+            idempotency: storage.idempotency.clone(),
             events: storage.events.clone(),
             audit_retention: options.audit_retention,
         },
+        stop.clone(),
+    ));
+    let key_uses = tokio::spawn(crate::maintenance::flush_key_uses(
+        services.key_uses.clone(),
+        storage.users.clone(),
+        options.settings.key_use_flush,
         stop.clone(),
     ));
 
@@ -499,6 +559,7 @@ pub async fn start(options: StartOptions) -> Result<RunningServer, StartError> {
         worker,
         webhook_worker,
         upkeep,
+        key_uses,
     })
 }
 
@@ -506,4 +567,21 @@ pub async fn start(options: StartOptions) -> Result<RunningServer, StartError> {
 #[must_use]
 pub fn shutdown_grace() -> StdDuration {
     SHUTDOWN_GRACE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idempotency_claim_outlives_the_longest_request() {
+        let lease = idempotency_lease();
+
+        assert_eq!(lease, Duration::seconds(60));
+        assert!(
+            lease
+                .to_std()
+                .is_ok_and(|lease| lease > adapters_http::REQUEST_DEADLINE)
+        );
+    }
 }

@@ -8,6 +8,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+#[path = "../../../tests/src/pgbouncer.rs"]
+mod pgbouncer;
+
 const BINARY: &str = env!("CARGO_BIN_EXE_orgs");
 
 /// A free local port (closed again, for the child to bind).
@@ -494,6 +497,147 @@ fn two_processes_on_one_postgres_behave_as_one_service() {
         !second.seen.iter().any(|line| line.contains("Bearer")),
         "only the first process bootstraps"
     );
+}
+
+/// The operator commands through PgBouncer in transaction mode: refused at connection
+/// without the pooler setting (the statement timeout's startup option is no parameter a
+/// pooler passes on), working with it.
+#[test]
+fn operator_commands_work_through_a_transaction_mode_pooler_with_the_pooler_setting() {
+    let bouncer = pgbouncer::PgBouncer::start(2);
+    let database = ScratchPostgres::create();
+    let pooled = bouncer.route(&database.url());
+    let migrate = |pooler: &str| {
+        Command::new(BINARY)
+            .arg("migrate")
+            .env("ORGS_DATABASE_URL", &pooled)
+            .env("ORGS_DATABASE_POOLER", pooler)
+            .output()
+            .expect("migrate runs")
+    };
+
+    let without = migrate("none");
+    let with = migrate("transaction");
+    let again = migrate("transaction");
+    let created = Command::new(BINARY)
+        .args([
+            "admin",
+            "create-organization",
+            "--name",
+            "Acme",
+            "--contact-email",
+            "ops@acme.example",
+            "--database-pooler",
+            "transaction",
+        ])
+        .env("ORGS_DATABASE_URL", &pooled)
+        .output()
+        .expect("admin runs");
+
+    let refused = String::from_utf8_lossy(&without.stderr);
+    assert!(!without.status.success());
+    assert_eq!(refused.trim().lines().count(), 1, "{refused}");
+    assert!(
+        refused.contains("unsupported startup parameter"),
+        "{refused}"
+    );
+    assert!(
+        with.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&with.stderr),
+        bouncer.log()
+    );
+    assert!(again.status.success());
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    assert!(
+        stdout(&created).parse::<i64>().is_ok(),
+        "{}",
+        stdout(&created)
+    );
+}
+
+/// Four `orgs serve` processes behind one pooler of five server connections behave as
+/// one service: one open invitation per address, one login limit.
+#[test]
+fn four_processes_through_one_transaction_mode_pooler_behave_as_one_service() {
+    let bouncer = pgbouncer::PgBouncer::start(5);
+    let database = ScratchPostgres::create();
+    let pooled = bouncer.route(&database.url());
+    let environment = [
+        ("ORGS_DATABASE_POOLER", "transaction"),
+        ("ORGS_LOGIN_FAILURES", "3/15m"),
+    ];
+    let mut first = Served::start_with(&pooled, &environment);
+    let key = first.bootstrap_key();
+    let others: Vec<Served> = (0..3)
+        .map(|_| Served::start_with(&pooled, &environment))
+        .collect();
+    let ports: Vec<u16> = std::iter::once(first.port)
+        .chain(others.iter().map(|served| served.port))
+        .collect();
+
+    let invitations: Vec<(u16, String)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..12)
+            .map(|n| {
+                let port = ports[n % ports.len()];
+                let key = key.as_str();
+                scope.spawn(move || {
+                    http(
+                        port,
+                        "POST",
+                        "/organizations/1/invite_user/",
+                        key,
+                        Some(r#"{"identifier": "all@example.com"}"#),
+                    )
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().expect("a request"))
+            .collect()
+    });
+    let wrong = r#"{"identifier": "admin@localhost", "password": "wrong password"}"#;
+    let failures: Vec<u16> = (0..5)
+        .map(|attempt| {
+            http(
+                ports[attempt % ports.len()],
+                "POST",
+                "/auth/token/",
+                "",
+                Some(wrong),
+            )
+            .0
+        })
+        .collect();
+    let listed: Vec<u16> = ports
+        .iter()
+        .map(|port| http(*port, "GET", "/organizations/", &key, None).0)
+        .collect();
+    first.terminate();
+    for served in &others {
+        served.terminate();
+    }
+
+    let created = invitations
+        .iter()
+        .filter(|(status, _)| *status == 201)
+        .count();
+    let refused = invitations
+        .iter()
+        .filter(|(status, body)| *status == 400 && body.contains("already been invited"))
+        .count();
+    assert_eq!((created, refused), (1, 11), "{invitations:?}");
+    assert_eq!(failures, [400, 400, 400, 429, 429]);
+    assert_eq!(listed, [200, 200, 200, 200]);
+    assert!(first.wait_exit());
+    for mut served in others {
+        assert!(served.wait_exit());
+    }
 }
 
 /// The lines of `served` written so far, after waiting for one containing `needle`.

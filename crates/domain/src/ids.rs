@@ -37,6 +37,10 @@ typed_id!(
     UserId
 );
 typed_id!(
+    /// The id of an API key.
+    ApiKeyId
+);
+typed_id!(
     /// The id of an invitation.
     InvitationId
 );

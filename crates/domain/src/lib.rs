@@ -9,6 +9,7 @@
 //! - [`authorize`]: the permission policy (who may do what to which organization);
 //! - [`organization::plan_new_child`]: the create-child rules;
 //! - [`invitation`]: an invitation's checks and lifecycle;
+//! - [`api_key`]: API keys, their scopes ([`authorize_scope`]) and limits;
 //! - [`validation`]: field-keyed errors that collect every problem of a request.
 //!
 //! `cargo run -p domain --example invitation_lifecycle` walks an invitation from the
@@ -16,8 +17,10 @@
 
 #![warn(missing_docs)]
 
+pub mod api_key;
 pub mod audit;
 pub mod email;
+pub mod idempotency;
 pub mod ids;
 pub mod invitation;
 pub mod limits;
@@ -37,10 +40,10 @@ pub mod webhook;
 pub use audit::RequestId;
 pub use email::EmailAddress;
 pub use ids::{
-    DeliveryId, EventId, InvitationId, OrganizationId, OutboxMessageId, RateEventId, UserId,
-    Version, WebhookId,
+    ApiKeyId, DeliveryId, EventId, InvitationId, OrganizationId, OutboxMessageId, RateEventId,
+    UserId, Version, WebhookId,
 };
-pub use permissions::{Access, Action, Actor, authorize};
+pub use permissions::{Access, Action, Actor, Operation, authorize, authorize_scope};
 pub use role::Role;
 pub use time::{Duration, InvalidDuration, Timestamp, parse_duration};
 pub use validation::{ErrorCode, FieldErrors, Input, ValidationErrors};

@@ -3,6 +3,7 @@
 //! Visibility comes first, so that nobody learns which other organizations exist
 //! (→ 404); then the role (→ 403).
 
+use crate::api_key::Scope;
 use crate::ids::{OrganizationId, UserId};
 use crate::organization::TreeNode;
 use crate::role::Role;
@@ -158,6 +159,27 @@ fn decide(organization: OrganizationId, role: Role, action: Action, target: Tree
     Access::Allowed
 }
 
+/// What a request does, as far as a credential's scope is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// Only reads: `GET` and `HEAD`.
+    Read,
+    /// Anything else.
+    Write,
+}
+
+/// CONTRACT §11: a `read` credential may only read; a `write` one (and every session
+/// token) may do whatever its user may. Checked before anything else of the request,
+/// so that a read-only key learns nothing from a refused write.
+pub fn authorize_scope(scope: Scope, operation: Operation) -> Access {
+    match (scope, operation) {
+        (Scope::Read, Operation::Write) => Access::Forbidden,
+        (Scope::Read | Scope::Write, Operation::Read) | (Scope::Write, Operation::Write) => {
+            Access::Allowed
+        }
+    }
+}
+
 /// U and U's children are visible to a user of U; nothing else is.
 fn visible(organization: OrganizationId, target: TreeNode) -> bool {
     target.id == organization || target.parent == Some(organization)
@@ -310,6 +332,26 @@ mod tests {
         assert_eq!(
             authorize(&collaborator, Action::Modify, node(OTHER_ROOT, None)),
             Access::NotVisible
+        );
+    }
+
+    #[test]
+    fn a_read_scope_only_reads_and_a_write_scope_does_everything() {
+        assert_eq!(
+            authorize_scope(Scope::Read, Operation::Read),
+            Access::Allowed
+        );
+        assert_eq!(
+            authorize_scope(Scope::Read, Operation::Write),
+            Access::Forbidden
+        );
+        assert_eq!(
+            authorize_scope(Scope::Write, Operation::Read),
+            Access::Allowed
+        );
+        assert_eq!(
+            authorize_scope(Scope::Write, Operation::Write),
+            Access::Allowed
         );
     }
 

@@ -74,6 +74,13 @@ pub enum ErrorCode {
     InvalidInvitation,
     /// Wrong identifier or password, or an inactive user.
     InvalidCredentials,
+    /// The user holds a live API key of this name.
+    ApiKeyNameTaken,
+    /// The user holds the most live API keys allowed.
+    TooManyApiKeys {
+        /// The most live keys.
+        max: u32,
+    },
     /// A string holds a NUL character, which no text column stores (PostgreSQL refuses
     /// it), as DRF's `ProhibitNullCharactersValidator` refuses it.
     NullCharacter,

@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use crate::Cause;
 use futures::stream::BoxStream;
 
+use domain::api_key::{ApiKey, ApiKeyRequest};
 use domain::audit::Event;
+use domain::idempotency::{IdempotencyKey, RecordedResponse, RequestFingerprint};
 use domain::invitation::{
     AcceptRequest, Invitation, InvitationPreview, InvitationStatus, InviteRequest,
 };
@@ -21,8 +23,8 @@ use domain::secret::SecretToken;
 use domain::user::User;
 use domain::webhook::{Delivery, Webhook, WebhookInput, WebhookSecret};
 use domain::{
-    Actor, DeliveryId, Duration, Input, InvitationId, OrganizationId, RequestId, Role, Timestamp,
-    UserId, ValidationErrors, Version, WebhookId,
+    Actor, ApiKeyId, DeliveryId, Duration, Input, InvitationId, Operation, OrganizationId,
+    RequestId, Role, Timestamp, UserId, ValidationErrors, Version, WebhookId,
 };
 
 /// Why a request cannot be authenticated (→ 401).
@@ -59,6 +61,9 @@ pub enum UseCaseError {
     /// Visible but not allowed for the actor's role (→ 403).
     #[error("forbidden")]
     Forbidden,
+    /// A `read` API key tried to write (→ 403).
+    #[error("this API key is read-only")]
+    ReadOnlyKey,
     /// The request's values are wrong (→ 400), every problem together.
     #[error("invalid request: {0:?}")]
     Validation(ValidationErrors),
@@ -117,12 +122,13 @@ pub struct IssuedSession {
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait AuthUseCases: Send + Sync {
-    /// Who holds this bearer token (an API key or a session token).
+    /// Who holds this bearer token (an API key or a session token), for a request that
+    /// does `operation`; a use of an API key is recorded (its `last_used_at`).
     ///
     /// # Errors
     /// `Unauthenticated(Invalid)` for an unknown or expired token, or one whose user or
-    /// organization is gone.
-    async fn authenticate(&self, token: &str) -> Result<Actor, UseCaseError>;
+    /// organization is gone; `ReadOnlyKey` for a `read` key and a `Write` operation.
+    async fn authenticate(&self, token: &str, operation: Operation) -> Result<Actor, UseCaseError>;
 
     /// Exchanges an identifier and password for a session token.
     ///
@@ -146,6 +152,42 @@ pub trait AuthUseCases: Send + Sync {
     /// # Errors
     /// Storage failures only.
     async fn regenerate_api_key(&self, actor: &Actor) -> Result<SecretToken, UseCaseError>;
+
+    /// The actor's API keys, newest first.
+    ///
+    /// # Errors
+    /// `InvalidPage` past the end.
+    async fn api_keys(
+        &self,
+        actor: &Actor,
+        page: PageRequest,
+    ) -> Result<Page<ApiKey>, UseCaseError>;
+
+    /// Makes a new API key for the actor.
+    ///
+    /// # Errors
+    /// `Validation` with every field problem, a taken name (`name`) or too many keys
+    /// (non-field).
+    async fn create_api_key(
+        &self,
+        actor: &Actor,
+        request: ApiKeyRequest,
+    ) -> Result<CreatedApiKey, UseCaseError>;
+
+    /// Deletes one of the actor's API keys; it stops working at once.
+    ///
+    /// # Errors
+    /// `NotFound` when the actor has no such key.
+    async fn revoke_api_key(&self, actor: &Actor, key: ApiKeyId) -> Result<(), UseCaseError>;
+}
+
+/// An API key just made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedApiKey {
+    /// The stored key.
+    pub api_key: ApiKey,
+    /// The key itself, shown once.
+    pub key: SecretToken,
 }
 
 /// What the `parent` field of a request says, before it is looked up.
@@ -717,6 +759,63 @@ pub trait HealthUseCases: Send + Sync {
     /// # Errors
     /// `Unavailable` when the database does not answer.
     async fn gauges(&self) -> Result<ServiceGauges, UseCaseError>;
+}
+
+/// A claimed idempotency key: the request runs, then is finished with its response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyTicket {
+    /// Whose key it is.
+    pub user: UserId,
+    /// The key.
+    pub key: IdempotencyKey,
+    /// Which claim of the key this is.
+    pub attempt: i64,
+}
+
+/// What to do with a request that carries an idempotency key (CONTRACT §12).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotentStart {
+    /// The key is this request's: run it, then `finish` the ticket.
+    Run(IdempotencyTicket),
+    /// The same request already ran: answer its kept response again.
+    Replay(RecordedResponse),
+    /// The key was used for a different request (→ 422).
+    KeyReused,
+    /// The same request is still running (→ 409).
+    InProgress,
+}
+
+/// Idempotent retries of `POST` requests: claiming a key, keeping the response.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait IdempotencyUseCases: Send + Sync {
+    /// Claims `key` of `actor` for the request `fingerprint`, or says why not.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Internal` for storage failures only.
+    async fn start(
+        &self,
+        actor: &Actor,
+        key: IdempotencyKey,
+        fingerprint: RequestFingerprint,
+    ) -> Result<IdempotentStart, UseCaseError>;
+
+    /// Ends a claimed request with its response: kept for replays unless it is one that
+    /// is not kept (a server error, a `429`), in which case the key is freed.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Internal` for storage failures only.
+    async fn finish(
+        &self,
+        ticket: IdempotencyTicket,
+        response: RecordedResponse,
+    ) -> Result<(), UseCaseError>;
+
+    /// Frees the key of a request that ended without a response to keep.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Internal` for storage failures only.
+    async fn abandon(&self, ticket: IdempotencyTicket) -> Result<(), UseCaseError>;
 }
 
 /// Wraps the storage failure: it stays the source of the use-case error, with its own

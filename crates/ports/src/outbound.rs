@@ -13,7 +13,9 @@ use async_trait::async_trait;
 
 use crate::Cause;
 
+use domain::api_key::{ApiKey, KeyMaterial, KeyRefusal, NewApiKey, Scope};
 use domain::audit::{Event, EventFilter, NewEvent};
+use domain::idempotency::{IdempotencyKey, RecordedResponse, RequestFingerprint};
 use domain::invitation::{
     Invitation, InvitationConflict, InvitationPreview, InvitationStatus, NewInvitation,
 };
@@ -28,8 +30,8 @@ use domain::secret::{SecretToken, TokenHash};
 use domain::user::{NewUser, Password, PasswordHash, PersonName, User};
 use domain::webhook::{Delivery, DeliveryStatus, Endpoint, Webhook, WebhookFields, WebhookSecret};
 use domain::{
-    DeliveryId, Duration, EmailAddress, InvitationId, OrganizationId, OutboxMessageId, RateEventId,
-    Role, Timestamp, UserId, Version, WebhookId,
+    ApiKeyId, DeliveryId, Duration, EmailAddress, InvitationId, OrganizationId, OutboxMessageId,
+    RateEventId, Role, Timestamp, UserId, Version, WebhookId,
 };
 
 /// A storage failure that no business rule explains.
@@ -204,6 +206,33 @@ pub struct AuthenticatedUser {
     pub user: User,
     /// Its organization.
     pub organization: TreeNode,
+    /// What the credential may do (`Write` for a session token).
+    pub scope: Scope,
+    /// The API key used, `None` for a session token: its use is recorded.
+    pub api_key: Option<ApiKeyId>,
+}
+
+/// One recorded use of an API key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyUse {
+    /// The key.
+    pub key: ApiKeyId,
+    /// When it was used.
+    pub at: Timestamp,
+}
+
+/// Why an API key could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CreateApiKeyError {
+    /// A rule of `domain::api_key::check_key_allowance` refuses it.
+    #[error(transparent)]
+    Refused(#[from] KeyRefusal),
+    /// The user is gone.
+    #[error("the user does not exist")]
+    UserNotFound,
+    /// A storage failure.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
 }
 
 /// A user as needed to check a password.
@@ -233,8 +262,8 @@ pub enum CreateUserError {
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait UserRepository: Send + Sync {
-    /// The user holding this credential: an API key, or a session token not expired at
-    /// `now`, of an active user of a live organization.
+    /// The user holding this credential: an API key or a session token not expired at
+    /// `now`, of an active user of a live organization, with the credential's scope.
     ///
     /// # Errors
     /// `StorageError` only; an unknown credential is `Ok(None)`.
@@ -278,25 +307,64 @@ pub trait UserRepository: Send + Sync {
     ) -> Result<(), StorageError>;
 
     /// Deletes the session tokens that expired at or before `before`; returns how many.
-    /// API keys never expire and are kept.
+    /// API keys are kept, expired ones too: their owners still see them listed.
     ///
     /// # Errors
     /// `StorageError` only.
     async fn prune_sessions(&self, before: Timestamp) -> Result<u64, StorageError>;
 
-    /// Replaces every API key of a user with this one, at once; sessions are kept.
+    /// Replaces the user's key named `default` with a new `default` write key that never
+    /// expires, at once (made when the user has none); other keys and sessions are kept.
     ///
     /// # Errors
     /// `StorageError` only.
     async fn replace_api_key(
         &self,
         user: UserId,
-        token: &TokenHash,
+        key: &KeyMaterial,
         now: Timestamp,
         event: NewEvent,
     ) -> Result<(), StorageError>;
 
-    /// Stores a new active user with its first API key.
+    /// A page of the user's API keys (expired ones included), newest first.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn list_api_keys(
+        &self,
+        user: UserId,
+        page: PageRequest,
+    ) -> Result<Page<ApiKey>, StorageError>;
+
+    /// Stores a new API key for a user, in one transaction under a lock on the user:
+    /// the user's live keys at `now` (expired ones are deleted there) are checked by
+    /// `domain::api_key::check_key_allowance`, so that parallel requests cannot pass the
+    /// limit or share a name.
+    ///
+    /// # Errors
+    /// MUST return `Refused` as that rule says and `UserNotFound` for a missing user.
+    async fn create_api_key(
+        &self,
+        user: UserId,
+        key: NewApiKey,
+        now: Timestamp,
+    ) -> Result<ApiKey, CreateApiKeyError>;
+
+    /// Deletes one of the user's API keys: it stops working at once.
+    ///
+    /// # Errors
+    /// MUST return `NotFound` when the user has no such key.
+    async fn revoke_api_key(&self, user: UserId, key: ApiKeyId) -> Result<(), WriteError>;
+
+    /// Records when keys were last used, in one statement, keeping for each key the
+    /// latest of the stored and the given instant (so that several processes flushing
+    /// out of order never move it back). Unknown keys are skipped.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn record_key_uses(&self, uses: &[KeyUse]) -> Result<(), StorageError>;
+
+    /// Stores a new active user with its first API key, named `default`.
     ///
     /// # Errors
     /// MUST return `IdentifierTaken` for a taken identifier (checked by a unique
@@ -304,7 +372,7 @@ pub trait UserRepository: Send + Sync {
     async fn create(
         &self,
         user: NewUser,
-        api_key: &TokenHash,
+        api_key: &KeyMaterial,
         now: Timestamp,
         event: NewEvent,
     ) -> Result<User, CreateUserError>;
@@ -319,7 +387,7 @@ pub trait UserRepository: Send + Sync {
         &self,
         organization: NewOrganization,
         administrator: NewUser,
-        api_key: &TokenHash,
+        api_key: &KeyMaterial,
         now: Timestamp,
         events: Vec<NewEvent>,
     ) -> Result<Option<(Organization, User)>, StorageError>;
@@ -504,7 +572,7 @@ pub trait InvitationRepository: Send + Sync {
         token: &TokenHash,
         now: Timestamp,
         profile: MemberProfile,
-        api_key: &TokenHash,
+        api_key: &KeyMaterial,
         event: NewEvent,
     ) -> Result<User, AcceptInvitationError>;
 }
@@ -723,6 +791,82 @@ pub trait RateLimitStore: Send + Sync {
     /// # Errors
     /// `StorageError` only.
     async fn prune(&self, before: Timestamp) -> Result<u64, StorageError>;
+}
+
+/// What a claim of an idempotency key found (CONTRACT §12).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// The key is now this request's: run it, then `complete` or `release` this
+    /// `attempt` (it counts the claims of the key, so that a claim another one took over
+    /// changes nothing).
+    Claimed {
+        /// Which claim of the key this is.
+        attempt: i64,
+    },
+    /// Another request holds the key and its lease has not run out, or has finished.
+    Held {
+        /// The fingerprint of the request that holds it.
+        fingerprint: RequestFingerprint,
+        /// Its response, once it finished; `None` while it runs.
+        response: Option<RecordedResponse>,
+    },
+}
+
+/// The claims of idempotency keys and the responses kept for replays (CONTRACT §12), in
+/// the database, so that every process honours the same keys.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Atomically (also across processes) claims `key` of `user` for the request
+    /// `fingerprint`, unless a live claim holds it: the key is free when it was never
+    /// used, when its claim expired (`expires_at` at or before `now`), or when the claim of
+    /// the same fingerprint is unfinished and its lease ran out (`locked_until` at or
+    /// before `now`: its process died). A new claim holds until `locked_until` while it
+    /// runs and is forgotten at `expires_at`.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn claim(
+        &self,
+        user: UserId,
+        key: &IdempotencyKey,
+        fingerprint: &RequestFingerprint,
+        now: Timestamp,
+        locked_until: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<IdempotencyClaim, StorageError>;
+
+    /// Keeps `response` for the unfinished claim `attempt` of `key`, until `expires_at`.
+    /// Returns whether it was kept: `false` when that claim is finished, released or was
+    /// taken over.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn complete(
+        &self,
+        user: UserId,
+        key: &IdempotencyKey,
+        attempt: i64,
+        response: &RecordedResponse,
+        expires_at: Timestamp,
+    ) -> Result<bool, StorageError>;
+
+    /// Frees `key` when its unfinished claim is still `attempt`, so that a retry runs.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn release(
+        &self,
+        user: UserId,
+        key: &IdempotencyKey,
+        attempt: i64,
+    ) -> Result<(), StorageError>;
+
+    /// Forgets the keys that expired at or before `now`; returns how many.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn prune(&self, now: Timestamp) -> Result<u64, StorageError>;
 }
 
 /// A queued e-mail, as one claim returned it.

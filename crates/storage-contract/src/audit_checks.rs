@@ -14,8 +14,8 @@ use ports::outbound::{CreateInvitationError, MemberChangeError, StorageError, Wr
 
 use crate::Store;
 use crate::fixtures::{
-    child, invitation, mail, new_invitation, new_organization, now, organization_with_admin, root,
-    token, user,
+    child, invitation, key, mail, new_invitation, new_organization, now, organization_with_admin,
+    root, user,
 };
 
 /// Every event of `organization`'s list (a root's includes its children's), newest first.
@@ -213,7 +213,7 @@ pub async fn an_event_that_cannot_be_stored_rolls_back_its_change(store: &Store)
         .users
         .replace_api_key(
             member.id,
-            &token(),
+            &key(),
             now(),
             unstorable(EventAction::ApiKeyRegenerated, &organization),
         )
@@ -359,7 +359,7 @@ pub async fn an_acceptance_records_the_new_member_as_the_actor(store: &Store) {
                 last_name: crate::fixtures::person("Member"),
                 password_hash: domain::user::PasswordHash::new("$argon2id$x".to_owned()),
             },
-            &token(),
+            &key(),
             event,
         )
         .await
@@ -528,7 +528,7 @@ pub async fn a_removed_actor_keeps_its_identifier_on_its_events(store: &Store) {
         .users
         .replace_api_key(
             member.id,
-            &token(),
+            &key(),
             now(),
             NewEvent::new(
                 EventAction::ApiKeyRegenerated,

@@ -1,5 +1,7 @@
 //! The contract checks, one per rule of `ports::outbound`, each on a fresh empty store.
 
+use domain::ApiKeyId;
+use domain::api_key::{ApiKeyName, KeyRefusal, NewApiKey, Scope};
 use domain::invitation::{InvitationConflict, InvitationStatus};
 use domain::limits::{EventWindow, LimitKey, LimitReached, RateLimit};
 use domain::mail::EmailKind;
@@ -15,12 +17,13 @@ use ports::outbound::{
     CreateUserError, InvitationChangeError, LeaseError, MemberChangeError, MemberProfile,
     WriteError,
 };
+use ports::outbound::{CreateApiKeyError, KeyUse};
 
 use crate::Store;
 pub use crate::audit_checks::*;
 use crate::fixtures::{
-    any_event, child, email, invitation, mail, new_invitation, new_organization, new_user, now,
-    organization_with_admin, person, root, token, user,
+    any_event, child, email, invitation, key, mail, new_invitation, new_organization, new_user,
+    now, organization_with_admin, person, root, token, user,
 };
 pub use crate::webhook_checks::*;
 
@@ -539,7 +542,7 @@ pub async fn timestamps_come_back_truncated_to_the_microsecond(store: &Store) {
 pub async fn a_created_user_is_found_and_authenticates_with_its_api_key(store: &Store) {
     let parent = root(store, "Root").await;
     let organization = child(store, &parent, "Child").await;
-    let api_key = token();
+    let api_key = key();
     let at = now();
 
     let created = store
@@ -580,7 +583,7 @@ pub async fn a_created_user_is_found_and_authenticates_with_its_api_key(store: &
     );
     let authenticated = store
         .users
-        .authenticate(&api_key, now())
+        .authenticate(&api_key.hash, now())
         .await
         .expect("ok")
         .expect("authenticated");
@@ -605,7 +608,7 @@ pub async fn a_taken_identifier_cannot_be_given_to_a_second_user(store: &Store) 
         .users
         .create(
             new_user(parent.id, "taken@example.com", Role::Users),
-            &token(),
+            &key(),
             now(),
             any_event(),
         )
@@ -635,7 +638,7 @@ pub async fn a_user_of_a_missing_or_archived_organization_is_organization_not_fo
         .users
         .create(
             new_user(OrganizationId::new(999_999), "a@example.com", Role::Users),
-            &token(),
+            &key(),
             now(),
             any_event(),
         )
@@ -644,7 +647,7 @@ pub async fn a_user_of_a_missing_or_archived_organization_is_organization_not_fo
         .users
         .create(
             new_user(archived.id, "b@example.com", Role::Users),
-            &token(),
+            &key(),
             now(),
             any_event(),
         )
@@ -719,7 +722,7 @@ pub async fn replacing_the_api_key_stops_the_old_one_and_keeps_sessions(store: &
         .create_session(member.id, &session, now(), now() + Duration::hours(1))
         .await
         .expect("stored");
-    let new_key = token();
+    let new_key = key();
 
     store
         .users
@@ -728,7 +731,11 @@ pub async fn replacing_the_api_key_stops_the_old_one_and_keeps_sessions(store: &
         .expect("replaced");
 
     assert_eq!(store.users.authenticate(&old_key, now()).await, Ok(None));
-    let by_new = store.users.authenticate(&new_key, now()).await.expect("ok");
+    let by_new = store
+        .users
+        .authenticate(&new_key.hash, now())
+        .await
+        .expect("ok");
     let by_session = store.users.authenticate(&session, now()).await.expect("ok");
     assert_eq!(by_new.map(|a| a.user.id), Some(member.id));
     assert_eq!(by_session.map(|a| a.user.id), Some(member.id));
@@ -794,7 +801,7 @@ pub async fn the_login_record_carries_the_password_hash(store: &Store) {
     without.last_name = domain::user::PersonName::unnamed();
     let without = store
         .users
-        .create(without, &token(), now(), any_event())
+        .create(without, &key(), now(), any_event())
         .await
         .expect("created");
 
@@ -817,7 +824,7 @@ pub async fn the_login_record_carries_the_password_hash(store: &Store) {
 /// `create_first_administrator` stores an organization, its administrator and a key on
 /// a database without users, and nothing afterwards.
 pub async fn the_first_administrator_is_created_only_on_a_database_without_users(store: &Store) {
-    let api_key = token();
+    let api_key = key();
 
     let first = store
         .users
@@ -843,7 +850,7 @@ pub async fn the_first_administrator_is_created_only_on_a_database_without_users
                 "other@example.com",
                 Role::Administrators,
             ),
-            &token(),
+            &key(),
             now(),
             Vec::new(),
         )
@@ -856,7 +863,11 @@ pub async fn the_first_administrator_is_created_only_on_a_database_without_users
         store.organizations.find(organization.id).await,
         Ok(Some(organization))
     );
-    let authenticated = store.users.authenticate(&api_key, now()).await.expect("ok");
+    let authenticated = store
+        .users
+        .authenticate(&api_key.hash, now())
+        .await
+        .expect("ok");
     assert_eq!(authenticated.map(|a| a.user), Some(admin));
     assert_eq!(second, Ok(None));
     assert_eq!(
@@ -887,7 +898,7 @@ pub async fn racing_first_administrators_create_exactly_one(store: &Store) {
                         &format!("admin{n}@example.com"),
                         Role::Administrators,
                     ),
-                    &token(),
+                    &key(),
                     now(),
                     Vec::new(),
                 )
@@ -1075,7 +1086,7 @@ pub async fn a_second_pending_invitation_is_refused_but_an_expired_one_blocks_no
             &expired_token,
             past + Duration::days(1),
             profile(),
-            &token(),
+            &key(),
             any_event(),
         )
         .await;
@@ -1139,7 +1150,7 @@ pub async fn invitations_are_listed_newest_first_and_filtered_by_status(store: &
         .expect("revoked");
     store
         .invitations
-        .accept(&accepted_token, at, profile(), &token(), any_event())
+        .accept(&accepted_token, at, profile(), &key(), any_event())
         .await
         .expect("accepted");
 
@@ -1283,7 +1294,7 @@ pub async fn resending_gives_a_new_token_and_expiry_and_queues_a_new_email(store
     assert_eq!(resent.created_at, created.created_at);
     let old = store
         .invitations
-        .accept(&old_token, now(), profile(), &token(), any_event())
+        .accept(&old_token, now(), profile(), &key(), any_event())
         .await;
     assert_eq!(old, Err(AcceptInvitationError::InvalidToken));
     let claimed = store
@@ -1295,7 +1306,7 @@ pub async fn resending_gives_a_new_token_and_expiry_and_queues_a_new_email(store
     assert_eq!(claimed[1].email, resent_mail);
     let accepted = store
         .invitations
-        .accept(&new_token, now(), profile(), &token(), any_event())
+        .accept(&new_token, now(), profile(), &key(), any_event())
         .await;
     assert!(accepted.is_ok(), "{accepted:?}");
 }
@@ -1360,7 +1371,7 @@ pub async fn resending_revives_an_expired_invitation(store: &Store) {
     assert_eq!(newer.status(now()), InvitationStatus::Expired);
     let accepted = store
         .invitations
-        .accept(&revived_token, now(), profile(), &token(), any_event())
+        .accept(&revived_token, now(), profile(), &key(), any_event())
         .await;
     assert!(accepted.is_ok(), "{accepted:?}");
 }
@@ -1392,7 +1403,7 @@ pub async fn resending_an_accepted_revoked_or_missing_invitation_is_refused(stor
     .await;
     store
         .invitations
-        .accept(&accepted_token, now(), profile(), &token(), any_event())
+        .accept(&accepted_token, now(), profile(), &key(), any_event())
         .await
         .expect("accepted");
     store
@@ -1496,7 +1507,7 @@ pub async fn reviving_an_invitation_while_another_one_is_pending_is_another_pend
     assert_eq!(still.status(now()), InvitationStatus::Pending);
     let accepted = store
         .invitations
-        .accept(&current_token, now(), profile(), &token(), any_event())
+        .accept(&current_token, now(), profile(), &key(), any_event())
         .await;
     assert!(accepted.is_ok(), "{accepted:?}");
 }
@@ -1537,7 +1548,7 @@ pub async fn revoking_closes_an_invitation_once(store: &Store) {
     .await;
     store
         .invitations
-        .accept(&accepted_token, now(), profile(), &token(), any_event())
+        .accept(&accepted_token, now(), profile(), &key(), any_event())
         .await
         .expect("accepted");
     store
@@ -1596,7 +1607,7 @@ pub async fn revoking_closes_an_invitation_once(store: &Store) {
     assert_eq!(revoked.status(at), InvitationStatus::Revoked);
     let accept = store
         .invitations
-        .accept(&pending_token, at, profile(), &token(), any_event())
+        .accept(&pending_token, at, profile(), &key(), any_event())
         .await;
     assert_eq!(accept, Err(AcceptInvitationError::InvalidToken));
 }
@@ -1614,7 +1625,7 @@ pub async fn accepting_creates_the_user_and_consumes_the_token(store: &Store) {
         week(),
     )
     .await;
-    let api_key = token();
+    let api_key = key();
     let at = now();
 
     let accepted = store
@@ -1624,7 +1635,7 @@ pub async fn accepting_creates_the_user_and_consumes_the_token(store: &Store) {
         .expect("accepted");
     let again = store
         .invitations
-        .accept(&invitation_token, at, profile(), &token(), any_event())
+        .accept(&invitation_token, at, profile(), &key(), any_event())
         .await;
 
     assert_eq!(accepted.identifier, email("guest@example.com"));
@@ -1633,7 +1644,11 @@ pub async fn accepting_creates_the_user_and_consumes_the_token(store: &Store) {
     assert_eq!(accepted.first_name, person("Grace"));
     assert!(accepted.is_active);
     assert_eq!(again, Err(AcceptInvitationError::InvalidToken));
-    let authenticated = store.users.authenticate(&api_key, now()).await.expect("ok");
+    let authenticated = store
+        .users
+        .authenticate(&api_key.hash, now())
+        .await
+        .expect("ok");
     assert_eq!(authenticated.map(|a| a.user), Some(accepted.clone()));
     let login = store
         .users
@@ -1691,7 +1706,7 @@ pub async fn an_unknown_revoked_expired_or_archived_token_is_invalid(store: &Sto
         let invitations = store.invitations.clone();
         async move {
             invitations
-                .accept(&token_hash, at, profile(), &token(), any_event())
+                .accept(&token_hash, at, profile(), &key(), any_event())
                 .await
                 .map(|user| user.id)
         }
@@ -1736,7 +1751,7 @@ pub async fn accepting_a_taken_identifier_is_refused_and_keeps_the_token(store: 
 
     let result = store
         .invitations
-        .accept(&invitation_token, now(), profile(), &token(), any_event())
+        .accept(&invitation_token, now(), profile(), &key(), any_event())
         .await;
 
     assert_eq!(result, Err(AcceptInvitationError::IdentifierTaken));
@@ -1951,7 +1966,13 @@ pub async fn resending_takes_its_allowances_and_a_refused_resend_takes_none(stor
     assert_eq!(store.outbox.backlog().await, Ok(3));
     let old = store
         .invitations
-        .accept(&pending_token, now(), profile(), &token(), any_event())
+        .accept(
+            &pending_token,
+            now(),
+            profile(),
+            &crate::fixtures::key(),
+            any_event(),
+        )
         .await;
     assert_eq!(old, Err(AcceptInvitationError::InvalidToken));
 }
@@ -1990,7 +2011,7 @@ pub async fn only_the_token_of_a_pending_invitation_is_open(store: &Store) {
         .expect("revoked");
     store
         .invitations
-        .accept(&used, now(), profile(), &token(), any_event())
+        .accept(&used, now(), profile(), &key(), any_event())
         .await
         .expect("accepted");
     store
@@ -2052,7 +2073,7 @@ pub async fn a_preview_shows_only_a_usable_invitation_and_consumes_nothing(store
         .expect("revoked");
     store
         .invitations
-        .accept(&used, now(), profile(), &token(), any_event())
+        .accept(&used, now(), profile(), &key(), any_event())
         .await
         .expect("accepted");
     store
@@ -2092,7 +2113,7 @@ pub async fn a_preview_shows_only_a_usable_invitation_and_consumes_nothing(store
     assert!(
         store
             .invitations
-            .accept(&open, now(), profile(), &token(), any_event())
+            .accept(&open, now(), profile(), &key(), any_event())
             .await
             .is_ok()
     );
@@ -2115,7 +2136,7 @@ pub async fn ten_simultaneous_acceptances_of_one_token_create_exactly_one_user(s
         let invitation_token = invitation_token.clone();
         async move {
             invitations
-                .accept(&invitation_token, now(), profile(), &token(), any_event())
+                .accept(&invitation_token, now(), profile(), &key(), any_event())
                 .await
         }
     });
@@ -3433,7 +3454,7 @@ pub async fn removing_a_member_deletes_their_credentials_and_frees_their_identif
         .users
         .create(
             new_user(organization.id, "member@example.com", Role::Users),
-            &token(),
+            &key(),
             now(),
             any_event(),
         )
@@ -3864,4 +3885,367 @@ pub async fn twenty_simultaneous_acquisitions_under_a_limit_of_five_succeed_five
         .await
         .expect("counted");
     assert_eq!(window.count, 5);
+}
+
+fn new_key(name: &str, scope: Scope, expires_at: Option<Timestamp>) -> NewApiKey {
+    NewApiKey {
+        name: ApiKeyName::parse(name).expect("a valid name"),
+        scope,
+        material: key(),
+        expires_at,
+    }
+}
+
+/// `create_api_key` and `list_api_keys`: a user's keys, newest first, each with its
+/// name, scope, prefix and expiry; the first one is `default`.
+pub async fn api_keys_are_listed_newest_first_with_their_name_scope_and_prefix(store: &Store) {
+    let organization = root(store, "Keys").await;
+    let (member, _) = user(store, &organization, "keys@example.com", Role::Users).await;
+    let expiry = now() + Duration::days(90);
+
+    let ci = new_key("ci", Scope::Read, Some(expiry));
+    let prefix = ci.material.prefix.clone();
+    let made = store
+        .users
+        .create_api_key(member.id, ci, now())
+        .await
+        .expect("made");
+    let listed = store
+        .users
+        .list_api_keys(member.id, PageRequest::new(1, 50))
+        .await
+        .expect("listed");
+
+    assert_eq!(listed.total, 2);
+    assert_eq!(listed.items[0], made);
+    assert_eq!(made.name.as_str(), "ci");
+    assert_eq!(made.scope, Scope::Read);
+    assert_eq!(made.prefix.as_deref(), Some(prefix.as_str()));
+    assert_eq!(made.expires_at, Some(expiry));
+    assert_eq!(made.last_used_at, None);
+    assert_eq!(listed.items[1].name.as_str(), "default");
+    assert_eq!(listed.items[1].scope, Scope::Write);
+    assert_eq!(listed.items[1].expires_at, None);
+    assert_eq!(listed.items[1].prefix.as_ref().map(String::len), Some(8));
+}
+
+/// CONTRACT §11: a name once among a user's live keys, at most 20 live keys; expired
+/// keys block neither; another user's keys do not count.
+pub async fn a_key_name_is_taken_once_per_user_and_twenty_live_keys_are_the_most(store: &Store) {
+    let organization = root(store, "Limits").await;
+    let (member, _) = user(store, &organization, "many@example.com", Role::Users).await;
+    let (other, _) = user(store, &organization, "other@example.com", Role::Users).await;
+
+    let duplicate = store
+        .users
+        .create_api_key(member.id, new_key("default", Scope::Write, None), now())
+        .await;
+    let elsewhere = store
+        .users
+        .create_api_key(other.id, new_key("shared", Scope::Write, None), now())
+        .await;
+    for n in 1..19 {
+        store
+            .users
+            .create_api_key(
+                member.id,
+                new_key(&format!("k{n}"), Scope::Write, None),
+                now(),
+            )
+            .await
+            .expect("under the limit");
+    }
+    let expiring = store
+        .users
+        .create_api_key(
+            member.id,
+            new_key("shared", Scope::Write, Some(now() + Duration::seconds(30))),
+            now(),
+        )
+        .await;
+    let twenty_first = store
+        .users
+        .create_api_key(member.id, new_key("one-more", Scope::Write, None), now())
+        .await;
+    let later = now() + Duration::minutes(1);
+    let after_expiry = store
+        .users
+        .create_api_key(member.id, new_key("shared", Scope::Write, None), later)
+        .await;
+
+    assert_eq!(
+        duplicate,
+        Err(CreateApiKeyError::Refused(KeyRefusal::NameTaken))
+    );
+    assert!(elsewhere.is_ok(), "{elsewhere:?}");
+    assert!(expiring.is_ok(), "{expiring:?}");
+    assert_eq!(
+        twenty_first,
+        Err(CreateApiKeyError::Refused(KeyRefusal::TooMany))
+    );
+    assert!(after_expiry.is_ok(), "{after_expiry:?}");
+    let listed = store
+        .users
+        .list_api_keys(member.id, PageRequest::new(1, 50))
+        .await
+        .expect("listed");
+    assert_eq!(listed.total, 20);
+    let missing = store
+        .users
+        .create_api_key(
+            UserId::new(999_999),
+            new_key("x", Scope::Write, None),
+            now(),
+        )
+        .await;
+    assert_eq!(missing, Err(CreateApiKeyError::UserNotFound));
+}
+
+/// Many requests making keys for one user at once: the limit and the names hold.
+pub async fn simultaneous_key_creations_never_pass_the_limit_or_share_a_name(store: &Store) {
+    let organization = root(store, "Race").await;
+    let (member, _) = user(store, &organization, "race@example.com", Role::Users).await;
+
+    let distinct = join_all((0..25).map(|n| {
+        let users = store.users.clone();
+        async move {
+            users
+                .create_api_key(
+                    member.id,
+                    new_key(&format!("r{n}"), Scope::Write, None),
+                    now(),
+                )
+                .await
+        }
+    }))
+    .await;
+    let (other, _) = user(store, &organization, "same@example.com", Role::Users).await;
+    let same = join_all((0..10).map(|_| {
+        let users = store.users.clone();
+        async move {
+            users
+                .create_api_key(other.id, new_key("same", Scope::Write, None), now())
+                .await
+        }
+    }))
+    .await;
+
+    assert_eq!(distinct.iter().filter(|r| r.is_ok()).count(), 19);
+    assert!(
+        distinct
+            .iter()
+            .filter(|r| r.is_err())
+            .all(|r| *r == Err(CreateApiKeyError::Refused(KeyRefusal::TooMany)))
+    );
+    assert_eq!(same.iter().filter(|r| r.is_ok()).count(), 1);
+    assert!(
+        same.iter()
+            .filter(|r| r.is_err())
+            .all(|r| *r == Err(CreateApiKeyError::Refused(KeyRefusal::NameTaken)))
+    );
+}
+
+/// `authenticate` reports the credential's scope and, for an API key, its id; a key
+/// works until its expiry.
+pub async fn a_key_authenticates_with_its_scope_until_it_expires(store: &Store) {
+    let organization = root(store, "Scopes").await;
+    let (member, default_key) = user(store, &organization, "scope@example.com", Role::Users).await;
+    let expiry = now() + Duration::days(1);
+    let read = new_key("read", Scope::Read, Some(expiry));
+    let read_hash = read.material.hash.clone();
+    let made = store
+        .users
+        .create_api_key(member.id, read, now())
+        .await
+        .expect("made");
+    let session = token();
+    store
+        .users
+        .create_session(member.id, &session, now(), now() + Duration::hours(1))
+        .await
+        .expect("session");
+
+    let by_read = store
+        .users
+        .authenticate(&read_hash, now())
+        .await
+        .expect("ok");
+    let by_default = store
+        .users
+        .authenticate(&default_key, now())
+        .await
+        .expect("ok");
+    let by_session = store.users.authenticate(&session, now()).await.expect("ok");
+    let before_expiry = store
+        .users
+        .authenticate(&read_hash, expiry - Duration::seconds(1))
+        .await
+        .expect("ok");
+    let at_expiry = store
+        .users
+        .authenticate(&read_hash, expiry)
+        .await
+        .expect("ok");
+
+    let by_read = by_read.expect("the read key works");
+    assert_eq!(by_read.user.id, member.id);
+    assert_eq!(by_read.scope, Scope::Read);
+    assert_eq!(by_read.api_key, Some(made.id));
+    let by_default = by_default.expect("the default key works");
+    assert_eq!(by_default.scope, Scope::Write);
+    assert!(by_default.api_key.is_some());
+    let by_session = by_session.expect("the session works");
+    assert_eq!(by_session.scope, Scope::Write);
+    assert_eq!(by_session.api_key, None);
+    assert!(before_expiry.is_some());
+    assert_eq!(at_expiry, None);
+}
+
+/// `revoke_api_key`: the key stops at once; another user's key or a session is not found.
+pub async fn a_revoked_key_stops_at_once_and_only_its_owner_revokes_it(store: &Store) {
+    let organization = root(store, "Revoke").await;
+    let (owner, _) = user(store, &organization, "owner@example.com", Role::Users).await;
+    let (stranger, _) = user(store, &organization, "stranger@example.com", Role::Users).await;
+    let ci = new_key("ci", Scope::Write, None);
+    let hash = ci.material.hash.clone();
+    let made = store
+        .users
+        .create_api_key(owner.id, ci, now())
+        .await
+        .expect("made");
+
+    let by_stranger = store.users.revoke_api_key(stranger.id, made.id).await;
+    let still = store.users.authenticate(&hash, now()).await.expect("ok");
+    let by_owner = store.users.revoke_api_key(owner.id, made.id).await;
+    let after = store.users.authenticate(&hash, now()).await.expect("ok");
+    let again = store.users.revoke_api_key(owner.id, made.id).await;
+
+    assert_eq!(by_stranger, Err(WriteError::NotFound));
+    assert!(still.is_some());
+    assert_eq!(by_owner, Ok(()));
+    assert_eq!(after, None);
+    assert_eq!(again, Err(WriteError::NotFound));
+}
+
+/// `replace_api_key` replaces only the key named `default`.
+pub async fn replacing_the_api_key_replaces_only_the_default_one(store: &Store) {
+    let organization = root(store, "Default").await;
+    let (member, old_default) = user(store, &organization, "def@example.com", Role::Users).await;
+    let ci = new_key("ci", Scope::Read, None);
+    let ci_hash = ci.material.hash.clone();
+    store
+        .users
+        .create_api_key(member.id, ci, now())
+        .await
+        .expect("made");
+    let fresh = key();
+
+    store
+        .users
+        .replace_api_key(member.id, &fresh, now(), any_event())
+        .await
+        .expect("replaced");
+
+    let users = &store.users;
+    assert_eq!(users.authenticate(&old_default, now()).await, Ok(None));
+    assert!(
+        users
+            .authenticate(&fresh.hash, now())
+            .await
+            .expect("ok")
+            .is_some()
+    );
+    assert!(
+        users
+            .authenticate(&ci_hash, now())
+            .await
+            .expect("ok")
+            .is_some()
+    );
+    let listed = users
+        .list_api_keys(member.id, PageRequest::new(1, 50))
+        .await
+        .expect("listed");
+    assert_eq!(listed.total, 2);
+    let default_key = listed
+        .items
+        .iter()
+        .find(|k| k.name.as_str() == "default")
+        .expect("a default key");
+    assert_eq!(default_key.prefix.as_deref(), Some(fresh.prefix.as_str()));
+}
+
+/// `record_key_uses`: one call for many keys; each keeps the latest instant, whatever
+/// order the calls come in; unknown ids are skipped.
+pub async fn recorded_key_uses_keep_the_latest_instant(store: &Store) {
+    let organization = root(store, "Uses").await;
+    let (member, _) = user(store, &organization, "uses@example.com", Role::Users).await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let made = store
+            .users
+            .create_api_key(
+                member.id,
+                new_key(&format!("u{n}"), Scope::Write, None),
+                now(),
+            )
+            .await
+            .expect("made");
+        ids.push(made.id);
+    }
+    let (early, late) = (now(), now() + Duration::seconds(30));
+
+    store
+        .users
+        .record_key_uses(&[
+            KeyUse {
+                key: ids[0],
+                at: late,
+            },
+            KeyUse {
+                key: ids[1],
+                at: early,
+            },
+            KeyUse {
+                key: ApiKeyId::new(999_999),
+                at: late,
+            },
+        ])
+        .await
+        .expect("recorded");
+    store
+        .users
+        .record_key_uses(&[
+            KeyUse {
+                key: ids[0],
+                at: early,
+            },
+            KeyUse {
+                key: ids[1],
+                at: late,
+            },
+        ])
+        .await
+        .expect("recorded");
+    store
+        .users
+        .record_key_uses(&[])
+        .await
+        .expect("nothing to do");
+
+    let listed = store
+        .users
+        .list_api_keys(member.id, PageRequest::new(1, 50))
+        .await
+        .expect("listed");
+    let used = |id: ApiKeyId| {
+        listed
+            .items
+            .iter()
+            .find(|k| k.id == id)
+            .and_then(|k| k.last_used_at)
+    };
+    assert_eq!(used(ids[0]), Some(late));
+    assert_eq!(used(ids[1]), Some(late));
+    assert_eq!(used(ids[2]), None);
 }

@@ -2,6 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use domain::api_key::KeyMaterial;
 use domain::audit::{EventAction, EventOrganization, EventTarget, NewEvent};
 use domain::invitation::{Invitation, NewInvitation};
 use domain::mail::{EmailKind, OutgoingEmail};
@@ -41,6 +42,17 @@ pub fn token() -> TokenHash {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     SecretToken::presented(&format!("token-{n}-{}", now().timestamp_micros())).hash()
+}
+
+/// A new API key's material (hash and prefix) no other call returns.
+#[must_use]
+pub fn key() -> KeyMaterial {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    KeyMaterial::of(&SecretToken::presented(&format!(
+        "key-{n}-{}",
+        now().timestamp_micros()
+    )))
 }
 
 /// A valid address.
@@ -124,7 +136,7 @@ pub async fn user(
     identifier: &str,
     role: Role,
 ) -> (User, TokenHash) {
-    let api_key = token();
+    let api_key = key();
     let user = store
         .users
         .create(
@@ -135,7 +147,7 @@ pub async fn user(
         )
         .await
         .expect("a user is created");
-    (user, api_key)
+    (user, api_key.hash)
 }
 
 /// An e-mail to queue.

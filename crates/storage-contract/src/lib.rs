@@ -9,15 +9,16 @@
 mod audit_checks;
 pub mod checks;
 pub mod fixtures;
+pub mod idempotency;
 mod webhook_checks;
 
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use ports::outbound::{
-    DeliveryQueue, EventRepository, InvitationRepository, MemberRepository, OptOutRepository,
-    OrganizationRepository, Outbox, RateLimitStore, StorageHealth, UserRepository,
-    WebhookRepository,
+    DeliveryQueue, EventRepository, IdempotencyStore, InvitationRepository, MemberRepository,
+    OptOutRepository, OrganizationRepository, Outbox, RateLimitStore, StorageHealth,
+    UserRepository, WebhookRepository,
 };
 
 /// Reads every row of a table, each row as one text holding all its column values, past
@@ -48,6 +49,8 @@ pub struct Store {
     pub webhooks: Arc<dyn WebhookRepository>,
     /// The webhook delivery queue.
     pub deliveries: Arc<dyn DeliveryQueue>,
+    /// Idempotency keys and kept responses.
+    pub idempotency: Arc<dyn IdempotencyStore>,
     /// Health and pool usage.
     pub health: Arc<dyn StorageHealth>,
     /// The rows as stored, for the checks that look past the ports (`with_rows`).
@@ -68,6 +71,7 @@ impl Store {
             + RateLimitStore
             + WebhookRepository
             + DeliveryQueue
+            + IdempotencyStore
             + StorageHealth
             + 'static,
     {
@@ -83,6 +87,7 @@ impl Store {
             rate_limits: storage.clone(),
             webhooks: storage.clone(),
             deliveries: storage.clone(),
+            idempotency: storage.clone(),
             health: storage,
             rows: None,
         }
@@ -132,6 +137,13 @@ macro_rules! contract_tests {
             sessions_authenticate_until_they_expire,
             pruning_sessions_removes_only_the_expired_ones,
             replacing_the_api_key_stops_the_old_one_and_keeps_sessions,
+            api_keys_are_listed_newest_first_with_their_name_scope_and_prefix,
+            a_key_name_is_taken_once_per_user_and_twenty_live_keys_are_the_most,
+            simultaneous_key_creations_never_pass_the_limit_or_share_a_name,
+            a_key_authenticates_with_its_scope_until_it_expires,
+            a_revoked_key_stops_at_once_and_only_its_owner_revokes_it,
+            replacing_the_api_key_replaces_only_the_default_one,
+            recorded_key_uses_keep_the_latest_instant,
             users_of_an_archived_organization_cannot_act_until_it_is_restored,
             the_login_record_carries_the_password_hash,
             the_first_administrator_is_created_only_on_a_database_without_users,
@@ -205,6 +217,32 @@ macro_rules! contract_tests {
             an_organization_has_at_most_ten_webhooks_even_under_concurrency,
             two_workers_claim_each_delivery_exactly_once,
         );
+        $crate::contract_tests!(@each_in idempotency $fresh;
+            a_free_key_is_claimed_and_then_held_by_its_request,
+            a_completed_claim_holds_its_response_until_it_expires,
+            a_released_claim_frees_the_key,
+            an_expired_key_is_claimed_again_even_for_another_request,
+            an_unfinished_claim_past_its_lease_is_taken_over_by_the_same_request_only,
+            a_claim_that_was_taken_over_can_neither_complete_nor_release,
+            keys_are_scoped_to_their_user,
+            pruning_forgets_keys_expired_at_or_before_now,
+            a_removed_user_takes_their_keys_along,
+            twenty_simultaneous_claims_of_one_key_give_exactly_one,
+            kept_responses_hold_any_bytes_and_long_keys,
+        );
+    };
+    (@each_in $module:ident $fresh:path; $($check:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let (store, guard) = $fresh().await;
+
+                $crate::$module::$check(&store).await;
+
+                drop(store);
+                drop(guard);
+            }
+        )*
     };
     (@each $fresh:path; $($check:ident),* $(,)?) => {
         $(

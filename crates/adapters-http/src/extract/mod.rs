@@ -7,12 +7,12 @@ pub mod language;
 use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Method, header};
 use domain::pagination::PageRequest;
 use domain::validation::filter_text;
 use domain::{
-    Actor, DeliveryId, ErrorCode, InvitationId, OrganizationId, UserId, ValidationErrors, Version,
-    WebhookId,
+    Actor, DeliveryId, ErrorCode, InvitationId, Operation, OrganizationId, UserId,
+    ValidationErrors, Version, WebhookId,
 };
 use ports::inbound::AuthFailure;
 use serde_json::Value;
@@ -113,8 +113,19 @@ impl FromRequestParts<AppState> for CurrentActor {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        // Already authenticated by the `Idempotency-Key` middleware.
+        if let Some(actor) = parts.extensions.get::<CurrentActor>() {
+            return Ok(*actor);
+        }
         let token = bearer_token(&parts.headers)?;
-        let actor = state.auth.authenticate(&token).await?;
+        // The scope of the credential is a rule of the domain; the adapter only says
+        // whether the request reads (CONTRACT §11).
+        let operation = if parts.method == Method::GET || parts.method == Method::HEAD {
+            Operation::Read
+        } else {
+            Operation::Write
+        };
+        let actor = state.auth.authenticate(&token, operation).await?;
         Ok(Self(Actor {
             request_id: request_id(&parts.headers),
             ..actor

@@ -242,3 +242,109 @@ async fn a_login_identifier_with_a_nul_or_over_320_characters_reaches_the_use_ca
         })
     );
 }
+
+fn read_key_request(method: &str, uri: &str, language: Option<&str>) -> Request<Body> {
+    let builder = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(
+            header::AUTHORIZATION,
+            format!("Bearer {}", crate::support::READ_TOKEN),
+        )
+        .header(header::CONTENT_TYPE, "application/json");
+    let builder = match language {
+        Some(language) => builder.header(header::ACCEPT_LANGUAGE, language),
+        None => builder,
+    };
+    builder.body(Body::from("{}")).expect("valid request")
+}
+
+#[tokio::test]
+async fn a_read_only_key_that_writes_is_403_in_both_languages_before_the_handler_runs() {
+    let mut mocks = Mocks::new();
+    mocks.auth.expect_create_api_key().never();
+    mocks.organizations.expect_create_child().never();
+    let router = mocks.router();
+
+    let english = send(
+        router.clone(),
+        read_key_request("POST", "/me/api_keys/", None),
+    )
+    .await;
+    let french = send(
+        router,
+        read_key_request("POST", "/organizations/", Some("fr")),
+    )
+    .await;
+
+    assert_eq!(english.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        english.json(),
+        json!({"detail": "This API key is read-only."})
+    );
+    assert_eq!(french.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        french.json(),
+        json!({"detail": "Cette clé d'API est en lecture seule."})
+    );
+}
+
+#[tokio::test]
+async fn a_new_api_key_is_201_with_the_key_once_and_no_store() {
+    let mut mocks = Mocks::new();
+    mocks
+        .auth
+        .expect_create_api_key()
+        .withf(|_, request| {
+            request.name == Input::Value("ci".to_owned())
+                && request.scope == Input::Value("read".to_owned())
+                && request.expires_in_days == Input::Value(90)
+        })
+        .returning(|_, _| {
+            Ok(ports::inbound::CreatedApiKey {
+                api_key: domain::api_key::ApiKey {
+                    id: domain::ApiKeyId::new(3),
+                    user_id: domain::UserId::new(1),
+                    name: domain::api_key::ApiKeyName::parse("ci").expect("valid"),
+                    prefix: Some("Ab3dE7xY".to_owned()),
+                    scope: domain::api_key::Scope::Read,
+                    created_at: at(0),
+                    expires_at: Some(at(90 * 86_400)),
+                    last_used_at: None,
+                },
+                key: SecretToken::presented("Ab3dE7xYsecret"),
+            })
+        });
+
+    let answer = send(
+        mocks.router(),
+        crate::support::json_request(
+            "POST",
+            "/me/api_keys/",
+            &json!({"name": "ci", "scope": "read", "expires_in_days": "90"}),
+        ),
+    )
+    .await;
+
+    assert_eq!(answer.status, StatusCode::CREATED);
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
+    let body = answer.json();
+    assert_eq!(body["url"], "/me/api_keys/3/");
+    assert_eq!(body["key"], "Ab3dE7xYsecret");
+    assert_eq!(body["prefix"], "Ab3dE7xY");
+    assert_eq!(body["scope"], "read");
+    assert_eq!(body["last_used_at"], serde_json::Value::Null);
+}
+
+#[tokio::test]
+async fn revoking_a_key_of_a_bad_id_is_404_without_a_call() {
+    let mut mocks = Mocks::new();
+    mocks.auth.expect_revoke_api_key().never();
+    let router = mocks.router();
+
+    for uri in ["/me/api_keys/abc/", "/me/api_keys/0/", "/me/api_keys/-1/"] {
+        let answer = send(router.clone(), request("DELETE", uri)).await;
+
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{uri}");
+    }
+}

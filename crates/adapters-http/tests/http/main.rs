@@ -2,6 +2,7 @@
 
 mod auth;
 mod events;
+mod idempotency;
 mod invitations;
 mod languages;
 mod members;

@@ -405,6 +405,7 @@ async fn a_request_still_unanswered_at_its_deadline_is_a_503() {
         events: Arc::new(mocks.events),
         webhooks: Arc::new(mocks.webhooks),
         health: Arc::new(Hanging),
+        idempotency: Arc::new(mocks.idempotency),
     });
     let started = tokio::time::Instant::now();
 

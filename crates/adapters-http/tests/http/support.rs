@@ -15,8 +15,8 @@ use domain::{Actor, EmailAddress, InvitationId, OrganizationId, Role, Timestamp,
 use http_body_util::BodyExt;
 use ports::inbound::{
     AuthFailure, InvitationView, MockAuthUseCases, MockEventUseCases, MockHealthUseCases,
-    MockInvitationUseCases, MockMemberUseCases, MockOptOutUseCases, MockOrganizationUseCases,
-    MockWebhookUseCases, UseCaseError,
+    MockIdempotencyUseCases, MockInvitationUseCases, MockMemberUseCases, MockOptOutUseCases,
+    MockOrganizationUseCases, MockWebhookUseCases, UseCaseError,
 };
 use serde_json::Value;
 use std::sync::Arc;
@@ -24,6 +24,9 @@ use tower::ServiceExt;
 
 /// The token the mocked authentication accepts.
 pub const TOKEN: &str = "good-token";
+
+/// A `read` key of [`admin`]: writes are refused.
+pub const READ_TOKEN: &str = "read-token";
 
 /// One mock per driving port; authentication accepts [`TOKEN`] as [`admin`].
 pub struct Mocks {
@@ -35,14 +38,20 @@ pub struct Mocks {
     pub events: MockEventUseCases,
     pub webhooks: MockWebhookUseCases,
     pub health: MockHealthUseCases,
+    pub idempotency: MockIdempotencyUseCases,
 }
 
 impl Mocks {
     pub fn new() -> Self {
         let mut auth = MockAuthUseCases::new();
-        auth.expect_authenticate().returning(|token| {
+        auth.expect_authenticate().returning(|token, operation| {
             if token == TOKEN {
                 Ok(admin())
+            } else if token == READ_TOKEN {
+                match operation {
+                    domain::Operation::Read => Ok(admin()),
+                    domain::Operation::Write => Err(UseCaseError::ReadOnlyKey),
+                }
             } else {
                 Err(UseCaseError::Unauthenticated(AuthFailure::Invalid))
             }
@@ -56,6 +65,7 @@ impl Mocks {
             events: MockEventUseCases::new(),
             webhooks: MockWebhookUseCases::new(),
             health: MockHealthUseCases::new(),
+            idempotency: MockIdempotencyUseCases::new(),
         }
     }
 
@@ -69,6 +79,7 @@ impl Mocks {
             events: Arc::new(self.events),
             webhooks: Arc::new(self.webhooks),
             health: Arc::new(self.health),
+            idempotency: Arc::new(self.idempotency),
         })
     }
 }

@@ -1,7 +1,10 @@
 //! A fresh PostgreSQL database per test, migrated, and dropped when the test ends
 //! (also when it fails).
 
-use adapters_postgres::PostgresStorage;
+#[path = "../../../../tests/src/pgbouncer.rs"]
+pub mod pgbouncer;
+
+use adapters_postgres::{Pooler, PostgresSettings, PostgresStorage};
 use sqlx::{Connection as _, Executor as _, PgConnection};
 use std::sync::Arc;
 
@@ -113,6 +116,49 @@ pub async fn fresh_storage() -> (PostgresStorage, TestDatabase) {
         .expect("connected to the test database");
     storage.migrate().await.expect("migrated");
     (storage, database)
+}
+
+/// A storage on `database` through `bouncer`, with the transaction pooler setting and
+/// `max_connections` client connections, not migrated.
+#[allow(dead_code)]
+pub async fn pooled_storage(
+    bouncer: &pgbouncer::PgBouncer,
+    database: &TestDatabase,
+    max_connections: u32,
+) -> PostgresStorage {
+    PostgresStorage::connect(
+        &bouncer.route(database.url()),
+        PostgresSettings {
+            max_connections,
+            statement_timeout: adapters_postgres::DEFAULT_STATEMENT_TIMEOUT,
+            pooler: Pooler::Transaction,
+        },
+    )
+    .await
+    .expect("connected through the pooler")
+}
+
+/// A storage on a fresh database through the shared pooler (five server connections),
+/// migrated through it.
+#[allow(dead_code)]
+pub async fn fresh_pooled_storage() -> (PostgresStorage, TestDatabase) {
+    let database = TestDatabase::create().await;
+    let storage = pooled_storage(pgbouncer::PgBouncer::shared(), &database, POOL_SIZE).await;
+    storage
+        .migrate()
+        .await
+        .expect("migrated through the pooler");
+    (storage, database)
+}
+
+/// The contract's store on a fresh database through the shared pooler, with a reader of
+/// its rows (read directly).
+#[allow(dead_code)]
+pub async fn fresh_pooled_store() -> (Store, TestDatabase) {
+    let (storage, database) = fresh_pooled_storage().await;
+    let url = database.url().to_owned();
+    let rows: RowReader = Arc::new(move |table| Box::pin(rows_of(url.clone(), table)));
+    (Store::new(storage).with_rows(rows), database)
 }
 
 /// The contract's store on a fresh database, with a reader of its rows.

@@ -4,16 +4,23 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use domain::api_key::{ApiKey, ApiKeyRequest, KeyMaterial, NewApiKey, check_new_key};
 use domain::audit::{EventAction, EventTarget, NewEvent};
 use domain::limits::{LimitKey, RateLimit};
+use domain::pagination::{Page, PageRequest};
 use domain::secret::SecretToken;
 use domain::user::{Password, User};
-use domain::{Actor, Duration, EmailAddress, ErrorCode, Input, ValidationErrors};
-use ports::inbound::{AuthFailure, AuthUseCases, IssuedSession, UseCaseError};
+use domain::{
+    Access, Actor, ApiKeyId, Duration, EmailAddress, ErrorCode, Input, Operation, ValidationErrors,
+    authorize_scope,
+};
+use ports::inbound::{AuthFailure, AuthUseCases, CreatedApiKey, IssuedSession, UseCaseError};
 use ports::outbound::{
-    Clock, LoginRecord, PasswordHasher, RateLimitStore, SecretGenerator, UserRepository,
+    Clock, CreateApiKeyError, LoginRecord, PasswordHasher, RateLimitStore, SecretGenerator,
+    UserRepository, WriteError,
 };
 
+use super::key_uses::KeyUseBatch;
 use super::limits::{acquire_error, give_back, hash_error};
 
 /// The authentication use cases.
@@ -26,11 +33,13 @@ pub struct AuthService {
     limits: Arc<dyn RateLimitStore>,
     session_ttl: Duration,
     login_failures: RateLimit,
+    key_uses: Arc<KeyUseBatch>,
 }
 
 impl AuthService {
     /// A service over these ports; sessions last `session_ttl`; failed logins per
-    /// identifier are limited by `login_failures`.
+    /// identifier are limited by `login_failures`. Uses of API keys go to `key_uses`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         users: Arc<dyn UserRepository>,
         hasher: Arc<dyn PasswordHasher>,
@@ -39,6 +48,7 @@ impl AuthService {
         limits: Arc<dyn RateLimitStore>,
         session_ttl: Duration,
         login_failures: RateLimit,
+        key_uses: Arc<KeyUseBatch>,
     ) -> Self {
         Self {
             users,
@@ -48,6 +58,7 @@ impl AuthService {
             limits,
             session_ttl,
             login_failures,
+            key_uses,
         }
     }
 
@@ -103,13 +114,20 @@ fn login_field(errors: &mut ValidationErrors, field: &str, input: Input<String>)
 
 #[async_trait]
 impl AuthUseCases for AuthService {
-    async fn authenticate(&self, token: &str) -> Result<Actor, UseCaseError> {
+    async fn authenticate(&self, token: &str, operation: Operation) -> Result<Actor, UseCaseError> {
         if token.is_empty() {
             return Err(UseCaseError::Unauthenticated(AuthFailure::Invalid));
         }
         let hash = SecretToken::presented(token).hash();
-        let found = self.users.authenticate(&hash, self.clock.now()).await?;
+        let now = self.clock.now();
+        let found = self.users.authenticate(&hash, now).await?;
         let authenticated = found.ok_or(UseCaseError::Unauthenticated(AuthFailure::Invalid))?;
+        if let Some(key) = authenticated.api_key {
+            self.key_uses.record(key, now);
+        }
+        if authorize_scope(authenticated.scope, operation) != Access::Allowed {
+            return Err(UseCaseError::ReadOnlyKey);
+        }
         Ok(Actor {
             user_id: authenticated.user.id,
             role: authenticated.user.role,
@@ -181,9 +199,57 @@ impl AuthUseCases for AuthService {
             now,
         );
         self.users
-            .replace_api_key(actor.user_id, &token.hash(), now, event)
+            .replace_api_key(actor.user_id, &KeyMaterial::of(&token), now, event)
             .await?;
         Ok(token)
+    }
+
+    async fn api_keys(
+        &self,
+        actor: &Actor,
+        page: PageRequest,
+    ) -> Result<Page<ApiKey>, UseCaseError> {
+        let keys = self.users.list_api_keys(actor.user_id, page).await?;
+        page.check(keys.total)
+            .map_err(|_| UseCaseError::InvalidPage)?;
+        Ok(keys)
+    }
+
+    async fn create_api_key(
+        &self,
+        actor: &Actor,
+        request: ApiKeyRequest,
+    ) -> Result<CreatedApiKey, UseCaseError> {
+        let terms = check_new_key(request)?;
+        let key = self.secrets.generate();
+        let now = self.clock.now();
+        let stored = self
+            .users
+            .create_api_key(actor.user_id, NewApiKey::from_terms(terms, &key, now), now)
+            .await
+            .map_err(|error| match error {
+                CreateApiKeyError::Refused(refusal) => {
+                    UseCaseError::Validation(refusal.into_errors())
+                }
+                CreateApiKeyError::UserNotFound => {
+                    UseCaseError::Unauthenticated(AuthFailure::Invalid)
+                }
+                CreateApiKeyError::Storage(error) => error.into(),
+            })?;
+        Ok(CreatedApiKey {
+            api_key: stored,
+            key,
+        })
+    }
+
+    async fn revoke_api_key(&self, actor: &Actor, key: ApiKeyId) -> Result<(), UseCaseError> {
+        self.users
+            .revoke_api_key(actor.user_id, key)
+            .await
+            .map_err(|error| match error {
+                WriteError::NotFound | WriteError::VersionMismatch => UseCaseError::NotFound,
+                WriteError::Storage(error) => error.into(),
+            })
     }
 }
 
@@ -192,6 +258,7 @@ mod tests {
     use super::*;
     use crate::usecases::fixtures::*;
     use domain::RateEventId;
+    use domain::api_key::{KeyRefusal, Scope};
     use domain::limits::LimitReached;
     use domain::organization::TreeNode;
     use domain::user::PasswordHash;
@@ -209,6 +276,7 @@ mod tests {
         hasher: MockPasswordHasher,
         secrets: MockSecretGenerator,
         limits: MockRateLimitStore,
+        key_uses: Arc<KeyUseBatch>,
     }
 
     impl Mocks {
@@ -226,6 +294,7 @@ mod tests {
                 hasher,
                 secrets,
                 limits: MockRateLimitStore::new(),
+                key_uses: Arc::new(KeyUseBatch::new()),
             }
         }
 
@@ -252,6 +321,7 @@ mod tests {
                     count: 10,
                     window: Duration::minutes(15),
                 },
+                Arc::clone(&self.key_uses),
             )
         }
     }
@@ -285,12 +355,14 @@ mod tests {
                         id: ROOT,
                         parent: None,
                     },
+                    scope: Scope::Write,
+                    api_key: None,
                 }))
             });
 
         let actor = mocks
             .service()
-            .authenticate("key")
+            .authenticate("key", Operation::Write)
             .await
             .expect("authenticated");
 
@@ -304,7 +376,7 @@ mod tests {
         let mut mocks = Mocks::new();
         mocks.users.expect_authenticate().returning(|_, _| Ok(None));
 
-        let actor = mocks.service().authenticate("nope").await;
+        let actor = mocks.service().authenticate("nope", Operation::Read).await;
 
         assert_eq!(
             actor,
@@ -317,7 +389,7 @@ mod tests {
         let mut mocks = Mocks::new();
         mocks.users.expect_authenticate().never();
 
-        let actor = mocks.service().authenticate("").await;
+        let actor = mocks.service().authenticate("", Operation::Read).await;
 
         assert_eq!(
             actor,
@@ -643,9 +715,10 @@ mod tests {
         mocks
             .users
             .expect_replace_api_key()
-            .withf(|user, hash, _, event| {
+            .withf(|user, key, _, event| {
                 *user == UserId::new(10)
-                    && *hash == SecretToken::presented("fresh-secret").hash()
+                    && key.hash == SecretToken::presented("fresh-secret").hash()
+                    && key.prefix == "fresh-se"
                     && event.action == EventAction::ApiKeyRegenerated
                     && event.actor == domain::audit::EventActor::User(UserId::new(10))
                     && event.organization == domain::audit::EventOrganization::Existing(ROOT)
@@ -662,5 +735,204 @@ mod tests {
             .expect("regenerated");
 
         assert_eq!(key.expose(), "fresh-secret");
+    }
+
+    fn authenticated(scope: Scope, api_key: Option<ApiKeyId>) -> AuthenticatedUser {
+        AuthenticatedUser {
+            user: user(UserId::new(10), ROOT, Role::Administrators),
+            organization: TreeNode {
+                id: ROOT,
+                parent: None,
+            },
+            scope,
+            api_key,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_read_key_may_read_but_not_write() {
+        let mut mocks = Mocks::new();
+        mocks
+            .users
+            .expect_authenticate()
+            .returning(|_, _| Ok(Some(authenticated(Scope::Read, Some(ApiKeyId::new(3))))));
+        let service = mocks.service();
+
+        let read = service.authenticate("key", Operation::Read).await;
+        let write = service.authenticate("key", Operation::Write).await;
+
+        assert!(read.is_ok());
+        assert_eq!(write, Err(UseCaseError::ReadOnlyKey));
+    }
+
+    #[tokio::test]
+    async fn a_use_of_an_api_key_is_recorded_without_a_write_and_a_session_is_not() {
+        let mut mocks = Mocks::new();
+        mocks
+            .users
+            .expect_authenticate()
+            .withf(|hash, _| *hash == SecretToken::presented("key").hash())
+            .returning(|_, _| Ok(Some(authenticated(Scope::Write, Some(ApiKeyId::new(3))))));
+        mocks
+            .users
+            .expect_authenticate()
+            .returning(|_, _| Ok(Some(authenticated(Scope::Write, None))));
+        mocks.users.expect_record_key_uses().never();
+        let batch = Arc::clone(&mocks.key_uses);
+        let service = mocks.service();
+
+        service
+            .authenticate("key", Operation::Read)
+            .await
+            .expect("authenticated");
+        service
+            .authenticate("session", Operation::Read)
+            .await
+            .expect("authenticated");
+
+        assert_eq!(
+            batch.take(),
+            [ports::outbound::KeyUse {
+                key: ApiKeyId::new(3),
+                at: now()
+            }]
+        );
+    }
+
+    fn key_request(name: &str) -> ApiKeyRequest {
+        ApiKeyRequest {
+            name: Input::Value(name.to_owned()),
+            scope: Input::Value("read".to_owned()),
+            expires_in_days: Input::Value(90),
+        }
+    }
+
+    fn stored_key(user: UserId, key: &NewApiKey, at: domain::Timestamp) -> ApiKey {
+        ApiKey {
+            id: ApiKeyId::new(7),
+            user_id: user,
+            name: key.name.clone(),
+            prefix: Some(key.material.prefix.clone()),
+            scope: key.scope,
+            created_at: at,
+            expires_at: key.expires_at,
+            last_used_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_key_is_stored_as_asked_and_shown_once() {
+        let mut mocks = Mocks::new();
+        mocks
+            .users
+            .expect_create_api_key()
+            .withf(|user, key, at| {
+                *user == UserId::new(10)
+                    && key.name.as_str() == "ci"
+                    && key.scope == Scope::Read
+                    && key.expires_at == Some(now() + Duration::days(90))
+                    && key.material.hash == SecretToken::presented("fresh-secret").hash()
+                    && *at == now()
+            })
+            .times(1)
+            .returning(|user, key, at| Ok(stored_key(user, &key, at)));
+
+        let created = mocks
+            .service()
+            .create_api_key(&actor(Role::Users), key_request("ci"))
+            .await
+            .expect("created");
+
+        assert_eq!(created.key.expose(), "fresh-secret");
+        assert_eq!(created.api_key.prefix.as_deref(), Some("fresh-se"));
+    }
+
+    #[tokio::test]
+    async fn a_bad_key_request_stores_nothing() {
+        let mut mocks = Mocks::new();
+        mocks.users.expect_create_api_key().never();
+
+        let created = mocks
+            .service()
+            .create_api_key(&actor(Role::Users), ApiKeyRequest::default())
+            .await;
+
+        assert!(matches!(created, Err(UseCaseError::Validation(errors))
+            if errors.codes("name") == Some(&[ErrorCode::Required][..])));
+    }
+
+    #[tokio::test]
+    async fn a_taken_name_and_too_many_keys_answer_the_contract_errors() {
+        for (refusal, check) in [
+            (
+                KeyRefusal::NameTaken,
+                (|errors: &ValidationErrors| {
+                    errors.codes("name") == Some(&[ErrorCode::ApiKeyNameTaken][..])
+                }) as fn(&ValidationErrors) -> bool,
+            ),
+            (KeyRefusal::TooMany, |errors: &ValidationErrors| {
+                errors.non_field_codes() == [ErrorCode::TooManyApiKeys { max: 20 }]
+            }),
+        ] {
+            let mut mocks = Mocks::new();
+            mocks
+                .users
+                .expect_create_api_key()
+                .returning(move |_, _, _| Err(CreateApiKeyError::Refused(refusal)));
+
+            let created = mocks
+                .service()
+                .create_api_key(&actor(Role::Users), key_request("ci"))
+                .await;
+
+            assert!(
+                matches!(&created, Err(UseCaseError::Validation(errors)) if check(errors)),
+                "{created:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn revoking_another_users_or_a_missing_key_is_not_found() {
+        let mut mocks = Mocks::new();
+        mocks
+            .users
+            .expect_revoke_api_key()
+            .with(eq(UserId::new(10)), eq(ApiKeyId::new(99)))
+            .returning(|_, _| Err(WriteError::NotFound));
+
+        let revoked = mocks
+            .service()
+            .revoke_api_key(&actor(Role::Administrators), ApiKeyId::new(99))
+            .await;
+
+        assert_eq!(revoked, Err(UseCaseError::NotFound));
+    }
+
+    #[tokio::test]
+    async fn the_key_list_is_the_actors_and_a_page_past_the_end_is_invalid() {
+        let mut mocks = Mocks::new();
+        mocks
+            .users
+            .expect_list_api_keys()
+            .with(eq(UserId::new(10)), mockall::predicate::always())
+            .returning(|_, page| {
+                Ok(Page {
+                    items: vec![],
+                    total: 0,
+                    request: page,
+                })
+            });
+        let service = mocks.service();
+
+        let first = service
+            .api_keys(&actor(Role::Users), PageRequest::new(1, 50))
+            .await;
+        let past = service
+            .api_keys(&actor(Role::Users), PageRequest::new(2, 50))
+            .await;
+
+        assert!(first.is_ok());
+        assert_eq!(past.map(|_| ()), Err(UseCaseError::InvalidPage));
     }
 }

@@ -430,7 +430,13 @@ impl InvitationUseCases for InvitationService {
         );
         let user = self
             .invitations
-            .accept(&token, now, profile, &api_key.hash(), event)
+            .accept(
+                &token,
+                now,
+                profile,
+                &domain::api_key::KeyMaterial::of(&api_key),
+                event,
+            )
             .await
             .map_err(|error| -> UseCaseError {
                 match error {
@@ -1093,7 +1099,7 @@ mod tests {
                     && *at == now()
                     && profile.first_name.as_str() == "Ada"
                     && profile.password_hash.as_str() == "$argon2id$hash"
-                    && *api_key == SecretToken::presented("fresh-token").hash()
+                    && api_key.hash == SecretToken::presented("fresh-token").hash()
             })
             .times(1)
             .returning(|_, _, _, _, _| Ok(user(UserId::new(30), CHILD, Role::Users)));

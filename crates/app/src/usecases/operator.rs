@@ -169,7 +169,7 @@ impl OperatorUseCases for OperatorService {
         .with_changes(member_changes(&new));
         let created = self
             .users
-            .create(new, &api_key.hash(), now, event)
+            .create(new, &domain::api_key::KeyMaterial::of(&api_key), now, event)
             .await
             .map_err(|error| match error {
                 CreateUserError::IdentifierTaken => {
@@ -291,7 +291,13 @@ impl OperatorUseCases for OperatorService {
         ];
         let created = self
             .users
-            .create_first_administrator(organization, administrator, &api_key.hash(), now, events)
+            .create_first_administrator(
+                organization,
+                administrator,
+                &domain::api_key::KeyMaterial::of(&api_key),
+                now,
+                events,
+            )
             .await?;
         Ok(created.map(|(organization, administrator)| Bootstrapped {
             organization,
@@ -441,7 +447,8 @@ mod tests {
                     && !event.changes.to_json().contains("operator-key")
                     && new.role == Role::Managers
                     && new.password_hash.is_some()
-                    && *key == SecretToken::presented("operator-key").hash()
+                    && key.hash == SecretToken::presented("operator-key").hash()
+                    && key.prefix == "operator"
             })
             .times(1)
             .returning(|new, _, _, _| Ok(user(UserId::new(5), new.organization_id, new.role)));
