@@ -72,7 +72,7 @@ pub struct MeDto {
 
 /// A new API key, shown once.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ApiKeyDto {
+pub struct RegeneratedKeyDto {
     /// The new key; the old one no longer works.
     pub api_key: String,
 }
@@ -122,13 +122,13 @@ pub(crate) async fn me(
 
 /// Replaces the caller's API key.
 #[utoipa::path(post, path = "/me/regen_secret/", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, body = ApiKeyDto), (status = 401, body = DetailBody)))]
+    responses((status = 200, body = RegeneratedKeyDto), (status = 401, body = DetailBody)))]
 pub(crate) async fn regenerate_secret(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
-) -> Result<Json<ApiKeyDto>, ApiError> {
+) -> Result<Json<RegeneratedKeyDto>, ApiError> {
     let key = state.auth.regenerate_api_key(&actor).await?;
-    Ok(Json(ApiKeyDto {
+    Ok(Json(RegeneratedKeyDto {
         api_key: key.expose().to_owned(),
     }))
 }

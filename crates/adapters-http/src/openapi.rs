@@ -447,12 +447,29 @@ mod tests {
         let schemas = &document["components"]["schemas"];
 
         assert_eq!(
-            schemas["ApiKeyDto"]["properties"]["api_key"]["type"],
+            schemas["RegeneratedKeyDto"]["properties"]["api_key"]["type"],
+            serde_json::json!(["string", "null"])
+        );
+        assert_eq!(
+            schemas["CreatedApiKeyDto"]["properties"]["key"]["type"],
             serde_json::json!(["string", "null"])
         );
         assert_eq!(
             schemas["SessionDto"]["properties"]["token"]["type"], "string",
             "a login is no authenticated POST: never replayed"
+        );
+    }
+
+    #[test]
+    fn every_schema_name_is_one_type() {
+        // utoipa keeps one schema per name: two types of one name would document one
+        // answer with the other's fields.
+        let document = serde_json::to_value(document()).unwrap_or_default();
+
+        assert!(document["components"]["schemas"]["ApiKeyDto"]["properties"]["prefix"].is_object());
+        assert!(
+            document["components"]["schemas"]["RegeneratedKeyDto"]["properties"]["api_key"]
+                .is_object()
         );
     }
 
