@@ -62,19 +62,42 @@ impl From<&Webhook> for WebhookDto {
     }
 }
 
-/// A webhook with its secret, shown at creation and rotation only.
+/// A webhook with its secret, shown at creation and rotation only (a plain object, so
+/// that the document can say the secret is `null` in an idempotent replay).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookWithSecretDto {
-    /// The webhook.
-    #[serde(flatten)]
-    pub webhook: WebhookDto,
+    /// Its own URL.
+    pub url: String,
+    /// Where deliveries are sent.
+    pub endpoint: String,
+    /// The actions it wants: `*`, `prefix.*` or actions.
+    pub events: Vec<String>,
+    /// A free text.
+    pub description: String,
+    /// Whether it gets deliveries.
+    pub active: bool,
+    /// When it was made (ISO 8601, UTC).
+    pub created_at: String,
     /// `whsec_` and the base64 of the signing key.
     pub secret: String,
 }
 
 fn with_secret(webhook: &Webhook, secret: &WebhookSecret) -> WebhookWithSecretDto {
+    let WebhookDto {
+        url,
+        endpoint,
+        events,
+        description,
+        active,
+        created_at,
+    } = WebhookDto::from(webhook);
     WebhookWithSecretDto {
-        webhook: WebhookDto::from(webhook),
+        url,
+        endpoint,
+        events,
+        description,
+        active,
+        created_at,
         secret: secret.expose().to_owned(),
     }
 }
