@@ -19,4 +19,5 @@ mod schema;
 mod service;
 mod slow_clients;
 mod smtp;
+mod webhooks;
 mod wire;

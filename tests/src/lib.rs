@@ -22,6 +22,7 @@ use app::delivery::DeliveryPolicy;
 use app::security::HashingSettings;
 use app::server::{self, RunningServer, ServiceSettings, StartOptions};
 use app::usecases::AbuseLimits;
+use app::webhooks::WebhookPolicy;
 use domain::mail::OutgoingEmail;
 use ports::inbound::OperatorUseCases as _;
 use ports::outbound::{MailError, Mailer};
@@ -48,6 +49,7 @@ impl Backend {
 }
 
 pub mod pgbouncer;
+pub mod receiver;
 
 /// The base PostgreSQL URL tests create their databases from.
 #[must_use]
@@ -205,6 +207,10 @@ pub struct SpawnOptions {
     pub key_use_flush: StdDuration,
     /// How long audit-log events are kept (pruned once at start, then every ten minutes).
     pub audit_retention: domain::Duration,
+    /// Whether webhook endpoints may be on private addresses (`ORGS_WEBHOOK_ALLOW_PRIVATE`).
+    pub webhook_allow_private: bool,
+    /// How the webhook worker paces itself and retries: by default, one retry after 1 s.
+    pub webhooks: WebhookPolicy,
 }
 
 impl Default for SpawnOptions {
@@ -221,6 +227,12 @@ impl Default for SpawnOptions {
             idempotency_ttl: domain::Duration::hours(24),
             key_use_flush: StdDuration::from_millis(200),
             audit_retention: domain::Duration::days(365),
+            webhook_allow_private: false,
+            webhooks: WebhookPolicy {
+                idle_poll: StdDuration::from_millis(20),
+                schedule: domain::webhook::RetrySchedule::new(vec![domain::Duration::seconds(1)]),
+                ..WebhookPolicy::default()
+            },
             delivery: DeliveryPolicy {
                 idle_poll: StdDuration::from_millis(20),
                 ..DeliveryPolicy::default()
@@ -296,6 +308,7 @@ async fn start_server(
             hashing: options.hashing,
             idempotency_ttl: options.idempotency_ttl,
             key_use_flush: options.key_use_flush,
+            webhook_allow_private: options.webhook_allow_private,
         },
         mailer: options
             .mailer
@@ -304,6 +317,7 @@ async fn start_server(
         connections: options.connections,
         statement_timeout: StdDuration::from_secs(10),
         audit_retention: options.audit_retention,
+        webhooks: options.webhooks,
     })
     .await
     .expect("the service starts");
@@ -531,6 +545,7 @@ impl TestApp {
                 session_ttl: domain::Duration::hours(12),
                 limits: AbuseLimits::default(),
                 hashing: HashingSettings::default(),
+                webhook_allow_private: false,
                 idempotency_ttl: domain::Duration::hours(24),
                 key_use_flush: server::DEFAULT_KEY_USE_FLUSH,
             },
@@ -592,6 +607,29 @@ impl TestApp {
     /// When it cannot start.
     pub async fn another_instance(&self) -> TestApp {
         self.spawn_beside(SpawnOptions::default()).await
+    }
+
+    /// Stops this service and starts it again on the same database with `options`.
+    ///
+    /// # Panics
+    /// When the service cannot stop or start.
+    pub async fn restart(mut self, options: SpawnOptions) -> TestApp {
+        if let Some(server) = self.server.take() {
+            server.stop().await.expect("the server stops cleanly");
+        }
+        let (running, _) = start_server(self.backend, &self.database_url, options).await;
+        self.address = running.address;
+        self.server = Some(running);
+        self
+    }
+
+    /// How many webhook deliveries are pending.
+    ///
+    /// # Panics
+    /// When storage fails.
+    pub async fn webhook_backlog(&self) -> u64 {
+        let server = self.server.as_ref().expect("the server runs");
+        server.storage.deliveries.backlog().await.expect("backlog")
     }
 
     /// Stops the service gracefully.

@@ -256,6 +256,22 @@ catalog! {
     InvalidDateTime:
         "Datetime has wrong format. Use one of these formats instead: YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z], YYYY-MM-DD.",
         "La date + heure n'a pas le bon format. Utilisez un des formats suivants : YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z], YYYY-MM-DD.";
+    /// Not an absolute `http`/`https` URL.
+    InvalidUrl:
+        "Enter a valid URL.",
+        "Saisissez une URL valide.";
+    /// A webhook endpoint on a refused address (CONTRACT §14).
+    AddressNotAllowed:
+        "This address is not allowed.",
+        "Cette adresse n'est pas autorisée.";
+    /// Not a list.
+    NotAList:
+        "Expected a list of items.",
+        "Une liste d'éléments est attendue.";
+    /// An organization already has 10 webhooks.
+    TooManyWebhooks:
+        "An organization cannot have more than 10 webhooks.",
+        "Une organisation ne peut pas avoir plus de 10 webhooks.";
 }
 
 /// The text of `code` in `language` with its placeholders filled from `params`.
@@ -318,6 +334,10 @@ pub fn error_text(code: &ErrorCode, language: Language) -> String {
             (MessageCode::TooManyApiKeys, vec![("max", max.to_string())])
         }
         ErrorCode::InvalidDateTime => (MessageCode::InvalidDateTime, vec![]),
+        ErrorCode::InvalidUrl => (MessageCode::InvalidUrl, vec![]),
+        ErrorCode::AddressNotAllowed => (MessageCode::AddressNotAllowed, vec![]),
+        ErrorCode::NotAList => (MessageCode::NotAList, vec![]),
+        ErrorCode::TooManyWebhooks => (MessageCode::TooManyWebhooks, vec![]),
     };
     let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
     render(message, language, &params)

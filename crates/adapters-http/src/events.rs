@@ -21,7 +21,7 @@ pub(crate) fn routes() -> Vec<Routes> {
 }
 
 /// One event of the audit log.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct EventDto {
     /// Its id; later events have larger ids.
     pub id: i64,
@@ -51,6 +51,7 @@ impl From<Event> for EventDto {
             StoredTarget::Organization => links::organization(organization),
             StoredTarget::Member(user) => links::member(organization, user),
             StoredTarget::Invitation(invitation) => links::invitation(organization, invitation),
+            StoredTarget::Webhook(webhook) => links::webhook(organization, webhook),
         });
         // Stored by the storage from the domain's own JSON; an object in any case.
         let changes = serde_json::from_str(&event.changes)

@@ -24,6 +24,7 @@ pub mod pagination;
 pub mod request;
 pub mod schema;
 pub mod service;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,7 +38,7 @@ use axum::{Extension, Router};
 use ports::Cause;
 use ports::inbound::{
     AuthUseCases, EventUseCases, HealthUseCases, IdempotencyUseCases, InvitationUseCases,
-    MemberUseCases, OptOutUseCases, OrganizationUseCases,
+    MemberUseCases, OptOutUseCases, OrganizationUseCases, WebhookUseCases,
 };
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub opt_outs: Arc<dyn OptOutUseCases>,
     /// The audit log.
     pub events: Arc<dyn EventUseCases>,
+    /// Webhooks.
+    pub webhooks: Arc<dyn WebhookUseCases>,
     /// Readiness and gauges.
     pub health: Arc<dyn HealthUseCases>,
     /// Idempotent retries of authenticated `POST`s.
@@ -102,6 +105,7 @@ pub(crate) fn routes() -> Vec<Routes> {
     all.extend(members::routes());
     all.extend(opt_outs::routes());
     all.extend(events::routes());
+    all.extend(webhooks::routes());
     all
 }
 

@@ -1,7 +1,7 @@
 //! The root-relative links the API emits; every one ends in `/` (CONTRACT §2).
 
 use domain::user::MemberRef;
-use domain::{InvitationId, OrganizationId, UserId};
+use domain::{DeliveryId, InvitationId, OrganizationId, UserId, WebhookId};
 
 /// `/organizations/{id}/`.
 #[must_use]
@@ -31,6 +31,18 @@ pub fn member_ref(member_ref: MemberRef) -> String {
 #[must_use]
 pub fn invitation(organization: OrganizationId, invitation: InvitationId) -> String {
     format!("/organizations/{organization}/invitations/{invitation}/")
+}
+
+/// `/organizations/{org}/webhooks/{id}/`.
+#[must_use]
+pub fn webhook(organization: OrganizationId, webhook: WebhookId) -> String {
+    format!("/organizations/{organization}/webhooks/{webhook}/")
+}
+
+/// `/organizations/{org}/webhooks/{webhook}/deliveries/{id}/`.
+#[must_use]
+pub fn delivery(organization: OrganizationId, webhook: WebhookId, delivery: DeliveryId) -> String {
+    format!("/organizations/{organization}/webhooks/{webhook}/deliveries/{delivery}/")
 }
 
 /// A path with a trailing slash added when it has none.

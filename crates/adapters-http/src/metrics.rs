@@ -31,7 +31,7 @@ const REQUESTS: &str = "http_requests_total";
 const LATENCY: &str = "http_request_duration_seconds";
 
 /// The service gauges and their help, in the order `Metrics::render` gives their values.
-const GAUGES: [(&str, &str); 6] = [
+const GAUGES: [(&str, &str); 7] = [
     (
         "orgs_database_up",
         "Whether the service gauges could be read from the database.",
@@ -50,6 +50,7 @@ const GAUGES: [(&str, &str); 6] = [
         "orgs_outbox_dead",
         "E-mails given up on after a permanent failure or too many attempts.",
     ),
+    ("orgs_webhook_backlog", "Webhook deliveries pending."),
 ];
 
 /// The recorder keeps each latency until it is folded into its histogram, at a scrape
@@ -167,6 +168,7 @@ impl Metrics {
                 f64::from(gauges.pool_max),
                 gauges.outbox_backlog as f64,
                 gauges.outbox_dead as f64,
+                gauges.webhook_backlog as f64,
             ],
         };
         let current = recorder();
@@ -287,6 +289,7 @@ mod tests {
             pool_max: 10,
             outbox_backlog: 7,
             outbox_dead: 2,
+            webhook_backlog: 3,
         }));
 
         for line in [
@@ -295,6 +298,7 @@ mod tests {
             "orgs_db_pool_max_connections 10",
             "orgs_outbox_backlog 7",
             "orgs_outbox_dead 2",
+            "orgs_webhook_backlog 3",
             "orgs_database_up 1",
         ] {
             assert!(text.contains(line), "{line}");

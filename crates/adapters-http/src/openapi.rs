@@ -177,6 +177,7 @@ impl Modify for BearerScheme {
         (name = "auth", description = "Authentication"),
         (name = "opt-outs", description = "Opt-outs"),
         (name = "events", description = "The audit log"),
+        (name = "webhooks", description = "Signed deliveries of events to endpoints"),
         (name = "service", description = "Health, metrics and this document"),
     )
 )]
@@ -491,7 +492,7 @@ mod tests {
             }
         }
 
-        assert_eq!(bodies, 9);
+        assert_eq!(bodies, 11);
     }
 
     #[test]

@@ -78,6 +78,12 @@ kinds! {
     Parent: ParentLink = coerce::parent, schema::organization_link;
     /// The parent hyperlink on an update, which cannot change.
     UnchangedParent: ParentLink = coerce::parent, schema::unchanged_parent;
+    /// A webhook's endpoint URL.
+    WebhookEndpoint: Input<String> = coerce::string, schema::endpoint;
+    /// A webhook's patterns of actions.
+    EventPatterns: Input<Vec<String>> = coerce::string_list, schema::event_patterns;
+    /// A webhook's description.
+    Description: Input<String> = coerce::string, schema::description;
     /// The nested settings object.
     Settings: Input<SettingsInput> = coerce::settings, settings_schema;
 }

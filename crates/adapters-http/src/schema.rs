@@ -177,6 +177,42 @@ pub fn event_action_filter() -> Schema {
     choice_filter(&choices)
 }
 
+/// A webhook's `events`: 1 to 50 of `*`, an action or a prefix such as `member.*`.
+pub fn event_patterns() -> Schema {
+    use domain::audit::EventAction;
+    use utoipa::openapi::schema::ArrayBuilder;
+    let mut choices: Vec<String> = vec!["*".to_owned()];
+    for action in EventAction::ALL {
+        if let Some((prefix, _)) = action.as_str().split_once('.') {
+            let pattern = format!("{prefix}.*");
+            if !choices.contains(&pattern) {
+                choices.push(pattern);
+            }
+        }
+        choices.push(action.as_str().to_owned());
+    }
+    ArrayBuilder::new()
+        .items(typed(Type::String).enum_values(Some(choices)))
+        .min_items(Some(1))
+        .max_items(Some(domain::webhook::MAX_PATTERNS))
+        .into()
+}
+
+/// A webhook's endpoint: an absolute `http`/`https` URL of at most 2000 characters.
+pub fn endpoint() -> Schema {
+    text("^\\s*[hH][tT][tT][pP][sS]?://[^\\x00]+$")
+        .format(Some(SchemaFormat::Custom("uri".to_owned())))
+        .max_length(Some(domain::webhook::ENDPOINT_MAX_LENGTH))
+        .into()
+}
+
+/// A free text of at most 200 characters, blank allowed.
+pub fn description() -> Schema {
+    text(NO_NUL)
+        .max_length(Some(domain::webhook::DESCRIPTION_MAX_LENGTH))
+        .into()
+}
+
 /// `?origin=` of opt-outs.
 pub fn origin_filter() -> Schema {
     choice_filter(&ORIGINS)

@@ -10,7 +10,7 @@ use domain::audit::{
 use domain::organization::TreeNode;
 use domain::pagination::{Page, PageRequest};
 use domain::user::MemberRef;
-use domain::{EventId, InvitationId, OrganizationId, Timestamp, UserId};
+use domain::{EventId, InvitationId, OrganizationId, Timestamp, UserId, WebhookId};
 use ports::outbound::{EventRepository, StorageError};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 
@@ -20,7 +20,7 @@ use crate::{Connection, Dialect, SqlStorage, stored};
 use crate::{corrupt, storage_error};
 
 /// The columns every event query reads, in `EventRow` order.
-const EVENT_COLUMNS: &str = "id, action, actor_id, actor_organization_id, actor_identifier, \
+pub(crate) const EVENT_COLUMNS: &str = "id, action, actor_id, actor_organization_id, actor_identifier, \
      organization_id, target_kind, target_id, changes, request_id, created_at";
 
 /// The filters, after the scope in `$1`: `$2` an action, `$3` a `like` pattern of a
@@ -42,6 +42,8 @@ pub(crate) struct Made {
     pub member: Option<UserId>,
     /// The invitation created or accepted.
     pub invitation: Option<InvitationId>,
+    /// The webhook created.
+    pub webhook: Option<WebhookId>,
 }
 
 impl Made {
@@ -55,7 +57,7 @@ impl Made {
 }
 
 #[derive(sqlx::FromRow)]
-struct EventRow<I> {
+pub(crate) struct EventRow<I> {
     id: i64,
     action: String,
     actor_id: Option<i64>,
@@ -90,6 +92,9 @@ impl<I: StoredInstant> TryFrom<EventRow<I>> for Event {
             (Some("invitation"), Some(invitation)) => {
                 Some(StoredTarget::Invitation(InvitationId::new(invitation)))
             }
+            (Some("webhook"), Some(webhook)) => {
+                Some(StoredTarget::Webhook(WebhookId::new(webhook)))
+            }
             (Some(kind), _) => return Err(corrupt("event", id, format!("target {kind:?}"))),
         };
         Ok(Event {
@@ -107,7 +112,7 @@ impl<I: StoredInstant> TryFrom<EventRow<I>> for Event {
 }
 
 /// A `like` pattern for names starting with `prefix`, its wildcards escaped.
-fn prefix_pattern(prefix: &str) -> String {
+pub(crate) fn prefix_pattern(prefix: &str) -> String {
     let mut pattern = String::with_capacity(prefix.len() + 1);
     for c in prefix.chars() {
         if matches!(c, '%' | '_' | '\\') {
@@ -128,6 +133,8 @@ where
     for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> Option<i64>: Encode<'q, D::Db>,
     for<'q> Option<&'q str>: Encode<'q, D::Db>,
+    for<'r> i64: Decode<'r, D::Db>,
+    usize: ColumnIndex<<D::Db as Database>::Row>,
 {
     /// Inserts `event` inside the caller's transaction, its placeholders resolved from
     /// `made`. The actor's identifier and organization and the event's root are read in
@@ -172,11 +179,16 @@ where
                         .get(),
                 ),
             ),
+            EventTarget::Webhook(webhook) => (Some("webhook"), Some(webhook.get())),
+            EventTarget::ThisWebhook => (
+                Some("webhook"),
+                Some(made.webhook.ok_or_else(|| unresolved("webhook"))?.get()),
+            ),
         };
         let changes = event.changes.to_json();
         // `actor_identifier` is not null: an acting user that does not exist fails the
         // insert rather than being recorded as the operator.
-        let inserted = sqlx::query(
+        let inserted: Option<(i64,)> = sqlx::query_as(
             "insert into events (action, actor_id, actor_organization_id, actor_identifier, \
              organization_id, root_organization_id, target_kind, target_id, changes, \
              request_id, created_at) \
@@ -184,7 +196,7 @@ where
              case when $2 is null then $3 else u.identifier end, \
              o.id, coalesce(o.parent_id, o.id), $5, $6, $7, $8, $9 \
              from organizations o left join users u on u.id = $2 \
-             where o.id = $4",
+             where o.id = $4 returning id",
         )
         .bind(event.action.as_str())
         .bind(actor.map(UserId::get))
@@ -195,14 +207,29 @@ where
         .bind(changes.as_str())
         .bind(event.request_id.as_ref().map(|id| id.as_str()))
         .bind(stored::<D>(event.at))
+        .fetch_optional(&mut *connection)
+        .await
+        .map_err(storage_error::<D>)?;
+        let Some((event_id,)) = inserted else {
+            return Err(unresolved("organization"));
+        };
+        // One delivery per active webhook of the event's organization or of its root
+        // whose patterns match, due at once (CONTRACT §14).
+        sqlx::query(
+            "insert into webhook_deliveries (webhook_id, event_id, status, attempts, \
+             next_attempt_at, created_at) \
+             select w.id, e.id, 'pending', 0, e.created_at, e.created_at \
+             from events e join webhooks w \
+             on w.organization_id = e.organization_id or w.organization_id = e.root_organization_id \
+             where e.id = $1 and w.active \
+             and exists (select 1 from webhook_patterns p \
+                 where p.webhook_id = w.id and e.action like p.pattern escape '\\')",
+        )
+        .bind(event_id)
         .execute(&mut *connection)
         .await
         .map_err(storage_error::<D>)?;
-        if D::rows_affected(&inserted) == 1 {
-            Ok(())
-        } else {
-            Err(unresolved("organization"))
-        }
+        Ok(())
     }
 
     /// Inserts each of `events` (see `record_event`).

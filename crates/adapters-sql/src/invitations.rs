@@ -542,6 +542,7 @@ where
             organization: Some(organization),
             member: Some(user.id),
             invitation: Some(InvitationId::new(claimed.id)),
+            webhook: None,
         };
         Self::record_event(&mut transaction, &event, made).await?;
         transaction.commit().await.map_err(storage_error::<D>)?;

@@ -71,6 +71,7 @@ mod outbox;
 mod paging;
 mod rate_limits;
 mod users;
+mod webhooks;
 
 use std::future::Future;
 use std::marker::PhantomData;

@@ -680,6 +680,7 @@ where
             organization: Some(organization.id),
             member: Some(administrator.id),
             invitation: None,
+            webhook: None,
         };
         Self::record_events(&mut transaction, &events, made).await?;
         transaction.commit().await.map_err(storage_error::<D>)?;

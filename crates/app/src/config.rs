@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use domain::limits::RateLimit;
+use domain::webhook::RetrySchedule;
 use domain::{Duration, Role};
 
 use crate::security::HashingSettings;
@@ -140,6 +141,13 @@ pub struct ServeArgs {
     /// How long audit-log events are kept before they are deleted.
     #[arg(long = "audit-retention", env = "ORGS_AUDIT_RETENTION", default_value = "365d", value_parser = domain::parse_duration)]
     pub audit_retention: Duration,
+    /// Whether webhook endpoints may be on loopback, private or link-local addresses
+    /// (for tests and closed networks only).
+    #[arg(long = "webhook-allow-private", env = "ORGS_WEBHOOK_ALLOW_PRIVATE", default_value = "false", action = clap::ArgAction::Set)]
+    pub webhook_allow_private: bool,
+    /// The waits between webhook delivery attempts, a comma list of durations.
+    #[arg(long = "webhook-retry", env = "ORGS_WEBHOOK_RETRY", default_value = "5s,5m,30m,2h,5h,10h,10h", value_parser = RetrySchedule::parse)]
+    pub webhook_retry: RetrySchedule,
     /// How long one SQL statement may run before the database cancels it (PostgreSQL's
     /// `statement_timeout` on every connection; SQLite has none, see `docs/storage.md`).
     #[arg(long = "statement-timeout", env = "ORGS_STATEMENT_TIMEOUT", default_value = "10s", value_parser = domain::parse_duration)]
@@ -735,6 +743,30 @@ mod tests {
         };
         assert_eq!(can_attach_files, None);
         assert_eq!(can_external_optout, Some(true));
+    }
+
+    #[test]
+    fn webhooks_refuse_private_addresses_and_retry_seven_times_by_default() {
+        let default = Cli::try_parse_from(["orgs"]).expect("parses");
+        let given = Cli::try_parse_from([
+            "orgs",
+            "serve",
+            "--webhook-allow-private",
+            "true",
+            "--webhook-retry",
+            "1s,2s",
+        ])
+        .expect("parses");
+        let refused = Cli::try_parse_from(["orgs", "--webhook-retry", "soon"]);
+
+        assert!(!default.serve.webhook_allow_private);
+        assert_eq!(default.serve.webhook_retry, RetrySchedule::default());
+        let Some(Command::Serve(serve)) = given.command else {
+            panic!("expected serve");
+        };
+        assert!(serve.webhook_allow_private);
+        assert_eq!(serve.webhook_retry.attempts(), 3);
+        assert!(refused.is_err());
     }
 
     #[test]

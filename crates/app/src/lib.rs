@@ -10,3 +10,4 @@ pub mod security;
 pub mod server;
 pub mod telemetry;
 pub mod usecases;
+pub mod webhooks;

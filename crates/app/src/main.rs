@@ -64,6 +64,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             session_ttl: args.session_ttl,
             limits: args.limits(),
             hashing: args.hashing(),
+            webhook_allow_private: args.webhook_allow_private,
             idempotency_ttl: args.idempotency_ttl,
             key_use_flush: args
                 .key_use_flush
@@ -81,6 +82,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             .to_std()
             .map_err(|_| "ORGS_STATEMENT_TIMEOUT must be positive".to_owned())?,
         audit_retention: args.audit_retention,
+        webhooks: app::webhooks::WebhookPolicy {
+            schedule: args.webhook_retry.clone(),
+            ..app::webhooks::WebhookPolicy::default()
+        },
     })
     .await
     .map_err(|error| ErrorChain(&error).to_string())?;
@@ -168,6 +173,7 @@ async fn operator(database: &DatabaseArgs) -> Result<Services, String> {
             session_ttl: domain::Duration::hours(12),
             limits: app::usecases::AbuseLimits::default(),
             hashing: app::security::HashingSettings::default(),
+            webhook_allow_private: false,
             idempotency_ttl: domain::Duration::hours(24),
             key_use_flush: app::server::DEFAULT_KEY_USE_FLUSH,
         },

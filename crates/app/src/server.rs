@@ -16,9 +16,9 @@ use adapters_sqlite::SqliteStorage;
 use domain::Duration;
 use ports::inbound::{Bootstrapped, OperatorUseCases, UseCaseError};
 use ports::outbound::{
-    Clock, EventRepository, IdempotencyStore, InvitationRepository, Mailer, MemberRepository,
-    OptOutRepository, OrganizationRepository, Outbox, RateLimitStore, StorageError, StorageHealth,
-    UserRepository,
+    Clock, DeliveryQueue, EventRepository, IdempotencyStore, InvitationRepository, Mailer,
+    MemberRepository, OptOutRepository, OrganizationRepository, Outbox, RateLimitStore,
+    StorageError, StorageHealth, UserRepository, WebhookRepository,
 };
 
 use crate::config::{DatabasePooler, DatabaseUrl};
@@ -28,8 +28,10 @@ use crate::security::{Argon2PasswordHasher, HashingSettings, OsSecretGenerator, 
 use crate::usecases::{
     AbuseLimits, AuthService, BootstrapSettings, EventService, HealthService, IdempotencyService,
     IdempotencySettings, InvitationPorts, InvitationService, InvitationSettings, KeyUseBatch,
-    MemberService, OperatorService, OptOutService, OrganizationService,
+    MemberService, OperatorService, OptOutService, OrganizationService, WebhookService,
 };
+use crate::webhooks::{WebhookPolicy, WebhookWorker};
+use adapters_webhook::HttpWebhookSender;
 
 /// The most PostgreSQL connections one process opens.
 const POSTGRES_MAX_CONNECTIONS: u32 = 16;
@@ -72,6 +74,9 @@ pub enum StartError {
     /// The SMTP configuration is wrong.
     #[error("{0}")]
     Smtp(String),
+    /// The webhook sender could not be built.
+    #[error("webhooks: {0}")]
+    Webhooks(String),
     /// The first start's bootstrap failed.
     #[error("bootstrap failed")]
     Bootstrap(#[source] UseCaseError),
@@ -96,6 +101,10 @@ pub struct Storage {
     pub limits: Arc<dyn RateLimitStore>,
     /// The e-mail outbox.
     pub outbox: Arc<dyn Outbox>,
+    /// Webhooks.
+    pub webhooks: Arc<dyn WebhookRepository>,
+    /// The webhook delivery queue.
+    pub deliveries: Arc<dyn DeliveryQueue>,
     /// Idempotency keys and kept responses.
     pub idempotency: Arc<dyn IdempotencyStore>,
     /// Readiness and pool usage.
@@ -113,6 +122,8 @@ impl Storage {
             + EventRepository
             + RateLimitStore
             + Outbox
+            + WebhookRepository
+            + DeliveryQueue
             + IdempotencyStore
             + StorageHealth
             + Clone
@@ -127,6 +138,8 @@ impl Storage {
             events: Arc::new(storage.clone()),
             limits: Arc::new(storage.clone()),
             outbox: Arc::new(storage.clone()),
+            webhooks: Arc::new(storage.clone()),
+            deliveries: Arc::new(storage.clone()),
             idempotency: Arc::new(storage.clone()),
             health: Arc::new(storage),
         }
@@ -205,6 +218,8 @@ pub struct ServiceSettings {
     pub limits: AbuseLimits,
     /// How many password hashes run at once, and how long a request waits for one.
     pub hashing: HashingSettings,
+    /// Whether webhook endpoints may be on private addresses (`ORGS_WEBHOOK_ALLOW_PRIVATE`).
+    pub webhook_allow_private: bool,
     /// How long idempotency keys and their responses are kept.
     pub idempotency_ttl: Duration,
     /// How often the uses of API keys are written (`ORGS_KEY_USE_FLUSH`).
@@ -229,6 +244,8 @@ pub struct Services {
     pub members: Arc<MemberService>,
     /// The audit log.
     pub events: Arc<EventService>,
+    /// Webhooks.
+    pub webhooks: Arc<WebhookService>,
     /// Readiness and gauges.
     pub health: Arc<HealthService>,
     /// Idempotent retries.
@@ -292,9 +309,17 @@ impl Services {
                 storage.organizations.clone(),
                 storage.events.clone(),
             )),
+            webhooks: Arc::new(WebhookService::new(
+                storage.organizations.clone(),
+                storage.webhooks.clone(),
+                secrets.clone(),
+                clock.clone(),
+                settings.webhook_allow_private,
+            )),
             health: Arc::new(HealthService::new(
                 storage.health.clone(),
                 storage.outbox.clone(),
+                storage.deliveries.clone(),
             )),
             idempotency: Arc::new(IdempotencyService::new(
                 storage.idempotency.clone(),
@@ -325,6 +350,7 @@ impl Services {
             opt_outs: self.opt_outs.clone(),
             members: self.members.clone(),
             events: self.events.clone(),
+            webhooks: self.webhooks.clone(),
             health: self.health.clone(),
             idempotency: self.idempotency.clone(),
         })
@@ -370,6 +396,8 @@ pub struct StartOptions {
     pub statement_timeout: StdDuration,
     /// How long audit-log events are kept (`ORGS_AUDIT_RETENTION`).
     pub audit_retention: Duration,
+    /// How the webhook worker paces itself and retries.
+    pub webhooks: WebhookPolicy,
 }
 
 /// A service that is up: its address, the first start's credentials if this start
@@ -384,6 +412,7 @@ pub struct RunningServer {
     stop: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
     worker: JoinHandle<()>,
+    webhook_worker: JoinHandle<()>,
     upkeep: JoinHandle<()>,
     key_uses: JoinHandle<()>,
 }
@@ -408,6 +437,9 @@ impl RunningServer {
         self.stop.cancel();
         if let Err(error) = self.worker.await {
             tracing::error!(error.message = %error, "the outbox worker ended abnormally");
+        }
+        if let Err(error) = self.webhook_worker.await {
+            tracing::error!(error.message = %error, "the webhook worker ended abnormally");
         }
         if let Err(error) = self.upkeep.await {
             tracing::error!(error.message = %error, "the upkeep task ended abnormally");
@@ -470,6 +502,25 @@ pub async fn start(options: StartOptions) -> Result<RunningServer, StartError> {
         options.delivery,
     );
     let worker = tokio::spawn(worker.run(stop.clone()));
+    let sender = HttpWebhookSender::new(
+        options.webhooks.timeout,
+        options.settings.webhook_allow_private,
+    )
+    .map_err(|error| StartError::Webhooks(error.to_string()))?;
+    let render: crate::webhooks::EventRenderer = Arc::new(|event: &domain::audit::Event| {
+        serde_json::to_value(adapters_http::events::EventDto::from(event.clone()))
+            .unwrap_or(serde_json::Value::Null)
+    });
+    let webhook_worker = tokio::spawn(
+        WebhookWorker::new(
+            storage.deliveries.clone(),
+            Arc::new(sender),
+            Arc::new(SystemClock),
+            render,
+            options.webhooks,
+        )
+        .run(stop.clone()),
+    );
     let upkeep = tokio::spawn(crate::maintenance::run(
         crate::maintenance::Upkeep {
             limits_store: storage.limits.clone(),
@@ -506,6 +557,7 @@ pub async fn start(options: StartOptions) -> Result<RunningServer, StartError> {
         stop,
         server,
         worker,
+        webhook_worker,
         upkeep,
         key_uses,
     })

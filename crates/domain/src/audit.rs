@@ -11,7 +11,7 @@ use crate::api_key::{ApiKeyName, Scope};
 use crate::organization::Organization;
 use crate::user::MemberRef;
 use crate::validation::ErrorCode;
-use crate::{EventId, InvitationId, OrganizationId, Role, Timestamp, UserId};
+use crate::{EventId, InvitationId, OrganizationId, Role, Timestamp, UserId, WebhookId};
 
 /// Declares [`EventAction`]: one line per action, its variant and its name.
 macro_rules! actions {
@@ -70,6 +70,14 @@ actions! {
     ApiKeyRevoked => "api_key.revoked",
     /// An opt-out was recorded.
     OptOutRecorded => "opt_out.recorded",
+    /// A webhook was created.
+    WebhookCreated => "webhook.created",
+    /// A webhook's endpoint, events, description or state changed.
+    WebhookUpdated => "webhook.updated",
+    /// A webhook was deleted.
+    WebhookDeleted => "webhook.deleted",
+    /// A webhook's signing secret was replaced.
+    WebhookSecretRotated => "webhook.secret_rotated",
 }
 
 impl EventAction {
@@ -200,6 +208,10 @@ pub enum EventTarget {
     Invitation(InvitationId),
     /// The invitation the storage call itself creates or accepts.
     ThisInvitation,
+    /// A webhook of the event's organization.
+    Webhook(WebhookId),
+    /// The webhook the storage call itself creates.
+    ThisWebhook,
 }
 
 /// The organization an event belongs to.
@@ -523,6 +535,8 @@ pub enum StoredTarget {
     Member(UserId),
     /// An invitation of the event's organization.
     Invitation(InvitationId),
+    /// A webhook of the event's organization.
+    Webhook(WebhookId),
 }
 
 /// A stored event, as the audit log shows it.

@@ -53,6 +53,14 @@ typed_id!(
     EventId
 );
 typed_id!(
+    /// The id of a webhook.
+    WebhookId
+);
+typed_id!(
+    /// The id of one delivery of an event to a webhook.
+    DeliveryId
+);
+typed_id!(
     /// The id of one counted event of an abuse limit.
     RateEventId
 );

@@ -35,11 +35,13 @@ pub mod secret;
 pub mod time;
 pub mod user;
 pub mod validation;
+pub mod webhook;
 
 pub use audit::RequestId;
 pub use email::EmailAddress;
 pub use ids::{
-    ApiKeyId, EventId, InvitationId, OrganizationId, OutboxMessageId, RateEventId, UserId, Version,
+    ApiKeyId, DeliveryId, EventId, InvitationId, OrganizationId, OutboxMessageId, RateEventId,
+    UserId, Version, WebhookId,
 };
 pub use permissions::{Access, Action, Actor, Operation, authorize, authorize_scope};
 pub use role::Role;

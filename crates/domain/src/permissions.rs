@@ -56,6 +56,8 @@ pub enum Action {
     ManageMembers,
     /// Read its audit log (CONTRACT §13).
     ViewEvents,
+    /// Manage its webhooks and read their deliveries (CONTRACT §14).
+    ManageWebhooks,
 }
 
 /// The answer of the policy.
@@ -83,7 +85,8 @@ pub const fn allowed_roles(action: Action) -> &'static [Role] {
         | Action::DeleteChild
         | Action::ManageInvitations
         | Action::ManageMembers
-        | Action::ViewEvents => &[Administrators],
+        | Action::ViewEvents
+        | Action::ManageWebhooks => &[Administrators],
     }
 }
 
@@ -213,7 +216,7 @@ mod tests {
         }
     }
 
-    const ALL_ACTIONS: [Action; 9] = [
+    const ALL_ACTIONS: [Action; 10] = [
         Action::View,
         Action::Modify,
         Action::CreateChild,
@@ -223,6 +226,7 @@ mod tests {
         Action::ListMembers,
         Action::ManageMembers,
         Action::ViewEvents,
+        Action::ManageWebhooks,
     ];
 
     /// The table of CONTRACT §4, row by row, for a child of U.
@@ -236,7 +240,8 @@ mod tests {
             | Action::DeleteChild
             | Action::ManageInvitations
             | Action::ManageMembers
-            | Action::ViewEvents => [yes, no, no, no],
+            | Action::ViewEvents
+            | Action::ManageWebhooks => [yes, no, no, no],
             Action::ManageOptOuts | Action::ListMembers => [yes, yes, no, no],
         };
         let column = Role::ALL.iter().position(|r| *r == role).unwrap_or(0);

@@ -86,6 +86,14 @@ pub enum ErrorCode {
     NullCharacter,
     /// Not an ISO 8601 date or date-time.
     InvalidDateTime,
+    /// Not an absolute `http`/`https` URL.
+    InvalidUrl,
+    /// A webhook endpoint on a loopback, private or link-local address.
+    AddressNotAllowed,
+    /// Not a list of strings.
+    NotAList,
+    /// An organization already has the most webhooks it may have.
+    TooManyWebhooks,
 }
 
 /// The errors of one field: a list of codes, or the errors of a nested object.

@@ -21,9 +21,10 @@ use domain::organization::{Organization, SettingsInput, UpdateMode};
 use domain::pagination::{Page, PageRequest};
 use domain::secret::SecretToken;
 use domain::user::User;
+use domain::webhook::{Delivery, Webhook, WebhookInput, WebhookSecret};
 use domain::{
-    Actor, ApiKeyId, Duration, Input, InvitationId, Operation, OrganizationId, RequestId, Role,
-    Timestamp, UserId, ValidationErrors, Version,
+    Actor, ApiKeyId, DeliveryId, Duration, Input, InvitationId, Operation, OrganizationId,
+    RequestId, Role, Timestamp, UserId, ValidationErrors, Version, WebhookId,
 };
 
 /// Why a request cannot be authenticated (→ 401).
@@ -628,6 +629,104 @@ pub trait EventUseCases: Send + Sync {
     ) -> Result<Page<Event>, UseCaseError>;
 }
 
+/// Webhooks (CONTRACT §14), for an organization's administrators.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait WebhookUseCases: Send + Sync {
+    /// Creates a webhook; its secret is returned this once.
+    ///
+    /// # Errors
+    /// `NotFound` when the organization is not visible, `Forbidden` for a
+    /// non-administrator, `Validation` on each bad field and `non_field_errors` when the
+    /// organization has the most webhooks it may have.
+    async fn create(
+        &self,
+        actor: &Actor,
+        organization: OrganizationId,
+        input: WebhookInput,
+    ) -> Result<(Webhook, WebhookSecret), UseCaseError>;
+
+    /// A page of an organization's webhooks.
+    ///
+    /// # Errors
+    /// As `create`, and `InvalidPage`.
+    async fn list(
+        &self,
+        actor: &Actor,
+        organization: OrganizationId,
+        page: PageRequest,
+    ) -> Result<Page<Webhook>, UseCaseError>;
+
+    /// One webhook.
+    ///
+    /// # Errors
+    /// As `create`; `NotFound` for an unknown webhook.
+    async fn get(
+        &self,
+        actor: &Actor,
+        organization: OrganizationId,
+        webhook: WebhookId,
+    ) -> Result<Webhook, UseCaseError>;
+
+    /// Changes the fields given.
+    ///
+    /// # Errors
+    /// As `get`, and `Validation`.
+    async fn update(
+        &self,
+        actor: &Actor,
+        organization: OrganizationId,
+        webhook: WebhookId,
+        input: WebhookInput,
+    ) -> Result<Webhook, UseCaseError>;
+
+    /// Deletes a webhook and its deliveries.
+    ///
+    /// # Errors
+    /// As `get`.
+    async fn delete(
+        &self,
+        actor: &Actor,
+        organization: OrganizationId,
+        webhook: WebhookId,
+    ) -> Result<(), UseCaseError>;
+
+    /// Replaces a webhook's secret; the new one is returned this once.
+    ///
+    /// # Errors
+    /// As `get`.
+    async fn rotate_secret(
+        &self,
+        actor: &Actor,
+        organization: OrganizationId,
+        webhook: WebhookId,
+    ) -> Result<(Webhook, WebhookSecret), UseCaseError>;
+
+    /// A page of a webhook's deliveries, newest first.
+    ///
+    /// # Errors
+    /// As `get`, and `InvalidPage`.
+    async fn deliveries(
+        &self,
+        actor: &Actor,
+        organization: OrganizationId,
+        webhook: WebhookId,
+        page: PageRequest,
+    ) -> Result<Page<Delivery>, UseCaseError>;
+
+    /// Queues a delivery again, its schedule started again.
+    ///
+    /// # Errors
+    /// As `get`; `NotFound` for an unknown delivery.
+    async fn retry_delivery(
+        &self,
+        actor: &Actor,
+        organization: OrganizationId,
+        webhook: WebhookId,
+        delivery: DeliveryId,
+    ) -> Result<(), UseCaseError>;
+}
+
 /// Figures for `/metrics` that only the service's insides know.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ServiceGauges {
@@ -641,6 +740,8 @@ pub struct ServiceGauges {
     pub outbox_backlog: u64,
     /// E-mails given up on.
     pub outbox_dead: u64,
+    /// Webhook deliveries pending.
+    pub webhook_backlog: u64,
 }
 
 /// Readiness and gauges.

@@ -28,9 +28,10 @@ use domain::organization::{NewOrganization, Organization, TreeNode};
 use domain::pagination::{Page, PageRequest};
 use domain::secret::{SecretToken, TokenHash};
 use domain::user::{NewUser, Password, PasswordHash, PersonName, User};
+use domain::webhook::{Delivery, DeliveryStatus, Endpoint, Webhook, WebhookFields, WebhookSecret};
 use domain::{
-    ApiKeyId, Duration, EmailAddress, InvitationId, OrganizationId, OutboxMessageId, RateEventId,
-    Role, Timestamp, UserId, Version,
+    ApiKeyId, DeliveryId, Duration, EmailAddress, InvitationId, OrganizationId, OutboxMessageId,
+    RateEventId, Role, Timestamp, UserId, Version, WebhookId,
 };
 
 /// A storage failure that no business rule explains.
@@ -1156,4 +1157,218 @@ pub struct PoolUsage {
     pub idle: u32,
     /// The most connections the pool opens.
     pub max: u32,
+}
+
+/// Why a webhook could not be created.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CreateWebhookError {
+    /// The organization already has [`domain::webhook::MAX_WEBHOOKS`] webhooks.
+    #[error("the organization has too many webhooks")]
+    TooMany,
+    /// A storage failure.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Webhooks and their deliveries (CONTRACT §14). Deliveries are queued by the methods
+/// that record events, in the same transaction: one per active webhook of the event's
+/// organization (or of its root) whose patterns match (`docs/webhooks.md`).
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait WebhookRepository: Send + Sync {
+    /// Stores a new webhook of `organization` with its `webhook.created` event (whose
+    /// target is `ThisWebhook`), if the organization has fewer than the most it may have.
+    ///
+    /// # Errors
+    /// `TooMany` when it has them already; `Storage` otherwise.
+    async fn create(
+        &self,
+        organization: OrganizationId,
+        fields: WebhookFields,
+        secret: &WebhookSecret,
+        event: NewEvent,
+    ) -> Result<Webhook, CreateWebhookError>;
+
+    /// A page of the webhooks of `organization`, oldest first.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn list(
+        &self,
+        organization: OrganizationId,
+        page: PageRequest,
+    ) -> Result<Page<Webhook>, StorageError>;
+
+    /// One webhook of `organization`.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn find(
+        &self,
+        organization: OrganizationId,
+        webhook: WebhookId,
+    ) -> Result<Option<Webhook>, StorageError>;
+
+    /// Saves `webhook`'s endpoint, events, description and state, with its event if any.
+    /// An inactive webhook's pending deliveries are dropped in the same transaction.
+    /// `false` when the webhook no longer exists.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn update(
+        &self,
+        webhook: &Webhook,
+        event: Option<NewEvent>,
+    ) -> Result<bool, StorageError>;
+
+    /// Deletes a webhook of `organization` and its deliveries, with its event. `false`
+    /// when it does not exist.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn delete(
+        &self,
+        organization: OrganizationId,
+        webhook: WebhookId,
+        event: NewEvent,
+    ) -> Result<bool, StorageError>;
+
+    /// Replaces a webhook's secret, with its event. `false` when it does not exist.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn rotate_secret(
+        &self,
+        organization: OrganizationId,
+        webhook: WebhookId,
+        secret: &WebhookSecret,
+        event: NewEvent,
+    ) -> Result<bool, StorageError>;
+
+    /// A page of a webhook's deliveries, newest first.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn deliveries(
+        &self,
+        webhook: WebhookId,
+        page: PageRequest,
+    ) -> Result<Page<Delivery>, StorageError>;
+
+    /// Queues a delivery of `webhook` again, due at `now`, its attempts counted from
+    /// zero. `false` when it does not exist.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn retry_delivery(
+        &self,
+        webhook: WebhookId,
+        delivery: DeliveryId,
+        now: Timestamp,
+    ) -> Result<bool, StorageError>;
+}
+
+/// A delivery claimed by a worker, with what sending it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueDelivery {
+    /// The delivery.
+    pub id: DeliveryId,
+    /// The claim's number: only the latest claim may settle the delivery.
+    pub claim: i64,
+    /// Attempts made before this one.
+    pub attempts: u32,
+    /// Where to send it.
+    pub endpoint: Endpoint,
+    /// The webhook's current secret.
+    pub secret: WebhookSecret,
+    /// The event.
+    pub event: Event,
+}
+
+/// What an attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryOutcome {
+    /// `Delivered`, `Pending` (retried at `next_attempt_at`) or `Failed`.
+    pub status: DeliveryStatus,
+    /// The answer's HTTP status, if one came.
+    pub status_code: Option<u16>,
+    /// Why it failed without an answer.
+    pub error: Option<String>,
+    /// The next attempt, for `Pending`.
+    pub next_attempt_at: Option<Timestamp>,
+}
+
+/// The webhook delivery queue, emptied by the webhook worker.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait DeliveryQueue: Send + Sync {
+    /// Claims up to `limit` pending deliveries due at `now` of active webhooks, each for
+    /// `lease`: no other claim takes them until the lease ends.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<DueDelivery>, StorageError>;
+
+    /// Records an attempt's outcome (one more attempt) if `claim` is still the
+    /// delivery's latest and it is still pending; `false` otherwise.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn settle(
+        &self,
+        delivery: DeliveryId,
+        claim: i64,
+        outcome: DeliveryOutcome,
+    ) -> Result<bool, StorageError>;
+
+    /// Ends the lease of a claim that sends nothing more (the worker is stopping), so
+    /// that another worker may take the delivery at once; nothing when `claim` is no
+    /// longer the latest.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn release(&self, delivery: DeliveryId, claim: i64) -> Result<(), StorageError>;
+
+    /// How many deliveries are pending.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn backlog(&self) -> Result<u64, StorageError>;
+}
+
+/// One signed POST of an event to a webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookRequest {
+    /// Where.
+    pub endpoint: Endpoint,
+    /// `webhook-id`: `evt_<event id>`.
+    pub id: String,
+    /// `webhook-timestamp`: Unix seconds.
+    pub timestamp: i64,
+    /// The JSON body.
+    pub body: String,
+    /// The key that signs it.
+    pub secret: WebhookSecret,
+}
+
+/// Why a webhook got no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct WebhookSendError(pub String);
+
+/// Outgoing webhook HTTP: signs, sends without following redirects, and refuses
+/// destinations that `domain::webhook::address_allowed` refuses (unless told not to).
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait WebhookSender: Send + Sync {
+    /// Sends one request; the answer's status, whatever it is.
+    ///
+    /// # Errors
+    /// No answer in time, a refused address, a connection failure.
+    async fn send(&self, request: &WebhookRequest) -> Result<u16, WebhookSendError>;
 }

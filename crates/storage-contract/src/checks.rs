@@ -25,6 +25,7 @@ use crate::fixtures::{
     any_event, child, email, invitation, key, mail, new_invitation, new_organization, new_user,
     now, organization_with_admin, person, root, token, user,
 };
+pub use crate::webhook_checks::*;
 
 fn ids<T>(items: &[T], id: impl Fn(&T) -> i64) -> Vec<i64> {
     items.iter().map(id).collect()

@@ -10,13 +10,15 @@ mod audit_checks;
 pub mod checks;
 pub mod fixtures;
 pub mod idempotency;
+mod webhook_checks;
 
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use ports::outbound::{
-    EventRepository, IdempotencyStore, InvitationRepository, MemberRepository, OptOutRepository,
-    OrganizationRepository, Outbox, RateLimitStore, StorageHealth, UserRepository,
+    DeliveryQueue, EventRepository, IdempotencyStore, InvitationRepository, MemberRepository,
+    OptOutRepository, OrganizationRepository, Outbox, RateLimitStore, StorageHealth,
+    UserRepository, WebhookRepository,
 };
 
 /// Reads every row of a table, each row as one text holding all its column values, past
@@ -43,6 +45,10 @@ pub struct Store {
     pub events: Arc<dyn EventRepository>,
     /// Counted events of the abuse limits.
     pub rate_limits: Arc<dyn RateLimitStore>,
+    /// Webhooks.
+    pub webhooks: Arc<dyn WebhookRepository>,
+    /// The webhook delivery queue.
+    pub deliveries: Arc<dyn DeliveryQueue>,
     /// Idempotency keys and kept responses.
     pub idempotency: Arc<dyn IdempotencyStore>,
     /// Health and pool usage.
@@ -63,6 +69,8 @@ impl Store {
             + MemberRepository
             + EventRepository
             + RateLimitStore
+            + WebhookRepository
+            + DeliveryQueue
             + IdempotencyStore
             + StorageHealth
             + 'static,
@@ -77,6 +85,8 @@ impl Store {
             members: storage.clone(),
             events: storage.clone(),
             rate_limits: storage.clone(),
+            webhooks: storage.clone(),
+            deliveries: storage.clone(),
             idempotency: storage.clone(),
             health: storage,
             rows: None,
@@ -202,6 +212,12 @@ macro_rules! contract_tests {
             a_key_event_that_cannot_be_stored_rolls_back_the_key_change,
             purging_an_organization_erases_its_events,
             pruning_deletes_events_made_before_the_cut,
+            an_event_queues_one_delivery_per_matching_active_webhook,
+            a_rolled_back_event_queues_no_delivery,
+            claims_lease_settle_once_and_follow_the_schedule,
+            deactivating_or_deleting_a_webhook_drops_its_pending_deliveries,
+            an_organization_has_at_most_ten_webhooks_even_under_concurrency,
+            two_workers_claim_each_delivery_exactly_once,
         );
         $crate::contract_tests!(@each_in idempotency $fresh;
             a_free_key_is_claimed_and_then_held_by_its_request,

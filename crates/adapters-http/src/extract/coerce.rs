@@ -44,6 +44,34 @@ pub fn string(fields: &Fields, name: &str) -> Input<String> {
     }
 }
 
+/// A `ListField(child=CharField())`: a JSON array of strings (at most 50), each without
+/// NUL; anything else is invalid.
+#[must_use]
+pub fn string_list(fields: &Fields, name: &str) -> Input<Vec<String>> {
+    const MAX_ITEMS: usize = 50;
+    match fields.get(name) {
+        None => Input::Absent,
+        Some(Value::Null) => Input::Null,
+        Some(Value::Array(items)) if items.len() > MAX_ITEMS => {
+            Input::Invalid(ErrorCode::MaxLength { max: MAX_ITEMS })
+        }
+        Some(Value::Array(items)) => {
+            let mut texts = Vec::with_capacity(items.len());
+            for item in items {
+                match item {
+                    Value::String(text) => match storable(text) {
+                        Ok(text) => texts.push(text.to_owned()),
+                        Err(code) => return Input::Invalid(code),
+                    },
+                    _ => return Input::Invalid(ErrorCode::InvalidString),
+                }
+            }
+            Input::Value(texts)
+        }
+        Some(_) => Input::Invalid(ErrorCode::NotAList),
+    }
+}
+
 /// A `CharField(max_length=max)` for a field that no domain type bounds (the login
 /// identifier): as [`string`], and a value of more than `max` characters once trimmed
 /// is invalid (`MaxLength`).

@@ -11,7 +11,8 @@ use axum::http::{HeaderMap, Method, header};
 use domain::pagination::PageRequest;
 use domain::validation::filter_text;
 use domain::{
-    Actor, ErrorCode, InvitationId, Operation, OrganizationId, UserId, ValidationErrors, Version,
+    Actor, DeliveryId, ErrorCode, InvitationId, Operation, OrganizationId, UserId,
+    ValidationErrors, Version, WebhookId,
 };
 use ports::inbound::AuthFailure;
 use serde_json::Value;
@@ -162,7 +163,7 @@ fn bearer_token(headers: &HeaderMap) -> Result<String, ApiError> {
     }
 }
 
-/// Positive integer ids from the path (`{id}`, `{invitation}`, `{user}`); anything
+/// Positive integer ids from the path (`{id}`, `{invitation}`, `{user}`, `{webhook}`, `{delivery}`); anything
 /// else → 404.
 #[derive(Debug, Clone, Copy)]
 pub struct Ids {
@@ -170,6 +171,8 @@ pub struct Ids {
     pub organization: OrganizationId,
     invitation: Option<InvitationId>,
     user: Option<UserId>,
+    webhook: Option<WebhookId>,
+    delivery: Option<DeliveryId>,
 }
 
 impl Ids {
@@ -187,6 +190,22 @@ impl Ids {
     /// `NotFound` on a route without one.
     pub fn user(&self) -> Result<UserId, ApiError> {
         self.user.ok_or(ApiError::NotFound)
+    }
+
+    /// `{webhook}`.
+    ///
+    /// # Errors
+    /// `NotFound` on a route without one.
+    pub fn webhook(&self) -> Result<WebhookId, ApiError> {
+        self.webhook.ok_or(ApiError::NotFound)
+    }
+
+    /// `{delivery}`: a webhook delivery.
+    ///
+    /// # Errors
+    /// `NotFound` on a route without one.
+    pub fn delivery(&self) -> Result<DeliveryId, ApiError> {
+        self.delivery.ok_or(ApiError::NotFound)
     }
 }
 
@@ -209,6 +228,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Ids {
             organization: OrganizationId::new(organization),
             invitation: optional("invitation")?.map(InvitationId::new),
             user: optional("user")?.map(UserId::new),
+            webhook: optional("webhook")?.map(WebhookId::new),
+            delivery: optional("delivery")?.map(DeliveryId::new),
         })
     }
 }

@@ -10,4 +10,5 @@ mod opt_outs;
 mod organizations;
 mod service;
 mod support;
+mod webhooks;
 mod wire;

@@ -73,6 +73,7 @@ async fn metrics_count_requests_by_route_and_status_and_show_the_service_gauges(
             pool_max: 10,
             outbox_backlog: 2,
             outbox_dead: 1,
+            webhook_backlog: 0,
         })
     });
     let router = mocks.router();
@@ -402,6 +403,7 @@ async fn a_request_still_unanswered_at_its_deadline_is_a_503() {
         members: Arc::new(mocks.members),
         opt_outs: Arc::new(mocks.opt_outs),
         events: Arc::new(mocks.events),
+        webhooks: Arc::new(mocks.webhooks),
         health: Arc::new(Hanging),
         idempotency: Arc::new(mocks.idempotency),
     });

@@ -16,7 +16,7 @@ use http_body_util::BodyExt;
 use ports::inbound::{
     AuthFailure, InvitationView, MockAuthUseCases, MockEventUseCases, MockHealthUseCases,
     MockIdempotencyUseCases, MockInvitationUseCases, MockMemberUseCases, MockOptOutUseCases,
-    MockOrganizationUseCases, UseCaseError,
+    MockOrganizationUseCases, MockWebhookUseCases, UseCaseError,
 };
 use serde_json::Value;
 use std::sync::Arc;
@@ -36,6 +36,7 @@ pub struct Mocks {
     pub members: MockMemberUseCases,
     pub opt_outs: MockOptOutUseCases,
     pub events: MockEventUseCases,
+    pub webhooks: MockWebhookUseCases,
     pub health: MockHealthUseCases,
     pub idempotency: MockIdempotencyUseCases,
 }
@@ -62,6 +63,7 @@ impl Mocks {
             members: MockMemberUseCases::new(),
             opt_outs: MockOptOutUseCases::new(),
             events: MockEventUseCases::new(),
+            webhooks: MockWebhookUseCases::new(),
             health: MockHealthUseCases::new(),
             idempotency: MockIdempotencyUseCases::new(),
         }
@@ -75,6 +77,7 @@ impl Mocks {
             members: Arc::new(self.members),
             opt_outs: Arc::new(self.opt_outs),
             events: Arc::new(self.events),
+            webhooks: Arc::new(self.webhooks),
             health: Arc::new(self.health),
             idempotency: Arc::new(self.idempotency),
         })

@@ -5,19 +5,28 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use ports::inbound::{HealthUseCases, ServiceGauges, UseCaseError};
-use ports::outbound::{Outbox, StorageHealth};
+use ports::outbound::{DeliveryQueue, Outbox, StorageHealth};
 
 /// The health use cases.
 #[derive(Clone)]
 pub struct HealthService {
     storage: Arc<dyn StorageHealth>,
     outbox: Arc<dyn Outbox>,
+    deliveries: Arc<dyn DeliveryQueue>,
 }
 
 impl HealthService {
     /// A service over these ports.
-    pub fn new(storage: Arc<dyn StorageHealth>, outbox: Arc<dyn Outbox>) -> Self {
-        Self { storage, outbox }
+    pub fn new(
+        storage: Arc<dyn StorageHealth>,
+        outbox: Arc<dyn Outbox>,
+        deliveries: Arc<dyn DeliveryQueue>,
+    ) -> Self {
+        Self {
+            storage,
+            outbox,
+            deliveries,
+        }
     }
 }
 
@@ -35,12 +44,14 @@ impl HealthUseCases for HealthService {
         let pool = self.storage.pool_usage();
         let outbox_backlog = self.outbox.backlog().await?;
         let outbox_dead = self.outbox.dead().await?;
+        let webhook_backlog = self.deliveries.backlog().await?;
         Ok(ServiceGauges {
             pool_size: pool.size,
             pool_idle: pool.idle,
             pool_max: pool.max,
             outbox_backlog,
             outbox_dead,
+            webhook_backlog,
         })
     }
 }
@@ -48,7 +59,9 @@ impl HealthUseCases for HealthService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ports::outbound::{MockOutbox, MockStorageHealth, PoolUsage, StorageError};
+    use ports::outbound::{
+        MockDeliveryQueue, MockOutbox, MockStorageHealth, PoolUsage, StorageError,
+    };
 
     #[tokio::test]
     async fn a_database_that_does_not_answer_is_not_ready() {
@@ -56,7 +69,11 @@ mod tests {
         storage
             .expect_ping()
             .returning(|| Err(StorageError::unexpected("timeout".to_owned())));
-        let service = HealthService::new(Arc::new(storage), Arc::new(MockOutbox::new()));
+        let service = HealthService::new(
+            Arc::new(storage),
+            Arc::new(MockOutbox::new()),
+            Arc::new(MockDeliveryQueue::new()),
+        );
 
         let ready = service.ready().await;
 
@@ -74,7 +91,9 @@ mod tests {
         let mut outbox = MockOutbox::new();
         outbox.expect_backlog().returning(|| Ok(12));
         outbox.expect_dead().returning(|| Ok(2));
-        let service = HealthService::new(Arc::new(storage), Arc::new(outbox));
+        let mut deliveries = MockDeliveryQueue::new();
+        deliveries.expect_backlog().returning(|| Ok(5));
+        let service = HealthService::new(Arc::new(storage), Arc::new(outbox), Arc::new(deliveries));
 
         let gauges = service.gauges().await;
 
@@ -86,6 +105,7 @@ mod tests {
                 pool_max: 10,
                 outbox_backlog: 12,
                 outbox_dead: 2,
+                webhook_backlog: 5,
             })
         );
     }

@@ -13,6 +13,7 @@ mod members;
 mod operator;
 mod opt_outs;
 mod organizations;
+mod webhooks;
 
 #[cfg(test)]
 pub(crate) mod fixtures;
@@ -28,6 +29,7 @@ pub use members::MemberService;
 pub use operator::{BootstrapSettings, OperatorService};
 pub use opt_outs::OptOutService;
 pub use organizations::OrganizationService;
+pub use webhooks::WebhookService;
 
 use domain::organization::{ParentReference, TreeNode};
 use domain::{Access, Action, Actor, authorize};
