@@ -855,39 +855,54 @@ fn smtp_python() -> Result<std::path::PathBuf, String> {
     static PYTHON: std::sync::OnceLock<Result<std::path::PathBuf, String>> =
         std::sync::OnceLock::new();
     PYTHON
-        .get_or_init(|| {
-            let has_aiosmtpd = |python: &std::path::Path| {
-                std::process::Command::new(python)
-                    .args(["-c", "import aiosmtpd"])
-                    .output()
-                    .is_ok_and(|output| output.status.success())
-            };
-            let system = std::path::PathBuf::from("python3");
-            if has_aiosmtpd(&system) {
-                return Ok(system);
-            }
-            let venv = std::env::temp_dir().join("orgs-tests-smtp-venv");
-            let python = venv.join("bin").join("python3");
-            if has_aiosmtpd(&python) {
-                return Ok(python);
-            }
-            let made = std::process::Command::new("python3")
-                .args(["-m", "venv"])
-                .arg(&venv)
-                .status()
-                .is_ok_and(|status| status.success());
-            let installed = made
-                && std::process::Command::new(&python)
-                    .args(["-m", "pip", "install", "--quiet", "aiosmtpd"])
-                    .status()
-                    .is_ok_and(|status| status.success());
-            if installed && has_aiosmtpd(&python) {
-                Ok(python)
-            } else {
-                Err("the SMTP tests need python3 with aiosmtpd: `pip install aiosmtpd`".to_owned())
-            }
-        })
+        .get_or_init(|| python_with("import aiosmtpd", true, "orgs-tests-smtp-venv", "aiosmtpd"))
         .clone()
+}
+
+/// A Python on which `check` (Python code) runs: the machine's `python3` when
+/// `system_first` and it passes there, otherwise a virtual environment `venv` in the
+/// temporary directory, made once, with `requirement` installed from PyPI.
+///
+/// # Errors
+/// A line saying what to install, when no Python passes `check`.
+pub fn python_with(
+    check: &str,
+    system_first: bool,
+    venv: &str,
+    requirement: &str,
+) -> Result<std::path::PathBuf, String> {
+    let passes = |python: &std::path::Path| {
+        std::process::Command::new(python)
+            .args(["-c", check])
+            .output()
+            .is_ok_and(|output| output.status.success())
+    };
+    let system = std::path::PathBuf::from("python3");
+    if system_first && passes(&system) {
+        return Ok(system);
+    }
+    let venv = std::env::temp_dir().join(venv);
+    let python = venv.join("bin").join("python3");
+    if passes(&python) {
+        return Ok(python);
+    }
+    let made = std::process::Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .is_ok_and(|status| status.success());
+    let installed = made
+        && std::process::Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet", requirement])
+            .status()
+            .is_ok_and(|status| status.success());
+    if installed && passes(&python) {
+        Ok(python)
+    } else {
+        Err(format!(
+            "these tests need python3 with `{requirement}`: `pip install {requirement}`"
+        ))
+    }
 }
 
 impl Drop for SmtpServer {

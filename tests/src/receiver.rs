@@ -248,39 +248,13 @@ fn reference_python() -> Result<std::path::PathBuf, String> {
         std::sync::OnceLock::new();
     PYTHON
         .get_or_init(|| {
-            let has_package = |python: &std::path::Path| {
-                std::process::Command::new(python)
-                    .args([
-                        "-c",
-                        "import importlib.metadata as m; \
-                         assert m.version('standardwebhooks') == '1.0.0'",
-                    ])
-                    .output()
-                    .is_ok_and(|output| output.status.success())
-            };
-            let venv = std::env::temp_dir().join("orgs-tests-webhooks-venv");
-            let python = venv.join("bin").join("python3");
-            if has_package(&python) {
-                return Ok(python);
-            }
-            let made = std::process::Command::new("python3")
-                .args(["-m", "venv"])
-                .arg(&venv)
-                .status()
-                .is_ok_and(|status| status.success());
-            let installed = made
-                && std::process::Command::new(&python)
-                    .args(["-m", "pip", "install", "--quiet", "standardwebhooks==1.0.0"])
-                    .status()
-                    .is_ok_and(|status| status.success());
-            if installed && has_package(&python) {
-                Ok(python)
-            } else {
-                Err(
-                    "the webhook tests need python3 and `pip install standardwebhooks==1.0.0`"
-                        .to_owned(),
-                )
-            }
+            crate::python_with(
+                "import importlib.metadata as m; \
+                 assert m.version('standardwebhooks') == '1.0.0'",
+                false,
+                "orgs-tests-webhooks-venv",
+                "standardwebhooks==1.0.0",
+            )
         })
         .clone()
 }

@@ -284,27 +284,10 @@ impl DeliveryWorker {
     /// Runs until `shutdown` is cancelled: a pass, then a pause when nothing was due or
     /// storage failed.
     pub async fn run(self, shutdown: CancellationToken) {
-        tracing::info!("outbox delivery worker started");
-        while !shutdown.is_cancelled() {
-            let pause = match self.pass(&shutdown).await {
-                Ok(report) if report.handled() > 0 => None,
-                Ok(_) => Some(self.policy.idle_poll),
-                Err(error) => {
-                    tracing::warn!(
-                        error.message = %error,
-                        error.chain = %ErrorChain(&error),
-                        "outbox unavailable; will try again"
-                    );
-                    Some(self.policy.idle_poll * 5)
-                }
-            };
-            if let Some(pause) = pause {
-                shutdown
-                    .run_until_cancelled(tokio::time::sleep(pause))
-                    .await;
-            }
-        }
-        tracing::info!("outbox delivery worker stopped");
+        run_passes("outbox", self.policy.idle_poll, &shutdown, || async {
+            self.pass(&shutdown).await.map(|report| report.handled())
+        })
+        .await;
     }
 }
 
@@ -316,6 +299,41 @@ fn jittered(delay: Duration) -> Duration {
         return delay;
     }
     Duration::milliseconds(millis + rand::thread_rng().gen_range(-spread..=spread))
+}
+
+/// The loop of a delivery worker (`what`: "outbox", "webhook"): `pass` until `shutdown`
+/// is cancelled, pausing `idle_poll` when a pass handled nothing and five times that when
+/// storage failed.
+pub(crate) async fn run_passes<F, Fut>(
+    what: &str,
+    idle_poll: StdDuration,
+    shutdown: &CancellationToken,
+    pass: F,
+) where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<u32, StorageError>>,
+{
+    tracing::info!("{what} delivery worker started");
+    while !shutdown.is_cancelled() {
+        let pause = match pass().await {
+            Ok(handled) if handled > 0 => None,
+            Ok(_) => Some(idle_poll),
+            Err(error) => {
+                tracing::warn!(
+                    error.message = %error,
+                    error.chain = %ErrorChain(&error),
+                    "{what} queue unavailable; will try again"
+                );
+                Some(idle_poll * 5)
+            }
+        };
+        if let Some(pause) = pause {
+            shutdown
+                .run_until_cancelled(tokio::time::sleep(pause))
+                .await;
+        }
+    }
+    tracing::info!("{what} delivery worker stopped");
 }
 
 #[cfg(test)]

@@ -14,7 +14,6 @@ use tokio_util::sync::CancellationToken;
 use domain::Duration;
 use domain::audit::Event;
 use domain::webhook::{DeliveryStatus, RetrySchedule};
-use ports::ErrorChain;
 use ports::outbound::{
     Clock, DeliveryOutcome, DeliveryQueue, DueDelivery, StorageError, WebhookRequest, WebhookSender,
 };
@@ -232,27 +231,10 @@ impl WebhookWorker {
     /// Runs until `shutdown` is cancelled: a pass, then a pause when nothing was due or
     /// storage failed.
     pub async fn run(self, shutdown: CancellationToken) {
-        tracing::info!("webhook delivery worker started");
-        while !shutdown.is_cancelled() {
-            let pause = match self.pass(&shutdown).await {
-                Ok(report) if report.handled() > 0 => None,
-                Ok(_) => Some(self.policy.idle_poll),
-                Err(error) => {
-                    tracing::warn!(
-                        error.message = %error,
-                        error.chain = %ErrorChain(&error),
-                        "webhook queue unavailable; will try again"
-                    );
-                    Some(self.policy.idle_poll * 5)
-                }
-            };
-            if let Some(pause) = pause {
-                shutdown
-                    .run_until_cancelled(tokio::time::sleep(pause))
-                    .await;
-            }
-        }
-        tracing::info!("webhook delivery worker stopped");
+        crate::delivery::run_passes("webhook", self.policy.idle_poll, &shutdown, || async {
+            self.pass(&shutdown).await.map(|report| report.handled())
+        })
+        .await;
     }
 }
 
