@@ -132,11 +132,30 @@ async fn a_read_key_reads_but_every_write_route_of_the_document_refuses_it(app: 
         )
         .await,
     );
+    let hook = app
+        .post(
+            &format!("/organizations/{child}/webhooks/"),
+            Some(&app.admin_key),
+            &json!({"endpoint": "https://hooks.example.com/orgs"}),
+        )
+        .await;
+    assert_eq!(hook.status, 201, "{}", hook.text);
+    let webhook = id_of(&hook.body["url"]);
+    // The webhook hears of its own creation: that delivery is there at once.
+    let deliveries = app
+        .get(
+            &format!("/organizations/{child}/webhooks/{webhook}/deliveries/"),
+            &app.admin_key,
+        )
+        .await;
+    let delivery = id_of(&deliveries.body["results"][0]["url"]);
     let ids = [
         ("id", child),
         ("invitation", invitation),
         ("user", member),
         ("key", id_of(&spare["url"])),
+        ("webhook", webhook),
+        ("delivery", delivery),
     ];
     let document = app.get("/openapi.json", &read).await.body;
 
