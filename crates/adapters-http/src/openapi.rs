@@ -189,7 +189,9 @@ struct ApiDoc;
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut document = ApiDoc::openapi();
     for (schemas, paths, _) in crate::routes() {
-        document.paths.paths.extend(paths.paths);
+        // Merged, not replaced: one path may be declared by several `routes!` (a list and
+        // a create that carries a secret), and each keeps its operations.
+        document.paths.merge(paths);
         let components = document.components.get_or_insert_with(Default::default);
         components.schemas.extend(schemas);
     }
@@ -458,6 +460,15 @@ mod tests {
             schemas["SessionDto"]["properties"]["token"]["type"], "string",
             "a login is no authenticated POST: never replayed"
         );
+    }
+
+    #[test]
+    fn a_path_declared_by_several_route_groups_keeps_every_operation() {
+        let document = serde_json::to_value(document()).unwrap_or_default();
+        let keys = &document["paths"]["/me/api_keys/"];
+
+        assert!(keys["get"].is_object(), "{keys}");
+        assert!(keys["post"].is_object(), "{keys}");
     }
 
     #[test]
