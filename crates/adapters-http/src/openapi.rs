@@ -183,6 +183,38 @@ impl Modify for BearerScheme {
 )]
 struct ApiDoc;
 
+/// Names each operation after its method and path (`delete_organizations_id_webhooks_webhook`):
+/// OpenAPI wants every `operationId` once, and handlers of different modules share names
+/// (`list`, `create`, `remove`), which tools that follow links by id would confuse.
+fn name_operations(document: &mut utoipa::openapi::OpenApi) {
+    for (path, item) in &mut document.paths.paths {
+        let name: Vec<&str> = path
+            .split('/')
+            .filter(|segment| !segment.is_empty())
+            .map(|segment| segment.trim_matches(|c| c == '{' || c == '}'))
+            .collect();
+        let name = if name.is_empty() {
+            "root".to_owned()
+        } else {
+            name.join("_")
+        };
+        for (method, operation) in [
+            ("get", &mut item.get),
+            ("put", &mut item.put),
+            ("post", &mut item.post),
+            ("delete", &mut item.delete),
+            ("patch", &mut item.patch),
+            ("head", &mut item.head),
+            ("options", &mut item.options),
+            ("trace", &mut item.trace),
+        ] {
+            if let Some(operation) = operation {
+                operation.operation_id = Some(format!("{method}_{name}"));
+            }
+        }
+    }
+}
+
 /// The OpenAPI document of the router: every route's documentation, from the same
 /// declaration as the route, and the links between them.
 #[must_use]
@@ -195,6 +227,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         let components = document.components.get_or_insert_with(Default::default);
         components.schemas.extend(schemas);
     }
+    name_operations(&mut document);
     add_links(&mut document);
     crate::idempotency::document(&mut document);
     document_read_only_keys(&mut document);
@@ -469,6 +502,24 @@ mod tests {
 
         assert!(keys["get"].is_object(), "{keys}");
         assert!(keys["post"].is_object(), "{keys}");
+    }
+
+    #[test]
+    fn every_operation_id_is_used_once() {
+        let document = serde_json::to_value(document()).unwrap_or_default();
+        let mut seen = std::collections::BTreeSet::new();
+
+        for (path, item) in document["paths"].as_object().into_iter().flatten() {
+            for (method, operation) in item.as_object().into_iter().flatten() {
+                let id = operation["operationId"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                assert!(!id.is_empty(), "{method} {path}");
+                assert!(seen.insert(id.clone()), "{method} {path}: {id} twice");
+            }
+        }
+        assert!(seen.contains("delete_organizations_id_webhooks_webhook"));
     }
 
     #[test]
