@@ -14,6 +14,7 @@ mod organizations;
 mod outbox;
 mod outputs;
 mod pages;
+mod reads;
 mod resilience;
 mod schema;
 mod service;

@@ -37,6 +37,69 @@ pub(crate) struct OrganizationRow<I> {
     updated_at: I,
 }
 
+/// `ORGANIZATION_COLUMNS` of the organization `t` of a left join, each named `t_…`.
+pub(crate) const JOINED_ORGANIZATION_COLUMNS: &str = "t.id as t_id, t.parent_id as t_parent_id, \
+     t.name as t_name, t.contact_email as t_contact_email, t.nickname as t_nickname, \
+     t.notify_message_status as t_notify_message_status, t.notify_optouts as t_notify_optouts, \
+     t.external_optout_message as t_external_optout_message, \
+     t.can_attach_files as t_can_attach_files, t.can_external_optout as t_can_external_optout, \
+     t.version as t_version, t.created_at as t_created_at, t.updated_at as t_updated_at";
+
+/// An `organizations` row read through a left join: every column `NULL` when no row
+/// matched.
+#[derive(sqlx::FromRow)]
+pub(crate) struct JoinedOrganizationRow<I> {
+    t_id: Option<i64>,
+    t_parent_id: Option<i64>,
+    t_name: Option<String>,
+    t_contact_email: Option<String>,
+    t_nickname: Option<String>,
+    t_notify_message_status: Option<bool>,
+    t_notify_optouts: Option<bool>,
+    t_external_optout_message: Option<String>,
+    t_can_attach_files: Option<bool>,
+    t_can_external_optout: Option<bool>,
+    t_version: Option<i64>,
+    t_created_at: Option<I>,
+    t_updated_at: Option<I>,
+}
+
+impl<I: StoredInstant> JoinedOrganizationRow<I> {
+    /// The organization, `None` when the join matched no row.
+    pub(crate) fn organization(self) -> Result<Option<Organization>, StorageError> {
+        let Some(id) = self.t_id else {
+            return Ok(None);
+        };
+        fn present<T>(id: i64, column: &str, value: Option<T>) -> Result<T, StorageError> {
+            value.ok_or_else(|| corrupt("organization", id, format!("{column} is null")))
+        }
+        Organization::try_from(OrganizationRow {
+            id,
+            parent_id: self.t_parent_id,
+            name: present(id, "name", self.t_name)?,
+            contact_email: self.t_contact_email,
+            nickname: present(id, "nickname", self.t_nickname)?,
+            notify_message_status: present(
+                id,
+                "notify_message_status",
+                self.t_notify_message_status,
+            )?,
+            notify_optouts: present(id, "notify_optouts", self.t_notify_optouts)?,
+            external_optout_message: present(
+                id,
+                "external_optout_message",
+                self.t_external_optout_message,
+            )?,
+            can_attach_files: present(id, "can_attach_files", self.t_can_attach_files)?,
+            can_external_optout: present(id, "can_external_optout", self.t_can_external_optout)?,
+            version: present(id, "version", self.t_version)?,
+            created_at: present(id, "created_at", self.t_created_at)?,
+            updated_at: present(id, "updated_at", self.t_updated_at)?,
+        })
+        .map(Some)
+    }
+}
+
 impl<I: StoredInstant> TryFrom<OrganizationRow<I>> for Organization {
     type Error = StorageError;
 

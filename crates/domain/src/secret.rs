@@ -36,8 +36,14 @@ impl SecretToken {
     /// Its hash, the only form that is stored.
     #[must_use]
     pub fn hash(&self) -> TokenHash {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let digest = Sha256::digest(self.0.as_bytes());
-        TokenHash(digest.iter().map(|byte| format!("{byte:02x}")).collect())
+        let mut hex = String::with_capacity(2 * digest.len());
+        for byte in digest {
+            hex.push(char::from(HEX[usize::from(byte >> 4)]));
+            hex.push(char::from(HEX[usize::from(byte & 0x0f)]));
+        }
+        TokenHash(hex)
     }
 }
 

@@ -130,6 +130,18 @@ pub trait AuthUseCases: Send + Sync {
     /// organization is gone; `ReadOnlyKey` for a `read` key and a `Write` operation.
     async fn authenticate(&self, token: &str, operation: Operation) -> Result<Actor, UseCaseError>;
 
+    /// `authenticate` for a read, then the organization `id` as
+    /// `OrganizationUseCases::get` answers it, with one round trip to the storage.
+    ///
+    /// # Errors
+    /// Those of `authenticate`, then `NotFound` when the organization is archived,
+    /// missing or not visible to the caller.
+    async fn authenticated_organization(
+        &self,
+        token: &str,
+        id: OrganizationId,
+    ) -> Result<(Actor, Organization), UseCaseError>;
+
     /// Exchanges an identifier and password for a session token.
     ///
     /// # Errors

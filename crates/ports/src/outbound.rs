@@ -273,6 +273,19 @@ pub trait UserRepository: Send + Sync {
         now: Timestamp,
     ) -> Result<Option<AuthenticatedUser>, StorageError>;
 
+    /// `authenticate` and the live organization `organization` (as
+    /// `OrganizationRepository::find` reads it) in one round trip to the storage: the
+    /// holder of the credential, and the organization when it exists and is not archived.
+    ///
+    /// # Errors
+    /// `StorageError` only; an unknown credential is `Ok(None)`.
+    async fn authenticate_with_organization(
+        &self,
+        token: &TokenHash,
+        now: Timestamp,
+        organization: OrganizationId,
+    ) -> Result<Option<(AuthenticatedUser, Option<Organization>)>, StorageError>;
+
     /// The user with this identifier, if it belongs to a live organization.
     ///
     /// # Errors

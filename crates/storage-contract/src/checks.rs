@@ -680,6 +680,71 @@ pub async fn sessions_authenticate_until_they_expire(store: &Store) {
     assert_eq!(at_expiry, Ok(None));
 }
 
+/// `authenticate_with_organization`: what `authenticate` and `OrganizationRepository::find`
+/// answer, read together; an unknown, expired or archived caller is `None` whatever the
+/// organization; an archived or missing organization is the caller without it.
+pub async fn authenticating_with_an_organization_reads_both_as_the_separate_calls(store: &Store) {
+    let parent = root(store, "Root").await;
+    let live = child(store, &parent, "Live").await;
+    let archived = child(store, &parent, "Archived").await;
+    let (member, key) = user(store, &parent, "member@example.com", Role::Users).await;
+    let (_, archived_key) = user(store, &archived, "gone@example.com", Role::Users).await;
+    let session = token();
+    let at = now();
+    store
+        .users
+        .create_session(member.id, &session, at, at + Duration::hours(1))
+        .await
+        .expect("stored");
+    store
+        .organizations
+        .archive_child(archived.id, None, at, any_event())
+        .await
+        .expect("archived");
+
+    let alone = store.users.authenticate(&key, at).await.expect("ok");
+    for organization in [&parent, &live] {
+        let read = store
+            .users
+            .authenticate_with_organization(&key, at, organization.id)
+            .await
+            .expect("ok");
+        let found = store.organizations.find(organization.id).await.expect("ok");
+        assert_eq!(read, Some((alone.clone().expect("authenticated"), found)));
+        assert!(read.is_some_and(|(_, found)| found.as_ref() == Some(organization)));
+    }
+    for missing in [archived.id, OrganizationId::new(999_999)] {
+        assert_eq!(
+            store
+                .users
+                .authenticate_with_organization(&key, at, missing)
+                .await,
+            Ok(Some((alone.clone().expect("authenticated"), None)))
+        );
+    }
+    let by_session = store
+        .users
+        .authenticate_with_organization(&session, at, live.id)
+        .await
+        .expect("ok")
+        .expect("authenticated");
+    assert_eq!(by_session.0.api_key, None);
+    assert_eq!(by_session.1, Some(live.clone()));
+    for (token, instant) in [
+        (token(), at),
+        (session, at + Duration::hours(1)),
+        (archived_key, at),
+    ] {
+        assert_eq!(
+            store
+                .users
+                .authenticate_with_organization(&token, instant, live.id)
+                .await,
+            Ok(None)
+        );
+    }
+}
+
 /// `prune_sessions`: expired sessions go, live sessions and API keys stay.
 pub async fn pruning_sessions_removes_only_the_expired_ones(store: &Store) {
     let (organization, _) = organization_with_admin(store).await;

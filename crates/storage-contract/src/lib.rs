@@ -135,6 +135,7 @@ macro_rules! contract_tests {
             a_taken_identifier_cannot_be_given_to_a_second_user,
             a_user_of_a_missing_or_archived_organization_is_organization_not_found,
             sessions_authenticate_until_they_expire,
+            authenticating_with_an_organization_reads_both_as_the_separate_calls,
             pruning_sessions_removes_only_the_expired_ones,
             replacing_the_api_key_stops_the_old_one_and_keeps_sessions,
             api_keys_are_listed_newest_first_with_their_name_scope_and_prefix,

@@ -133,6 +133,19 @@ impl FromRequestParts<AppState> for CurrentActor {
     }
 }
 
+/// The token of `Authorization: Bearer <token>`, not yet checked: for the routes whose
+/// use case checks it together with what it reads (one round trip to the storage).
+#[derive(Debug, Clone)]
+pub struct BearerToken(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        bearer_token(&parts.headers).map(Self)
+    }
+}
+
 /// The request's id (`X-Request-Id`, set or kept by the request-id layer), which the
 /// use cases record with the events a request causes (CONTRACT §13).
 #[must_use]

@@ -7,21 +7,23 @@ use async_trait::async_trait;
 use domain::api_key::{ApiKey, ApiKeyRequest, KeyMaterial, NewApiKey, check_new_key};
 use domain::audit::{Changes, EventAction, EventTarget, NewEvent};
 use domain::limits::{LimitKey, RateLimit};
+use domain::organization::Organization;
 use domain::pagination::{Page, PageRequest};
-use domain::secret::SecretToken;
+use domain::secret::{SecretToken, TokenHash};
 use domain::user::{Password, User};
 use domain::{
-    Access, Actor, ApiKeyId, Duration, EmailAddress, ErrorCode, Input, Operation, ValidationErrors,
-    authorize_scope,
+    Access, Action, Actor, ApiKeyId, Duration, EmailAddress, ErrorCode, Input, Operation,
+    OrganizationId, Timestamp, ValidationErrors, authorize_scope,
 };
 use ports::inbound::{AuthFailure, AuthUseCases, CreatedApiKey, IssuedSession, UseCaseError};
 use ports::outbound::{
-    Clock, CreateApiKeyError, LoginRecord, PasswordHasher, RateLimitStore, SecretGenerator,
-    UserRepository, WriteError,
+    AuthenticatedUser, Clock, CreateApiKeyError, LoginRecord, PasswordHasher, RateLimitStore,
+    SecretGenerator, UserRepository, WriteError,
 };
 
 use super::key_uses::KeyUseBatch;
 use super::limits::{acquire_error, give_back, hash_error};
+use super::require;
 
 /// The authentication use cases.
 #[derive(Clone)]
@@ -92,6 +94,37 @@ impl AuthService {
             .map_err(hash_error)?;
         Ok(user.filter(|user| matches && user.is_active))
     }
+
+    /// The actor a found credential stands for, for a request that does `operation`;
+    /// a use of an API key is recorded.
+    fn admit(
+        &self,
+        found: Option<AuthenticatedUser>,
+        now: Timestamp,
+        operation: Operation,
+    ) -> Result<Actor, UseCaseError> {
+        let authenticated = found.ok_or(UseCaseError::Unauthenticated(AuthFailure::Invalid))?;
+        if let Some(key) = authenticated.api_key {
+            self.key_uses.record(key, now);
+        }
+        if authorize_scope(authenticated.scope, operation) != Access::Allowed {
+            return Err(UseCaseError::ReadOnlyKey);
+        }
+        Ok(Actor {
+            user_id: authenticated.user.id,
+            role: authenticated.user.role,
+            organization: authenticated.organization,
+            request_id: None,
+        })
+    }
+}
+
+/// The stored form of a presented bearer token; an empty one is invalid.
+fn presented_hash(token: &str) -> Result<TokenHash, UseCaseError> {
+    if token.is_empty() {
+        return Err(UseCaseError::Unauthenticated(AuthFailure::Invalid));
+    }
+    Ok(SecretToken::presented(token).hash())
 }
 
 fn invalid_credentials() -> UseCaseError {
@@ -115,25 +148,28 @@ fn login_field(errors: &mut ValidationErrors, field: &str, input: Input<String>)
 #[async_trait]
 impl AuthUseCases for AuthService {
     async fn authenticate(&self, token: &str, operation: Operation) -> Result<Actor, UseCaseError> {
-        if token.is_empty() {
-            return Err(UseCaseError::Unauthenticated(AuthFailure::Invalid));
-        }
-        let hash = SecretToken::presented(token).hash();
+        let hash = presented_hash(token)?;
         let now = self.clock.now();
         let found = self.users.authenticate(&hash, now).await?;
-        let authenticated = found.ok_or(UseCaseError::Unauthenticated(AuthFailure::Invalid))?;
-        if let Some(key) = authenticated.api_key {
-            self.key_uses.record(key, now);
-        }
-        if authorize_scope(authenticated.scope, operation) != Access::Allowed {
-            return Err(UseCaseError::ReadOnlyKey);
-        }
-        Ok(Actor {
-            user_id: authenticated.user.id,
-            role: authenticated.user.role,
-            organization: authenticated.organization,
-            request_id: None,
-        })
+        self.admit(found, now, operation)
+    }
+
+    async fn authenticated_organization(
+        &self,
+        token: &str,
+        id: OrganizationId,
+    ) -> Result<(Actor, Organization), UseCaseError> {
+        let hash = presented_hash(token)?;
+        let now = self.clock.now();
+        let found = self
+            .users
+            .authenticate_with_organization(&hash, now, id)
+            .await?;
+        let (authenticated, organization) = found.unzip();
+        let actor = self.admit(authenticated, now, Operation::Read)?;
+        let organization = organization.flatten().ok_or(UseCaseError::NotFound)?;
+        require(&actor, Action::View, organization.node())?;
+        Ok((actor, organization))
     }
 
     async fn login(
@@ -819,6 +855,80 @@ mod tests {
                 at: now()
             }]
         );
+    }
+
+    /// The root administrator of `authenticated`, reading with one storage call.
+    fn read_with(mocks: &mut Mocks, organization: Option<Organization>, api_key: Option<ApiKeyId>) {
+        mocks
+            .users
+            .expect_authenticate_with_organization()
+            .withf(|hash, at, _| *hash == SecretToken::presented("key").hash() && *at == now())
+            .times(1)
+            .returning(move |_, _, _| {
+                Ok(Some((
+                    authenticated(Scope::Read, api_key),
+                    organization.clone(),
+                )))
+            });
+        mocks.users.expect_authenticate().never();
+    }
+
+    #[tokio::test]
+    async fn an_authenticated_read_of_an_organization_is_one_storage_call() {
+        let mut mocks = Mocks::new();
+        read_with(&mut mocks, Some(child()), Some(ApiKeyId::new(3)));
+        let batch = Arc::clone(&mocks.key_uses);
+
+        let (actor, organization) = mocks
+            .service()
+            .authenticated_organization("key", CHILD)
+            .await
+            .expect("read");
+
+        assert_eq!(organization, child());
+        assert_eq!(actor.user_id, UserId::new(10));
+        assert_eq!(actor.organization_id(), ROOT);
+        assert_eq!(
+            batch.take(),
+            [ports::outbound::KeyUse {
+                key: ApiKeyId::new(3),
+                at: now()
+            }],
+            "the use of the key is recorded as for any request"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_authenticated_read_of_a_missing_or_invisible_organization_is_not_found() {
+        for organization in [None, Some(other_root())] {
+            let mut mocks = Mocks::new();
+            read_with(&mut mocks, organization, None);
+
+            let read = mocks
+                .service()
+                .authenticated_organization("key", OTHER_ROOT)
+                .await;
+
+            assert_eq!(read, Err(UseCaseError::NotFound));
+        }
+    }
+
+    #[tokio::test]
+    async fn an_authenticated_read_with_an_unknown_or_empty_token_is_invalid() {
+        let mut mocks = Mocks::new();
+        mocks
+            .users
+            .expect_authenticate_with_organization()
+            .times(1)
+            .returning(|_, _, _| Ok(None));
+        let service = mocks.service();
+
+        for token in ["nope", ""] {
+            assert_eq!(
+                service.authenticated_organization(token, ROOT).await,
+                Err(UseCaseError::Unauthenticated(AuthFailure::Invalid))
+            );
+        }
     }
 
     fn key_request(name: &str) -> ApiKeyRequest {
