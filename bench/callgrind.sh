@@ -128,7 +128,7 @@ PER=$((TOTAL / REQUESTS))
   # driver, serialization and the allocator say where the instructions go.
   echo "# top inclusive functions (the service, sqlx, serde_json, tracing, malloc), per request"
   callgrind_annotate --inclusive=yes "$DUMP" 2>/dev/null \
-    | awk -v n="$REQUESTS" '$2 ~ /^\(/ && $3 ~ /(adapters_|app::|domain::|ports::|sqlx|serde_json|tracing|malloc|free)/ {
+    | awk -v n="$REQUESTS" '$2 ~ /^\(/ && $0 ~ /(adapters_|app::|domain::|ports::|sqlx|serde_json|tracing|malloc|free)/ {
         gsub(",", "", $1); name = $0; sub(/^[^)]*\) +/, "", name); sub(/^\?\?\?:/, "", name); sub(/^.*malloc\.c:/, "libc:", name)
         if (!seen[name]++ && shown++ < 25) printf "%9d  %s\n", $1 / n, substr(name, 1, 140) }' || true
 } >"$WORK/summary"

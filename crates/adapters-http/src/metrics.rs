@@ -9,8 +9,8 @@
 //! services in one process (the tests) count apart.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -88,7 +88,14 @@ pub struct Metrics {
     observed: AtomicU64,
     /// Each registered path → its canonical spelling (with or without the slash).
     canonical: HashMap<String, String>,
+    /// The counter and histogram of each series seen, by (method, status) then route:
+    /// a request counts without building its labels or looking them up in the
+    /// recorder. The labels come from fixed sets, so this stays small.
+    series: RwLock<HashMap<(&'static str, u16), HashMap<String, Series>>>,
 }
+
+/// The handles of one series.
+type Series = (metrics::Counter, metrics::Histogram);
 
 /// A recorder that renders histograms with [`BUCKETS`].
 fn recorder() -> PrometheusRecorder {
@@ -124,6 +131,7 @@ impl Metrics {
             recorder,
             observed: AtomicU64::new(0),
             canonical,
+            series: RwLock::default(),
         }
     }
 
@@ -138,18 +146,43 @@ impl Metrics {
 
     /// Counts one request.
     pub fn observe(&self, method: &Method, route: &str, status: u16, seconds: f64) {
-        let labels = [
-            ("method", method_label(method).to_owned()),
-            ("route", route.to_owned()),
-            ("status", status.to_string()),
-        ];
-        metrics::with_local_recorder(&self.recorder, || {
-            metrics::counter!(REQUESTS, &labels).increment(1);
-            metrics::histogram!(LATENCY, &labels).record(seconds);
-        });
+        let method = method_label(method);
+        let known = self
+            .series
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(method, status))
+            .and_then(|routes| routes.get(route))
+            .cloned();
+        let (counter, histogram) = known.unwrap_or_else(|| self.register(method, route, status));
+        counter.increment(1);
+        histogram.record(seconds);
         if self.observed.fetch_add(1, Ordering::Relaxed) % UPKEEP_EVERY == UPKEEP_EVERY - 1 {
             self.handle.run_upkeep();
         }
+    }
+
+    /// The handles of a series seen for the first time, kept for the next requests.
+    fn register(&self, method: &'static str, route: &str, status: u16) -> Series {
+        let labels = [
+            ("method", method.to_owned()),
+            ("route", route.to_owned()),
+            ("status", status.to_string()),
+        ];
+        let series = metrics::with_local_recorder(&self.recorder, || {
+            (
+                metrics::counter!(REQUESTS, &labels),
+                metrics::histogram!(LATENCY, &labels),
+            )
+        });
+        self.series
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry((method, status))
+            .or_default()
+            .entry(route.to_owned())
+            .or_insert(series)
+            .clone()
     }
 
     /// The Prometheus text exposition of the request metrics and of the service gauges,
@@ -217,6 +250,38 @@ mod tests {
         assert!(text.contains("le=\"0.05\"} 1"));
         assert!(text.contains("le=\"+Inf\"} 1"));
         assert!(text.contains("orgs_database_up 0"));
+    }
+
+    #[test]
+    fn each_series_keeps_its_own_count_across_requests() {
+        let metrics = Metrics::new(["/organizations/", "/healthz"]);
+
+        for (method, route, status, times) in [
+            (Method::GET, "/organizations/", 200, 3),
+            (Method::GET, "/organizations/", 404, 2),
+            (Method::POST, "/organizations/", 200, 1),
+            (Method::GET, "/healthz", 200, 4),
+        ] {
+            for _ in 0..times {
+                metrics.observe(&method, route, status, 0.001);
+            }
+        }
+        let text = metrics.render(None);
+
+        for (labels, count) in [
+            ("method=\"GET\",route=\"/organizations/\",status=\"200\"", 3),
+            ("method=\"GET\",route=\"/organizations/\",status=\"404\"", 2),
+            (
+                "method=\"POST\",route=\"/organizations/\",status=\"200\"",
+                1,
+            ),
+            ("method=\"GET\",route=\"/healthz\",status=\"200\"", 4),
+        ] {
+            assert!(
+                text.contains(&format!("http_requests_total{{{labels}}} {count}")),
+                "{labels} {count}: {text}"
+            );
+        }
     }
 
     #[test]

@@ -120,35 +120,72 @@ pub const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 /// quoted (quotes doubled) when it holds a separator, a quote or a line break (RFC 4180).
 #[must_use]
 pub fn csv_cell(value: &str) -> String {
-    let defused = if value.starts_with(FORMULA_STARTS) {
-        format!("'{value}")
+    let mut cell = String::with_capacity(value.len() + 3);
+    push_csv_cell(&mut cell, value);
+    cell
+}
+
+/// Appends `value` to `out` as `csv_cell` writes it, without an allocation of its own.
+pub fn push_csv_cell(out: &mut String, value: &str) {
+    let quoted = value.contains([',', '"', '\r', '\n']);
+    if quoted {
+        out.push('"');
+    }
+    if value.starts_with(FORMULA_STARTS) {
+        out.push('\'');
+    }
+    if quoted {
+        let mut rest = value;
+        while let Some(at) = rest.find('"') {
+            out.push_str(&rest[..=at]);
+            out.push('"');
+            rest = &rest[at + 1..];
+        }
+        out.push_str(rest);
+        out.push('"');
     } else {
-        value.to_owned()
-    };
-    if defused.contains([',', '"', '\r', '\n']) {
-        format!("\"{}\"", defused.replace('"', "\"\""))
-    } else {
-        defused
+        out.push_str(value);
     }
 }
 
 /// One CSV line: the cells, comma-separated, ended by CRLF.
 #[must_use]
 pub fn csv_line(cells: &[&str]) -> String {
-    let mut line = cells
-        .iter()
-        .map(|cell| csv_cell(cell))
-        .collect::<Vec<_>>()
-        .join(",");
-    line.push_str("\r\n");
+    let mut line = String::new();
+    push_csv_line(&mut line, cells);
     line
+}
+
+/// Appends `csv_line(cells)` to `out`.
+pub fn push_csv_line(out: &mut String, cells: &[&str]) {
+    for (index, cell) in cells.iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        push_csv_cell(out, cell);
+    }
+    out.push_str("\r\n");
 }
 
 /// One CSV row.
 #[must_use]
 pub fn csv_row(opt_out: &OptOut) -> String {
-    let dto = OptOutDto::from(opt_out);
-    csv_line(&[&dto.address, &dto.origin, &dto.creation_date])
+    let mut row = String::new();
+    push_csv_row(&mut row, opt_out);
+    row
+}
+
+/// Appends `csv_row(opt_out)` to `out`: the export writes every row of a chunk into one
+/// buffer (the date is the row's only allocation).
+pub fn push_csv_row(out: &mut String, opt_out: &OptOut) {
+    push_csv_line(
+        out,
+        &[
+            opt_out.address.as_str(),
+            opt_out.origin.as_str(),
+            &links::timestamp(opt_out.creation_date),
+        ],
+    );
 }
 
 /// A visible organization's opt-outs, newest first; as CSV with `Accept: text/csv` or
@@ -181,7 +218,7 @@ pub(crate) async fn list(
             let mut chunk = String::with_capacity(rows.len() * 64);
             for row in rows {
                 match row {
-                    Ok(opt_out) => chunk.push_str(&csv_row(&opt_out)),
+                    Ok(opt_out) => push_csv_row(&mut chunk, &opt_out),
                     Err(error) => {
                         tracing::error!(request_id = %request_id, error.message = %error, error.chain = %ports::ErrorChain(&error), "opt-out export failed");
                         return Err(std::io::Error::other("opt-out export failed"));
@@ -258,6 +295,18 @@ mod tests {
         assert_eq!(csv_cell("=1,2"), "\"'=1,2\"");
         assert_eq!(csv_cell("a=b"), "a=b");
         assert_eq!(csv_cell(""), "");
+    }
+
+    #[test]
+    fn lines_appended_to_one_buffer_are_the_lines_one_after_the_other() {
+        let rows: [&[&str]; 3] = [&["a@example.com", "web"], &["=x,\"y\"", ""], &["-", "b"]];
+        let mut buffer = String::from("header\r\n");
+        for cells in rows {
+            push_csv_line(&mut buffer, cells);
+        }
+        let expected: String = rows.iter().map(|cells| csv_line(cells)).collect();
+        assert_eq!(buffer, format!("header\r\n{expected}"));
+        assert_eq!(csv_line(rows[1]), "\"'=x,\"\"y\"\"\",\r\n");
     }
 
     proptest::proptest! {

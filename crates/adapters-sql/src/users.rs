@@ -13,7 +13,7 @@ use domain::secret::{CredentialKind, TokenHash};
 use domain::user::{NewUser, PasswordHash, PersonName, User};
 use domain::{ApiKeyId, EmailAddress, OrganizationId, Role, Timestamp, UserId};
 use ports::outbound::{
-    AuthenticatedUser, CreateApiKeyError, CreateOrganizationError, CreateUserError, KeyUse,
+    AuthenticatedUser, Caller, CreateApiKeyError, CreateOrganizationError, CreateUserError, KeyUse,
     LoginRecord, StorageError, UserRepository, WriteError,
 };
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
@@ -73,13 +73,37 @@ impl<I: StoredInstant> TryFrom<UserRow<I>> for User {
     }
 }
 
-/// `AuthenticatedRow` and the organization the request reads, in one row.
+/// A `Caller` and the organization the request reads, in one row.
 #[derive(sqlx::FromRow)]
-struct AuthenticatedWithOrganizationRow<I> {
-    #[sqlx(flatten)]
-    authenticated: AuthenticatedRow<I>,
+struct CallerWithOrganizationRow<I> {
+    user_id: i64,
+    organization_id: i64,
+    role: String,
+    parent_id: Option<i64>,
+    credential_id: i64,
+    credential_kind: String,
+    credential_scope: String,
     #[sqlx(flatten)]
     organization: JoinedOrganizationRow<I>,
+}
+
+impl<I: StoredInstant> CallerWithOrganizationRow<I> {
+    fn read(self) -> Result<(Caller, Option<Organization>), StorageError> {
+        let credential = self.credential_id;
+        let caller = Caller {
+            user_id: UserId::new(self.user_id),
+            role: Role::parse(&self.role).map_err(|e| corrupt("user", self.user_id, e))?,
+            organization: TreeNode {
+                id: OrganizationId::new(self.organization_id),
+                parent: self.parent_id.map(OrganizationId::new),
+            },
+            scope: Scope::parse(&self.credential_scope)
+                .map_err(|e| corrupt("credential", credential, e))?,
+            api_key: (self.credential_kind == CredentialKind::ApiKey.as_str())
+                .then_some(ApiKeyId::new(credential)),
+        };
+        Ok((caller, self.organization.organization()?))
+    }
 }
 
 /// `authenticate`'s statement, built once.
@@ -98,8 +122,8 @@ static AUTHENTICATE: LazyLock<String> = LazyLock::new(|| {
 /// organization `$3` left-joined as `t`; one statement, one round trip.
 static AUTHENTICATE_WITH_ORGANIZATION: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "select {USER_COLUMNS}, o.parent_id, c.id as credential_id, \
-         c.kind as credential_kind, c.scope as credential_scope, \
+        "select u.id as user_id, u.organization_id, u.role, o.parent_id, \
+         c.id as credential_id, c.kind as credential_kind, c.scope as credential_scope, \
          {JOINED_ORGANIZATION_COLUMNS} from credentials c \
          join users u on u.id = c.user_id \
          join organizations o on o.id = u.organization_id \
@@ -400,8 +424,8 @@ where
         token: &TokenHash,
         now: Timestamp,
         organization: OrganizationId,
-    ) -> Result<Option<(AuthenticatedUser, Option<Organization>)>, StorageError> {
-        let row: Option<AuthenticatedWithOrganizationRow<D::Instant>> = on_pool!(
+    ) -> Result<Option<(Caller, Option<Organization>)>, StorageError> {
+        let row: Option<CallerWithOrganizationRow<D::Instant>> = on_pool!(
             self,
             sqlx::query_as(&AUTHENTICATE_WITH_ORGANIZATION)
                 .bind(token.as_str())
@@ -410,13 +434,7 @@ where
             fetch_optional
         )
         .map_err(storage_error::<D>)?;
-        row.map(|row| {
-            Ok((
-                row.authenticated.authenticated()?,
-                row.organization.organization()?,
-            ))
-        })
-        .transpose()
+        row.map(CallerWithOrganizationRow::read).transpose()
     }
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]

@@ -212,6 +212,34 @@ pub struct AuthenticatedUser {
     pub api_key: Option<ApiKeyId>,
 }
 
+/// Who holds a credential, as much as a request needs: the user, its role, its
+/// organization's place in the tree, the credential's scope and API key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    /// The user.
+    pub user_id: UserId,
+    /// Its role.
+    pub role: Role,
+    /// Its organization.
+    pub organization: TreeNode,
+    /// What the credential may do (`Write` for a session token).
+    pub scope: Scope,
+    /// The API key used, `None` for a session token: its use is recorded.
+    pub api_key: Option<ApiKeyId>,
+}
+
+impl From<AuthenticatedUser> for Caller {
+    fn from(authenticated: AuthenticatedUser) -> Self {
+        Self {
+            user_id: authenticated.user.id,
+            role: authenticated.user.role,
+            organization: authenticated.organization,
+            scope: authenticated.scope,
+            api_key: authenticated.api_key,
+        }
+    }
+}
+
 /// One recorded use of an API key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyUse {
@@ -273,7 +301,7 @@ pub trait UserRepository: Send + Sync {
         now: Timestamp,
     ) -> Result<Option<AuthenticatedUser>, StorageError>;
 
-    /// `authenticate` and the live organization `organization` (as
+    /// `authenticate` (as a `Caller`) and the live organization `organization` (as
     /// `OrganizationRepository::find` reads it) in one round trip to the storage: the
     /// holder of the credential, and the organization when it exists and is not archived.
     ///
@@ -284,7 +312,7 @@ pub trait UserRepository: Send + Sync {
         token: &TokenHash,
         now: Timestamp,
         organization: OrganizationId,
-    ) -> Result<Option<(AuthenticatedUser, Option<Organization>)>, StorageError>;
+    ) -> Result<Option<(Caller, Option<Organization>)>, StorageError>;
 
     /// The user with this identifier, if it belongs to a live organization.
     ///

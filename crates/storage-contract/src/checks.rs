@@ -17,7 +17,7 @@ use ports::outbound::{
     CreateUserError, InvitationChangeError, LeaseError, MemberChangeError, MemberProfile,
     WriteError,
 };
-use ports::outbound::{CreateApiKeyError, KeyUse};
+use ports::outbound::{Caller, CreateApiKeyError, KeyUse};
 
 use crate::Store;
 pub use crate::audit_checks::*;
@@ -710,7 +710,8 @@ pub async fn authenticating_with_an_organization_reads_both_as_the_separate_call
             .await
             .expect("ok");
         let found = store.organizations.find(organization.id).await.expect("ok");
-        assert_eq!(read, Some((alone.clone().expect("authenticated"), found)));
+        let caller = Caller::from(alone.clone().expect("authenticated"));
+        assert_eq!(read, Some((caller, found)));
         assert!(read.is_some_and(|(_, found)| found.as_ref() == Some(organization)));
     }
     for missing in [archived.id, OrganizationId::new(999_999)] {
@@ -719,7 +720,10 @@ pub async fn authenticating_with_an_organization_reads_both_as_the_separate_call
                 .users
                 .authenticate_with_organization(&key, at, missing)
                 .await,
-            Ok(Some((alone.clone().expect("authenticated"), None)))
+            Ok(Some((
+                Caller::from(alone.clone().expect("authenticated")),
+                None
+            )))
         );
     }
     let by_session = store
@@ -729,6 +733,9 @@ pub async fn authenticating_with_an_organization_reads_both_as_the_separate_call
         .expect("ok")
         .expect("authenticated");
     assert_eq!(by_session.0.api_key, None);
+    assert_eq!(by_session.0.user_id, member.id);
+    assert_eq!(by_session.0.role, Role::Users);
+    assert_eq!(by_session.0.organization, parent.node());
     assert_eq!(by_session.1, Some(live.clone()));
     for (token, instant) in [
         (token(), at),

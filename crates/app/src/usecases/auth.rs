@@ -17,8 +17,8 @@ use domain::{
 };
 use ports::inbound::{AuthFailure, AuthUseCases, CreatedApiKey, IssuedSession, UseCaseError};
 use ports::outbound::{
-    AuthenticatedUser, Clock, CreateApiKeyError, LoginRecord, PasswordHasher, RateLimitStore,
-    SecretGenerator, UserRepository, WriteError,
+    Caller, Clock, CreateApiKeyError, LoginRecord, PasswordHasher, RateLimitStore, SecretGenerator,
+    UserRepository, WriteError,
 };
 
 use super::key_uses::KeyUseBatch;
@@ -99,21 +99,21 @@ impl AuthService {
     /// a use of an API key is recorded.
     fn admit(
         &self,
-        found: Option<AuthenticatedUser>,
+        found: Option<Caller>,
         now: Timestamp,
         operation: Operation,
     ) -> Result<Actor, UseCaseError> {
-        let authenticated = found.ok_or(UseCaseError::Unauthenticated(AuthFailure::Invalid))?;
-        if let Some(key) = authenticated.api_key {
+        let caller = found.ok_or(UseCaseError::Unauthenticated(AuthFailure::Invalid))?;
+        if let Some(key) = caller.api_key {
             self.key_uses.record(key, now);
         }
-        if authorize_scope(authenticated.scope, operation) != Access::Allowed {
+        if authorize_scope(caller.scope, operation) != Access::Allowed {
             return Err(UseCaseError::ReadOnlyKey);
         }
         Ok(Actor {
-            user_id: authenticated.user.id,
-            role: authenticated.user.role,
-            organization: authenticated.organization,
+            user_id: caller.user_id,
+            role: caller.role,
+            organization: caller.organization,
             request_id: None,
         })
     }
@@ -151,7 +151,7 @@ impl AuthUseCases for AuthService {
         let hash = presented_hash(token)?;
         let now = self.clock.now();
         let found = self.users.authenticate(&hash, now).await?;
-        self.admit(found, now, operation)
+        self.admit(found.map(Caller::from), now, operation)
     }
 
     async fn authenticated_organization(
@@ -866,7 +866,7 @@ mod tests {
             .times(1)
             .returning(move |_, _, _| {
                 Ok(Some((
-                    authenticated(Scope::Read, api_key),
+                    authenticated(Scope::Read, api_key).into(),
                     organization.clone(),
                 )))
             });
