@@ -12,6 +12,7 @@
 #   BENCH_POOLER_SIZE   PgBouncer's server connections in the process-count table (default 2 × nproc)
 #   BENCH_PROCESSES_ONLY 1: seed, then only the process-count table (1, 2, 4 processes,
 #                       directly and through PgBouncer); docs/benchmarks.md is left as is
+#   BENCH_CALLGRIND     0: skip the instruction count (bench/callgrind.sh)  (default 1)
 #   BENCH_RESULTS       a directory to keep the raw results in       (default: none)
 #                       (python3 bench/report.py DIR docs/benchmarks.md redoes the report)
 set -euo pipefail
@@ -302,6 +303,14 @@ status_kib VmHWM >"$RESULTS/vmhwm_total"
 kill -TERM "$SERVICE_PID" 2>/dev/null || true
 wait "$SERVICE_PID" 2>/dev/null || true
 SERVICE_PID=""
+
+# Instructions per GET /organizations/{id}/, counted by callgrind (a count the noise of
+# the machine does not change); BENCH_CALLGRIND=0 skips it.
+if [ "${BENCH_CALLGRIND:-1}" != 0 ]; then
+  say "counting instructions per GET /organizations/{id}/ (bench/callgrind.sh)"
+  BENCH_CALLGRIND_OUT="$RESULTS/callgrind" bash bench/callgrind.sh >/dev/null \
+    || die "bench/callgrind.sh failed"
+fi
 measure_processes
 
 python3 bench/report.py "$RESULTS" docs/benchmarks.md

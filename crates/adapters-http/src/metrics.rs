@@ -91,11 +91,14 @@ pub struct Metrics {
     /// The counter and histogram of each series seen, by (method, status) then route:
     /// a request counts without building its labels or looking them up in the
     /// recorder. The labels come from fixed sets, so this stays small.
-    series: RwLock<HashMap<(&'static str, u16), HashMap<String, Series>>>,
+    series: RwLock<SeriesByLabels>,
 }
 
 /// The handles of one series.
 type Series = (metrics::Counter, metrics::Histogram);
+
+/// Series by (method, status), then by route.
+type SeriesByLabels = HashMap<(&'static str, u16), HashMap<String, Series>>;
 
 /// A recorder that renders histograms with [`BUCKETS`].
 fn recorder() -> PrometheusRecorder {
