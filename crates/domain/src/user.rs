@@ -165,6 +165,15 @@ impl UserIdentifier {
         }
     }
 
+    /// A person's e-mail address; `None` for a service account.
+    #[must_use]
+    pub fn as_email(&self) -> Option<&EmailAddress> {
+        match self {
+            Self::Person(address) => Some(address),
+            Self::Service(_) => None,
+        }
+    }
+
     /// The kind of user it identifies.
     #[must_use]
     pub fn kind(&self) -> UserKind {
