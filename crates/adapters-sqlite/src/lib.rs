@@ -109,10 +109,11 @@ impl Dialect for SqliteDialect {
             restored?;
             return Ok(());
         }
-        let dangling: Vec<(String,)> = sqlx::query_as("select \"table\" from pragma_foreign_key_check")
-            .fetch_all(&mut *connection)
-            .await
-            .map_err(storage_error::<Self>)?;
+        let dangling: Vec<(String,)> =
+            sqlx::query_as("select \"table\" from pragma_foreign_key_check")
+                .fetch_all(&mut *connection)
+                .await
+                .map_err(storage_error::<Self>)?;
         match dangling.first() {
             Some((table,)) => Err(StorageError::unexpected(format!(
                 "migration left rows of `{table}` without the row they refer to"
