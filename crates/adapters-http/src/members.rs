@@ -215,8 +215,14 @@ pub(crate) async fn create_service_account(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
     body: ServiceAccountWrite,
-) -> Result<(StatusCode, [(header::HeaderName, String); 1], Json<CreatedServiceAccountDto>), ApiError>
-{
+) -> Result<
+    (
+        StatusCode,
+        [(header::HeaderName, String); 1],
+        Json<CreatedServiceAccountDto>,
+    ),
+    ApiError,
+> {
     let created = state
         .members
         .create_service_account(&actor, ids.organization, body.into())

@@ -363,9 +363,9 @@ mod tests {
 
         assert!(matches!(
             filters,
-            Ok(crate::members::MemberFilters { role: Some(ref role), identifier: None }) if role == "users"
+            Ok(crate::members::MemberFilters { role: Some(ref role), identifier: None, kind: None }) if role == "users"
         ));
         let names: Vec<&str> = parameters.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, ["role", "identifier"]);
+        assert_eq!(names, ["role", "identifier", "kind"]);
     }
 }

@@ -2,12 +2,12 @@
 //! members under a lock on their organization (CONTRACT §5b).
 
 use async_trait::async_trait;
+use domain::api_key::KeyMaterial;
 use domain::audit::NewEvent;
 use domain::member::{MemberChange, MemberFilter, check_keeps_administrator};
 use domain::organization::TreeNode;
 use domain::pagination::{Page, PageRequest};
 use domain::permissions::{Access, Action, Standing, recheck};
-use domain::api_key::KeyMaterial;
 use domain::service_account::NewServiceAccount;
 use domain::user::{User, UserKind};
 use domain::{OrganizationId, Role, Timestamp, UserId};

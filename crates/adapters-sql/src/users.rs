@@ -417,8 +417,10 @@ where
     async fn identifier_taken(&self, identifier: &EmailAddress) -> Result<bool, StorageError> {
         let (taken,): (bool,) = on_pool!(
             self,
-            sqlx::query_as("select exists (select 1 from users where identifier = $1 and kind = 'human')")
-                .bind(identifier.as_str()),
+            sqlx::query_as(
+                "select exists (select 1 from users where identifier = $1 and kind = 'human')"
+            )
+            .bind(identifier.as_str()),
             fetch_one
         )
         .map_err(storage_error::<D>)?;

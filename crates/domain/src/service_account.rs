@@ -196,8 +196,8 @@ mod tests {
 
     #[test]
     fn a_service_account_cannot_be_an_administrator() {
-        let refused = check_new_service_account(request("ci", "administrators"))
-            .expect_err("refused");
+        let refused =
+            check_new_service_account(request("ci", "administrators")).expect_err("refused");
 
         assert_eq!(
             refused.codes("role"),

@@ -351,7 +351,9 @@ mod tests {
         let mut user = User {
             id: UserId::new(1),
             organization_id: OrganizationId::new(1),
-            identifier: EmailAddress::parse("ada@example.com").expect("valid").into(),
+            identifier: EmailAddress::parse("ada@example.com")
+                .expect("valid")
+                .into(),
             first_name: PersonName::unnamed(),
             last_name: PersonName::unnamed(),
             role: Role::Users,

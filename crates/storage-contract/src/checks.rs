@@ -764,7 +764,10 @@ pub async fn users_of_an_archived_organization_cannot_act_until_it_is_restored(s
     assert_eq!(store.users.authenticate(&session, now()).await, Ok(None));
     assert_eq!(store.users.find(member.id).await, Ok(None));
     assert_eq!(
-        store.users.find_for_login(member.identifier.as_email().expect("a person")).await,
+        store
+            .users
+            .find_for_login(member.identifier.as_email().expect("a person"))
+            .await,
         Ok(None)
     );
     store
@@ -960,7 +963,11 @@ pub async fn inviting_a_taken_identifier_is_identifier_taken(store: &Store) {
         .invitations
         .create(
             new,
-            mail(EmailKind::Invitation, admin.identifier.as_email().expect("a person"), "Hi"),
+            mail(
+                EmailKind::Invitation,
+                admin.identifier.as_email().expect("a person"),
+                "Hi",
+            ),
             &[],
             any_event(),
         )
@@ -3435,7 +3442,10 @@ pub async fn removing_a_member_deletes_their_credentials_and_frees_their_identif
     assert_eq!(store.users.authenticate(&api_key, now()).await, Ok(None));
     assert_eq!(store.users.authenticate(&session, now()).await, Ok(None));
     assert_eq!(
-        store.users.identifier_taken(member.identifier.as_email().expect("a person")).await,
+        store
+            .users
+            .identifier_taken(member.identifier.as_email().expect("a person"))
+            .await,
         Ok(false)
     );
     let kept = store

@@ -7,10 +7,10 @@
 //! code: a check panics, as a test does, when the adapter breaks the contract.
 
 mod audit_checks;
-pub mod service_account_checks;
 pub mod checks;
 pub mod fixtures;
 pub mod idempotency;
+pub mod service_account_checks;
 mod webhook_checks;
 
 use std::sync::Arc;

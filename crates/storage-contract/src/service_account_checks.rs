@@ -37,11 +37,11 @@ fn created_by(admin: UserId, organization: &Organization, name: &str) -> NewEven
         RequestId::parse("req-sa"),
         now(),
     )
-    .with_changes(
-        Changes::new()
-            .with("name", None::<&str>, name)
-            .with("role", None::<&str>, "users"),
-    )
+    .with_changes(Changes::new().with("name", None::<&str>, name).with(
+        "role",
+        None::<&str>,
+        "users",
+    ))
 }
 
 async fn created_events(store: &Store, organization: &Organization) -> Vec<domain::audit::Event> {
@@ -111,7 +111,10 @@ pub async fn a_service_account_is_stored_with_its_default_key_and_its_event(stor
 
     assert_eq!(created.kind(), UserKind::Service);
     assert_eq!(created.identifier.as_str(), "billing-sync");
-    assert_eq!((created.role, created.organization_id), (Role::Users, organization.id));
+    assert_eq!(
+        (created.role, created.organization_id),
+        (Role::Users, organization.id)
+    );
     assert_eq!(created.first_name.as_str(), "");
     assert_eq!(authenticated.user, created);
     assert_eq!(authenticated.scope, Scope::Write);
@@ -161,7 +164,11 @@ pub async fn a_service_account_name_is_unique_within_its_organization_only(store
     assert_eq!(again, Err(CreateServiceAccountError::NameTaken));
     assert!(in_child.is_ok(), "{in_child:?}");
     assert!(elsewhere.is_ok(), "{elsewhere:?}");
-    assert_eq!(created_events(store, &organization).await.len(), 2, "root and child");
+    assert_eq!(
+        created_events(store, &organization).await.len(),
+        2,
+        "root and child"
+    );
 }
 
 /// Thirty creations of one name at once: exactly one is stored, with one event; the
@@ -236,7 +243,10 @@ pub async fn a_refused_service_account_stores_nothing(store: &Store) {
         matches!(unstorable, Err(CreateServiceAccountError::Storage(_))),
         "{unstorable:?}"
     );
-    assert_eq!(store.users.authenticate(&material.hash, now()).await, Ok(None));
+    assert_eq!(
+        store.users.authenticate(&material.hash, now()).await,
+        Ok(None)
+    );
     assert!(
         members_of_kind(store, &organization, Some(UserKind::Service))
             .await

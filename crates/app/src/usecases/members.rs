@@ -16,8 +16,8 @@ use domain::user::User;
 use domain::{Action, Actor, ErrorCode, Input, OrganizationId, UserId, ValidationErrors};
 use ports::inbound::{Conflict, CreatedServiceAccount, MemberUseCases, UseCaseError};
 use ports::outbound::{
-    Clock, CreateServiceAccountError, MemberChangeError, MemberRepository,
-    OrganizationRepository, SecretGenerator,
+    Clock, CreateServiceAccountError, MemberChangeError, MemberRepository, OrganizationRepository,
+    SecretGenerator,
 };
 
 use super::authorized_organization;
@@ -75,8 +75,7 @@ impl MemberUseCases for MemberService {
             organization,
         )
         .await?;
-        let filter =
-            MemberFilter::parse(role.as_deref(), identifier.as_deref(), kind.as_deref())?;
+        let filter = MemberFilter::parse(role.as_deref(), identifier.as_deref(), kind.as_deref())?;
         let listed = self.members.list(organization, filter, page).await?;
         page.check(listed.total)
             .map_err(|_| UseCaseError::InvalidPage)?;
@@ -221,11 +220,11 @@ impl MemberUseCases for MemberService {
 mod tests {
     use super::*;
     use crate::usecases::fixtures::*;
-    use domain::{ErrorCode, Role};
-    use mockall::predicate::eq;
     use domain::secret::SecretToken;
     use domain::service_account::ServiceAccountName;
     use domain::user::{PersonName, UserIdentifier};
+    use domain::{ErrorCode, Role};
+    use mockall::predicate::eq;
     use ports::outbound::{
         MockClock, MockMemberRepository, MockOrganizationRepository, MockSecretGenerator,
     };
@@ -587,7 +586,11 @@ mod tests {
             })
             .times(1)
             .returning(|account, _, _, _| {
-                Ok(service_member(MEMBER, account.organization_id, account.role))
+                Ok(service_member(
+                    MEMBER,
+                    account.organization_id,
+                    account.role,
+                ))
             });
 
         let created = service(members)
