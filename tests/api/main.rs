@@ -17,6 +17,7 @@ mod pages;
 mod resilience;
 mod schema;
 mod service;
+mod service_accounts;
 mod slow_clients;
 mod smtp;
 mod webhooks;
