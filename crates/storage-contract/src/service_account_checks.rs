@@ -294,7 +294,7 @@ pub async fn members_filter_by_kind_and_a_removed_service_account_loses_its_keys
         humans.iter().map(|u| u.id).collect::<Vec<_>>(),
         [admin.id, person.id]
     );
-    assert_eq!(services, [service.clone()]);
+    assert_eq!(services, [service]);
     assert_eq!(everyone.len(), 3);
     assert_eq!(after, Ok(None));
     assert!(again.is_ok(), "{again:?}");
