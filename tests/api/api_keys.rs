@@ -180,6 +180,11 @@ async fn a_read_key_reads_but_every_write_route_of_the_document_refuses_it(app: 
     }
     assert!(writes.len() >= 12, "{writes:?}");
     assert!(
+        writes.iter().any(|(method, path)| *method == "post"
+            && *path == format!("/organizations/{child}/service_accounts/")),
+        "{writes:?}"
+    );
+    assert!(
         writes.iter().all(|(_, path)| !path.contains('{')),
         "{writes:?}"
     );

@@ -18,6 +18,7 @@ mod reads;
 mod resilience;
 mod schema;
 mod service;
+mod service_accounts;
 mod slow_clients;
 mod smtp;
 mod webhooks;

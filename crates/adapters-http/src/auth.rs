@@ -55,8 +55,10 @@ pub struct MeLinks {
 pub struct MeDto {
     /// The user's member URL.
     pub url: String,
-    /// The user's identifier.
+    /// The user's identifier: an e-mail address, or a service account's name.
     pub identifier: String,
+    /// `human` or `service`.
+    pub kind: String,
     /// First name.
     pub first_name: String,
     /// Last name.
@@ -108,6 +110,7 @@ pub(crate) async fn me(
     Ok(Json(MeDto {
         url: links::member(user.organization_id, user.id),
         identifier: user.identifier.to_string(),
+        kind: user.kind().as_str().to_owned(),
         first_name: user.first_name.as_str().to_owned(),
         last_name: user.last_name.as_str().to_owned(),
         role: user.role.as_str().to_owned(),

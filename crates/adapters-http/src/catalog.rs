@@ -272,6 +272,18 @@ catalog! {
     TooManyWebhooks:
         "An organization cannot have more than 10 webhooks.",
         "Une organisation ne peut pas avoir plus de 10 webhooks.";
+    /// A service account name outside the grammar (CONTRACT §11).
+    InvalidServiceAccountName:
+        "Enter a valid name consisting of letters, numbers, hyphens, underscores or dots.",
+        "Saisissez un nom valide composé de lettres, de chiffres, de tirets, de tirets bas ou de points.";
+    /// The organization has a service account of this name.
+    ServiceAccountNameTaken:
+        "A service account with this name already exists.",
+        "Un compte de service portant ce nom existe déjà.";
+    /// A service account was to be made an administrator.
+    ServiceAccountCannotBeAdministrator:
+        "A service account cannot be an administrator.",
+        "Un compte de service ne peut pas être administrateur.";
 }
 
 /// The text of `code` in `language` with its placeholders filled from `params`.
@@ -338,6 +350,11 @@ pub fn error_text(code: &ErrorCode, language: Language) -> String {
         ErrorCode::AddressNotAllowed => (MessageCode::AddressNotAllowed, vec![]),
         ErrorCode::NotAList => (MessageCode::NotAList, vec![]),
         ErrorCode::TooManyWebhooks => (MessageCode::TooManyWebhooks, vec![]),
+        ErrorCode::InvalidServiceAccountName => (MessageCode::InvalidServiceAccountName, vec![]),
+        ErrorCode::ServiceAccountNameTaken => (MessageCode::ServiceAccountNameTaken, vec![]),
+        ErrorCode::ServiceAccountCannotBeAdministrator => {
+            (MessageCode::ServiceAccountCannotBeAdministrator, vec![])
+        }
     };
     let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
     render(message, language, &params)

@@ -1,9 +1,10 @@
 //! Members: list an organization's users, get one, change a member's role, remove a
-//! member (CONTRACT §5b).
+//! member (CONTRACT §5b); create a service account (CONTRACT §11).
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use domain::service_account::ServiceAccountRequest;
 use domain::user::User;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -15,11 +16,15 @@ use crate::pagination::Paginated;
 use crate::request::{self, list_filters, request_body};
 use utoipa_axum::routes;
 
-use crate::{AppState, Routes, links, schema};
+use crate::{AppState, Routes, carrying_secret, links, schema};
 
 /// The routes of this module, each documented by its handler's `utoipa::path`.
 pub(crate) fn routes() -> Vec<Routes> {
-    vec![routes!(list), routes!(get, change_role, remove)]
+    vec![
+        routes!(list),
+        routes!(get, change_role, remove),
+        carrying_secret(routes!(create_service_account)),
+    ]
 }
 
 /// A member of an organization.
@@ -27,8 +32,10 @@ pub(crate) fn routes() -> Vec<Routes> {
 pub struct MemberDto {
     /// Its member URL, `/organizations/{org}/users/{id}/`.
     pub url: String,
-    /// Its identifier (e-mail address).
+    /// Its identifier: an e-mail address, or a service account's name.
     pub identifier: String,
+    /// `human` or `service`.
+    pub kind: String,
     /// First name.
     pub first_name: String,
     /// Last name.
@@ -44,6 +51,7 @@ impl From<&User> for MemberDto {
         Self {
             url: links::member(user.organization_id, user.id),
             identifier: user.identifier.to_string(),
+            kind: user.kind().as_str().to_owned(),
             first_name: user.first_name.as_str().to_owned(),
             last_name: user.last_name.as_str().to_owned(),
             role: user.role.as_str().to_owned(),
@@ -67,7 +75,38 @@ list_filters! {
         role: schema::role_filter;
         /// Part of the identifier, ignoring case.
         identifier: schema::text_filter;
+        /// `human` or `service`; empty for all.
+        kind: schema::kind_filter;
     }
+}
+
+request_body! {
+    /// A new service account.
+    pub struct ServiceAccountWrite => ServiceAccountRequest {
+        /// 1 to 50 letters, digits, `-`, `_` or `.`, unique among the organization's
+        /// service accounts; also its identifier.
+        name: request::ServiceAccountName, required;
+        /// `managers`, `users` or `collaborators` (never `administrators`).
+        role: request::ServiceRole, required;
+    }
+}
+
+/// A new service account with its API key, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedServiceAccountDto {
+    /// Its member URL, `/organizations/{org}/users/{id}/`.
+    pub url: String,
+    /// Its name.
+    pub identifier: String,
+    /// `service`.
+    pub kind: String,
+    /// Its role.
+    pub role: String,
+    /// Its organization URL.
+    pub organization: String,
+    /// Its `default` API key (`write` scope), for `Authorization: Bearer <key>`; shown
+    /// only in this answer (`null` in an idempotent replay).
+    pub api_key: String,
 }
 
 /// A visible organization's members (administrators and managers).
@@ -75,7 +114,7 @@ list_filters! {
     params(("id" = i64, Path, description = "Organization id"),
         MemberFilters, ListParams),
     security(("bearer" = [])),
-    responses((status = 200, body = Paginated<MemberDto>), (status = 400, description = "Unknown role"),
+    responses((status = 200, body = Paginated<MemberDto>), (status = 400, description = "Unknown role or kind"),
         (status = 401, body = DetailBody), (status = 403, body = DetailBody), (status = 404, body = DetailBody)))]
 pub(crate) async fn list(
     ids: Ids,
@@ -83,7 +122,11 @@ pub(crate) async fn list(
     CurrentActor(actor): CurrentActor,
     query: ListQuery,
 ) -> Result<Json<Paginated<MemberDto>>, ApiError> {
-    let MemberFilters { role, identifier } = MemberFilters::read(&query)?;
+    let MemberFilters {
+        role,
+        identifier,
+        kind,
+    } = MemberFilters::read(&query)?;
     let page = state
         .members
         .list(
@@ -91,6 +134,7 @@ pub(crate) async fn list(
             ids.organization,
             role,
             identifier,
+            kind,
             query.page_request()?,
         )
         .await?;
@@ -155,4 +199,46 @@ pub(crate) async fn remove(
         .remove(&actor, ids.organization, ids.user()?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Creates a service account (administrators only): a member with a name instead of an
+/// e-mail address, no password, and a `default` API key shown in this answer only.
+#[utoipa::path(post, path = "/organizations/{id}/service_accounts/", tag = "members",
+    params(("id" = i64, Path, description = "Organization id")),
+    request_body = ServiceAccountWrite, security(("bearer" = [])),
+    responses(BodyRefused, (status = 201, body = CreatedServiceAccountDto,
+            headers(("Location" = String, description = "The new member's URL"))),
+        (status = 400, description = "A bad name or role, a name in use (`A service account with this name already exists.`) or `administrators` (`A service account cannot be an administrator.`)"),
+        (status = 401, body = DetailBody), (status = 403, body = DetailBody), (status = 404, body = DetailBody)))]
+pub(crate) async fn create_service_account(
+    ids: Ids,
+    State(state): State<AppState>,
+    CurrentActor(actor): CurrentActor,
+    body: ServiceAccountWrite,
+) -> Result<
+    (
+        StatusCode,
+        [(header::HeaderName, String); 1],
+        Json<CreatedServiceAccountDto>,
+    ),
+    ApiError,
+> {
+    let created = state
+        .members
+        .create_service_account(&actor, ids.organization, body.into())
+        .await?;
+    let account = &created.account;
+    let url = links::member(account.organization_id, account.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, url.clone())],
+        Json(CreatedServiceAccountDto {
+            url,
+            identifier: account.identifier.to_string(),
+            kind: account.kind().as_str().to_owned(),
+            role: account.role.as_str().to_owned(),
+            organization: links::organization(account.organization_id),
+            api_key: created.api_key.expose().to_owned(),
+        }),
+    ))
 }

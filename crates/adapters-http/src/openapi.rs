@@ -554,7 +554,7 @@ mod tests {
             }
         }
 
-        assert_eq!(bodies, 11);
+        assert_eq!(bodies, 12);
     }
 
     #[test]

@@ -66,6 +66,10 @@ kinds! {
     InvitationDays: Input<i64> = coerce::integer, schema::invitation_days;
     /// A role's name.
     RoleName: Input<String> = coerce::string, schema::role;
+    /// A service account's name: 1 to 50 letters, digits, `-`, `_`, `.`.
+    ServiceAccountName: Input<String> = coerce::string, schema::service_account_name;
+    /// A service account's role: any but `administrators`.
+    ServiceRole: Input<String> = coerce::string, schema::service_role;
     /// An API key's name: not blank, at most 50 characters.
     KeyName: Input<String> = coerce::string, || schema::char_field(50);
     /// An API key's scope.
@@ -359,9 +363,9 @@ mod tests {
 
         assert!(matches!(
             filters,
-            Ok(crate::members::MemberFilters { role: Some(ref role), identifier: None }) if role == "users"
+            Ok(crate::members::MemberFilters { role: Some(ref role), identifier: None, kind: None }) if role == "users"
         ));
         let names: Vec<&str> = parameters.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, ["role", "identifier"]);
+        assert_eq!(names, ["role", "identifier", "kind"]);
     }
 }

@@ -119,6 +119,24 @@ pub fn role() -> Schema {
     one_of(ROLES)
 }
 
+/// A service account's role: `administrators` is refused.
+pub fn service_role() -> Schema {
+    one_of(["managers", "users", "collaborators"])
+}
+
+/// A service account's name (also its identifier).
+pub fn service_account_name() -> Schema {
+    text("^[A-Za-z0-9._-]{1,50}$")
+        .min_length(Some(1))
+        .max_length(Some(50))
+        .into()
+}
+
+/// `?kind=` of members: people or service accounts.
+pub fn kind_filter() -> Schema {
+    choice_filter(&["human", "service"])
+}
+
 /// The origin of an opt-out.
 pub fn origin() -> Schema {
     one_of(ORIGINS)

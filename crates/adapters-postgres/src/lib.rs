@@ -213,7 +213,8 @@ impl Dialect for PgDialect {
             return None;
         }
         match database.constraint() {
-            Some("users_identifier_key") => Some(Unique::UserIdentifier),
+            Some("users_person_identifier_idx") => Some(Unique::UserIdentifier),
+            Some("users_service_name_idx") => Some(Unique::ServiceAccountName),
             Some("invitations_one_open_idx") => Some(Unique::OneOpenInvitation),
             Some("credentials_key_name_idx") => Some(Unique::ApiKeyName),
             _ => None,

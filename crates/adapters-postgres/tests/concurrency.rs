@@ -366,6 +366,7 @@ async fn spawned_administrators_demoting_and_removing_each_other_never_leave_a_r
                 MemberFilter {
                     role: Some(Role::Administrators),
                     identifier: None,
+                    kind: None,
                 },
                 PageRequest::default(),
             )

@@ -185,6 +185,7 @@ async fn pages_of_50_from_100_000_rows_are_read_through_indexes() {
             MemberFilter {
                 role: Some(Role::Users),
                 identifier: Some("er10".to_owned()),
+                kind: None,
             },
             PageRequest::default(),
         )

@@ -389,6 +389,7 @@ async fn administrators_demoting_and_removing_each_other_from_four_instances_lea
                 MemberFilter {
                     role: Some(Role::Administrators),
                     identifier: None,
+                    kind: None,
                 },
                 PageRequest::default(),
             )

@@ -87,8 +87,10 @@ pub use crate::instant::{InstantOutOfRange, StoredInstant};
 /// A unique constraint or index whose violation a business rule explains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unique {
-    /// One user per identifier.
+    /// One person per identifier.
     UserIdentifier,
+    /// One service account of each name per organization.
+    ServiceAccountName,
     /// One open invitation per organization and address.
     OneOpenInvitation,
     /// One API key of each name per user.

@@ -2,27 +2,32 @@
 //! members under a lock on their organization (CONTRACT §5b).
 
 use async_trait::async_trait;
+use domain::api_key::KeyMaterial;
 use domain::audit::NewEvent;
 use domain::member::{MemberChange, MemberFilter, check_keeps_administrator};
 use domain::organization::TreeNode;
 use domain::pagination::{Page, PageRequest};
 use domain::permissions::{Access, Action, Standing, recheck};
-use domain::user::User;
+use domain::service_account::NewServiceAccount;
+use domain::user::{User, UserKind};
 use domain::{OrganizationId, Role, Timestamp, UserId};
-use ports::outbound::{MemberChangeError, MemberRepository, StorageError};
+use ports::outbound::{
+    CreateServiceAccountError, MemberChangeError, MemberRepository, StorageError,
+};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 
 use crate::events::Made;
 use crate::paging::{count, page_bounds, page_of};
 use crate::users::{USER_COLUMNS, USER_RETURNING, UserRow};
-use crate::{Connection, Dialect, SqlStorage};
+use crate::{Connection, Dialect, SqlStorage, Unique, stored};
 use crate::{corrupt, storage_error};
 
-/// The filters, with `$1` the organization, `$2` the role and `$3` a `like` pattern on
-/// the lower-cased identifier.
+/// The filters, with `$1` the organization, `$2` the role, `$3` a `like` pattern on
+/// the lower-cased identifier and `$4` the kind.
 const FILTER: &str = "u.organization_id = $1 and o.archived_at is null \
      and ($2 is null or u.role = $2) \
-     and ($3 is null or lower(u.identifier) like $3 escape '\\')";
+     and ($3 is null or lower(u.identifier) like $3 escape '\\') \
+     and ($4 is null or u.kind = $4)";
 
 /// A `like` pattern matching values that contain `fragment`, whose `%`, `_` and `\`
 /// match only themselves.
@@ -92,8 +97,11 @@ where
         let role = Role::parse(&role).map_err(|e| corrupt("user", user.get(), e))?;
         let is_root = parent.is_none();
         let administrators = if is_root {
+            // People only: a service account is never an administrator, and must not
+            // count as one should a row ever say so.
             let (administrators,): (i64,) = sqlx::query_as(
-                "select count(*) from users where organization_id = $1 and role = $2",
+                "select count(*) from users where organization_id = $1 and role = $2 \
+                 and kind = 'human'",
             )
             .bind(organization.get())
             .bind(Role::Administrators.as_str())
@@ -146,7 +154,10 @@ where
     for<'q> bool: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> Option<i64>: Encode<'q, D::Db>,
+    for<'q> Option<bool>: Encode<'q, D::Db>,
     for<'q> Option<&'q str>: Encode<'q, D::Db>,
+    for<'q> Option<D::Instant>: Encode<'q, D::Db>,
+    for<'r> i32: Decode<'r, D::Db> + Type<D::Db>,
     for<'r> i64: Decode<'r, D::Db>,
     for<'r> bool: Decode<'r, D::Db>,
     for<'r> String: Decode<'r, D::Db> + Type<D::Db>,
@@ -163,6 +174,7 @@ where
         let (limit, offset) = page_bounds(page);
         let role = filter.role.map(Role::as_str);
         let pattern = filter.identifier.as_deref().map(contains_pattern);
+        let kind = filter.kind.map(UserKind::as_str);
         let (total,): (i64,) = on_pool!(
             self,
             sqlx::query_as(&format!(
@@ -171,17 +183,19 @@ where
             ))
             .bind(organization.get())
             .bind(role)
-            .bind(pattern.as_deref()),
+            .bind(pattern.as_deref())
+            .bind(kind),
             fetch_one
         )
         .map_err(storage_error::<D>)?;
         let rows: Vec<UserRow<D::Instant>> = on_pool!(self, sqlx::query_as(&format!(
             "select {USER_COLUMNS} from users u join organizations o on o.id = u.organization_id \
-             where {FILTER} order by u.id limit $4 offset $5"
+             where {FILTER} order by u.id limit $5 offset $6"
         ))
         .bind(organization.get())
         .bind(role)
         .bind(pattern.as_deref())
+        .bind(kind)
         .bind(limit)
         .bind(offset), fetch_all)
         .map_err(storage_error::<D>)?;
@@ -237,6 +251,51 @@ where
         }
         transaction.commit().await.map_err(storage_error::<D>)?;
         Ok(changed)
+    }
+
+    #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
+    async fn create_service_account(
+        &self,
+        account: NewServiceAccount,
+        api_key: &KeyMaterial,
+        now: Timestamp,
+        event: NewEvent,
+    ) -> Result<User, CreateServiceAccountError> {
+        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
+        if !Self::lock_live_organization(&mut transaction, account.organization_id).await? {
+            return Err(CreateServiceAccountError::OrganizationNotFound);
+        }
+        // The partial unique index on (organization, name) of service accounts decides
+        // between parallel requests for one name: one insert wins, the others fail here.
+        let row: UserRow<D::Instant> = sqlx::query_as(&format!(
+            "insert into users (organization_id, identifier, first_name, last_name, role, \
+             password_hash, is_active, created_at, kind) \
+             values ($1, $2, '', '', $3, null, true, $4, $5) returning {USER_RETURNING}"
+        ))
+        .bind(account.organization_id.get())
+        .bind(account.name.as_str())
+        .bind(account.role.as_str())
+        .bind(stored::<D>(now))
+        .bind(UserKind::Service.as_str())
+        .fetch_one(&mut *transaction)
+        .await
+        .map_err(|error| {
+            if D::unique_violation(&error) == Some(Unique::ServiceAccountName) {
+                CreateServiceAccountError::NameTaken
+            } else {
+                CreateServiceAccountError::Storage(storage_error::<D>(error))
+            }
+        })?;
+        let created = User::try_from(row)?;
+        Self::insert_default_key(&mut transaction, created.id, api_key, now).await?;
+        let made = Made {
+            organization: Some(created.organization_id),
+            member: Some(created.id),
+            ..Made::default()
+        };
+        Self::record_event(&mut transaction, &event, made).await?;
+        transaction.commit().await.map_err(storage_error::<D>)?;
+        Ok(created)
     }
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]

@@ -10,7 +10,7 @@ use domain::audit::{Changes, NewEvent};
 use domain::organization::{NewOrganization, Organization, TreeNode};
 use domain::pagination::{Page, PageRequest};
 use domain::secret::{CredentialKind, TokenHash};
-use domain::user::{NewUser, PasswordHash, PersonName, User};
+use domain::user::{NewUser, PasswordHash, PersonName, User, UserIdentifier, UserKind};
 use domain::{ApiKeyId, EmailAddress, OrganizationId, Role, Timestamp, UserId};
 use ports::outbound::{
     AuthenticatedUser, Caller, CreateApiKeyError, CreateOrganizationError, CreateUserError, KeyUse,
@@ -27,11 +27,11 @@ use crate::{Unique, corrupt, storage_error};
 
 /// The columns every user query reads (qualified by `u`), in `UserRow` order.
 pub(crate) const USER_COLUMNS: &str = "u.id, u.organization_id, u.identifier, u.first_name, \
-     u.last_name, u.role, u.is_active, u.created_at";
+     u.last_name, u.role, u.is_active, u.created_at, u.kind";
 
 /// `USER_COLUMNS` unqualified, as `returning` names them.
 pub(crate) const USER_RETURNING: &str =
-    "id, organization_id, identifier, first_name, last_name, role, is_active, created_at";
+    "id, organization_id, identifier, first_name, last_name, role, is_active, created_at, kind";
 
 /// A `users` row, without secrets.
 #[derive(sqlx::FromRow)]
@@ -44,6 +44,7 @@ pub(crate) struct UserRow<I> {
     role: String,
     is_active: bool,
     created_at: I,
+    kind: String,
 }
 
 /// A stored name: blank only for users made by an operator.
@@ -63,7 +64,9 @@ impl<I: StoredInstant> TryFrom<UserRow<I>> for User {
         Ok(User {
             id: UserId::new(row.id),
             organization_id: OrganizationId::new(row.organization_id),
-            identifier: EmailAddress::parse(&row.identifier).map_err(|e| corrupt("user", id, e))?,
+            identifier: UserKind::parse(&row.kind)
+                .and_then(|kind| UserIdentifier::parse(kind, &row.identifier))
+                .map_err(|e| corrupt("user", id, e))?,
             first_name: person_name(&row.first_name).map_err(|e| corrupt("user", id, e))?,
             last_name: person_name(&row.last_name).map_err(|e| corrupt("user", id, e))?,
             role: Role::parse(&row.role).map_err(|e| corrupt("user", id, e))?,
@@ -282,9 +285,21 @@ where
                 CreateUserError::Storage(storage_error::<D>(error))
             }
         })?;
+        Self::insert_default_key(connection, UserId::new(row.id), api_key, now).await?;
+        Ok(User::try_from(row)?)
+    }
+
+    /// Inserts a new user's first API key, named `default`, with the `write` scope,
+    /// inside the caller's transaction.
+    pub(crate) async fn insert_default_key(
+        connection: &mut Connection<D>,
+        user: UserId,
+        api_key: &KeyMaterial,
+        now: Timestamp,
+    ) -> Result<(), StorageError> {
         Self::insert_api_key(
             connection,
-            UserId::new(row.id),
+            user,
             &NewApiKey {
                 name: ApiKeyName::default_key(),
                 scope: Scope::Write,
@@ -294,11 +309,11 @@ where
             now,
         )
         .await
+        .map(drop)
         .map_err(|error| match error {
-            CreateApiKeyError::Storage(error) => CreateUserError::Storage(error),
-            other => CreateUserError::Storage(StorageError::unexpected(other)),
-        })?;
-        Ok(User::try_from(row)?)
+            CreateApiKeyError::Storage(error) => error,
+            other => StorageError::unexpected(other),
+        })
     }
 
     async fn insert_session(
@@ -447,7 +462,7 @@ where
             sqlx::query_as(&format!(
                 "select {USER_COLUMNS}, u.password_hash from users u \
              join organizations o on o.id = u.organization_id \
-             where u.identifier = $1 and o.archived_at is null"
+             where u.identifier = $1 and u.kind = 'human' and o.archived_at is null"
             ))
             .bind(identifier.as_str()),
             fetch_optional
@@ -482,8 +497,10 @@ where
     async fn identifier_taken(&self, identifier: &EmailAddress) -> Result<bool, StorageError> {
         let (taken,): (bool,) = on_pool!(
             self,
-            sqlx::query_as("select exists (select 1 from users where identifier = $1)")
-                .bind(identifier.as_str()),
+            sqlx::query_as(
+                "select exists (select 1 from users where identifier = $1 and kind = 'human')"
+            )
+            .bind(identifier.as_str()),
             fetch_one
         )
         .map_err(storage_error::<D>)?;

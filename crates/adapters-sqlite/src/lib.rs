@@ -83,13 +83,43 @@ impl Dialect for SqliteDialect {
 
     async fn migrate(pool: &SqlitePool, _sessionless: bool) -> Result<(), StorageError> {
         let mut connection = pool.acquire().await.map_err(storage_error::<Self>)?;
-        sqlx::migrate!("./migrations")
+        // A migration that rebuilds a table other tables refer to (SQLite cannot alter
+        // a column's constraints) must not cascade its `drop table` into them: foreign
+        // keys are off while migrations run (the pragma is a no-op inside the
+        // migration's own transaction) and checked as a whole afterwards.
+        sqlx::query("pragma foreign_keys = off")
+            .execute(&mut *connection)
+            .await
+            .map_err(storage_error::<Self>)?;
+        let migrated = sqlx::migrate!("./migrations")
             .run_direct(&mut *connection)
             .await
             .map_err(|error| match error {
                 sqlx::migrate::MigrateError::Execute(error) => storage_error::<Self>(error),
                 other => StorageError::unexpected(format!("migration failed: {other}")),
-            })
+            });
+        let restored = sqlx::query("pragma foreign_keys = on")
+            .execute(&mut *connection)
+            .await
+            .map_err(storage_error::<Self>);
+        if migrated.is_err() || restored.is_err() {
+            // Never hand a connection without foreign keys back to the pool.
+            drop(connection.detach());
+            migrated?;
+            restored?;
+            return Ok(());
+        }
+        let dangling: Vec<(String,)> =
+            sqlx::query_as("select \"table\" from pragma_foreign_key_check")
+                .fetch_all(&mut *connection)
+                .await
+                .map_err(storage_error::<Self>)?;
+        match dangling.first() {
+            Some((table,)) => Err(StorageError::unexpected(format!(
+                "migration left rows of `{table}` without the row they refer to"
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// A database that is busy past the busy timeout, or cannot be opened.
@@ -111,6 +141,7 @@ impl Dialect for SqliteDialect {
             .strip_prefix("UNIQUE constraint failed: ")
         {
             Some("users.identifier") => Some(Unique::UserIdentifier),
+            Some("users.organization_id, users.identifier") => Some(Unique::ServiceAccountName),
             Some("invitations.organization_id, invitations.identifier") => {
                 Some(Unique::OneOpenInvitation)
             }

@@ -304,6 +304,7 @@ impl Services {
                 storage.organizations.clone(),
                 storage.members.clone(),
                 clock.clone(),
+                secrets.clone(),
             )),
             events: Arc::new(EventService::new(
                 storage.organizations.clone(),

@@ -62,6 +62,8 @@ actions! {
     MemberRoleChanged => "member.role_changed",
     /// A member was removed.
     MemberRemoved => "member.removed",
+    /// An administrator created a service account (a member with its `default` key).
+    ServiceAccountCreated => "service_account.created",
     /// A user replaced their default API key.
     ApiKeyRegenerated => "api_key.regenerated",
     /// A user made a named API key.

@@ -32,6 +32,7 @@ pub mod pagination;
 pub mod permissions;
 pub mod role;
 pub mod secret;
+pub mod service_account;
 pub mod time;
 pub mod user;
 pub mod validation;

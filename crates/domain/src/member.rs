@@ -2,6 +2,7 @@
 //! that a root organization keeps at least one administrator (CONTRACT §5b).
 
 use crate::role::Role;
+use crate::user::UserKind;
 use crate::validation::{Input, ValidationErrors, filter_text};
 
 /// Filters of the member list.
@@ -11,18 +12,27 @@ pub struct MemberFilter {
     pub role: Option<Role>,
     /// Only members whose identifier contains this, ignoring case.
     pub identifier: Option<String>,
+    /// Only people or only service accounts.
+    pub kind: Option<UserKind>,
 }
 
 impl MemberFilter {
-    /// Builds the filter from `?role=` and `?identifier=`, reporting both together.
+    /// Builds the filter from `?role=`, `?identifier=` and `?kind=`, reporting every
+    /// problem together.
     ///
     /// # Errors
     /// An unknown role, keyed `role`; an identifier with a NUL or of more than 320
-    /// characters, keyed `identifier`.
-    pub fn parse(role: Option<&str>, identifier: Option<&str>) -> Result<Self, ValidationErrors> {
+    /// characters, keyed `identifier`; a kind other than `human` and `service`, keyed
+    /// `kind`.
+    pub fn parse(
+        role: Option<&str>,
+        identifier: Option<&str>,
+        kind: Option<&str>,
+    ) -> Result<Self, ValidationErrors> {
         let mut errors = ValidationErrors::new();
         let role = errors.collect("role", role.map(Role::parse).transpose());
         let identifier = errors.collect("identifier", identifier.map(filter_text).transpose());
+        let kind = errors.collect("kind", kind.map(UserKind::parse).transpose());
         errors.into_result()?;
         let identifier = identifier
             .flatten()
@@ -31,6 +41,7 @@ impl MemberFilter {
         Ok(Self {
             role: role.flatten(),
             identifier,
+            kind: kind.flatten(),
         })
     }
 }
@@ -148,17 +159,17 @@ mod tests {
 
     #[test]
     fn the_member_filter_lower_cases_the_identifier_and_refuses_unknown_roles() {
-        let filter = MemberFilter::parse(Some("managers"), Some(" ADA@ ")).expect("valid");
+        let filter = MemberFilter::parse(Some("managers"), Some(" ADA@ "), None).expect("valid");
 
         assert_eq!(filter.role, Some(Role::Managers));
         assert_eq!(filter.identifier.as_deref(), Some("ada@"));
-        assert!(MemberFilter::parse(Some("owners"), None).is_err());
+        assert!(MemberFilter::parse(Some("owners"), None, None).is_err());
     }
 
     #[test]
     fn a_member_filter_reports_a_bad_role_and_a_bad_identifier_together() {
-        let errors = MemberFilter::parse(Some("owners"), Some("a\0")).expect_err("refused");
-        let long = MemberFilter::parse(None, Some(&"a".repeat(321))).expect_err("refused");
+        let errors = MemberFilter::parse(Some("owners"), Some("a\0"), None).expect_err("refused");
+        let long = MemberFilter::parse(None, Some(&"a".repeat(321)), None).expect_err("refused");
 
         assert!(errors.codes("role").is_some());
         assert_eq!(
@@ -168,6 +179,28 @@ mod tests {
         assert_eq!(
             long.codes("identifier"),
             Some(&[ErrorCode::MaxLength { max: 320 }][..])
+        );
+    }
+
+    #[test]
+    fn the_kind_filter_takes_human_or_service_only() {
+        let service = MemberFilter::parse(None, None, Some("service")).expect("valid");
+        let refused = MemberFilter::parse(None, None, Some("robot")).expect_err("refused");
+
+        assert_eq!(service.kind, Some(UserKind::Service));
+        assert_eq!(
+            MemberFilter::parse(None, None, Some("human"))
+                .expect("valid")
+                .kind,
+            Some(UserKind::Human)
+        );
+        assert_eq!(
+            refused.codes("kind"),
+            Some(
+                &[ErrorCode::InvalidChoice {
+                    value: "robot".to_owned()
+                }][..]
+            )
         );
     }
 

@@ -54,6 +54,8 @@ pub enum Action {
     ListMembers,
     /// Change a member's role, remove a member.
     ManageMembers,
+    /// Create a service account in it (CONTRACT §11).
+    CreateServiceAccount,
     /// Read its audit log (CONTRACT §13).
     ViewEvents,
     /// Manage its webhooks and read their deliveries (CONTRACT §14).
@@ -85,6 +87,7 @@ pub const fn allowed_roles(action: Action) -> &'static [Role] {
         | Action::DeleteChild
         | Action::ManageInvitations
         | Action::ManageMembers
+        | Action::CreateServiceAccount
         | Action::ViewEvents
         | Action::ManageWebhooks => &[Administrators],
     }
@@ -216,7 +219,7 @@ mod tests {
         }
     }
 
-    const ALL_ACTIONS: [Action; 10] = [
+    const ALL_ACTIONS: [Action; 11] = [
         Action::View,
         Action::Modify,
         Action::CreateChild,
@@ -225,6 +228,7 @@ mod tests {
         Action::ManageOptOuts,
         Action::ListMembers,
         Action::ManageMembers,
+        Action::CreateServiceAccount,
         Action::ViewEvents,
         Action::ManageWebhooks,
     ];
@@ -240,6 +244,7 @@ mod tests {
             | Action::DeleteChild
             | Action::ManageInvitations
             | Action::ManageMembers
+            | Action::CreateServiceAccount
             | Action::ViewEvents
             | Action::ManageWebhooks => [yes, no, no, no],
             Action::ManageOptOuts | Action::ListMembers => [yes, yes, no, no],

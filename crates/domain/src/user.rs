@@ -3,6 +3,7 @@
 use crate::email::EmailAddress;
 use crate::ids::{OrganizationId, UserId};
 use crate::role::Role;
+use crate::service_account::ServiceAccountName;
 use crate::time::Timestamp;
 use crate::validation::{ErrorCode, bounded_text};
 
@@ -96,6 +97,105 @@ impl PasswordHash {
     }
 }
 
+/// Whether a user is a person or a program (CONTRACT §11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UserKind {
+    /// A person: an e-mail identifier, invited, may have a password.
+    Human,
+    /// A service account: a name, made by an administrator, API keys only.
+    Service,
+}
+
+impl UserKind {
+    /// Both kinds.
+    pub const ALL: [UserKind; 2] = [UserKind::Human, UserKind::Service];
+
+    /// The wire and storage name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            UserKind::Human => "human",
+            UserKind::Service => "service",
+        }
+    }
+
+    /// Parses a wire or storage name.
+    ///
+    /// # Errors
+    /// `InvalidChoice` with the given value.
+    pub fn parse(value: &str) -> Result<Self, ErrorCode> {
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == value)
+            .ok_or_else(|| ErrorCode::InvalidChoice {
+                value: value.chars().take(100).collect(),
+            })
+    }
+}
+
+/// A user's identifier: a person's e-mail address (unique across the service) or a
+/// service account's name (unique within its organization). The kind of user follows
+/// from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserIdentifier {
+    /// A person's e-mail address.
+    Person(EmailAddress),
+    /// A service account's name.
+    Service(ServiceAccountName),
+}
+
+impl UserIdentifier {
+    /// Reads a stored identifier of a user of `kind`.
+    ///
+    /// # Errors
+    /// The code of the value's own parser.
+    pub fn parse(kind: UserKind, value: &str) -> Result<Self, ErrorCode> {
+        match kind {
+            UserKind::Human => EmailAddress::parse(value).map(Self::Person),
+            UserKind::Service => ServiceAccountName::parse(value).map(Self::Service),
+        }
+    }
+
+    /// The identifier as shown and stored.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Person(address) => address.as_str(),
+            Self::Service(name) => name.as_str(),
+        }
+    }
+
+    /// A person's e-mail address; `None` for a service account.
+    #[must_use]
+    pub fn as_email(&self) -> Option<&EmailAddress> {
+        match self {
+            Self::Person(address) => Some(address),
+            Self::Service(_) => None,
+        }
+    }
+
+    /// The kind of user it identifies.
+    #[must_use]
+    pub fn kind(&self) -> UserKind {
+        match self {
+            Self::Person(_) => UserKind::Human,
+            Self::Service(_) => UserKind::Service,
+        }
+    }
+}
+
+impl From<EmailAddress> for UserIdentifier {
+    fn from(address: EmailAddress) -> Self {
+        Self::Person(address)
+    }
+}
+
+impl std::fmt::Display for UserIdentifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A user as stored (without secrets).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -103,8 +203,8 @@ pub struct User {
     pub id: UserId,
     /// Its organization.
     pub organization_id: OrganizationId,
-    /// Its e-mail identifier, unique across the service.
-    pub identifier: EmailAddress,
+    /// Its identifier: a person's e-mail address or a service account's name.
+    pub identifier: UserIdentifier,
     /// First name.
     pub first_name: PersonName,
     /// Last name.
@@ -118,6 +218,12 @@ pub struct User {
 }
 
 impl User {
+    /// A person or a service account.
+    #[must_use]
+    pub fn kind(&self) -> UserKind {
+        self.identifier.kind()
+    }
+
     /// "First Last", or the identifier when the user has no name.
     #[must_use]
     pub fn display_name(&self) -> String {
@@ -216,11 +322,38 @@ mod tests {
     }
 
     #[test]
+    fn a_kind_reads_back_its_own_name_and_refuses_others() {
+        for kind in UserKind::ALL {
+            assert_eq!(UserKind::parse(kind.as_str()), Ok(kind));
+        }
+        assert_eq!(
+            UserKind::parse("robot"),
+            Err(ErrorCode::InvalidChoice {
+                value: "robot".to_owned()
+            })
+        );
+    }
+
+    #[test]
+    fn an_identifier_tells_a_person_from_a_service_account() {
+        let person = UserIdentifier::parse(UserKind::Human, "ada@example.com").expect("valid");
+        let service = UserIdentifier::parse(UserKind::Service, "billing-sync").expect("valid");
+
+        assert_eq!(person.kind(), UserKind::Human);
+        assert_eq!(service.kind(), UserKind::Service);
+        assert_eq!(service.to_string(), "billing-sync");
+        assert!(UserIdentifier::parse(UserKind::Human, "billing-sync").is_err());
+        assert!(UserIdentifier::parse(UserKind::Service, "ada@example.com").is_err());
+    }
+
+    #[test]
     fn the_display_name_falls_back_to_the_identifier() {
         let mut user = User {
             id: UserId::new(1),
             organization_id: OrganizationId::new(1),
-            identifier: EmailAddress::parse("ada@example.com").expect("valid"),
+            identifier: EmailAddress::parse("ada@example.com")
+                .expect("valid")
+                .into(),
             first_name: PersonName::unnamed(),
             last_name: PersonName::unnamed(),
             role: Role::Users,

@@ -94,6 +94,12 @@ pub enum ErrorCode {
     NotAList,
     /// An organization already has the most webhooks it may have.
     TooManyWebhooks,
+    /// A service account name with a character other than letters, digits, `-`, `_`, `.`.
+    InvalidServiceAccountName,
+    /// The organization has a service account of this name.
+    ServiceAccountNameTaken,
+    /// A service account cannot have the `administrators` role.
+    ServiceAccountCannotBeAdministrator,
 }
 
 /// The errors of one field: a list of codes, or the errors of a nested object.

@@ -20,6 +20,7 @@ use domain::optout::{OptOut, OptOutRecorded, OptOutRequest};
 use domain::organization::{Organization, SettingsInput, UpdateMode};
 use domain::pagination::{Page, PageRequest};
 use domain::secret::SecretToken;
+use domain::service_account::ServiceAccountRequest;
 use domain::user::User;
 use domain::webhook::{Delivery, Webhook, WebhookInput, WebhookSecret};
 use domain::{
@@ -200,6 +201,15 @@ pub struct CreatedApiKey {
     pub api_key: ApiKey,
     /// The key itself, shown once.
     pub key: SecretToken,
+}
+
+/// A new service account and its `default` API key, shown once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedServiceAccount {
+    /// The new member.
+    pub account: User,
+    /// Its API key.
+    pub api_key: SecretToken,
 }
 
 /// What the `parent` field of a request says, before it is looked up.
@@ -456,19 +466,33 @@ pub trait OptOutUseCases: Send + Sync {
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait MemberUseCases: Send + Sync {
-    /// A page of a visible organization's members; `role` and `identifier` are the raw
-    /// filters.
+    /// A page of a visible organization's members; `role`, `identifier` and `kind` are
+    /// the raw filters.
     ///
     /// # Errors
-    /// `NotFound`, `Forbidden`, `Validation` on `role`, `InvalidPage`.
+    /// `NotFound`, `Forbidden`, `Validation` on `role`, `identifier` or `kind`,
+    /// `InvalidPage`.
     async fn list(
         &self,
         actor: &Actor,
         organization: OrganizationId,
         role: Option<String>,
         identifier: Option<String>,
+        kind: Option<String>,
         page: PageRequest,
     ) -> Result<Page<User>, UseCaseError>;
+
+    /// Creates a service account in a visible organization (its administrators only)
+    /// with its `default` API key, shown once (CONTRACT §11).
+    ///
+    /// # Errors
+    /// `NotFound`, `Forbidden`, `Validation` on `name` (also a name in use) and `role`.
+    async fn create_service_account(
+        &self,
+        actor: &Actor,
+        organization: OrganizationId,
+        request: ServiceAccountRequest,
+    ) -> Result<CreatedServiceAccount, UseCaseError>;
 
     /// One member of a visible organization.
     ///

@@ -27,6 +27,7 @@ use domain::organization::{NewOrganization, Organization, TreeNode};
 
 use domain::pagination::{Page, PageRequest};
 use domain::secret::{SecretToken, TokenHash};
+use domain::service_account::NewServiceAccount;
 use domain::user::{NewUser, Password, PasswordHash, PersonName, User};
 use domain::webhook::{Delivery, DeliveryStatus, Endpoint, Webhook, WebhookFields, WebhookSecret};
 use domain::{
@@ -709,6 +710,20 @@ pub enum MemberChangeError {
     Storage(#[from] StorageError),
 }
 
+/// Why a service account could not be stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CreateServiceAccountError {
+    /// The organization has a service account of this name.
+    #[error("a service account with this name already exists")]
+    NameTaken,
+    /// The organization does not exist or is archived.
+    #[error("the organization does not exist")]
+    OrganizationNotFound,
+    /// A storage failure.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
 /// The members of organizations.
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
@@ -752,6 +767,23 @@ pub trait MemberRepository: Send + Sync {
         now: Timestamp,
         event: Option<NewEvent>,
     ) -> Result<User, MemberChangeError>;
+
+    /// Stores a service account (no password), its `default` API key (`write` scope) and
+    /// `event` (target: the new member), in one transaction, in a live organization.
+    /// The name is unique within the organization, held by the database under
+    /// concurrency.
+    ///
+    /// # Errors
+    /// MUST return `NameTaken` for a name in use in the organization (also when another
+    /// request takes it at the same moment) and `OrganizationNotFound` for a missing or
+    /// archived organization.
+    async fn create_service_account(
+        &self,
+        account: NewServiceAccount,
+        api_key: &KeyMaterial,
+        now: Timestamp,
+        event: NewEvent,
+    ) -> Result<User, CreateServiceAccountError>;
 
     /// Removes a member with all their API keys and sessions, under the same lock and
     /// checks as `change_role`; their identifier is free again.

@@ -10,6 +10,7 @@ mod audit_checks;
 pub mod checks;
 pub mod fixtures;
 pub mod idempotency;
+pub mod service_account_checks;
 mod webhook_checks;
 
 use std::sync::Arc;
@@ -219,6 +220,14 @@ macro_rules! contract_tests {
             deactivating_or_deleting_a_webhook_drops_its_pending_deliveries,
             an_organization_has_at_most_ten_webhooks_even_under_concurrency,
             two_workers_claim_each_delivery_exactly_once,
+        );
+        $crate::contract_tests!(@each_in service_account_checks $fresh;
+            a_service_account_is_stored_with_its_default_key_and_its_event,
+            a_service_account_name_is_unique_within_its_organization_only,
+            thirty_simultaneous_creations_of_one_name_store_exactly_one,
+            a_refused_service_account_stores_nothing,
+            members_filter_by_kind_and_a_removed_service_account_loses_its_keys,
+            service_accounts_never_count_as_administrators,
         );
         $crate::contract_tests!(@each_in idempotency $fresh;
             a_free_key_is_claimed_and_then_held_by_its_request,

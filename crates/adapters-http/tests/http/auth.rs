@@ -171,6 +171,7 @@ async fn me_shows_the_user_with_its_member_url_and_links() {
         json!({
             "url": "/organizations/1/users/5/",
             "identifier": "admin@example.com",
+            "kind": "human",
             "first_name": "Ada",
             "last_name": "Lovelace",
             "role": "administrators",

@@ -23,7 +23,7 @@ async fn the_member_list_is_paginated_with_each_member_as_in_the_contract() {
     mocks
         .members
         .expect_list()
-        .withf(|_, organization, role, identifier, page| {
+        .withf(|_, organization, role, identifier, _, page| {
             *organization == OrganizationId::new(1)
                 && role.is_none()
                 && identifier.is_none()
@@ -31,7 +31,9 @@ async fn the_member_list_is_paginated_with_each_member_as_in_the_contract() {
                 && page.size() == 50
         })
         .times(1)
-        .returning(|_, _, _, _, _| Ok(page(vec![user(), member(8, Role::Managers)], 120, 1, 50)));
+        .returning(|_, _, _, _, _, _| {
+            Ok(page(vec![user(), member(8, Role::Managers)], 120, 1, 50))
+        });
 
     let answer = send(mocks.router(), request("GET", "/organizations/1/users/")).await;
 
@@ -47,6 +49,7 @@ async fn the_member_list_is_paginated_with_each_member_as_in_the_contract() {
                 {
                     "url": "/organizations/1/users/5/",
                     "identifier": "admin@example.com",
+                    "kind": "human",
                     "first_name": "Ada",
                     "last_name": "Lovelace",
                     "role": "administrators",
@@ -55,6 +58,7 @@ async fn the_member_list_is_paginated_with_each_member_as_in_the_contract() {
                 {
                     "url": "/organizations/1/users/8/",
                     "identifier": "member8@example.com",
+                    "kind": "human",
                     "first_name": "Grace",
                     "last_name": "Hopper",
                     "role": "managers",
@@ -71,7 +75,7 @@ async fn the_member_list_passes_its_filters_raw_and_keeps_them_in_page_links() {
     mocks
         .members
         .expect_list()
-        .withf(|_, organization, role, identifier, page| {
+        .withf(|_, organization, role, identifier, _, page| {
             *organization == OrganizationId::new(2)
                 && role.as_deref() == Some("managers")
                 && identifier.as_deref() == Some("ADA@")
@@ -79,7 +83,7 @@ async fn the_member_list_passes_its_filters_raw_and_keeps_them_in_page_links() {
                 && page.size() == 10
         })
         .times(1)
-        .returning(|_, _, _, _, _| Ok(page(vec![member(8, Role::Managers)], 25, 2, 10)));
+        .returning(|_, _, _, _, _, _| Ok(page(vec![member(8, Role::Managers)], 25, 2, 10)));
 
     let answer = send(
         mocks.router(),
@@ -109,13 +113,15 @@ async fn empty_member_filters_are_no_filters() {
     mocks
         .members
         .expect_list()
-        .withf(|_, _, role, identifier, _| role.is_none() && identifier.is_none())
+        .withf(|_, _, role, identifier, kind, _| {
+            role.is_none() && identifier.is_none() && kind.is_none()
+        })
         .times(1)
-        .returning(|_, _, _, _, _| Ok(page(Vec::new(), 0, 1, 50)));
+        .returning(|_, _, _, _, _, _| Ok(page(Vec::new(), 0, 1, 50)));
 
     let answer = send(
         mocks.router(),
-        request("GET", "/organizations/1/users/?role=&identifier="),
+        request("GET", "/organizations/1/users/?role=&identifier=&kind="),
     )
     .await;
 
@@ -127,14 +133,17 @@ async fn empty_member_filters_are_no_filters() {
 #[tokio::test]
 async fn an_unknown_role_filter_is_400_on_role() {
     let mut mocks = Mocks::new();
-    mocks.members.expect_list().returning(|_, _, role, _, _| {
-        Err(UseCaseError::Validation(ValidationErrors::single(
-            "role",
-            ErrorCode::InvalidChoice {
-                value: role.unwrap_or_default(),
-            },
-        )))
-    });
+    mocks
+        .members
+        .expect_list()
+        .returning(|_, _, role, _, _, _| {
+            Err(UseCaseError::Validation(ValidationErrors::single(
+                "role",
+                ErrorCode::InvalidChoice {
+                    value: role.unwrap_or_default(),
+                },
+            )))
+        });
 
     let answer = send(
         mocks.router(),
@@ -165,7 +174,7 @@ async fn a_member_page_past_the_end_is_404_invalid_page() {
     mocks
         .members
         .expect_list()
-        .returning(|_, _, _, _, _| Err(UseCaseError::InvalidPage));
+        .returning(|_, _, _, _, _, _| Err(UseCaseError::InvalidPage));
 
     let answer = send(
         mocks.router(),
@@ -183,7 +192,7 @@ async fn the_members_of_a_hidden_organization_are_404_and_of_a_forbidden_one_403
     mocks
         .members
         .expect_list()
-        .returning(|_, organization, _, _, _| {
+        .returning(|_, organization, _, _, _, _| {
             if organization == OrganizationId::new(9) {
                 Err(UseCaseError::NotFound)
             } else {
@@ -254,6 +263,7 @@ async fn changing_a_role_answers_200_with_the_member() {
         json!({
             "url": "/organizations/1/users/8/",
             "identifier": "member8@example.com",
+            "kind": "human",
             "first_name": "Grace",
             "last_name": "Hopper",
             "role": "managers",
@@ -546,4 +556,128 @@ async fn a_filter_with_a_nul_or_over_320_characters_never_reaches_the_use_case()
             "role": ["Les caractères null ne sont pas autorisés."],
         })
     );
+}
+
+fn service_account(id: i64, role: Role) -> domain::user::User {
+    domain::user::User {
+        identifier: domain::user::UserIdentifier::Service(
+            domain::service_account::ServiceAccountName::parse("billing-sync").expect("valid"),
+        ),
+        first_name: domain::user::PersonName::unnamed(),
+        last_name: domain::user::PersonName::unnamed(),
+        ..member(id, role)
+    }
+}
+
+#[tokio::test]
+async fn a_service_account_is_201_with_its_key_once_a_location_and_no_store() {
+    let mut mocks = Mocks::new();
+    mocks
+        .members
+        .expect_create_service_account()
+        .withf(|_, organization, request| {
+            *organization == OrganizationId::new(1)
+                && request.name == Input::Value("billing-sync".to_owned())
+                && request.role == Input::Value("users".to_owned())
+        })
+        .times(1)
+        .returning(|_, _, _| {
+            Ok(ports::inbound::CreatedServiceAccount {
+                account: service_account(9, Role::Users),
+                api_key: domain::secret::SecretToken::presented("the-service-key"),
+            })
+        });
+
+    let answer = send(
+        mocks.router(),
+        json_request(
+            "POST",
+            "/organizations/1/service_accounts",
+            &json!({"name": "billing-sync", "role": "users"}),
+        ),
+    )
+    .await;
+
+    assert_eq!(answer.status, StatusCode::CREATED);
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
+    assert_eq!(answer.header("location"), Some("/organizations/1/users/9/"));
+    assert_eq!(
+        answer.json(),
+        json!({
+            "url": "/organizations/1/users/9/",
+            "identifier": "billing-sync",
+            "kind": "service",
+            "role": "users",
+            "organization": "/organizations/1/",
+            "api_key": "the-service-key"
+        })
+    );
+}
+
+#[tokio::test]
+async fn service_account_refusals_are_field_errors_in_both_languages() {
+    let mut mocks = Mocks::new();
+    mocks
+        .members
+        .expect_create_service_account()
+        .returning(|_, _, _| {
+            let mut errors = ValidationErrors::new();
+            errors.add("name", ErrorCode::ServiceAccountNameTaken);
+            errors.add("role", ErrorCode::ServiceAccountCannotBeAdministrator);
+            Err(UseCaseError::Validation(errors))
+        });
+    let router = mocks.router();
+    let body = json!({"name": "ci", "role": "administrators"});
+
+    let english = send(
+        router.clone(),
+        json_request("POST", "/organizations/1/service_accounts/", &body),
+    )
+    .await;
+    let french = send(
+        router,
+        with_language(
+            json_request("POST", "/organizations/1/service_accounts/", &body),
+            "fr",
+        ),
+    )
+    .await;
+
+    assert_eq!(english.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        english.json(),
+        json!({
+            "name": ["A service account with this name already exists."],
+            "role": ["A service account cannot be an administrator."]
+        })
+    );
+    assert_eq!(
+        french.json(),
+        json!({
+            "name": ["Un compte de service portant ce nom existe déjà."],
+            "role": ["Un compte de service ne peut pas être administrateur."]
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_service_member_is_listed_with_kind_service_and_the_kind_filter_reaches_the_use_case() {
+    let mut mocks = Mocks::new();
+    mocks
+        .members
+        .expect_list()
+        .withf(|_, _, _, _, kind, _| kind.as_deref() == Some("service"))
+        .times(1)
+        .returning(|_, _, _, _, _, _| Ok(page(vec![service_account(9, Role::Users)], 1, 1, 50)));
+
+    let answer = send(
+        mocks.router(),
+        request("GET", "/organizations/1/users/?kind=service"),
+    )
+    .await;
+
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.json()["results"][0]["kind"], "service");
+    assert_eq!(answer.json()["results"][0]["identifier"], "billing-sync");
+    assert_eq!(answer.json()["results"][0]["first_name"], "");
 }

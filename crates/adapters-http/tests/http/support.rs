@@ -141,7 +141,7 @@ pub fn user() -> User {
     User {
         id: UserId::new(5),
         organization_id: OrganizationId::new(1),
-        identifier: email("admin@example.com"),
+        identifier: email("admin@example.com").into(),
         first_name: PersonName::parse("Ada").expect("valid"),
         last_name: PersonName::parse("Lovelace").expect("valid"),
         role: Role::Administrators,
@@ -154,7 +154,7 @@ pub fn user() -> User {
 pub fn member(id: i64, role: Role) -> User {
     User {
         id: UserId::new(id),
-        identifier: email(&format!("member{id}@example.com")),
+        identifier: email(&format!("member{id}@example.com")).into(),
         first_name: PersonName::parse("Grace").expect("valid"),
         last_name: PersonName::parse("Hopper").expect("valid"),
         role,

@@ -74,7 +74,7 @@ pub fn user(id: UserId, organization_id: OrganizationId, role: Role) -> User {
     User {
         id,
         organization_id,
-        identifier: email(&format!("user{id}@example.com")),
+        identifier: email(&format!("user{id}@example.com")).into(),
         first_name: PersonName::parse("Ada").expect("valid"),
         last_name: PersonName::parse("Lovelace").expect("valid"),
         role,

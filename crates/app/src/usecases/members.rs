@@ -1,16 +1,24 @@
-//! Members: list, change a role, remove (CONTRACT §5b).
+//! Members: list, change a role, remove (CONTRACT §5b); create service accounts
+//! (CONTRACT §11).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use domain::api_key::KeyMaterial;
 use domain::audit::{Changes, EventAction, EventTarget, NewEvent};
-use domain::member::{MemberFilter, check_role_change};
+use domain::member::MemberFilter;
 use domain::pagination::{Page, PageRequest};
+use domain::service_account::{
+    NewServiceAccount, ServiceAccountRequest, check_member_role_change, check_new_service_account,
+};
 use domain::user::User;
-use domain::{Action, Actor, Input, OrganizationId, UserId};
-use ports::inbound::{Conflict, MemberUseCases, UseCaseError};
-use ports::outbound::{Clock, MemberChangeError, MemberRepository, OrganizationRepository};
+use domain::{Action, Actor, ErrorCode, Input, OrganizationId, UserId, ValidationErrors};
+use ports::inbound::{Conflict, CreatedServiceAccount, MemberUseCases, UseCaseError};
+use ports::outbound::{
+    Clock, CreateServiceAccountError, MemberChangeError, MemberRepository, OrganizationRepository,
+    SecretGenerator,
+};
 
 use super::authorized_organization;
 
@@ -20,6 +28,7 @@ pub struct MemberService {
     organizations: Arc<dyn OrganizationRepository>,
     members: Arc<dyn MemberRepository>,
     clock: Arc<dyn Clock>,
+    secrets: Arc<dyn SecretGenerator>,
 }
 
 impl MemberService {
@@ -28,11 +37,13 @@ impl MemberService {
         organizations: Arc<dyn OrganizationRepository>,
         members: Arc<dyn MemberRepository>,
         clock: Arc<dyn Clock>,
+        secrets: Arc<dyn SecretGenerator>,
     ) -> Self {
         Self {
             organizations,
             members,
             clock,
+            secrets,
         }
     }
 }
@@ -54,6 +65,7 @@ impl MemberUseCases for MemberService {
         organization: OrganizationId,
         role: Option<String>,
         identifier: Option<String>,
+        kind: Option<String>,
         page: PageRequest,
     ) -> Result<Page<User>, UseCaseError> {
         authorized_organization(
@@ -63,7 +75,7 @@ impl MemberUseCases for MemberService {
             organization,
         )
         .await?;
-        let filter = MemberFilter::parse(role.as_deref(), identifier.as_deref())?;
+        let filter = MemberFilter::parse(role.as_deref(), identifier.as_deref(), kind.as_deref())?;
         let listed = self.members.list(organization, filter, page).await?;
         page.check(listed.total)
             .map_err(|_| UseCaseError::InvalidPage)?;
@@ -103,13 +115,14 @@ impl MemberUseCases for MemberService {
             organization,
         )
         .await?;
-        let role = check_role_change(role)?;
-        // The role before, for the event's `changes`.
+        // The member before: its kind decides which roles it may have (a kind never
+        // changes), its role goes into the event's `changes`.
         let before = self
             .members
             .find(organization, user)
             .await?
             .ok_or(UseCaseError::NotFound)?;
+        let role = check_member_role_change(before.kind(), role)?;
         let now = self.clock.now();
         let changes = Changes::of_role(before.role, role);
         let event = (!changes.is_empty()).then(|| {
@@ -126,6 +139,54 @@ impl MemberUseCases for MemberService {
             .change_role(organization, user, role, actor.user_id, now, event)
             .await
             .map_err(change_error)
+    }
+
+    async fn create_service_account(
+        &self,
+        actor: &Actor,
+        organization: OrganizationId,
+        request: ServiceAccountRequest,
+    ) -> Result<CreatedServiceAccount, UseCaseError> {
+        authorized_organization(
+            self.organizations.as_ref(),
+            actor,
+            Action::CreateServiceAccount,
+            organization,
+        )
+        .await?;
+        let terms = check_new_service_account(request)?;
+        let api_key = self.secrets.generate();
+        let now = self.clock.now();
+        // No secret in the event: the name and the role only.
+        let event = NewEvent::by(
+            actor,
+            EventAction::ServiceAccountCreated,
+            organization,
+            EventTarget::ThisMember,
+            now,
+        )
+        .with_changes(
+            Changes::new()
+                .with("name", None::<&str>, terms.name.as_str())
+                .with("role", None::<&str>, terms.role.as_str()),
+        );
+        let account = NewServiceAccount {
+            organization_id: organization,
+            name: terms.name,
+            role: terms.role,
+        };
+        let account = self
+            .members
+            .create_service_account(account, &KeyMaterial::of(&api_key), now, event)
+            .await
+            .map_err(|error| match error {
+                CreateServiceAccountError::NameTaken => UseCaseError::Validation(
+                    ValidationErrors::single("name", ErrorCode::ServiceAccountNameTaken),
+                ),
+                CreateServiceAccountError::OrganizationNotFound => UseCaseError::NotFound,
+                CreateServiceAccountError::Storage(error) => error.into(),
+            })?;
+        Ok(CreatedServiceAccount { account, api_key })
     }
 
     async fn remove(
@@ -159,9 +220,14 @@ impl MemberUseCases for MemberService {
 mod tests {
     use super::*;
     use crate::usecases::fixtures::*;
+    use domain::secret::SecretToken;
+    use domain::service_account::ServiceAccountName;
+    use domain::user::{PersonName, UserIdentifier};
     use domain::{ErrorCode, Role};
     use mockall::predicate::eq;
-    use ports::outbound::{MockClock, MockMemberRepository, MockOrganizationRepository};
+    use ports::outbound::{
+        MockClock, MockMemberRepository, MockOrganizationRepository, MockSecretGenerator,
+    };
 
     const MEMBER: UserId = UserId::new(42);
 
@@ -174,7 +240,16 @@ mod tests {
         });
         let mut clock = MockClock::new();
         clock.expect_now().returning(now);
-        MemberService::new(Arc::new(organizations), Arc::new(members), Arc::new(clock))
+        let mut secrets = MockSecretGenerator::new();
+        secrets
+            .expect_generate()
+            .returning(|| SecretToken::presented("service-secret"));
+        MemberService::new(
+            Arc::new(organizations),
+            Arc::new(members),
+            Arc::new(clock),
+            Arc::new(secrets),
+        )
     }
 
     #[tokio::test]
@@ -187,6 +262,7 @@ mod tests {
                     *organization == CHILD
                         && filter.role == Some(Role::Users)
                         && filter.identifier.as_deref() == Some("ada")
+                        && filter.kind == Some(domain::user::UserKind::Human)
                 })
                 .times(1)
                 .returning(|_, _, page| {
@@ -203,6 +279,7 @@ mod tests {
                     CHILD,
                     Some("users".to_owned()),
                     Some("Ada".to_owned()),
+                    Some("human".to_owned()),
                     PageRequest::default(),
                 )
                 .await
@@ -219,7 +296,7 @@ mod tests {
             members.expect_list().never();
 
             let listed = service(members)
-                .list(&actor(role), ROOT, None, None, PageRequest::default())
+                .list(&actor(role), ROOT, None, None, None, PageRequest::default())
                 .await;
 
             assert_eq!(listed, Err(UseCaseError::Forbidden));
@@ -232,6 +309,7 @@ mod tests {
             .list(
                 &actor(Role::Administrators),
                 OTHER_ROOT,
+                None,
                 None,
                 None,
                 PageRequest::default(),
@@ -248,6 +326,7 @@ mod tests {
                 &actor(Role::Managers),
                 ROOT,
                 Some("owners".to_owned()),
+                None,
                 None,
                 PageRequest::default(),
             )
@@ -409,7 +488,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_or_unknown_role_is_refused_without_storing() {
-        let mut members = MockMemberRepository::new();
+        let mut members = known_members();
         members.expect_change_role().never();
         let service = service(members);
 
@@ -469,5 +548,143 @@ mod tests {
             .await;
 
         assert_eq!(removed, Err(UseCaseError::NotFound));
+    }
+
+    fn service_member(id: UserId, organization: OrganizationId, role: Role) -> User {
+        User {
+            identifier: UserIdentifier::Service(
+                ServiceAccountName::parse("billing-sync").expect("valid"),
+            ),
+            first_name: PersonName::unnamed(),
+            last_name: PersonName::unnamed(),
+            ..user(id, organization, role)
+        }
+    }
+
+    fn service_request(name: &str, role: &str) -> ServiceAccountRequest {
+        ServiceAccountRequest {
+            name: Input::Value(name.to_owned()),
+            role: Input::Value(role.to_owned()),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_administrator_creates_a_service_account_with_its_key_and_one_event() {
+        let mut members = MockMemberRepository::new();
+        members
+            .expect_create_service_account()
+            .withf(|account, key, at, event| {
+                account.organization_id == CHILD
+                    && account.name.as_str() == "billing-sync"
+                    && account.role == Role::Users
+                    && *key == KeyMaterial::of(&SecretToken::presented("service-secret"))
+                    && *at == now()
+                    && event.action == EventAction::ServiceAccountCreated
+                    && event.actor == domain::audit::EventActor::User(UserId::new(10))
+                    && event.target == EventTarget::ThisMember
+                    && event.changes.fields().collect::<Vec<_>>() == ["name", "role"]
+            })
+            .times(1)
+            .returning(|account, _, _, _| {
+                Ok(service_member(
+                    MEMBER,
+                    account.organization_id,
+                    account.role,
+                ))
+            });
+
+        let created = service(members)
+            .create_service_account(
+                &actor(Role::Administrators),
+                CHILD,
+                service_request("billing-sync", "users"),
+            )
+            .await
+            .expect("created");
+
+        assert_eq!(created.account.kind(), domain::user::UserKind::Service);
+        assert_eq!(created.api_key.expose(), "service-secret");
+    }
+
+    #[tokio::test]
+    async fn only_administrators_create_service_accounts_and_others_trees_are_not_found() {
+        for role in [Role::Managers, Role::Users, Role::Collaborators] {
+            let mut members = MockMemberRepository::new();
+            members.expect_create_service_account().never();
+
+            let created = service(members)
+                .create_service_account(&actor(role), ROOT, service_request("ci", "users"))
+                .await;
+
+            assert_eq!(created, Err(UseCaseError::Forbidden), "{role}");
+        }
+        let mut members = MockMemberRepository::new();
+        members.expect_create_service_account().never();
+        let hidden = service(members)
+            .create_service_account(
+                &actor(Role::Administrators),
+                OTHER_ROOT,
+                service_request("ci", "users"),
+            )
+            .await;
+        assert_eq!(hidden, Err(UseCaseError::NotFound));
+    }
+
+    #[tokio::test]
+    async fn a_service_account_administrator_or_bad_name_is_refused_without_storing() {
+        let mut members = MockMemberRepository::new();
+        members.expect_create_service_account().never();
+
+        let refused = service(members)
+            .create_service_account(
+                &actor(Role::Administrators),
+                ROOT,
+                service_request("no spaces", "administrators"),
+            )
+            .await;
+
+        assert!(matches!(refused, Err(UseCaseError::Validation(errors))
+            if errors.codes("role") == Some(&[ErrorCode::ServiceAccountCannotBeAdministrator][..])
+                && errors.codes("name") == Some(&[ErrorCode::InvalidServiceAccountName][..])));
+    }
+
+    #[tokio::test]
+    async fn a_taken_service_account_name_is_a_name_error() {
+        let mut members = MockMemberRepository::new();
+        members
+            .expect_create_service_account()
+            .returning(|_, _, _, _| Err(CreateServiceAccountError::NameTaken));
+
+        let refused = service(members)
+            .create_service_account(
+                &actor(Role::Administrators),
+                ROOT,
+                service_request("ci", "users"),
+            )
+            .await;
+
+        assert!(matches!(refused, Err(UseCaseError::Validation(errors))
+            if errors.codes("name") == Some(&[ErrorCode::ServiceAccountNameTaken][..])));
+    }
+
+    #[tokio::test]
+    async fn a_service_member_cannot_become_an_administrator_and_nothing_is_stored() {
+        let mut members = MockMemberRepository::new();
+        members
+            .expect_find()
+            .returning(|organization, id| Ok(Some(service_member(id, organization, Role::Users))));
+        members.expect_change_role().never();
+
+        let changed = service(members)
+            .change_role(
+                &actor(Role::Administrators),
+                ROOT,
+                MEMBER,
+                Input::Value("administrators".to_owned()),
+            )
+            .await;
+
+        assert!(matches!(changed, Err(UseCaseError::Validation(errors))
+            if errors.codes("role") == Some(&[ErrorCode::ServiceAccountCannotBeAdministrator][..])));
     }
 }
