@@ -1,23 +1,28 @@
 //! Mocks of the driving ports, sample domain values, and request helpers.
 
 use adapters_http::{AppState, router};
+use async_trait::async_trait;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use chrono::TimeZone;
+use domain::api_key::{ApiKey, ApiKeyRequest};
 use domain::invitation::{Invitation, InvitationStatus};
 use domain::optout::{OptOut, OptOutOrigin};
 use domain::organization::TreeNode;
 use domain::organization::{Organization, OrganizationName, Settings};
 use domain::pagination::{Page, PageRequest};
+use domain::secret::SecretToken;
 use domain::user::{MemberRef, PersonName, User};
 use domain::{Actor, EmailAddress, InvitationId, OrganizationId, Role, Timestamp, UserId, Version};
+use domain::{ApiKeyId, Input, Operation};
 use http_body_util::BodyExt;
 use ports::inbound::{
     AuthFailure, InvitationView, MockAuthUseCases, MockEventUseCases, MockHealthUseCases,
     MockIdempotencyUseCases, MockInvitationUseCases, MockMemberUseCases, MockOptOutUseCases,
     MockOrganizationUseCases, MockWebhookUseCases, UseCaseError,
 };
+use ports::inbound::{AuthUseCases, CreatedApiKey, IssuedSession, OrganizationUseCases};
 use serde_json::Value;
 use std::sync::Arc;
 use tower::ServiceExt;
@@ -70,9 +75,13 @@ impl Mocks {
     }
 
     pub fn router(self) -> Router {
+        let organizations: Arc<MockOrganizationUseCases> = Arc::new(self.organizations);
         router(AppState {
-            auth: Arc::new(self.auth),
-            organizations: Arc::new(self.organizations),
+            auth: Arc::new(ComposedAuth {
+                auth: self.auth,
+                organizations: Arc::clone(&organizations),
+            }),
+            organizations,
             invitations: Arc::new(self.invitations),
             members: Arc::new(self.members),
             opt_outs: Arc::new(self.opt_outs),
@@ -81,6 +90,66 @@ impl Mocks {
             health: Arc::new(self.health),
             idempotency: Arc::new(self.idempotency),
         })
+    }
+}
+
+/// The mocked authentication, with `authenticated_organization` composed as the
+/// service composes it: `authenticate` for a read, then the organizations' `get`.
+struct ComposedAuth {
+    auth: MockAuthUseCases,
+    organizations: Arc<MockOrganizationUseCases>,
+}
+
+#[async_trait]
+impl AuthUseCases for ComposedAuth {
+    async fn authenticate(&self, token: &str, operation: Operation) -> Result<Actor, UseCaseError> {
+        self.auth.authenticate(token, operation).await
+    }
+
+    async fn authenticated_organization(
+        &self,
+        token: &str,
+        id: OrganizationId,
+    ) -> Result<(Actor, Organization), UseCaseError> {
+        let actor = self.auth.authenticate(token, Operation::Read).await?;
+        let organization = self.organizations.get(&actor, id).await?;
+        Ok((actor, organization))
+    }
+
+    async fn login(
+        &self,
+        identifier: Input<String>,
+        password: Input<String>,
+    ) -> Result<IssuedSession, UseCaseError> {
+        self.auth.login(identifier, password).await
+    }
+
+    async fn me(&self, actor: &Actor) -> Result<User, UseCaseError> {
+        self.auth.me(actor).await
+    }
+
+    async fn regenerate_api_key(&self, actor: &Actor) -> Result<SecretToken, UseCaseError> {
+        self.auth.regenerate_api_key(actor).await
+    }
+
+    async fn api_keys(
+        &self,
+        actor: &Actor,
+        page: PageRequest,
+    ) -> Result<Page<ApiKey>, UseCaseError> {
+        self.auth.api_keys(actor, page).await
+    }
+
+    async fn create_api_key(
+        &self,
+        actor: &Actor,
+        request: ApiKeyRequest,
+    ) -> Result<CreatedApiKey, UseCaseError> {
+        self.auth.create_api_key(actor, request).await
+    }
+
+    async fn revoke_api_key(&self, actor: &Actor, key: ApiKeyId) -> Result<(), UseCaseError> {
+        self.auth.revoke_api_key(actor, key).await
     }
 }
 
