@@ -392,11 +392,11 @@ pub async fn two_workers_claim_each_delivery_exactly_once(store: &Store) {
     assert_eq!(all.len(), 101);
 }
 
-/// Settles every pending delivery of `hook` (claimed at `at`) as `status` at `at`.
+/// Settles every pending delivery of `hook` as `status`, as if at `at`.
 async fn settle_all(store: &Store, hook: &Webhook, status: DeliveryStatus, at: Timestamp) {
     let claimed = store
         .deliveries
-        .claim_due(at + Duration::days(1), 1000, Duration::minutes(1))
+        .claim_due(now() + Duration::seconds(1), 1000, Duration::minutes(1))
         .await
         .expect("claimed");
     let theirs: HashSet<_> = deliveries(store, hook)
@@ -404,6 +404,10 @@ async fn settle_all(store: &Store, hook: &Webhook, status: DeliveryStatus, at: T
         .into_iter()
         .map(|delivery| delivery.id)
         .collect();
+    assert!(
+        claimed.iter().any(|due| theirs.contains(&due.id)),
+        "nothing of the webhook's to settle"
+    );
     for due in claimed {
         let settled = if theirs.contains(&due.id) {
             DeliveryOutcome {
