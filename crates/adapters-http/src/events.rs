@@ -217,3 +217,56 @@ pub(crate) async fn list(
         EventDto::from,
     ))))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::EventId;
+
+    fn query(pairs: &[(&str, &str)]) -> ListQuery {
+        ListQuery {
+            path: "/organizations/1/events/".to_owned(),
+            pairs: pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_next_cursor_link_replaces_the_cursor_and_keeps_the_rest_sorted() {
+        let slice = EventSlice {
+            events: Vec::new(),
+            next: Some(EventId::new(41)),
+        };
+
+        let page = CursorPage::new(
+            slice,
+            &query(&[
+                ("page_size", "2"),
+                ("cursor", "90"),
+                ("actor", "/organizations/1/users/5/"),
+            ]),
+        );
+
+        assert_eq!(
+            page.next.as_deref(),
+            Some(
+                "/organizations/1/events/?actor=%2Forganizations%2F1%2Fusers%2F5%2F&cursor=41&page_size=2"
+            )
+        );
+    }
+
+    #[test]
+    fn the_last_cursor_page_has_no_next_link_and_no_count() {
+        let slice = EventSlice {
+            events: Vec::new(),
+            next: None,
+        };
+
+        let page = CursorPage::new(slice, &query(&[("cursor", "")]));
+        let body = serde_json::to_value(EventList::Cursor(page)).expect("serialized");
+
+        assert_eq!(body, serde_json::json!({"next": null, "results": []}));
+    }
+}
