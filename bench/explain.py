@@ -20,6 +20,17 @@ OPT_OUT_FILTER = (
     "and ($3::text is null or origin = $3)"
 )
 
+# The audit log's list (crates/adapters-sql/src/events.rs).
+EVENT_COLUMNS = (
+    "id, action, actor_id, actor_organization_id, actor_identifier, organization_id, "
+    "target_kind, target_id, changes, request_id, created_at"
+)
+EVENT_FILTER = (
+    "($2 is null or action = $2) and ($3 is null or action like $3 escape '\\') "
+    "and ($4 is null or actor_id = $4) and ($5 is null or created_at >= $5) "
+    "and ($6 is null or created_at < $6)"
+)
+
 # (title, parameter types, SQL, arguments) — the SQL as in crates/adapters-postgres/src.
 STATEMENTS = [
     (
@@ -78,12 +89,30 @@ STATEMENTS = [
         f"where {OPT_OUT_FILTER} order by creation_date desc, id desc",
         "2, null, null",
     ),
+    (
+        "events count, child 2 with 1,000,000 events (its page 1 pays this)",
+        "bigint, text, text, bigint, timestamptz, timestamptz",
+        f"select count(*) from events where organization_id = $1 and {EVENT_FILTER}",
+        "2, null, null, null, null, null",
+    ),
+    (
+        "events cursor page among the oldest, child 2 with 1,000,000 events",
+        "bigint, text, text, bigint, timestamptz, timestamptz, bigint, bigint",
+        f"select {EVENT_COLUMNS} from events where organization_id = $1 and {EVENT_FILTER} "
+        "and id < $7 order by id desc limit $8",
+        "2, null, null, null, null, null, :deep_event, 51",
+    ),
 ]
 
 
 def main() -> None:
     url, token_hash = sys.argv[1], sys.argv[2]
     script = ["\\set ON_ERROR_STOP on", "\\pset pager off"]
+    # A cursor among the oldest of child 2's events (bench/events.sh seeds them).
+    script.append(
+        "select coalesce(min(id), 0) + 50000 as deep_event from events "
+        "where organization_id = 2 \\gset"
+    )
     for number, (title, types, sql, arguments) in enumerate(STATEMENTS):
         arguments = arguments.replace("{hash}", "'" + token_hash + "'")
         name = f"s{number}"

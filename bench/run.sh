@@ -12,6 +12,9 @@
 #   BENCH_POOLER_SIZE   PgBouncer's server connections in the process-count table (default 2 × nproc)
 #   BENCH_PROCESSES_ONLY 1: seed, then only the process-count table (1, 2, 4 processes,
 #                       directly and through PgBouncer); docs/benchmarks.md is left as is
+#   BENCH_EVENTS_ONLY   1: seed, then only the audit-log and webhook cases (bench/events.sh);
+#                       docs/benchmarks.md is left as is
+#   BENCH_WEBHOOK_DELIVERIES, BENCH_WEBHOOK_RATE: see bench/events.sh
 #   BENCH_CALLGRIND     0: skip the instruction count (bench/callgrind.sh)  (default 1)
 #   BENCH_RESULTS       a directory to keep the raw results in       (default: none)
 #                       (python3 bench/report.py DIR docs/benchmarks.md redoes the report)
@@ -52,6 +55,7 @@ SAMPLER_PID=""
 cleanup() {
   local status=$?
   declare -F stop_scaled >/dev/null && { stop_scaled; stop_bouncer; }
+  declare -F stop_hooks >/dev/null && stop_hooks
   [ -n "$SAMPLER_PID" ] && kill "$SAMPLER_PID" 2>/dev/null || true
   if [ -n "$SERVICE_PID" ] && kill -0 "$SERVICE_PID" 2>/dev/null; then
     say "stopping the service"
@@ -211,6 +215,21 @@ route() { BENCH_METHOD=$1; BENCH_PATH=$2; BENCH_ID_MIN=$3; BENCH_ID_MAX=$4; BENC
 
 # shellcheck source=bench/processes.sh
 source bench/processes.sh
+# shellcheck source=bench/events.sh
+source bench/events.sh
+stop_main_service() {
+  kill -TERM "$SERVICE_PID" 2>/dev/null || true
+  wait "$SERVICE_PID" 2>/dev/null || true
+  SERVICE_PID=""
+}
+if [ "${BENCH_EVENTS_ONLY:-0}" = 1 ]; then
+  events_start=$SECONDS
+  measure_events
+  stop_main_service
+  measure_webhooks
+  say "the audit-log and webhook cases took $((SECONDS - events_start)) s"
+  exit 0
+fi
 if [ "${BENCH_PROCESSES_ONLY:-0}" = 1 ]; then
   kill -TERM "$SERVICE_PID" 2>/dev/null || true
   wait "$SERVICE_PID" 2>/dev/null || true
@@ -257,6 +276,10 @@ measure invite "POST /organizations/{id}/invite_user/"
 route POST "/organizations/{id}/invite_user/" 3 1001 '{"identifier": "invitee-{n}@bench.example.com", "role": "users"}'
 BENCH_IDEMPOTENT=1
 measure invite_idempotent "POST /organizations/{id}/invite_user/ with an Idempotency-Key"
+BENCH_IDEMPOTENT=0
+
+# The audit log's cases (bench/events.sh): PUT with and without its event, /events/ pages.
+measure_events
 
 # The CSV export of child 2's 200,000 opt-outs, timed end to end by curl.
 say "exporting child 2's opt-outs as CSV"
@@ -299,10 +322,10 @@ status_kib VmHWM >"$RESULTS/vmhwm_total"
   echo "seed_seconds=$(python3 -c "print(f'{$seed_end - $seed_start:.1f}')")"
 } >"$RESULTS/machine"
 
-# The process-count table, with the main service stopped (it would share the CPUs).
-kill -TERM "$SERVICE_PID" 2>/dev/null || true
-wait "$SERVICE_PID" 2>/dev/null || true
-SERVICE_PID=""
+# The webhook cases and the process-count table, with the main service stopped (it
+# would share the CPUs, and its webhook worker refuses the local receiver).
+stop_main_service
+measure_webhooks
 
 # Instructions per GET /organizations/{id}/, counted by callgrind (a count the noise of
 # the machine does not change); BENCH_CALLGRIND=0 skips it.

@@ -3,6 +3,7 @@
 mod api_keys;
 mod audit;
 mod auth;
+mod event_cursor;
 mod hardening_auth;
 mod hostile_input;
 mod idempotency;

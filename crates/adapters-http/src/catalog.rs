@@ -256,6 +256,14 @@ catalog! {
     InvalidDateTime:
         "Datetime has wrong format. Use one of these formats instead: YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z], YYYY-MM-DD.",
         "La date + heure n'a pas le bon format. Utilisez un des formats suivants : YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z], YYYY-MM-DD.";
+    /// Not a cursor of the audit log (`?cursor=`).
+    InvalidCursor:
+        "Invalid cursor.",
+        "Curseur invalide.";
+    /// `?cursor=` and `?page=` in one request.
+    CursorWithPage:
+        "Use either cursor or page, not both.",
+        "Utilisez soit cursor, soit page, pas les deux.";
     /// Not an absolute `http`/`https` URL.
     InvalidUrl:
         "Enter a valid URL.",
@@ -346,6 +354,8 @@ pub fn error_text(code: &ErrorCode, language: Language) -> String {
             (MessageCode::TooManyApiKeys, vec![("max", max.to_string())])
         }
         ErrorCode::InvalidDateTime => (MessageCode::InvalidDateTime, vec![]),
+        ErrorCode::InvalidCursor => (MessageCode::InvalidCursor, vec![]),
+        ErrorCode::CursorWithPage => (MessageCode::CursorWithPage, vec![]),
         ErrorCode::InvalidUrl => (MessageCode::InvalidUrl, vec![]),
         ErrorCode::AddressNotAllowed => (MessageCode::AddressNotAllowed, vec![]),
         ErrorCode::NotAList => (MessageCode::NotAList, vec![]),
@@ -626,6 +636,22 @@ mod tests {
         assert!(
             error_text(&ErrorCode::InvalidDateTime, Language::French)
                 .starts_with("La date + heure n'a pas le bon format.")
+        );
+    }
+
+    #[test]
+    fn cursor_errors_have_both_languages() {
+        assert_eq!(
+            error_text(&ErrorCode::InvalidCursor, Language::English),
+            "Invalid cursor."
+        );
+        assert_eq!(
+            error_text(&ErrorCode::InvalidCursor, Language::French),
+            "Curseur invalide."
+        );
+        assert_eq!(
+            error_text(&ErrorCode::CursorWithPage, Language::French),
+            "Utilisez soit cursor, soit page, pas les deux."
         );
     }
 

@@ -2,10 +2,13 @@
 
 use axum::Json;
 use axum::extract::State;
-use domain::audit::{Event, StoredTarget};
+use domain::audit::{Event, EventSlice, StoredTarget};
+use domain::{ErrorCode, ValidationErrors};
 use ports::inbound::EventQuery;
 use serde::Serialize;
-use utoipa::ToSchema;
+use utoipa::openapi::schema::AnyOfBuilder;
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
@@ -86,12 +89,88 @@ list_filters! {
     }
 }
 
+/// Keyset paging of the audit log (`docs/audit.md`).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct CursorParam {
+    /// Keyset paging instead of `page`: empty for the first page, then the cursor of the
+    /// previous answer's `next` link (the id of its last event). The answer has only
+    /// `next` and `results`, no `count`. Not with `page` (400 on `cursor`).
+    #[param(schema_with = schema::event_cursor)]
+    cursor: Option<String>,
+}
+
+/// A keyset page: the link to the next page (`null` on the last) and the rows.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CursorPage<T> {
+    /// The next page's link (`?cursor=`), or `null` on the last page.
+    pub next: Option<String>,
+    /// The rows of this page.
+    pub results: Vec<T>,
+}
+
+/// The audit log's answer: the numbered-page envelope for `?page=` (and no paging
+/// parameter), the keyset one for `?cursor=`.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum EventList {
+    /// `?page=`: `count`, `next`, `previous`, `page_count`, `results`.
+    Pages(Paginated<EventDto>),
+    /// `?cursor=`: `next`, `results`.
+    Cursor(CursorPage<EventDto>),
+}
+
+impl PartialSchema for EventList {
+    fn schema() -> RefOr<Schema> {
+        RefOr::T(
+            AnyOfBuilder::new()
+                .item(<Paginated<EventDto> as PartialSchema>::schema())
+                .item(<CursorPage<EventDto> as PartialSchema>::schema())
+                .into(),
+        )
+    }
+}
+
+impl ToSchema for EventList {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((EventDto::name().into_owned(), EventDto::schema()));
+        <EventDto as ToSchema>::schemas(schemas);
+    }
+}
+
+impl CursorPage<EventDto> {
+    /// The envelope of `slice`, its `next` link the request's with `cursor` replaced.
+    fn new(slice: EventSlice, query: &ListQuery) -> Self {
+        let next = slice.next.map(|id| {
+            let mut serializer = form_urlencoded::Serializer::new(String::new());
+            let mut pairs: Vec<(&str, &str)> = query
+                .pairs
+                .iter()
+                .filter(|(key, _)| key != "cursor")
+                .map(|(key, value)| (key.as_str(), value.as_str()))
+                .collect();
+            let cursor = id.get().to_string();
+            pairs.push(("cursor", &cursor));
+            pairs.sort_by(|a, b| a.0.cmp(b.0));
+            for (key, value) in pairs {
+                serializer.append_pair(key, value);
+            }
+            format!("{}?{}", query.path, serializer.finish())
+        });
+        Self {
+            next,
+            results: slice.events.into_iter().map(EventDto::from).collect(),
+        }
+    }
+}
+
 /// An organization's audit log, newest first; a root's includes its children's events
 /// (archived children too). Administrators only.
 #[utoipa::path(get, path = "/organizations/{id}/events/", tag = "events",
-    params(("id" = i64, Path, description = "Organization id"), EventFilters, ListParams),
+    params(("id" = i64, Path, description = "Organization id"), EventFilters, ListParams, CursorParam),
     security(("bearer" = [])),
-    responses((status = 200, body = Paginated<EventDto>),
+    responses((status = 200, body = EventList),
         (status = 400, description = "A bad filter value, on its parameter"),
         (status = 401, body = DetailBody), (status = 403, body = DetailBody),
         (status = 404, body = DetailBody)))]
@@ -100,7 +179,7 @@ pub(crate) async fn list(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
     query: ListQuery,
-) -> Result<Json<Paginated<EventDto>>, ApiError> {
+) -> Result<Json<EventList>, ApiError> {
     let EventFilters {
         action,
         actor: actor_filter,
@@ -113,9 +192,81 @@ pub(crate) async fn list(
         since,
         until,
     };
+    if let Some(cursor) = query.get("cursor") {
+        if query.get("page").is_some() {
+            return Err(ApiError::Validation(ValidationErrors::single(
+                "cursor",
+                ErrorCode::CursorWithPage,
+            )));
+        }
+        // Without `page`, the request is page 1 of the asked size.
+        let size = query.page_request()?.size();
+        let slice = state
+            .events
+            .list_from(&actor, ids.organization, filters, cursor.to_owned(), size)
+            .await?;
+        return Ok(Json(EventList::Cursor(CursorPage::new(slice, &query))));
+    }
     let page = state
         .events
         .list(&actor, ids.organization, filters, query.page_request()?)
         .await?;
-    Ok(Json(Paginated::new(page, &query, EventDto::from)))
+    Ok(Json(EventList::Pages(Paginated::new(
+        page,
+        &query,
+        EventDto::from,
+    ))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::EventId;
+
+    fn query(pairs: &[(&str, &str)]) -> ListQuery {
+        ListQuery {
+            path: "/organizations/1/events/".to_owned(),
+            pairs: pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_next_cursor_link_replaces_the_cursor_and_keeps_the_rest_sorted() {
+        let slice = EventSlice {
+            events: Vec::new(),
+            next: Some(EventId::new(41)),
+        };
+
+        let page = CursorPage::new(
+            slice,
+            &query(&[
+                ("page_size", "2"),
+                ("cursor", "90"),
+                ("actor", "/organizations/1/users/5/"),
+            ]),
+        );
+
+        assert_eq!(
+            page.next.as_deref(),
+            Some(
+                "/organizations/1/events/?actor=%2Forganizations%2F1%2Fusers%2F5%2F&cursor=41&page_size=2"
+            )
+        );
+    }
+
+    #[test]
+    fn the_last_cursor_page_has_no_next_link_and_no_count() {
+        let slice = EventSlice {
+            events: Vec::new(),
+            next: None,
+        };
+
+        let page = CursorPage::new(slice, &query(&[("cursor", "")]));
+        let body = serde_json::to_value(EventList::Cursor(page)).expect("serialized");
+
+        assert_eq!(body, serde_json::json!({"next": null, "results": []}));
+    }
 }

@@ -246,6 +246,11 @@ pub fn text_filter() -> Schema {
     text(NO_NUL).max_length(Some(320)).into()
 }
 
+/// `?cursor=` of the audit log: empty (the first page) or an event id in decimal digits.
+pub fn event_cursor() -> Schema {
+    text("^[0-9]{0,18}$").into()
+}
+
 /// `?page=`: a positive integer.
 pub fn page() -> Schema {
     typed(Type::Integer).minimum(Some(1)).into()

@@ -145,3 +145,94 @@ async fn event_lists_and_the_prune_read_through_indexes() {
     assert_eq!(after, before, "a sequential scan of events");
     eprintln!("a first page of 50 of 20,000 events took {took:?}");
 }
+
+/// Index entries read from `events`' indexes so far.
+async fn index_entries_read(connection: &mut PgConnection) -> i64 {
+    connection
+        .execute("select pg_stat_clear_snapshot()")
+        .await
+        .expect("snapshot cleared");
+    let (read,): (i64,) = sqlx::query_as(
+        "select coalesce(sum(idx_tup_read), 0)::bigint from pg_stat_user_indexes \
+         where relname = 'events'",
+    )
+    .fetch_one(&mut *connection)
+    .await
+    .expect("counted");
+    read
+}
+
+/// Keyset pages anywhere in a root's 20,000 events (a tenth of the table) cost the same,
+/// also once PostgreSQL runs the statement with its generic plan (after five executions
+/// on a connection): the cursor bounds an index range, it is not a filter applied to
+/// every entry above it. PostgreSQL may read the root's `(root_organization_id, id desc)`
+/// index (51 entries a page) or the primary key backwards, skipping the other roots'
+/// events (about 510 entries a page at this density); 20 pages spread from the newest to
+/// the oldest would read about 200,000 entries if the cost grew with the depth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyset_pages_read_as_many_index_entries_at_any_depth() {
+    let (migrated, database) = support::fresh_storage().await;
+    migrated.close().await;
+    let mut seeding = PgConnection::connect(database.url())
+        .await
+        .expect("connected");
+    seeding.execute(SEED).await.expect("seeded");
+    seeding.execute("vacuum analyze").await.expect("analyzed");
+    let (newest, oldest): (i64, i64) =
+        sqlx::query_as("select max(id), min(id) from events where root_organization_id = 1")
+            .fetch_one(&mut seeding)
+            .await
+            .expect("bounds");
+    seeding.close().await.expect("closed");
+    let mut connection = PgConnection::connect(database.url())
+        .await
+        .expect("connected");
+    settled(&mut connection).await;
+    let before = index_entries_read(&mut connection).await;
+    // One connection, so that its prepared statement runs often enough to go generic.
+    let storage = PostgresStorage::connect(database.url(), 1)
+        .await
+        .expect("connected");
+    let store = Store::new(storage.clone());
+    let root = TreeNode {
+        id: OrganizationId::new(1),
+        parent: None,
+    };
+    let pages = 20_i64;
+
+    let mut slowest = StdDuration::ZERO;
+    let mut read = Vec::new();
+    for n in 0..pages {
+        // From near the newest to near the oldest of the root's events.
+        let below = newest - (newest - oldest) * n / pages;
+        let started = Instant::now();
+        let page = store
+            .events
+            .list_below(
+                root,
+                EventFilter::default(),
+                Some(domain::EventId::new(below)),
+                51,
+            )
+            .await
+            .expect("listed");
+        slowest = slowest.max(started.elapsed());
+        assert_eq!(page.len(), 51, "page {n}");
+        assert!(page.iter().all(|event| event.id.get() < below));
+        assert!(page.windows(2).all(|pair| pair[0].id > pair[1].id));
+        read.push(page);
+    }
+    drop(store);
+    storage.close().await;
+    settled(&mut connection).await;
+    let after = index_entries_read(&mut connection).await;
+
+    assert_eq!(read.len(), 20);
+    // At most twice the primary key's 510 a page, whatever the depth.
+    assert!(
+        after - before <= pages * 1020,
+        "{} index entries read for {pages} pages of 51",
+        after - before
+    );
+    eprintln!("the slowest of {pages} keyset pages of 50 among 20,000 events took {slowest:?}");
+}

@@ -111,6 +111,25 @@ impl<I: StoredInstant> TryFrom<EventRow<I>> for Event {
     }
 }
 
+/// The column a list reads: a root's list `root_organization_id`, a child's
+/// `organization_id`; each has its own (scope, id desc) index.
+fn scope_of(organization: TreeNode) -> &'static str {
+    if organization.parent.is_none() {
+        "root_organization_id"
+    } else {
+        "organization_id"
+    }
+}
+
+/// `$2` and `$3` of `FILTER`: an exact action, or a `like` pattern of a prefix.
+fn action_binds(action: Option<&ActionFilter>) -> (Option<&'static str>, Option<String>) {
+    match action {
+        None => (None, None),
+        Some(ActionFilter::Exactly(action)) => (Some(action.as_str()), None),
+        Some(ActionFilter::Prefix(prefix)) => (None, Some(prefix_pattern(prefix))),
+    }
+}
+
 /// A `like` pattern for names starting with `prefix`, its wildcards escaped.
 pub(crate) fn prefix_pattern(prefix: &str) -> String {
     let mut pattern = String::with_capacity(prefix.len() + 1);
@@ -270,19 +289,9 @@ where
         filter: EventFilter,
         page: PageRequest,
     ) -> Result<Page<Event>, StorageError> {
-        // A root's list reads `root_organization_id`, a child's `organization_id`: each
-        // has its own (scope, id desc) index.
-        let scope = if organization.parent.is_none() {
-            "root_organization_id"
-        } else {
-            "organization_id"
-        };
+        let scope = scope_of(organization);
         let (limit, offset) = page_bounds(page);
-        let (exact, pattern) = match &filter.action {
-            None => (None, None),
-            Some(ActionFilter::Exactly(action)) => (Some(action.as_str()), None),
-            Some(ActionFilter::Prefix(prefix)) => (None, Some(prefix_pattern(prefix))),
-        };
+        let (exact, pattern) = action_binds(filter.action.as_ref());
         let actor = filter.actor.map(UserId::get);
         let since = filter.since.map(stored::<D>);
         let until = filter.until.map(stored::<D>);
@@ -318,6 +327,39 @@ where
         )
         .map_err(storage_error::<D>)?;
         page_of(rows, total, page)
+    }
+
+    #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
+    async fn list_below(
+        &self,
+        organization: TreeNode,
+        filter: EventFilter,
+        below: Option<EventId>,
+        limit: u64,
+    ) -> Result<Vec<Event>, StorageError> {
+        let scope = scope_of(organization);
+        let (exact, pattern) = action_binds(filter.action.as_ref());
+        // `id < $7` is written out (never `$7 is null or …`), so that even a generic
+        // plan bounds the (scope, id desc) index range with it: a deep page reads
+        // `limit` entries, not every entry above the cursor.
+        let rows: Vec<EventRow<D::Instant>> = on_pool!(
+            self,
+            sqlx::query_as(&format!(
+                "select {EVENT_COLUMNS} from events where {scope} = $1 and {FILTER} \
+             and id < $7 order by id desc limit $8"
+            ))
+            .bind(organization.id.get())
+            .bind(exact)
+            .bind(pattern.as_deref())
+            .bind(filter.actor.map(UserId::get))
+            .bind(filter.since.map(stored::<D>))
+            .bind(filter.until.map(stored::<D>))
+            .bind(below.map_or(i64::MAX, EventId::get))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX)),
+            fetch_all
+        )
+        .map_err(storage_error::<D>)?;
+        rows.into_iter().map(Event::try_from).collect()
     }
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]

@@ -405,7 +405,7 @@ where
             self,
             sqlx::query(
                 "update webhook_deliveries set status = 'pending', attempts = 0, \
-             next_attempt_at = $3, locked_until = null, claims = claims + 1 \
+             next_attempt_at = $3, locked_until = null, claims = claims + 1, settled_at = null \
              where id = $2 and webhook_id = $1",
             )
             .bind(webhook.get())
@@ -514,11 +514,14 @@ where
         claim: i64,
         outcome: DeliveryOutcome,
     ) -> Result<bool, StorageError> {
+        // Still pending: not settled yet, so not counted by the retention.
+        let settled_at = (outcome.status != DeliveryStatus::Pending).then_some(outcome.at);
         let settled = on_pool!(
             self,
             sqlx::query(
                 "update webhook_deliveries set status = $3, attempts = attempts + 1, \
-             last_status_code = $4, last_error = $5, next_attempt_at = $6, locked_until = null \
+             last_status_code = $4, last_error = $5, next_attempt_at = $6, locked_until = null, \
+             settled_at = $7 \
              where id = $1 and claims = $2 and status = 'pending'",
             )
             .bind(delivery.get())
@@ -526,7 +529,8 @@ where
             .bind(outcome.status.as_str())
             .bind(outcome.status_code.map(i64::from))
             .bind(outcome.error.as_deref())
-            .bind(outcome.next_attempt_at.map(stored::<D>)),
+            .bind(outcome.next_attempt_at.map(stored::<D>))
+            .bind(settled_at.map(stored::<D>)),
             execute
         )
         .map_err(storage_error::<D>)?;
@@ -558,6 +562,20 @@ where
         )
         .map_err(storage_error::<D>)?;
         Ok(count(total))
+    }
+
+    #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
+    async fn prune(&self, before: Timestamp) -> Result<u64, StorageError> {
+        let pruned = on_pool!(
+            self,
+            sqlx::query(
+                "delete from webhook_deliveries where status <> 'pending' and settled_at < $1"
+            )
+            .bind(stored::<D>(before)),
+            execute
+        )
+        .map_err(storage_error::<D>)?;
+        Ok(D::rows_affected(&pruned))
     }
 }
 

@@ -141,6 +141,9 @@ pub struct ServeArgs {
     /// How long audit-log events are kept before they are deleted.
     #[arg(long = "audit-retention", env = "ORGS_AUDIT_RETENTION", default_value = "365d", value_parser = domain::parse_duration)]
     pub audit_retention: Duration,
+    /// How long delivered and failed webhook deliveries are kept before they are deleted.
+    #[arg(long = "webhook-retention", env = "ORGS_WEBHOOK_RETENTION", default_value = "30d", value_parser = domain::parse_duration)]
+    pub webhook_retention: Duration,
     /// Whether webhook endpoints may be on loopback, private or link-local addresses
     /// (for tests and closed networks only).
     #[arg(long = "webhook-allow-private", env = "ORGS_WEBHOOK_ALLOW_PRIVATE", default_value = "false", action = clap::ArgAction::Set)]
@@ -796,6 +799,23 @@ mod tests {
             panic!("expected serve");
         };
         assert_eq!(serve.audit_retention, Duration::days(30));
+        assert!(refused.is_err());
+    }
+
+    #[test]
+    fn the_webhook_retention_is_a_duration_of_thirty_days_by_default_and_at_most_a_year() {
+        let default = Cli::try_parse_from(["orgs"]).expect("parses");
+        let given =
+            Cli::try_parse_from(["orgs", "serve", "--webhook-retention", "365d"]).expect("parses");
+        let too_long = Cli::try_parse_from(["orgs", "--webhook-retention", "366d"]);
+        let refused = Cli::try_parse_from(["orgs", "--webhook-retention", "soon"]);
+
+        assert_eq!(default.serve.webhook_retention, Duration::days(30));
+        let Some(Command::Serve(serve)) = given.command else {
+            panic!("expected serve");
+        };
+        assert_eq!(serve.webhook_retention, Duration::days(365));
+        assert!(too_long.is_err());
         assert!(refused.is_err());
     }
 

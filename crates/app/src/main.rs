@@ -84,6 +84,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         audit_retention: args.audit_retention,
         webhooks: app::webhooks::WebhookPolicy {
             schedule: args.webhook_retry.clone(),
+            retention: args.webhook_retention,
             ..app::webhooks::WebhookPolicy::default()
         },
     })

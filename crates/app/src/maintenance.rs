@@ -2,8 +2,9 @@
 //! can count any more, session tokens that expired, and outbox messages delivered or
 //! dead for longer than the retention (`ORGS_OUTBOX_RETENTION`, `docs/outbox.md`),
 //! idempotency keys past their expiry (`ORGS_IDEMPOTENCY_TTL`, `docs/idempotency.md`) and
-//! audit-log events older than theirs (`ORGS_AUDIT_RETENTION`, `docs/audit.md`), so that
-//! those tables stay small.
+//! audit-log events older than theirs (`ORGS_AUDIT_RETENTION`, `docs/audit.md`) and
+//! webhook deliveries delivered or failed longer ago than theirs
+//! (`ORGS_WEBHOOK_RETENTION`, `docs/webhooks.md`), so that those tables stay small.
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -12,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use domain::Duration;
 use ports::outbound::{
-    Clock, EventRepository, IdempotencyStore, Outbox, RateLimitStore, StorageError, UserRepository,
+    Clock, DeliveryQueue, EventRepository, IdempotencyStore, Outbox, RateLimitStore, StorageError,
+    UserRepository,
 };
 
 use crate::usecases::{AbuseLimits, KeyUseBatch};
@@ -67,6 +69,19 @@ pub async fn prune_events(
     events.prune(clock.now() - retention).await
 }
 
+/// Deletes the webhook deliveries delivered or failed more than `retention` ago; returns
+/// how many. Pending deliveries stay whatever their age.
+///
+/// # Errors
+/// A storage failure.
+pub async fn prune_deliveries(
+    deliveries: &dyn DeliveryQueue,
+    clock: &dyn Clock,
+    retention: Duration,
+) -> Result<u64, StorageError> {
+    deliveries.prune(clock.now() - retention).await
+}
+
 /// What the upkeep works on.
 pub struct Upkeep {
     /// Abuse-limit events.
@@ -87,6 +102,10 @@ pub struct Upkeep {
     pub events: Arc<dyn EventRepository>,
     /// How long events are kept (`ORGS_AUDIT_RETENTION`).
     pub audit_retention: Duration,
+    /// The webhook delivery queue.
+    pub deliveries: Arc<dyn DeliveryQueue>,
+    /// How long delivered and failed deliveries are kept (`ORGS_WEBHOOK_RETENTION`).
+    pub webhook_retention: Duration,
 }
 
 /// Prunes every `PRUNE_EVERY` until `shutdown` is cancelled.
@@ -145,6 +164,22 @@ pub async fn run(upkeep: Upkeep, shutdown: CancellationToken) {
                 tracing::warn!(error.message = %error, error.chain = %ports::ErrorChain(&error), "could not prune the audit log");
             }
         }
+        let settled = prune_deliveries(
+            upkeep.deliveries.as_ref(),
+            upkeep.clock.as_ref(),
+            upkeep.webhook_retention,
+        )
+        .await;
+        match settled {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(
+                pruned,
+                "deleted delivered and failed webhook deliveries past their retention"
+            ),
+            Err(error) => {
+                tracing::warn!(error.message = %error, error.chain = %ports::ErrorChain(&error), "could not prune webhook deliveries");
+            }
+        }
         shutdown
             .run_until_cancelled(tokio::time::sleep(PRUNE_EVERY))
             .await;
@@ -184,8 +219,8 @@ mod tests {
     use domain::limits::RateLimit;
     use mockall::predicate::eq;
     use ports::outbound::{
-        MockClock, MockEventRepository, MockIdempotencyStore, MockOutbox, MockRateLimitStore,
-        MockUserRepository,
+        MockClock, MockDeliveryQueue, MockEventRepository, MockIdempotencyStore, MockOutbox,
+        MockRateLimitStore, MockUserRepository,
     };
 
     #[tokio::test]
@@ -245,8 +280,25 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn each_round_prunes_events_sessions_the_outbox_and_idempotency_keys_until_told_to_stop()
-    {
+    async fn webhook_deliveries_settled_before_the_retention_are_deleted() {
+        let now = Timestamp::UNIX_EPOCH + Duration::days(100);
+        let mut clock = MockClock::new();
+        clock.expect_now().return_const(now);
+        let mut deliveries = MockDeliveryQueue::new();
+        deliveries
+            .expect_prune()
+            .with(eq(now - Duration::days(30)))
+            .times(1)
+            .returning(|_| Ok(7));
+
+        let pruned = prune_deliveries(&deliveries, &clock, Duration::days(30)).await;
+
+        assert_eq!(pruned, Ok(7));
+    }
+
+    #[tokio::test]
+    async fn each_round_prunes_events_sessions_the_outbox_idempotency_keys_and_deliveries_until_told_to_stop()
+     {
         let now = Timestamp::UNIX_EPOCH + Duration::days(1);
         let mut clock = MockClock::new();
         clock.expect_now().return_const(now);
@@ -276,6 +328,12 @@ mod tests {
             .with(eq(now - Duration::days(365)))
             .times(1)
             .returning(|_| Ok(1));
+        let mut deliveries = MockDeliveryQueue::new();
+        deliveries
+            .expect_prune()
+            .with(eq(now - Duration::days(30)))
+            .times(1)
+            .returning(|_| Ok(6));
         let stop = CancellationToken::new();
         let task = tokio::spawn(run(
             Upkeep {
@@ -288,6 +346,8 @@ mod tests {
                 idempotency: Arc::new(idempotency),
                 events: Arc::new(events),
                 audit_retention: Duration::days(365),
+                deliveries: Arc::new(deliveries),
+                webhook_retention: Duration::days(30),
             },
             stop.clone(),
         ));

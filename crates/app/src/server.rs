@@ -503,6 +503,7 @@ pub async fn start(options: StartOptions) -> Result<RunningServer, StartError> {
         options.delivery,
     );
     let worker = tokio::spawn(worker.run(stop.clone()));
+    let webhook_retention = options.webhooks.retention;
     let sender = HttpWebhookSender::new(
         options.webhooks.timeout,
         options.settings.webhook_allow_private,
@@ -533,6 +534,8 @@ pub async fn start(options: StartOptions) -> Result<RunningServer, StartError> {
             idempotency: storage.idempotency.clone(),
             events: storage.events.clone(),
             audit_retention: options.audit_retention,
+            deliveries: storage.deliveries.clone(),
+            webhook_retention,
         },
         stop.clone(),
     ));

@@ -32,6 +32,9 @@ pub struct WebhookPolicy {
     pub timeout: StdDuration,
     /// The waits between attempts (`ORGS_WEBHOOK_RETRY`).
     pub schedule: RetrySchedule,
+    /// How long delivered and failed deliveries are kept (`ORGS_WEBHOOK_RETENTION`);
+    /// the upkeep (`crate::maintenance`) deletes older ones.
+    pub retention: Duration,
 }
 
 impl Default for WebhookPolicy {
@@ -41,6 +44,7 @@ impl Default for WebhookPolicy {
             idle_poll: StdDuration::from_millis(500),
             timeout: StdDuration::from_secs(10),
             schedule: RetrySchedule::default(),
+            retention: Duration::days(30),
         }
     }
 }
@@ -187,6 +191,7 @@ impl WebhookWorker {
         let outcome = if status_code.is_some_and(|code| (200..300).contains(&code)) {
             DeliveryOutcome {
                 status: DeliveryStatus::Delivered,
+                at: self.clock.now(),
                 status_code,
                 error,
                 next_attempt_at: None,
@@ -194,6 +199,7 @@ impl WebhookWorker {
         } else if let Some(wait) = self.policy.schedule.wait_after(attempts) {
             DeliveryOutcome {
                 status: DeliveryStatus::Pending,
+                at: self.clock.now(),
                 status_code,
                 error,
                 next_attempt_at: Some(self.clock.now() + wait),
@@ -201,6 +207,7 @@ impl WebhookWorker {
         } else {
             DeliveryOutcome {
                 status: DeliveryStatus::Failed,
+                at: self.clock.now(),
                 status_code,
                 error,
                 next_attempt_at: None,

@@ -605,6 +605,51 @@ pub fn parse_instant(text: &str) -> Result<Timestamp, ErrorCode> {
     Err(ErrorCode::InvalidDateTime)
 }
 
+/// Reads a keyset cursor of the audit log (`?cursor=`, `docs/audit.md`): empty for the
+/// first page, otherwise the id of the last event of the previous page, in decimal
+/// digits only (no sign, no spaces), at most `i64::MAX`. The page that follows holds the
+/// events with smaller ids; `0` is a valid cursor (an empty page).
+///
+/// # Errors
+/// `InvalidCursor` for anything else.
+pub fn parse_cursor(text: &str) -> Result<Option<EventId>, ErrorCode> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if !text.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Err(ErrorCode::InvalidCursor);
+    }
+    text.parse::<i64>()
+        .map(|id| Some(EventId::new(id)))
+        .map_err(|_| ErrorCode::InvalidCursor)
+}
+
+/// A keyset page of the audit log: the events, newest first, and the cursor of the page
+/// after it (`None` on the last page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventSlice {
+    /// The events of the page.
+    pub events: Vec<Event>,
+    /// The id of the page's last event when more events follow it.
+    pub next: Option<EventId>,
+}
+
+impl EventSlice {
+    /// The page of `size` events made from the rows a storage read with a limit of
+    /// `size + 1`: the extra row, when there is one, only says that a next page exists.
+    #[must_use]
+    pub fn of(mut rows: Vec<Event>, size: usize) -> Self {
+        let more = rows.len() > size;
+        rows.truncate(size);
+        let next = if more {
+            rows.last().map(|event| event.id)
+        } else {
+            None
+        };
+        Self { events: rows, next }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -768,5 +813,72 @@ mod tests {
         );
         assert_eq!(parse_instant("yesterday"), Err(ErrorCode::InvalidDateTime));
         assert_eq!(parse_instant("2025-13-01"), Err(ErrorCode::InvalidDateTime));
+    }
+
+    #[test]
+    fn a_cursor_is_empty_or_an_id_in_decimal_digits() {
+        assert_eq!(parse_cursor(""), Ok(None));
+        assert_eq!(parse_cursor("0"), Ok(Some(EventId::new(0))));
+        assert_eq!(parse_cursor("41"), Ok(Some(EventId::new(41))));
+        assert_eq!(
+            parse_cursor("9223372036854775807"),
+            Ok(Some(EventId::new(i64::MAX)))
+        );
+        for bad in [
+            "-1",
+            "+1",
+            " 1",
+            "1 ",
+            "abc",
+            "1e3",
+            "9223372036854775808",
+            "1\u{0}",
+            "\u{ff11}",
+        ] {
+            assert_eq!(parse_cursor(bad), Err(ErrorCode::InvalidCursor), "{bad:?}");
+        }
+        assert_eq!(
+            parse_cursor(&"9".repeat(3000)),
+            Err(ErrorCode::InvalidCursor)
+        );
+    }
+
+    fn stored(id: i64) -> Event {
+        Event {
+            id: EventId::new(id),
+            action: EventAction::OrganizationUpdated,
+            actor: None,
+            actor_identifier: OPERATOR_IDENTIFIER.to_owned(),
+            organization: OrganizationId::new(1),
+            target: Some(StoredTarget::Organization),
+            changes: "{}".to_owned(),
+            request_id: None,
+            created_at: Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn a_slice_with_an_extra_row_names_its_last_event_as_the_next_cursor() {
+        let slice = EventSlice::of(vec![stored(9), stored(8), stored(7)], 2);
+
+        assert_eq!(
+            slice
+                .events
+                .iter()
+                .map(|event| event.id.get())
+                .collect::<Vec<_>>(),
+            [9, 8]
+        );
+        assert_eq!(slice.next, Some(EventId::new(8)));
+    }
+
+    #[test]
+    fn a_slice_without_an_extra_row_is_the_last() {
+        let full = EventSlice::of(vec![stored(9), stored(8)], 2);
+        let empty = EventSlice::of(Vec::new(), 2);
+
+        assert_eq!(full.events.len(), 2);
+        assert_eq!(full.next, None);
+        assert_eq!(empty.next, None);
     }
 }

@@ -86,6 +86,10 @@ pub enum ErrorCode {
     NullCharacter,
     /// Not an ISO 8601 date or date-time.
     InvalidDateTime,
+    /// Not a cursor of the audit log (`?cursor=`).
+    InvalidCursor,
+    /// A keyset cursor and a page number in one request (`?cursor=` with `?page=`).
+    CursorWithPage,
     /// Not an absolute `http`/`https` URL.
     InvalidUrl,
     /// A webhook endpoint on a loopback, private or link-local address.

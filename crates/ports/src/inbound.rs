@@ -11,7 +11,7 @@ use crate::Cause;
 use futures::stream::BoxStream;
 
 use domain::api_key::{ApiKey, ApiKeyRequest};
-use domain::audit::Event;
+use domain::audit::{Event, EventSlice};
 use domain::idempotency::{IdempotencyKey, RecordedResponse, RequestFingerprint};
 use domain::invitation::{
     AcceptRequest, Invitation, InvitationPreview, InvitationStatus, InviteRequest,
@@ -663,6 +663,20 @@ pub trait EventUseCases: Send + Sync {
         query: EventQuery,
         page: PageRequest,
     ) -> Result<Page<Event>, UseCaseError>;
+
+    /// A keyset page of the same list (`?cursor=`, `docs/audit.md`): `size` events
+    /// older than `cursor` (empty: from the newest), and the cursor of the next page.
+    ///
+    /// # Errors
+    /// As `list`, with `Validation` on `cursor` for a bad cursor; never `InvalidPage`.
+    async fn list_from(
+        &self,
+        actor: &Actor,
+        organization: OrganizationId,
+        query: EventQuery,
+        cursor: String,
+        size: u64,
+    ) -> Result<EventSlice, UseCaseError>;
 }
 
 /// Webhooks (CONTRACT §14), for an organization's administrators.

@@ -31,8 +31,8 @@ use domain::service_account::NewServiceAccount;
 use domain::user::{NewUser, Password, PasswordHash, PersonName, User};
 use domain::webhook::{Delivery, DeliveryStatus, Endpoint, Webhook, WebhookFields, WebhookSecret};
 use domain::{
-    ApiKeyId, DeliveryId, Duration, EmailAddress, InvitationId, OrganizationId, OutboxMessageId,
-    RateEventId, Role, Timestamp, UserId, Version, WebhookId,
+    ApiKeyId, DeliveryId, Duration, EmailAddress, EventId, InvitationId, OrganizationId,
+    OutboxMessageId, RateEventId, Role, Timestamp, UserId, Version, WebhookId,
 };
 
 /// A storage failure that no business rule explains.
@@ -816,6 +816,21 @@ pub trait EventRepository: Send + Sync {
         page: PageRequest,
     ) -> Result<Page<Event>, StorageError>;
 
+    /// A keyset page of the events of `organization` (the same scope and filter as
+    /// `list`), newest first: at most `limit` events with ids strictly below `below`
+    /// (all ids when `None`). No count: the read is an index range scan of `limit` rows
+    /// wherever the page is.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn list_below(
+        &self,
+        organization: TreeNode,
+        filter: EventFilter,
+        below: Option<EventId>,
+        limit: u64,
+    ) -> Result<Vec<Event>, StorageError>;
+
     /// Deletes the events made strictly before `before`; returns how many.
     ///
     /// # Errors
@@ -1363,6 +1378,9 @@ pub struct DueDelivery {
 pub struct DeliveryOutcome {
     /// `Delivered`, `Pending` (retried at `next_attempt_at`) or `Failed`.
     pub status: DeliveryStatus,
+    /// When the attempt ended: a `Delivered` or `Failed` delivery counts its retention
+    /// (`ORGS_WEBHOOK_RETENTION`) from it.
+    pub at: Timestamp,
     /// The answer's HTTP status, if one came.
     pub status_code: Option<u16>,
     /// Why it failed without an answer.
@@ -1412,6 +1430,13 @@ pub trait DeliveryQueue: Send + Sync {
     /// # Errors
     /// `StorageError` only.
     async fn backlog(&self) -> Result<u64, StorageError>;
+
+    /// Deletes the deliveries delivered or failed strictly before `before`; returns how
+    /// many. Pending deliveries are never deleted.
+    ///
+    /// # Errors
+    /// `StorageError` only.
+    async fn prune(&self, before: Timestamp) -> Result<u64, StorageError>;
 }
 
 /// One signed POST of an event to a webhook.

@@ -800,3 +800,71 @@ pub async fn a_key_event_that_cannot_be_stored_rolls_back_the_key_change(store: 
             .is_empty()
     );
 }
+
+/// Keyset pages: the events strictly below the cursor, newest first, at most the limit,
+/// with the same scope and filters as numbered pages; walking them gives the whole list.
+pub async fn keyset_pages_read_below_the_cursor_with_the_filters_of_the_list(store: &Store) {
+    let (organization, admin) = organization_with_admin(store).await;
+    let kid = child(store, &organization, "Keyset child").await;
+    for (action, at) in [
+        (EventAction::MemberRemoved, &organization),
+        (EventAction::MemberRoleChanged, &kid),
+        (EventAction::InvitationRevoked, &organization),
+        (EventAction::MemberRemoved, &kid),
+        (EventAction::OrganizationUpdated, &organization),
+    ] {
+        store
+            .organizations
+            .update(at, None, now(), Some(by_user(admin.id, action, at)))
+            .await
+            .expect("updated");
+    }
+    let all = events_of(store, &organization).await;
+    let members_filter = EventFilter {
+        action: Some(ActionFilter::Prefix("member.".to_owned())),
+        ..EventFilter::default()
+    };
+    let members = events_matching(store, &organization, members_filter.clone()).await;
+
+    let mut walked = Vec::new();
+    let mut below = None;
+    loop {
+        let page = store
+            .events
+            .list_below(organization.node(), EventFilter::default(), below, 2)
+            .await
+            .expect("listed");
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        below = Some(last.id);
+        walked.extend(page);
+    }
+    let members_page = store
+        .events
+        .list_below(organization.node(), members_filter, Some(members[0].id), 10)
+        .await
+        .expect("listed");
+    let of_child = store
+        .events
+        .list_below(kid.node(), EventFilter::default(), None, 100)
+        .await
+        .expect("listed");
+    let nothing_below = store
+        .events
+        .list_below(
+            organization.node(),
+            EventFilter::default(),
+            Some(domain::EventId::new(0)),
+            10,
+        )
+        .await
+        .expect("listed");
+
+    assert_eq!(walked, all, "the whole list, newest first, each event once");
+    assert!(all.len() >= 6, "{all:?}");
+    assert_eq!(members_page, members[1..]);
+    assert_eq!(members_page.len(), 2);
+    assert_eq!(of_child, events_of(store, &kid).await);
+    assert!(of_child.iter().all(|event| event.organization == kid.id));
+    assert!(nothing_below.is_empty());
+}

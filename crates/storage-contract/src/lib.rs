@@ -220,6 +220,9 @@ macro_rules! contract_tests {
             deactivating_or_deleting_a_webhook_drops_its_pending_deliveries,
             an_organization_has_at_most_ten_webhooks_even_under_concurrency,
             two_workers_claim_each_delivery_exactly_once,
+            pruning_deletes_deliveries_settled_before_the_cut_and_never_pending_ones,
+            a_retried_delivery_counts_its_retention_from_its_new_settlement,
+            keyset_pages_read_below_the_cursor_with_the_filters_of_the_list,
         );
         $crate::contract_tests!(@each_in service_account_checks $fresh;
             a_service_account_is_stored_with_its_default_key_and_its_event,

@@ -10,7 +10,7 @@ use domain::pagination::PageRequest;
 use domain::webhook::{
     Delivery, DeliveryStatus, Endpoint, EventPattern, Webhook, WebhookFields, WebhookSecret,
 };
-use domain::{Duration, UserId};
+use domain::{Duration, Timestamp, UserId};
 use ports::outbound::{CreateWebhookError, DeliveryOutcome};
 
 use crate::Store;
@@ -202,6 +202,7 @@ pub async fn claims_lease_settle_once_and_follow_the_schedule(store: &Store) {
     assert_eq!(first.attempts, 0);
     let retry_at = start + Duration::minutes(10);
     let failed = DeliveryOutcome {
+        at: now(),
         status: DeliveryStatus::Pending,
         status_code: Some(500),
         error: None,
@@ -233,6 +234,7 @@ pub async fn claims_lease_settle_once_and_follow_the_schedule(store: &Store) {
     let due = ours(&due).expect("due at its next attempt");
     assert_eq!(due.attempts, 1);
     let gave_up = DeliveryOutcome {
+        at: now(),
         status: DeliveryStatus::Failed,
         status_code: None,
         error: Some("This address is not allowed".to_owned()),
@@ -275,6 +277,7 @@ pub async fn claims_lease_settle_once_and_follow_the_schedule(store: &Store) {
                 due.id,
                 due.claim,
                 DeliveryOutcome {
+                    at: now(),
                     status: DeliveryStatus::Delivered,
                     status_code: Some(200),
                     error: None,
@@ -387,4 +390,116 @@ pub async fn two_workers_claim_each_delivery_exactly_once(store: &Store) {
     assert_eq!(all.len(), distinct.len(), "a delivery was claimed twice");
     // The hundred updates, and the webhook's own `webhook.created`.
     assert_eq!(all.len(), 101);
+}
+
+/// Settles every pending delivery of `hook` as `status`, as if at `at`.
+async fn settle_all(store: &Store, hook: &Webhook, status: DeliveryStatus, at: Timestamp) {
+    let claimed = store
+        .deliveries
+        .claim_due(now() + Duration::seconds(1), 1000, Duration::minutes(1))
+        .await
+        .expect("claimed");
+    let theirs: HashSet<_> = deliveries(store, hook)
+        .await
+        .into_iter()
+        .map(|delivery| delivery.id)
+        .collect();
+    assert!(
+        claimed.iter().any(|due| theirs.contains(&due.id)),
+        "nothing of the webhook's to settle"
+    );
+    for due in claimed {
+        let settled = if theirs.contains(&due.id) {
+            DeliveryOutcome {
+                at,
+                status,
+                status_code: Some(200),
+                error: None,
+                next_attempt_at: None,
+            }
+        } else {
+            // Another webhook's: back to pending, as it was.
+            store
+                .deliveries
+                .release(due.id, due.claim)
+                .await
+                .expect("released");
+            continue;
+        };
+        assert_eq!(
+            store.deliveries.settle(due.id, due.claim, settled).await,
+            Ok(true)
+        );
+    }
+}
+
+/// Pruning deletes the deliveries delivered or failed strictly before the cut, counted
+/// from when they were settled, and never a pending one however old.
+pub async fn pruning_deletes_deliveries_settled_before_the_cut_and_never_pending_ones(
+    store: &Store,
+) {
+    let parent = root(store, "Pruned deliveries").await;
+    let delivered = webhook(store, &parent, vec![EventPattern::All], true).await;
+    let failed = webhook(store, &parent, vec![EventPattern::All], true).await;
+    let recent = webhook(store, &parent, vec![EventPattern::All], true).await;
+    let waiting = webhook(store, &parent, vec![EventPattern::All], true).await;
+    update(store, &parent).await;
+    let old = now() - Duration::days(40);
+    settle_all(store, &delivered, DeliveryStatus::Delivered, old).await;
+    settle_all(store, &failed, DeliveryStatus::Failed, old).await;
+    settle_all(store, &recent, DeliveryStatus::Delivered, now()).await;
+    let before = [&delivered, &failed, &recent, &waiting];
+    let mut counts = Vec::new();
+    for hook in before {
+        counts.push(deliveries(store, hook).await.len());
+    }
+
+    let pruned = store.deliveries.prune(now() - Duration::days(30)).await;
+    let again = store.deliveries.prune(now() - Duration::days(30)).await;
+    // A cut after every creation: the pending ones are still never deleted.
+    let everything_old = store.deliveries.prune(now() + Duration::days(1)).await;
+
+    // Each webhook got its own `webhook.created` and the other's later ones: every
+    // delivery of the first two was settled 40 days ago.
+    let expected = u64::try_from(counts[0] + counts[1]).expect("small");
+    assert_eq!(pruned, Ok(expected));
+    assert_eq!(again, Ok(0));
+    assert!(deliveries(store, &delivered).await.is_empty());
+    assert!(deliveries(store, &failed).await.is_empty());
+    assert_eq!(everything_old, Ok(u64::try_from(counts[2]).expect("small")));
+    assert!(deliveries(store, &recent).await.is_empty());
+    let left = deliveries(store, &waiting).await;
+    assert_eq!(left.len(), counts[3]);
+    assert!(
+        left.iter()
+            .all(|delivery| delivery.status == DeliveryStatus::Pending)
+    );
+}
+
+/// A manual retry makes a settled delivery pending again: the pruning no longer takes it,
+/// until it is settled again and its new settlement is old enough.
+pub async fn a_retried_delivery_counts_its_retention_from_its_new_settlement(store: &Store) {
+    let parent = root(store, "Retried then pruned").await;
+    let hook = webhook(store, &parent, vec![EventPattern::All], true).await;
+    let old = now() - Duration::days(40);
+    settle_all(store, &hook, DeliveryStatus::Failed, old).await;
+    let settled = deliveries(store, &hook).await;
+    assert_eq!(settled.len(), 1, "its own webhook.created");
+    assert_eq!(
+        store
+            .webhooks
+            .retry_delivery(hook.id, settled[0].id, now())
+            .await,
+        Ok(true)
+    );
+
+    let while_pending = store.deliveries.prune(now() - Duration::days(30)).await;
+    settle_all(store, &hook, DeliveryStatus::Delivered, now()).await;
+    let after_new_settlement = store.deliveries.prune(now() - Duration::days(30)).await;
+
+    assert_eq!(while_pending, Ok(0));
+    assert_eq!(after_new_settlement, Ok(0));
+    let kept = deliveries(store, &hook).await;
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].status, DeliveryStatus::Delivered);
 }
