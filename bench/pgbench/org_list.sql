@@ -1,5 +1,6 @@
 -- GET /organizations/ (page 1 of 50): authenticate, find the root, count its live children, the first 49.
--- The statements of the PostgreSQL adapter (crates/adapters-postgres/src), in order; run with
+-- The statements the PostgreSQL adapter ran for it before its reads were folded into fewer
+-- statements (the ceiling docs/benchmarks.md compares with), in order; run with
 -- pgbench -M prepared (bound parameters, as sqlx) and -D hash=<the administrator's token hash>.
 \set id 1
 select u.id, u.organization_id, u.identifier, u.first_name, u.last_name, u.role, u.is_active, u.created_at, o.parent_id

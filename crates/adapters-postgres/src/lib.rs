@@ -116,6 +116,7 @@ impl Dialect for PgDialect {
     const FOR_UPDATE: &'static str = " for update";
     const SKIP_LOCKED: &'static str = " for update skip locked";
     const GREATEST: &'static str = "greatest";
+    const INSERT_IN_WITH: bool = true;
     const LOCK_FIRST_ADMINISTRATOR: Option<&'static str> =
         Some("lock table users in exclusive mode");
 

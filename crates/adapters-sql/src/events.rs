@@ -206,48 +206,62 @@ where
         };
         let changes = event.changes.to_json();
         // `actor_identifier` is not null: an acting user that does not exist fails the
-        // insert rather than being recorded as the operator.
-        let inserted: Option<(i64,)> = sqlx::query_as(
-            "insert into events (action, actor_id, actor_organization_id, actor_identifier, \
-             organization_id, root_organization_id, target_kind, target_id, changes, \
-             request_id, created_at) \
+        // insert rather than being recorded as the operator. Then one delivery per active
+        // webhook of the event's organization or of its root whose patterns match, due at
+        // once (CONTRACT §14): in the same statement where the database allows it.
+        let insert_event = "insert into events (action, actor_id, actor_organization_id, \
+             actor_identifier, organization_id, root_organization_id, target_kind, target_id, \
+             changes, request_id, created_at) \
              select $1, u.id, u.organization_id, \
              case when $2 is null then $3 else u.identifier end, \
              o.id, coalesce(o.parent_id, o.id), $5, $6, $7, $8, $9 \
              from organizations o left join users u on u.id = $2 \
-             where o.id = $4 returning id",
-        )
-        .bind(event.action.as_str())
-        .bind(actor.map(UserId::get))
-        .bind(OPERATOR_IDENTIFIER)
-        .bind(organization.get())
-        .bind(target_kind)
-        .bind(target_id)
-        .bind(changes.as_str())
-        .bind(event.request_id.as_ref().map(|id| id.as_str()))
-        .bind(stored::<D>(event.at))
-        .fetch_optional(&mut *connection)
-        .await
-        .map_err(storage_error::<D>)?;
+             where o.id = $4 returning id, organization_id, root_organization_id, action, created_at";
+        let insert_deliveries = "insert into webhook_deliveries (webhook_id, event_id, status, \
+             attempts, next_attempt_at, created_at) \
+             select w.id, e.id, 'pending', 0, e.created_at, e.created_at \
+             from {events} e join webhooks w \
+             on w.organization_id = e.organization_id or w.organization_id = e.root_organization_id \
+             where {which} w.active \
+             and exists (select 1 from webhook_patterns p \
+                 where p.webhook_id = w.id and e.action like p.pattern escape '\\')";
+        let statement = if D::INSERT_IN_WITH {
+            let deliveries = insert_deliveries
+                .replace("{events}", "inserted")
+                .replace("{which}", "");
+            format!(
+                "with inserted as ({insert_event}), queued as ({deliveries}) \
+                 select id from inserted"
+            )
+        } else {
+            insert_event.to_owned()
+        };
+        let inserted: Option<(i64,)> = sqlx::query_as(&statement)
+            .bind(event.action.as_str())
+            .bind(actor.map(UserId::get))
+            .bind(OPERATOR_IDENTIFIER)
+            .bind(organization.get())
+            .bind(target_kind)
+            .bind(target_id)
+            .bind(changes.as_str())
+            .bind(event.request_id.as_ref().map(|id| id.as_str()))
+            .bind(stored::<D>(event.at))
+            .fetch_optional(&mut *connection)
+            .await
+            .map_err(storage_error::<D>)?;
         let Some((event_id,)) = inserted else {
             return Err(unresolved("organization"));
         };
-        // One delivery per active webhook of the event's organization or of its root
-        // whose patterns match, due at once (CONTRACT §14).
-        sqlx::query(
-            "insert into webhook_deliveries (webhook_id, event_id, status, attempts, \
-             next_attempt_at, created_at) \
-             select w.id, e.id, 'pending', 0, e.created_at, e.created_at \
-             from events e join webhooks w \
-             on w.organization_id = e.organization_id or w.organization_id = e.root_organization_id \
-             where e.id = $1 and w.active \
-             and exists (select 1 from webhook_patterns p \
-                 where p.webhook_id = w.id and e.action like p.pattern escape '\\')",
-        )
-        .bind(event_id)
-        .execute(&mut *connection)
-        .await
-        .map_err(storage_error::<D>)?;
+        if !D::INSERT_IN_WITH {
+            let deliveries = insert_deliveries
+                .replace("{events}", "events")
+                .replace("{which}", "e.id = $1 and");
+            sqlx::query(&deliveries)
+                .bind(event_id)
+                .execute(&mut *connection)
+                .await
+                .map_err(storage_error::<D>)?;
+        }
         Ok(())
     }
 

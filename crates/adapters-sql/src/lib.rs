@@ -123,6 +123,9 @@ pub trait Dialect: Send + Sync + 'static {
     const LOCK_FIRST_ADMINISTRATOR: Option<&'static str>;
     /// The scalar function that returns the larger of two values (`greatest`, `max`).
     const GREATEST: &'static str;
+    /// Whether a `with` clause may hold an `insert … returning` whose rows the rest of the
+    /// statement reads: an event and its webhook deliveries are then one round trip.
+    const INSERT_IN_WITH: bool;
 
     /// Opens a pool on `url` and checks that the database answers.
     fn connect(

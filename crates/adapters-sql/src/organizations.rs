@@ -1,5 +1,7 @@
 //! `OrganizationRepository` on every SQL backend: the tree, settings, archiving and purge.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use domain::audit::NewEvent;
 use domain::organization::{NewOrganization, Nickname, Organization, OrganizationName, Settings};
@@ -98,6 +100,44 @@ impl<I: StoredInstant> JoinedOrganizationRow<I> {
         })
         .map(Some)
     }
+}
+
+/// `live_page`'s statement: `$1`'s live children by id, `$2` rows from `$3`, preceded by
+/// `$1` itself when `$4`, each row with the number of live children and whether `$1` is
+/// live; one row of `NULL` organization columns when the page is empty.
+static LIVE_PAGE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "select {JOINED_ORGANIZATION_COLUMNS}, n.children, p.parent_live from \
+         (select count(*) as children from organizations \
+          where parent_id = $1 and archived_at is null) n \
+         cross join (select count(*) as parent_live from organizations \
+          where id = $1 and archived_at is null) p \
+         left join (\
+          select 0 as position, {ORGANIZATION_COLUMNS} from organizations \
+          where id = $1 and archived_at is null and $4 \
+          union all \
+          select * from (select 1 as position, {ORGANIZATION_COLUMNS} from organizations \
+           where parent_id = $1 and archived_at is null order by id limit $2 offset $3) c\
+         ) t on 1 = 1 \
+         order by t.position, t.id"
+    )
+});
+
+/// A row of `LIVE_PAGE`.
+#[derive(sqlx::FromRow)]
+struct LivePageRow<I> {
+    #[sqlx(flatten)]
+    organization: JoinedOrganizationRow<I>,
+    children: i64,
+    parent_live: i64,
+}
+
+/// What `live_page` read.
+#[derive(Default)]
+struct LivePage {
+    items: Vec<Organization>,
+    children: u64,
+    parent_live: bool,
 }
 
 impl<I: StoredInstant> TryFrom<OrganizationRow<I>> for Organization {
@@ -201,39 +241,34 @@ where
         Ok(Organization::try_from(row)?)
     }
 
-    async fn live_children(
+    /// A page of `parent`'s live children by id (`limit` rows from `offset`), preceded by
+    /// `parent` itself when `with_parent`; with the number of live children and whether
+    /// `parent` is live. One statement: the counts are joined to the page, so that an
+    /// empty page still answers them.
+    async fn live_page(
         &self,
         parent: OrganizationId,
+        with_parent: bool,
         limit: i64,
         offset: i64,
-    ) -> Result<Vec<Organization>, StorageError> {
-        if limit <= 0 {
-            return Ok(Vec::new());
-        }
-        let rows: Vec<OrganizationRow<D::Instant>> = on_pool!(
+    ) -> Result<LivePage, StorageError> {
+        let rows: Vec<LivePageRow<D::Instant>> = on_pool!(
             self,
-            sqlx::query_as(&format!(
-                "select {ORGANIZATION_COLUMNS} from organizations \
-             where parent_id = $1 and archived_at is null \
-             order by id limit $2 offset $3"
-            ))
-            .bind(parent.get())
-            .bind(limit)
-            .bind(offset),
+            sqlx::query_as(&LIVE_PAGE)
+                .bind(parent.get())
+                .bind(limit.max(0))
+                .bind(offset)
+                .bind(with_parent),
             fetch_all
         )
         .map_err(storage_error::<D>)?;
-        rows.into_iter().map(Organization::try_from).collect()
-    }
-
-    async fn count_live_children(&self, parent: OrganizationId) -> Result<u64, StorageError> {
-        let (total,): (i64,) =
-            on_pool!(self, sqlx::query_as(
-            "select count(*) from organizations where parent_id = $1 and archived_at is null",
-        )
-        .bind(parent.get()), fetch_one)
-            .map_err(storage_error::<D>)?;
-        Ok(count(total))
+        let mut page = LivePage::default();
+        for row in rows {
+            page.children = count(row.children);
+            page.parent_live = row.parent_live > 0;
+            page.items.extend(row.organization.organization()?);
+        }
+        Ok(page)
     }
 
     /// After a conditional write changed nothing: `NotFound` or `VersionMismatch`.
@@ -295,27 +330,24 @@ where
         root: OrganizationId,
         page: PageRequest,
     ) -> Result<Page<Organization>, StorageError> {
-        // The root first, then its live children by id: two index-friendly queries,
-        // the page window shifted by one when the root is on it.
+        // The root first, then its live children by id: the page window shifted by one
+        // when the root is on it.
         let (limit, offset) = page_bounds(page);
-        let Some(root_organization) = self.find(root).await? else {
+        let listed = if offset == 0 {
+            self.live_page(root, true, limit - 1, 0).await?
+        } else {
+            self.live_page(root, false, limit, offset - 1).await?
+        };
+        if !listed.parent_live {
             return Ok(Page {
                 items: Vec::new(),
                 total: 0,
                 request: page,
             });
-        };
-        let children_total = self.count_live_children(root).await?;
-        let items = if offset == 0 {
-            let mut items = vec![root_organization];
-            items.extend(self.live_children(root, limit - 1, 0).await?);
-            items
-        } else {
-            self.live_children(root, limit, offset - 1).await?
-        };
+        }
         Ok(Page {
-            items,
-            total: children_total + 1,
+            items: listed.items,
+            total: listed.children + 1,
             request: page,
         })
     }
@@ -327,11 +359,10 @@ where
         page: PageRequest,
     ) -> Result<Page<Organization>, StorageError> {
         let (limit, offset) = page_bounds(page);
-        let total = self.count_live_children(parent).await?;
-        let items = self.live_children(parent, limit, offset).await?;
+        let listed = self.live_page(parent, false, limit, offset).await?;
         Ok(Page {
-            items,
-            total,
+            items: listed.items,
+            total: listed.children,
             request: page,
         })
     }

@@ -51,6 +51,7 @@ impl Dialect for SqliteDialect {
     const FOR_UPDATE: &'static str = "";
     const SKIP_LOCKED: &'static str = "";
     const GREATEST: &'static str = "max";
+    const INSERT_IN_WITH: bool = false;
     const LOCK_FIRST_ADMINISTRATOR: Option<&'static str> = None;
 
     /// Opens `url` (`sqlite://path/to/file.db`, `sqlite::memory:`), creating the file

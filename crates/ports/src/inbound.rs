@@ -258,14 +258,16 @@ pub trait OrganizationUseCases: Send + Sync {
         page: PageRequest,
     ) -> Result<Page<Organization>, UseCaseError>;
 
-    /// The children of a visible organization (none for a child).
+    /// The children of `parent` (none for a child), an organization read for this
+    /// request (for example by `AuthUseCases::authenticated_organization`); its
+    /// visibility is checked again.
     ///
     /// # Errors
     /// `NotFound` when it is not visible, `InvalidPage` past the end.
     async fn children(
         &self,
         actor: &Actor,
-        id: OrganizationId,
+        parent: &Organization,
         page: PageRequest,
     ) -> Result<Page<Organization>, UseCaseError>;
 

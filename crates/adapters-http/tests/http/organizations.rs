@@ -124,8 +124,15 @@ async fn an_empty_list_is_page_1_of_1_without_links() {
     let mut mocks = Mocks::new();
     mocks
         .organizations
+        .expect_get()
+        .withf(|_, id| *id == OrganizationId::new(2))
+        .returning(|_, _| Ok(child_organization()));
+    mocks
+        .organizations
         .expect_children()
-        .withf(|_, id, page| *id == OrganizationId::new(2) && *page == PageRequest::default())
+        .withf(|_, parent, page| {
+            parent.id == OrganizationId::new(2) && *page == PageRequest::default()
+        })
         .returning(|_, _, _| Ok(page(vec![], 0, 1, 50)));
 
     let answer = send(mocks.router(), request("GET", "/organizations/2/children")).await;

@@ -89,11 +89,11 @@ impl OrganizationUseCases for OrganizationService {
     async fn children(
         &self,
         actor: &Actor,
-        id: OrganizationId,
+        parent: &Organization,
         page: PageRequest,
     ) -> Result<Page<Organization>, UseCaseError> {
-        authorized_organization(self.organizations.as_ref(), actor, Action::View, id).await?;
-        let listed = self.organizations.list_children(id, page).await?;
+        require(actor, Action::View, parent.node())?;
+        let listed = self.organizations.list_children(parent.id, page).await?;
         page.check(listed.total)
             .map_err(|_| UseCaseError::InvalidPage)?;
         Ok(listed)
@@ -356,7 +356,7 @@ mod tests {
         let service = service(organizations);
 
         let listed = service
-            .children(&actor(Role::Users), OTHER_ROOT, PageRequest::default())
+            .children(&actor(Role::Users), &other_root(), PageRequest::default())
             .await;
 
         assert_eq!(listed, Err(UseCaseError::NotFound));
@@ -379,7 +379,7 @@ mod tests {
         let service = service(organizations);
 
         let listed = service
-            .children(&actor(Role::Collaborators), ROOT, PageRequest::default())
+            .children(&actor(Role::Collaborators), &root(), PageRequest::default())
             .await
             .expect("listed");
 
