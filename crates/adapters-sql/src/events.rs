@@ -2,6 +2,8 @@
 //! inside their change's transaction ([`SqlStorage::record_event`]), and read and pruned
 //! by `EventRepository`.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use domain::audit::{
     ActionFilter, Event, EventAction, EventActor, EventFilter, EventOrganization, EventTarget,
@@ -143,6 +145,44 @@ pub(crate) fn prefix_pattern(prefix: &str) -> String {
     pattern
 }
 
+/// Inserts an event. `actor_identifier` is not null: an acting user that does not exist
+/// fails the insert rather than being recorded as the operator.
+const INSERT_EVENT: &str = "insert into events (action, actor_id, actor_organization_id, \
+     actor_identifier, organization_id, root_organization_id, target_kind, target_id, \
+     changes, request_id, created_at) \
+     select $1, u.id, u.organization_id, \
+     case when $2 is null then $3 else u.identifier end, \
+     o.id, coalesce(o.parent_id, o.id), $5, $6, $7, $8, $9 \
+     from organizations o left join users u on u.id = $2 \
+     where o.id = $4 returning id, organization_id, root_organization_id, action, created_at";
+
+/// One delivery per active webhook of the events `e` (`{events}`, filtered by `{which}`)
+/// of their organization or of its root whose patterns match, due at once (CONTRACT §14).
+const DELIVERIES: &str = "insert into webhook_deliveries (webhook_id, event_id, status, \
+     attempts, next_attempt_at, created_at) \
+     select w.id, e.id, 'pending', 0, e.created_at, e.created_at \
+     from {events} e join webhooks w \
+     on w.organization_id = e.organization_id or w.organization_id = e.root_organization_id \
+     where {which} w.active \
+     and exists (select 1 from webhook_patterns p \
+         where p.webhook_id = w.id and e.action like p.pattern escape '\\')";
+
+/// `INSERT_EVENT` and its deliveries in one statement, where an `insert … returning` may
+/// stand in a `with` clause (`Dialect::INSERT_IN_WITH`).
+static EVENT_AND_DELIVERIES: LazyLock<String> = LazyLock::new(|| {
+    let deliveries = DELIVERIES
+        .replace("{events}", "inserted")
+        .replace("{which}", "");
+    format!("with inserted as ({INSERT_EVENT}), queued as ({deliveries}) select id from inserted")
+});
+
+/// The deliveries of the event `$1`, once it is inserted.
+static QUEUE_DELIVERIES: LazyLock<String> = LazyLock::new(|| {
+    DELIVERIES
+        .replace("{events}", "events")
+        .replace("{which}", "e.id = $1 and")
+});
+
 impl<D> SqlStorage<D>
 where
     D: Dialect,
@@ -205,38 +245,13 @@ where
             ),
         };
         let changes = event.changes.to_json();
-        // `actor_identifier` is not null: an acting user that does not exist fails the
-        // insert rather than being recorded as the operator. Then one delivery per active
-        // webhook of the event's organization or of its root whose patterns match, due at
-        // once (CONTRACT §14): in the same statement where the database allows it.
-        let insert_event = "insert into events (action, actor_id, actor_organization_id, \
-             actor_identifier, organization_id, root_organization_id, target_kind, target_id, \
-             changes, request_id, created_at) \
-             select $1, u.id, u.organization_id, \
-             case when $2 is null then $3 else u.identifier end, \
-             o.id, coalesce(o.parent_id, o.id), $5, $6, $7, $8, $9 \
-             from organizations o left join users u on u.id = $2 \
-             where o.id = $4 returning id, organization_id, root_organization_id, action, created_at";
-        let insert_deliveries = "insert into webhook_deliveries (webhook_id, event_id, status, \
-             attempts, next_attempt_at, created_at) \
-             select w.id, e.id, 'pending', 0, e.created_at, e.created_at \
-             from {events} e join webhooks w \
-             on w.organization_id = e.organization_id or w.organization_id = e.root_organization_id \
-             where {which} w.active \
-             and exists (select 1 from webhook_patterns p \
-                 where p.webhook_id = w.id and e.action like p.pattern escape '\\')";
+        // One statement where the database allows it (`EVENT_AND_DELIVERIES`).
         let statement = if D::INSERT_IN_WITH {
-            let deliveries = insert_deliveries
-                .replace("{events}", "inserted")
-                .replace("{which}", "");
-            format!(
-                "with inserted as ({insert_event}), queued as ({deliveries}) \
-                 select id from inserted"
-            )
+            EVENT_AND_DELIVERIES.as_str()
         } else {
-            insert_event.to_owned()
+            INSERT_EVENT
         };
-        let inserted: Option<(i64,)> = sqlx::query_as(&statement)
+        let inserted: Option<(i64,)> = sqlx::query_as(statement)
             .bind(event.action.as_str())
             .bind(actor.map(UserId::get))
             .bind(OPERATOR_IDENTIFIER)
@@ -253,10 +268,7 @@ where
             return Err(unresolved("organization"));
         };
         if !D::INSERT_IN_WITH {
-            let deliveries = insert_deliveries
-                .replace("{events}", "events")
-                .replace("{which}", "e.id = $1 and");
-            sqlx::query(&deliveries)
+            sqlx::query(&QUEUE_DELIVERIES)
                 .bind(event_id)
                 .execute(&mut *connection)
                 .await
