@@ -66,6 +66,45 @@ pub fn timestamp(at: domain::Timestamp) -> String {
     at.to_rfc3339_opts(format, true)
 }
 
+/// Appends `timestamp(at)` to `out`; without an allocation nor a formatter for the years
+/// 0 to 9999 (every other instant, and a leap second, goes through `timestamp`).
+pub fn push_timestamp(out: &mut String, at: domain::Timestamp) {
+    use chrono::{Datelike as _, Timelike as _};
+    let nanos = at.nanosecond();
+    let year = at.year();
+    let (Ok(year), true) = (u32::try_from(year), nanos < 1_000_000_000) else {
+        out.push_str(&timestamp(at));
+        return;
+    };
+    if year > 9999 {
+        out.push_str(&timestamp(at));
+        return;
+    }
+    let micros = nanos / 1000;
+    let mut text = *b"0000-00-00T00:00:00.000000Z";
+    let mut put = |end: usize, digits: usize, mut value: u32| {
+        for at in (end - digits..end).rev() {
+            text[at] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(4, 4, year);
+    put(7, 2, at.month());
+    put(10, 2, at.day());
+    put(13, 2, at.hour());
+    put(16, 2, at.minute());
+    put(19, 2, at.second());
+    let text: &[u8] = if micros == 0 {
+        text[19] = b'Z';
+        &text[..20]
+    } else {
+        put(26, 6, micros);
+        &text
+    };
+    // Only ASCII digits, `-`, `T`, `:`, `.` and `Z` were written.
+    out.push_str(std::str::from_utf8(text).unwrap_or_default());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,5 +133,52 @@ mod tests {
 
         assert_eq!(timestamp(whole), "2024-05-01T12:00:00Z");
         assert_eq!(timestamp(fraction), "2024-05-01T12:00:00.001500Z");
+    }
+
+    #[test]
+    fn a_timestamp_appended_is_the_timestamp_whatever_its_year() {
+        let micros = [
+            0,
+            1,
+            1_714_564_800_000_000,
+            1_714_564_800_001_500,
+            253_402_300_799_999_999,
+            253_402_300_800_000_000,
+            -62_167_219_200_000_000,
+            -62_167_219_200_000_001,
+            i64::MAX,
+            i64::MIN,
+        ];
+        for at in micros
+            .into_iter()
+            .filter_map(chrono::DateTime::from_timestamp_micros)
+        {
+            let mut out = String::from("x");
+            push_timestamp(&mut out, at);
+            assert_eq!(out, format!("x{}", timestamp(at)));
+        }
+        let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+            .and_then(|day| day.and_hms_nano_opt(23, 59, 59, 1_500_000_000))
+            .map(|at| at.and_utc())
+            .expect("a leap second");
+        let mut out = String::new();
+        push_timestamp(&mut out, leap);
+        assert_eq!(out, timestamp(leap));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_timestamp_appended_is_the_timestamp(
+            seconds in proptest::prelude::any::<i64>(),
+            nanos in 0_u32..2_000_000_000,
+            whole_micros in proptest::prelude::any::<bool>(),
+        ) {
+            let nanos = if whole_micros { nanos / 1000 * 1000 } else { nanos };
+            if let Some(at) = chrono::DateTime::from_timestamp(seconds % 400_000_000_000, nanos) {
+                let mut out = String::new();
+                push_timestamp(&mut out, at);
+                proptest::prop_assert_eq!(out, timestamp(at));
+            }
+        }
     }
 }
