@@ -6,7 +6,7 @@ use domain::audit::NewEvent;
 use domain::mail::OutgoingEmail;
 use domain::optout::{OptOut, OptOutFilter, OptOutOrigin, OptOutRecorded};
 use domain::pagination::{Page, PageRequest};
-use domain::{EmailAddress, OrganizationId};
+use domain::{EmailAddress, ErrorCode, OrganizationId};
 use ports::outbound::{OptOutCursor, OptOutExportPage, OptOutRepository, StorageError};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 
@@ -46,12 +46,51 @@ impl<I: StoredInstant> TryFrom<OptOutRow<I>> for OptOut {
     }
 }
 
-/// The list-order position of `row`.
-fn cursor_of<I: StoredInstant>(row: &OptOutRow<I>) -> Result<OptOutCursor, StorageError> {
-    Ok(OptOutCursor {
-        creation_date: load("opt-out", row.id, row.creation_date)?,
-        id: row.id,
-    })
+/// A row of an export page, decoded by column position (in `OPT_OUT_COLUMNS` order) and
+/// without a copy of its origin.
+struct ExportRow<I> {
+    id: i64,
+    organization_id: i64,
+    address: String,
+    origin: Result<OptOutOrigin, ErrorCode>,
+    creation_date: I,
+}
+
+impl<'r, R, I> sqlx::FromRow<'r, R> for ExportRow<I>
+where
+    R: sqlx::Row,
+    usize: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    &'r str: Decode<'r, R::Database> + Type<R::Database>,
+    I: Decode<'r, R::Database> + Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.try_get(0)?,
+            organization_id: row.try_get(1)?,
+            address: row.try_get(2)?,
+            origin: OptOutOrigin::parse(row.try_get::<&str, _>(3)?),
+            creation_date: row.try_get(4)?,
+        })
+    }
+}
+
+impl<I: StoredInstant> TryFrom<ExportRow<I>> for OptOut {
+    type Error = StorageError;
+
+    /// As `OptOutRow`'s conversion; a stored address in its normalized form is kept as
+    /// it is, anything else is parsed as before (and a corrupt one is an error).
+    fn try_from(row: ExportRow<I>) -> Result<Self, StorageError> {
+        let id = row.id;
+        Ok(OptOut {
+            organization_id: OrganizationId::new(row.organization_id),
+            address: EmailAddress::from_stored(row.address)
+                .map_err(|e| corrupt("opt-out", id, e))?,
+            origin: row.origin.map_err(|e| corrupt("opt-out", id, e))?,
+            creation_date: load("opt-out", id, row.creation_date)?,
+        })
+    }
 }
 
 #[async_trait]
@@ -71,6 +110,7 @@ where
     for<'r> i32: Decode<'r, D::Db> + Type<D::Db>,
     for<'r> bool: Decode<'r, D::Db>,
     for<'r> String: Decode<'r, D::Db> + Type<D::Db>,
+    for<'r> &'r str: Decode<'r, D::Db> + Type<D::Db>,
     usize: ColumnIndex<<D::Db as Database>::Row>,
     for<'a> &'a str: ColumnIndex<<D::Db as Database>::Row>,
 {
@@ -178,7 +218,7 @@ where
             "select {OPT_OUT_COLUMNS} from opt_outs where {FILTER} {after_clause} \
              order by creation_date desc, id desc limit $4"
         );
-        let mut query = sqlx::query_as::<_, OptOutRow<D::Instant>>(&sql)
+        let mut query = sqlx::query_as::<_, ExportRow<D::Instant>>(&sql)
             .bind(organization.get())
             .bind(filter.address.as_deref())
             .bind(origin)
@@ -190,14 +230,18 @@ where
         }
         let rows = on_pool!(self, query, fetch_all).map_err(storage_error::<D>)?;
         let full = rows.len() >= usize::try_from(limit).unwrap_or(usize::MAX);
-        let next = match rows.last() {
-            Some(last) if full => Some(cursor_of(last)?),
-            _ => None,
-        };
+        let last_id = rows.last().map(|row| row.id);
         let rows = rows
             .into_iter()
             .map(OptOut::try_from)
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<OptOut>, _>>()?;
+        let next = match (rows.last(), last_id) {
+            (Some(last), Some(id)) if full => Some(OptOutCursor {
+                creation_date: last.creation_date,
+                id,
+            }),
+            _ => None,
+        };
         Ok(OptOutExportPage { rows, next })
     }
 }

@@ -27,7 +27,7 @@ pub use key_uses::KeyUseBatch;
 pub use limits::AbuseLimits;
 pub use members::MemberService;
 pub use operator::{BootstrapSettings, OperatorService};
-pub use opt_outs::OptOutService;
+pub use opt_outs::{EXPORT_PAGE_ROWS, OptOutService};
 pub use organizations::OrganizationService;
 pub use webhooks::WebhookService;
 

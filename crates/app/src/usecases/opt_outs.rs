@@ -5,6 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt as _, TryStreamExt as _};
+use tracing::Instrument as _;
 
 use domain::audit::{Changes, EventAction, EventTarget, NewEvent};
 use domain::mail::opt_out_notice;
@@ -12,13 +13,16 @@ use domain::optout::{OptOut, OptOutFilter, OptOutRecorded, OptOutRequest, check_
 use domain::pagination::{Page, PageRequest};
 use domain::{Action, Actor, OrganizationId};
 use ports::inbound::{OptOutUseCases, UseCaseError};
-use ports::outbound::{Clock, OptOutRepository, OrganizationRepository};
+use ports::outbound::{
+    Clock, OptOutCursor, OptOutExportPage, OptOutRepository, OrganizationRepository, StorageError,
+};
 
 use super::authorized_organization;
 
 /// The rows of one export page. Each page is one short read of storage, so that a client
-/// reading the export slowly holds no database connection between pages.
-pub const EXPORT_PAGE_ROWS: u32 = 1000;
+/// reading the export slowly holds no database connection between pages; an export holds
+/// at most two pages in memory (the one being written and the one read ahead).
+pub const EXPORT_PAGE_ROWS: u32 = 5000;
 
 /// The opt-out use cases.
 #[derive(Clone)]
@@ -131,22 +135,75 @@ impl OptOutUseCases for OptOutService {
             .opt_outs
             .export_page(organization, filter.clone(), None, EXPORT_PAGE_ROWS)
             .await?;
-        let opt_outs = self.opt_outs.clone();
-        let rest = futures::stream::try_unfold(first.next, move |after| {
-            let opt_outs = opt_outs.clone();
-            let filter = filter.clone();
+        let reader = PageReader {
+            opt_outs: self.opt_outs.clone(),
+            organization,
+            filter,
+        };
+        // Each page is read while the one before it is written: its read starts as soon
+        // as the previous page arrives. At most one page is read ahead, and its read
+        // releases its connection when it is done, whether the client reads on or not.
+        let first_next = first.next.map(|after| reader.start(after));
+        let rest = futures::stream::try_unfold(first_next, move |reading| {
+            let reader = reader.clone();
             async move {
-                let Some(after) = after else {
+                let Some(mut reading) = reading else {
                     return Ok(None);
                 };
-                let page = opt_outs
-                    .export_page(organization, filter, Some(after), EXPORT_PAGE_ROWS)
-                    .await?;
-                Ok::<_, UseCaseError>(Some((rows(page.rows), page.next)))
+                let page = reading.finish().await?;
+                let next = page.next.map(|after| reader.start(after));
+                Ok::<_, UseCaseError>(Some((rows(page.rows), next)))
             }
         })
         .try_flatten();
         Ok(rows(first.rows).chain(rest).boxed())
+    }
+}
+
+/// Reads the pages of one export after the first.
+#[derive(Clone)]
+struct PageReader {
+    opt_outs: Arc<dyn OptOutRepository>,
+    organization: OrganizationId,
+    filter: OptOutFilter,
+}
+
+impl PageReader {
+    /// Starts reading the page after `after`, on a task of its own, so that the read
+    /// goes on (and ends, releasing its connection) while the stream is not polled.
+    fn start(&self, after: OptOutCursor) -> PageRead {
+        let reader = self.clone();
+        let read = async move {
+            reader
+                .opt_outs
+                .export_page(
+                    reader.organization,
+                    reader.filter,
+                    Some(after),
+                    EXPORT_PAGE_ROWS,
+                )
+                .await
+        };
+        PageRead(tokio::spawn(read.in_current_span()))
+    }
+}
+
+/// A page being read; dropping it (the client went away) stops the read.
+struct PageRead(tokio::task::JoinHandle<Result<OptOutExportPage, StorageError>>);
+
+impl PageRead {
+    /// The page, or why it could not be read.
+    async fn finish(&mut self) -> Result<OptOutExportPage, UseCaseError> {
+        match (&mut self.0).await {
+            Ok(page) => Ok(page?),
+            Err(error) => Err(UseCaseError::unavailable(error)),
+        }
+    }
+}
+
+impl Drop for PageRead {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -395,6 +452,67 @@ mod tests {
             .await;
 
         assert!(matches!(started, Err(UseCaseError::Unavailable(_))));
+    }
+
+    #[tokio::test]
+    async fn the_next_page_is_read_while_the_current_one_is_written() {
+        let cursor = OptOutCursor {
+            creation_date: now(),
+            id: 7,
+        };
+        let reads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = reads.clone();
+        let mut opt_outs = MockOptOutRepository::new();
+        opt_outs
+            .expect_export_page()
+            .times(3)
+            .returning(move |_, _, after, _| {
+                let read = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(OptOutExportPage {
+                    rows: vec![row(&format!("page{read}@example.com"))],
+                    next: (after.is_none() || read < 2).then_some(cursor),
+                })
+            });
+        let service = service(organizations(false), opt_outs);
+        let reads_now = || reads.load(std::sync::atomic::Ordering::SeqCst);
+
+        let mut stream = service
+            .export(&actor(Role::Managers), ROOT, None, None)
+            .await
+            .expect("started");
+        // The second page is read without the stream being polled.
+        for _ in 0..1000 {
+            if reads_now() == 2 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(reads_now(), 2, "the second page is read ahead");
+        let first = stream.next().await;
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        let read_before_the_second_row = reads_now();
+        let second = stream.next().await;
+        for _ in 0..1000 {
+            if reads_now() == 3 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        let rest: Vec<_> = stream.collect().await;
+
+        assert_eq!(
+            first.and_then(Result::ok).map(|o| o.address.to_string()),
+            Some("page0@example.com".to_owned())
+        );
+        assert_eq!(read_before_the_second_row, 2, "one page ahead, no more");
+        assert_eq!(
+            second.and_then(Result::ok).map(|o| o.address.to_string()),
+            Some("page1@example.com".to_owned())
+        );
+        assert_eq!(rest.len(), 1);
+        assert_eq!(reads_now(), 3);
     }
 
     #[tokio::test]
