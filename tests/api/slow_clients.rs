@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use app::connections::ConnectionLimits;
+use app::usecases::EXPORT_PAGE_ROWS;
 use orgs_tests::{Backend, SpawnOptions, TestApp, on_both_backends, spawn_app_with_options};
 use serde_json::json;
 use sqlx::Connection as _;
@@ -211,7 +212,8 @@ async fn a_stalled_export_reader_is_dropped_after_the_write_timeout() {
 async fn a_large_export_has_every_row_once_newest_first() {
     for backend in [Backend::Sqlite, Backend::Postgres] {
         let app = spawn_app_with_options(backend, SpawnOptions::default()).await;
-        seed_opt_outs(&app, app.root_id, 2_500).await;
+        let count = 2 * i64::from(EXPORT_PAGE_ROWS) + 500;
+        seed_opt_outs(&app, app.root_id, count).await;
 
         let csv = app
             .get(
@@ -226,10 +228,62 @@ async fn a_large_export_has_every_row_once_newest_first() {
             .skip(1)
             .filter_map(|line| line.split(',').next().map(str::to_owned))
             .collect();
-        let expected: Vec<String> = (1..=2_500)
+        let expected: Vec<String> = (1..=count)
             .map(|n| format!("bulk{n}@example.com"))
             .collect();
         assert_eq!(addresses, expected, "{backend:?}");
+    }
+}
+
+/// A stored row that is no opt-out (its address is no address), on a page after the
+/// first, ends the export with an error: the body is cut, not finished without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_row_after_the_first_page_ends_the_export_with_an_error() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let app = spawn_app_with_options(backend, SpawnOptions::default()).await;
+        let count = 2 * i64::from(EXPORT_PAGE_ROWS) + 500;
+        seed_opt_outs(&app, app.root_id, count).await;
+        let beside = format!("bulk{}@example.com", i64::from(EXPORT_PAGE_ROWS) + 1000);
+        let corrupt = "insert into opt_outs (organization_id, address, origin, creation_date) \
+             select organization_id, 'no address', origin, creation_date \
+             from opt_outs where address = $1";
+        match backend {
+            Backend::Postgres | Backend::PgBouncer => {
+                let mut connection = sqlx::PgConnection::connect(&app.database_url)
+                    .await
+                    .expect("connected");
+                sqlx::query(corrupt)
+                    .bind(&beside)
+                    .execute(&mut connection)
+                    .await
+                    .expect("inserted");
+            }
+            Backend::Sqlite => {
+                let mut connection = sqlx::SqliteConnection::connect(&app.database_url)
+                    .await
+                    .expect("connected");
+                sqlx::query(corrupt)
+                    .bind(&beside)
+                    .execute(&mut connection)
+                    .await
+                    .expect("inserted");
+            }
+        }
+
+        let response = app
+            .request(
+                reqwest::Method::GET,
+                &format!("/organizations/{}/opt_outs/?format=csv", app.root_id),
+                Some(&app.admin_key),
+            )
+            .send()
+            .await
+            .expect("an answer");
+        let status = response.status();
+        let body = response.text().await;
+
+        assert_eq!(status, 200, "{backend:?}: the first page is sound");
+        assert!(body.is_err(), "{backend:?}: the body is cut");
     }
 }
 
