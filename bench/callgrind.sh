@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Instructions per `GET /organizations/{id}/`, counted by valgrind's callgrind in the
-# service's own process: a count that does not depend on how busy the machine is.
+# Instructions per `GET /organizations/{id}/` (or per GET of BENCH_CALLGRIND_PATH), counted
+# by valgrind's callgrind in the service's own process: a count that does not depend on how
+# busy the machine is.
 #
 # Seeds a small database (the root, 100 children, the administrator and its API key),
 # starts the release build under `valgrind --tool=callgrind`, warms up with 200 requests,
@@ -14,6 +15,9 @@
 #   BENCH_CALLGRIND_REQUESTS  requests counted               (default 1000)
 #   BENCH_CALLGRIND_OUT       file to write the summary to   (default: none)
 #   BENCH_CALLGRIND_POOLER    ORGS_DATABASE_POOLER of the service (default none)
+#   BENCH_CALLGRIND_PATH      the path every request GETs, e.g. /organizations/ (a page of 50:
+#                             the root and 49 children) or /organizations/1/children/
+#                             (default: /organizations/{id}/ of the children 2..101 in turn)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -23,6 +27,9 @@ PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 DATABASE=${BENCH_CALLGRIND_DATABASE:-orgs_callgrind}
 DB_URL="$PG/$DATABASE"
 REQUESTS=${BENCH_CALLGRIND_REQUESTS:-1000}
+REQUEST_PATH=${BENCH_CALLGRIND_PATH:-}
+LABEL='/organizations/{id}/'
+[ -z "$REQUEST_PATH" ] || LABEL=$REQUEST_PATH
 
 say() { printf 'callgrind: %s\n' "$*" >&2; }
 die() { printf 'callgrind: error: %s\n' "$*" >&2; exit 1; }
@@ -92,15 +99,16 @@ for _ in $(seq 1 600); do
 done
 curl -fsS -o /dev/null "$BASE/readyz" || die "the service is not ready after 60 s"
 
-# Sends N keep-alive GETs of organizations 2..101 on one connection; fails on any non-200.
+# Sends N keep-alive GETs on one connection (of REQUEST_PATH, or else of organizations
+# 2..101 in turn); fails on any non-200.
 send() {
-  python3 - "$PORT" "$KEY" "$1" <<'PY'
+  python3 - "$PORT" "$KEY" "$1" "$REQUEST_PATH" <<'PY'
 import http.client, sys
-port, key, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+port, key, n, path = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 headers = {"Authorization": "Bearer " + key, "Accept": "application/json"}
 for i in range(n):
-    conn.request("GET", f"/organizations/{2 + i % 100}/", headers=headers)
+    conn.request("GET", path or f"/organizations/{2 + i % 100}/", headers=headers)
     response = conn.getresponse()
     response.read()
     if response.status != 200:
@@ -120,6 +128,7 @@ TOTAL=$(awk '/^(summary|totals):/ { print $2; exit }' "$DUMP")
 [ -n "$TOTAL" ] || die "no totals in $DUMP"
 PER=$((TOTAL / REQUESTS))
 {
+  echo "path=$LABEL"
   echo "requests=$REQUESTS"
   echo "instructions=$TOTAL"
   echo "instructions_per_request=$PER"
@@ -134,4 +143,4 @@ PER=$((TOTAL / REQUESTS))
 } >"$WORK/summary"
 cat "$WORK/summary"
 [ -z "${BENCH_CALLGRIND_OUT:-}" ] || cp "$WORK/summary" "$BENCH_CALLGRIND_OUT"
-say "$PER instructions per GET /organizations/{id}/"
+say "$PER instructions per GET $LABEL"

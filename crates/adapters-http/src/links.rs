@@ -15,6 +15,39 @@ pub fn organization_sub(id: OrganizationId, sub: &str) -> String {
     format!("/organizations/{id}/{sub}/")
 }
 
+/// Writes `/organizations/{id}/`, or `/organizations/{id}/{sub}/` with a `sub`, into `out`:
+/// what [`organization`] and [`organization_sub`] return, without a `String` or a
+/// formatter of its own (a page writes four links per organization).
+pub fn write_organization(out: &mut Vec<u8>, id: OrganizationId, sub: Option<&str>) {
+    out.extend_from_slice(b"/organizations/");
+    write_integer(out, id.get());
+    out.push(b'/');
+    if let Some(sub) = sub {
+        out.extend_from_slice(sub.as_bytes());
+        out.push(b'/');
+    }
+}
+
+/// The decimal digits of `value`, as `Display` writes them.
+fn write_integer(out: &mut Vec<u8>, value: i64) {
+    let mut digits = [0_u8; 20];
+    let mut start = digits.len();
+    let mut rest = value.unsigned_abs();
+    loop {
+        start -= 1;
+        // `rest % 10` is a digit: it fits a `u8`.
+        digits[start] = b'0' + u8::try_from(rest % 10).unwrap_or_default();
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if value < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&digits[start..]);
+}
+
 /// A member's URL, `/organizations/{org}/users/{id}/`.
 #[must_use]
 pub fn member(organization: OrganizationId, user: UserId) -> String {
@@ -123,6 +156,19 @@ mod tests {
         );
         assert_eq!(with_trailing_slash("/organizations"), "/organizations/");
         assert_eq!(with_trailing_slash("/organizations/"), "/organizations/");
+    }
+
+    #[test]
+    fn written_organization_links_are_the_returned_ones() {
+        for id in [0, 1, 9, 10, 42, 1_000_007, -3, i64::MAX, i64::MIN] {
+            let id = OrganizationId::new(id);
+            let mut out = Vec::new();
+            write_organization(&mut out, id, None);
+            write_organization(&mut out, id, Some("children"));
+
+            let expected = organization(id) + &organization_sub(id, "children");
+            assert_eq!(String::from_utf8_lossy(&out), expected);
+        }
     }
 
     #[test]

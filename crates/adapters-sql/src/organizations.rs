@@ -8,7 +8,7 @@ use domain::organization::{NewOrganization, Nickname, Organization, Organization
 use domain::pagination::{Page, PageRequest};
 use domain::{EmailAddress, OrganizationId, Timestamp, Version};
 use ports::outbound::{CreateOrganizationError, OrganizationRepository, StorageError, WriteError};
-use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments, Row, Type};
 
 use crate::events::{EventBinds, Made, change_with_event};
 use crate::instant::{StoredInstant, load};
@@ -140,12 +140,48 @@ static LIVE_PAGE: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// A row of `LIVE_PAGE`.
-#[derive(sqlx::FromRow)]
 struct LivePageRow<I> {
-    #[sqlx(flatten)]
     organization: JoinedOrganizationRow<I>,
     children: i64,
     parent_live: i64,
+}
+
+/// Decoded by position, in `LIVE_PAGE`'s column order (`JOINED_ORGANIZATION_COLUMNS`, then
+/// the two counts), without comparing each column's type with the field's: a page decodes
+/// 15 columns of up to 51 rows, and finding each column by its name, then checking its
+/// type (a text column is compared with several), cost more than decoding it. The
+/// statement is this module's own: its types are checked by the storage contract, which
+/// reads its pages on every backend, not by every row.
+impl<'r, R, I> FromRow<'r, R> for LivePageRow<I>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    i64: Decode<'r, R::Database>,
+    bool: Decode<'r, R::Database>,
+    String: Decode<'r, R::Database>,
+    I: Decode<'r, R::Database>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            organization: JoinedOrganizationRow {
+                t_id: row.try_get_unchecked(0)?,
+                t_parent_id: row.try_get_unchecked(1)?,
+                t_name: row.try_get_unchecked(2)?,
+                t_contact_email: row.try_get_unchecked(3)?,
+                t_nickname: row.try_get_unchecked(4)?,
+                t_notify_message_status: row.try_get_unchecked(5)?,
+                t_notify_optouts: row.try_get_unchecked(6)?,
+                t_external_optout_message: row.try_get_unchecked(7)?,
+                t_can_attach_files: row.try_get_unchecked(8)?,
+                t_can_external_optout: row.try_get_unchecked(9)?,
+                t_version: row.try_get_unchecked(10)?,
+                t_created_at: row.try_get_unchecked(11)?,
+                t_updated_at: row.try_get_unchecked(12)?,
+            },
+            children: row.try_get_unchecked(13)?,
+            parent_live: row.try_get_unchecked(14)?,
+        })
+    }
 }
 
 /// What `live_page` read.
@@ -278,7 +314,10 @@ where
             fetch_all
         )
         .map_err(storage_error::<D>)?;
-        let mut page = LivePage::default();
+        let mut page = LivePage {
+            items: Vec::with_capacity(rows.len()),
+            ..LivePage::default()
+        };
         for row in rows {
             page.children = count(row.children);
             page.parent_live = row.parent_live > 0;
