@@ -31,12 +31,25 @@ impl EmailAddress {
         if value.is_empty() {
             return Err(ErrorCode::Blank);
         }
-        if value.chars().count() > MAX_LENGTH {
+        // A character takes at least one byte: only a longer text needs counting.
+        if value.len() > MAX_LENGTH && value.chars().count() > MAX_LENGTH {
             return Err(ErrorCode::InvalidEmail);
         }
         let (local, domain) = value.rsplit_once('@').ok_or(ErrorCode::InvalidEmail)?;
         if !is_valid_local_part(local) {
             return Err(ErrorCode::InvalidEmail);
+        }
+        // The usual case, a domain already in ASCII lower case (every stored address):
+        // lower-casing changes nothing, so the address is the value itself.
+        if domain
+            .bytes()
+            .all(|byte| byte.is_ascii() && !byte.is_ascii_uppercase())
+        {
+            return if is_valid_domain(domain) {
+                Ok(Self(value.to_owned()))
+            } else {
+                Err(ErrorCode::InvalidEmail)
+            };
         }
         let domain = normalized_domain(domain).ok_or(ErrorCode::InvalidEmail)?;
         Ok(Self(format!("{local}@{domain}")))
@@ -99,8 +112,8 @@ fn is_valid_domain(domain: &str) -> bool {
     if domain.eq_ignore_ascii_case("localhost") {
         return true;
     }
-    let labels: Vec<&str> = domain.split('.').collect();
-    let Some((tld, rest)) = labels.split_last() else {
+    // Without a dot there is only the top-level label, and no domain.
+    let Some((rest, tld)) = domain.rsplit_once('.') else {
         return false;
     };
     let is_label = |label: &str| {
@@ -111,8 +124,7 @@ fn is_valid_domain(domain: &str) -> bool {
             && !label.ends_with('-')
     };
     let tld_length = tld.chars().count();
-    !rest.is_empty()
-        && rest.iter().all(|label| is_label(label))
+    rest.split('.').all(is_label)
         && (2..=63).contains(&tld_length)
         && tld.chars().all(|c| c.is_alphanumeric() || c == '-')
         && !tld.ends_with('-')
