@@ -9,8 +9,8 @@
 #     "a write that changes nothing records nothing", so the difference is the event's
 #     insert (and its webhook matching), on the same build.
 #   - /events/ of child 2 once it has 1,000,000 events (bench/seed_events.sql): page 1
-#     with its count, the first cursor page, cursor pages among the oldest tenth (as
-#     fast as possible, then paced at half that rate for the latency target), and
+#     with its count, the first cursor page and cursor pages among the oldest tenth (each
+#     as fast as possible, then paced at half that rate for the latency target), and
 #     numbered page 10,000 (offset 499,950) for contrast.
 # measure_webhooks (after the main service stopped; its own service with
 #   ORGS_WEBHOOK_ALLOW_PRIVATE=true and a receiver, bench/receiver.py):
@@ -71,6 +71,10 @@ measure_events() {
   measure events_page1 "GET /organizations/2/events/ (page 1 with count, 1,000,000 events)"
   route GET "/organizations/2/events/?cursor=" 0 0
   measure events_cursor1 "GET /organizations/2/events/?cursor= (first cursor page)"
+  local first
+  first=$(awk '$1 == "bench:" && $2 ~ /^requests=/ { split($2, r, "="); split($3, d, "="); printf "%d", r[2] / (d[2] / 1e6) }' "$RESULTS/events_cursor1.wrk")
+  [ "$((first / 2))" -gt 0 ] || die "no throughput measured for the first cursor page"
+  measure events_cursor1_half "GET /organizations/2/events/?cursor= (first cursor page) at half of peak" "$((first / 2))"
   route GET "/organizations/2/events/?cursor={id}" $((oldest + 51)) $((oldest + count / 10))
   measure events_cursor_deep "GET /organizations/2/events/?cursor={id} (among the oldest 100,000)"
   # Its latency at half of that throughput, as GET /organizations/{id}/ is measured: the

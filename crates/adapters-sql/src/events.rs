@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use domain::audit::{
     ActionFilter, Event, EventAction, EventActor, EventFilter, EventOrganization, EventTarget,
-    NewEvent, OPERATOR_IDENTIFIER, StoredTarget,
+    NewEvent, StoredTarget,
 };
 use domain::organization::TreeNode;
 use domain::pagination::{Page, PageRequest};
@@ -145,16 +145,28 @@ pub(crate) fn prefix_pattern(prefix: &str) -> String {
     pattern
 }
 
-/// Inserts an event. `actor_identifier` is not null: an acting user that does not exist
-/// fails the insert rather than being recorded as the operator.
-const INSERT_EVENT: &str = "insert into events (action, actor_id, actor_organization_id, \
-     actor_identifier, organization_id, root_organization_id, target_kind, target_id, \
-     changes, request_id, created_at) \
-     select $1, u.id, u.organization_id, \
-     case when $2 is null then $3 else u.identifier end, \
-     o.id, coalesce(o.parent_id, o.id), $5, $6, $7, $8, $9 \
-     from organizations o left join users u on u.id = $2 \
-     where o.id = $4 returning id, organization_id, root_organization_id, action, created_at";
+/// Inserts an event whose organization is the row `o` of `source` (a table, or a `with`
+/// clause's name, with `id` and `parent_id`) that `condition` keeps; its values are the binds
+/// `$first` to `$first + 7`, in `EventBinds` order. `actor_identifier` is not null: an acting
+/// user that does not exist fails the insert rather than being recorded as the operator.
+fn insert_event(source: &str, condition: &str, first: usize) -> String {
+    let [action, actor, operator, kind, target, changes, request, at] =
+        std::array::from_fn(|i| format!("${}", first + i));
+    format!(
+        "insert into events (action, actor_id, actor_organization_id, actor_identifier, \
+         organization_id, root_organization_id, target_kind, target_id, changes, request_id, \
+         created_at) \
+         select {action}, u.id, u.organization_id, \
+         case when {actor} is null then {operator} else u.identifier end, \
+         o.id, coalesce(o.parent_id, o.id), {kind}, {target}, {changes}, {request}, {at} \
+         from {source} o left join users u on u.id = {actor} {condition} \
+         returning id, organization_id, root_organization_id, action, created_at"
+    )
+}
+
+/// An event of the organization `$9` (`insert_event`).
+static INSERT_EVENT: LazyLock<String> =
+    LazyLock::new(|| insert_event("organizations", "where o.id = $9", 1));
 
 /// One delivery per active webhook of the events `e` (`{events}`, filtered by `{which}`)
 /// of their organization or of its root whose patterns match, due at once (CONTRACT §14).
@@ -173,8 +185,27 @@ static EVENT_AND_DELIVERIES: LazyLock<String> = LazyLock::new(|| {
     let deliveries = DELIVERIES
         .replace("{events}", "inserted")
         .replace("{which}", "");
-    format!("with inserted as ({INSERT_EVENT}), queued as ({deliveries}) select id from inserted")
+    format!(
+        "with inserted as ({}), queued as ({deliveries}) select id from inserted",
+        *INSERT_EVENT
+    )
 });
+
+/// `change` (an `update … returning {columns}` whose rows carry `id` and `parent_id`, its
+/// binds `$1` to `$first - 1`), the event of each row it changed and the event's webhook
+/// deliveries, in one statement that answers the changed rows: a change and its event
+/// without a transaction, where `Dialect::INSERT_IN_WITH`. A change that matches no row
+/// records no event.
+pub(crate) fn change_with_event(change: &str, columns: &str, first: usize) -> String {
+    let deliveries = DELIVERIES
+        .replace("{events}", "inserted")
+        .replace("{which}", "");
+    format!(
+        "with changed as ({change}), inserted as ({}), queued as ({deliveries}) \
+         select {columns} from changed",
+        insert_event("changed", "", first)
+    )
+}
 
 /// The deliveries of the event `$1`, once it is inserted.
 static QUEUE_DELIVERIES: LazyLock<String> = LazyLock::new(|| {
@@ -183,33 +214,22 @@ static QUEUE_DELIVERIES: LazyLock<String> = LazyLock::new(|| {
         .replace("{which}", "e.id = $1 and")
 });
 
-impl<D> SqlStorage<D>
-where
-    D: Dialect,
-    for<'c> &'c mut Connection<D>: Executor<'c, Database = D::Db>,
-    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
-    for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> Option<i64>: Encode<'q, D::Db>,
-    for<'q> Option<&'q str>: Encode<'q, D::Db>,
-    for<'r> i64: Decode<'r, D::Db>,
-    usize: ColumnIndex<<D::Db as Database>::Row>,
-{
-    /// Inserts `event` inside the caller's transaction, its placeholders resolved from
-    /// `made`. The actor's identifier and organization and the event's root are read in
-    /// the same statement. Fails (so that the caller's transaction rolls back) when the
-    /// organization or the acting user does not exist, or a placeholder is unresolved.
-    pub(crate) async fn record_event(
-        connection: &mut Connection<D>,
-        event: &NewEvent,
-        made: Made,
-    ) -> Result<(), StorageError> {
-        let unresolved = |what: &str| {
-            StorageError::unexpected(format!(
-                "{} event: the {what} it names is unknown",
-                event.action
-            ))
-        };
+/// An event's values as its insert binds them (`bind_event!`), its placeholders resolved.
+pub(crate) struct EventBinds<'a> {
+    pub action: &'static str,
+    pub actor: Option<i64>,
+    pub organization: i64,
+    pub target_kind: Option<&'static str>,
+    pub target_id: Option<i64>,
+    pub changes: String,
+    pub request_id: Option<&'a str>,
+    pub at: Timestamp,
+}
+
+impl<'a> EventBinds<'a> {
+    /// `event`'s values, its `This…` placeholders resolved from `made`.
+    pub(crate) fn of(event: &'a NewEvent, made: Made) -> Result<Self, StorageError> {
+        let unresolved = |what: &str| unresolved(event.action, what);
         let organization = match event.organization {
             EventOrganization::Existing(id) => id,
             EventOrganization::ThisOrganization => made
@@ -244,28 +264,64 @@ where
                 Some(made.webhook.ok_or_else(|| unresolved("webhook"))?.get()),
             ),
         };
-        let changes = event.changes.to_json();
+        Ok(Self {
+            action: event.action.as_str(),
+            actor: actor.map(UserId::get),
+            organization: organization.get(),
+            target_kind,
+            target_id,
+            changes: event.changes.to_json(),
+            request_id: event.request_id.as_ref().map(|id| id.as_str()),
+            at: event.at,
+        })
+    }
+
+    /// The error of an insert that found no row for what the event names.
+    pub(crate) fn unresolved(&self, what: &str) -> StorageError {
+        unresolved(self.action, what)
+    }
+}
+
+/// The error of an event whose `what` is unknown.
+fn unresolved(action: impl std::fmt::Display, what: &str) -> StorageError {
+    StorageError::unexpected(format!("{action} event: the {what} it names is unknown"))
+}
+
+impl<D> SqlStorage<D>
+where
+    D: Dialect,
+    for<'c> &'c mut Connection<D>: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<i64>: Encode<'q, D::Db>,
+    for<'q> Option<&'q str>: Encode<'q, D::Db>,
+    for<'r> i64: Decode<'r, D::Db>,
+    usize: ColumnIndex<<D::Db as Database>::Row>,
+{
+    /// Inserts `event` inside the caller's transaction, its placeholders resolved from
+    /// `made`. The actor's identifier and organization and the event's root are read in
+    /// the same statement. Fails (so that the caller's transaction rolls back) when the
+    /// organization or the acting user does not exist, or a placeholder is unresolved.
+    pub(crate) async fn record_event(
+        connection: &mut Connection<D>,
+        event: &NewEvent,
+        made: Made,
+    ) -> Result<(), StorageError> {
+        let binds = EventBinds::of(event, made)?;
         // One statement where the database allows it (`EVENT_AND_DELIVERIES`).
         let statement = if D::INSERT_IN_WITH {
             EVENT_AND_DELIVERIES.as_str()
         } else {
-            INSERT_EVENT
+            INSERT_EVENT.as_str()
         };
-        let inserted: Option<(i64,)> = sqlx::query_as(statement)
-            .bind(event.action.as_str())
-            .bind(actor.map(UserId::get))
-            .bind(OPERATOR_IDENTIFIER)
-            .bind(organization.get())
-            .bind(target_kind)
-            .bind(target_id)
-            .bind(changes.as_str())
-            .bind(event.request_id.as_ref().map(|id| id.as_str()))
-            .bind(stored::<D>(event.at))
+        let inserted: Option<(i64,)> = bind_event!(sqlx::query_as(statement), binds)
+            .bind(binds.organization)
             .fetch_optional(&mut *connection)
             .await
             .map_err(storage_error::<D>)?;
         let Some((event_id,)) = inserted else {
-            return Err(unresolved("organization"));
+            return Err(binds.unresolved("organization"));
         };
         if !D::INSERT_IN_WITH {
             sqlx::query(&QUEUE_DELIVERIES)

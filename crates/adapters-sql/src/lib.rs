@@ -32,6 +32,22 @@ macro_rules! on_pool {
     };
 }
 
+/// Binds an event's values (`events::EventBinds`) to `$query`, in the order of
+/// `events::insert_event`'s binds.
+macro_rules! bind_event {
+    ($query:expr, $binds:expr) => {
+        $query
+            .bind($binds.action)
+            .bind($binds.actor)
+            .bind(domain::audit::OPERATOR_IDENTIFIER)
+            .bind($binds.target_kind)
+            .bind($binds.target_id)
+            .bind($binds.changes.as_str())
+            .bind($binds.request_id)
+            .bind(stored::<D>($binds.at))
+    };
+}
+
 /// Runs `$body` with `$connection` bound to a connection of the pool for statements outside
 /// any explicit transaction, or, when the storage keeps no session state, to a transaction
 /// of its own (committed when `$body` succeeds). `$body` evaluates to a `Result` whose error

@@ -114,8 +114,25 @@ where
         };
         check_keeps_administrator(is_root, role, change, administrators)
             .map_err(|_| MemberChangeError::LastAdministrator)?;
-        // The requester's current standing, locked (`FOR_SHARE`) so that it cannot change
-        // before the commit; whether it still allows the change is the domain's rule.
+        let target = TreeNode {
+            id: organization,
+            parent: parent.map(OrganizationId::new),
+        };
+        if !Self::requester_may(connection, requester, Action::ManageMembers, target).await? {
+            return Err(MemberChangeError::Forbidden);
+        }
+        Ok(())
+    }
+
+    /// Inside the caller's transaction, whether the requester's current standing, its row
+    /// locked (`FOR_SHARE`) so that it cannot change before the commit, still allows
+    /// `action` on `target`: the domain's rule (`domain::permissions::recheck`).
+    async fn requester_may(
+        connection: &mut Connection<D>,
+        requester: UserId,
+        action: Action,
+        target: TreeNode,
+    ) -> Result<bool, StorageError> {
         let requester_row: Option<(i64, String, bool)> = sqlx::query_as(&format!(
             "select organization_id, role, is_active from users where id = $1{}",
             D::FOR_SHARE
@@ -133,14 +150,7 @@ where
                 })
             })
             .transpose()?;
-        let target = TreeNode {
-            id: organization,
-            parent: parent.map(OrganizationId::new),
-        };
-        if recheck(standing, Action::ManageMembers, target) != Access::Allowed {
-            return Err(MemberChangeError::Forbidden);
-        }
-        Ok(())
+        Ok(recheck(standing, action, target) == Access::Allowed)
     }
 }
 
@@ -262,8 +272,30 @@ where
         event: NewEvent,
     ) -> Result<User, CreateServiceAccountError> {
         let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
-        if !Self::lock_live_organization(&mut transaction, account.organization_id).await? {
+        let locked: Option<(Option<i64>,)> = sqlx::query_as(&format!(
+            "select parent_id from organizations where id = $1 and archived_at is null{}",
+            D::FOR_SHARE
+        ))
+        .bind(account.organization_id.get())
+        .fetch_optional(&mut *transaction)
+        .await
+        .map_err(storage_error::<D>)?;
+        let Some((parent,)) = locked else {
             return Err(CreateServiceAccountError::OrganizationNotFound);
+        };
+        let target = TreeNode {
+            id: account.organization_id,
+            parent: parent.map(OrganizationId::new),
+        };
+        if !Self::requester_may(
+            &mut transaction,
+            account.requester,
+            Action::CreateServiceAccount,
+            target,
+        )
+        .await?
+        {
+            return Err(CreateServiceAccountError::Forbidden);
         }
         // The partial unique index on (organization, name) of service accounts decides
         // between parallel requests for one name: one insert wins, the others fail here.

@@ -10,7 +10,7 @@ use domain::{EmailAddress, OrganizationId, Timestamp, Version};
 use ports::outbound::{CreateOrganizationError, OrganizationRepository, StorageError, WriteError};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 
-use crate::events::Made;
+use crate::events::{EventBinds, Made, change_with_event};
 use crate::instant::{StoredInstant, load};
 use crate::paging::{count, page_bounds};
 use crate::{Connection, Dialect, SqlStorage, stored};
@@ -20,6 +20,22 @@ use crate::{corrupt, storage_error};
 pub(crate) const ORGANIZATION_COLUMNS: &str = "id, parent_id, name, contact_email, nickname, \
      notify_message_status, notify_optouts, external_optout_message, can_attach_files, \
      can_external_optout, version, created_at, updated_at";
+
+/// Replaces a live organization's values (`$1` its id, `$9` the version it must have,
+/// if any), answering its row.
+static UPDATE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "update organizations set name = $2, contact_email = $3, nickname = $4, \
+         notify_message_status = $5, notify_optouts = $6, external_optout_message = $7, \
+         version = version + 1, updated_at = $8 \
+         where id = $1 and archived_at is null and ($9 is null or version = $9) \
+         returning {ORGANIZATION_COLUMNS}"
+    )
+});
+
+/// `UPDATE` and its event (binds from `$10`) in one statement (`change_with_event`).
+static UPDATE_WITH_EVENT: LazyLock<String> =
+    LazyLock::new(|| change_with_event(&UPDATE, ORGANIZATION_COLUMNS, 10));
 
 /// An `organizations` row.
 #[derive(sqlx::FromRow)]
@@ -424,41 +440,60 @@ where
         now: Timestamp,
         event: Option<NewEvent>,
     ) -> Result<Organization, WriteError> {
-        let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
-        let row: Option<OrganizationRow<D::Instant>> = sqlx::query_as(&format!(
-            "update organizations set name = $2, contact_email = $3, nickname = $4, \
-             notify_message_status = $5, notify_optouts = $6, external_optout_message = $7, \
-             version = version + 1, updated_at = $8 \
-             where id = $1 and archived_at is null and ($9 is null or version = $9) \
-             returning {ORGANIZATION_COLUMNS}"
-        ))
-        .bind(organization.id.get())
-        .bind(organization.name.as_str())
-        .bind(
-            organization
-                .contact_email
-                .as_ref()
-                .map(EmailAddress::as_str),
-        )
-        .bind(organization.settings.nickname.as_str())
-        .bind(organization.settings.notify_message_status)
-        .bind(organization.settings.notify_optouts)
-        .bind(organization.settings.external_optout_message.as_str())
-        .bind(stored::<D>(now))
-        .bind(expected.map(Version::get))
-        .fetch_optional(&mut *transaction)
-        .await
-        .map_err(storage_error::<D>)?;
+        // Binds `UPDATE`'s values to a query.
+        macro_rules! bind_update {
+            ($query:expr) => {
+                $query
+                    .bind(organization.id.get())
+                    .bind(organization.name.as_str())
+                    .bind(
+                        organization
+                            .contact_email
+                            .as_ref()
+                            .map(EmailAddress::as_str),
+                    )
+                    .bind(organization.settings.nickname.as_str())
+                    .bind(organization.settings.notify_message_status)
+                    .bind(organization.settings.notify_optouts)
+                    .bind(organization.settings.external_optout_message.as_str())
+                    .bind(stored::<D>(now))
+                    .bind(expected.map(Version::get))
+            };
+        }
+        let row: Option<OrganizationRow<D::Instant>> = if D::INSERT_IN_WITH {
+            // One statement, the change and its event together: no transaction to begin
+            // and commit around it.
+            match &event {
+                Some(event) => {
+                    let binds = EventBinds::of(event, Made::of(organization.id))?;
+                    on_pool!(
+                        self,
+                        bind_event!(bind_update!(sqlx::query_as(&UPDATE_WITH_EVENT)), binds),
+                        fetch_optional
+                    )
+                }
+                None => on_pool!(self, bind_update!(sqlx::query_as(&UPDATE)), fetch_optional),
+            }
+            .map_err(storage_error::<D>)?
+        } else {
+            let mut transaction = self.begin_write().await.map_err(storage_error::<D>)?;
+            let row = bind_update!(sqlx::query_as(&UPDATE))
+                .fetch_optional(&mut *transaction)
+                .await
+                .map_err(storage_error::<D>)?;
+            if row.is_some() {
+                if let Some(event) = &event {
+                    Self::record_event(&mut transaction, event, Made::of(organization.id)).await?;
+                }
+                transaction.commit().await.map_err(storage_error::<D>)?;
+            }
+            // Dropped uncommitted when nothing was written.
+            row
+        };
         let Some(row) = row else {
-            drop(transaction);
             return Err(self.why_not_written(organization.id, false).await?);
         };
-        let updated = Organization::try_from(row)?;
-        if let Some(event) = &event {
-            Self::record_event(&mut transaction, event, Made::of(updated.id)).await?;
-        }
-        transaction.commit().await.map_err(storage_error::<D>)?;
-        Ok(updated)
+        Ok(Organization::try_from(row)?)
     }
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]

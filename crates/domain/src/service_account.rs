@@ -2,7 +2,7 @@
 //! members that are programs. An organization's administrators make them with a name
 //! and a role; they authenticate with API keys only and are never administrators.
 
-use crate::ids::OrganizationId;
+use crate::ids::{OrganizationId, UserId};
 use crate::role::Role;
 use crate::user::UserKind;
 use crate::validation::{ErrorCode, Input, ValidationErrors, storable};
@@ -137,6 +137,9 @@ pub struct NewServiceAccount {
     pub name: ServiceAccountName,
     /// Its role.
     pub role: Role,
+    /// The member who asks for it: storage checks their standing again under its lock
+    /// (`permissions::recheck`), so that one demoted meanwhile creates nothing.
+    pub requester: UserId,
 }
 
 #[cfg(test)]

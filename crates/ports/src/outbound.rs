@@ -719,6 +719,9 @@ pub enum CreateServiceAccountError {
     /// The organization does not exist or is archived.
     #[error("the organization does not exist")]
     OrganizationNotFound,
+    /// The requester's current standing no longer allows it.
+    #[error("the requester may not create service accounts here")]
+    Forbidden,
     /// A storage failure.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -775,8 +778,10 @@ pub trait MemberRepository: Send + Sync {
     ///
     /// # Errors
     /// MUST return `NameTaken` for a name in use in the organization (also when another
-    /// request takes it at the same moment) and `OrganizationNotFound` for a missing or
-    /// archived organization.
+    /// request takes it at the same moment), `OrganizationNotFound` for a missing or
+    /// archived organization, and `Forbidden` when the requester's current standing (read
+    /// under a lock held until the commit) no longer allows creating it
+    /// (`domain::permissions::recheck`).
     async fn create_service_account(
         &self,
         account: NewServiceAccount,

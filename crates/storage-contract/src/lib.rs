@@ -229,6 +229,7 @@ macro_rules! contract_tests {
             a_service_account_name_is_unique_within_its_organization_only,
             thirty_simultaneous_creations_of_one_name_store_exactly_one,
             a_refused_service_account_stores_nothing,
+            a_requester_demoted_meanwhile_creates_no_service_account,
             members_filter_by_kind_and_a_removed_service_account_loses_its_keys,
             service_accounts_never_count_as_administrators,
         );

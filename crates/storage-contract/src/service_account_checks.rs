@@ -19,11 +19,17 @@ use ports::outbound::CreateServiceAccountError;
 use crate::Store;
 use crate::fixtures::{any_event, child, key, now, organization_with_admin, root, user};
 
-fn account(organization: &Organization, name: &str, role: Role) -> NewServiceAccount {
+fn account(
+    organization: &Organization,
+    requester: UserId,
+    name: &str,
+    role: Role,
+) -> NewServiceAccount {
     NewServiceAccount {
         organization_id: organization.id,
         name: ServiceAccountName::parse(name).expect("a valid name"),
         role,
+        requester,
     }
 }
 
@@ -89,7 +95,7 @@ pub async fn a_service_account_is_stored_with_its_default_key_and_its_event(stor
     let created = store
         .members
         .create_service_account(
-            account(&organization, "billing-sync", Role::Users),
+            account(&organization, admin.id, "billing-sync", Role::Users),
             &material,
             now(),
             created_by(admin.id, &organization, "billing-sync"),
@@ -143,22 +149,23 @@ pub async fn a_service_account_name_is_unique_within_its_organization_only(store
     let (organization, admin) = organization_with_admin(store).await;
     let kid = child(store, &organization, "Kid").await;
     let other = root(store, "Other root").await;
-    let create = |target: Organization| async move {
+    let (other_admin, _) = user(store, &other, "other@example.com", Role::Administrators).await;
+    let create = |target: Organization, requester: UserId| async move {
         store
             .members
             .create_service_account(
-                account(&target, "ci", Role::Managers),
+                account(&target, requester, "ci", Role::Managers),
                 &key(),
                 now(),
-                created_by(admin.id, &target, "ci"),
+                created_by(requester, &target, "ci"),
             )
             .await
     };
 
-    let first = create(organization.clone()).await;
-    let again = create(organization.clone()).await;
-    let in_child = create(kid).await;
-    let elsewhere = create(other).await;
+    let first = create(organization.clone(), admin.id).await;
+    let again = create(organization.clone(), admin.id).await;
+    let in_child = create(kid, admin.id).await;
+    let elsewhere = create(other, other_admin.id).await;
 
     assert!(first.is_ok(), "{first:?}");
     assert_eq!(again, Err(CreateServiceAccountError::NameTaken));
@@ -180,7 +187,7 @@ pub async fn thirty_simultaneous_creations_of_one_name_store_exactly_one(store: 
         store
             .members
             .create_service_account(
-                account(&organization, "racer", Role::Users),
+                account(&organization, admin.id, "racer", Role::Users),
                 &key(),
                 now(),
                 created_by(admin.id, &organization, "racer"),
@@ -219,7 +226,7 @@ pub async fn a_refused_service_account_stores_nothing(store: &Store) {
     let archived = store
         .members
         .create_service_account(
-            account(&kid, "ci", Role::Users),
+            account(&kid, admin.id, "ci", Role::Users),
             &key(),
             now(),
             created_by(admin.id, &kid, "ci"),
@@ -228,7 +235,7 @@ pub async fn a_refused_service_account_stores_nothing(store: &Store) {
     let unstorable = store
         .members
         .create_service_account(
-            account(&organization, "ci", Role::Users),
+            account(&organization, admin.id, "ci", Role::Users),
             &material,
             now(),
             created_by(UserId::new(999_999_999), &organization, "ci"),
@@ -263,7 +270,7 @@ pub async fn members_filter_by_kind_and_a_removed_service_account_loses_its_keys
     let service = store
         .members
         .create_service_account(
-            account(&organization, "ci", Role::Collaborators),
+            account(&organization, admin.id, "ci", Role::Collaborators),
             &material,
             now(),
             created_by(admin.id, &organization, "ci"),
@@ -283,7 +290,7 @@ pub async fn members_filter_by_kind_and_a_removed_service_account_loses_its_keys
     let again = store
         .members
         .create_service_account(
-            account(&organization, "ci", Role::Users),
+            account(&organization, admin.id, "ci", Role::Users),
             &key(),
             now(),
             created_by(admin.id, &organization, "ci"),
@@ -300,6 +307,62 @@ pub async fn members_filter_by_kind_and_a_removed_service_account_loses_its_keys
     assert!(again.is_ok(), "{again:?}");
 }
 
+/// A requester demoted after the use case authorized them creates nothing: storage reads
+/// their standing again under its lock. The same request by an administrator succeeds.
+pub async fn a_requester_demoted_meanwhile_creates_no_service_account(store: &Store) {
+    let (organization, admin) = organization_with_admin(store).await;
+    let (second, _) = user(
+        store,
+        &organization,
+        "second@example.com",
+        Role::Administrators,
+    )
+    .await;
+    store
+        .members
+        .change_role(
+            organization.id,
+            second.id,
+            Role::Users,
+            admin.id,
+            now(),
+            None,
+        )
+        .await
+        .expect("demoted");
+    let material = key();
+
+    let refused = store
+        .members
+        .create_service_account(
+            account(&organization, second.id, "ci", Role::Users),
+            &material,
+            now(),
+            created_by(second.id, &organization, "ci"),
+        )
+        .await;
+    let events = created_events(store, &organization).await;
+    let services = members_of_kind(store, &organization, Some(UserKind::Service)).await;
+    let created = store
+        .members
+        .create_service_account(
+            account(&organization, admin.id, "ci", Role::Users),
+            &key(),
+            now(),
+            created_by(admin.id, &organization, "ci"),
+        )
+        .await;
+
+    assert_eq!(refused, Err(CreateServiceAccountError::Forbidden));
+    assert_eq!(
+        store.users.authenticate(&material.hash, now()).await,
+        Ok(None)
+    );
+    assert!(services.is_empty(), "{services:?}");
+    assert!(events.is_empty(), "{events:?}");
+    assert!(created.is_ok(), "{created:?}");
+}
+
 /// The last administrator of a root stays, whatever service accounts the organization
 /// has: they never count as administrators.
 pub async fn service_accounts_never_count_as_administrators(store: &Store) {
@@ -308,7 +371,7 @@ pub async fn service_accounts_never_count_as_administrators(store: &Store) {
         store
             .members
             .create_service_account(
-                account(&organization, name, Role::Managers),
+                account(&organization, admin.id, name, Role::Managers),
                 &key(),
                 now(),
                 created_by(admin.id, &organization, name),

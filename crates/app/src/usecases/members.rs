@@ -174,6 +174,7 @@ impl MemberUseCases for MemberService {
             organization_id: organization,
             name: terms.name,
             role: terms.role,
+            requester: actor.user_id,
         };
         let account = self
             .members
@@ -184,6 +185,7 @@ impl MemberUseCases for MemberService {
                     ValidationErrors::single("name", ErrorCode::ServiceAccountNameTaken),
                 ),
                 CreateServiceAccountError::OrganizationNotFound => UseCaseError::NotFound,
+                CreateServiceAccountError::Forbidden => UseCaseError::Forbidden,
                 CreateServiceAccountError::Storage(error) => error.into(),
             })?;
         Ok(CreatedServiceAccount { account, api_key })
@@ -577,6 +579,7 @@ mod tests {
                 account.organization_id == CHILD
                     && account.name.as_str() == "billing-sync"
                     && account.role == Role::Users
+                    && account.requester == UserId::new(10)
                     && *key == KeyMaterial::of(&SecretToken::presented("service-secret"))
                     && *at == now()
                     && event.action == EventAction::ServiceAccountCreated
@@ -646,6 +649,24 @@ mod tests {
         assert!(matches!(refused, Err(UseCaseError::Validation(errors))
             if errors.codes("role") == Some(&[ErrorCode::ServiceAccountCannotBeAdministrator][..])
                 && errors.codes("name") == Some(&[ErrorCode::InvalidServiceAccountName][..])));
+    }
+
+    #[tokio::test]
+    async fn a_requester_demoted_before_the_account_is_stored_is_forbidden() {
+        let mut members = MockMemberRepository::new();
+        members
+            .expect_create_service_account()
+            .returning(|_, _, _, _| Err(CreateServiceAccountError::Forbidden));
+
+        let refused = service(members)
+            .create_service_account(
+                &actor(Role::Administrators),
+                CHILD,
+                service_request("ci", "users"),
+            )
+            .await;
+
+        assert_eq!(refused, Err(UseCaseError::Forbidden));
     }
 
     #[tokio::test]
