@@ -234,19 +234,61 @@ pub(crate) struct PageBody;
 /// Writes the body of every [`ApiError`] response in the request's language, turns the
 /// router's own bare 405s into DRF-shaped ones, and logs server errors.
 pub async fn render_errors(request: Request, next: Next) -> Response {
-    let language = language_of(request.headers());
-    let method = request.method().clone();
-    let request_id = crate::request_id(request.headers()).to_owned();
+    let context = ErrorContext::of(&request);
+    let response = next.run(request).await;
+    context.render(response)
+}
 
-    let mut response = next.run(request).await;
+/// What rendering an error needs of its request, read before the request is handed on:
+/// its language, its method and its id (kept as the header, put into words only for a
+/// server error's log line).
+pub(crate) struct ErrorContext {
+    language: Language,
+    method: Method,
+    request_id: Option<HeaderValue>,
+}
 
-    let error = match response.extensions_mut().remove::<ApiError>() {
-        Some(error) => error,
-        None if response.status() == StatusCode::METHOD_NOT_ALLOWED => {
-            ApiError::MethodNotAllowed(method)
+impl ErrorContext {
+    /// The context of a request.
+    pub(crate) fn of(request: &Request) -> Self {
+        let headers = request.headers();
+        Self {
+            language: language_of(headers),
+            method: request.method().clone(),
+            request_id: headers.get("x-request-id").cloned(),
         }
-        None => return response,
-    };
+    }
+
+    /// The response, with its [`ApiError`] (if any) written as a body in the request's
+    /// language; see [`render_errors`].
+    pub(crate) fn render(self, mut response: Response) -> Response {
+        let Self {
+            language,
+            method,
+            request_id,
+        } = self;
+        let error = match response.extensions_mut().remove::<ApiError>() {
+            Some(error) => error,
+            None if response.status() == StatusCode::METHOD_NOT_ALLOWED => {
+                ApiError::MethodNotAllowed(method)
+            }
+            None => return response,
+        };
+        let request_id = request_id
+            .as_ref()
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("-");
+        render_error(response, error, language, request_id)
+    }
+}
+
+/// The response of `error`, logged when it is a server error.
+fn render_error(
+    response: Response,
+    error: ApiError,
+    language: Language,
+    request_id: &str,
+) -> Response {
     // The whole chain of causes goes to the log, with the request id that the client
     // sees; the body below says only "server error" or "unavailable".
     let logged = match &error {

@@ -26,14 +26,17 @@ pub mod schema;
 pub mod service;
 pub mod webhooks;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::error_handling::HandleErrorLayer;
 use axum::extract::MatchedPath;
-use axum::http::Request;
-use axum::middleware::{from_fn, from_fn_with_state, map_request};
+use axum::http::header::Entry;
+use axum::http::{HeaderName, HeaderValue, Request};
+use axum::middleware::from_fn_with_state;
 use axum::{Extension, Router};
 use ports::Cause;
 use ports::inbound::{
@@ -42,12 +45,11 @@ use ports::inbound::{
 };
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa_axum::router::UtoipaMethodRouter;
 
-use crate::error::{ApiError, render_errors};
-use crate::metrics::{Metrics, track};
+use crate::error::{ApiError, ErrorContext};
+use crate::metrics::Metrics;
 
 /// The driving ports the router calls.
 #[derive(Clone)]
@@ -143,14 +145,13 @@ pub(crate) fn request_id(headers: &axum::http::HeaderMap) -> &str {
 /// The span of a request, which the access log line carries: the method, the route
 /// label of the metrics (never the raw path) and the request id. Values are escaped by
 /// the log format (`app::telemetry`).
+/// The values are read only when the span is enabled (an `info` log).
 fn request_span(metrics: &Metrics, request: &Request<Body>) -> tracing::Span {
-    let route = metrics.route_label(request.extensions().get::<MatchedPath>());
-    let request_id = request_id(request.headers());
     tracing::info_span!(
         "request",
         method = %request.method(),
-        route = %route,
-        request_id = %request_id,
+        route = %metrics.route_label(request.extensions().get::<MatchedPath>()),
+        request_id = %request_id(request.headers()),
     )
 }
 
@@ -172,7 +173,7 @@ fn log_response(response: &axum::response::Response, latency: Duration, _: &trac
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
 
 /// A request past [`REQUEST_DEADLINE`].
-async fn past_deadline(_: tower::BoxError) -> ApiError {
+fn past_deadline() -> ApiError {
     ApiError::Unavailable(Cause::new(format!(
         "no answer within the request deadline of {} s",
         REQUEST_DEADLINE.as_secs()
@@ -211,8 +212,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(unknown_route)
         .layer(
             ServiceBuilder::new()
-                .layer(map_request(keep_usable_request_id))
-                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(RequestIdLayer)
                 .layer(
                     TraceLayer::new_for_http()
                         .make_span_with(move |request: &Request<Body>| {
@@ -220,12 +220,8 @@ pub fn router(state: AppState) -> Router {
                         })
                         .on_response(log_response),
                 )
-                .layer(PropagateRequestIdLayer::x_request_id())
                 .layer(Extension(Arc::clone(&metrics)))
-                .layer(from_fn_with_state(metrics, track))
-                .layer(from_fn(render_errors))
-                .layer(HandleErrorLayer::new(past_deadline))
-                .timeout(REQUEST_DEADLINE)
+                .layer(AnswerLayer { metrics })
                 .layer(CatchPanicLayer::custom(panic_response)),
         )
         .with_state(state)
@@ -236,17 +232,131 @@ pub fn router(state: AppState) -> Router {
 /// visible ASCII characters) is dropped and the request gets an id of its own (CONTRACT §9).
 const REQUEST_ID_MAX_LENGTH: usize = 128;
 
-/// Drops a caller's `X-Request-Id` that is empty, longer than `REQUEST_ID_MAX_LENGTH` or
-/// not visible ASCII, so that the next layer makes a fresh one.
-async fn keep_usable_request_id(mut request: Request<Body>) -> Request<Body> {
-    let usable = request
-        .headers()
-        .get("x-request-id")
-        .is_none_or(|value| is_usable_request_id(value.as_bytes()));
-    if !usable {
-        request.headers_mut().remove("x-request-id");
+/// The request id header.
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Gives every request an `X-Request-Id` and echoes it on the response: a caller's is
+/// kept when it is at most `REQUEST_ID_MAX_LENGTH` visible ASCII characters, any other
+/// (or none) is replaced by a fresh UUID. A response that carries an id of its own
+/// keeps it.
+#[derive(Debug, Clone, Copy)]
+struct RequestIdLayer;
+
+impl<S> tower::Layer<S> for RequestIdLayer {
+    type Service = RequestIdService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestIdService(inner)
     }
-    request
+}
+
+/// The service of [`RequestIdLayer`].
+#[derive(Debug, Clone)]
+struct RequestIdService<S>(S);
+
+impl<S, B> tower::Service<Request<Body>> for RequestIdService<S>
+where
+    S: tower::Service<Request<Body>, Response = axum::http::Response<B>>,
+    S::Future: Send + 'static,
+{
+    type Response = axum::http::Response<B>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<Body>) -> Self::Future {
+        let id = match request.headers().get(X_REQUEST_ID) {
+            Some(given) if is_usable_request_id(given.as_bytes()) => given.clone(),
+            _ => {
+                let fresh = fresh_request_id();
+                request.headers_mut().insert(X_REQUEST_ID, fresh.clone());
+                fresh
+            }
+        };
+        let answer = self.0.call(request);
+        Box::pin(async move {
+            let mut response = answer.await?;
+            if let Entry::Vacant(entry) = response.headers_mut().entry(X_REQUEST_ID) {
+                entry.insert(id);
+            }
+            Ok(response)
+        })
+    }
+}
+
+/// Bounds a request by [`REQUEST_DEADLINE`] (past it, `503`), renders its errors
+/// (`error::render_errors`) and then counts it (`metrics::track`): all in one layer,
+/// whose future is the only one it allocates.
+#[derive(Debug, Clone)]
+struct AnswerLayer {
+    metrics: Arc<Metrics>,
+}
+
+impl<S> tower::Layer<S> for AnswerLayer {
+    type Service = AnswerService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AnswerService {
+            inner,
+            metrics: Arc::clone(&self.metrics),
+        }
+    }
+}
+
+/// The service of [`AnswerLayer`].
+#[derive(Debug, Clone)]
+struct AnswerService<S> {
+    inner: S,
+    metrics: Arc<Metrics>,
+}
+
+impl<S> tower::Service<Request<Body>> for AnswerService<S>
+where
+    S: tower::Service<Request<Body>>,
+    S::Response: axum::response::IntoResponse,
+    S::Future: Send + 'static,
+{
+    type Response = axum::response::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        let start = Instant::now();
+        let matched = request.extensions().get::<MatchedPath>().cloned();
+        let context = ErrorContext::of(&request);
+        let method = request.method().clone();
+        let metrics = Arc::clone(&self.metrics);
+        let answer = tokio::time::timeout(REQUEST_DEADLINE, self.inner.call(request));
+        Box::pin(async move {
+            let response = match answer.await {
+                Ok(answered) => axum::response::IntoResponse::into_response(answered?),
+                Err(_) => axum::response::IntoResponse::into_response(past_deadline()),
+            };
+            let response = context.render(response);
+            metrics.observe(
+                &method,
+                metrics.route_label(matched.as_ref()),
+                response.status().as_u16(),
+                start.elapsed().as_secs_f64(),
+            );
+            Ok(response)
+        })
+    }
+}
+
+/// A fresh request id: a random (v4) UUID, hyphenated and lower-case.
+fn fresh_request_id() -> HeaderValue {
+    let mut buffer = [0; uuid::fmt::Hyphenated::LENGTH];
+    let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
+    // A UUID is visible ASCII, which every header value accepts.
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
 fn is_usable_request_id(value: &[u8]) -> bool {

@@ -82,6 +82,37 @@ pub(crate) struct JoinedOrganizationRow<I> {
     t_updated_at: Option<I>,
 }
 
+impl<I> JoinedOrganizationRow<I> {
+    /// The `JOINED_ORGANIZATION_COLUMNS` of a row by position, from column `first` on:
+    /// for a statement that reads them after columns of its own, without looking each
+    /// name up.
+    pub(crate) fn from_row_at<'r, R>(row: &'r R, first: usize) -> Result<Self, sqlx::Error>
+    where
+        R: sqlx::Row,
+        usize: ColumnIndex<R>,
+        i64: Decode<'r, R::Database> + Type<R::Database>,
+        bool: Decode<'r, R::Database> + Type<R::Database>,
+        String: Decode<'r, R::Database> + Type<R::Database>,
+        I: Decode<'r, R::Database> + Type<R::Database>,
+    {
+        Ok(Self {
+            t_id: row.try_get(first)?,
+            t_parent_id: row.try_get(first + 1)?,
+            t_name: row.try_get(first + 2)?,
+            t_contact_email: row.try_get(first + 3)?,
+            t_nickname: row.try_get(first + 4)?,
+            t_notify_message_status: row.try_get(first + 5)?,
+            t_notify_optouts: row.try_get(first + 6)?,
+            t_external_optout_message: row.try_get(first + 7)?,
+            t_can_attach_files: row.try_get(first + 8)?,
+            t_can_external_optout: row.try_get(first + 9)?,
+            t_version: row.try_get(first + 10)?,
+            t_created_at: row.try_get(first + 11)?,
+            t_updated_at: row.try_get(first + 12)?,
+        })
+    }
+}
+
 impl<I: StoredInstant> JoinedOrganizationRow<I> {
     /// The organization, `None` when the join matched no row.
     pub(crate) fn organization(self) -> Result<Option<Organization>, StorageError> {

@@ -76,8 +76,9 @@ impl<I: StoredInstant> TryFrom<UserRow<I>> for User {
     }
 }
 
-/// A `Caller` and the organization the request reads, in one row.
-#[derive(sqlx::FromRow)]
+/// A `Caller` and the organization the request reads, in one row: the columns of
+/// `AUTHENTICATE_WITH_ORGANIZATION`, read by position (every authenticated `GET` of an
+/// organization reads one).
 struct CallerWithOrganizationRow<I> {
     user_id: i64,
     organization_id: i64,
@@ -86,8 +87,30 @@ struct CallerWithOrganizationRow<I> {
     credential_id: i64,
     credential_kind: String,
     credential_scope: String,
-    #[sqlx(flatten)]
     organization: JoinedOrganizationRow<I>,
+}
+
+impl<'r, R, I> sqlx::FromRow<'r, R> for CallerWithOrganizationRow<I>
+where
+    R: sqlx::Row,
+    usize: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    bool: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    I: Decode<'r, R::Database> + Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            user_id: row.try_get(0)?,
+            organization_id: row.try_get(1)?,
+            role: row.try_get(2)?,
+            parent_id: row.try_get(3)?,
+            credential_id: row.try_get(4)?,
+            credential_kind: row.try_get(5)?,
+            credential_scope: row.try_get(6)?,
+            organization: JoinedOrganizationRow::from_row_at(row, 7)?,
+        })
+    }
 }
 
 impl<I: StoredInstant> CallerWithOrganizationRow<I> {

@@ -39,6 +39,18 @@ impl EmailAddress {
         if !is_valid_local_part(local) {
             return Err(ErrorCode::InvalidEmail);
         }
+        // The usual case, a domain already in ASCII lower case (every stored address):
+        // lower-casing changes nothing, so the address is the value itself.
+        if domain
+            .bytes()
+            .all(|byte| byte.is_ascii() && !byte.is_ascii_uppercase())
+        {
+            return if is_valid_domain(domain) {
+                Ok(Self(value.to_owned()))
+            } else {
+                Err(ErrorCode::InvalidEmail)
+            };
+        }
         let domain = normalized_domain(domain).ok_or(ErrorCode::InvalidEmail)?;
         let mut address = String::with_capacity(local.len() + 1 + domain.len());
         address.push_str(local);

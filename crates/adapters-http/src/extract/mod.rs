@@ -5,7 +5,7 @@ pub mod coerce;
 pub mod language;
 
 use axum::body::Body;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use domain::pagination::PageRequest;
@@ -165,7 +165,9 @@ fn bearer_token(headers: &HeaderMap) -> Result<String, ApiError> {
     let value = value
         .to_str()
         .map_err(|_| ApiError::Unauthenticated(AuthFailure::Invalid))?;
-    let mut words = value.split_whitespace();
+    // `to_str` admits only visible ASCII, spaces and tabs, on which ASCII whitespace is
+    // all the whitespace there is.
+    let mut words = value.split_ascii_whitespace();
     match words.next() {
         Some(scheme) if scheme.eq_ignore_ascii_case("bearer") => {}
         _ => return Err(ApiError::Unauthenticated(AuthFailure::Missing)),
@@ -226,24 +228,50 @@ impl<S: Send + Sync> FromRequestParts<S> for Ids {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // The segments as sent; only one with a percent escape is decoded first (`Path`),
+        // so that the usual request builds no map of owned strings.
+        let raw = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound)?;
+        if raw.iter().all(|(_, value)| !value.contains('%')) {
+            return Self::from_params(raw.iter());
+        }
         let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::NotFound)?;
-        let organization = params
-            .get("id")
-            .and_then(|id| positive_id(id))
-            .ok_or(ApiError::NotFound)?;
-        let optional = |name: &str| match params.get(name) {
-            None => Ok(None),
-            Some(raw) => positive_id(raw).map(Some).ok_or(ApiError::NotFound),
+        Self::from_params(
+            params
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str())),
+        )
+    }
+}
+
+impl Ids {
+    /// The ids of decoded path parameters: `{id}` is required, and every id present
+    /// must be a positive integer.
+    fn from_params<'a>(params: impl Iterator<Item = (&'a str, &'a str)>) -> Result<Self, ApiError> {
+        let mut organization = None;
+        let mut ids = Self {
+            organization: OrganizationId::new(0),
+            invitation: None,
+            user: None,
+            webhook: None,
+            delivery: None,
         };
-        Ok(Self {
-            organization: OrganizationId::new(organization),
-            invitation: optional("invitation")?.map(InvitationId::new),
-            user: optional("user")?.map(UserId::new),
-            webhook: optional("webhook")?.map(WebhookId::new),
-            delivery: optional("delivery")?.map(DeliveryId::new),
-        })
+        for (name, value) in params {
+            let id = || positive_id(value).ok_or(ApiError::NotFound);
+            match name {
+                "id" => organization = Some(OrganizationId::new(id()?)),
+                "invitation" => ids.invitation = Some(InvitationId::new(id()?)),
+                "user" => ids.user = Some(UserId::new(id()?)),
+                "webhook" => ids.webhook = Some(WebhookId::new(id()?)),
+                "delivery" => ids.delivery = Some(DeliveryId::new(id()?)),
+                _ => {}
+            }
+        }
+        ids.organization = organization.ok_or(ApiError::NotFound)?;
+        Ok(ids)
     }
 }
 

@@ -69,6 +69,26 @@ async fn an_id_that_is_no_positive_integer_is_404_without_calling_the_use_case()
 }
 
 #[tokio::test]
+async fn a_percent_escaped_id_is_read_decoded() {
+    let mut mocks = Mocks::new();
+    mocks
+        .organizations
+        .expect_get()
+        .withf(|_, id| *id == domain::OrganizationId::new(12))
+        .times(1)
+        .returning(|_, _| Ok(root_organization()));
+    let router = mocks.router();
+
+    let escaped = send(router.clone(), request("GET", "/organizations/%31%32/")).await;
+    let negative = send(router.clone(), request("GET", "/organizations/%2D1/")).await;
+    let broken = send(router, request("GET", "/organizations/1%ZZ/")).await;
+
+    assert_eq!(escaped.status, StatusCode::OK);
+    assert_eq!(negative.status, StatusCode::NOT_FOUND);
+    assert_eq!(broken.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
 async fn an_unknown_route_is_404_with_a_detail() {
     let router = Mocks::new().router();
 
