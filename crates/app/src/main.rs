@@ -15,12 +15,6 @@ use domain::{ErrorCode, FieldErrors, OrganizationId, ValidationErrors};
 use ports::ErrorChain;
 use ports::inbound::{OperatorOrganization, OperatorUseCases as _, OperatorUser, UseCaseError};
 
-/// The process's allocator: a request allocates and frees a few hundred small blocks
-/// (headers, rows, the answer), which mimalloc's per-thread free lists serve in a
-/// fraction of the instructions of the system allocator (docs/benchmarks.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
