@@ -275,11 +275,6 @@ impl<'a> EventBinds<'a> {
             at: event.at,
         })
     }
-
-    /// The error of an insert that found no row for what the event names.
-    pub(crate) fn unresolved(&self, what: &str) -> StorageError {
-        unresolved(self.action, what)
-    }
 }
 
 /// The error of an event whose `what` is unknown.
@@ -321,7 +316,7 @@ where
             .await
             .map_err(storage_error::<D>)?;
         let Some((event_id,)) = inserted else {
-            return Err(binds.unresolved("organization"));
+            return Err(unresolved(binds.action, "organization"));
         };
         if !D::INSERT_IN_WITH {
             sqlx::query(&QUEUE_DELIVERIES)
