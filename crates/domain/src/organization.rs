@@ -4,7 +4,9 @@
 use crate::email::EmailAddress;
 use crate::ids::{OrganizationId, Version};
 use crate::time::Timestamp;
-use crate::validation::{ErrorCode, Input, ValidationErrors, bounded_text, storable, trimmed};
+use crate::validation::{
+    ErrorCode, Input, ValidationErrors, bounded_str, bounded_text, storable, trimmed,
+};
 
 /// The longest organization name (CONTRACT §4).
 pub const NAME_MAX_LENGTH: usize = 200;
@@ -23,6 +25,21 @@ impl OrganizationName {
     /// `Blank`, `MaxLength { max: 200 }` or `NullCharacter`.
     pub fn parse(value: &str) -> Result<Self, ErrorCode> {
         bounded_text(value, NAME_MAX_LENGTH).map(Self)
+    }
+
+    /// A name read back from storage: `OrganizationName::parse(&value)`, keeping `value`
+    /// itself (no copy) when it is already trimmed, as everything stored through `parse`
+    /// is.
+    ///
+    /// # Errors
+    /// As `parse`.
+    pub fn from_stored(value: String) -> Result<Self, ErrorCode> {
+        let checked = bounded_str(&value, NAME_MAX_LENGTH)?;
+        if checked.len() == value.len() {
+            Ok(Self(value))
+        } else {
+            Ok(Self(checked.to_owned()))
+        }
     }
 
     /// The name.
@@ -48,10 +65,30 @@ impl Nickname {
     /// # Errors
     /// `InvalidNickname` for anything but the empty string or `^[a-z0-9-]{4,30}$`.
     pub fn parse(value: &str) -> Result<Self, ErrorCode> {
+        Self::checked(value).map(|value| Self(value.to_owned()))
+    }
+
+    /// A nickname read back from storage: `Nickname::parse(&value)`, keeping `value`
+    /// itself (no copy) when it is already trimmed, as everything stored through `parse`
+    /// is.
+    ///
+    /// # Errors
+    /// As `parse`.
+    pub fn from_stored(value: String) -> Result<Self, ErrorCode> {
+        let checked = Self::checked(&value)?;
+        if checked.len() == value.len() {
+            Ok(Self(value))
+        } else {
+            Ok(Self(checked.to_owned()))
+        }
+    }
+
+    /// The trimmed part of `value` that `parse` keeps.
+    fn checked(value: &str) -> Result<&str, ErrorCode> {
         let value = trimmed(value);
         let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
         if value.is_empty() || ((4..=30).contains(&value.len()) && value.chars().all(allowed)) {
-            Ok(Self(value.to_owned()))
+            Ok(value)
         } else {
             Err(ErrorCode::InvalidNickname)
         }
@@ -584,7 +621,31 @@ mod tests {
         }
     }
 
+    /// Stored-looking values and their near misses: padded, blank, at the length bounds,
+    /// with capitals, NULs or other Unicode white space.
+    fn stored_like_text() -> impl Strategy<Value = String> {
+        let core = prop_oneof![
+            any::<String>(),
+            "[a-z0-9-]{0,32}",
+            "[A-Za-z0-9_ \u{e9}-]{0,32}",
+            "[a-z]{195,205}",
+            "[a-z\u{e9}\u{0}\n]{0,12}",
+        ];
+        let padding = prop_oneof![Just(""), Just(" "), Just("\t"), Just("\u{a0}"), Just("\n")];
+        (padding.clone(), core, padding)
+            .prop_map(|(before, core, after)| format!("{before}{core}{after}"))
+    }
+
     proptest! {
+        #[test]
+        fn a_stored_name_or_nickname_reads_as_parse_reads_it(value in stored_like_text()) {
+            prop_assert_eq!(
+                OrganizationName::from_stored(value.clone()),
+                OrganizationName::parse(&value)
+            );
+            prop_assert_eq!(Nickname::from_stored(value.clone()), Nickname::parse(&value));
+        }
+
         #[test]
         fn an_accepted_name_or_nickname_parses_back_as_itself(value in any::<String>()) {
             if let Ok(name) = OrganizationName::parse(&value) {

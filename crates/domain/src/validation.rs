@@ -328,6 +328,11 @@ pub fn filter_text(value: &str) -> Result<&str, ErrorCode> {
 
 /// Checks a required, non-blank, bounded, storable string field and returns it trimmed.
 pub(crate) fn bounded_text(value: &str, max: usize) -> Result<String, ErrorCode> {
+    bounded_str(value, max).map(str::to_owned)
+}
+
+/// [`bounded_text`] without the copy: the trimmed part of `value` it would return.
+pub(crate) fn bounded_str(value: &str, max: usize) -> Result<&str, ErrorCode> {
     let value = trimmed(value);
     if value.is_empty() {
         return Err(ErrorCode::Blank);
@@ -335,7 +340,7 @@ pub(crate) fn bounded_text(value: &str, max: usize) -> Result<String, ErrorCode>
     if value.chars().count() > max {
         return Err(ErrorCode::MaxLength { max });
     }
-    storable(value).map(str::to_owned)
+    storable(value)
 }
 
 #[cfg(test)]
