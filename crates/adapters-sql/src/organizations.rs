@@ -85,7 +85,8 @@ pub(crate) struct JoinedOrganizationRow<I> {
 impl<I> JoinedOrganizationRow<I> {
     /// The `JOINED_ORGANIZATION_COLUMNS` of a row by position, from column `first` on:
     /// for a statement that reads them after columns of its own, without looking each
-    /// name up.
+    /// name up or comparing each column's type with the field's (as `LivePageRow`: the
+    /// statements are this crate's own, their types checked by the storage contract).
     pub(crate) fn from_row_at<'r, R>(row: &'r R, first: usize) -> Result<Self, sqlx::Error>
     where
         R: sqlx::Row,
@@ -96,19 +97,19 @@ impl<I> JoinedOrganizationRow<I> {
         I: Decode<'r, R::Database> + Type<R::Database>,
     {
         Ok(Self {
-            t_id: row.try_get(first)?,
-            t_parent_id: row.try_get(first + 1)?,
-            t_name: row.try_get(first + 2)?,
-            t_contact_email: row.try_get(first + 3)?,
-            t_nickname: row.try_get(first + 4)?,
-            t_notify_message_status: row.try_get(first + 5)?,
-            t_notify_optouts: row.try_get(first + 6)?,
-            t_external_optout_message: row.try_get(first + 7)?,
-            t_can_attach_files: row.try_get(first + 8)?,
-            t_can_external_optout: row.try_get(first + 9)?,
-            t_version: row.try_get(first + 10)?,
-            t_created_at: row.try_get(first + 11)?,
-            t_updated_at: row.try_get(first + 12)?,
+            t_id: row.try_get_unchecked(first)?,
+            t_parent_id: row.try_get_unchecked(first + 1)?,
+            t_name: row.try_get_unchecked(first + 2)?,
+            t_contact_email: row.try_get_unchecked(first + 3)?,
+            t_nickname: row.try_get_unchecked(first + 4)?,
+            t_notify_message_status: row.try_get_unchecked(first + 5)?,
+            t_notify_optouts: row.try_get_unchecked(first + 6)?,
+            t_external_optout_message: row.try_get_unchecked(first + 7)?,
+            t_can_attach_files: row.try_get_unchecked(first + 8)?,
+            t_can_external_optout: row.try_get_unchecked(first + 9)?,
+            t_version: row.try_get_unchecked(first + 10)?,
+            t_created_at: row.try_get_unchecked(first + 11)?,
+            t_updated_at: row.try_get_unchecked(first + 12)?,
         })
     }
 }
@@ -230,15 +231,16 @@ impl<I: StoredInstant> TryFrom<OrganizationRow<I>> for Organization {
         let id = row.id;
         Ok(Organization {
             id: OrganizationId::new(row.id),
-            name: OrganizationName::parse(&row.name).map_err(|e| corrupt("organization", id, e))?,
+            // Moved, not copied, when stored as `parse` returns them (as they are).
+            name: OrganizationName::from_stored(row.name)
+                .map_err(|e| corrupt("organization", id, e))?,
             contact_email: row
                 .contact_email
-                .as_deref()
-                .map(EmailAddress::parse)
+                .map(EmailAddress::from_stored)
                 .transpose()
                 .map_err(|e| corrupt("organization", id, e))?,
             settings: Settings {
-                nickname: Nickname::parse(&row.nickname)
+                nickname: Nickname::from_stored(row.nickname)
                     .map_err(|e| corrupt("organization", id, e))?,
                 notify_message_status: row.notify_message_status,
                 notify_optouts: row.notify_optouts,

@@ -16,7 +16,7 @@ use ports::outbound::{
     AuthenticatedUser, Caller, CreateApiKeyError, CreateOrganizationError, CreateUserError, KeyUse,
     LoginRecord, StorageError, UserRepository, WriteError,
 };
-use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
+use sqlx::{Arguments as _, ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 
 use crate::events::Made;
 use crate::instant::{StoredInstant, load, load_optional};
@@ -78,52 +78,54 @@ impl<I: StoredInstant> TryFrom<UserRow<I>> for User {
 
 /// A `Caller` and the organization the request reads, in one row: the columns of
 /// `AUTHENTICATE_WITH_ORGANIZATION`, read by position (every authenticated `GET` of an
-/// organization reads one).
-struct CallerWithOrganizationRow<I> {
+/// organization reads one). The caller's role, credential kind and scope are borrowed
+/// from the row: they are only parsed, never kept.
+struct CallerWithOrganizationRow<'r, I> {
     user_id: i64,
     organization_id: i64,
-    role: String,
+    role: &'r str,
     parent_id: Option<i64>,
     credential_id: i64,
-    credential_kind: String,
-    credential_scope: String,
+    credential_kind: &'r str,
+    credential_scope: &'r str,
     organization: JoinedOrganizationRow<I>,
 }
 
-impl<'r, R, I> sqlx::FromRow<'r, R> for CallerWithOrganizationRow<I>
-where
-    R: sqlx::Row,
-    usize: ColumnIndex<R>,
-    i64: Decode<'r, R::Database> + Type<R::Database>,
-    bool: Decode<'r, R::Database> + Type<R::Database>,
-    String: Decode<'r, R::Database> + Type<R::Database>,
-    I: Decode<'r, R::Database> + Type<R::Database>,
-{
-    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+impl<'r, I> CallerWithOrganizationRow<'r, I> {
+    fn from_row<R>(row: &'r R) -> Result<Self, sqlx::Error>
+    where
+        R: sqlx::Row,
+        usize: ColumnIndex<R>,
+        i64: Decode<'r, R::Database> + Type<R::Database>,
+        bool: Decode<'r, R::Database> + Type<R::Database>,
+        &'r str: Decode<'r, R::Database>,
+        String: Decode<'r, R::Database> + Type<R::Database>,
+        I: Decode<'r, R::Database> + Type<R::Database>,
+    {
         Ok(Self {
-            user_id: row.try_get(0)?,
-            organization_id: row.try_get(1)?,
-            role: row.try_get(2)?,
-            parent_id: row.try_get(3)?,
-            credential_id: row.try_get(4)?,
-            credential_kind: row.try_get(5)?,
-            credential_scope: row.try_get(6)?,
+            user_id: row.try_get_unchecked(0)?,
+            organization_id: row.try_get_unchecked(1)?,
+            role: row.try_get_unchecked(2)?,
+            parent_id: row.try_get_unchecked(3)?,
+            credential_id: row.try_get_unchecked(4)?,
+            credential_kind: row.try_get_unchecked(5)?,
+            credential_scope: row.try_get_unchecked(6)?,
             organization: JoinedOrganizationRow::from_row_at(row, 7)?,
         })
     }
 }
 
-impl<I: StoredInstant> CallerWithOrganizationRow<I> {
+impl<I: StoredInstant> CallerWithOrganizationRow<'_, I> {
     fn read(self) -> Result<(Caller, Option<Organization>), StorageError> {
         let credential = self.credential_id;
         let caller = Caller {
             user_id: UserId::new(self.user_id),
-            role: Role::parse(&self.role).map_err(|e| corrupt("user", self.user_id, e))?,
+            role: Role::parse(self.role).map_err(|e| corrupt("user", self.user_id, e))?,
             organization: TreeNode {
                 id: OrganizationId::new(self.organization_id),
                 parent: self.parent_id.map(OrganizationId::new),
             },
-            scope: Scope::parse(&self.credential_scope)
+            scope: Scope::parse(self.credential_scope)
                 .map_err(|e| corrupt("credential", credential, e))?,
             api_key: (self.credential_kind == CredentialKind::ApiKey.as_str())
                 .then_some(ApiKeyId::new(credential)),
@@ -158,6 +160,10 @@ static AUTHENTICATE_WITH_ORGANIZATION: LazyLock<String> = LazyLock::new(|| {
          and u.is_active and o.archived_at is null"
     )
 });
+
+/// The bytes of `AUTHENTICATE_WITH_ORGANIZATION`'s arguments on PostgreSQL: a length
+/// (4 bytes) before each, a SHA-256 in hex (64), an instant (8) and an id (8).
+const AUTHENTICATE_WITH_ORGANIZATION_ARGUMENT_BYTES: usize = 3 * 4 + 64 + 8 + 8;
 
 #[derive(sqlx::FromRow)]
 struct AuthenticatedRow<I> {
@@ -436,6 +442,7 @@ where
     for<'r> i32: Decode<'r, D::Db> + Type<D::Db>,
     for<'r> bool: Decode<'r, D::Db>,
     for<'r> String: Decode<'r, D::Db> + Type<D::Db>,
+    for<'r> &'r str: Decode<'r, D::Db>,
     usize: ColumnIndex<<D::Db as Database>::Row>,
     for<'a> &'a str: ColumnIndex<<D::Db as Database>::Row>,
 {
@@ -463,16 +470,28 @@ where
         now: Timestamp,
         organization: OrganizationId,
     ) -> Result<Option<(Caller, Option<Organization>)>, StorageError> {
-        let row: Option<CallerWithOrganizationRow<D::Instant>> = on_pool!(
+        // The arguments' buffer reserved once (the hash's 64 hex digits, an instant and an
+        // id, each after its length) instead of grown by each of them.
+        let mut arguments = <D::Db as Database>::Arguments::default();
+        arguments.reserve(3, AUTHENTICATE_WITH_ORGANIZATION_ARGUMENT_BYTES);
+        arguments
+            .add(token.as_str())
+            .and_then(|()| arguments.add(stored::<D>(now)))
+            .and_then(|()| arguments.add(organization.get()))
+            .map_err(|error| storage_error::<D>(sqlx::Error::Encode(error)))?;
+        let row = on_pool!(
             self,
-            sqlx::query_as(&AUTHENTICATE_WITH_ORGANIZATION)
-                .bind(token.as_str())
-                .bind(stored::<D>(now))
-                .bind(organization.get()),
+            sqlx::query_with(&AUTHENTICATE_WITH_ORGANIZATION, arguments),
             fetch_optional
         )
         .map_err(storage_error::<D>)?;
-        row.map(CallerWithOrganizationRow::read).transpose()
+        row.as_ref()
+            .map(|row| {
+                CallerWithOrganizationRow::<D::Instant>::from_row(row)
+                    .map_err(storage_error::<D>)?
+                    .read()
+            })
+            .transpose()
     }
 
     #[tracing::instrument(skip_all, fields(db.system = D::NAME), err(level = "debug"))]
