@@ -28,8 +28,18 @@ pub fn write_organization(out: &mut Vec<u8>, id: OrganizationId, sub: Option<&st
     }
 }
 
+/// How many bytes `Display` writes for `value` (its digits, and a `-` when negative).
+#[must_use]
+pub fn integer_len(value: i64) -> usize {
+    let digits = value
+        .unsigned_abs()
+        .checked_ilog10()
+        .map_or(1, |log| log as usize + 1);
+    digits + usize::from(value < 0)
+}
+
 /// The decimal digits of `value`, as `Display` writes them.
-fn write_integer(out: &mut Vec<u8>, value: i64) {
+pub(crate) fn write_integer(out: &mut Vec<u8>, value: i64) {
     let mut digits = [0_u8; 20];
     let mut start = digits.len();
     let mut rest = value.unsigned_abs();
