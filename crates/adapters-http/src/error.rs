@@ -255,8 +255,13 @@ impl ErrorContext {
         Self {
             language: language_of(headers),
             method: request.method().clone(),
-            request_id: headers.get("x-request-id").cloned(),
+            request_id: headers.get(crate::X_REQUEST_ID).cloned(),
         }
+    }
+
+    /// The request's `X-Request-Id`, as sent or as the request-id layer set it.
+    pub(crate) fn request_id(&self) -> Option<&HeaderValue> {
+        self.request_id.as_ref()
     }
 
     /// The response, with its [`ApiError`] (if any) written as a body in the request's

@@ -27,6 +27,7 @@ pub mod service;
 pub mod webhooks;
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -38,13 +39,13 @@ use axum::http::header::Entry;
 use axum::http::{HeaderName, HeaderValue, Request};
 use axum::middleware::from_fn_with_state;
 use axum::{Extension, Router};
+use futures::FutureExt as _;
 use ports::Cause;
 use ports::inbound::{
     AuthUseCases, EventUseCases, HealthUseCases, IdempotencyUseCases, InvitationUseCases,
     MemberUseCases, OptOutUseCases, OrganizationUseCases, WebhookUseCases,
 };
 use tower::ServiceBuilder;
-use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 use utoipa_axum::router::UtoipaMethodRouter;
 
@@ -197,6 +198,10 @@ pub fn router(state: AppState) -> Router {
                 handler
                     .clone()
                     .layer(from_fn_with_state(state.clone(), idempotency::guard))
+            } else if path == service::METRICS_PATH {
+                // Only the metrics route reads them: no extension inserted per request
+                // on the others.
+                handler.clone().layer(Extension(Arc::clone(&metrics)))
             } else {
                 handler.clone()
             };
@@ -220,9 +225,7 @@ pub fn router(state: AppState) -> Router {
                         })
                         .on_response(log_response),
                 )
-                .layer(Extension(Arc::clone(&metrics)))
-                .layer(AnswerLayer { metrics })
-                .layer(CatchPanicLayer::custom(panic_response)),
+                .layer(AnswerLayer { metrics }),
         )
         .with_state(state)
 }
@@ -235,10 +238,10 @@ const REQUEST_ID_MAX_LENGTH: usize = 128;
 /// The request id header.
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Gives every request an `X-Request-Id` and echoes it on the response: a caller's is
-/// kept when it is at most `REQUEST_ID_MAX_LENGTH` visible ASCII characters, any other
-/// (or none) is replaced by a fresh UUID. A response that carries an id of its own
-/// keeps it.
+/// Gives every request an `X-Request-Id`, which [`AnswerLayer`] echoes on the response:
+/// a caller's is kept when it is at most `REQUEST_ID_MAX_LENGTH` visible ASCII
+/// characters, any other (or none) is replaced by a fresh UUID. Its future is the inner
+/// service's own (nothing is allocated for it).
 #[derive(Debug, Clone, Copy)]
 struct RequestIdLayer;
 
@@ -261,35 +264,31 @@ where
 {
     type Response = axum::http::Response<B>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
+    type Future = S::Future;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.0.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: Request<Body>) -> Self::Future {
-        let id = match request.headers().get(X_REQUEST_ID) {
-            Some(given) if is_usable_request_id(given.as_bytes()) => given.clone(),
-            _ => {
-                let fresh = fresh_request_id();
-                request.headers_mut().insert(X_REQUEST_ID, fresh.clone());
-                fresh
-            }
-        };
-        let answer = self.0.call(request);
-        Box::pin(async move {
-            let mut response = answer.await?;
-            if let Entry::Vacant(entry) = response.headers_mut().entry(X_REQUEST_ID) {
-                entry.insert(id);
-            }
-            Ok(response)
-        })
+        let usable = request
+            .headers()
+            .get(X_REQUEST_ID)
+            .is_some_and(|given| is_usable_request_id(given.as_bytes()));
+        if !usable {
+            request
+                .headers_mut()
+                .insert(X_REQUEST_ID, fresh_request_id());
+        }
+        self.0.call(request)
     }
 }
 
-/// Bounds a request by [`REQUEST_DEADLINE`] (past it, `503`), renders its errors
-/// (`error::render_errors`) and then counts it (`metrics::track`): all in one layer,
-/// whose future is the only one it allocates.
+/// Bounds a request by [`REQUEST_DEADLINE`] (past it, `503`), turns a panic into a
+/// generic `500` (`panic_response`), renders its errors (`error::render_errors`), echoes
+/// its `X-Request-Id` (which [`RequestIdLayer`] set; a response that carries an id of its
+/// own keeps it) and then counts it (`metrics::track`): all in one layer, whose future is
+/// the only one it allocates.
 #[derive(Debug, Clone)]
 struct AnswerLayer {
     metrics: Arc<Metrics>,
@@ -316,7 +315,8 @@ struct AnswerService<S> {
 impl<S> tower::Service<Request<Body>> for AnswerService<S>
 where
     S: tower::Service<Request<Body>>,
-    S::Response: axum::response::IntoResponse,
+    S::Response: axum::response::IntoResponse + Send + 'static,
+    S::Error: Send + 'static,
     S::Future: Send + 'static,
 {
     type Response = axum::response::Response;
@@ -333,13 +333,29 @@ where
         let context = ErrorContext::of(&request);
         let method = request.method().clone();
         let metrics = Arc::clone(&self.metrics);
-        let answer = tokio::time::timeout(REQUEST_DEADLINE, self.inner.call(request));
-        Box::pin(async move {
-            let response = match answer.await {
-                Ok(answered) => axum::response::IntoResponse::into_response(answered?),
+        // A panic while making the future or while polling it.
+        let answer = match std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(request))) {
+            Ok(future) => futures::future::Either::Left(tokio::time::timeout(
+                REQUEST_DEADLINE,
+                AssertUnwindSafe(future).catch_unwind(),
+            )),
+            Err(panic) => futures::future::Either::Right(std::future::ready(Ok(Err(panic)))),
+        };
+        // A combinator rather than an `async` block, which would keep room for `answer`
+        // twice (as captured and as awaited) in the one allocation.
+        Box::pin(answer.map(move |answered| {
+            let response = match answered {
+                Ok(Ok(answered)) => axum::response::IntoResponse::into_response(answered?),
+                Ok(Err(panic)) => panic_response(panic),
                 Err(_) => axum::response::IntoResponse::into_response(past_deadline()),
             };
-            let response = context.render(response);
+            let id = context.request_id().cloned();
+            let mut response = context.render(response);
+            if let Some(id) = id {
+                if let Entry::Vacant(entry) = response.headers_mut().entry(X_REQUEST_ID) {
+                    entry.insert(id);
+                }
+            }
             metrics.observe(
                 &method,
                 metrics.route_label(matched.as_ref()),
@@ -347,7 +363,7 @@ where
                 start.elapsed().as_secs_f64(),
             );
             Ok(response)
-        })
+        }))
     }
 }
 
@@ -375,6 +391,93 @@ mod tests {
         assert!(!is_usable_request_id(b""));
         assert!(!is_usable_request_id(b"two words"));
         assert!(!is_usable_request_id("caf\u{e9}".as_bytes()));
+    }
+
+    /// What `AnswerService` over `inner` answers to a request with the id `given`.
+    async fn answer_of<S>(inner: S, given: &'static str) -> axum::response::Response
+    where
+        S: tower::Service<Request<Body>, Response = axum::response::Response>,
+        S::Error: std::fmt::Debug + Send + 'static,
+        S::Future: Send + 'static,
+    {
+        let mut service = AnswerService {
+            inner,
+            metrics: Arc::new(Metrics::new([])),
+        };
+        let request = Request::builder()
+            .uri("/organizations/")
+            .header(X_REQUEST_ID, given)
+            .body(Body::empty())
+            .expect("request");
+        tower::Service::call(&mut service, request)
+            .await
+            .expect("answered")
+    }
+
+    /// A panic's answer: a generic 500 that echoes the request id and says nothing of
+    /// the panic's message.
+    async fn assert_generic_500(response: axum::response::Response) {
+        assert_eq!(
+            response.status(),
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            response.headers().get(X_REQUEST_ID),
+            Some(&HeaderValue::from_static("req-42"))
+        );
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        assert!(!String::from_utf8_lossy(&body).contains("secret detail"));
+    }
+
+    #[tokio::test]
+    async fn a_handler_that_panics_answers_a_generic_500() {
+        let panicking = tower::service_fn(|_: Request<Body>| async {
+            if true {
+                panic!("secret detail");
+            }
+            Ok::<_, std::convert::Infallible>(axum::response::Response::new(Body::empty()))
+        });
+        assert_generic_500(answer_of(panicking, "req-42").await).await;
+    }
+
+    #[tokio::test]
+    async fn a_service_that_panics_before_its_future_answers_a_generic_500() {
+        let panicking = tower::service_fn(|_: Request<Body>| {
+            if true {
+                panic!("secret detail");
+            }
+            std::future::ready(Ok::<_, std::convert::Infallible>(
+                axum::response::Response::new(Body::empty()),
+            ))
+        });
+        assert_generic_500(answer_of(panicking, "req-42").await).await;
+    }
+
+    #[tokio::test]
+    async fn the_request_id_is_echoed_unless_the_response_has_its_own() {
+        let plain = tower::service_fn(|_: Request<Body>| async {
+            Ok::<_, std::convert::Infallible>(axum::response::Response::new(Body::empty()))
+        });
+        let response = answer_of(plain, "req-42").await;
+        assert_eq!(
+            response.headers().get(X_REQUEST_ID),
+            Some(&HeaderValue::from_static("req-42"))
+        );
+
+        let own = tower::service_fn(|_: Request<Body>| async {
+            let mut response = axum::response::Response::new(Body::empty());
+            response
+                .headers_mut()
+                .insert(X_REQUEST_ID, HeaderValue::from_static("its-own"));
+            Ok::<_, std::convert::Infallible>(response)
+        });
+        let response = answer_of(own, "req-42").await;
+        assert_eq!(
+            response.headers().get(X_REQUEST_ID),
+            Some(&HeaderValue::from_static("its-own"))
+        );
     }
 
     #[test]

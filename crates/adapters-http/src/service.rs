@@ -78,6 +78,9 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<StatusD
     }
 }
 
+/// The path of [`metrics`], the one route given the `Arc<Metrics>` as an extension.
+pub(crate) const METRICS_PATH: &str = "/metrics";
+
 /// Prometheus metrics.
 #[utoipa::path(get, path = "/metrics", tag = "service",
     responses((status = 200, body = String, content_type = "text/plain; version=0.0.4")))]
