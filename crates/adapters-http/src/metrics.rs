@@ -150,16 +150,26 @@ impl Metrics {
     /// Counts one request.
     pub fn observe(&self, method: &Method, route: &str, status: u16, seconds: f64) {
         let method = method_label(method);
-        let known = self
+        // Counted under the read lock, without cloning the handles (two `Arc`s).
+        let counted = match self
             .series
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&(method, status))
             .and_then(|routes| routes.get(route))
-            .cloned();
-        let (counter, histogram) = known.unwrap_or_else(|| self.register(method, route, status));
-        counter.increment(1);
-        histogram.record(seconds);
+        {
+            Some((counter, histogram)) => {
+                counter.increment(1);
+                histogram.record(seconds);
+                true
+            }
+            None => false,
+        };
+        if !counted {
+            let (counter, histogram) = self.register(method, route, status);
+            counter.increment(1);
+            histogram.record(seconds);
+        }
         if self.observed.fetch_add(1, Ordering::Relaxed) % UPKEEP_EVERY == UPKEEP_EVERY - 1 {
             self.handle.run_upkeep();
         }
