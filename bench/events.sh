@@ -21,6 +21,16 @@
 #     event's `created_at` (the body's `timestamp`), same machine, same clock.
 # Writes "$RESULTS/webhooks" (key=value) beside the wrk results of the phases above.
 
+# The PUT from before the audit log, for its target ("within 10 % of today's PUT
+# throughput"): BENCH_BASELINE_REV (default 440deb2, the last commit without the audit log)
+# built once into target/bench-baseline (build_baseline, before any measurement), serving a
+# database of its own seeded by its own bench/seed.sql, measured right after the PUT with
+# its event. BENCH_BASELINE=0 leaves it out.
+BASELINE_REV=${BENCH_BASELINE_REV:-440deb2}
+BASELINE_ORGS=""
+BASELINE_PID=""
+BASELINE_DATABASE="${DATABASE}_before_audit"
+
 WEBHOOK_DELIVERIES=${BENCH_WEBHOOK_DELIVERIES:-5000}
 WEBHOOK_RATE=${BENCH_WEBHOOK_RATE:-50}
 HOOK_SERVICE_PID=""
@@ -48,6 +58,7 @@ measure_events() {
   measure events_put "PUT /organizations/{id}/ changing the name (one event each)"
   after=$(sql "select count(*) from events")
   [ "$after" -gt "$before" ] || die "the changing PUTs recorded no event"
+  measure_baseline_put
 
   say "seeding 1,000,000 events for child 2"
   local start end
@@ -87,7 +98,69 @@ measure_events() {
   measure events_page_deep "GET /organizations/2/events/?page=10000 (offset 499,950, for contrast)"
 }
 
+# build_baseline -- builds BASELINE_REV's `orgs` into target/bench-baseline (kept between
+# runs, so only the first run pays the build) and sets BASELINE_ORGS.
+build_baseline() {
+  [ "${BENCH_BASELINE:-1}" != 0 ] || return 0
+  git -C "$ROOT" cat-file -e "$BASELINE_REV^{commit}" 2>/dev/null \
+    || die "the baseline revision $BASELINE_REV is not in this clone (BENCH_BASELINE=0 skips it)"
+  local source="$WORK/baseline-source" target="$ROOT/target/bench-baseline"
+  mkdir -p "$source"
+  git -C "$ROOT" archive "$BASELINE_REV" | tar -x -C "$source"
+  say "building the PUT baseline, $BASELINE_REV (before the audit log), into $target"
+  (cd "$source" && CARGO_TARGET_DIR="$target" cargo build --release -p app --quiet) \
+    || die "the baseline $BASELINE_REV does not build"
+  BASELINE_ORGS="$target/release/orgs"
+}
+
+# measure_baseline_put -- the changing PUT of events_put on BASELINE_REV's build, with the
+# same data and key, while the main service idles.
+measure_baseline_put() {
+  [ -n "$BASELINE_ORGS" ] || return 0
+  local url="$PG/$BASELINE_DATABASE" port base
+  say "seeding $BASELINE_DATABASE for the baseline $BASELINE_REV"
+  psql "$PG/postgres" -XAtq -v ON_ERROR_STOP=1 \
+    -c "drop database if exists $BASELINE_DATABASE with (force)" \
+    -c "create database $BASELINE_DATABASE" >/dev/null
+  "$BASELINE_ORGS" migrate --database-url "$url" >/dev/null || die "the baseline's migrate failed"
+  git -C "$ROOT" show "$BASELINE_REV:bench/seed.sql" \
+    | psql "$url" -Xq -v admin_hash="$KEY_HASH" -f - >/dev/null || die "the baseline's seed failed"
+  psql "$url" -XAtq -v ON_ERROR_STOP=1 -c checkpoint \
+    -c "update organizations set name = 'Child organization ' || id, contact_email = 'child-' || id || '@bench.example.com', nickname = 'bench-' || id, notify_message_status = true where parent_id = 1" \
+    -c "vacuum analyze" >/dev/null
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  base="http://127.0.0.1:$port"
+  ORGS_DATABASE_URL="$url" ORGS_LISTEN="127.0.0.1:$port" ORGS_LOG=warn \
+    "$BASELINE_ORGS" serve >"$WORK/baseline.log" 2>&1 &
+  BASELINE_PID=$!
+  for _ in $(seq 1 100); do
+    curl -fsS -o /dev/null "$base/readyz" 2>/dev/null && break
+    kill -0 "$BASELINE_PID" 2>/dev/null || { cat "$WORK/baseline.log" >&2; die "the baseline exited"; }
+    sleep 0.1
+  done
+  curl -fsS -o /dev/null -H "Authorization: Bearer $KEY" "$base/organizations/2/" \
+    || die "the baseline refuses the seeded key"
+  # measure reads the service's CPU and memory and sends to BASE: the baseline's, meanwhile.
+  local main_pid=$SERVICE_PID main_base=$BASE
+  SERVICE_PID=$BASELINE_PID
+  BASE=$base
+  measure events_put_before "PUT /organizations/{id}/ changing the name, build $BASELINE_REV (before the audit log)"
+  SERVICE_PID=$main_pid
+  BASE=$main_base
+  stop_baseline
+}
+
+stop_baseline() {
+  if [ -n "$BASELINE_PID" ] && kill -0 "$BASELINE_PID" 2>/dev/null; then
+    kill -TERM "$BASELINE_PID" 2>/dev/null || true
+    wait "$BASELINE_PID" 2>/dev/null || true
+  fi
+  BASELINE_PID=""
+  psql "$PG/postgres" -XAtqc "drop database if exists $BASELINE_DATABASE with (force)" >/dev/null 2>&1 || true
+}
+
 stop_hooks() {
+  stop_baseline
   if [ -n "$HOOK_SERVICE_PID" ] && kill -0 "$HOOK_SERVICE_PID" 2>/dev/null; then
     kill -TERM "$HOOK_SERVICE_PID" 2>/dev/null || true
     wait "$HOOK_SERVICE_PID" 2>/dev/null || true

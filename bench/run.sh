@@ -15,6 +15,8 @@
 #   BENCH_EVENTS_ONLY   1: seed, then only the audit-log and webhook cases (bench/events.sh);
 #                       docs/benchmarks.md is left as is
 #   BENCH_WEBHOOK_DELIVERIES, BENCH_WEBHOOK_RATE: see bench/events.sh
+#   BENCH_BASELINE      0: skip the PUT of the build before the audit log (bench/events.sh)
+#   BENCH_BASELINE_REV  that build's revision                         (default 440deb2)
 #   BENCH_CALLGRIND     0: skip the instruction count (bench/callgrind.sh)  (default 1)
 #   BENCH_RESULTS       a directory to keep the raw results in       (default: none)
 #                       (python3 bench/report.py DIR docs/benchmarks.md redoes the report)
@@ -81,6 +83,9 @@ say "building: cargo build --release -p app"
 cargo build --release -p app --quiet
 ORGS="$ROOT/target/release/orgs"
 [ -x "$ORGS" ] || die "the build did not produce target/release/orgs"
+# shellcheck source=bench/events.sh
+source bench/events.sh
+build_baseline
 
 # --- database -------------------------------------------------------------------------
 
@@ -215,8 +220,6 @@ route() { BENCH_METHOD=$1; BENCH_PATH=$2; BENCH_ID_MIN=$3; BENCH_ID_MAX=$4; BENC
 
 # shellcheck source=bench/processes.sh
 source bench/processes.sh
-# shellcheck source=bench/events.sh
-source bench/events.sh
 stop_main_service() {
   kill -TERM "$SERVICE_PID" 2>/dev/null || true
   wait "$SERVICE_PID" 2>/dev/null || true

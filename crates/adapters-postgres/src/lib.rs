@@ -117,6 +117,7 @@ impl Dialect for PgDialect {
     const SKIP_LOCKED: &'static str = " for update skip locked";
     const GREATEST: &'static str = "greatest";
     const INSERT_IN_WITH: bool = true;
+    const LANE_IDLE_LIMIT: Option<StdDuration> = Some(PING_WHEN_IDLE_FOR);
     const LOCK_FIRST_ADMINISTRATOR: Option<&'static str> =
         Some("lock table users in exclusive mode");
 

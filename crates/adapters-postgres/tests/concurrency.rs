@@ -459,3 +459,47 @@ async fn spawned_acquisitions_of_two_keys_in_either_order_neither_deadlock_nor_o
         assert_eq!(window.count, 5);
     }
 }
+
+/// A child's change and its event take no lock on the root's row: while another
+/// transaction holds that row `for update`, the change commits at once. (A foreign key on
+/// the event's root would take a key-share lock on it for every event, and a new multixact
+/// on that row for each change made at the same time anywhere in the tree.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_childs_change_and_its_event_wait_for_no_lock_on_the_root() {
+    let (storage, database) = support::fresh_storage().await;
+    let store = Store::new(storage);
+    let (organization, _admin) = organization_with_admin(&store).await;
+    let kid = child(&store, &organization, "Kid").await;
+    let mut holder = PgConnection::connect(database.url())
+        .await
+        .expect("connected");
+    holder.execute("begin").await.expect("began");
+    sqlx::query("select id from organizations where id = $1 for update")
+        .bind(organization.id.get())
+        .execute(&mut holder)
+        .await
+        .expect("the root's row is locked");
+
+    let mut renamed = kid.clone();
+    renamed.name = domain::organization::OrganizationName::parse("Kid renamed").expect("a name");
+    let changed = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        store
+            .organizations
+            .update(&renamed, None, now(), Some(any_event())),
+    )
+    .await;
+    holder.execute("rollback").await.expect("rolled back");
+
+    let updated = changed
+        .expect("the change waited for the root's row lock")
+        .expect("the change is stored");
+    assert_eq!(updated.name, renamed.name);
+    let (events,): (i64,) =
+        sqlx::query_as("select count(*) from events where organization_id = $1")
+            .bind(kid.id.get())
+            .fetch_one(&mut holder)
+            .await
+            .expect("counted");
+    assert_eq!(events, 2, "the child's creation and its change");
+}

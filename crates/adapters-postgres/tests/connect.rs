@@ -85,3 +85,72 @@ async fn a_statement_running_past_the_statement_timeout_is_cancelled() {
     );
     assert!(waited < Duration::from_secs(5), "{waited:?}");
 }
+
+/// Single statements keep their connections in a lane and take them back untested
+/// (`adapters-sql/src/lane.rs`): statements cancelled at any point leave no connection
+/// that a later statement would find half-used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_cancelled_halfway_leave_every_connection_usable() {
+    use std::time::Duration;
+
+    let (storage, _database) = support::fresh_storage().await;
+    for round in 0..200_u64 {
+        let deadline = Duration::from_micros(20 + round * 7 % 900);
+        // Whether it completes or is dropped halfway depends on the deadline.
+        let _ = tokio::time::timeout(deadline, storage.find(domain::OrganizationId::new(1))).await;
+    }
+    let mut finds = Vec::new();
+    for _ in 0..50 {
+        finds.push(storage.find(domain::OrganizationId::new(1)).await);
+    }
+
+    assert!(
+        finds.iter().all(|found| matches!(found, Ok(None))),
+        "{finds:?}"
+    );
+    assert_eq!(storage.ping().await, Ok(()));
+}
+
+/// Closing gives the lane's connections back before the pool closes: it ends at once
+/// and leaves no connection open on the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_ends_at_once_and_leaves_no_connection() {
+    use sqlx::Connection as _;
+    use std::time::Duration;
+
+    let (migrated, database) = support::fresh_storage().await;
+    migrated.close().await;
+    let storage = PostgresStorage::connect(database.url(), 8)
+        .await
+        .expect("connected");
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let storage = storage.clone();
+            tokio::spawn(async move { storage.ping().await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.expect("the task finished"));
+    }
+    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+    assert!(
+        storage.pool_usage().idle > 0,
+        "connections wait, in the lane or the pool"
+    );
+
+    let closed = tokio::time::timeout(Duration::from_secs(5), storage.close()).await;
+
+    assert!(closed.is_ok(), "close waited for connections the lane kept");
+    let mut observer = sqlx::PgConnection::connect(database.url())
+        .await
+        .expect("connected");
+    let (open,): (i64,) = sqlx::query_as(
+        "select count(*) from pg_stat_activity where datname = current_database() \
+         and pid <> pg_backend_pid()",
+    )
+    .fetch_one(&mut observer)
+    .await
+    .expect("counted");
+    assert_eq!(open, 0);
+}

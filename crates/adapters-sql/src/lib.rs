@@ -18,7 +18,17 @@
 macro_rules! on_pool {
     ($storage:expr, $query:expr, $method:ident) => {
         match &$storage.sessionless {
-            None => $query.$method(&$storage.pool).await,
+            // A connection of the lane (`lane.rs`), given back to it once the statement
+            // completed.
+            None => {
+                async {
+                    let mut lent = $storage.lane.lend(&$storage.pool).await?;
+                    let result = $query.$method(&mut *lent).await?;
+                    lent.done();
+                    Ok::<_, sqlx::Error>(result)
+                }
+                .await
+            }
             Some(begin) => {
                 async {
                     let mut transaction = $storage.pool.begin_with(String::from(&**begin)).await?;
@@ -56,7 +66,9 @@ macro_rules! on_connection {
     ($storage:expr, |$connection:ident| $body:expr) => {
         match &$storage.sessionless {
             None => {
+                let waiting = $storage.lane.wait_for(&$storage.pool);
                 let mut $connection = $storage.pool.acquire().await.map_err(storage_error::<D>)?;
+                drop(waiting);
                 $body
             }
             Some(begin) => {
@@ -80,6 +92,7 @@ mod events;
 mod idempotency;
 mod instant;
 mod invitations;
+mod lane;
 mod members;
 mod opt_outs;
 mod organizations;
@@ -142,6 +155,10 @@ pub trait Dialect: Send + Sync + 'static {
     /// Whether a `with` clause may hold an `insert … returning` whose rows the rest of the
     /// statement reads: an event and its webhook deliveries are then one round trip.
     const INSERT_IN_WITH: bool;
+    /// How long a connection may wait in the lane of single statements (`lane.rs`) and
+    /// still be lent without a test, as the pool lends its own idle connections; `None`:
+    /// no lane, every connection goes back through the pool.
+    const LANE_IDLE_LIMIT: Option<std::time::Duration> = None;
 
     /// Opens a pool on `url` and checks that the database answers.
     fn connect(
@@ -188,6 +205,8 @@ pub(crate) type Connection<D> = <<D as Dialect>::Db as Database>::Connection;
 /// share the pool.
 pub struct SqlStorage<D: Dialect> {
     pool: Pool<D::Db>,
+    /// Connections single statements took back without a round trip (`lane.rs`).
+    lane: Arc<lane::Lane<D::Db>>,
     /// `Dialect::sessionless_begin`'s statement: every statement then runs inside a
     /// transaction begun with it (`on_pool!`, `on_connection!`, `begin_write`).
     sessionless: Option<Arc<str>>,
@@ -198,6 +217,7 @@ impl<D: Dialect> Clone for SqlStorage<D> {
     fn clone(&self) -> Self {
         Self {
             pool: self.pool.clone(),
+            lane: Arc::clone(&self.lane),
             sessionless: self.sessionless.clone(),
             dialect: PhantomData,
         }
@@ -226,8 +246,11 @@ impl<D: Dialect> SqlStorage<D> {
         let settings = settings.into();
         let sessionless = D::sessionless_begin(&settings).map(Arc::from);
         let pool = D::connect(url, settings).await?;
+        // Behind a transaction-mode pooler every statement is a transaction: no lane.
+        let lane = lane::Lane::new(&pool, D::LANE_IDLE_LIMIT.filter(|_| sessionless.is_none()));
         Ok(Self {
             pool,
+            lane: Arc::new(lane),
             sessionless,
             dialect: PhantomData,
         })
@@ -236,6 +259,7 @@ impl<D: Dialect> SqlStorage<D> {
     /// Storage on a pool opened elsewhere, whose connections keep their session.
     pub fn from_pool(pool: Pool<D::Db>) -> Self {
         Self {
+            lane: Arc::new(lane::Lane::new(&pool, D::LANE_IDLE_LIMIT)),
             pool,
             sessionless: None,
             dialect: PhantomData,
@@ -246,6 +270,7 @@ impl<D: Dialect> SqlStorage<D> {
     pub(crate) async fn begin_write(
         &self,
     ) -> Result<sqlx::Transaction<'static, D::Db>, sqlx::Error> {
+        let _waiting = self.lane.wait_for(&self.pool);
         match &self.sessionless {
             None => self.pool.begin_with(D::BEGIN_WRITE).await,
             Some(begin) => self.pool.begin_with(String::from(&**begin)).await,
@@ -262,6 +287,7 @@ impl<D: Dialect> SqlStorage<D> {
 
     /// Closes every connection of the pool; later calls answer `Unavailable`.
     pub async fn close(&self) {
+        self.lane.drain();
         self.pool.close().await;
     }
 }
@@ -283,7 +309,7 @@ where
     fn pool_usage(&self) -> PoolUsage {
         PoolUsage {
             size: self.pool.size(),
-            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            idle: u32::try_from(self.pool.num_idle() + self.lane.idle()).unwrap_or(u32::MAX),
             max: self.pool.options().get_max_connections(),
         }
     }
