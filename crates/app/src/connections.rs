@@ -102,13 +102,7 @@ async fn connection(
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read)
-        // While a request is answered, hyper would otherwise read the socket to notice a
-        // client that hangs up, which takes a fresh read buffer for every request (the
-        // old one still holds the request's headers). A client that hangs up now has its
-        // request finish (every request is bounded by its deadline) and its answer's
-        // write fail.
-        .half_close(true);
+        .header_read_timeout(limits.header_read);
     let served = builder.serve_connection(io, TowerToHyperService::new(router));
     tokio::pin!(served);
     let outcome = tokio::select! {
