@@ -86,21 +86,13 @@ impl<DB: Database> Lane<DB> {
             let now = Instant::now();
             let (fresh, stale) = {
                 let mut idle = self.lock();
-                let fresh = match idle.pop() {
-                    Some(last) if now.duration_since(last.returned) < self.idle_limit => Some(last),
-                    // The newest has waited too long, so have all the others.
-                    Some(last) => {
-                        idle.push(last);
-                        None
+                match idle.last() {
+                    Some(last) if now.duration_since(last.returned) < self.idle_limit => {
+                        (idle.pop(), Vec::new())
                     }
-                    None => None,
-                };
-                let stale = if fresh.is_none() {
-                    std::mem::take(&mut *idle)
-                } else {
-                    Vec::new()
-                };
-                (fresh, stale)
+                    // The newest has waited too long, so have all the others.
+                    _ => (None, std::mem::take(&mut *idle)),
+                }
             };
             // Back through the pool (outside the lock: each drop spawns the pool's test).
             drop(stale);
