@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use crate::error::ApiError;
 use crate::extract::coerce::member_link;
 use crate::extract::{CurrentActor, Ids, ListQuery};
-use crate::openapi::{DetailBody, ListParams};
+use crate::openapi::{ListParams, OrganizationPath, Refused};
 use crate::pagination::Paginated;
 use crate::request::list_filters;
 use crate::{AppState, Routes, links, schema};
@@ -168,12 +168,9 @@ impl CursorPage<EventDto> {
 /// An organization's audit log, newest first; a root's includes its children's events
 /// (archived children too). Administrators only.
 #[utoipa::path(get, path = "/organizations/{id}/events/", tag = "events",
-    params(("id" = i64, Path, description = "Organization id"), EventFilters, ListParams, CursorParam),
-    security(("bearer" = [])),
-    responses((status = 200, body = EventList),
-        (status = 400, description = "A bad filter value, on its parameter"),
-        (status = 401, body = DetailBody), (status = 403, body = DetailBody),
-        (status = 404, body = DetailBody)))]
+    params(OrganizationPath, EventFilters, ListParams, CursorParam), security(("bearer" = [])),
+    responses(Refused, (status = 200, body = EventList),
+        (status = 400, description = "A bad filter value, on its parameter")))]
 pub(crate) async fn list(
     ids: Ids,
     State(state): State<AppState>,

@@ -7,11 +7,11 @@ use axum::response::{IntoResponse, Response};
 use domain::invitation::{AcceptRequest, InviteRequest};
 use ports::inbound::InvitationView;
 use serde::Serialize;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
 use crate::extract::{CurrentActor, Ids, ListQuery};
-use crate::openapi::{BodyRefused, DetailBody, ListParams};
+use crate::openapi::{BodyRefused, DetailBody, ListParams, OrganizationPath, Refused};
 use crate::pagination::Paginated;
 use crate::request::{self, list_filters, request_body};
 use utoipa_axum::routes;
@@ -28,6 +28,16 @@ pub(crate) fn routes() -> Vec<Routes> {
         // The invitation page (`GET`, HTML) shares the acceptance's path.
         carrying_secret(routes!(pages::view, accept)),
     ]
+}
+
+/// `{id}` and `{invitation}`, an invitation of a path.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct InvitationPath {
+    /// Organization id
+    pub id: i64,
+    /// Invitation id
+    pub invitation: i64,
 }
 
 /// An invitation.
@@ -115,11 +125,9 @@ pub struct AcceptedDto {
 
 /// Invites an address into a visible organization (administrators only).
 #[utoipa::path(post, path = "/organizations/{id}/invite_user/", tag = "invitations",
-    params(("id" = i64, Path, description = "Organization id")), request_body = InviteWrite,
-    security(("bearer" = [])),
-    responses(BodyRefused, (status = 201, body = InvitationDto, headers(("Location" = String))),
-        (status = 400, description = "Field errors"), (status = 401, body = DetailBody),
-        (status = 403, body = DetailBody), (status = 404, body = DetailBody), (status = 429, body = DetailBody)))]
+    params(OrganizationPath), request_body = InviteWrite, security(("bearer" = [])),
+    responses(BodyRefused, Refused, (status = 201, body = InvitationDto, headers(("Location" = String))),
+        (status = 400, description = "Field errors"), (status = 429, body = DetailBody)))]
 pub(crate) async fn invite(
     ids: Ids,
     State(state): State<AppState>,
@@ -137,11 +145,8 @@ pub(crate) async fn invite(
 
 /// A visible organization's invitations, newest first.
 #[utoipa::path(get, path = "/organizations/{id}/invitations/", tag = "invitations",
-    params(("id" = i64, Path, description = "Organization id"),
-        InvitationFilters, ListParams),
-    security(("bearer" = [])),
-    responses((status = 200, body = Paginated<InvitationDto>), (status = 400, description = "Unknown status"),
-        (status = 401, body = DetailBody), (status = 403, body = DetailBody), (status = 404, body = DetailBody)))]
+    params(OrganizationPath, InvitationFilters, ListParams), security(("bearer" = [])),
+    responses(Refused, (status = 200, body = Paginated<InvitationDto>), (status = 400, description = "Unknown status")))]
 pub(crate) async fn list(
     ids: Ids,
     State(state): State<AppState>,
@@ -160,10 +165,8 @@ pub(crate) async fn list(
 
 /// One invitation of a visible organization, as in the list.
 #[utoipa::path(get, path = "/organizations/{id}/invitations/{invitation}/", tag = "invitations",
-    params(("id" = i64, Path, description = "Organization id"), ("invitation" = i64, Path, description = "Invitation id")),
-    security(("bearer" = [])),
-    responses((status = 200, body = InvitationDto), (status = 401, body = DetailBody),
-        (status = 403, body = DetailBody), (status = 404, body = DetailBody)))]
+    params(InvitationPath), security(("bearer" = [])),
+    responses(Refused, (status = 200, body = InvitationDto)))]
 pub(crate) async fn detail(
     ids: Ids,
     State(state): State<AppState>,
@@ -178,11 +181,8 @@ pub(crate) async fn detail(
 
 /// Sends an invitation again with a fresh token and expiry.
 #[utoipa::path(post, path = "/organizations/{id}/invitations/{invitation}/resend/", tag = "invitations",
-    params(("id" = i64, Path, description = "Organization id"), ("invitation" = i64, Path, description = "Invitation id")),
-    security(("bearer" = [])),
-    responses((status = 202, body = InvitationDto), (status = 401, body = DetailBody),
-        (status = 403, body = DetailBody), (status = 404, body = DetailBody),
-        (status = 409, body = DetailBody), (status = 429, body = DetailBody)))]
+    params(InvitationPath), security(("bearer" = [])),
+    responses(Refused, (status = 202, body = InvitationDto), (status = 409, body = DetailBody), (status = 429, body = DetailBody)))]
 pub(crate) async fn resend(
     ids: Ids,
     State(state): State<AppState>,
@@ -197,10 +197,8 @@ pub(crate) async fn resend(
 
 /// Revokes an invitation.
 #[utoipa::path(delete, path = "/organizations/{id}/invitations/{invitation}/", tag = "invitations",
-    params(("id" = i64, Path, description = "Organization id"), ("invitation" = i64, Path, description = "Invitation id")),
-    security(("bearer" = [])),
-    responses((status = 204, description = "Revoked"), (status = 401, body = DetailBody),
-        (status = 403, body = DetailBody), (status = 404, body = DetailBody), (status = 409, body = DetailBody)))]
+    params(InvitationPath), security(("bearer" = [])),
+    responses(Refused, (status = 204, description = "Revoked"), (status = 409, body = DetailBody)))]
 pub(crate) async fn revoke(
     ids: Ids,
     State(state): State<AppState>,

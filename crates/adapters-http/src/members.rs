@@ -7,11 +7,11 @@ use axum::http::{StatusCode, header};
 use domain::service_account::ServiceAccountRequest;
 use domain::user::User;
 use serde::Serialize;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
 use crate::extract::{CurrentActor, Ids, ListQuery};
-use crate::openapi::{BodyRefused, DetailBody, ListParams};
+use crate::openapi::{BodyRefused, DetailBody, ListParams, OrganizationPath, Refused};
 use crate::pagination::Paginated;
 use crate::request::{self, list_filters, request_body};
 use utoipa_axum::routes;
@@ -25,6 +25,16 @@ pub(crate) fn routes() -> Vec<Routes> {
         routes!(get, change_role, remove),
         carrying_secret(routes!(create_service_account)),
     ]
+}
+
+/// `{id}` and `{user}`, a member of a path.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct MemberPath {
+    /// Organization id
+    pub id: i64,
+    /// User id
+    pub user: i64,
 }
 
 /// A member of an organization.
@@ -111,11 +121,8 @@ pub struct CreatedServiceAccountDto {
 
 /// A visible organization's members (administrators and managers).
 #[utoipa::path(get, path = "/organizations/{id}/users/", tag = "members",
-    params(("id" = i64, Path, description = "Organization id"),
-        MemberFilters, ListParams),
-    security(("bearer" = [])),
-    responses((status = 200, body = Paginated<MemberDto>), (status = 400, description = "Unknown role or kind"),
-        (status = 401, body = DetailBody), (status = 403, body = DetailBody), (status = 404, body = DetailBody)))]
+    params(OrganizationPath, MemberFilters, ListParams), security(("bearer" = [])),
+    responses(Refused, (status = 200, body = Paginated<MemberDto>), (status = 400, description = "Unknown role or kind")))]
 pub(crate) async fn list(
     ids: Ids,
     State(state): State<AppState>,
@@ -146,10 +153,8 @@ pub(crate) async fn list(
 /// One member of a visible organization (administrators and managers): the URL that
 /// lists and `/me/` give.
 #[utoipa::path(get, path = "/organizations/{id}/users/{user}/", tag = "members",
-    params(("id" = i64, Path, description = "Organization id"), ("user" = i64, Path, description = "User id")),
-    security(("bearer" = [])),
-    responses((status = 200, body = MemberDto), (status = 401, body = DetailBody),
-        (status = 403, body = DetailBody), (status = 404, body = DetailBody)))]
+    params(MemberPath), security(("bearer" = [])),
+    responses(Refused, (status = 200, body = MemberDto)))]
 pub(crate) async fn get(
     ids: Ids,
     State(state): State<AppState>,
@@ -164,10 +169,8 @@ pub(crate) async fn get(
 
 /// Changes a member's role (administrators only).
 #[utoipa::path(patch, path = "/organizations/{id}/users/{user}/", tag = "members",
-    params(("id" = i64, Path, description = "Organization id"), ("user" = i64, Path, description = "User id")),
-    request_body = RoleWrite, security(("bearer" = [])),
-    responses(BodyRefused, (status = 200, body = MemberDto), (status = 400, description = "Missing or unknown role"),
-        (status = 401, body = DetailBody), (status = 403, body = DetailBody), (status = 404, body = DetailBody),
+    params(MemberPath), request_body = RoleWrite, security(("bearer" = [])),
+    responses(BodyRefused, Refused, (status = 200, body = MemberDto), (status = 400, description = "Missing or unknown role"),
         (status = 409, body = DetailBody, description = "The organization would lose its last administrator")))]
 pub(crate) async fn change_role(
     ids: Ids,
@@ -184,10 +187,8 @@ pub(crate) async fn change_role(
 
 /// Removes a member (administrators only); their API keys and sessions stop working.
 #[utoipa::path(delete, path = "/organizations/{id}/users/{user}/", tag = "members",
-    params(("id" = i64, Path, description = "Organization id"), ("user" = i64, Path, description = "User id")),
-    security(("bearer" = [])),
-    responses((status = 204, description = "Removed"), (status = 401, body = DetailBody),
-        (status = 403, body = DetailBody), (status = 404, body = DetailBody),
+    params(MemberPath), security(("bearer" = [])),
+    responses(Refused, (status = 204, description = "Removed"),
         (status = 409, body = DetailBody, description = "The organization would lose its last administrator")))]
 pub(crate) async fn remove(
     ids: Ids,
@@ -204,12 +205,10 @@ pub(crate) async fn remove(
 /// Creates a service account (administrators only): a member with a name instead of an
 /// e-mail address, no password, and a `default` API key shown in this answer only.
 #[utoipa::path(post, path = "/organizations/{id}/service_accounts/", tag = "members",
-    params(("id" = i64, Path, description = "Organization id")),
-    request_body = ServiceAccountWrite, security(("bearer" = [])),
-    responses(BodyRefused, (status = 201, body = CreatedServiceAccountDto,
+    params(OrganizationPath), request_body = ServiceAccountWrite, security(("bearer" = [])),
+    responses(BodyRefused, Refused, (status = 201, body = CreatedServiceAccountDto,
             headers(("Location" = String, description = "The new member's URL"))),
-        (status = 400, description = "A bad name or role, a name in use (`A service account with this name already exists.`) or `administrators` (`A service account cannot be an administrator.`)"),
-        (status = 401, body = DetailBody), (status = 403, body = DetailBody), (status = 404, body = DetailBody)))]
+        (status = 400, description = "A bad name or role, a name in use (`A service account with this name already exists.`) or `administrators` (`A service account cannot be an administrator.`)")))]
 pub(crate) async fn create_service_account(
     ids: Ids,
     State(state): State<AppState>,

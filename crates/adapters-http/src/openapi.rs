@@ -27,6 +27,29 @@ pub enum BodyRefused {
     NotJson(DetailBody),
 }
 
+/// The refusals of a request about a visible organization or what it holds: `401`
+/// without a credential, `403` for a caller whose role may not, `404` for what the caller
+/// cannot see.
+#[derive(IntoResponses)]
+pub enum Refused {
+    // No doc comments: a variant's doc comment would be its response's description, and
+    // these have none (`document_read_only_keys` writes the `403` of a write's).
+    #[response(status = 401)]
+    Unauthenticated(DetailBody),
+    #[response(status = 403)]
+    Forbidden(DetailBody),
+    #[response(status = 404)]
+    NotFound(DetailBody),
+}
+
+/// `{id}`, the organization of a path.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct OrganizationPath {
+    /// Organization id
+    pub id: i64,
+}
+
 /// The pagination parameters of every list.
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]

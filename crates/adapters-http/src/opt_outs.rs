@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
 use crate::extract::{CurrentActor, Ids, ListQuery};
-use crate::openapi::{BodyRefused, DetailBody, ListParams};
+use crate::openapi::{BodyRefused, ListParams, OrganizationPath, Refused};
 use crate::pagination::Paginated;
 use crate::request::{self, list_filters, request_body};
 use utoipa_axum::routes;
@@ -195,13 +195,10 @@ pub fn push_csv_row(out: &mut String, opt_out: &OptOut) {
 /// A visible organization's opt-outs, newest first; as CSV with `Accept: text/csv` or
 /// `?format=csv`, streamed row by row.
 #[utoipa::path(get, path = "/organizations/{id}/opt_outs/", tag = "opt-outs",
-    params(("id" = i64, Path, description = "Organization id"),
-        OptOutFilters, FormatParam, ListParams),
-    security(("bearer" = [])),
-    responses((status = 200, description = "A page of opt-outs, or every opt-out as CSV (address,origin,creation_date)",
+    params(OrganizationPath, OptOutFilters, FormatParam, ListParams), security(("bearer" = [])),
+    responses(Refused, (status = 200, description = "A page of opt-outs, or every opt-out as CSV (address,origin,creation_date)",
             content((Paginated<OptOutDto> = "application/json"), (String = "text/csv"))),
-        (status = 400, description = "Unknown origin"), (status = 401, body = DetailBody),
-        (status = 403, body = DetailBody), (status = 404, body = DetailBody)))]
+        (status = 400, description = "Unknown origin")))]
 pub(crate) async fn list(
     ids: Ids,
     State(state): State<AppState>,
@@ -249,12 +246,9 @@ pub(crate) async fn list(
 
 /// Records an opt-out: 201 when new, 200 when the address had opted out already.
 #[utoipa::path(post, path = "/organizations/{id}/opt_outs/", tag = "opt-outs",
-    params(("id" = i64, Path, description = "Organization id")), request_body = OptOutWrite,
-    security(("bearer" = [])),
-    responses(BodyRefused, (status = 201, body = OptOutDto, description = "Recorded"),
-        (status = 200, body = OptOutDto, description = "Updated"),
-        (status = 400, description = "Field errors"), (status = 401, body = DetailBody),
-        (status = 403, body = DetailBody), (status = 404, body = DetailBody)))]
+    params(OrganizationPath), request_body = OptOutWrite, security(("bearer" = [])),
+    responses(BodyRefused, Refused, (status = 201, body = OptOutDto, description = "Recorded"),
+        (status = 200, body = OptOutDto, description = "Updated"), (status = 400, description = "Field errors")))]
 pub(crate) async fn record(
     ids: Ids,
     State(state): State<AppState>,

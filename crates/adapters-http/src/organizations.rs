@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::extract::{BearerToken, CurrentActor, Ids, IfMatch, ListQuery};
-use crate::openapi::{BodyRefused, DetailBody, ListParams};
+use crate::openapi::{BodyRefused, DetailBody, ListParams, OrganizationPath, Refused};
 use crate::pagination::{Paginated, json_page, json_response, write_bool, write_str};
 use crate::request::{self, request_body};
 use utoipa_axum::routes;
@@ -316,7 +316,7 @@ pub(crate) async fn list(
 
 /// One visible organization, with its `ETag`.
 #[utoipa::path(get, path = "/organizations/{id}/", tag = "organizations",
-    params(("id" = i64, Path, description = "Organization id")), security(("bearer" = [])),
+    params(OrganizationPath), security(("bearer" = [])),
     responses((status = 200, body = OrganizationDto, headers(("ETag" = String))),
         (status = 401, body = DetailBody), (status = 404, body = DetailBody)))]
 pub(crate) async fn detail(
@@ -334,7 +334,7 @@ pub(crate) async fn detail(
 
 /// The children of a visible organization.
 #[utoipa::path(get, path = "/organizations/{id}/children/", tag = "organizations",
-    params(("id" = i64, Path, description = "Organization id"), ListParams), security(("bearer" = [])),
+    params(OrganizationPath, ListParams), security(("bearer" = [])),
     responses((status = 200, body = Paginated<OrganizationDto>),
         (status = 401, body = DetailBody), (status = 404, body = DetailBody)))]
 pub(crate) async fn children(
@@ -391,12 +391,10 @@ async fn update(
 
 /// Replaces a visible organization's fields (`name` and `contact_email` required).
 #[utoipa::path(put, path = "/organizations/{id}/", tag = "organizations", request_body = OrganizationReplace,
-    params(("id" = i64, Path, description = "Organization id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag last read")),
+    params(OrganizationPath, ("If-Match" = Option<String>, Header, description = "The ETag last read")),
     security(("bearer" = [])),
-    responses(BodyRefused, (status = 200, body = OrganizationDto, headers(("ETag" = String))),
-        (status = 400, description = "Field errors"), (status = 401, body = DetailBody),
-        (status = 403, body = DetailBody), (status = 404, body = DetailBody), (status = 412, body = DetailBody)))]
+    responses(BodyRefused, Refused, (status = 200, body = OrganizationDto, headers(("ETag" = String))),
+        (status = 400, description = "Field errors"), (status = 412, body = DetailBody)))]
 pub(crate) async fn replace(
     ids: Ids,
     State(state): State<AppState>,
@@ -409,12 +407,10 @@ pub(crate) async fn replace(
 
 /// Changes some fields of a visible organization.
 #[utoipa::path(patch, path = "/organizations/{id}/", tag = "organizations", request_body = OrganizationPatch,
-    params(("id" = i64, Path, description = "Organization id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag last read")),
+    params(OrganizationPath, ("If-Match" = Option<String>, Header, description = "The ETag last read")),
     security(("bearer" = [])),
-    responses(BodyRefused, (status = 200, body = OrganizationDto, headers(("ETag" = String))),
-        (status = 400, description = "Field errors"), (status = 401, body = DetailBody),
-        (status = 403, body = DetailBody), (status = 404, body = DetailBody), (status = 412, body = DetailBody)))]
+    responses(BodyRefused, Refused, (status = 200, body = OrganizationDto, headers(("ETag" = String))),
+        (status = 400, description = "Field errors"), (status = 412, body = DetailBody)))]
 pub(crate) async fn patch(
     ids: Ids,
     State(state): State<AppState>,
@@ -427,11 +423,9 @@ pub(crate) async fn patch(
 
 /// Archives a child of your organization.
 #[utoipa::path(delete, path = "/organizations/{id}/", tag = "organizations",
-    params(("id" = i64, Path, description = "Organization id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag last read")),
+    params(OrganizationPath, ("If-Match" = Option<String>, Header, description = "The ETag last read")),
     security(("bearer" = [])),
-    responses((status = 204, description = "Archived"), (status = 401, body = DetailBody),
-        (status = 403, body = DetailBody), (status = 404, body = DetailBody), (status = 412, body = DetailBody)))]
+    responses(Refused, (status = 204, description = "Archived"), (status = 412, body = DetailBody)))]
 pub(crate) async fn archive(
     ids: Ids,
     State(state): State<AppState>,

@@ -13,10 +13,11 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{CurrentActor, Ids, ListQuery};
-use crate::openapi::{BodyRefused, DetailBody, ListParams};
+use crate::openapi::{BodyRefused, ListParams, OrganizationPath, Refused};
 use crate::pagination::Paginated;
 use crate::request::{self, request_body};
 use crate::{AppState, Routes, carrying_secret, links};
+use utoipa::IntoParams;
 
 pub(crate) fn routes() -> Vec<Routes> {
     vec![
@@ -26,6 +27,16 @@ pub(crate) fn routes() -> Vec<Routes> {
         routes!(deliveries),
         routes!(retry),
     ]
+}
+
+/// `{id}` and `{webhook}`, a webhook of a path.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct WebhookPath {
+    /// Organization id
+    pub id: i64,
+    /// Webhook id
+    pub webhook: i64,
 }
 
 /// A webhook.
@@ -158,12 +169,9 @@ request_body! {
 /// Creates a webhook of an organization (administrators only); the answer shows its
 /// secret, this once.
 #[utoipa::path(post, path = "/organizations/{id}/webhooks/", tag = "webhooks",
-    params(("id" = i64, Path, description = "Organization id")), request_body = WebhookWrite,
-    security(("bearer" = [])),
-    responses(BodyRefused, (status = 201, body = WebhookWithSecretDto),
-        (status = 400, description = "Field errors, or too many webhooks"),
-        (status = 401, body = DetailBody), (status = 403, body = DetailBody),
-        (status = 404, body = DetailBody)))]
+    params(OrganizationPath), request_body = WebhookWrite, security(("bearer" = [])),
+    responses(BodyRefused, Refused, (status = 201, body = WebhookWithSecretDto),
+        (status = 400, description = "Field errors, or too many webhooks")))]
 pub(crate) async fn create(
     ids: Ids,
     State(state): State<AppState>,
@@ -179,10 +187,8 @@ pub(crate) async fn create(
 
 /// An organization's webhooks, oldest first (administrators only).
 #[utoipa::path(get, path = "/organizations/{id}/webhooks/", tag = "webhooks",
-    params(("id" = i64, Path, description = "Organization id"), ListParams),
-    security(("bearer" = [])),
-    responses((status = 200, body = Paginated<WebhookDto>), (status = 401, body = DetailBody),
-        (status = 403, body = DetailBody), (status = 404, body = DetailBody)))]
+    params(OrganizationPath, ListParams), security(("bearer" = [])),
+    responses(Refused, (status = 200, body = Paginated<WebhookDto>)))]
 pub(crate) async fn list(
     ids: Ids,
     State(state): State<AppState>,
@@ -200,10 +206,8 @@ pub(crate) async fn list(
 
 /// One webhook.
 #[utoipa::path(get, path = "/organizations/{id}/webhooks/{webhook}/", tag = "webhooks",
-    params(("id" = i64, Path, description = "Organization id"), ("webhook" = i64, Path, description = "Webhook id")),
-    security(("bearer" = [])),
-    responses((status = 200, body = WebhookDto), (status = 401, body = DetailBody),
-        (status = 403, body = DetailBody), (status = 404, body = DetailBody)))]
+    params(WebhookPath), security(("bearer" = [])),
+    responses(Refused, (status = 200, body = WebhookDto)))]
 pub(crate) async fn detail(
     ids: Ids,
     State(state): State<AppState>,
@@ -219,12 +223,9 @@ pub(crate) async fn detail(
 /// Changes the fields given; an inactive webhook gets nothing new and its pending
 /// deliveries are dropped.
 #[utoipa::path(patch, path = "/organizations/{id}/webhooks/{webhook}/", tag = "webhooks",
-    params(("id" = i64, Path, description = "Organization id"), ("webhook" = i64, Path, description = "Webhook id")),
-    request_body = WebhookWrite,
-    security(("bearer" = [])),
-    responses(BodyRefused, (status = 200, body = WebhookDto),
-        (status = 400, description = "Field errors"), (status = 401, body = DetailBody),
-        (status = 403, body = DetailBody), (status = 404, body = DetailBody)))]
+    params(WebhookPath), request_body = WebhookWrite, security(("bearer" = [])),
+    responses(BodyRefused, Refused, (status = 200, body = WebhookDto),
+        (status = 400, description = "Field errors")))]
 pub(crate) async fn update(
     ids: Ids,
     State(state): State<AppState>,
@@ -240,10 +241,8 @@ pub(crate) async fn update(
 
 /// Deletes a webhook and its deliveries.
 #[utoipa::path(delete, path = "/organizations/{id}/webhooks/{webhook}/", tag = "webhooks",
-    params(("id" = i64, Path, description = "Organization id"), ("webhook" = i64, Path, description = "Webhook id")),
-    security(("bearer" = [])),
-    responses((status = 204, description = "Deleted"), (status = 401, body = DetailBody),
-        (status = 403, body = DetailBody), (status = 404, body = DetailBody)))]
+    params(WebhookPath), security(("bearer" = [])),
+    responses(Refused, (status = 204, description = "Deleted")))]
 pub(crate) async fn remove(
     ids: Ids,
     State(state): State<AppState>,
@@ -259,10 +258,8 @@ pub(crate) async fn remove(
 /// Replaces a webhook's secret: the old one stops signing at once; the answer shows the
 /// new one, this once.
 #[utoipa::path(post, path = "/organizations/{id}/webhooks/{webhook}/rotate_secret/", tag = "webhooks",
-    params(("id" = i64, Path, description = "Organization id"), ("webhook" = i64, Path, description = "Webhook id")),
-    security(("bearer" = [])),
-    responses((status = 200, body = WebhookWithSecretDto), (status = 401, body = DetailBody),
-        (status = 403, body = DetailBody), (status = 404, body = DetailBody)))]
+    params(WebhookPath), security(("bearer" = [])),
+    responses(Refused, (status = 200, body = WebhookWithSecretDto)))]
 pub(crate) async fn rotate_secret(
     ids: Ids,
     State(state): State<AppState>,
@@ -277,10 +274,8 @@ pub(crate) async fn rotate_secret(
 
 /// A webhook's deliveries, newest first.
 #[utoipa::path(get, path = "/organizations/{id}/webhooks/{webhook}/deliveries/", tag = "webhooks",
-    params(("id" = i64, Path, description = "Organization id"), ("webhook" = i64, Path, description = "Webhook id"), ListParams),
-    security(("bearer" = [])),
-    responses((status = 200, body = Paginated<DeliveryDto>), (status = 401, body = DetailBody),
-        (status = 403, body = DetailBody), (status = 404, body = DetailBody)))]
+    params(WebhookPath, ListParams), security(("bearer" = [])),
+    responses(Refused, (status = 200, body = Paginated<DeliveryDto>)))]
 pub(crate) async fn deliveries(
     ids: Ids,
     State(state): State<AppState>,
@@ -299,11 +294,8 @@ pub(crate) async fn deliveries(
 
 /// Queues a delivery again, its retry schedule started again.
 #[utoipa::path(post, path = "/organizations/{id}/webhooks/{webhook}/deliveries/{delivery}/retry/", tag = "webhooks",
-    params(("id" = i64, Path, description = "Organization id"), ("webhook" = i64, Path, description = "Webhook id"),
-        ("delivery" = i64, Path, description = "Delivery id")),
-    security(("bearer" = [])),
-    responses((status = 202, description = "Queued again"), (status = 401, body = DetailBody),
-        (status = 403, body = DetailBody), (status = 404, body = DetailBody)))]
+    params(WebhookPath, ("delivery" = i64, Path, description = "Delivery id")), security(("bearer" = [])),
+    responses(Refused, (status = 202, description = "Queued again")))]
 pub(crate) async fn retry(
     ids: Ids,
     State(state): State<AppState>,
