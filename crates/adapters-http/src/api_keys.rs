@@ -48,12 +48,12 @@ pub struct ApiKeyDto {
     pub last_used_at: Option<String>,
 }
 
-impl From<&ApiKey> for ApiKeyDto {
-    fn from(key: &ApiKey) -> Self {
+impl From<ApiKey> for ApiKeyDto {
+    fn from(key: ApiKey) -> Self {
         Self {
             url: key_url(key.id),
             name: key.name.as_str().to_owned(),
-            prefix: key.prefix.clone(),
+            prefix: key.prefix,
             scope: key.scope.as_str().to_owned(),
             created_at: links::timestamp(key.created_at),
             expires_at: key.expires_at.map(links::timestamp),
@@ -129,9 +129,7 @@ pub(crate) async fn list(
     query: ListQuery,
 ) -> Result<Json<Paginated<ApiKeyDto>>, ApiError> {
     let page = state.auth.api_keys(&actor, query.page_request()?).await?;
-    Ok(Json(Paginated::new(page, &query, |key| {
-        ApiKeyDto::from(&key)
-    })))
+    Ok(Json(Paginated::new(page, &query, ApiKeyDto::from)))
 }
 
 /// Makes an API key for the caller; the key is in this answer only.
@@ -146,7 +144,7 @@ pub(crate) async fn create(
     body: ApiKeyWrite,
 ) -> Result<(StatusCode, Json<CreatedApiKeyDto>), ApiError> {
     let created = state.auth.create_api_key(&actor, body.into()).await?;
-    let dto = ApiKeyDto::from(&created.api_key);
+    let dto = ApiKeyDto::from(created.api_key);
     Ok((
         StatusCode::CREATED,
         Json(CreatedApiKeyDto {

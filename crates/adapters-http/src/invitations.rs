@@ -59,8 +59,8 @@ pub struct InvitationDto {
     pub expires_at: String,
 }
 
-impl From<&InvitationView> for InvitationDto {
-    fn from(view: &InvitationView) -> Self {
+impl From<InvitationView> for InvitationDto {
+    fn from(view: InvitationView) -> Self {
         // The status comes with the invitation, computed by the use case with its clock:
         // the adapter reads no clock (docs/http.md).
         let InvitationView { invitation, status } = view;
@@ -138,7 +138,7 @@ pub(crate) async fn invite(
         .invitations
         .invite(&actor, ids.organization, body.into())
         .await?;
-    let dto = InvitationDto::from(&invitation);
+    let dto = InvitationDto::from(invitation);
     let location = [(header::LOCATION, dto.url.clone())];
     Ok((StatusCode::CREATED, location, Json(dto)).into_response())
 }
@@ -158,9 +158,7 @@ pub(crate) async fn list(
         .invitations
         .list(&actor, ids.organization, status, query.page_request()?)
         .await?;
-    Ok(Json(Paginated::new(page, &query, |i| {
-        InvitationDto::from(&i)
-    })))
+    Ok(Json(Paginated::new(page, &query, InvitationDto::from)))
 }
 
 /// One invitation of a visible organization, as in the list.
@@ -176,7 +174,7 @@ pub(crate) async fn detail(
         .invitations
         .get(&actor, ids.organization, ids.invitation()?)
         .await?;
-    Ok(Json(InvitationDto::from(&invitation)))
+    Ok(Json(InvitationDto::from(invitation)))
 }
 
 /// Sends an invitation again with a fresh token and expiry.
@@ -192,7 +190,7 @@ pub(crate) async fn resend(
         .invitations
         .resend(&actor, ids.organization, ids.invitation()?)
         .await?;
-    Ok((StatusCode::ACCEPTED, Json(InvitationDto::from(&invitation))))
+    Ok((StatusCode::ACCEPTED, Json(InvitationDto::from(invitation))))
 }
 
 /// Revokes an invitation.

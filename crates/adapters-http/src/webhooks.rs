@@ -56,8 +56,8 @@ pub struct WebhookDto {
     pub created_at: String,
 }
 
-impl From<&Webhook> for WebhookDto {
-    fn from(webhook: &Webhook) -> Self {
+impl From<Webhook> for WebhookDto {
+    fn from(webhook: Webhook) -> Self {
         Self {
             url: links::webhook(webhook.organization_id, webhook.id),
             endpoint: webhook.endpoint.as_str().to_owned(),
@@ -66,7 +66,7 @@ impl From<&Webhook> for WebhookDto {
                 .iter()
                 .map(domain::webhook::EventPattern::as_text)
                 .collect(),
-            description: webhook.description.clone(),
+            description: webhook.description,
             active: webhook.active,
             created_at: links::timestamp(webhook.created_at),
         }
@@ -93,22 +93,15 @@ pub struct WebhookWithSecretDto {
     pub secret: String,
 }
 
-fn with_secret(webhook: &Webhook, secret: &WebhookSecret) -> WebhookWithSecretDto {
-    let WebhookDto {
-        url,
-        endpoint,
-        events,
-        description,
-        active,
-        created_at,
-    } = WebhookDto::from(webhook);
+fn with_secret(webhook: Webhook, secret: &WebhookSecret) -> WebhookWithSecretDto {
+    let dto = WebhookDto::from(webhook);
     WebhookWithSecretDto {
-        url,
-        endpoint,
-        events,
-        description,
-        active,
-        created_at,
+        url: dto.url,
+        endpoint: dto.endpoint,
+        events: dto.events,
+        description: dto.description,
+        active: dto.active,
+        created_at: dto.created_at,
         secret: secret.expose().to_owned(),
     }
 }
@@ -182,7 +175,7 @@ pub(crate) async fn create(
         .webhooks
         .create(&actor, ids.organization, body.into())
         .await?;
-    Ok((StatusCode::CREATED, Json(with_secret(&webhook, &secret))).into_response())
+    Ok((StatusCode::CREATED, Json(with_secret(webhook, &secret))).into_response())
 }
 
 /// An organization's webhooks, oldest first (administrators only).
@@ -199,9 +192,7 @@ pub(crate) async fn list(
         .webhooks
         .list(&actor, ids.organization, query.page_request()?)
         .await?;
-    Ok(Json(Paginated::new(page, &query, |webhook| {
-        WebhookDto::from(&webhook)
-    })))
+    Ok(Json(Paginated::new(page, &query, WebhookDto::from)))
 }
 
 /// One webhook.
@@ -217,7 +208,7 @@ pub(crate) async fn detail(
         .webhooks
         .get(&actor, ids.organization, ids.webhook()?)
         .await?;
-    Ok(Json(WebhookDto::from(&webhook)))
+    Ok(Json(WebhookDto::from(webhook)))
 }
 
 /// Changes the fields given; an inactive webhook gets nothing new and its pending
@@ -236,7 +227,7 @@ pub(crate) async fn update(
         .webhooks
         .update(&actor, ids.organization, ids.webhook()?, body.into())
         .await?;
-    Ok(Json(WebhookDto::from(&webhook)))
+    Ok(Json(WebhookDto::from(webhook)))
 }
 
 /// Deletes a webhook and its deliveries.
@@ -269,7 +260,7 @@ pub(crate) async fn rotate_secret(
         .webhooks
         .rotate_secret(&actor, ids.organization, ids.webhook()?)
         .await?;
-    Ok(Json(with_secret(&webhook, &secret)))
+    Ok(Json(with_secret(webhook, &secret)))
 }
 
 /// A webhook's deliveries, newest first.
