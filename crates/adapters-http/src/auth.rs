@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::extract::CurrentActor;
+use crate::members::MemberDto;
 use crate::openapi::{BodyRefused, DetailBody};
 use crate::organizations::Link;
 use crate::request::{self, request_body};
@@ -106,15 +107,15 @@ pub(crate) async fn me(
     State(state): State<AppState>,
     CurrentActor(actor): CurrentActor,
 ) -> Result<Json<MeDto>, ApiError> {
-    let user = state.auth.me(&actor).await?;
+    let member = MemberDto::from(state.auth.me(&actor).await?);
     Ok(Json(MeDto {
-        url: links::member(user.organization_id, user.id),
-        identifier: user.identifier.to_string(),
-        kind: user.kind().as_str().to_owned(),
-        first_name: user.first_name.as_str().to_owned(),
-        last_name: user.last_name.as_str().to_owned(),
-        role: user.role.as_str().to_owned(),
-        organization: links::organization(user.organization_id),
+        url: member.url,
+        identifier: member.identifier,
+        kind: member.kind,
+        first_name: member.first_name,
+        last_name: member.last_name,
+        role: member.role,
+        organization: member.organization,
         links: MeLinks {
             regen_secret: Link {
                 href: "/me/regen_secret/".to_owned(),

@@ -56,8 +56,8 @@ pub struct MemberDto {
     pub organization: String,
 }
 
-impl From<&User> for MemberDto {
-    fn from(user: &User) -> Self {
+impl From<User> for MemberDto {
+    fn from(user: User) -> Self {
         Self {
             url: links::member(user.organization_id, user.id),
             identifier: user.identifier.to_string(),
@@ -145,9 +145,7 @@ pub(crate) async fn list(
             query.page_request()?,
         )
         .await?;
-    Ok(Json(Paginated::new(page, &query, |user| {
-        MemberDto::from(&user)
-    })))
+    Ok(Json(Paginated::new(page, &query, MemberDto::from)))
 }
 
 /// One member of a visible organization (administrators and managers): the URL that
@@ -164,7 +162,7 @@ pub(crate) async fn get(
         .members
         .get(&actor, ids.organization, ids.user()?)
         .await?;
-    Ok(Json(MemberDto::from(&user)))
+    Ok(Json(MemberDto::from(user)))
 }
 
 /// Changes a member's role (administrators only).
@@ -182,7 +180,7 @@ pub(crate) async fn change_role(
         .members
         .change_role(&actor, ids.organization, ids.user()?, body.role)
         .await?;
-    Ok(Json(MemberDto::from(&user)))
+    Ok(Json(MemberDto::from(user)))
 }
 
 /// Removes a member (administrators only); their API keys and sessions stop working.
@@ -226,17 +224,16 @@ pub(crate) async fn create_service_account(
         .members
         .create_service_account(&actor, ids.organization, body.into())
         .await?;
-    let account = &created.account;
-    let url = links::member(account.organization_id, account.id);
+    let member = MemberDto::from(created.account);
     Ok((
         StatusCode::CREATED,
-        [(header::LOCATION, url.clone())],
+        [(header::LOCATION, member.url.clone())],
         Json(CreatedServiceAccountDto {
-            url,
-            identifier: account.identifier.to_string(),
-            kind: account.kind().as_str().to_owned(),
-            role: account.role.as_str().to_owned(),
-            organization: links::organization(account.organization_id),
+            url: member.url,
+            identifier: member.identifier,
+            kind: member.kind,
+            role: member.role,
+            organization: member.organization,
             api_key: created.api_key.expose().to_owned(),
         }),
     ))
