@@ -105,6 +105,7 @@ const LINKS: [(&str, &str, &str, &str, &str); 5] = [
     ),
 ];
 
+/// The methods of the router's operations.
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
 fn add_links(document: &mut utoipa::openapi::OpenApi) {
@@ -210,7 +211,8 @@ struct ApiDoc;
 /// OpenAPI wants every `operationId` once, and handlers of different modules share names
 /// (`list`, `create`, `remove`), which tools that follow links by id would confuse.
 fn name_operations(document: &mut utoipa::openapi::OpenApi) {
-    for (path, item) in &mut document.paths.paths {
+    let paths: Vec<String> = document.paths.paths.keys().cloned().collect();
+    for path in paths {
         let name: Vec<&str> = path
             .split('/')
             .filter(|segment| !segment.is_empty())
@@ -221,17 +223,8 @@ fn name_operations(document: &mut utoipa::openapi::OpenApi) {
         } else {
             name.join("_")
         };
-        for (method, operation) in [
-            ("get", &mut item.get),
-            ("put", &mut item.put),
-            ("post", &mut item.post),
-            ("delete", &mut item.delete),
-            ("patch", &mut item.patch),
-            ("head", &mut item.head),
-            ("options", &mut item.options),
-            ("trace", &mut item.trace),
-        ] {
-            if let Some(operation) = operation {
+        for method in METHODS {
+            if let Some(operation) = operation(document, &path, method) {
                 operation.operation_id = Some(format!("{method}_{name}"));
             }
         }
