@@ -8,7 +8,6 @@ use axum::http::request::Parts;
 use domain::ApiKeyId;
 use domain::api_key::{ApiKey, ApiKeyRequest};
 use serde::Serialize;
-use std::collections::HashMap;
 use utoipa::ToSchema;
 use utoipa_axum::routes;
 
@@ -107,12 +106,11 @@ impl<S: Send + Sync> FromRequestParts<S> for KeyPath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+        // `{key}` is the route's one parameter.
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::NotFound)?;
-        params
-            .get("key")
-            .and_then(|raw| positive_id(raw))
+        positive_id(&raw)
             .map(|id| Self(ApiKeyId::new(id)))
             .ok_or(ApiError::NotFound)
     }
