@@ -11,6 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
 use crate::extract::{CurrentActor, Ids, ListQuery};
+use crate::members::MemberDto;
 use crate::openapi::{BodyRefused, DetailBody, ListParams, OrganizationPath, Refused};
 use crate::pagination::Paginated;
 use crate::request::{self, list_filters, request_body};
@@ -226,16 +227,13 @@ pub(crate) async fn accept(
     let body = <AcceptWrite as axum::extract::FromRequest<AppState>>::from_request(request, &state)
         .await?;
     let accepted = state.invitations.accept(body.into(), request_id).await?;
-    let user = &accepted.user;
+    let member = MemberDto::from(accepted.user);
+    let location = [(header::LOCATION, member.url)];
     let dto = AcceptedDto {
-        identifier: user.identifier.to_string(),
-        organization: links::organization(user.organization_id),
-        role: user.role.as_str().to_owned(),
+        identifier: member.identifier,
+        organization: member.organization,
+        role: member.role,
         api_key: accepted.api_key.expose().to_owned(),
     };
-    let location = [(
-        header::LOCATION,
-        links::member(user.organization_id, user.id),
-    )];
     Ok((StatusCode::CREATED, location, Json(dto)).into_response())
 }
