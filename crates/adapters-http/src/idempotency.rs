@@ -247,33 +247,17 @@ fn replay(recorded: RecordedResponse) -> Response {
 }
 
 /// The body as the fingerprint sees it: JSON with its keys sorted and no spacing (an
-/// empty body is `{}`, as the handlers read it); anything else as sent.
+/// empty body is `{}`, as the handlers read it); anything else as sent. `serde_json`'s
+/// map is ordered by key (its `preserve_order` feature is off), so a parse and a print
+/// sort every object.
 fn canonical_body(bytes: &[u8]) -> Vec<u8> {
     if bytes.is_empty() {
         return b"{}".to_vec();
     }
     serde_json::from_slice::<Value>(bytes)
         .ok()
-        .and_then(|value| serde_json::to_vec(&sorted(value)).ok())
+        .and_then(|value| serde_json::to_vec(&value).ok())
         .unwrap_or_else(|| bytes.to_vec())
-}
-
-/// `value` with every object's keys in order, whatever order the map type keeps.
-fn sorted(value: Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
-            entries.sort_by(|left, right| left.0.cmp(&right.0));
-            Value::Object(
-                entries
-                    .into_iter()
-                    .map(|(name, value)| (name, sorted(value)))
-                    .collect(),
-            )
-        }
-        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
-        other => other,
-    }
 }
 
 /// A JSON body with every secret field's text (at any depth) replaced by `null`: a
@@ -292,26 +276,19 @@ fn without_secrets(bytes: &[u8]) -> Vec<u8> {
 /// Replaces secret texts by `null`; returns whether it replaced any.
 fn strip_secrets(value: &mut Value) -> bool {
     match value {
-        Value::Object(map) => {
-            let mut stripped = false;
-            for (name, field) in map.iter_mut() {
-                if SECRET_FIELDS.contains(&name.as_str()) && field.is_string() {
-                    *field = Value::Null;
-                    stripped = true;
-                } else {
-                    stripped |= strip_secrets(field);
-                }
+        Value::Object(map) => map.iter_mut().fold(false, |stripped, (name, field)| {
+            if SECRET_FIELDS.contains(&name.as_str()) && field.is_string() {
+                *field = Value::Null;
+                true
+            } else {
+                stripped | strip_secrets(field)
             }
-            stripped
-        }
-        Value::Array(items) => {
-            // Every item, not only up to the first with a secret.
-            let mut stripped = false;
-            for item in items {
-                stripped |= strip_secrets(item);
-            }
-            stripped
-        }
+        }),
+        // Every item, not only up to the first with a secret.
+        Value::Array(items) => items
+            .iter_mut()
+            .map(strip_secrets)
+            .fold(false, |stripped, one| stripped | one),
         _ => false,
     }
 }
@@ -391,17 +368,6 @@ fn describe(operation: &mut Operation) {
         .parameters
         .get_or_insert_with(Vec::new)
         .push(parameter);
-    let detail = |description: &str| {
-        ResponseBuilder::new()
-            .description(description)
-            .content(
-                "application/json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("DetailBody")))
-                    .build(),
-            )
-            .build()
-    };
     let responses = &mut operation.responses.responses;
     for (status, response) in responses.iter_mut() {
         if let (true, RefOr::T(response)) = (status.starts_with('2'), response) {
@@ -421,15 +387,32 @@ fn describe(operation: &mut Operation) {
             );
         }
     }
-    responses.entry("400".to_owned()).or_insert_with(|| {
-        detail("`Idempotency-Key` is not 1 to 255 visible ASCII characters").into()
-    });
-    responses.entry("409".to_owned()).or_insert_with(|| {
-        detail("A request with this `Idempotency-Key` is still being processed").into()
-    });
-    responses.entry("422".to_owned()).or_insert_with(|| {
-        detail("This `Idempotency-Key` was already used for a different request").into()
-    });
+    for (status, description) in [
+        (
+            "400",
+            "`Idempotency-Key` is not 1 to 255 visible ASCII characters",
+        ),
+        (
+            "409",
+            "A request with this `Idempotency-Key` is still being processed",
+        ),
+        (
+            "422",
+            "This `Idempotency-Key` was already used for a different request",
+        ),
+    ] {
+        responses.entry(status.to_owned()).or_insert_with(|| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("DetailBody")))
+                        .build(),
+                )
+                .into()
+        });
+    }
 }
 
 #[cfg(test)]
