@@ -166,11 +166,7 @@ impl ApiError {
             Self::IdempotencyKeyReused => (M::IdempotencyKeyReused, None),
             Self::IdempotencyKeyInProgress => (M::IdempotencyKeyInProgress, None),
         };
-        let params: Vec<(&str, &str)> = param
-            .iter()
-            .map(|(name, value)| (*name, value.as_str()))
-            .collect();
-        json!({ "detail": render(code, language, &params) })
+        json!({ "detail": render(code, language, param) })
     }
 }
 
