@@ -23,14 +23,15 @@ use ports::inbound::{IdempotencyTicket, IdempotencyUseCases, IdempotentStart};
 use serde_json::Value;
 use tracing::Instrument as _;
 use utoipa::openapi::header::HeaderBuilder;
-use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
-use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 
 use crate::catalog::Language;
 use crate::error::ApiError;
 use crate::extract::language::language_of;
 use crate::extract::{CurrentActor, read_limited};
+use crate::request::optional_parameter;
 use crate::{AppState, REQUEST_DEADLINE};
 
 /// The request header.
@@ -67,31 +68,14 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
     if request.method() != Method::POST || !request.headers().contains_key(IDEMPOTENCY_KEY) {
         return next.run(request).await;
     }
-    match start(&state, request).await {
-        Ok(Started::Run(ticket, request, language)) => {
-            run(
-                Arc::clone(&state.idempotency),
-                ticket,
-                request,
-                language,
-                next,
-            )
-            .await
-        }
-        Ok(Started::Answer(response)) => response,
-        Err(error) => error.into_response(),
-    }
+    start(&state, request, next)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
-/// What the start of an idempotent request decided.
-enum Started {
-    /// Run the request (rebuilt with its body) under this ticket.
-    Run(IdempotencyTicket, Request, Language),
-    /// Answer this at once (a replay).
-    Answer(Response),
-}
-
-async fn start(state: &AppState, request: Request) -> Result<Started, ApiError> {
+/// Claims the key of a request, then runs the request (rebuilt with its body) or answers
+/// the kept response again.
+async fn start(state: &AppState, request: Request, next: Next) -> Result<Response, ApiError> {
     let (mut parts, body) = request.into_parts();
     let CurrentActor(actor) = CurrentActor::from_request_parts(&mut parts, state).await?;
     parts.extensions.insert(CurrentActor(actor));
@@ -105,12 +89,12 @@ async fn start(state: &AppState, request: Request) -> Result<Started, ApiError> 
     );
     let language = language_of(&parts.headers);
     match state.idempotency.start(&actor, key, fingerprint).await? {
-        IdempotentStart::Run(ticket) => Ok(Started::Run(
-            ticket,
-            Request::from_parts(parts, Body::from(bytes)),
-            language,
-        )),
-        IdempotentStart::Replay(recorded) => Ok(Started::Answer(replay(recorded))),
+        IdempotentStart::Run(ticket) => {
+            let request = Request::from_parts(parts, Body::from(bytes));
+            let idempotency = Arc::clone(&state.idempotency);
+            Ok(run(idempotency, ticket, request, language, next).await)
+        }
+        IdempotentStart::Replay(recorded) => Ok(replay(recorded)),
         IdempotentStart::KeyReused => Err(ApiError::IdempotencyKeyReused),
         IdempotentStart::InProgress => Err(ApiError::IdempotencyKeyInProgress),
     }
@@ -346,24 +330,20 @@ fn success_schemas(operation: &Operation) -> Vec<String> {
 }
 
 fn describe(operation: &mut Operation) {
-    let parameter = ParameterBuilder::new()
-        .name("Idempotency-Key")
-        .parameter_in(ParameterIn::Header)
-        .required(Required::False)
-        .description(Some(
-            "Makes a retry safe: the first request with a key runs, and the same request \
-             again with that key within 24 hours answers the same status and body (with \
-             `Idempotent-Replayed: true`, secret fields `null`) without running again. \
-             Keys are the caller's own.",
-        ))
-        .schema(Some(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .min_length(Some(1))
-                .max_length(Some(domain::idempotency::MAX_KEY_LENGTH))
-                .pattern(Some("^[!-~]+$")),
-        ))
-        .build();
+    let parameter = optional_parameter(
+        ParameterIn::Header,
+        "Idempotency-Key",
+        "Makes a retry safe: the first request with a key runs, and the same request again \
+         with that key within 24 hours answers the same status and body (with \
+         `Idempotent-Replayed: true`, secret fields `null`) without running again. Keys are \
+         the caller's own.",
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(domain::idempotency::MAX_KEY_LENGTH))
+            .pattern(Some("^[!-~]+$"))
+            .into(),
+    );
     operation
         .parameters
         .get_or_insert_with(Vec::new)

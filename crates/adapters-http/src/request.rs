@@ -257,7 +257,8 @@ macro_rules! list_filters {
                 _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
             ) -> Vec<utoipa::openapi::path::Parameter> {
                 vec![$(
-                    $crate::request::query_parameter(
+                    $crate::request::optional_parameter(
+                        utoipa::openapi::path::ParameterIn::Query,
                         stringify!($field),
                         concat!($($field_doc, "\n",)* ""),
                         $schema(),
@@ -269,16 +270,17 @@ macro_rules! list_filters {
 }
 pub(crate) use list_filters;
 
-/// An optional query parameter.
+/// An optional parameter of a query or of headers.
 #[must_use]
-pub fn query_parameter(
+pub fn optional_parameter(
+    location: ParameterIn,
     name: &str,
     description: &str,
     schema: Schema,
 ) -> utoipa::openapi::path::Parameter {
     ParameterBuilder::new()
         .name(name)
-        .parameter_in(ParameterIn::Query)
+        .parameter_in(location)
         .required(Required::False)
         .description(Some(description.trim()))
         .schema(Some(schema))
