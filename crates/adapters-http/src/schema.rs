@@ -29,7 +29,7 @@ fn text(pattern: &str) -> ObjectBuilder {
     typed(Type::String).pattern(Some(pattern))
 }
 
-fn any_of(schemas: [ObjectBuilder; 2]) -> Schema {
+fn any_of<const N: usize>(schemas: [ObjectBuilder; N]) -> Schema {
     schemas
         .into_iter()
         .fold(AnyOfBuilder::new(), AnyOfBuilder::item)
@@ -83,11 +83,7 @@ pub fn boolean() -> Schema {
     let numbers = typed(Type::Integer).enum_values(Some([0, 1]));
     let words = TRUE_WORDS.into_iter().chain(FALSE_WORDS);
     let words = typed(Type::String).enum_values(Some(words));
-    AnyOfBuilder::new()
-        .item(typed(Type::Boolean))
-        .item(words)
-        .item(numbers)
-        .into()
+    any_of([typed(Type::Boolean), words, numbers])
 }
 
 /// The days an invitation lasts: 1 to 30, as an integer or its text.
