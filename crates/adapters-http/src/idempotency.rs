@@ -223,10 +223,7 @@ fn replay(recorded: RecordedResponse) -> Response {
             headers.insert(name, value);
         }
     }
-    headers.insert(
-        HeaderName::from_static(IDEMPOTENT_REPLAYED),
-        HeaderValue::from_static("true"),
-    );
+    headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     response
 }
 
