@@ -310,10 +310,9 @@ fn success_schemas(operation: &Operation) -> Vec<String> {
         .responses
         .responses
         .iter()
-        .filter(|(status, _)| status.starts_with('2'))
-        .filter_map(|(_, response)| match response {
-            RefOr::T(response) => Some(response),
-            RefOr::Ref(_) => None,
+        .filter_map(|(status, response)| match response {
+            RefOr::T(response) if status.starts_with('2') => Some(response),
+            _ => None,
         })
         .flat_map(|response| response.content.values())
         .filter_map(|content| match &content.schema {
