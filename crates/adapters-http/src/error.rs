@@ -200,8 +200,7 @@ fn validation_body(errors: &ValidationErrors, language: Language) -> Value {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = Response::new(Body::empty());
-        *response.status_mut() = self.status();
+        let mut response = self.status().into_response();
         let headers = response.headers_mut();
         match &self {
             ApiError::Unauthenticated(_) => {
