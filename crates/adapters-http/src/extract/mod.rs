@@ -291,12 +291,11 @@ impl IfMatch {
         let Some(value) = headers.get(header::IF_MATCH) else {
             return Self(None);
         };
-        let Ok(text) = value.to_str() else {
+        // Not text, or too long to hold one of our tags: it can never match.
+        let readable = value.to_str().ok();
+        let Some(text) = readable.filter(|text| text.len() <= IF_MATCH_MAX_LENGTH) else {
             return Self(Some(UNMATCHABLE));
         };
-        if text.len() > IF_MATCH_MAX_LENGTH {
-            return Self(Some(UNMATCHABLE));
-        }
         let first = text.split(',').next().unwrap_or_default().trim();
         if first == "*" {
             return Self(None);
