@@ -294,80 +294,59 @@ catalog! {
         "Un compte de service ne peut pas être administrateur.";
 }
 
-/// The text of `code` in `language` with its placeholders filled from `params`.
+/// The text of `code` in `language` with its placeholder, if it has one, filled.
 #[must_use]
-pub fn render(code: MessageCode, language: Language, params: &[(&str, &str)]) -> String {
-    let mut text = template(code, language).to_owned();
-    for (name, value) in params {
-        text = text.replace(&format!("{{{name}}}"), value);
+pub fn render(code: MessageCode, language: Language, param: Option<(&str, String)>) -> String {
+    match param {
+        Some((name, value)) => fill(template(code, language), &[(name, &value)]),
+        None => template(code, language).to_owned(),
     }
-    text
 }
 
 /// The text of a domain validation code.
 #[must_use]
 pub fn error_text(code: &ErrorCode, language: Language) -> String {
-    let (message, params): (MessageCode, Vec<(&str, String)>) = match code {
-        ErrorCode::Required => (MessageCode::Required, vec![]),
-        ErrorCode::Null => (MessageCode::Null, vec![]),
-        ErrorCode::Blank => (MessageCode::Blank, vec![]),
-        ErrorCode::MaxLength { max } => (
-            MessageCode::MaxLength,
-            vec![("max_length", max.to_string())],
-        ),
-        ErrorCode::MinLength { min } => (
-            MessageCode::MinLength,
-            vec![("min_length", min.to_string())],
-        ),
-        ErrorCode::InvalidString => (MessageCode::InvalidString, vec![]),
-        ErrorCode::InvalidBoolean => (MessageCode::InvalidBoolean, vec![]),
-        ErrorCode::InvalidInteger => (MessageCode::InvalidInteger, vec![]),
-        ErrorCode::MinValue { min } => {
-            (MessageCode::MinValue, vec![("min_value", min.to_string())])
-        }
-        ErrorCode::MaxValue { max } => {
-            (MessageCode::MaxValue, vec![("max_value", max.to_string())])
-        }
-        ErrorCode::InvalidChoice { value } => {
-            (MessageCode::InvalidChoice, vec![("input", value.clone())])
-        }
-        ErrorCode::NotAnObject { given } => {
-            (MessageCode::NotAnObject, vec![("datatype", given.clone())])
-        }
-        ErrorCode::InvalidEmail => (MessageCode::InvalidEmail, vec![]),
-        ErrorCode::InvalidNickname => (MessageCode::InvalidNickname, vec![]),
-        ErrorCode::ExternalOptoutNotAllowed => (MessageCode::ExternalOptoutNotAllowed, vec![]),
-        ErrorCode::NoUrlMatch => (MessageCode::NoUrlMatch, vec![]),
-        ErrorCode::ObjectDoesNotExist => (MessageCode::ObjectDoesNotExist, vec![]),
-        ErrorCode::ParentMustBeYourOrganization => {
-            (MessageCode::ParentMustBeYourOrganization, vec![])
-        }
-        ErrorCode::ParentAlreadyHasParent => (MessageCode::ParentAlreadyHasParent, vec![]),
-        ErrorCode::ParentCannotChange => (MessageCode::ParentCannotChange, vec![]),
-        ErrorCode::IdentifierTaken => (MessageCode::IdentifierTaken, vec![]),
-        ErrorCode::AlreadyInvited => (MessageCode::AlreadyInvited, vec![]),
-        ErrorCode::InvalidInvitation => (MessageCode::InvalidInvitation, vec![]),
-        ErrorCode::InvalidCredentials => (MessageCode::InvalidCredentials, vec![]),
-        ErrorCode::NullCharacter => (MessageCode::NullCharacter, vec![]),
-        ErrorCode::ApiKeyNameTaken => (MessageCode::ApiKeyNameTaken, vec![]),
-        ErrorCode::TooManyApiKeys { max } => {
-            (MessageCode::TooManyApiKeys, vec![("max", max.to_string())])
-        }
-        ErrorCode::InvalidDateTime => (MessageCode::InvalidDateTime, vec![]),
-        ErrorCode::InvalidCursor => (MessageCode::InvalidCursor, vec![]),
-        ErrorCode::CursorWithPage => (MessageCode::CursorWithPage, vec![]),
-        ErrorCode::InvalidUrl => (MessageCode::InvalidUrl, vec![]),
-        ErrorCode::AddressNotAllowed => (MessageCode::AddressNotAllowed, vec![]),
-        ErrorCode::NotAList => (MessageCode::NotAList, vec![]),
-        ErrorCode::TooManyWebhooks => (MessageCode::TooManyWebhooks, vec![]),
-        ErrorCode::InvalidServiceAccountName => (MessageCode::InvalidServiceAccountName, vec![]),
-        ErrorCode::ServiceAccountNameTaken => (MessageCode::ServiceAccountNameTaken, vec![]),
-        ErrorCode::ServiceAccountCannotBeAdministrator => {
-            (MessageCode::ServiceAccountCannotBeAdministrator, vec![])
-        }
+    use {ErrorCode as E, MessageCode as M};
+    let (message, param) = match code {
+        E::Required => (M::Required, None),
+        E::Null => (M::Null, None),
+        E::Blank => (M::Blank, None),
+        E::MaxLength { max } => (M::MaxLength, Some(("max_length", max.to_string()))),
+        E::MinLength { min } => (M::MinLength, Some(("min_length", min.to_string()))),
+        E::InvalidString => (M::InvalidString, None),
+        E::InvalidBoolean => (M::InvalidBoolean, None),
+        E::InvalidInteger => (M::InvalidInteger, None),
+        E::MinValue { min } => (M::MinValue, Some(("min_value", min.to_string()))),
+        E::MaxValue { max } => (M::MaxValue, Some(("max_value", max.to_string()))),
+        E::InvalidChoice { value } => (M::InvalidChoice, Some(("input", value.clone()))),
+        E::NotAnObject { given } => (M::NotAnObject, Some(("datatype", given.clone()))),
+        E::InvalidEmail => (M::InvalidEmail, None),
+        E::InvalidNickname => (M::InvalidNickname, None),
+        E::ExternalOptoutNotAllowed => (M::ExternalOptoutNotAllowed, None),
+        E::NoUrlMatch => (M::NoUrlMatch, None),
+        E::ObjectDoesNotExist => (M::ObjectDoesNotExist, None),
+        E::ParentMustBeYourOrganization => (M::ParentMustBeYourOrganization, None),
+        E::ParentAlreadyHasParent => (M::ParentAlreadyHasParent, None),
+        E::ParentCannotChange => (M::ParentCannotChange, None),
+        E::IdentifierTaken => (M::IdentifierTaken, None),
+        E::AlreadyInvited => (M::AlreadyInvited, None),
+        E::InvalidInvitation => (M::InvalidInvitation, None),
+        E::InvalidCredentials => (M::InvalidCredentials, None),
+        E::NullCharacter => (M::NullCharacter, None),
+        E::ApiKeyNameTaken => (M::ApiKeyNameTaken, None),
+        E::TooManyApiKeys { max } => (M::TooManyApiKeys, Some(("max", max.to_string()))),
+        E::InvalidDateTime => (M::InvalidDateTime, None),
+        E::InvalidCursor => (M::InvalidCursor, None),
+        E::CursorWithPage => (M::CursorWithPage, None),
+        E::InvalidUrl => (M::InvalidUrl, None),
+        E::AddressNotAllowed => (M::AddressNotAllowed, None),
+        E::NotAList => (M::NotAList, None),
+        E::TooManyWebhooks => (M::TooManyWebhooks, None),
+        E::InvalidServiceAccountName => (M::InvalidServiceAccountName, None),
+        E::ServiceAccountNameTaken => (M::ServiceAccountNameTaken, None),
+        E::ServiceAccountCannotBeAdministrator => (M::ServiceAccountCannotBeAdministrator, None),
     };
-    let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    render(message, language, &params)
+    render(message, language, param)
 }
 
 catalog! {
@@ -487,11 +466,14 @@ catalog! {
 
 /// The page text `text` in `language` with its placeholders filled from `params`.
 #[must_use]
-///
-/// One pass over the template: a value that itself looks like a placeholder (an
-/// organization named `{role}`) is kept as given.
 pub fn page_text(text: PageText, language: Language, params: &[(&str, &str)]) -> String {
-    let mut rest = page_template(text, language);
+    fill(page_template(text, language), params)
+}
+
+/// `template` with its placeholders filled from `params`, in one pass: a value that
+/// itself looks like a placeholder (an organization named `{role}`) is kept as given.
+fn fill(template: &str, params: &[(&str, &str)]) -> String {
+    let mut rest = template;
     let mut filled = String::with_capacity(rest.len());
     while let Some(start) = rest.find('{') {
         filled.push_str(&rest[..start]);

@@ -166,11 +166,7 @@ impl ApiError {
             Self::IdempotencyKeyReused => (M::IdempotencyKeyReused, None),
             Self::IdempotencyKeyInProgress => (M::IdempotencyKeyInProgress, None),
         };
-        let params: Vec<(&str, &str)> = param
-            .iter()
-            .map(|(name, value)| (*name, value.as_str()))
-            .collect();
-        json!({ "detail": render(code, language, &params) })
+        json!({ "detail": render(code, language, param) })
     }
 }
 
@@ -204,8 +200,7 @@ fn validation_body(errors: &ValidationErrors, language: Language) -> Value {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = Response::new(Body::empty());
-        *response.status_mut() = self.status();
+        let mut response = self.status().into_response();
         let headers = response.headers_mut();
         match &self {
             ApiError::Unauthenticated(_) => {
@@ -265,62 +260,44 @@ impl ErrorContext {
     }
 
     /// The response, with its [`ApiError`] (if any) written as a body in the request's
-    /// language; see [`render_errors`].
+    /// language and logged when it is a server error; see [`render_errors`].
     pub(crate) fn render(self, mut response: Response) -> Response {
-        let Self {
-            language,
-            method,
-            request_id,
-        } = self;
         let error = match response.extensions_mut().remove::<ApiError>() {
             Some(error) => error,
             None if response.status() == StatusCode::METHOD_NOT_ALLOWED => {
-                ApiError::MethodNotAllowed(method)
+                ApiError::MethodNotAllowed(self.method)
             }
             None => return response,
         };
-        let request_id = request_id
-            .as_ref()
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or("-");
-        render_error(response, error, language, request_id)
-    }
-}
-
-/// The response of `error`, logged when it is a server error.
-fn render_error(
-    response: Response,
-    error: ApiError,
-    language: Language,
-    request_id: &str,
-) -> Response {
-    // The whole chain of causes goes to the log, with the request id that the client
-    // sees; the body below says only "server error" or "unavailable".
-    let logged = match &error {
-        ApiError::Internal(cause) => Some((cause, "internal error")),
-        ApiError::Unavailable(cause) => Some((cause, "service unavailable")),
-        _ => None,
-    };
-    if let Some((cause, message)) = logged {
-        tracing::error!(
-            request_id = %request_id,
-            error.message = %cause,
-            error.chain = %ErrorChain(cause),
-            "{message}"
+        // The whole chain of causes goes to the log, with the request id that the client
+        // sees; the body below says only "server error" or "unavailable".
+        let logged = match &error {
+            ApiError::Internal(cause) => Some((cause, "internal error")),
+            ApiError::Unavailable(cause) => Some((cause, "service unavailable")),
+            _ => None,
+        };
+        if let Some((cause, message)) = logged {
+            let request_id = self.request_id.as_ref().and_then(|id| id.to_str().ok());
+            tracing::error!(
+                request_id = %request_id.unwrap_or("-"),
+                error.message = %cause,
+                error.chain = %ErrorChain(cause),
+                "{message}"
+            );
+        }
+        if response.extensions().get::<PageBody>().is_some() {
+            return response;
+        }
+        let body = error.body(self.language);
+        let (mut parts, _) = response.into_parts();
+        parts.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
         );
+        parts.headers.remove(header::CONTENT_LENGTH);
+        parts.status = error.status();
+        Response::from_parts(parts, Body::from(body.to_string()))
     }
-    if response.extensions().get::<PageBody>().is_some() {
-        return response;
-    }
-    let body = error.body(language);
-    let (mut parts, _) = response.into_parts();
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    parts.headers.remove(header::CONTENT_LENGTH);
-    parts.status = error.status();
-    Response::from_parts(parts, Body::from(body.to_string()))
 }
 
 #[cfg(test)]

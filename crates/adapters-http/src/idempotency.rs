@@ -23,14 +23,15 @@ use ports::inbound::{IdempotencyTicket, IdempotencyUseCases, IdempotentStart};
 use serde_json::Value;
 use tracing::Instrument as _;
 use utoipa::openapi::header::HeaderBuilder;
-use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
-use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 
 use crate::catalog::Language;
 use crate::error::ApiError;
 use crate::extract::language::language_of;
 use crate::extract::{CurrentActor, read_limited};
+use crate::request::optional_parameter;
 use crate::{AppState, REQUEST_DEADLINE};
 
 /// The request header.
@@ -67,31 +68,14 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
     if request.method() != Method::POST || !request.headers().contains_key(IDEMPOTENCY_KEY) {
         return next.run(request).await;
     }
-    match start(&state, request).await {
-        Ok(Started::Run(ticket, request, language)) => {
-            run(
-                Arc::clone(&state.idempotency),
-                ticket,
-                request,
-                language,
-                next,
-            )
-            .await
-        }
-        Ok(Started::Answer(response)) => response,
-        Err(error) => error.into_response(),
-    }
+    start(&state, request, next)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
-/// What the start of an idempotent request decided.
-enum Started {
-    /// Run the request (rebuilt with its body) under this ticket.
-    Run(IdempotencyTicket, Request, Language),
-    /// Answer this at once (a replay).
-    Answer(Response),
-}
-
-async fn start(state: &AppState, request: Request) -> Result<Started, ApiError> {
+/// Claims the key of a request, then runs the request (rebuilt with its body) or answers
+/// the kept response again.
+async fn start(state: &AppState, request: Request, next: Next) -> Result<Response, ApiError> {
     let (mut parts, body) = request.into_parts();
     let CurrentActor(actor) = CurrentActor::from_request_parts(&mut parts, state).await?;
     parts.extensions.insert(CurrentActor(actor));
@@ -105,12 +89,12 @@ async fn start(state: &AppState, request: Request) -> Result<Started, ApiError> 
     );
     let language = language_of(&parts.headers);
     match state.idempotency.start(&actor, key, fingerprint).await? {
-        IdempotentStart::Run(ticket) => Ok(Started::Run(
-            ticket,
-            Request::from_parts(parts, Body::from(bytes)),
-            language,
-        )),
-        IdempotentStart::Replay(recorded) => Ok(Started::Answer(replay(recorded))),
+        IdempotentStart::Run(ticket) => {
+            let request = Request::from_parts(parts, Body::from(bytes));
+            let idempotency = Arc::clone(&state.idempotency);
+            Ok(run(idempotency, ticket, request, language, next).await)
+        }
+        IdempotentStart::Replay(recorded) => Ok(replay(recorded)),
         IdempotentStart::KeyReused => Err(ApiError::IdempotencyKeyReused),
         IdempotentStart::InProgress => Err(ApiError::IdempotencyKeyInProgress),
     }
@@ -239,41 +223,22 @@ fn replay(recorded: RecordedResponse) -> Response {
             headers.insert(name, value);
         }
     }
-    headers.insert(
-        HeaderName::from_static(IDEMPOTENT_REPLAYED),
-        HeaderValue::from_static("true"),
-    );
+    headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     response
 }
 
 /// The body as the fingerprint sees it: JSON with its keys sorted and no spacing (an
-/// empty body is `{}`, as the handlers read it); anything else as sent.
+/// empty body is `{}`, as the handlers read it); anything else as sent. `serde_json`'s
+/// map is ordered by key (its `preserve_order` feature is off), so a parse and a print
+/// sort every object.
 fn canonical_body(bytes: &[u8]) -> Vec<u8> {
     if bytes.is_empty() {
         return b"{}".to_vec();
     }
     serde_json::from_slice::<Value>(bytes)
         .ok()
-        .and_then(|value| serde_json::to_vec(&sorted(value)).ok())
+        .and_then(|value| serde_json::to_vec(&value).ok())
         .unwrap_or_else(|| bytes.to_vec())
-}
-
-/// `value` with every object's keys in order, whatever order the map type keeps.
-fn sorted(value: Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
-            entries.sort_by(|left, right| left.0.cmp(&right.0));
-            Value::Object(
-                entries
-                    .into_iter()
-                    .map(|(name, value)| (name, sorted(value)))
-                    .collect(),
-            )
-        }
-        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
-        other => other,
-    }
 }
 
 /// A JSON body with every secret field's text (at any depth) replaced by `null`: a
@@ -292,26 +257,19 @@ fn without_secrets(bytes: &[u8]) -> Vec<u8> {
 /// Replaces secret texts by `null`; returns whether it replaced any.
 fn strip_secrets(value: &mut Value) -> bool {
     match value {
-        Value::Object(map) => {
-            let mut stripped = false;
-            for (name, field) in map.iter_mut() {
-                if SECRET_FIELDS.contains(&name.as_str()) && field.is_string() {
-                    *field = Value::Null;
-                    stripped = true;
-                } else {
-                    stripped |= strip_secrets(field);
-                }
+        Value::Object(map) => map.iter_mut().fold(false, |stripped, (name, field)| {
+            if SECRET_FIELDS.contains(&name.as_str()) && field.is_string() {
+                *field = Value::Null;
+                true
+            } else {
+                stripped | strip_secrets(field)
             }
-            stripped
-        }
-        Value::Array(items) => {
-            // Every item, not only up to the first with a secret.
-            let mut stripped = false;
-            for item in items {
-                stripped |= strip_secrets(item);
-            }
-            stripped
-        }
+        }),
+        // Every item, not only up to the first with a secret.
+        Value::Array(items) => items
+            .iter_mut()
+            .map(strip_secrets)
+            .fold(false, |stripped, one| stripped | one),
         _ => false,
     }
 }
@@ -352,10 +310,9 @@ fn success_schemas(operation: &Operation) -> Vec<String> {
         .responses
         .responses
         .iter()
-        .filter(|(status, _)| status.starts_with('2'))
-        .filter_map(|(_, response)| match response {
-            RefOr::T(response) => Some(response),
-            RefOr::Ref(_) => None,
+        .filter_map(|(status, response)| match response {
+            RefOr::T(response) if status.starts_with('2') => Some(response),
+            _ => None,
         })
         .flat_map(|response| response.content.values())
         .filter_map(|content| match &content.schema {
@@ -369,39 +326,24 @@ fn success_schemas(operation: &Operation) -> Vec<String> {
 }
 
 fn describe(operation: &mut Operation) {
-    let parameter = ParameterBuilder::new()
-        .name("Idempotency-Key")
-        .parameter_in(ParameterIn::Header)
-        .required(Required::False)
-        .description(Some(
-            "Makes a retry safe: the first request with a key runs, and the same request \
-             again with that key within 24 hours answers the same status and body (with \
-             `Idempotent-Replayed: true`, secret fields `null`) without running again. \
-             Keys are the caller's own.",
-        ))
-        .schema(Some(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .min_length(Some(1))
-                .max_length(Some(domain::idempotency::MAX_KEY_LENGTH))
-                .pattern(Some("^[!-~]+$")),
-        ))
-        .build();
+    let parameter = optional_parameter(
+        ParameterIn::Header,
+        "Idempotency-Key",
+        "Makes a retry safe: the first request with a key runs, and the same request again \
+         with that key within 24 hours answers the same status and body (with \
+         `Idempotent-Replayed: true`, secret fields `null`) without running again. Keys are \
+         the caller's own.",
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(domain::idempotency::MAX_KEY_LENGTH))
+            .pattern(Some("^[!-~]+$"))
+            .into(),
+    );
     operation
         .parameters
         .get_or_insert_with(Vec::new)
         .push(parameter);
-    let detail = |description: &str| {
-        ResponseBuilder::new()
-            .description(description)
-            .content(
-                "application/json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("DetailBody")))
-                    .build(),
-            )
-            .build()
-    };
     let responses = &mut operation.responses.responses;
     for (status, response) in responses.iter_mut() {
         if let (true, RefOr::T(response)) = (status.starts_with('2'), response) {
@@ -421,15 +363,32 @@ fn describe(operation: &mut Operation) {
             );
         }
     }
-    responses.entry("400".to_owned()).or_insert_with(|| {
-        detail("`Idempotency-Key` is not 1 to 255 visible ASCII characters").into()
-    });
-    responses.entry("409".to_owned()).or_insert_with(|| {
-        detail("A request with this `Idempotency-Key` is still being processed").into()
-    });
-    responses.entry("422".to_owned()).or_insert_with(|| {
-        detail("This `Idempotency-Key` was already used for a different request").into()
-    });
+    for (status, description) in [
+        (
+            "400",
+            "`Idempotency-Key` is not 1 to 255 visible ASCII characters",
+        ),
+        (
+            "409",
+            "A request with this `Idempotency-Key` is still being processed",
+        ),
+        (
+            "422",
+            "This `Idempotency-Key` was already used for a different request",
+        ),
+    ] {
+        responses.entry(status.to_owned()).or_insert_with(|| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("DetailBody")))
+                        .build(),
+                )
+                .into()
+        });
+    }
 }
 
 #[cfg(test)]

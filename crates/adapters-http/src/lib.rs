@@ -35,9 +35,10 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::MatchedPath;
-use axum::http::header::Entry;
+use axum::http::header::{CACHE_CONTROL, Entry};
 use axum::http::{HeaderName, HeaderValue, Request};
-use axum::middleware::from_fn_with_state;
+use axum::middleware::{from_fn_with_state, map_response};
+use axum::response::Response;
 use axum::{Extension, Router};
 use futures::FutureExt as _;
 use ports::Cause;
@@ -82,19 +83,14 @@ pub(crate) type Routes = UtoipaMethodRouter<AppState>;
 /// Marks routes whose answers carry a secret (a token, an API key): every response they
 /// give has `Cache-Control: no-store` (CONTRACT §9), so that no cache keeps the secret.
 pub(crate) fn carrying_secret((schemas, paths, handler): Routes) -> Routes {
-    (
-        schemas,
-        paths,
-        handler.layer(axum::middleware::map_response(no_store)),
-    )
+    (schemas, paths, handler.layer(map_response(no_store)))
 }
 
 /// Adds `Cache-Control: no-store` to a response.
-async fn no_store(mut response: axum::response::Response) -> axum::response::Response {
-    response.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
+async fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 

@@ -150,25 +150,21 @@ impl Metrics {
     /// Counts one request.
     pub fn observe(&self, method: &Method, route: &str, status: u16, seconds: f64) {
         let method = method_label(method);
+        let count = |(counter, histogram): &Series| {
+            counter.increment(1);
+            histogram.record(seconds);
+        };
         // Counted under the read lock, without cloning the handles (two `Arc`s).
-        let counted = match self
+        let counted = self
             .series
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&(method, status))
             .and_then(|routes| routes.get(route))
-        {
-            Some((counter, histogram)) => {
-                counter.increment(1);
-                histogram.record(seconds);
-                true
-            }
-            None => false,
-        };
+            .map(count)
+            .is_some();
         if !counted {
-            let (counter, histogram) = self.register(method, route, status);
-            counter.increment(1);
-            histogram.record(seconds);
+            count(&self.register(method, route, status));
         }
         if self.observed.fetch_add(1, Ordering::Relaxed) % UPKEEP_EVERY == UPKEEP_EVERY - 1 {
             self.handle.run_upkeep();

@@ -241,17 +241,6 @@ fn form_page(
     }
 }
 
-fn invalid_page(language: Language) -> Response {
-    html(
-        StatusCode::BAD_REQUEST,
-        &InvalidPage {
-            lang: lang(language),
-            title: page_text(PageText::InvalidInvitation, language, &[]),
-            help: page_text(PageText::InvalidInvitationHelp, language, &[]),
-        },
-    )
-}
-
 fn welcome_page(
     preview: &InvitationPreview,
     accepted: &AcceptedInvitation,
@@ -281,29 +270,40 @@ fn welcome_page(
     )
 }
 
-/// A failure that is no answer about the invitation (database away, hashing busy, a
-/// fault): the status and headers of the API's answer (`Retry-After` included, and the
-/// cause kept for the error log), with a page instead of JSON.
-fn unavailable_page(error: UseCaseError, language: Language) -> Response {
+/// The page of a use case's failure. When it refused the token itself (unknown, used,
+/// revoked, expired), the invalid-invitation page. Any other failure is no answer about
+/// the invitation (database away, hashing busy, a fault): the status and headers of the
+/// API's answer (`Retry-After` included, and the cause kept for the error log), with a
+/// page instead of JSON.
+fn failure_page(error: UseCaseError, language: Language) -> Response {
+    let notice = |status, title, help| {
+        html(
+            status,
+            &InvalidPage {
+                lang: lang(language),
+                title: page_text(title, language, &[]),
+                help: page_text(help, language, &[]),
+            },
+        )
+    };
+    if matches!(&error, UseCaseError::Validation(errors) if errors.codes("token").is_some()) {
+        return notice(
+            StatusCode::BAD_REQUEST,
+            PageText::InvalidInvitation,
+            PageText::InvalidInvitationHelp,
+        );
+    }
     let (mut parts, _) = ApiError::from(error).into_response().into_parts();
-    let page = html(
+    let page = notice(
         parts.status,
-        &InvalidPage {
-            lang: lang(language),
-            title: page_text(PageText::Unavailable, language, &[]),
-            help: page_text(PageText::UnavailableHelp, language, &[]),
-        },
+        PageText::Unavailable,
+        PageText::UnavailableHelp,
     );
     let (page_parts, body) = page.into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.extend(page_parts.headers);
     parts.extensions.insert(PageBody);
     Response::from_parts(parts, body)
-}
-
-/// Whether the use case refused the token itself (unknown, used, revoked, expired).
-fn refuses_token(error: &UseCaseError) -> bool {
-    matches!(error, UseCaseError::Validation(errors) if errors.codes("token").is_some())
 }
 
 /// The invitation page of the e-mail's link (HTML, English or French): the organization,
@@ -341,8 +341,7 @@ pub(crate) async fn view(
                 language,
             ),
         ),
-        Err(error) if refuses_token(&error) => invalid_page(language),
-        Err(error) => unavailable_page(error, language),
+        Err(error) => failure_page(error, language),
     }
 }
 
@@ -387,8 +386,7 @@ pub(crate) async fn accept_form(state: AppState, request: Request) -> Response {
     // before any password is hashed.
     let preview = match state.invitations.preview(token.clone()).await {
         Ok(preview) => preview,
-        Err(error) if refuses_token(&error) => return invalid_page(language),
-        Err(error) => return unavailable_page(error, language),
+        Err(error) => return failure_page(error, language),
     };
     let token = token.trim();
 
@@ -419,12 +417,12 @@ pub(crate) async fn accept_form(state: AppState, request: Request) -> Response {
 
     match state.invitations.accept(request, request_id).await {
         Ok(accepted) => welcome_page(&preview, &accepted, language),
-        Err(error) if refuses_token(&error) => invalid_page(language),
-        Err(UseCaseError::Validation(errors)) => html(
+        // Field errors, unless the token itself was refused.
+        Err(UseCaseError::Validation(errors)) if errors.codes("token").is_none() => html(
             StatusCode::BAD_REQUEST,
             &form_page(&preview, token, typed, &errors, None, language),
         ),
-        Err(error) => unavailable_page(error, language),
+        Err(error) => failure_page(error, language),
     }
 }
 

@@ -2,7 +2,6 @@
 //! how the field is read (DRF's coercions, [`crate::extract::coerce`]) and what the
 //! OpenAPI document says it accepts ([`crate::schema`]), so that the two cannot drift.
 
-use axum::extract::{FromRequest, Request};
 use domain::Input;
 use domain::organization::SettingsInput;
 use ports::inbound::ParentLink;
@@ -10,8 +9,6 @@ use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{Required, Schema};
 
-use crate::error::ApiError;
-use crate::extract::JsonBody;
 use crate::extract::coerce::{self, Fields};
 use crate::schema;
 
@@ -175,7 +172,12 @@ macro_rules! request_body {
                 request: axum::extract::Request,
                 state: &S,
             ) -> Result<Self, Self::Rejection> {
-                $crate::request::read_body(request, state, Self::read).await
+                let $crate::extract::JsonBody(body) =
+                    <$crate::extract::JsonBody as axum::extract::FromRequest<S>>::from_request(
+                        request, state,
+                    )
+                    .await?;
+                Ok(Self::read(&body))
             }
         }
 
@@ -208,19 +210,6 @@ pub(crate) use request_body;
 #[must_use]
 pub fn object() -> ObjectBuilder {
     ObjectBuilder::new().schema_type(Type::Object)
-}
-
-/// Reads a JSON object body (see [`JsonBody`]) into a declared request body.
-///
-/// # Errors
-/// As [`JsonBody`].
-pub async fn read_body<S: Send + Sync, T>(
-    request: Request,
-    state: &S,
-    read: impl FnOnce(&Fields) -> T,
-) -> Result<T, ApiError> {
-    let JsonBody(body) = JsonBody::from_request(request, state).await?;
-    Ok(read(&body))
 }
 
 request_body! {
@@ -268,7 +257,8 @@ macro_rules! list_filters {
                 _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
             ) -> Vec<utoipa::openapi::path::Parameter> {
                 vec![$(
-                    $crate::request::query_parameter(
+                    $crate::request::optional_parameter(
+                        utoipa::openapi::path::ParameterIn::Query,
                         stringify!($field),
                         concat!($($field_doc, "\n",)* ""),
                         $schema(),
@@ -280,16 +270,17 @@ macro_rules! list_filters {
 }
 pub(crate) use list_filters;
 
-/// An optional query parameter.
+/// An optional parameter of a query or of headers.
 #[must_use]
-pub fn query_parameter(
+pub fn optional_parameter(
+    location: ParameterIn,
     name: &str,
     description: &str,
     schema: Schema,
 ) -> utoipa::openapi::path::Parameter {
     ParameterBuilder::new()
         .name(name)
-        .parameter_in(ParameterIn::Query)
+        .parameter_in(location)
         .required(Required::False)
         .description(Some(description.trim()))
         .schema(Some(schema))

@@ -3,6 +3,7 @@
 //! document allows is accepted and one it forbids is refused. Request bodies and filters
 //! use them through the field kinds of [`crate::request`].
 
+use domain::audit::EventAction;
 use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::{KnownFormat, Schema};
 
@@ -28,7 +29,7 @@ fn text(pattern: &str) -> ObjectBuilder {
     typed(Type::String).pattern(Some(pattern))
 }
 
-fn any_of(schemas: [ObjectBuilder; 2]) -> Schema {
+fn any_of<const N: usize>(schemas: [ObjectBuilder; N]) -> Schema {
     schemas
         .into_iter()
         .fold(AnyOfBuilder::new(), AnyOfBuilder::item)
@@ -82,11 +83,7 @@ pub fn boolean() -> Schema {
     let numbers = typed(Type::Integer).enum_values(Some([0, 1]));
     let words = TRUE_WORDS.into_iter().chain(FALSE_WORDS);
     let words = typed(Type::String).enum_values(Some(words));
-    AnyOfBuilder::new()
-        .item(typed(Type::Boolean))
-        .item(words)
-        .item(numbers)
-        .into()
+    any_of([typed(Type::Boolean), words, numbers])
 }
 
 /// The days an invitation lasts: 1 to 30, as an integer or its text.
@@ -159,11 +156,9 @@ pub fn unchanged_parent() -> Schema {
 }
 
 /// A filter of a list: one of `choices`, or empty for none.
-fn choice_filter(choices: &[&str]) -> Schema {
-    let values = std::iter::once(&"").chain(choices);
-    typed(Type::String)
-        .enum_values(Some(values.copied()))
-        .into()
+fn choice_filter(choices: &[impl AsRef<str>]) -> Schema {
+    let values = std::iter::once("").chain(choices.iter().map(AsRef::as_ref));
+    typed(Type::String).enum_values(Some(values)).into()
 }
 
 /// `?role=`.
@@ -178,35 +173,32 @@ pub fn status_filter() -> Schema {
 
 /// `?action=` of the audit log: an action, or a prefix such as `member.*`.
 pub fn event_action_filter() -> Schema {
-    use domain::audit::EventAction;
     let mut choices: Vec<String> = EventAction::ALL
         .iter()
         .map(|action| action.as_str().to_owned())
         .collect();
     for action in EventAction::ALL {
-        if let Some((prefix, _)) = action.as_str().split_once('.') {
-            let pattern = format!("{prefix}.*");
-            if !choices.contains(&pattern) {
-                choices.push(pattern);
-            }
+        push_prefix(&mut choices, action);
+    }
+    choice_filter(&choices)
+}
+
+/// Adds the pattern of `action`'s prefix (`member.*`) to `choices`, unless it is there.
+fn push_prefix(choices: &mut Vec<String>, action: &EventAction) {
+    if let Some((prefix, _)) = action.as_str().split_once('.') {
+        let pattern = format!("{prefix}.*");
+        if !choices.contains(&pattern) {
+            choices.push(pattern);
         }
     }
-    let choices: Vec<&str> = choices.iter().map(String::as_str).collect();
-    choice_filter(&choices)
 }
 
 /// A webhook's `events`: 1 to 50 of `*`, an action or a prefix such as `member.*`.
 pub fn event_patterns() -> Schema {
-    use domain::audit::EventAction;
     use utoipa::openapi::schema::ArrayBuilder;
     let mut choices: Vec<String> = vec!["*".to_owned()];
     for action in EventAction::ALL {
-        if let Some((prefix, _)) = action.as_str().split_once('.') {
-            let pattern = format!("{prefix}.*");
-            if !choices.contains(&pattern) {
-                choices.push(pattern);
-            }
-        }
+        push_prefix(&mut choices, action);
         choices.push(action.as_str().to_owned());
     }
     ArrayBuilder::new()

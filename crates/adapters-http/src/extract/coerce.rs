@@ -32,15 +32,30 @@ pub fn python_type_name(value: &Value) -> &'static str {
 /// a string holding a NUL character is invalid (`NullCharacter`).
 #[must_use]
 pub fn string(fields: &Fields, name: &str) -> Input<String> {
+    field(fields, name, |value| match value {
+        Value::Number(number) => Ok(number.to_string()),
+        other => string_value(other),
+    })
+}
+
+/// A field that is neither absent nor `null`, read by `read`.
+fn field<T>(
+    fields: &Fields,
+    name: &str,
+    read: impl FnOnce(&Value) -> Result<T, ErrorCode>,
+) -> Input<T> {
     match fields.get(name) {
         None => Input::Absent,
         Some(Value::Null) => Input::Null,
-        Some(Value::String(text)) => match storable(text) {
-            Ok(text) => Input::Value(text.to_owned()),
-            Err(code) => Input::Invalid(code),
-        },
-        Some(Value::Number(number)) => Input::Value(number.to_string()),
-        Some(_) => Input::Invalid(ErrorCode::InvalidString),
+        Some(value) => read(value).map_or_else(Input::Invalid, Input::Value),
+    }
+}
+
+/// A JSON string without NUL; any other value is invalid.
+fn string_value(value: &Value) -> Result<String, ErrorCode> {
+    match value {
+        Value::String(text) => storable(text).map(str::to_owned),
+        _ => Err(ErrorCode::InvalidString),
     }
 }
 
@@ -49,27 +64,13 @@ pub fn string(fields: &Fields, name: &str) -> Input<String> {
 #[must_use]
 pub fn string_list(fields: &Fields, name: &str) -> Input<Vec<String>> {
     const MAX_ITEMS: usize = 50;
-    match fields.get(name) {
-        None => Input::Absent,
-        Some(Value::Null) => Input::Null,
-        Some(Value::Array(items)) if items.len() > MAX_ITEMS => {
-            Input::Invalid(ErrorCode::MaxLength { max: MAX_ITEMS })
+    field(fields, name, |value| match value {
+        Value::Array(items) if items.len() > MAX_ITEMS => {
+            Err(ErrorCode::MaxLength { max: MAX_ITEMS })
         }
-        Some(Value::Array(items)) => {
-            let mut texts = Vec::with_capacity(items.len());
-            for item in items {
-                match item {
-                    Value::String(text) => match storable(text) {
-                        Ok(text) => texts.push(text.to_owned()),
-                        Err(code) => return Input::Invalid(code),
-                    },
-                    _ => return Input::Invalid(ErrorCode::InvalidString),
-                }
-            }
-            Input::Value(texts)
-        }
-        Some(_) => Input::Invalid(ErrorCode::NotAList),
-    }
+        Value::Array(items) => items.iter().map(string_value).collect(),
+        _ => Err(ErrorCode::NotAList),
+    })
 }
 
 /// A `CharField(max_length=max)` for a field that no domain type bounds (the login
@@ -88,13 +89,9 @@ pub fn bounded_string(fields: &Fields, name: &str, max: usize) -> Input<String> 
 /// A `BooleanField`: `true`/`false` and DRF's accepted strings and numbers.
 #[must_use]
 pub fn boolean(fields: &Fields, name: &str) -> Input<bool> {
-    match fields.get(name) {
-        None => Input::Absent,
-        Some(Value::Null) => Input::Null,
-        Some(value) => {
-            boolean_value(value).map_or(Input::Invalid(ErrorCode::InvalidBoolean), Input::Value)
-        }
-    }
+    field(fields, name, |value| {
+        boolean_value(value).ok_or(ErrorCode::InvalidBoolean)
+    })
 }
 
 /// DRF's spellings of true.
@@ -126,13 +123,9 @@ fn boolean_value(value: &Value) -> Option<bool> {
 /// `"7.0"`); anything else invalid.
 #[must_use]
 pub fn integer(fields: &Fields, name: &str) -> Input<i64> {
-    match fields.get(name) {
-        None => Input::Absent,
-        Some(Value::Null) => Input::Null,
-        Some(value) => {
-            integer_value(value).map_or(Input::Invalid(ErrorCode::InvalidInteger), Input::Value)
-        }
-    }
+    field(fields, name, |value| {
+        integer_value(value).ok_or(ErrorCode::InvalidInteger)
+    })
 }
 
 fn integer_value(value: &Value) -> Option<i64> {
@@ -167,16 +160,12 @@ fn integer_value(value: &Value) -> Option<i64> {
 /// The `settings` nested object: an object of settings, or `NotAnObject`.
 #[must_use]
 pub fn settings(fields: &Fields, name: &str) -> Input<SettingsInput> {
-    match fields.get(name) {
-        None => Input::Absent,
-        Some(Value::Null) => Input::Null,
-        Some(Value::Object(settings)) => {
-            Input::Value(crate::request::SettingsWrite::read(settings).into())
-        }
-        Some(other) => Input::Invalid(ErrorCode::NotAnObject {
+    field(fields, name, |value| match value {
+        Value::Object(settings) => Ok(crate::request::SettingsWrite::read(settings).into()),
+        other => Err(ErrorCode::NotAnObject {
             given: python_type_name(other).to_owned(),
         }),
-    }
+    })
 }
 
 /// The `parent` hyperlink: a relative or absolute URL of an organization detail route.
@@ -196,20 +185,7 @@ pub fn parent(fields: &Fields, name: &str) -> ParentLink {
 /// reduced to its path (any host), then the path must be an organization detail route.
 #[must_use]
 pub fn organization_link(link: &str) -> ParentLink {
-    let path = if let Some(rest) = link
-        .strip_prefix("http://")
-        .or_else(|| link.strip_prefix("https://"))
-    {
-        let path = rest.find('/').map_or("", |slash| &rest[slash..]);
-        path.split(['?', '#']).next().unwrap_or_default()
-    } else {
-        link
-    };
-    let Some(rest) = path.strip_prefix("/organizations/") else {
-        return ParentLink::NoUrlMatch;
-    };
-    let id = rest.strip_suffix('/').unwrap_or(rest);
-    match positive_id(id) {
+    match organization_route(link).and_then(positive_id) {
         Some(id) => ParentLink::Organization(OrganizationId::new(id)),
         None => ParentLink::NoUrlMatch,
     }
@@ -219,19 +195,9 @@ pub fn organization_link(link: &str) -> ParentLink {
 /// does: `/organizations/{org}/users/{id}/`, relative or absolute.
 #[must_use]
 pub fn member_link(link: &str) -> MemberLink {
-    let path = if let Some(rest) = link
-        .strip_prefix("http://")
-        .or_else(|| link.strip_prefix("https://"))
-    {
-        let path = rest.find('/').map_or("", |slash| &rest[slash..]);
-        path.split(['?', '#']).next().unwrap_or_default()
-    } else {
-        link
-    };
-    let Some(rest) = path.strip_prefix("/organizations/") else {
+    let Some(rest) = organization_route(link) else {
         return MemberLink::NoUrlMatch;
     };
-    let rest = rest.strip_suffix('/').unwrap_or(rest);
     let mut segments = rest.split('/');
     match (
         segments.next().and_then(positive_id),
@@ -245,6 +211,22 @@ pub fn member_link(link: &str) -> MemberLink {
         },
         _ => MemberLink::NoUrlMatch,
     }
+}
+
+/// What follows `/organizations/` in the path of a hyperlink, without its trailing
+/// slash: an absolute URL is reduced to its path (any host, no query or fragment).
+fn organization_route(link: &str) -> Option<&str> {
+    let path = if let Some(rest) = link
+        .strip_prefix("http://")
+        .or_else(|| link.strip_prefix("https://"))
+    {
+        let path = rest.find('/').map_or("", |slash| &rest[slash..]);
+        path.split(['?', '#']).next().unwrap_or_default()
+    } else {
+        link
+    };
+    let rest = path.strip_prefix("/organizations/")?;
+    Some(rest.strip_suffix('/').unwrap_or(rest))
 }
 
 /// A path segment that is a positive integer (`\d+` as Django's routes, above 0).

@@ -33,10 +33,10 @@ pub fn negotiate(header: &str) -> Language {
     } else {
         header
     };
-    let mut ranges: Vec<(usize, f32, Option<Language>)> = header
+    // The highest quality; of equal ones the first, which `min_by` keeps.
+    header
         .split(',')
-        .enumerate()
-        .filter_map(|(position, range)| {
+        .filter_map(|range| {
             let mut parts = range.split(';');
             let tag = parts.next()?.trim().to_ascii_lowercase();
             let quality = parts
@@ -45,23 +45,18 @@ pub fn negotiate(header: &str) -> Language {
                     (name.trim() == "q").then(|| value.trim().parse::<f32>().ok())?
                 })
                 .unwrap_or(1.0);
-            if tag.is_empty() || quality <= 0.0 {
+            if quality <= 0.0 {
                 return None;
             }
-            let primary = tag.split('-').next().unwrap_or_default();
-            let language = match primary {
-                "fr" => Some(Language::French),
-                "en" | "*" => Some(Language::English),
-                _ => None,
+            let language = match tag.split('-').next().unwrap_or_default() {
+                "fr" => Language::French,
+                "en" | "*" => Language::English,
+                _ => return None,
             };
-            Some((position, quality, language))
+            Some((quality, language))
         })
-        .collect();
-    ranges.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    ranges
-        .into_iter()
-        .find_map(|(_, _, language)| language)
-        .unwrap_or_default()
+        .min_by(|(one, _), (other, _)| other.total_cmp(one))
+        .map_or(Language::English, |(_, language)| language)
 }
 
 #[cfg(test)]

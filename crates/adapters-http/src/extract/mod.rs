@@ -4,7 +4,7 @@
 pub mod coerce;
 pub mod language;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Path, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
@@ -55,10 +55,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 
 /// The whole body, at most `MAX_BODY_BYTES`: a larger declared `Content-Length` is
 /// refused before anything is read, a longer body as soon as it passes the limit (`413`).
-pub(crate) async fn read_limited(
-    headers: &axum::http::HeaderMap,
-    body: Body,
-) -> Result<axum::body::Bytes, ApiError> {
+pub(crate) async fn read_limited(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
@@ -294,12 +291,11 @@ impl IfMatch {
         let Some(value) = headers.get(header::IF_MATCH) else {
             return Self(None);
         };
-        let Ok(text) = value.to_str() else {
+        // Not text, or too long to hold one of our tags: it can never match.
+        let readable = value.to_str().ok();
+        let Some(text) = readable.filter(|text| text.len() <= IF_MATCH_MAX_LENGTH) else {
             return Self(Some(UNMATCHABLE));
         };
-        if text.len() > IF_MATCH_MAX_LENGTH {
-            return Self(Some(UNMATCHABLE));
-        }
         let first = text.split(',').next().unwrap_or_default().trim();
         if first == "*" {
             return Self(None);
@@ -380,15 +376,10 @@ impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let path = crate::links::with_trailing_slash(parts.uri.path());
-        let pairs = parts
-            .uri
-            .query()
-            .map(|query| {
-                form_urlencoded::parse(query.as_bytes())
-                    .map(|(key, value)| (key.into_owned(), value.into_owned()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let query = parts.uri.query().unwrap_or_default();
+        let pairs = form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
         Ok(Self { path, pairs })
     }
 }
