@@ -1,14 +1,14 @@
-//! The one HTTP error type, its status mapping, and the middleware that renders it.
+//! The one HTTP error type, its status mapping, and its rendering.
 //!
 //! Handlers and extractors return [`ApiError`]; its `IntoResponse` sets the status and
-//! headers and parks the error in the response extensions. [`render_errors`], which
-//! sees the request, then writes the DRF-shaped body in the caller's language and logs
-//! server errors with the request id, so that no internals reach the client.
+//! headers and parks the error in the response extensions. The answer layer (`lib.rs`),
+//! which sees the request, then writes the DRF-shaped body in the caller's language and
+//! logs server errors with the request id (`ErrorContext::render`), so that no internals
+//! reach the client.
 
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use domain::{ErrorCode, FieldErrors, ValidationErrors};
 use ports::inbound::{AuthFailure, Conflict, UseCaseError};
@@ -222,17 +222,9 @@ impl IntoResponse for ApiError {
 }
 
 /// Marks an error response whose body is already written for a person (an HTML page):
-/// [`render_errors`] logs its error but keeps the body.
+/// `ErrorContext::render` logs its error but keeps the body.
 #[derive(Clone, Copy)]
 pub(crate) struct PageBody;
-
-/// Writes the body of every [`ApiError`] response in the request's language, turns the
-/// router's own bare 405s into DRF-shaped ones, and logs server errors.
-pub async fn render_errors(request: Request, next: Next) -> Response {
-    let context = ErrorContext::of(&request);
-    let response = next.run(request).await;
-    context.render(response)
-}
 
 /// What rendering an error needs of its request, read before the request is handed on:
 /// its language, its method and its id (kept as the header, put into words only for a
@@ -260,7 +252,8 @@ impl ErrorContext {
     }
 
     /// The response, with its [`ApiError`] (if any) written as a body in the request's
-    /// language and logged when it is a server error; see [`render_errors`].
+    /// language and logged when it is a server error; the router's own bare 405s become
+    /// DRF-shaped ones.
     pub(crate) fn render(self, mut response: Response) -> Response {
         let error = match response.extensions_mut().remove::<ApiError>() {
             Some(error) => error,

@@ -281,10 +281,10 @@ where
 }
 
 /// Bounds a request by [`REQUEST_DEADLINE`] (past it, `503`), turns a panic into a
-/// generic `500` (`panic_response`), renders its errors (`error::render_errors`), echoes
+/// generic `500` (`panic_response`), renders its errors (`ErrorContext::render`), echoes
 /// its `X-Request-Id` (which [`RequestIdLayer`] set; a response that carries an id of its
-/// own keeps it) and then counts it (`metrics::track`): all in one layer, whose future is
-/// the only one it allocates.
+/// own keeps it) and then counts it (`Metrics::observe`): all in one layer, whose future
+/// is the only one it allocates.
 #[derive(Debug, Clone)]
 struct AnswerLayer {
     metrics: Arc<Metrics>,

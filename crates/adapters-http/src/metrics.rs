@@ -10,13 +10,10 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Instant;
+use std::sync::{PoisonError, RwLock};
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::MatchedPath;
 use axum::http::Method;
-use axum::middleware::Next;
-use axum::response::Response;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use ports::inbound::ServiceGauges;
 
@@ -224,21 +221,6 @@ impl Metrics {
         page.push_str(&current.handle().render());
         page
     }
-}
-
-/// Counts every request (the access log is the `TraceLayer`'s, see `router`).
-pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let method = request.method().clone();
-    let route = metrics.route_label(request.extensions().get::<MatchedPath>());
-    let response = next.run(request).await;
-    metrics.observe(
-        &method,
-        route,
-        response.status().as_u16(),
-        start.elapsed().as_secs_f64(),
-    );
-    response
 }
 
 #[cfg(test)]
