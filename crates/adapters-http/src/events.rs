@@ -15,7 +15,7 @@ use crate::error::ApiError;
 use crate::extract::coerce::member_link;
 use crate::extract::{CurrentActor, Ids, ListQuery};
 use crate::openapi::{ListParams, OrganizationPath, Refused};
-use crate::pagination::Paginated;
+use crate::pagination::{self, Paginated};
 use crate::request::list_filters;
 use crate::{AppState, Routes, links, schema};
 
@@ -142,22 +142,9 @@ impl ToSchema for EventList {
 impl CursorPage<EventDto> {
     /// The envelope of `slice`, its `next` link the request's with `cursor` replaced.
     fn new(slice: EventSlice, query: &ListQuery) -> Self {
-        let next = slice.next.map(|id| {
-            let mut serializer = form_urlencoded::Serializer::new(String::new());
-            let mut pairs: Vec<(&str, &str)> = query
-                .pairs
-                .iter()
-                .filter(|(key, _)| key != "cursor")
-                .map(|(key, value)| (key.as_str(), value.as_str()))
-                .collect();
-            let cursor = id.get().to_string();
-            pairs.push(("cursor", &cursor));
-            pairs.sort_by(|a, b| a.0.cmp(b.0));
-            for (key, value) in pairs {
-                serializer.append_pair(key, value);
-            }
-            format!("{}?{}", query.path, serializer.finish())
-        });
+        let next = slice
+            .next
+            .map(|id| pagination::link(query, "cursor", Some(id)));
         Self {
             next,
             results: slice.events.into_iter().map(EventDto::from).collect(),

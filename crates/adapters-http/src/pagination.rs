@@ -4,6 +4,7 @@
 //! same bytes straight from a page's values, for the lists whose items have a writer of
 //! their own (no DTO per item).
 
+use std::fmt::Display;
 use std::io::{self, Write as _};
 
 use axum::body::Body;
@@ -49,11 +50,13 @@ impl<T> Paginated<T> {
 /// The `next` and `previous` links of `page`.
 fn page_links<U>(page: &Page<U>, query: &ListQuery) -> (Option<String>, Option<String>) {
     let number = page.request.page();
-    let next = page.has_next().then(|| link(query, Some(number + 1)));
+    let next = page
+        .has_next()
+        .then(|| link(query, "page", Some(number + 1)));
     // As DRF does, the link to page 1 leaves `page` out.
     let previous = page
         .has_previous()
-        .then(|| link(query, (number > 2).then(|| number - 1)));
+        .then(|| link(query, "page", (number > 2).then(|| number - 1)));
     (next, previous)
 }
 
@@ -156,27 +159,23 @@ pub fn write_bool(out: &mut Vec<u8>, value: bool) {
     out.extend_from_slice(if value { b"true" } else { b"false" });
 }
 
-/// The request's link with `page` replaced (or removed), parameters sorted by name as
-/// DRF's `replace_query_param` does.
-fn link(query: &ListQuery, page: Option<u64>) -> String {
-    let mut pairs: Vec<(&str, String)> = query
+/// The request's link with the parameter `name` set to `value` (or removed), parameters
+/// sorted by name as DRF's `replace_query_param` does.
+pub(crate) fn link(query: &ListQuery, name: &str, value: Option<impl Display>) -> String {
+    let value = value.map(|value| value.to_string());
+    let mut pairs: Vec<(&str, &str)> = query
         .pairs
         .iter()
-        .filter(|(key, _)| key != "page")
-        .map(|(key, value)| (key.as_str(), value.clone()))
+        .filter(|(key, _)| key != name)
+        .map(|(key, value)| (key.as_str(), value.as_str()))
+        .chain(value.as_deref().map(|value| (name, value)))
         .collect();
-    if let Some(page) = page {
-        pairs.push(("page", page.to_string()));
-    }
     pairs.sort_by(|a, b| a.0.cmp(b.0));
     if pairs.is_empty() {
         return query.path.clone();
     }
     let mut serializer = form_urlencoded::Serializer::new(String::new());
-    for (key, value) in &pairs {
-        serializer.append_pair(key, value);
-    }
-    format!("{}?{}", query.path, serializer.finish())
+    format!("{}?{}", query.path, serializer.extend_pairs(pairs).finish())
 }
 
 #[cfg(test)]
