@@ -1,7 +1,6 @@
 //! The audit log: `GET /organizations/{id}/events/` (CONTRACT §13).
 
 use axum::Json;
-use axum::extract::State;
 use domain::audit::{Event, EventSlice, StoredTarget};
 use domain::{ErrorCode, ValidationErrors};
 use ports::inbound::EventQuery;
@@ -13,11 +12,11 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::coerce::member_link;
-use crate::extract::{CurrentActor, Ids, ListQuery};
+use crate::extract::{ListQuery, Scoped};
 use crate::openapi::{ListParams, OrganizationPath, Refused};
 use crate::pagination::{self, Paginated};
 use crate::request::list_filters;
-use crate::{AppState, Routes, links, schema};
+use crate::{Routes, links, schema};
 
 pub(crate) fn routes() -> Vec<Routes> {
     vec![routes!(list)]
@@ -159,9 +158,7 @@ impl CursorPage<EventDto> {
     responses(Refused, (status = 200, body = EventList),
         (status = 400, description = "A bad filter value, on its parameter")))]
 pub(crate) async fn list(
-    ids: Ids,
-    State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
+    Scoped { state, actor, ids }: Scoped,
     query: ListQuery,
 ) -> Result<Json<EventList>, ApiError> {
     let EventFilters {

@@ -10,7 +10,7 @@ use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
-use crate::extract::{CurrentActor, Ids, ListQuery};
+use crate::extract::{ListQuery, Scoped};
 use crate::members::MemberDto;
 use crate::openapi::{BodyRefused, DetailBody, ListParams, OrganizationPath, Refused};
 use crate::pagination::Paginated;
@@ -130,9 +130,7 @@ pub struct AcceptedDto {
     responses(BodyRefused, Refused, (status = 201, body = InvitationDto, headers(("Location" = String))),
         (status = 400, description = "Field errors"), (status = 429, body = DetailBody)))]
 pub(crate) async fn invite(
-    ids: Ids,
-    State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
+    Scoped { state, actor, ids }: Scoped,
     body: InviteWrite,
 ) -> Result<Response, ApiError> {
     let invitation = state
@@ -149,9 +147,7 @@ pub(crate) async fn invite(
     params(OrganizationPath, InvitationFilters, ListParams), security(("bearer" = [])),
     responses(Refused, (status = 200, body = Paginated<InvitationDto>), (status = 400, description = "Unknown status")))]
 pub(crate) async fn list(
-    ids: Ids,
-    State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
+    Scoped { state, actor, ids }: Scoped,
     query: ListQuery,
 ) -> Result<Json<Paginated<InvitationDto>>, ApiError> {
     let InvitationFilters { status } = InvitationFilters::read(&query)?;
@@ -167,9 +163,7 @@ pub(crate) async fn list(
     params(InvitationPath), security(("bearer" = [])),
     responses(Refused, (status = 200, body = InvitationDto)))]
 pub(crate) async fn detail(
-    ids: Ids,
-    State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
+    Scoped { state, actor, ids }: Scoped,
 ) -> Result<Json<InvitationDto>, ApiError> {
     let invitation = state
         .invitations
@@ -183,9 +177,7 @@ pub(crate) async fn detail(
     params(InvitationPath), security(("bearer" = [])),
     responses(Refused, (status = 202, body = InvitationDto), (status = 409, body = DetailBody), (status = 429, body = DetailBody)))]
 pub(crate) async fn resend(
-    ids: Ids,
-    State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
+    Scoped { state, actor, ids }: Scoped,
 ) -> Result<(StatusCode, Json<InvitationDto>), ApiError> {
     let invitation = state
         .invitations
@@ -198,11 +190,7 @@ pub(crate) async fn resend(
 #[utoipa::path(delete, path = "/organizations/{id}/invitations/{invitation}/", tag = "invitations",
     params(InvitationPath), security(("bearer" = [])),
     responses(Refused, (status = 204, description = "Revoked"), (status = 409, body = DetailBody)))]
-pub(crate) async fn revoke(
-    ids: Ids,
-    State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
-) -> Result<StatusCode, ApiError> {
+pub(crate) async fn revoke(Scoped { state, actor, ids }: Scoped) -> Result<StatusCode, ApiError> {
     state
         .invitations
         .revoke(&actor, ids.organization, ids.invitation()?)

@@ -2,7 +2,6 @@
 //! member (CONTRACT §5b); create a service account (CONTRACT §11).
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::{StatusCode, header};
 use domain::service_account::ServiceAccountRequest;
 use domain::user::User;
@@ -10,13 +9,13 @@ use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
-use crate::extract::{CurrentActor, Ids, ListQuery};
+use crate::extract::{ListQuery, Scoped};
 use crate::openapi::{BodyRefused, DetailBody, ListParams, OrganizationPath, Refused};
 use crate::pagination::Paginated;
 use crate::request::{self, list_filters, request_body};
 use utoipa_axum::routes;
 
-use crate::{AppState, Routes, carrying_secret, links, schema};
+use crate::{Routes, carrying_secret, links, schema};
 
 /// The routes of this module, each documented by its handler's `utoipa::path`.
 pub(crate) fn routes() -> Vec<Routes> {
@@ -124,9 +123,7 @@ pub struct CreatedServiceAccountDto {
     params(OrganizationPath, MemberFilters, ListParams), security(("bearer" = [])),
     responses(Refused, (status = 200, body = Paginated<MemberDto>), (status = 400, description = "Unknown role or kind")))]
 pub(crate) async fn list(
-    ids: Ids,
-    State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
+    Scoped { state, actor, ids }: Scoped,
     query: ListQuery,
 ) -> Result<Json<Paginated<MemberDto>>, ApiError> {
     let MemberFilters {
@@ -153,11 +150,7 @@ pub(crate) async fn list(
 #[utoipa::path(get, path = "/organizations/{id}/users/{user}/", tag = "members",
     params(MemberPath), security(("bearer" = [])),
     responses(Refused, (status = 200, body = MemberDto)))]
-pub(crate) async fn get(
-    ids: Ids,
-    State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
-) -> Result<Json<MemberDto>, ApiError> {
+pub(crate) async fn get(Scoped { state, actor, ids }: Scoped) -> Result<Json<MemberDto>, ApiError> {
     let user = state
         .members
         .get(&actor, ids.organization, ids.user()?)
@@ -171,9 +164,7 @@ pub(crate) async fn get(
     responses(BodyRefused, Refused, (status = 200, body = MemberDto), (status = 400, description = "Missing or unknown role"),
         (status = 409, body = DetailBody, description = "The organization would lose its last administrator")))]
 pub(crate) async fn change_role(
-    ids: Ids,
-    State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
+    Scoped { state, actor, ids }: Scoped,
     body: RoleWrite,
 ) -> Result<Json<MemberDto>, ApiError> {
     let user = state
@@ -188,11 +179,7 @@ pub(crate) async fn change_role(
     params(MemberPath), security(("bearer" = [])),
     responses(Refused, (status = 204, description = "Removed"),
         (status = 409, body = DetailBody, description = "The organization would lose its last administrator")))]
-pub(crate) async fn remove(
-    ids: Ids,
-    State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
-) -> Result<StatusCode, ApiError> {
+pub(crate) async fn remove(Scoped { state, actor, ids }: Scoped) -> Result<StatusCode, ApiError> {
     state
         .members
         .remove(&actor, ids.organization, ids.user()?)
@@ -208,9 +195,7 @@ pub(crate) async fn remove(
             headers(("Location" = String, description = "The new member's URL"))),
         (status = 400, description = "A bad name or role, a name in use (`A service account with this name already exists.`) or `administrators` (`A service account cannot be an administrator.`)")))]
 pub(crate) async fn create_service_account(
-    ids: Ids,
-    State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
+    Scoped { state, actor, ids }: Scoped,
     body: ServiceAccountWrite,
 ) -> Result<
     (

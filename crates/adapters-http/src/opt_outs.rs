@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use domain::optout::{OptOut, OptOutRecorded, OptOutRequest};
@@ -11,13 +10,13 @@ use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
-use crate::extract::{CurrentActor, Ids, ListQuery};
+use crate::extract::{ListQuery, Scoped};
 use crate::openapi::{BodyRefused, ListParams, OrganizationPath, Refused};
 use crate::pagination::Paginated;
 use crate::request::{self, list_filters, request_body};
 use utoipa_axum::routes;
 
-use crate::{AppState, Routes, links, schema};
+use crate::{Routes, links, schema};
 
 /// The routes of this module, each documented by its handler's `utoipa::path`.
 pub(crate) fn routes() -> Vec<Routes> {
@@ -200,9 +199,7 @@ pub fn push_csv_row(out: &mut String, opt_out: &OptOut) {
             content((Paginated<OptOutDto> = "application/json"), (String = "text/csv"))),
         (status = 400, description = "Unknown origin")))]
 pub(crate) async fn list(
-    ids: Ids,
-    State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
+    Scoped { state, actor, ids }: Scoped,
     headers: HeaderMap,
     query: ListQuery,
 ) -> Result<Response, ApiError> {
@@ -250,9 +247,7 @@ pub(crate) async fn list(
     responses(BodyRefused, Refused, (status = 201, body = OptOutDto, description = "Recorded"),
         (status = 200, body = OptOutDto, description = "Updated"), (status = 400, description = "Field errors")))]
 pub(crate) async fn record(
-    ids: Ids,
-    State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
+    Scoped { state, actor, ids }: Scoped,
     body: OptOutWrite,
 ) -> Result<(StatusCode, Json<OptOutDto>), ApiError> {
     let recorded = state

@@ -13,7 +13,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
-use crate::extract::{BearerToken, CurrentActor, Ids, IfMatch, ListQuery};
+use crate::extract::{BearerToken, CurrentActor, Ids, IfMatch, ListQuery, Scoped};
 use crate::openapi::{BodyRefused, DetailBody, ListParams, OrganizationPath, Refused};
 use crate::pagination::{Paginated, json_page, json_response, write_bool, write_str};
 use crate::request::{self, request_body};
@@ -396,9 +396,7 @@ async fn update(
     responses(BodyRefused, Refused, (status = 200, body = OrganizationDto, headers(("ETag" = String))),
         (status = 400, description = "Field errors"), (status = 412, body = DetailBody)))]
 pub(crate) async fn replace(
-    ids: Ids,
-    State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
+    Scoped { state, actor, ids }: Scoped,
     if_match: IfMatch,
     body: OrganizationReplace,
 ) -> Result<Response, ApiError> {
@@ -412,9 +410,7 @@ pub(crate) async fn replace(
     responses(BodyRefused, Refused, (status = 200, body = OrganizationDto, headers(("ETag" = String))),
         (status = 400, description = "Field errors"), (status = 412, body = DetailBody)))]
 pub(crate) async fn patch(
-    ids: Ids,
-    State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
+    Scoped { state, actor, ids }: Scoped,
     if_match: IfMatch,
     body: OrganizationPatch,
 ) -> Result<Response, ApiError> {
@@ -427,9 +423,7 @@ pub(crate) async fn patch(
     security(("bearer" = [])),
     responses(Refused, (status = 204, description = "Archived"), (status = 412, body = DetailBody)))]
 pub(crate) async fn archive(
-    ids: Ids,
-    State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
+    Scoped { state, actor, ids }: Scoped,
     if_match: IfMatch,
 ) -> Result<StatusCode, ApiError> {
     state

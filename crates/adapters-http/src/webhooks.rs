@@ -2,7 +2,6 @@
 //! deliveries (CONTRACT §14). Answers that carry a secret have `Cache-Control: no-store`.
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use domain::OrganizationId;
@@ -12,11 +11,11 @@ use utoipa::ToSchema;
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
-use crate::extract::{CurrentActor, Ids, ListQuery};
+use crate::extract::{ListQuery, Scoped};
 use crate::openapi::{BodyRefused, ListParams, OrganizationPath, Refused};
 use crate::pagination::Paginated;
 use crate::request::{self, request_body};
-use crate::{AppState, Routes, carrying_secret, links};
+use crate::{Routes, carrying_secret, links};
 use utoipa::IntoParams;
 
 pub(crate) fn routes() -> Vec<Routes> {
@@ -166,9 +165,7 @@ request_body! {
     responses(BodyRefused, Refused, (status = 201, body = WebhookWithSecretDto),
         (status = 400, description = "Field errors, or too many webhooks")))]
 pub(crate) async fn create(
-    ids: Ids,
-    State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
+    Scoped { state, actor, ids }: Scoped,
     body: WebhookWrite,
 ) -> Result<Response, ApiError> {
     let (webhook, secret) = state
@@ -183,9 +180,7 @@ pub(crate) async fn create(
     params(OrganizationPath, ListParams), security(("bearer" = [])),
     responses(Refused, (status = 200, body = Paginated<WebhookDto>)))]
 pub(crate) async fn list(
-    ids: Ids,
-    State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
+    Scoped { state, actor, ids }: Scoped,
     query: ListQuery,
 ) -> Result<Json<Paginated<WebhookDto>>, ApiError> {
     let page = state
@@ -200,9 +195,7 @@ pub(crate) async fn list(
     params(WebhookPath), security(("bearer" = [])),
     responses(Refused, (status = 200, body = WebhookDto)))]
 pub(crate) async fn detail(
-    ids: Ids,
-    State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
+    Scoped { state, actor, ids }: Scoped,
 ) -> Result<Json<WebhookDto>, ApiError> {
     let webhook = state
         .webhooks
@@ -218,9 +211,7 @@ pub(crate) async fn detail(
     responses(BodyRefused, Refused, (status = 200, body = WebhookDto),
         (status = 400, description = "Field errors")))]
 pub(crate) async fn update(
-    ids: Ids,
-    State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
+    Scoped { state, actor, ids }: Scoped,
     body: WebhookWrite,
 ) -> Result<Json<WebhookDto>, ApiError> {
     let webhook = state
@@ -234,11 +225,7 @@ pub(crate) async fn update(
 #[utoipa::path(delete, path = "/organizations/{id}/webhooks/{webhook}/", tag = "webhooks",
     params(WebhookPath), security(("bearer" = [])),
     responses(Refused, (status = 204, description = "Deleted")))]
-pub(crate) async fn remove(
-    ids: Ids,
-    State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
-) -> Result<StatusCode, ApiError> {
+pub(crate) async fn remove(Scoped { state, actor, ids }: Scoped) -> Result<StatusCode, ApiError> {
     state
         .webhooks
         .delete(&actor, ids.organization, ids.webhook()?)
@@ -252,9 +239,7 @@ pub(crate) async fn remove(
     params(WebhookPath), security(("bearer" = [])),
     responses(Refused, (status = 200, body = WebhookWithSecretDto)))]
 pub(crate) async fn rotate_secret(
-    ids: Ids,
-    State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
+    Scoped { state, actor, ids }: Scoped,
 ) -> Result<Json<WebhookWithSecretDto>, ApiError> {
     let (webhook, secret) = state
         .webhooks
@@ -268,9 +253,7 @@ pub(crate) async fn rotate_secret(
     params(WebhookPath, ListParams), security(("bearer" = [])),
     responses(Refused, (status = 200, body = Paginated<DeliveryDto>)))]
 pub(crate) async fn deliveries(
-    ids: Ids,
-    State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
+    Scoped { state, actor, ids }: Scoped,
     query: ListQuery,
 ) -> Result<Json<Paginated<DeliveryDto>>, ApiError> {
     let organization = ids.organization;
@@ -287,11 +270,7 @@ pub(crate) async fn deliveries(
 #[utoipa::path(post, path = "/organizations/{id}/webhooks/{webhook}/deliveries/{delivery}/retry/", tag = "webhooks",
     params(WebhookPath, ("delivery" = i64, Path, description = "Delivery id")), security(("bearer" = [])),
     responses(Refused, (status = 202, description = "Queued again")))]
-pub(crate) async fn retry(
-    ids: Ids,
-    State(state): State<AppState>,
-    CurrentActor(actor): CurrentActor,
-) -> Result<StatusCode, ApiError> {
+pub(crate) async fn retry(Scoped { state, actor, ids }: Scoped) -> Result<StatusCode, ApiError> {
     let delivery = ids.delivery()?;
     state
         .webhooks

@@ -130,6 +130,31 @@ impl FromRequestParts<AppState> for CurrentActor {
     }
 }
 
+/// The path's ids, the state and the authenticated caller, which most handlers take; read
+/// in that order: the path's [`Ids`] (`404`), then the [`CurrentActor`] (`401`).
+pub struct Scoped {
+    /// The service's state.
+    pub state: AppState,
+    /// The authenticated caller.
+    pub actor: Actor,
+    /// The ids of the path.
+    pub ids: Ids,
+}
+
+impl FromRequestParts<AppState> for Scoped {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let ids = Ids::from_request_parts(parts, state).await?;
+        let CurrentActor(actor) = CurrentActor::from_request_parts(parts, state).await?;
+        let state = state.clone();
+        Ok(Self { state, actor, ids })
+    }
+}
+
 /// The token of `Authorization: Bearer <token>`, not yet checked: for the routes whose
 /// use case checks it together with what it reads (one round trip to the storage).
 #[derive(Debug, Clone)]
