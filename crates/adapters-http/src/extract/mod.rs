@@ -1,4 +1,5 @@
 //! Extractors: the JSON body, the bearer token, path ids, `If-Match` and list queries,
+//! `Scoped` (the state, the caller and the path ids of a route under an organization),
 //! plus the language of a request and DRF's coercions of JSON values.
 
 pub mod coerce;
