@@ -1,6 +1,6 @@
 //! `/`, `/healthz`, `/readyz`, `/metrics`, `/openapi.json` and request ids.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, Once, PoisonError};
 
 use axum::http::StatusCode;
 use ports::inbound::{HealthUseCases, ServiceGauges, UseCaseError};
@@ -147,34 +147,10 @@ async fn the_openapi_document_is_served_without_authentication() {
     assert!(document["paths"]["/organizations/{id}/"]["patch"].is_object());
 }
 
-/// Collects what a subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn each_request_writes_one_access_log_line_with_its_route_status_latency_and_id() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
-    let _default = tracing::subscriber::set_default(subscriber);
+    let log = CapturedLog::default();
+    let _capturing = log.capture();
     let mut mocks = Mocks::new();
     mocks
         .organizations
@@ -187,13 +163,7 @@ async fn each_request_writes_one_access_log_line_with_its_route_status_latency_a
 
     send(mocks.router(), request).await;
 
-    let text = String::from_utf8_lossy(
-        &captured
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner),
-    )
-    .into_owned();
+    let text = log.text();
     let lines: Vec<&str> = text
         .lines()
         .filter(|line| line.contains("request_id"))
@@ -278,6 +248,29 @@ impl std::error::Error for DriverError {
 struct CapturedLog(Arc<Mutex<Vec<u8>>>);
 
 impl CapturedLog {
+    /// Captures, at `INFO` and above, what this thread logs until the guard drops.
+    ///
+    /// `tracing` decides once per call site, for the whole process, whether any
+    /// subscriber wants its events, on whichever thread reaches it first. The other tests
+    /// of this binary reach the same call sites (the `500` line, the access log) on threads
+    /// without a subscriber; a call site first reached there would be cached as unwanted,
+    /// and this capture would miss its line. A global subscriber that keeps nothing keeps
+    /// every call site wanted everywhere.
+    fn capture(&self) -> tracing::subscriber::DefaultGuard {
+        static ON_EVERY_THREAD: Once = Once::new();
+        ON_EVERY_THREAD.call_once(|| {
+            // An error means a global subscriber is set already, which serves as well.
+            let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+        });
+        let writer = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
     fn text(&self) -> String {
         let bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         String::from_utf8_lossy(&bytes).into_owned()
@@ -301,12 +294,7 @@ impl std::io::Write for CapturedLog {
 #[tokio::test]
 async fn a_500_logs_the_whole_chain_of_causes_and_answers_none_of_it() {
     let log = CapturedLog::default();
-    let writer = log.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _capturing = log.capture();
     let mut mocks = Mocks::new();
     mocks.organizations.expect_get().returning(|_, _| {
         let driver = DriverError(std::io::Error::other(
