@@ -47,6 +47,6 @@ async fn metrics_count_requests_by_route_and_status(app: TestApp) {
 
     assert_eq!(reply.status, 200);
     assert!(reply.text.contains("/organizations"), "{}", reply.text);
-    assert!(reply.text.contains("200"));
+    assert!(reply.text.contains("status=\"200\""), "{}", reply.text);
     assert!(reply.text.contains("outbox"), "{}", reply.text);
 }
