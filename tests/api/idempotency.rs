@@ -352,7 +352,7 @@ async fn a_key_expires_after_the_ttl_and_the_request_runs_again(backend: Backend
     let app = spawn_app_with_options(
         backend,
         SpawnOptions {
-            idempotency_ttl: domain::Duration::seconds(1),
+            idempotency_ttl: domain::Duration::seconds(3),
             ..SpawnOptions::default()
         },
     )
@@ -360,8 +360,10 @@ async fn a_key_expires_after_the_ttl_and_the_request_runs_again(backend: Backend
     let body = child_body(&app, "Short-lived key");
 
     let first = post_with_key(&app, "/organizations/", &app.admin_key, "ttl", &body).await;
+    // The response is kept for the TTL from when it was stored, before this instant.
+    let answered = tokio::time::Instant::now();
     let soon = post_with_key(&app, "/organizations/", &app.admin_key, "ttl", &body).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep_until(answered + Duration::from_millis(3500)).await;
     let later = post_with_key(&app, "/organizations/", &app.admin_key, "ttl", &body).await;
 
     assert_eq!(first.status, 201, "{}", first.text);
