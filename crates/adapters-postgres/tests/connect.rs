@@ -145,21 +145,9 @@ async fn closing_ends_at_once_and_leaves_no_connection() {
     let mut observer = sqlx::PgConnection::connect(database.url())
         .await
         .expect("connected");
-    // A backend leaves `pg_stat_activity` a moment after its client said goodbye; one
-    // the pool never closed stays there.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let open = loop {
-        let (open,): (i64,) = sqlx::query_as(
-            "select count(*) from pg_stat_activity where datname = current_database() \
-             and pid <> pg_backend_pid()",
-        )
-        .fetch_one(&mut observer)
-        .await
-        .expect("counted");
-        if open == 0 || std::time::Instant::now() > deadline {
-            break open;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert_eq!(open, 0, "connections still open on the server");
+    assert_eq!(
+        support::sessions_left_after(&mut observer, Duration::from_secs(10)).await,
+        0,
+        "connections still open on the server"
+    );
 }

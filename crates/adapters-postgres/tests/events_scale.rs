@@ -49,20 +49,7 @@ async fn sequential_scans(connection: &mut PgConnection) -> i64 {
 
 /// The statistics once every other session on this database ended.
 async fn settled(connection: &mut PgConnection) -> i64 {
-    let deadline = Instant::now() + StdDuration::from_secs(15);
-    loop {
-        let (others,): (i64,) = sqlx::query_as(
-            "select count(*) from pg_stat_activity where datname = current_database() \
-             and pid <> pg_backend_pid() and backend_type = 'client backend'",
-        )
-        .fetch_one(&mut *connection)
-        .await
-        .expect("counted");
-        if others == 0 || Instant::now() > deadline {
-            break;
-        }
-        tokio::time::sleep(StdDuration::from_millis(100)).await;
-    }
+    support::sessions_left_after(connection, StdDuration::from_secs(15)).await;
     sequential_scans(connection).await
 }
 

@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::time::{Duration as StdDuration, Instant};
+use std::time::Duration as StdDuration;
 
 use adapters_postgres::PostgresStorage;
 use domain::invitation::InvitationStatus;
@@ -51,10 +51,7 @@ async fn scans(connection: &mut PgConnection) -> Vec<(String, i64, i64)> {
 /// The statistics once every other session on this database ended: a session flushes
 /// its statistics before it leaves `pg_stat_activity`.
 async fn settled_scans(connection: &mut PgConnection) -> Vec<(String, i64, i64)> {
-    let deadline = Instant::now() + StdDuration::from_secs(15);
-    while other_sessions(connection).await > 0 && Instant::now() < deadline {
-        tokio::time::sleep(StdDuration::from_millis(100)).await;
-    }
+    support::sessions_left_after(connection, StdDuration::from_secs(15)).await;
     scans(connection).await
 }
 
@@ -222,17 +219,4 @@ async fn pages_of_50_from_100_000_rows_are_read_through_indexes() {
             "no index scan of {table} was counted"
         );
     }
-}
-
-/// How many other sessions are connected to this database.
-async fn other_sessions(connection: &mut PgConnection) -> i64 {
-    let (others,): (i64,) = sqlx::query_as(
-        "select count(*) from pg_stat_activity \
-         where datname = current_database() and pid <> pg_backend_pid() \
-         and backend_type = 'client backend'",
-    )
-    .fetch_one(&mut *connection)
-    .await
-    .expect("counted");
-    others
 }

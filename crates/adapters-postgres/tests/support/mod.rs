@@ -7,6 +7,7 @@ pub mod pgbouncer;
 use adapters_postgres::{Pooler, PostgresSettings, PostgresStorage};
 use sqlx::{Connection as _, Executor as _, PgConnection};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use storage_contract::{RowReader, Store};
 
@@ -168,6 +169,28 @@ pub async fn fresh_store() -> (Store, TestDatabase) {
     let url = database.url().to_owned();
     let rows: RowReader = Arc::new(move |table| Box::pin(rows_of(url.clone(), table)));
     (Store::new(storage).with_rows(rows), database)
+}
+
+/// How many other client sessions are still connected to `connection`'s database once
+/// they had up to `patience` to leave. A backend leaves `pg_stat_activity` a moment
+/// after its client's goodbye, and flushes its statistics before it does; one whose
+/// client never said goodbye stays.
+#[allow(dead_code)]
+pub async fn sessions_left_after(connection: &mut PgConnection, patience: Duration) -> i64 {
+    let deadline = Instant::now() + patience;
+    loop {
+        let (others,): (i64,) = sqlx::query_as(
+            "select count(*) from pg_stat_activity where datname = current_database() \
+             and pid <> pg_backend_pid() and backend_type = 'client backend'",
+        )
+        .fetch_one(&mut *connection)
+        .await
+        .expect("counted");
+        if others == 0 || Instant::now() > deadline {
+            return others;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Every row of `table`, each as the JSON text of all its columns.
